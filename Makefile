@@ -1,0 +1,94 @@
+# mailprobe: `make run` builds and runs the conformance suite; `make check`
+# runs that plus every unit test. Objects go under $(BUILD).
+
+BUILD ?= build
+CC ?= cc
+PKGS := libuv openssl yaml-0.1 libcares libgsasl
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+OPT ?= -O2
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -I. -MMD -MP \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(SAN) $(CFLAGS)
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+LIB_SRC := $(sort $(wildcard wire/*.c probes/*.c fake_servers/*.c harness/*.c))
+LIB_SRC := $(filter-out harness/main.c,$(LIB_SRC))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/check_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BIN := $(BUILD)/mailprobe
+JOBS ?= 8
+
+.PHONY: all deps run check unit cases asan valgrind interop bench fuzz \
+	clean install format
+
+all: $(BIN)
+
+# Installs missing Debian packages (no-op when all are there).
+deps:
+	@ci/install-deps
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libmailprobe.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/harness/main.o $(BUILD)/libmailprobe.a
+	$(CC) $(SAN) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libmailprobe.a
+	$(CC) $(SAN) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+
+# The conformance suite: every case file under cases/.
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BIN) run cases --jobs $(JOBS)
+
+cases: all
+	$(BIN) run cases --jobs $(JOBS)
+
+unit: $(TEST_BIN)
+	@tests/run-unit $(TEST_BIN)
+
+check: deps
+	@$(MAKE) --no-print-directory all $(TEST_BIN)
+	@tests/run-unit $(TEST_BIN)
+	$(BIN) run cases --jobs $(JOBS)
+
+# ASan + UBSan build in its own folder, then the whole suite.
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  ASAN_OPTIONS=detect_leaks=1 unit cases
+
+valgrind: all $(TEST_BIN)
+	@VALGRIND=1 tests/run-unit $(TEST_BIN)
+	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  $(BIN) run cases --jobs $(JOBS)
+
+interop: all
+	ci/interop
+
+bench: all
+	ci/bench
+
+fuzz:
+	tests/fuzz/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/mailprobe
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/harness/main.d $(TEST_BIN:=.d)

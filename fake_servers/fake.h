@@ -1,0 +1,161 @@
+/* Scriptable fake mail servers (SMTP, POP3, IMAP) on the shared line engine.
+ *
+ * A server is described by a plain struct (filled by the harness's case
+ * parser, or by code); its script is a list of rules matched in each
+ * session. It records every line it received, for assertions. */
+#ifndef MP_FAKE_H
+#define MP_FAKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct uv_loop_s;
+struct mp_ca;
+struct mp_mailstore;
+struct mp_fake_server;
+
+enum mp_fake_proto { MP_FAKE_SMTP = 0, MP_FAKE_POP3, MP_FAKE_IMAP };
+enum mp_fake_tls {
+  MP_FAKE_TLS_NONE = 0,
+  MP_FAKE_TLS_STARTTLS, /* offers STARTTLS / STLS */
+  MP_FAKE_TLS_IMPLICIT  /* TLS from the first byte */
+};
+
+/* When a rule fires. */
+enum mp_rule_on {
+  MP_ON_CONNECT = 0, /* the greeting (after the handshake on implicit TLS) */
+  MP_ON_COMMAND,     /* a command verb (match = "EHLO"; IMAP: after tag) */
+  MP_ON_LINE,        /* any received line matching a glob (match) */
+  MP_ON_TLS,         /* the TLS handshake is about to start (STARTTLS
+                        go-ahead sent, or implicit TLS on connect) */
+  MP_ON_MESSAGE      /* SMTP: the end of DATA (the final ".") */
+};
+
+/* What happens after the rule's output. */
+enum mp_rule_then {
+  MP_THEN_CONTINUE = 0, /* carry on with the session */
+  MP_THEN_CLOSE,        /* close the connection (FIN) */
+  MP_THEN_RESET,        /* close with RST */
+  MP_THEN_HANG,         /* never answer again, never close */
+  MP_THEN_STARTTLS      /* start the TLS handshake now (with a reply
+                           that replaced the server's own go-ahead) */
+};
+
+/* How a TLS handshake goes wrong on purpose (MP_ON_TLS rules or the
+ * server's tls_fault). */
+enum mp_tls_fault {
+  MP_TLS_FAULT_NONE = 0,
+  MP_TLS_FAULT_CLOSE,   /* close instead of answering the ClientHello */
+  MP_TLS_FAULT_GARBAGE, /* answer with plain text */
+  MP_TLS_FAULT_ALERT,   /* send a TLS alert record, then close */
+  MP_TLS_FAULT_STALL    /* read the ClientHello, never answer */
+};
+
+struct mp_fake_rule {
+  enum mp_rule_on on;
+  char *match;          /* verb (case-insensitive) or glob; NULL for
+                           connect/tls/message */
+  unsigned nth;         /* 0: every match; n: only the n-th match */
+  int when_tls;         /* -1 any, 0 only before TLS, 1 only after TLS */
+  uint64_t delay_ms;    /* wait before acting (the session reads nothing
+                           meanwhile) */
+  char **reply;         /* lines sent instead of the server's own answer,
+                           CRLF added to each; NULL: the server's answer
+                           (and its effect, like starting TLS) */
+  size_t nreply;
+  char *send;           /* bytes sent as they are, after the reply */
+  size_t send_len;
+  uint32_t drip_bytes;  /* >0: send the output drip_bytes at a time ... */
+  uint64_t drip_every_ms; /* ... every drip_every_ms */
+  enum mp_rule_then then;
+  enum mp_tls_fault tls_fault; /* for MP_ON_TLS rules */
+};
+
+struct mp_fake_user {
+  char *name;
+  char *password;
+};
+
+/* A mailbox seeded at start (POP3/IMAP): count messages of size bytes. */
+struct mp_fake_mailbox {
+  char *user;
+  unsigned messages;
+  size_t size;
+};
+
+/* What happens to a message the SMTP server accepted (round trips). */
+struct mp_fake_delivery {
+  uint64_t delay_ms;  /* it shows up in the mailbox after this */
+  int lose;           /* never shows up */
+  int duplicate;      /* shows up twice */
+  char *redirect;     /* shows up in this user's mailbox instead */
+  char *subject;      /* its Subject is replaced with this */
+};
+
+struct mp_fake_config {
+  char *name;                /* "mx" */
+  enum mp_fake_proto proto;
+  enum mp_fake_tls tls;
+  int cert;                  /* enum mp_cert_kind */
+  int rsa;                   /* 1: RSA 2048 key, else ECDSA P-256 */
+  char *hostname;            /* greeting and certificate name;
+                                default "mx.example.test" */
+  struct mp_fake_user *users;
+  size_t nusers;
+  char **auth;               /* SASL mechanisms advertised, in order */
+  size_t nauth;
+  int auth_set;              /* 1: auth was given (even empty) */
+  int auth_requires_tls;     /* refuse login before TLS (530 5.7.0,
+                                -ERR, LOGINDISABLED) */
+  char **advertise;          /* extra capabilities to advertise */
+  size_t nadvertise;
+  char **withhold;           /* capabilities not to advertise
+                                ("STARTTLS", "STLS", "AUTH", "USER") */
+  size_t nwithhold;
+  int apop;                  /* POP3: put an APOP timestamp in the greeting */
+  enum mp_tls_fault tls_fault;
+  struct mp_fake_mailbox *mailboxes;
+  size_t nmailboxes;
+  struct mp_fake_delivery delivery;
+  struct mp_fake_rule *rules;
+  size_t nrules;
+  uint64_t idle_timeout_ms;  /* close an idle session; 0: 60 s */
+};
+
+/* What the server saw: every line received, in order, per session. */
+struct mp_fake_seen {
+  unsigned session;  /* 1, 2, ... */
+  int tls;           /* received inside TLS */
+  uint64_t t_us;
+  char *line;
+};
+
+struct mp_fake_env {
+  struct mp_ca *ca;            /* signs the certificates; required for TLS */
+  struct mp_mailstore *store;  /* shared by all servers of a case */
+};
+
+/* Starts a server on host:port (port 0: any; read it back). The config is
+ * copied. 0 or a negative code. */
+int mp_fake_start(struct uv_loop_s *loop, const struct mp_fake_config *cfg,
+                  const struct mp_fake_env *env, const char *host,
+                  uint16_t port, struct mp_fake_server **out);
+
+uint16_t mp_fake_port(const struct mp_fake_server *s);
+
+/* The lines received so far (owned by the server). */
+const struct mp_fake_seen *mp_fake_seen(const struct mp_fake_server *s,
+                                        size_t *n);
+
+/* Sessions accepted so far. */
+unsigned mp_fake_sessions(const struct mp_fake_server *s);
+
+/* Stops listening, closes every session, frees the server when the last
+ * handle closed, then calls done (may be NULL). */
+void mp_fake_stop(struct mp_fake_server *s, void (*done)(void *data),
+                  void *data);
+
+/* Frees what a config owns (for configs built by a parser). */
+void mp_fake_config_free(struct mp_fake_config *cfg);
+
+#endif

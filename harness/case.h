@@ -1,0 +1,95 @@
+/* A case file (DESIGN.md "Case files") parsed into plain structs: the fake
+ * servers, the probe, and what must come out. Pure: knows YAML (libyaml,
+ * with marks for file:line:column) but no event loop. */
+#ifndef MP_CASE_H
+#define MP_CASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fake_servers/fake.h"
+#include "probes/probe.h"
+
+/* A bound on a duration in microseconds; -1 where unset. */
+struct mp_bound {
+  int64_t min_us;
+  int64_t max_us;
+};
+
+/* What a fake server must (not) have seen. Patterns are globs matched
+ * case-insensitively against whole received lines ("AUTH *", "QUIT"). */
+struct mp_expect_server {
+  char *server;             /* a name under servers: */
+  char **saw;               /* each must match some line */
+  size_t nsaw;
+  char **not_saw;           /* none may match any line */
+  size_t nnot_saw;
+  char **not_saw_in_clear;  /* none may match a line received before TLS */
+  size_t nnot_saw_in_clear;
+  int sessions;             /* sessions accepted, -1 unset */
+  int line;                 /* where it was written, for messages */
+};
+
+struct mp_case_expect {
+  int status;               /* -1 unset, 0 fail, 1 ok */
+  int has_error;            /* error: was given */
+  int error;                /* 0 for "none", or MP_E_* */
+  int phase;                /* -1 unset, or enum mp_phase */
+  int reply_code;           /* -1 unset */
+  char *reply_text;         /* glob over the last reply's text, or NULL */
+  struct mp_bound elapsed;  /* the probe's total */
+  struct mp_bound timings[MP_PHASE_COUNT];
+  char *auth;               /* the mechanism that logged in; "none" for
+                               none; NULL unset */
+  int tls;                  /* -1 unset, 0 no TLS, 1 TLS was used */
+  char *tls_version;        /* "TLSv1.3", NULL unset */
+  int cert_verified;        /* -1 unset */
+  int64_t messages;         /* mailbox count, -1 unset */
+  struct mp_expect_server *servers;
+  size_t nservers;
+};
+
+enum mp_case_probe_type {
+  MP_CASE_SMTP = 0,
+  MP_CASE_POP3,
+  MP_CASE_IMAP,
+  MP_CASE_ROUNDTRIP
+};
+
+struct mp_case_probe {
+  enum mp_case_probe_type type;
+  char *server;    /* the fake server it talks to (a name), or NULL */
+  char *target;    /* "host:port" of a real server, or NULL */
+  /* Strings inside opts point into memory the case owns. The runner fills
+   * host, port, servername and ca_pem for a fake server. */
+  struct mp_probe_opts opts;
+  char *user, *password, *helo, *servername, *cafile; /* owned copies */
+};
+
+struct mp_case {
+  char *file;      /* the path it was read from */
+  char *name;
+  char **tags;
+  size_t ntags;
+  struct mp_fake_config *servers;
+  size_t nservers;
+  struct mp_case_probe probe;
+  struct mp_case_expect expect;
+};
+
+/* Reads and parses a case file. On error returns a negative code and
+ * writes "file:line:column: message" into err. */
+int mp_case_load(const char *path, struct mp_case **out, char *err,
+                 size_t errlen);
+
+/* The same from memory; name is used in messages. */
+int mp_case_parse(const char *buf, size_t len, const char *name,
+                  struct mp_case **out, char *err, size_t errlen);
+
+void mp_case_free(struct mp_case *c);
+
+/* Durations: "10" (seconds), "1.5s", "500ms", "5m", "1h", "250us"; no
+ * space between number and unit. 0 or -1 when malformed. */
+int mp_duration_parse(const char *text, uint64_t *us);
+
+#endif

@@ -1,0 +1,69 @@
+/* The probe engine's entry point: one probe (SMTP, POP3 or IMAP check)
+ * against one server, on the caller's loop, ending in one mp_result.
+ * The round trip lives in probes/roundtrip.h on top of this. */
+#ifndef MP_PROBE_H
+#define MP_PROBE_H
+
+#include <stdint.h>
+
+#include "probes/result.h"
+#include "probes/resolve.h"
+
+struct uv_loop_s;
+struct mp_probe;
+
+enum mp_proto { MP_PROTO_SMTP = 0, MP_PROTO_POP3, MP_PROTO_IMAP };
+
+enum mp_tls_mode {
+  MP_TLSMODE_NONE = 0, /* plain text; a password crosses in clear */
+  MP_TLSMODE_STARTTLS, /* STARTTLS / STLS, required */
+  MP_TLSMODE_IMPLICIT, /* TLS from the first byte */
+  MP_TLSMODE_AUTO      /* STARTTLS when advertised */
+};
+
+/* Login methods that are not SASL, above the SASL bits of wire/sasl.h. */
+#define MP_AUTH_USER (1u << 16)  /* POP3 USER/PASS (RFC 1939) */
+#define MP_AUTH_APOP (1u << 17)  /* POP3 APOP (RFC 1939 7) */
+#define MP_AUTH_LOGIN_CMD (1u << 18) /* IMAP LOGIN (RFC 9051 6.2.3) */
+#define MP_AUTH_SIMPLE (MP_AUTH_USER | MP_AUTH_APOP | MP_AUTH_LOGIN_CMD)
+
+#define MP_PROBE_DEFAULT_TIMEOUT_MS 120000u
+
+struct mp_probe_opts {
+  enum mp_proto proto;
+  enum mp_tls_mode tls;
+  const char *host;      /* a name or an IP literal */
+  uint16_t port;         /* 0: the default of proto and tls */
+  const char *user;      /* NULL: connect and QUIT without logging in */
+  const char *password;
+  unsigned auth;         /* allowed methods (SASL bits | MP_AUTH_*); 0: all */
+  uint64_t timeout_ms;   /* the whole probe; 0: 120 s */
+  uint64_t connect_timeout_ms; /* 0: the probe's timeout */
+  const char *cafile;    /* trust for verification; NULL: system store */
+  const char *ca_pem;    /* or trust as PEM text */
+  int insecure;          /* do not fail on a bad certificate */
+  const char *servername; /* SNI and the name to verify; NULL: host */
+  const char *helo;      /* EHLO/HELO argument; NULL: "mailprobe.invalid" */
+  struct mp_resolve_opts dns;
+  /* Called for every transcript line as it happens (may be NULL). */
+  void (*trace)(void *data, char dir, const char *line);
+};
+
+/* Called once with the result, which the callee owns (mp_result_free). */
+typedef void (*mp_probe_cb)(struct mp_result *r, void *data);
+
+/* Starts a probe; 0 and cb later, or a negative code and cb never runs. */
+int mp_probe_start(struct uv_loop_s *loop, const struct mp_probe_opts *opts,
+                   mp_probe_cb cb, void *data);
+
+/* The port a probe uses when opts->port is 0: 25/465/587, 110/995,
+ * 143/993. STARTTLS on SMTP means submission (587). */
+uint16_t mp_default_port(enum mp_proto proto, enum mp_tls_mode tls);
+
+/* Names for the enums ("smtp", "starttls"), and back (-1 if unknown). */
+const char *mp_proto_name(enum mp_proto p);
+int mp_proto_from_name(const char *name);
+const char *mp_tls_mode_name(enum mp_tls_mode m);
+int mp_tls_mode_from_name(const char *name);
+
+#endif

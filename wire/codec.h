@@ -1,0 +1,29 @@
+/* Small encodings and digests every peer needs: base64 (RFC 4648), hex,
+ * HMAC-MD5 (RFC 2104, for CRAM-MD5), MD5 (APOP, RFC 1939) and random bytes.
+ * Thin wrappers over OpenSSL's libcrypto. */
+#ifndef MP_CODEC_H
+#define MP_CODEC_H
+
+#include <stddef.h>
+
+/* base64 of len bytes, malloc'd and NUL-terminated; NULL on failure. */
+char *mp_b64_encode(const void *buf, size_t len);
+
+/* Decodes strict base64 (no white space, padding required); malloc'd,
+ * NUL-terminated (the NUL is not counted in *outlen). NULL if malformed. */
+unsigned char *mp_b64_decode(const char *text, size_t *outlen);
+
+/* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
+void mp_hex(const unsigned char *buf, size_t len, char *out);
+
+/* HMAC-MD5 of msg under key into out[16]. */
+void mp_hmac_md5(const void *key, size_t keylen, const void *msg, size_t len,
+                 unsigned char out[16]);
+
+/* MD5 of buf into out[16]. */
+void mp_md5(const void *buf, size_t len, unsigned char out[16]);
+
+/* Fills buf with unpredictable bytes: 0 or MP_E_NO_RESOURCES. */
+int mp_random(void *buf, size_t len);
+
+#endif

@@ -1,0 +1,100 @@
+/* SASL mechanisms as one table, strongest first (curl's curl_sasl.c shape),
+ * with the client and the server half of each mechanism side by side so one
+ * test vector checks both. Messages in and out are base64 text as they cross
+ * the wire in SMTP AUTH, POP3 AUTH and IMAP AUTHENTICATE; the protocol adds
+ * its own framing (334 / "+ "). */
+#ifndef MP_SASL_H
+#define MP_SASL_H
+
+#include <stddef.h>
+
+/* Strongest first: mp_sasl_choose() walks this order. */
+enum mp_sasl_mech {
+  MP_SASL_SCRAM_SHA_256 = 0,
+  MP_SASL_SCRAM_SHA_1,
+  MP_SASL_CRAM_MD5,
+  MP_SASL_LOGIN,
+  MP_SASL_PLAIN,
+  MP_SASL_COUNT
+};
+
+#define MP_SASL_BIT(m) (1u << (m))
+#define MP_SASL_ALL ((1u << MP_SASL_COUNT) - 1u)
+/* What a probe tries when the user names nothing: the seeds' three. */
+#define MP_SASL_DEFAULT                                                        \
+  (MP_SASL_BIT(MP_SASL_CRAM_MD5) | MP_SASL_BIT(MP_SASL_LOGIN) |                \
+   MP_SASL_BIT(MP_SASL_PLAIN))
+
+/* "CRAM-MD5" for MP_SASL_CRAM_MD5; NULL when out of range. */
+const char *mp_sasl_name(int mech);
+
+/* The mechanism for a name (case-insensitive), or -1. */
+int mp_sasl_from_name(const char *name);
+
+/* 1 if the mechanism sends the password in a form anyone on the path can
+ * read back (PLAIN, LOGIN). */
+int mp_sasl_is_cleartext(int mech);
+
+/* Parses a space- or comma-separated list of names ("CRAM-MD5 PLAIN
+ * X-UNKNOWN") into a bit mask of the ones we know. */
+unsigned mp_sasl_mask_from_list(const char *list);
+
+/* The strongest mechanism in advertised & allowed & ~tried, or -1. */
+int mp_sasl_choose(unsigned advertised, unsigned allowed, unsigned tried);
+
+/* Results of a step. */
+#define MP_SASL_CONTINUE 1 /* send *out, expect another message */
+#define MP_SASL_DONE 0     /* client: nothing more to send; server: success */
+/* negative: MP_E_AUTH_FAILED (bad credentials), MP_E_PROTOCOL_ERROR (a
+ * malformed message, bad base64), MP_E_NO_RESOURCES */
+
+struct mp_sasl_client;
+
+/* A client for mech with user and password (copied). NULL on failure. */
+struct mp_sasl_client *mp_sasl_client_new(int mech, const char *user,
+                                          const char *password);
+void mp_sasl_client_free(struct mp_sasl_client *c);
+
+/* The initial response, base64, into *out (malloc'd, caller frees; "=" is
+ * the empty initial response of RFC 4954), or *out = NULL when the
+ * mechanism starts with a server challenge (LOGIN, CRAM-MD5, SCRAM: SCRAM
+ * has a client-first message, so it does return one). 0 or negative. */
+int mp_sasl_client_initial(struct mp_sasl_client *c, char **out);
+
+/* Answers the server's base64 challenge: MP_SASL_CONTINUE with *out
+ * (malloc'd base64), MP_SASL_DONE when the exchange needs nothing more from
+ * us (SCRAM: after verifying the server signature), or negative. */
+int mp_sasl_client_step(struct mp_sasl_client *c, const char *challenge,
+                        char **out);
+
+/* Looks up a user's password for the server half; NULL if no such user. */
+typedef const char *(*mp_sasl_lookup_cb)(void *data, const char *user);
+
+struct mp_sasl_server;
+
+/* A server for mech; hostname goes into the CRAM-MD5 challenge. */
+struct mp_sasl_server *mp_sasl_server_new(int mech, const char *hostname,
+                                          mp_sasl_lookup_cb lookup,
+                                          void *data);
+void mp_sasl_server_free(struct mp_sasl_server *s);
+
+/* Starts with the client's initial response (base64, NULL when the client
+ * sent none, "=" for empty): MP_SASL_CONTINUE with the first challenge in
+ * *out (malloc'd base64, may be ""), MP_SASL_DONE on success (the user is
+ * logged in), or negative (MP_E_AUTH_FAILED, MP_E_PROTOCOL_ERROR). */
+int mp_sasl_server_start(struct mp_sasl_server *s, const char *initial,
+                         char **out);
+
+/* The next client message (base64; "*" means the client cancelled:
+ * MP_E_AUTH_FAILED). Same results as mp_sasl_server_start. */
+int mp_sasl_server_step(struct mp_sasl_server *s, const char *response,
+                        char **out);
+
+/* The authenticated user once DONE (else NULL). */
+const char *mp_sasl_server_user(const struct mp_sasl_server *s);
+
+/* Only for tests: fixes the CRAM-MD5 challenge / the SCRAM nonce. */
+void mp_sasl_server_set_challenge(struct mp_sasl_server *s, const char *ch);
+void mp_sasl_client_set_nonce(struct mp_sasl_client *c, const char *nonce);
+
+#endif

@@ -1,0 +1,86 @@
+/* TLS as a layer over memory BIOs: ciphertext in -> pump -> ciphertext out.
+ *
+ * The adapter owns no socket and knows no event loop, so a client and a
+ * server can be wired back to back in memory (tests/check_tls.c). Only
+ * wire/tls.c includes OpenSSL's TLS headers; SSL_get_error is mapped to the
+ * error names in exactly one place. */
+#ifndef MP_TLS_H
+#define MP_TLS_H
+
+#include <stddef.h>
+
+struct mp_tls_ctx;
+struct mp_tls;
+
+/* How a client verifies the server. */
+struct mp_tls_client_opts {
+  const char *cafile; /* PEM file of trusted CAs, or NULL */
+  const char *ca_pem; /* PEM text of trusted CAs, or NULL */
+  int insecure;       /* 1: handshake even if verification fails */
+};
+
+/* What a finished handshake tells about the session and the peer. */
+struct mp_tls_info {
+  char version[16];      /* "TLSv1.3" */
+  char cipher[64];       /* "TLS_AES_256_GCM_SHA384" */
+  char subject[256];     /* one line, "CN=mx.example.test" ("" if none) */
+  char issuer[256];      /* one line */
+  int days_left;         /* until notAfter, negative when expired */
+  int verified;          /* 1 if the chain and the host name verified */
+  char verify_error[128]; /* why not, "" when verified */
+};
+
+/* A client context. Without cafile and ca_pem, the system's trust store.
+ * Returns NULL and writes a reason into err on failure. */
+struct mp_tls_ctx *mp_tls_ctx_client(const struct mp_tls_client_opts *opts,
+                                     char *err, size_t errlen);
+
+/* A server context from a PEM certificate (chain) and a PEM private key. */
+struct mp_tls_ctx *mp_tls_ctx_server(const char *cert_pem, const char *key_pem,
+                                     char *err, size_t errlen);
+
+/* Contexts are reference counted; a session holds a reference. */
+void mp_tls_ctx_ref(struct mp_tls_ctx *ctx);
+void mp_tls_ctx_unref(struct mp_tls_ctx *ctx);
+
+/* A session. For a client, host is the SNI name and the name the
+ * certificate must carry (skipped for IP literals in SNI, still checked as an
+ * IP). For a server, host is ignored. NULL on allocation failure. */
+struct mp_tls *mp_tls_new(struct mp_tls_ctx *ctx, int is_server,
+                          const char *host);
+void mp_tls_free(struct mp_tls *t);
+
+/* Feeds ciphertext received from the peer. 0 or MP_E_NO_RESOURCES. */
+int mp_tls_feed(struct mp_tls *t, const void *buf, size_t len);
+
+/* Advances the handshake: 0 when done, MP_EAGAIN when it needs more input
+ * (drain first: it may have output), or MP_E_TLS_FAILED, MP_E_CERT_INVALID,
+ * MP_E_CONNECTION_CLOSED. */
+int mp_tls_handshake(struct mp_tls *t);
+
+/* Decrypts into buf: the number of bytes (> 0), MP_EAGAIN when no whole
+ * record is buffered, MP_E_CONNECTION_CLOSED on close_notify, or
+ * MP_E_TLS_FAILED. */
+int mp_tls_read(struct mp_tls *t, void *buf, size_t cap);
+
+/* Encrypts all of buf into the outgoing BIO: 0 or MP_E_TLS_FAILED. Only
+ * after the handshake is done. */
+int mp_tls_write(struct mp_tls *t, const void *buf, size_t len);
+
+/* Sends close_notify (into the outgoing BIO). */
+void mp_tls_shutdown(struct mp_tls *t);
+
+/* Ciphertext waiting to go to the peer, and taking it out. */
+size_t mp_tls_pending(const struct mp_tls *t);
+size_t mp_tls_drain(struct mp_tls *t, void *buf, size_t cap);
+
+/* 1 once the handshake finished. */
+int mp_tls_done(const struct mp_tls *t);
+
+/* Facts about the session (fills what is known; zero before a handshake). */
+void mp_tls_get_info(const struct mp_tls *t, struct mp_tls_info *info);
+
+/* The reason for the last failure, for people ("certificate has expired"). */
+const char *mp_tls_error(const struct mp_tls *t);
+
+#endif
