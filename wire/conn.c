@@ -1,0 +1,770 @@
+/* The line engine: libuv TCP, an optional TLS layer, CRLF framing with hard
+ * limits, a write queue, a deadline and one user timer (wire/conn.h).
+ *
+ * Input: every read lands in one buffer per thread; ciphertext goes through
+ * the TLS layer; plaintext is appended to the connection's own buffer, which
+ * exists only while it holds undelivered bytes, so an idle connection costs
+ * no buffer at all. Lines are sliced in place (nginx) and delivered one at a
+ * time; a callback may pause, start TLS or close between any two lines. */
+#include "wire/conn.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "wire/errors.h"
+#include "wire/tls.h"
+
+#define READ_CHUNK 65536
+#define LINGER_MS 2000
+#define MAX_LINE_CAP (1u << 20)
+
+enum conn_state {
+  ST_NEW = 0, /* created, not connected */
+  ST_CONNECTING,
+  ST_OPEN,
+  ST_CLOSING /* handles closing; only on_close may still run */
+};
+
+struct mp_conn {
+  uv_loop_t *loop;
+  uv_tcp_t tcp;
+  uv_timer_t deadline;
+  uv_timer_t timer; /* the user's */
+  uv_timer_t aux;   /* connect timeout, resume, linger */
+  uv_connect_t connect_req;
+  uv_shutdown_t shutdown_req;
+  struct mp_conn_cbs cbs;
+  void *data;
+  enum conn_state state;
+  int handles; /* open handles still to close */
+  unsigned reading : 1;
+  unsigned paused : 1;
+  unsigned delivering : 1;
+  unsigned lingering : 1;
+  mp_conn_connect_cb connect_cb;
+  mp_conn_timer_cb timer_cb;
+  mp_conn_tls_cb tls_cb;
+  struct mp_tls *tls;
+  int handshaking;
+  char *in; /* undelivered plaintext: [in_off, in_len) */
+  size_t in_off, in_len, in_cap;
+  size_t max_line;
+  uint64_t raw_left;
+  size_t queued;        /* bytes handed to libuv, not yet written */
+  uint64_t deadline_at; /* loop time in ms; 0: none */
+  uint64_t bytes_in, bytes_out;
+};
+
+struct write_req {
+  uv_write_t req;
+  struct mp_conn *conn;
+  size_t len;
+  char data[];
+};
+
+static _Thread_local char read_buf[READ_CHUNK];
+static _Thread_local char plain_buf[READ_CHUNK];
+
+static void conn_deliver(struct mp_conn *c);
+static void conn_close_now(struct mp_conn *c, int reset);
+static void conn_fail(struct mp_conn *c, int err);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void read_start(struct mp_conn *c);
+
+uint64_t mp_now_us(void)
+{
+  return uv_hrtime() / 1000;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+  struct mp_conn *c = h->data;
+  if (--c->handles > 0)
+    return;
+  if (c->cbs.on_close)
+    c->cbs.on_close(c);
+  mp_tls_free(c->tls);
+  free(c->in);
+  free(c);
+}
+
+struct mp_conn *mp_conn_new(uv_loop_t *loop, const struct mp_conn_cbs *cbs,
+                            void *data)
+{
+  struct mp_conn *c = calloc(1, sizeof(*c));
+  if (!c)
+    return NULL;
+  c->loop = loop;
+  if (cbs)
+    c->cbs = *cbs;
+  c->data = data;
+  c->max_line = MP_CONN_MAX_LINE;
+  uv_tcp_init(loop, &c->tcp);
+  uv_timer_init(loop, &c->deadline);
+  uv_timer_init(loop, &c->timer);
+  uv_timer_init(loop, &c->aux);
+  c->tcp.data = c->deadline.data = c->timer.data = c->aux.data = c;
+  c->handles = 4;
+  return c;
+}
+
+void mp_conn_set_cbs(struct mp_conn *c, const struct mp_conn_cbs *cbs)
+{
+  if (c->state == ST_CLOSING) {
+    c->cbs.on_close = cbs->on_close;
+    return;
+  }
+  c->cbs = *cbs;
+}
+
+/* Maps a libuv connect status to our names. */
+static int connect_err(int status)
+{
+  switch (status) {
+  case UV_ECONNREFUSED:
+    return MP_E_CONNECT_REFUSED;
+  case UV_ETIMEDOUT:
+    return MP_E_CONNECT_TIMEOUT;
+  case UV_EMFILE:
+  case UV_ENFILE:
+  case UV_ENOBUFS:
+  case UV_ENOMEM:
+  case UV_EADDRNOTAVAIL:
+    return MP_E_NO_RESOURCES;
+  default:
+    return MP_E_CONNECT_FAILED;
+  }
+}
+
+/* Reports the connect outcome once; on failure the connection closes. */
+static void connect_done(struct mp_conn *c, int status)
+{
+  mp_conn_connect_cb cb = c->connect_cb;
+  c->connect_cb = NULL;
+  uv_timer_stop(&c->aux);
+  if (status == 0) {
+    c->state = ST_OPEN;
+    uv_tcp_nodelay(&c->tcp, 1);
+    read_start(c);
+  }
+  if (status != 0)
+    conn_close_now(c, 0);
+  if (cb)
+    cb(c, status);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+  struct mp_conn *c = req->data;
+  if (status == UV_ECANCELED || !c->connect_cb)
+    return; /* we gave up already (timeout) and reported it */
+  connect_done(c, status == 0 ? 0 : connect_err(status));
+}
+
+static void on_connect_timeout(uv_timer_t *t)
+{
+  struct mp_conn *c = t->data;
+  connect_done(c, MP_E_CONNECT_TIMEOUT);
+}
+
+int mp_conn_connect(struct mp_conn *c, const struct sockaddr *addr,
+                    uint64_t timeout_ms, mp_conn_connect_cb cb)
+{
+  if (c->state != ST_NEW)
+    return MP_E_CONNECT_FAILED;
+  c->connect_req.data = c;
+  int rc = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connect);
+  if (rc < 0) {
+    conn_close_now(c, 0);
+    return connect_err(rc);
+  }
+  c->state = ST_CONNECTING;
+  c->connect_cb = cb;
+  if (timeout_ms > 0)
+    uv_timer_start(&c->aux, on_connect_timeout, timeout_ms, 0);
+  return 0;
+}
+
+static void alloc_read(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+  (void)h;
+  (void)suggested;
+  buf->base = read_buf;
+  buf->len = sizeof(read_buf);
+}
+
+static void read_start(struct mp_conn *c)
+{
+  if (c->reading || c->paused || c->state != ST_OPEN)
+    return;
+  if (uv_read_start((uv_stream_t *)&c->tcp, alloc_read, on_read) == 0)
+    c->reading = 1;
+}
+
+static void read_stop(struct mp_conn *c)
+{
+  if (!c->reading)
+    return;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
+}
+
+int mp_conn_adopt(struct mp_conn *c, void *server_stream)
+{
+  int rc = uv_accept(server_stream, (uv_stream_t *)&c->tcp);
+  if (rc < 0)
+    return rc == UV_EMFILE || rc == UV_ENFILE ? MP_E_NO_RESOURCES
+                                              : MP_E_CONNECTION_CLOSED;
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->state = ST_OPEN;
+  read_start(c);
+  return 0;
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+  struct mp_conn *c = t->data;
+  c->deadline_at = 0;
+  if (c->state == ST_CONNECTING) {
+    connect_done(c, MP_E_CONNECT_TIMEOUT);
+    return;
+  }
+  conn_fail(c, MP_E_TIMEOUT);
+}
+
+void mp_conn_set_deadline(struct mp_conn *c, uint64_t ms)
+{
+  if (c->state == ST_CLOSING)
+    return;
+  if (ms == 0) {
+    uv_timer_stop(&c->deadline);
+    c->deadline_at = 0;
+    return;
+  }
+  c->deadline_at = uv_now(c->loop) + ms;
+  uv_timer_start(&c->deadline, on_deadline, ms, 0);
+}
+
+uint64_t mp_conn_deadline_left(const struct mp_conn *c)
+{
+  if (c->deadline_at == 0)
+    return UINT64_MAX;
+  uint64_t now = uv_now(c->loop);
+  return now >= c->deadline_at ? 0 : c->deadline_at - now;
+}
+
+/* ---- output ---------------------------------------------------------- */
+
+static void on_write(uv_write_t *req, int status)
+{
+  struct write_req *w = (struct write_req *)req;
+  struct mp_conn *c = w->conn;
+  c->queued -= w->len;
+  free(w);
+  if (status == UV_ECANCELED)
+    return;
+  if (status < 0)
+    conn_fail(c, MP_E_CONNECTION_CLOSED);
+}
+
+/* Puts bytes on the socket: what the kernel takes now, the rest queued in
+ * one allocation freed by its callback. */
+static int send_bytes(struct mp_conn *c, const char *buf, size_t len)
+{
+  if (len == 0)
+    return 0;
+  if (c->queued + len > MP_CONN_MAX_QUEUE)
+    return MP_E_NO_RESOURCES;
+  c->bytes_out += len;
+  if (c->queued == 0) {
+    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n > 0) {
+      buf += n;
+      len -= (size_t)n;
+    }
+    if (len == 0)
+      return 0;
+  }
+  struct write_req *w = malloc(sizeof(*w) + len);
+  if (!w)
+    return MP_E_NO_RESOURCES;
+  memcpy(w->data, buf, len);
+  w->conn = c;
+  w->len = len;
+  uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+  int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  if (rc < 0) {
+    free(w);
+    return MP_E_CONNECTION_CLOSED;
+  }
+  c->queued += len;
+  return 0;
+}
+
+/* Moves the TLS layer's ciphertext to the socket. */
+static int flush_tls(struct mp_conn *c)
+{
+  char out[16384];
+  while (c->tls && mp_tls_pending(c->tls) > 0) {
+    size_t n = mp_tls_drain(c->tls, out, sizeof(out));
+    if (n == 0)
+      break;
+    int rc = send_bytes(c, out, n);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+int mp_conn_write(struct mp_conn *c, const void *buf, size_t len)
+{
+  if (c->state != ST_OPEN)
+    return MP_E_CONNECTION_CLOSED;
+  if (!c->tls)
+    return send_bytes(c, buf, len);
+  if (c->handshaking)
+    return MP_E_PROTOCOL_ERROR; /* nothing may pass before the handshake */
+  int rc = mp_tls_write(c->tls, buf, len);
+  if (rc < 0)
+    return rc;
+  return flush_tls(c);
+}
+
+int mp_conn_printf(struct mp_conn *c, const char *fmt, ...)
+{
+  char line[MP_CONN_MAX_LINE + 3];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return MP_E_PROTOCOL_ERROR;
+  if ((size_t)n >= sizeof(line))
+    n = sizeof(line) - 1;
+  return mp_conn_write(c, line, (size_t)n);
+}
+
+/* ---- input ----------------------------------------------------------- */
+
+/* Appends plaintext to the connection's buffer. */
+static int buffer_input(struct mp_conn *c, const char *buf, size_t n)
+{
+  if (c->in_off > 0 && c->in_off == c->in_len)
+    c->in_off = c->in_len = 0;
+  if (c->in_len + n > c->in_cap) {
+    if (c->in_off > 0) {
+      memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+      c->in_len -= c->in_off;
+      c->in_off = 0;
+    }
+    if (c->in_len + n > c->in_cap) {
+      size_t cap = c->in_cap ? c->in_cap : 256;
+      while (cap < c->in_len + n + 1)
+        cap *= 2;
+      char *p = realloc(c->in, cap);
+      if (!p)
+        return MP_E_NO_RESOURCES;
+      c->in = p;
+      c->in_cap = cap;
+    }
+  }
+  memcpy(c->in + c->in_len, buf, n);
+  c->in_len += n;
+  return 0;
+}
+
+/* Frees the buffer once everything in it was delivered. */
+static void release_input(struct mp_conn *c)
+{
+  if (c->in_off < c->in_len)
+    return;
+  free(c->in);
+  c->in = NULL;
+  c->in_off = c->in_len = c->in_cap = 0;
+}
+
+static int can_deliver(const struct mp_conn *c)
+{
+  return c->state == ST_OPEN && !c->paused && !c->handshaking;
+}
+
+/* Delivers whole lines (and raw bytes) while nobody stops us. */
+static void conn_deliver(struct mp_conn *c)
+{
+  if (c->delivering)
+    return; /* the outer loop goes on once the callback returns */
+  c->delivering = 1;
+  while (can_deliver(c) && c->in_off < c->in_len) {
+    char *start = c->in + c->in_off;
+    size_t avail = c->in_len - c->in_off;
+    if (c->raw_left > 0) {
+      size_t n = avail < c->raw_left ? avail : (size_t)c->raw_left;
+      c->raw_left -= n;
+      c->in_off += n;
+      if (c->cbs.on_raw)
+        c->cbs.on_raw(c, start, n, c->raw_left == 0);
+      continue;
+    }
+    char *nl = memchr(start, '\n', avail);
+    if (!nl) {
+      /* +1: the CR of a CRLF may already be here. */
+      if (avail > c->max_line + 1)
+        conn_fail(c, MP_E_PROTOCOL_ERROR);
+      break;
+    }
+    size_t len = (size_t)(nl - start);
+    c->in_off += len + 1;
+    if (len > 0 && start[len - 1] == '\r')
+      len--;
+    if (len > c->max_line) {
+      conn_fail(c, MP_E_PROTOCOL_ERROR);
+      break;
+    }
+    start[len] = '\0';
+    if (c->cbs.on_line)
+      c->cbs.on_line(c, start, len);
+  }
+  c->delivering = 0;
+  if (c->state != ST_CLOSING)
+    release_input(c);
+}
+
+/* Takes plaintext from the wire (or the TLS layer) and delivers it. */
+static void conn_input(struct mp_conn *c, const char *buf, size_t n)
+{
+  if (buffer_input(c, buf, n) < 0) {
+    conn_fail(c, MP_E_NO_RESOURCES);
+    return;
+  }
+  conn_deliver(c);
+}
+
+/* Finishes the TLS handshake, the caller's cb decides what happens next. */
+static void tls_finish(struct mp_conn *c, int status)
+{
+  mp_conn_tls_cb cb = c->tls_cb;
+  c->tls_cb = NULL;
+  c->handshaking = 0;
+  if (status < 0)
+    c->handshaking = 1; /* keep lines and writes blocked */
+  if (cb)
+    cb(c, status);
+}
+
+/* Runs the TLS layer after ciphertext arrived: handshake, then records. */
+static void tls_pump(struct mp_conn *c)
+{
+  if (c->handshaking) {
+    if (!c->tls_cb)
+      return; /* the handshake failed earlier; wait for the caller */
+    int rc = mp_tls_handshake(c->tls);
+    if (flush_tls(c) < 0) {
+      conn_fail(c, MP_E_CONNECTION_CLOSED);
+      return;
+    }
+    if (rc == MP_EAGAIN)
+      return;
+    tls_finish(c, rc);
+    if (rc < 0 || c->state != ST_OPEN)
+      return;
+  }
+  for (;;) {
+    int n = mp_tls_read(c->tls, plain_buf, sizeof(plain_buf));
+    if (flush_tls(c) < 0) {
+      conn_fail(c, MP_E_CONNECTION_CLOSED);
+      return;
+    }
+    if (n == MP_EAGAIN)
+      break;
+    if (n < 0) {
+      conn_fail(c, n);
+      return;
+    }
+    if (buffer_input(c, plain_buf, (size_t)n) < 0) {
+      conn_fail(c, MP_E_NO_RESOURCES);
+      return;
+    }
+  }
+  conn_deliver(c);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+  struct mp_conn *c = s->data;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    read_stop(c);
+    if (nread == UV_ENOBUFS)
+      conn_fail(c, MP_E_NO_RESOURCES);
+    else
+      conn_fail(c, MP_E_CONNECTION_CLOSED); /* EOF, reset, ... */
+    return;
+  }
+  c->bytes_in += (uint64_t)nread;
+  if (!c->tls) {
+    conn_input(c, buf->base, (size_t)nread);
+    return;
+  }
+  if (mp_tls_feed(c->tls, buf->base, (size_t)nread) < 0) {
+    conn_fail(c, MP_E_NO_RESOURCES);
+    return;
+  }
+  tls_pump(c);
+}
+
+/* ---- TLS ------------------------------------------------------------- */
+
+int mp_conn_start_tls(struct mp_conn *c, struct mp_tls_ctx *ctx, int is_server,
+                      const char *host, mp_conn_tls_cb cb)
+{
+  if (c->state != ST_OPEN || c->tls)
+    return MP_E_TLS_FAILED;
+  if (mp_conn_buffered(c) > 0)
+    return MP_E_PROTOCOL_ERROR; /* RFC 3207 4.2: pipelined after 220 */
+  c->tls = mp_tls_new(ctx, is_server, host);
+  if (!c->tls)
+    return MP_E_NO_RESOURCES;
+  c->handshaking = 1;
+  c->tls_cb = cb;
+  if (!is_server) {
+    int rc = mp_tls_handshake(c->tls); /* the ClientHello */
+    if (flush_tls(c) < 0)
+      return MP_E_CONNECTION_CLOSED;
+    if (rc != MP_EAGAIN && rc < 0) {
+      c->tls_cb = NULL;
+      return rc;
+    }
+  }
+  read_start(c);
+  return 0;
+}
+
+struct mp_tls *mp_conn_tls(const struct mp_conn *c)
+{
+  return c->tls;
+}
+
+size_t mp_conn_buffered(const struct mp_conn *c)
+{
+  return c->in_len - c->in_off;
+}
+
+void mp_conn_discard_input(struct mp_conn *c)
+{
+  c->in_off = c->in_len;
+  if (!c->delivering)
+    release_input(c);
+}
+
+void mp_conn_expect_raw(struct mp_conn *c, uint64_t n)
+{
+  c->raw_left = n;
+}
+
+/* ---- pause, timers --------------------------------------------------- */
+
+void mp_conn_pause(struct mp_conn *c)
+{
+  c->paused = 1;
+  read_stop(c);
+}
+
+static void on_resume(uv_timer_t *t)
+{
+  struct mp_conn *c = t->data;
+  conn_deliver(c);
+}
+
+void mp_conn_resume(struct mp_conn *c)
+{
+  if (c->state == ST_CLOSING || !c->paused)
+    return;
+  c->paused = 0;
+  read_start(c);
+  if (c->in_off < c->in_len && !c->delivering)
+    uv_timer_start(&c->aux, on_resume, 0, 0);
+}
+
+static void on_user_timer(uv_timer_t *t)
+{
+  struct mp_conn *c = t->data;
+  mp_conn_timer_cb cb = c->timer_cb;
+  c->timer_cb = NULL;
+  if (cb)
+    cb(c);
+}
+
+void mp_conn_after(struct mp_conn *c, uint64_t ms, mp_conn_timer_cb cb)
+{
+  if (c->state == ST_CLOSING)
+    return;
+  c->timer_cb = cb;
+  uv_timer_start(&c->timer, on_user_timer, ms, 0);
+}
+
+void mp_conn_cancel_timer(struct mp_conn *c)
+{
+  c->timer_cb = NULL;
+  uv_timer_stop(&c->timer);
+}
+
+/* ---- closing --------------------------------------------------------- */
+
+static void close_handle(struct mp_conn *c, uv_handle_t *h)
+{
+  if (!uv_is_closing(h))
+    uv_close(h, on_handle_closed);
+}
+
+/* Closes every handle; on_close runs after the last. */
+static void conn_close_now(struct mp_conn *c, int reset)
+{
+  int was_closing = c->state == ST_CLOSING && !c->lingering;
+  if (was_closing)
+    return;
+  c->state = ST_CLOSING;
+  c->lingering = 0;
+  void (*on_close)(struct mp_conn *) = c->cbs.on_close;
+  memset(&c->cbs, 0, sizeof(c->cbs));
+  c->cbs.on_close = on_close;
+  c->connect_cb = NULL;
+  c->timer_cb = NULL;
+  c->tls_cb = NULL;
+  c->reading = 0;
+  if (reset && !uv_is_closing((uv_handle_t *)&c->tcp) &&
+      uv_tcp_close_reset(&c->tcp, (uv_close_cb)on_handle_closed) == 0) {
+    /* closed with RST */
+  } else {
+    close_handle(c, (uv_handle_t *)&c->tcp);
+  }
+  close_handle(c, (uv_handle_t *)&c->deadline);
+  close_handle(c, (uv_handle_t *)&c->timer);
+  close_handle(c, (uv_handle_t *)&c->aux);
+}
+
+/* A fatal error: tell the user once, then close. */
+static void conn_fail(struct mp_conn *c, int err)
+{
+  if (c->state == ST_CLOSING)
+    return;
+  void (*cb)(struct mp_conn *, int) = c->cbs.on_error;
+  c->cbs.on_error = NULL;
+  read_stop(c);
+  if (cb)
+    cb(c, err);
+  conn_close_now(c, 0);
+}
+
+static void on_linger_done(uv_timer_t *t)
+{
+  conn_close_now(t->data, 0);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+  (void)status;
+  conn_close_now(req->data, 0);
+}
+
+void mp_conn_close(struct mp_conn *c)
+{
+  if (c->state == ST_CLOSING)
+    return;
+  if (c->state != ST_OPEN) {
+    conn_close_now(c, 0);
+    return;
+  }
+  if (c->tls && !c->handshaking) {
+    mp_tls_shutdown(c->tls);
+    flush_tls(c);
+  }
+  read_stop(c);
+  if (c->queued == 0) {
+    conn_close_now(c, 0);
+    return;
+  }
+  /* Let the queue drain, but not forever: the peer may not read. */
+  c->state = ST_CLOSING;
+  c->lingering = 1;
+  void (*on_close)(struct mp_conn *) = c->cbs.on_close;
+  memset(&c->cbs, 0, sizeof(c->cbs));
+  c->cbs.on_close = on_close;
+  uv_timer_stop(&c->deadline);
+  uv_timer_stop(&c->timer);
+  c->shutdown_req.data = c;
+  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+    conn_close_now(c, 0);
+    return;
+  }
+  uv_timer_start(&c->aux, on_linger_done, LINGER_MS, 0);
+}
+
+void mp_conn_abort(struct mp_conn *c)
+{
+  conn_close_now(c, 0);
+}
+
+void mp_conn_reset(struct mp_conn *c)
+{
+  conn_close_now(c, c->state == ST_OPEN);
+}
+
+/* ---- accessors ------------------------------------------------------- */
+
+void *mp_conn_data(const struct mp_conn *c)
+{
+  return c->data;
+}
+
+void mp_conn_set_data(struct mp_conn *c, void *data)
+{
+  c->data = data;
+}
+
+uv_loop_t *mp_conn_loop(const struct mp_conn *c)
+{
+  return c->loop;
+}
+
+void mp_conn_set_max_line(struct mp_conn *c, size_t max)
+{
+  c->max_line = max > MAX_LINE_CAP ? MAX_LINE_CAP : max;
+}
+
+uint64_t mp_conn_bytes_in(const struct mp_conn *c)
+{
+  return c->bytes_in;
+}
+
+uint64_t mp_conn_bytes_out(const struct mp_conn *c)
+{
+  return c->bytes_out;
+}
+
+void mp_conn_peer_name(const struct mp_conn *c, char *buf, size_t len)
+{
+  struct sockaddr_storage ss;
+  int n = sizeof(ss);
+  char ip[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  buf[0] = '\0';
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &n) < 0)
+    return;
+  if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    uv_ip6_name(a, ip, sizeof(ip));
+    port = ntohs(a->sin6_port);
+    snprintf(buf, len, "[%s]:%d", ip, port);
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    uv_ip4_name(a, ip, sizeof(ip));
+    port = ntohs(a->sin_port);
+    snprintf(buf, len, "%s:%d", ip, port);
+  }
+}
