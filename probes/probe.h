@@ -56,6 +56,10 @@ typedef void (*mp_probe_cb)(struct mp_result *r, void *data);
 int mp_probe_start(struct uv_loop_s *loop, const struct mp_probe_opts *opts,
                    mp_probe_cb cb, void *data);
 
+/* Frees what probes share across runs (cached TLS contexts); call once at
+ * the end of the program so leak checkers see a clean exit. */
+void mp_probe_cleanup(void);
+
 /* The port a probe uses when opts->port is 0: 25/465/587, 110/995,
  * 143/993. STARTTLS on SMTP means submission (587). */
 uint16_t mp_default_port(enum mp_proto proto, enum mp_tls_mode tls);

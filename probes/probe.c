@@ -1,0 +1,534 @@
+/* The probe session: resolve, connect (each address in turn), implicit or
+ * STARTTLS TLS, the deadline, the transcript, and the end of a probe. The
+ * protocols (probes/smtp.c, pop3.c, imap.c) only interpret lines. */
+#include "probes/probe.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "probes/session.h"
+#include "wire/conn.h"
+#include "wire/errors.h"
+#include "wire/sasl.h"
+#include "wire/tls.h"
+
+struct mp_probe_addr {
+  struct sockaddr_storage ss;
+};
+
+static const char *const proto_names[] = {"smtp", "pop3", "imap"};
+static const char *const tls_names[] = {"none", "starttls", "implicit", "auto"};
+
+const char *mp_proto_name(enum mp_proto p)
+{
+  return (unsigned)p < 3 ? proto_names[p] : "unknown";
+}
+
+int mp_proto_from_name(const char *name)
+{
+  for (int i = 0; i < 3; i++)
+    if (strcasecmp(name, proto_names[i]) == 0)
+      return i;
+  return -1;
+}
+
+const char *mp_tls_mode_name(enum mp_tls_mode m)
+{
+  return (unsigned)m < 4 ? tls_names[m] : "unknown";
+}
+
+int mp_tls_mode_from_name(const char *name)
+{
+  for (int i = 0; i < 4; i++)
+    if (strcasecmp(name, tls_names[i]) == 0)
+      return i;
+  return -1;
+}
+
+uint16_t mp_default_port(enum mp_proto proto, enum mp_tls_mode tls)
+{
+  int implicit = tls == MP_TLSMODE_IMPLICIT;
+  switch (proto) {
+  case MP_PROTO_SMTP:
+    return implicit ? 465 : tls == MP_TLSMODE_STARTTLS ? 587 : 25;
+  case MP_PROTO_POP3:
+    return implicit ? 995 : 110;
+  case MP_PROTO_IMAP:
+    return implicit ? 993 : 143;
+  }
+  return 0;
+}
+
+static const struct mp_probe_proto *proto_for(enum mp_proto proto)
+{
+  switch (proto) {
+  case MP_PROTO_SMTP:
+    return &mp_smtp_proto;
+  default:
+    return NULL;
+  }
+}
+
+/* ---- time, transcript ------------------------------------------------ */
+
+uint64_t mp_session_elapsed(const struct mp_probe *p)
+{
+  return mp_now_us() - p->t0_us;
+}
+
+void mp_session_phase(struct mp_probe *p, enum mp_phase phase)
+{
+  uint64_t now = mp_now_us();
+  int64_t *t = &p->r->timings_us[p->phase];
+  *t = (*t < 0 ? 0 : *t) + (int64_t)(now - p->phase_t0_us);
+  p->phase = phase;
+  p->phase_t0_us = now;
+  if (p->r->timings_us[phase] < 0)
+    p->r->timings_us[phase] = 0;
+}
+
+static void log_line(struct mp_probe *p, char dir, const char *line, size_t len)
+{
+  mp_result_add_line(p->r, dir, mp_session_elapsed(p), line, len);
+  if (p->o.trace) {
+    char buf[1024];
+    size_t n = len < sizeof(buf) - 1 ? len : sizeof(buf) - 1;
+    memcpy(buf, line, n);
+    buf[n] = '\0';
+    p->o.trace(p->cb_data, dir, buf);
+  }
+}
+
+void mp_session_trace(const struct mp_probe *p, const char *from,
+                      const char *to)
+{
+  static int debug = -1;
+  if (debug < 0)
+    debug = getenv("MAILPROBE_DEBUG") != NULL;
+  if (debug)
+    fprintf(stderr, "%s %8.3fms %s -> %s\n", p->proto->name,
+            (double)mp_session_elapsed(p) / 1000.0, from, to);
+}
+
+static int send_raw_line(struct mp_probe *p, const char *line)
+{
+  size_t len = strlen(line);
+  char *buf = malloc(len + 2);
+  if (!buf)
+    return MP_E_NO_RESOURCES;
+  memcpy(buf, line, len);
+  memcpy(buf + len, "\r\n", 2);
+  int rc = mp_conn_write(p->conn, buf, len + 2);
+  free(buf);
+  return rc;
+}
+
+int mp_session_send(struct mp_probe *p, const char *line)
+{
+  log_line(p, 'c', line, strlen(line));
+  return send_raw_line(p, line);
+}
+
+int mp_session_send_secret(struct mp_probe *p, const char *line,
+                           const char *shown)
+{
+  log_line(p, 'c', shown, strlen(shown));
+  return send_raw_line(p, line);
+}
+
+void mp_session_reply(struct mp_probe *p, int code, const char *text)
+{
+  mp_result_set_reply(p->r, code, text);
+}
+
+unsigned mp_session_login_allowed(const struct mp_probe *p)
+{
+  unsigned allowed = p->o.auth ? p->o.auth : (MP_SASL_ALL | MP_AUTH_SIMPLE);
+  if (!p->in_tls && p->o.tls != MP_TLSMODE_NONE) {
+    for (int m = 0; m < MP_SASL_COUNT; m++)
+      if (mp_sasl_is_cleartext(m))
+        allowed &= ~MP_SASL_BIT(m);
+    /* APOP sends a digest, not the password; USER and LOGIN do not. */
+    allowed &= ~(MP_AUTH_USER | MP_AUTH_LOGIN_CMD);
+  }
+  return allowed;
+}
+
+/* ---- the end --------------------------------------------------------- */
+
+static void probe_free(struct mp_probe *p)
+{
+  if (p->proto && p->proto->cleanup)
+    p->proto->cleanup(p);
+  if (p->ctx)
+    mp_tls_ctx_unref(p->ctx);
+  for (size_t i = 0; i < sizeof(p->owned) / sizeof(p->owned[0]); i++)
+    free(p->owned[i]);
+  free(p->addrs);
+  free(p->state);
+  mp_result_free(p->r);
+  free(p);
+}
+
+static void on_conn_close(struct mp_conn *c)
+{
+  probe_free(mp_conn_data(c));
+}
+
+/* Hands the result over and closes the connection (which frees p). */
+static void probe_finish(struct mp_probe *p)
+{
+  if (p->finished)
+    return;
+  p->finished = 1;
+  struct mp_result *r = p->r;
+  mp_session_phase(p, p->phase);
+  r->total_us = mp_session_elapsed(p);
+  r->insecure = p->o.insecure;
+  if (p->in_tls && p->conn && mp_conn_tls(p->conn)) {
+    r->tls_used = 1;
+    mp_tls_get_info(mp_conn_tls(p->conn), &r->tls);
+  }
+  p->r = NULL;
+  p->cb(r, p->cb_data);
+  if (p->conn)
+    mp_conn_close(p->conn); /* on_close frees p */
+  else
+    probe_free(p);
+}
+
+void mp_session_ok(struct mp_probe *p)
+{
+  if (p->finished)
+    return;
+  p->r->ok = 1;
+  p->r->err = 0;
+  probe_finish(p);
+}
+
+void mp_session_fail(struct mp_probe *p, int err, const char *fmt, ...)
+{
+  if (p->finished)
+    return;
+  p->r->ok = 0;
+  p->r->err = err;
+  if (fmt) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    mp_result_set_detail(p->r, "%s", buf);
+    log_line(p, '*', buf, strlen(buf));
+  }
+  probe_finish(p);
+}
+
+void mp_session_quit_deadline(struct mp_probe *p)
+{
+  uint64_t left = mp_conn_deadline_left(p->conn);
+  if (left > 5000)
+    mp_conn_set_deadline(p->conn, 5000);
+}
+
+/* ---- connection callbacks -------------------------------------------- */
+
+static void on_line(struct mp_conn *c, char *line, size_t len)
+{
+  struct mp_probe *p = mp_conn_data(c);
+  if (p->finished)
+    return;
+  log_line(p, 's', line, len);
+  p->proto->line(p, line, len);
+}
+
+static void on_raw(struct mp_conn *c, const char *buf, size_t len, int last)
+{
+  struct mp_probe *p = mp_conn_data(c);
+  if (!p->finished && p->proto->raw)
+    p->proto->raw(p, buf, len, last);
+}
+
+static void on_error(struct mp_conn *c, int err)
+{
+  struct mp_probe *p = mp_conn_data(c);
+  if (p->finished)
+    return;
+  switch (err) {
+  case MP_E_TIMEOUT:
+    mp_session_fail(p, err, "no answer within the deadline (%.3fs) in %s",
+                    (double)p->o.timeout_ms / 1000.0, mp_phase_name(p->phase));
+    break;
+  case MP_E_PROTOCOL_ERROR:
+    mp_session_fail(p, err, "a line longer than the limit");
+    break;
+  case MP_E_CONNECTION_CLOSED:
+    mp_session_fail(p, err, "the server closed the connection in %s",
+                    mp_phase_name(p->phase));
+    break;
+  default:
+    mp_session_fail(p, err, "%s", mp_err_message(err));
+  }
+}
+
+static const struct mp_conn_cbs probe_cbs = {
+    .on_line = on_line,
+    .on_raw = on_raw,
+    .on_error = on_error,
+    .on_close = on_conn_close,
+};
+
+/* ---- TLS ------------------------------------------------------------- */
+
+/* A client context per distinct trust setting, shared by every probe of
+ * the process (loading a CA store is the costly part of a context). */
+static struct ctx_cache {
+  char *cafile;
+  const char *ca_pem;
+  int insecure;
+  struct mp_tls_ctx *ctx;
+} ctx_cache[8];
+
+static struct mp_tls_ctx *client_ctx(struct mp_probe *p, char *err,
+                                     size_t errlen)
+{
+  const char *cafile = p->o.cafile;
+  size_t i;
+  for (i = 0; i < 8 && ctx_cache[i].ctx; i++) {
+    struct ctx_cache *e = &ctx_cache[i];
+    if (e->insecure == p->o.insecure && e->ca_pem == p->o.ca_pem &&
+        ((!e->cafile && !cafile) ||
+         (e->cafile && cafile && strcmp(e->cafile, cafile) == 0))) {
+      mp_tls_ctx_ref(e->ctx);
+      return e->ctx;
+    }
+  }
+  struct mp_tls_client_opts o = {
+      .cafile = cafile, .ca_pem = p->o.ca_pem, .insecure = p->o.insecure};
+  struct mp_tls_ctx *ctx = mp_tls_ctx_client(&o, err, errlen);
+  if (!ctx)
+    return NULL;
+  if (i == 8) { /* full: drop the oldest */
+    mp_tls_ctx_unref(ctx_cache[0].ctx);
+    free(ctx_cache[0].cafile);
+    memmove(ctx_cache, ctx_cache + 1, sizeof(ctx_cache[0]) * 7);
+    i = 7;
+  }
+  ctx_cache[i].cafile = cafile ? strdup(cafile) : NULL;
+  ctx_cache[i].ca_pem = p->o.ca_pem;
+  ctx_cache[i].insecure = p->o.insecure;
+  ctx_cache[i].ctx = ctx;
+  mp_tls_ctx_ref(ctx);
+  return ctx;
+}
+
+void mp_probe_cleanup(void)
+{
+  for (size_t i = 0; i < 8 && ctx_cache[i].ctx; i++) {
+    mp_tls_ctx_unref(ctx_cache[i].ctx);
+    free(ctx_cache[i].cafile);
+  }
+  memset(ctx_cache, 0, sizeof(ctx_cache));
+}
+
+static void on_tls(struct mp_conn *c, int status)
+{
+  struct mp_probe *p = mp_conn_data(c);
+  if (p->finished)
+    return;
+  if (status < 0) {
+    struct mp_tls *t = mp_conn_tls(c);
+    struct mp_tls_info info;
+    mp_tls_get_info(t, &info);
+    p->r->tls = info;
+    mp_session_fail(p, status, "TLS handshake failed: %s",
+                    t ? mp_tls_error(t) : mp_err_message(status));
+    return;
+  }
+  p->in_tls = 1;
+  struct mp_tls_info info;
+  mp_tls_get_info(mp_conn_tls(c), &info);
+  char note[512];
+  snprintf(note, sizeof(note), "TLS %s %s, certificate %s%s%s", info.version,
+           info.cipher, info.subject, info.verified ? "" : ", NOT VERIFIED: ",
+           info.verified ? "" : info.verify_error);
+  log_line(p, '*', note, strlen(note));
+  if (p->phase == MP_PHASE_TLS && p->r->timings_us[MP_PHASE_BANNER] < 0) {
+    /* implicit TLS: now the greeting */
+    mp_session_phase(p, MP_PHASE_BANNER);
+    p->proto->start(p);
+  } else {
+    p->proto->tls_done(p);
+  }
+}
+
+void mp_session_starttls(struct mp_probe *p)
+{
+  char err[256] = "";
+  if (!p->ctx)
+    p->ctx = client_ctx(p, err, sizeof(err));
+  if (!p->ctx) {
+    mp_session_fail(p, MP_E_TLS_FAILED, "TLS set-up failed: %s", err);
+    return;
+  }
+  mp_session_phase(p, MP_PHASE_TLS);
+  const char *name = p->o.servername ? p->o.servername : p->o.host;
+  int rc = mp_conn_start_tls(p->conn, p->ctx, 0, name, on_tls);
+  if (rc == MP_E_PROTOCOL_ERROR) {
+    mp_session_fail(p, rc,
+                    "the server sent %zu bytes after the TLS go-ahead "
+                    "(RFC 3207 4.2: pipelining here is forbidden)",
+                    mp_conn_buffered(p->conn));
+  } else if (rc < 0) {
+    mp_session_fail(p, rc, "TLS handshake failed: %s", mp_err_message(rc));
+  }
+}
+
+/* ---- connect --------------------------------------------------------- */
+
+static void try_connect(struct mp_probe *p);
+
+static void on_connect(struct mp_conn *c, int status)
+{
+  struct mp_probe *p = mp_conn_data(c);
+  if (status < 0) {
+    /* The connection closes itself; keep p alive for the next address. */
+    mp_conn_set_cbs(c, &(struct mp_conn_cbs){0});
+    p->conn = NULL;
+    if (status != MP_E_CONNECT_TIMEOUT && p->next_addr < p->naddrs &&
+        mp_session_elapsed(p) / 1000 < p->o.timeout_ms) {
+      try_connect(p);
+      return;
+    }
+    mp_session_fail(p, status, "could not connect to %s: %s", p->r->address,
+                    mp_err_message(status));
+    return;
+  }
+  if (p->o.tls == MP_TLSMODE_IMPLICIT) {
+    mp_session_starttls(p); /* phase tls, then the banner */
+    return;
+  }
+  mp_session_phase(p, MP_PHASE_BANNER);
+  p->proto->start(p);
+}
+
+static void addr_name(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+  char ip[64] = "?";
+  if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+    snprintf(buf, len, "[%s]:%u", ip, ntohs(a->sin6_port));
+  } else {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+    snprintf(buf, len, "%s:%u", ip, ntohs(a->sin_port));
+  }
+}
+
+static void try_connect(struct mp_probe *p)
+{
+  const struct sockaddr_storage *ss = &p->addrs[p->next_addr++].ss;
+  addr_name(ss, p->r->address, sizeof(p->r->address));
+  mp_session_phase(p, MP_PHASE_CONNECT);
+  p->conn = mp_conn_new(p->loop, &probe_cbs, p);
+  if (!p->conn) {
+    mp_session_fail(p, MP_E_NO_RESOURCES, "out of memory");
+    return;
+  }
+  uint64_t used = mp_session_elapsed(p) / 1000;
+  uint64_t left = p->o.timeout_ms > used ? p->o.timeout_ms - used : 1;
+  uint64_t cto = p->o.connect_timeout_ms && p->o.connect_timeout_ms < left
+                     ? p->o.connect_timeout_ms
+                     : left;
+  mp_conn_set_deadline(p->conn, left);
+  int rc =
+      mp_conn_connect(p->conn, (const struct sockaddr *)ss, cto, on_connect);
+  if (rc < 0) {
+    /* The connection is closing itself; it must not free p. */
+    mp_conn_set_cbs(p->conn, &(struct mp_conn_cbs){0});
+    p->conn = NULL;
+    mp_session_fail(p, rc, "could not connect to %s: %s", p->r->address,
+                    mp_err_message(rc));
+  }
+}
+
+static void on_resolved(int status, const struct sockaddr_storage *addrs,
+                        size_t n, void *data)
+{
+  struct mp_probe *p = data;
+  if (status < 0 || n == 0) {
+    mp_session_fail(p, MP_E_DNS_FAILED, "could not resolve %s", p->o.host);
+    return;
+  }
+  if (mp_session_elapsed(p) / 1000 >= p->o.timeout_ms) {
+    mp_session_fail(p, MP_E_TIMEOUT, "resolving %s took past the deadline",
+                    p->o.host);
+    return;
+  }
+  p->addrs = calloc(n, sizeof(*p->addrs));
+  if (!p->addrs) {
+    mp_session_fail(p, MP_E_NO_RESOURCES, "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    p->addrs[i].ss = addrs[i];
+  p->naddrs = n;
+  try_connect(p);
+}
+
+static char *own(struct mp_probe *p, size_t slot, const char *s)
+{
+  if (!s)
+    return NULL;
+  p->owned[slot] = strdup(s);
+  return p->owned[slot];
+}
+
+int mp_probe_start(struct uv_loop_s *loop, const struct mp_probe_opts *opts,
+                   mp_probe_cb cb, void *data)
+{
+  const struct mp_probe_proto *proto = proto_for(opts->proto);
+  if (!proto || !opts->host || !cb)
+    return MP_E_PROTOCOL_ERROR;
+  struct mp_probe *p = calloc(1, sizeof(*p));
+  if (!p)
+    return MP_E_NO_RESOURCES;
+  p->loop = loop;
+  p->o = *opts;
+  p->o.host = own(p, 0, opts->host);
+  p->o.user = own(p, 1, opts->user);
+  p->o.password = own(p, 2, opts->password);
+  p->o.cafile = own(p, 3, opts->cafile);
+  p->o.ca_pem = own(p, 4, opts->ca_pem);
+  p->o.servername = own(p, 5, opts->servername);
+  p->o.helo = own(p, 6, opts->helo ? opts->helo : "mailprobe.invalid");
+  if (!p->o.timeout_ms)
+    p->o.timeout_ms = MP_PROBE_DEFAULT_TIMEOUT_MS;
+  if (!p->o.port)
+    p->o.port = mp_default_port(opts->proto, opts->tls);
+  p->cb = cb;
+  p->cb_data = data;
+  p->proto = proto;
+  p->state = calloc(1, proto->state_size);
+  p->r = mp_result_new();
+  if (!p->state || !p->r || !p->o.host || !p->o.helo) {
+    probe_free(p);
+    return MP_E_NO_RESOURCES;
+  }
+  p->t0_us = p->phase_t0_us = mp_now_us();
+  p->phase = MP_PHASE_RESOLVE;
+  p->r->timings_us[MP_PHASE_RESOLVE] = 0;
+  int rc = mp_resolve(loop, p->o.host, p->o.port, &p->o.dns, on_resolved, p);
+  if (rc < 0) {
+    probe_free(p);
+    return rc;
+  }
+  return 0;
+}

@@ -1,0 +1,119 @@
+/* Probe results: allocation, transcript, reply and names of phases. */
+#include "probes/result.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TRANSCRIPT 400
+#define MAX_TRANSCRIPT_LINE 512
+
+static const char *const phase_names[MP_PHASE_COUNT] = {
+#define MP_PHASE_STR(code, name) name,
+    MP_PHASE_MAP(MP_PHASE_STR)
+#undef MP_PHASE_STR
+};
+
+const char *mp_phase_name(enum mp_phase p)
+{
+  return (unsigned)p < MP_PHASE_COUNT ? phase_names[p] : "unknown";
+}
+
+int mp_phase_from_name(const char *name)
+{
+  for (int i = 0; i < MP_PHASE_COUNT; i++)
+    if (strcmp(name, phase_names[i]) == 0)
+      return i;
+  return -1;
+}
+
+struct mp_result *mp_result_new(void)
+{
+  struct mp_result *r = calloc(1, sizeof(*r));
+  if (!r)
+    return NULL;
+  for (int i = 0; i < MP_PHASE_COUNT; i++)
+    r->timings_us[i] = -1;
+  r->messages = -1;
+  r->octets = -1;
+  return r;
+}
+
+void mp_result_free(struct mp_result *r)
+{
+  if (!r)
+    return;
+  for (size_t i = 0; i < r->ntranscript; i++)
+    free(r->transcript[i].line);
+  free(r->transcript);
+  free(r->detail);
+  free(r->reply_text);
+  free(r->resp_code);
+  free(r);
+}
+
+/* Copies a line for people: control bytes and NULs become '?', long lines
+ * are cut with "..."; keep_nl keeps the newlines of multi-line replies. */
+static char *printable(const char *line, size_t len, int keep_nl)
+{
+  size_t n = len > MAX_TRANSCRIPT_LINE ? MAX_TRANSCRIPT_LINE : len;
+  char *s = malloc(n + 4);
+  if (!s)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)line[i];
+    int ok = ch >= 0x20 || ch == '\t' || (keep_nl && ch == '\n');
+    s[i] = !ok || ch == 0x7f ? '?' : (char)ch;
+  }
+  if (n < len) {
+    memcpy(s + n, "...", 4);
+  } else {
+    s[n] = '\0';
+  }
+  return s;
+}
+
+void mp_result_add_line(struct mp_result *r, char dir, uint64_t t_us,
+                        const char *line, size_t len)
+{
+  if (r->ntranscript >= MAX_TRANSCRIPT)
+    return;
+  if (r->ntranscript == MAX_TRANSCRIPT - 1) {
+    line = "(transcript cut here)";
+    len = strlen(line);
+    dir = '*';
+  }
+  if ((r->ntranscript & (r->ntranscript - 1)) == 0) {
+    size_t cap = r->ntranscript ? r->ntranscript * 2 : 16;
+    void *p = realloc(r->transcript, cap * sizeof(*r->transcript));
+    if (!p)
+      return;
+    r->transcript = p;
+  }
+  char *copy = printable(line, len, 0);
+  if (!copy)
+    return;
+  r->transcript[r->ntranscript].dir = dir;
+  r->transcript[r->ntranscript].t_us = t_us;
+  r->transcript[r->ntranscript].line = copy;
+  r->ntranscript++;
+}
+
+void mp_result_set_reply(struct mp_result *r, int code, const char *text)
+{
+  r->reply_code = code;
+  free(r->reply_text);
+  r->reply_text = text ? printable(text, strlen(text), 1) : NULL;
+}
+
+void mp_result_set_detail(struct mp_result *r, const char *fmt, ...)
+{
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  free(r->detail);
+  r->detail = strdup(buf);
+}

@@ -1,0 +1,362 @@
+/* The SMTP probe (RFC 5321, STARTTLS RFC 3207, AUTH RFC 4954): greeting,
+ * EHLO (HELO when EHLO is refused), STARTTLS and EHLO again, AUTH with the
+ * strongest mechanism both sides have, QUIT. A state machine fed whole
+ * replies; the expected code of each state sits in one table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "probes/session.h"
+#include "wire/conn.h"
+#include "wire/errors.h"
+#include "wire/sasl.h"
+#include "wire/smtp_reply.h"
+
+enum smtp_state {
+  SMTP_BANNER = 0,
+  SMTP_EHLO,
+  SMTP_HELO,
+  SMTP_STARTTLS,
+  SMTP_AUTH,
+  SMTP_QUIT,
+  SMTP_STATE_COUNT
+};
+
+static const char *const smtp_state_names[SMTP_STATE_COUNT] = {
+    "BANNER", "EHLO", "HELO", "STARTTLS", "AUTH", "QUIT"};
+
+/* What each state expects, where it is, and what any other reply means. */
+static const struct {
+  int expect; /* the code that moves on */
+  enum mp_phase phase;
+  int fail; /* the error for other replies */
+} smtp_expect[SMTP_STATE_COUNT] = {
+    [SMTP_BANNER] = {220, MP_PHASE_BANNER, MP_E_REJECTED},
+    [SMTP_EHLO] = {250, MP_PHASE_EHLO, MP_E_REJECTED},
+    [SMTP_HELO] = {250, MP_PHASE_EHLO, MP_E_REJECTED},
+    [SMTP_STARTTLS] = {220, MP_PHASE_STARTTLS, MP_E_STARTTLS_REJECTED},
+    [SMTP_AUTH] = {235, MP_PHASE_AUTH, MP_E_AUTH_FAILED},
+    [SMTP_QUIT] = {221, MP_PHASE_QUIT, 0},
+};
+
+/* SASL framing numbers for SMTP (RFC 4954). */
+#define SMTP_SASL_CONTINUE 334
+#define SMTP_SASL_OK 235
+/* RFC 4954 4: the AUTH command line is at most 512 octets (RFC 5321
+ * 4.5.3.1.4); longer initial responses go after a 334 instead. */
+#define SMTP_MAX_INITIAL 490
+
+struct smtp {
+  enum smtp_state st;
+  struct mp_smtp_reply reply;
+  int starttls_offered;
+  int auth_offered; /* an AUTH line was seen */
+  unsigned sasl_offered;
+  unsigned tried;
+  int mech; /* the mechanism in progress, -1 */
+  struct mp_sasl_client *sasl;
+  int saw_535;     /* a mechanism was refused for the credentials */
+  int saw_tls_req; /* 530 5.7.0 / 538: TLS first */
+  int last_code;
+};
+
+static void smtp_set(struct mp_probe *p, enum smtp_state st)
+{
+  struct smtp *s = p->state;
+  mp_session_trace(p, smtp_state_names[s->st], smtp_state_names[st]);
+  s->st = st;
+  if (p->phase != smtp_expect[st].phase)
+    mp_session_phase(p, smtp_expect[st].phase);
+}
+
+static void smtp_start(struct mp_probe *p)
+{
+  struct smtp *s = p->state;
+  mp_smtp_reply_init(&s->reply);
+  s->mech = -1;
+  s->st = SMTP_BANNER;
+}
+
+static void send_quit(struct mp_probe *p)
+{
+  smtp_set(p, SMTP_QUIT);
+  mp_session_quit_deadline(p);
+  mp_session_send(p, "QUIT");
+}
+
+static void send_ehlo(struct mp_probe *p, enum smtp_state st)
+{
+  struct smtp *s = p->state;
+  char line[600];
+  snprintf(line, sizeof(line), "%s %s", st == SMTP_EHLO ? "EHLO" : "HELO",
+           p->o.helo);
+  s->starttls_offered = 0;
+  s->auth_offered = 0;
+  s->sasl_offered = 0;
+  smtp_set(p, st);
+  mp_session_send(p, line);
+}
+
+/* Reads the capabilities of a 250 EHLO reply (RFC 5321 4.1.1.1): the
+ * first line greets, each further line is "KEYWORD [params]". */
+static void parse_caps(struct smtp *s)
+{
+  char line[MP_CONN_MAX_LINE + 1];
+  for (size_t i = 1; i < s->reply.lines; i++) {
+    if (mp_smtp_reply_line(&s->reply, i, line, sizeof(line)) < 0)
+      break;
+    size_t kw = strcspn(line, " =");
+    if (kw == 8 && strncasecmp(line, "STARTTLS", 8) == 0) {
+      s->starttls_offered = 1;
+    } else if (kw == 4 && strncasecmp(line, "AUTH", 4) == 0) {
+      /* "AUTH PLAIN LOGIN" and the old "AUTH=PLAIN LOGIN" alike. */
+      s->auth_offered = 1;
+      s->sasl_offered |= mp_sasl_mask_from_list(line + 4 + (line[4] != 0));
+    }
+  }
+}
+
+static void smtp_auth_next(struct mp_probe *p);
+
+/* After the capabilities: TLS first if wanted, then login, then QUIT. */
+static void after_ehlo(struct mp_probe *p)
+{
+  struct smtp *s = p->state;
+  if (!p->in_tls && p->o.tls == MP_TLSMODE_STARTTLS && !s->starttls_offered) {
+    mp_session_fail(p, MP_E_STARTTLS_UNSUPPORTED,
+                    "the server does not offer STARTTLS%s",
+                    s->st == SMTP_HELO ? " (it refused EHLO)" : "");
+    return;
+  }
+  if (!p->in_tls && s->starttls_offered &&
+      (p->o.tls == MP_TLSMODE_STARTTLS || p->o.tls == MP_TLSMODE_AUTO)) {
+    smtp_set(p, SMTP_STARTTLS);
+    mp_session_send(p, "STARTTLS");
+    return;
+  }
+  if (!p->o.user) {
+    send_quit(p);
+    return;
+  }
+  smtp_auth_next(p);
+}
+
+/* Picks the strongest mechanism left and sends AUTH, or gives up with the
+ * error that says why. */
+static void smtp_auth_next(struct mp_probe *p)
+{
+  struct smtp *s = p->state;
+  unsigned allowed = mp_session_login_allowed(p) & MP_SASL_ALL;
+  if (s->st != SMTP_AUTH)
+    smtp_set(p, SMTP_AUTH);
+  int mech = mp_sasl_choose(s->sasl_offered, allowed, s->tried);
+  if (mech < 0) {
+    unsigned all = p->o.auth ? p->o.auth & MP_SASL_ALL : MP_SASL_ALL;
+    int clear_only =
+        !p->in_tls && (s->sasl_offered & all) && !(s->sasl_offered & allowed);
+    if (s->saw_535)
+      mp_session_fail(p, MP_E_AUTH_FAILED,
+                      "the server refused the credentials with every "
+                      "mechanism tried");
+    else if (s->saw_tls_req || clear_only ||
+             (!s->auth_offered && !p->in_tls && s->starttls_offered))
+      mp_session_fail(p, MP_E_AUTH_TLS_REQUIRED,
+                      "login needs TLS, and tls is %s",
+                      mp_tls_mode_name(p->o.tls));
+    else if (s->tried)
+      mp_session_fail(p, MP_E_AUTH_FAILED, "every mechanism tried failed");
+    else
+      mp_session_fail(p, MP_E_AUTH_UNSUPPORTED,
+                      "no login mechanism in common (the server offers %s)",
+                      s->auth_offered ? "others" : "no AUTH");
+    return;
+  }
+  s->mech = mech;
+  s->tried |= MP_SASL_BIT(mech);
+  mp_sasl_client_free(s->sasl);
+  s->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
+  char *ir = NULL;
+  if (!s->sasl || mp_sasl_client_initial(s->sasl, &ir) < 0) {
+    mp_session_fail(p, MP_E_NO_RESOURCES, "SASL set-up failed");
+    return;
+  }
+  const char *name = mp_sasl_name(mech);
+  char line[600], shown[64];
+  if (ir && strlen(ir) <= SMTP_MAX_INITIAL) {
+    snprintf(line, sizeof(line), "AUTH %s %s", name, ir);
+    snprintf(shown, sizeof(shown), "AUTH %s ****", name);
+    mp_session_send_secret(p, line, shown);
+  } else {
+    /* No initial response, or too long: it goes after an empty 334. */
+    snprintf(line, sizeof(line), "AUTH %s", name);
+    mp_session_send(p, line);
+    if (ir) {
+      mp_sasl_client_free(s->sasl);
+      s->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
+    }
+  }
+  free(ir);
+}
+
+/* One reply during AUTH: a challenge, success, or this mechanism failed. */
+static void on_auth_reply(struct mp_probe *p)
+{
+  struct smtp *s = p->state;
+  int code = s->reply.code;
+  if (code == SMTP_SASL_CONTINUE) {
+    char *out = NULL;
+    const char *ch = s->reply.text ? s->reply.text : "";
+    int rc;
+    if (!*ch && s->sasl) {
+      /* An empty challenge: the client's first message (RFC 4954 4). */
+      rc = mp_sasl_client_initial(s->sasl, &out);
+      if (rc >= 0 && !out)
+        rc = mp_sasl_client_step(s->sasl, ch, &out);
+    } else {
+      rc = s->sasl ? mp_sasl_client_step(s->sasl, ch, &out)
+                   : MP_E_PROTOCOL_ERROR;
+    }
+    if (rc == MP_SASL_DONE && !out) {
+      out = strdup("");
+    }
+    if (rc < 0 || !out) {
+      free(out);
+      /* RFC 4954 4: "*" cancels; the server answers 501. */
+      mp_session_send(p, "*");
+      s->last_code = -1;
+      return;
+    }
+    mp_session_send_secret(p, out, "****");
+    free(out);
+    return;
+  }
+  if (code == SMTP_SASL_OK) {
+    p->r->auth = mp_sasl_name(s->mech);
+    send_quit(p);
+    return;
+  }
+  if (code == 421) {
+    mp_session_fail(p, MP_E_REJECTED, "the server closed the session (421)");
+    return;
+  }
+  if (s->last_code == -1) {
+    s->last_code = 0;
+    mp_session_fail(p, MP_E_PROTOCOL_ERROR,
+                    "the server sent a SASL challenge we could not answer");
+    return;
+  }
+  /* RFC 4954 6: 530 5.7.0 and 538 5.7.11 ask for encryption first; 535
+   * refuses the credentials; 504, 534, 454 refuse this mechanism. */
+  if (code == 530 || code == 538)
+    s->saw_tls_req = 1;
+  else if (code == 535)
+    s->saw_535 = 1;
+  smtp_auth_next(p);
+}
+
+static void on_reply(struct mp_probe *p)
+{
+  struct smtp *s = p->state;
+  int code = s->reply.code;
+  mp_session_reply(p, code, s->reply.text);
+  switch (s->st) {
+  case SMTP_BANNER:
+    if (code != 220) {
+      mp_session_fail(p, code >= 400 ? MP_E_REJECTED : MP_E_PROTOCOL_ERROR,
+                      "the server greeted with %d instead of 220", code);
+      return;
+    }
+    send_ehlo(p, SMTP_EHLO);
+    return;
+  case SMTP_EHLO:
+    if (code == 250) {
+      parse_caps(s);
+      after_ehlo(p);
+    } else if (code >= 500 && code != 554 && !p->in_tls) {
+      /* RFC 5321 3.2: a server that does not know EHLO gets HELO. */
+      send_ehlo(p, SMTP_HELO);
+    } else {
+      mp_session_fail(p, MP_E_REJECTED, "EHLO was answered with %d", code);
+    }
+    return;
+  case SMTP_HELO:
+    if (code != 250) {
+      mp_session_fail(p, MP_E_REJECTED, "HELO was answered with %d", code);
+      return;
+    }
+    after_ehlo(p);
+    return;
+  case SMTP_STARTTLS:
+    if (code != 220) {
+      mp_session_fail(p, MP_E_STARTTLS_REJECTED,
+                      "STARTTLS was answered with %d", code);
+      return;
+    }
+    mp_session_starttls(p);
+    return;
+  case SMTP_AUTH:
+    on_auth_reply(p);
+    return;
+  case SMTP_QUIT:
+    mp_session_ok(p);
+    return;
+  case SMTP_STATE_COUNT:
+    break;
+  }
+}
+
+static void smtp_line(struct mp_probe *p, char *line, size_t len)
+{
+  struct smtp *s = p->state;
+  int rc = mp_smtp_reply_feed(&s->reply, line, len);
+  if (rc == MP_EAGAIN)
+    return;
+  if (rc < 0) {
+    if (s->st == SMTP_QUIT) {
+      mp_session_ok(p); /* a garbled goodbye is still a goodbye */
+      return;
+    }
+    mp_session_fail(p, MP_E_PROTOCOL_ERROR, "a malformed reply line in %s",
+                    mp_phase_name(p->phase));
+    return;
+  }
+  /* A server speaks only when spoken to (RFC 5321 4.3.1): bytes after a
+   * complete reply, before our next command, are not a reply to it. */
+  if (mp_conn_buffered(p->conn) > 0 && s->st != SMTP_QUIT &&
+      !(s->st == SMTP_STARTTLS && s->reply.code == 220)) {
+    mp_session_reply(p, s->reply.code, s->reply.text);
+    mp_session_fail(p, MP_E_PROTOCOL_ERROR,
+                    "the server sent %zu bytes nobody asked for after a "
+                    "%d reply",
+                    mp_conn_buffered(p->conn), s->reply.code);
+    return;
+  }
+  on_reply(p);
+  if (!p->finished)
+    mp_smtp_reply_reset(&s->reply);
+}
+
+static void smtp_tls_done(struct mp_probe *p)
+{
+  /* RFC 3207 4.2: discard what we knew and ask again. */
+  send_ehlo(p, SMTP_EHLO);
+}
+
+static void smtp_cleanup(struct mp_probe *p)
+{
+  struct smtp *s = p->state;
+  if (!s)
+    return;
+  mp_smtp_reply_free(&s->reply);
+  mp_sasl_client_free(s->sasl);
+}
+
+const struct mp_probe_proto mp_smtp_proto = {
+    .name = "SMTP",
+    .state_size = sizeof(struct smtp),
+    .start = smtp_start,
+    .line = smtp_line,
+    .tls_done = smtp_tls_done,
+    .cleanup = smtp_cleanup,
+};
