@@ -45,7 +45,9 @@ void mp_tls_ctx_unref(struct mp_tls_ctx *ctx);
 
 /* A session. For a client, host is the SNI name and the name the
  * certificate must carry (skipped for IP literals in SNI, still checked as an
- * IP). For a server, host is ignored. NULL on allocation failure. */
+ * IP; "[::1]" is taken as ::1); NULL or "": the chain is checked, no name.
+ * For a server, host is ignored. NULL on allocation failure, or when
+ * is_server does not match the context. */
 struct mp_tls *mp_tls_new(struct mp_tls_ctx *ctx, int is_server,
                           const char *host);
 void mp_tls_free(struct mp_tls *t);
@@ -60,14 +62,16 @@ int mp_tls_handshake(struct mp_tls *t);
 
 /* Decrypts into buf: the number of bytes (> 0), MP_EAGAIN when no whole
  * record is buffered, MP_E_CONNECTION_CLOSED on close_notify, or
- * MP_E_TLS_FAILED. */
+ * MP_E_TLS_FAILED. Finishes the handshake first if it is not done (then
+ * also its codes). Drain afterwards: reading can produce output. */
 int mp_tls_read(struct mp_tls *t, void *buf, size_t cap);
 
 /* Encrypts all of buf into the outgoing BIO: 0 or MP_E_TLS_FAILED. Only
  * after the handshake is done. */
 int mp_tls_write(struct mp_tls *t, const void *buf, size_t len);
 
-/* Sends close_notify (into the outgoing BIO). */
+/* Sends close_notify (into the outgoing BIO), once; a no-op before the
+ * handshake is done or after a failure. Writes fail afterwards. */
 void mp_tls_shutdown(struct mp_tls *t);
 
 /* Ciphertext waiting to go to the peer, and taking it out. */
@@ -80,7 +84,8 @@ int mp_tls_done(const struct mp_tls *t);
 /* Facts about the session (fills what is known; zero before a handshake). */
 void mp_tls_get_info(const struct mp_tls *t, struct mp_tls_info *info);
 
-/* The reason for the last failure, for people ("certificate has expired"). */
+/* The reason for the last failure, for people ("certificate has expired",
+ * "the server answered in plain text: \"220 mx ESMTP\""); "" if none. */
 const char *mp_tls_error(const struct mp_tls *t);
 
 #endif

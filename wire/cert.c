@@ -1,0 +1,235 @@
+/* Certificates made at run time for the fake servers and the tests.
+ *
+ * A CA is a self-signed certificate with basicConstraints CA:TRUE and
+ * keyCertSign; leaves carry the host in subjectAltName (RFC 6125 6.4.4:
+ * clients check the SAN, the CN only as a fallback) and serverAuth. */
+#include "wire/cert.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "wire/errors.h"
+
+#define DAY (24L * 3600)
+#define WRONG_HOST "wrong.invalid"
+
+struct mp_ca {
+  EVP_PKEY *key;
+  X509 *cert;
+  char *pem;
+};
+
+static const char *const kind_names[] = {
+    [MP_CERT_VALID] = "valid",
+    [MP_CERT_EXPIRED] = "expired",
+    [MP_CERT_NOT_YET_VALID] = "not_yet_valid",
+    [MP_CERT_SELF_SIGNED] = "self_signed",
+    [MP_CERT_WRONG_HOST] = "wrong_host",
+};
+#define NKINDS (sizeof kind_names / sizeof kind_names[0])
+
+/* "valid" -> MP_CERT_VALID, ...; -1 if unknown. */
+int mp_cert_kind_from_name(const char *name)
+{
+  for (size_t i = 0; name != NULL && i < NKINDS; i++)
+    if (strcmp(name, kind_names[i]) == 0)
+      return (int)i;
+  return -1;
+}
+
+/* MP_CERT_VALID -> "valid", ...; NULL if out of range. */
+const char *mp_cert_kind_name(enum mp_cert_kind kind)
+{
+  return (unsigned)kind < NKINDS ? kind_names[kind] : NULL;
+}
+
+static EVP_PKEY *make_key(enum mp_key_type type)
+{
+  if (type == MP_KEY_RSA_2048)
+    return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+  return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+}
+
+/* The PEM text of a certificate or a private key (PKCS#8), malloc'd. */
+static char *to_pem(X509 *cert, EVP_PKEY *key)
+{
+  BIO *b = BIO_new(BIO_s_mem());
+  char *data = NULL, *out = NULL;
+  long n;
+
+  if (b == NULL)
+    return NULL;
+  if ((cert != NULL ? PEM_write_bio_X509(b, cert)
+                    : PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL,
+                                               NULL)) == 1 &&
+      (n = BIO_get_mem_data(b, &data)) > 0 && (out = malloc(n + 1)) != NULL) {
+    memcpy(out, data, n);
+    out[n] = '\0';
+  }
+  BIO_free(b);
+  return out;
+}
+
+/* Adds one v3 extension in openssl.cnf syntax ("critical,CA:TRUE"). */
+static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+  X509V3_CTX v3;
+  X509_EXTENSION *ext;
+  int ok;
+
+  X509V3_set_ctx(&v3, issuer, cert, NULL, NULL, 0);
+  ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+  if (ext == NULL)
+    return 0;
+  ok = X509_add_ext(cert, ext, -1);
+  X509_EXTENSION_free(ext);
+  return ok;
+}
+
+/* A certificate for key with subject CN=cn, valid from now+from to
+ * now+until seconds, with a random serial of 159 bits, the top one set:
+ * always 20 octets, positive (RFC 5280 4.1.2.2). Not yet signed; no
+ * extensions. */
+static X509 *make_cert(EVP_PKEY *key, const char *cn, long from, long until)
+{
+  X509 *x = X509_new();
+  BIGNUM *bn = BN_new();
+  X509_NAME *name;
+  int ok;
+
+  ok = x != NULL && bn != NULL && X509_set_version(x, X509_VERSION_3) &&
+       BN_rand(bn, 159, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) &&
+       BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL &&
+       X509_gmtime_adj(X509_getm_notBefore(x), from) != NULL &&
+       X509_gmtime_adj(X509_getm_notAfter(x), until) != NULL &&
+       X509_set_pubkey(x, key) && (name = X509_get_subject_name(x)) != NULL &&
+       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                  (const unsigned char *)cn, -1, -1, 0);
+  BN_free(bn);
+  if (!ok) {
+    X509_free(x);
+    return NULL;
+  }
+  return x;
+}
+
+/* A new CA, valid from an hour ago for ten years. */
+struct mp_ca *mp_ca_new(const char *cn, enum mp_key_type key)
+{
+  struct mp_ca *ca = calloc(1, sizeof *ca);
+
+  if (ca == NULL)
+    return NULL;
+  if (cn == NULL || cn[0] == '\0')
+    cn = "mailprobe test CA";
+  ca->key = make_key(key);
+  if (ca->key == NULL)
+    goto fail;
+  ca->cert = make_cert(ca->key, cn, -3600, 3650 * DAY);
+  if (ca->cert == NULL ||
+      !X509_set_issuer_name(ca->cert, X509_get_subject_name(ca->cert)) ||
+      !add_ext(ca->cert, ca->cert, NID_basic_constraints, "critical,CA:TRUE") ||
+      !add_ext(ca->cert, ca->cert, NID_key_usage,
+               "critical,keyCertSign,cRLSign,digitalSignature") ||
+      !add_ext(ca->cert, ca->cert, NID_subject_key_identifier, "hash") ||
+      X509_sign(ca->cert, ca->key, EVP_sha256()) <= 0 ||
+      (ca->pem = to_pem(ca->cert, NULL)) == NULL)
+    goto fail;
+  return ca;
+fail:
+  ERR_clear_error();
+  mp_ca_free(ca);
+  return NULL;
+}
+
+/* Frees the CA. NULL is a no-op. */
+void mp_ca_free(struct mp_ca *ca)
+{
+  if (ca == NULL)
+    return;
+  EVP_PKEY_free(ca->key);
+  X509_free(ca->cert);
+  free(ca->pem);
+  free(ca);
+}
+
+/* The CA certificate as PEM text. */
+const char *mp_ca_pem(const struct mp_ca *ca)
+{
+  return ca->pem;
+}
+
+/* Issues a leaf of the given kind for host. */
+int mp_cert_issue(struct mp_ca *ca, enum mp_cert_kind kind, const char *host,
+                  enum mp_key_type key, char **cert_pem, char **key_pem)
+{
+  unsigned char addr[16];
+  char san[300];
+  long from = -3600, until = 90 * DAY;
+  EVP_PKEY *k = NULL;
+  X509 *x = NULL;
+  X509 *issuer;
+  EVP_PKEY *signer;
+  int rc = MP_E_NO_RESOURCES;
+
+  *cert_pem = NULL;
+  *key_pem = NULL;
+  if (mp_cert_kind_name(kind) == NULL || host == NULL || host[0] == '\0' ||
+      strlen(host) > 253 || (ca == NULL && kind != MP_CERT_SELF_SIGNED))
+    return MP_E_NO_RESOURCES;
+  if (kind == MP_CERT_WRONG_HOST)
+    host = WRONG_HOST;
+  if (kind == MP_CERT_EXPIRED) {
+    from = -91 * DAY;
+    until = -DAY;
+  } else if (kind == MP_CERT_NOT_YET_VALID) {
+    from = DAY;
+    until = 91 * DAY;
+  }
+  if (inet_pton(AF_INET, host, addr) == 1 ||
+      inet_pton(AF_INET6, host, addr) == 1)
+    snprintf(san, sizeof san, "IP:%s", host);
+  else
+    snprintf(san, sizeof san, "DNS:%s", host);
+
+  k = make_key(key);
+  if (k == NULL || (x = make_cert(k, host, from, until)) == NULL)
+    goto out;
+  issuer = kind == MP_CERT_SELF_SIGNED ? x : ca->cert;
+  signer = kind == MP_CERT_SELF_SIGNED ? k : ca->key;
+  if (!X509_set_issuer_name(x, X509_get_subject_name(issuer)) ||
+      !add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
+      !add_ext(x, issuer, NID_key_usage,
+               key == MP_KEY_RSA_2048 ? "critical,digitalSignature,"
+                                        "keyEncipherment"
+                                      : "critical,digitalSignature") ||
+      !add_ext(x, issuer, NID_ext_key_usage, "serverAuth") ||
+      !add_ext(x, issuer, NID_subject_alt_name, san) ||
+      !add_ext(x, issuer, NID_subject_key_identifier, "hash") ||
+      !add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") ||
+      X509_sign(x, signer, EVP_sha256()) <= 0)
+    goto out;
+  *cert_pem = to_pem(x, NULL);
+  *key_pem = to_pem(NULL, k);
+  if (*cert_pem == NULL || *key_pem == NULL) {
+    free(*cert_pem);
+    free(*key_pem);
+    *cert_pem = *key_pem = NULL;
+    goto out;
+  }
+  rc = 0;
+out:
+  ERR_clear_error();
+  X509_free(x);
+  EVP_PKEY_free(k);
+  return rc;
+}
