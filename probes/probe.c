@@ -70,9 +70,12 @@ static const struct mp_probe_proto *proto_for(enum mp_proto proto)
   switch (proto) {
   case MP_PROTO_SMTP:
     return &mp_smtp_proto;
-  default:
-    return NULL;
+  case MP_PROTO_POP3:
+    return &mp_pop3_proto;
+  case MP_PROTO_IMAP:
+    return &mp_imap_proto;
   }
+  return NULL;
 }
 
 /* ---- time, transcript ------------------------------------------------ */
@@ -260,6 +263,17 @@ static void on_error(struct mp_conn *c, int err)
   struct mp_probe *p = mp_conn_data(c);
   if (p->finished)
     return;
+  if (p->phase == MP_PHASE_QUIT) {
+    /* The goodbye is ours to send, not the server's to finish. */
+    if (err == MP_E_TIMEOUT) {
+      p->r->warn = 1;
+      mp_result_set_detail(p->r, "no answer to the goodbye command");
+    }
+    if (err == MP_E_TIMEOUT || err == MP_E_CONNECTION_CLOSED) {
+      mp_session_ok(p);
+      return;
+    }
+  }
   switch (err) {
   case MP_E_TIMEOUT:
     mp_session_fail(p, err, "no answer within the deadline (%.3fs) in %s",
