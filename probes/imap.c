@@ -1,0 +1,568 @@
+/* The IMAP probe (RFC 9051 and RFC 3501; STARTTLS RFC 2595; SASL-IR
+ * RFC 4959): greeting (OK, PREAUTH or BYE), CAPABILITY (or the greeting's
+ * [CAPABILITY] code), STARTTLS and CAPABILITY again, AUTHENTICATE or LOGIN
+ * (not when LOGINDISABLED), SELECT INBOX for the message count, LOGOUT.
+ * Tagged and untagged responses, continuations and literals are read with
+ * hard limits. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "probes/session.h"
+#include "wire/conn.h"
+#include "wire/errors.h"
+#include "wire/sasl.h"
+
+enum imap_state {
+  IMAP_GREETING = 0,
+  IMAP_CAPABILITY,
+  IMAP_STARTTLS,
+  IMAP_AUTHENTICATE,
+  IMAP_LOGIN,
+  IMAP_SELECT,
+  IMAP_LOGOUT,
+  IMAP_STATE_COUNT
+};
+
+static const char *const imap_state_names[IMAP_STATE_COUNT] = {
+    "GREETING", "CAPABILITY", "STARTTLS", "AUTHENTICATE",
+    "LOGIN",    "SELECT",     "LOGOUT"};
+
+static const enum mp_phase imap_phase[IMAP_STATE_COUNT] = {
+    [IMAP_GREETING] = MP_PHASE_BANNER,   [IMAP_CAPABILITY] = MP_PHASE_EHLO,
+    [IMAP_STARTTLS] = MP_PHASE_STARTTLS, [IMAP_AUTHENTICATE] = MP_PHASE_AUTH,
+    [IMAP_LOGIN] = MP_PHASE_AUTH,        [IMAP_SELECT] = MP_PHASE_FETCH,
+    [IMAP_LOGOUT] = MP_PHASE_QUIT,
+};
+
+/* reply_code values for IMAP results (probes/result.h). */
+enum { IMAP_OK = 1, IMAP_NO = 2, IMAP_BAD = 3, IMAP_BYE = 4 };
+
+#define IMAP_MAX_LITERAL (1u << 20) /* a probe reads no big literal */
+#define IMAP_MAX_UNTAGGED 10000     /* untagged lines per command */
+
+/* Login methods in the order tried: SASL by its table, then LOGIN. */
+enum { METHOD_LOGIN = MP_SASL_COUNT };
+
+struct imap {
+  enum imap_state st;
+  unsigned tag;
+  char tagbuf[16];
+  int caps_known;
+  int starttls;
+  int logindisabled;
+  int sasl_ir;
+  unsigned sasl_offered;
+  unsigned tried;
+  int method;
+  struct mp_sasl_client *sasl;
+  int preauth;
+  int in_literal; /* the next line continues a response */
+  unsigned untagged;
+  int saw_auth_fail;
+  int saw_tls_req;
+};
+
+static void imap_set(struct mp_probe *p, enum imap_state st)
+{
+  struct imap *s = p->state;
+  mp_session_trace(p, imap_state_names[s->st], imap_state_names[st]);
+  s->st = st;
+  if (p->phase != imap_phase[st])
+    mp_session_phase(p, imap_phase[st]);
+}
+
+static void imap_start(struct mp_probe *p)
+{
+  struct imap *s = p->state;
+  s->st = IMAP_GREETING;
+  s->method = -1;
+}
+
+/* Sends "<tag> <command>" with a fresh tag; shown masks secrets. */
+static void send_cmd(struct mp_probe *p, enum imap_state st, const char *cmd,
+                     const char *shown)
+{
+  struct imap *s = p->state;
+  char line[1200], masked[1200];
+  snprintf(s->tagbuf, sizeof(s->tagbuf), "A%u", ++s->tag);
+  snprintf(line, sizeof(line), "%s %s", s->tagbuf, cmd);
+  snprintf(masked, sizeof(masked), "%s %s", s->tagbuf, shown ? shown : cmd);
+  s->untagged = 0;
+  imap_set(p, st);
+  mp_session_send_secret(p, line, masked);
+}
+
+/* Reads a capability list (RFC 9051 7.2.2): atoms separated by spaces. */
+static void parse_caps(struct imap *s, const char *list)
+{
+  s->caps_known = 1;
+  s->starttls = s->logindisabled = s->sasl_ir = 0;
+  s->sasl_offered = 0;
+  const char *t = list;
+  while (*t) {
+    while (*t == ' ')
+      t++;
+    size_t n = strcspn(t, " ]");
+    if (n == 8 && strncasecmp(t, "STARTTLS", 8) == 0)
+      s->starttls = 1;
+    else if (n == 13 && strncasecmp(t, "LOGINDISABLED", 13) == 0)
+      s->logindisabled = 1;
+    else if (n == 7 && strncasecmp(t, "SASL-IR", 7) == 0)
+      s->sasl_ir = 1;
+    else if (n > 5 && strncasecmp(t, "AUTH=", 5) == 0) {
+      char mech[64];
+      snprintf(mech, sizeof(mech), "%.*s", (int)(n - 5), t + 5);
+      int m = mp_sasl_from_name(mech);
+      if (m >= 0)
+        s->sasl_offered |= MP_SASL_BIT(m);
+    }
+    if (t[n] == ']' || !t[n])
+      break;
+    t += n;
+  }
+}
+
+/* Takes "[CODE rest]" at the start of text: the code into the result, and
+ * a CAPABILITY code into the state. */
+static void resp_code(struct mp_probe *p, const char *text)
+{
+  struct imap *s = p->state;
+  free(p->r->resp_code);
+  p->r->resp_code = NULL;
+  if (text[0] != '[')
+    return;
+  size_t n = strcspn(text + 1, " ]");
+  if (n == 0 || n > 63)
+    return;
+  p->r->resp_code = strndup(text + 1, n);
+  if (n == 10 && strncasecmp(text + 1, "CAPABILITY", 10) == 0)
+    parse_caps(s, text + 11);
+}
+
+static int code_is(const struct mp_probe *p, const char *code)
+{
+  return p->r->resp_code && strcasecmp(p->r->resp_code, code) == 0;
+}
+
+static void send_logout(struct mp_probe *p)
+{
+  mp_session_quit_deadline(p);
+  send_cmd(p, IMAP_LOGOUT, "LOGOUT", NULL);
+}
+
+static void imap_login_next(struct mp_probe *p);
+
+static void after_caps(struct mp_probe *p)
+{
+  struct imap *s = p->state;
+  if (!p->in_tls && p->o.tls == MP_TLSMODE_STARTTLS &&
+      (!s->starttls || s->preauth)) {
+    mp_session_fail(p, MP_E_STARTTLS_UNSUPPORTED,
+                    s->preauth ? "PREAUTH: STARTTLS is no longer possible"
+                               : "the server does not offer STARTTLS");
+    return;
+  }
+  if (!p->in_tls && s->starttls && !s->preauth &&
+      (p->o.tls == MP_TLSMODE_STARTTLS || p->o.tls == MP_TLSMODE_AUTO)) {
+    send_cmd(p, IMAP_STARTTLS, "STARTTLS", NULL);
+    return;
+  }
+  if (s->preauth) {
+    send_cmd(p, IMAP_SELECT, "SELECT INBOX", NULL);
+    return;
+  }
+  if (!p->o.user) {
+    send_logout(p);
+    return;
+  }
+  imap_login_next(p);
+}
+
+/* Quotes a string for IMAP (RFC 9051 4.3): NULL if it cannot be quoted. */
+static char *quote(const char *in)
+{
+  size_t n = strlen(in);
+  char *out = malloc(2 * n + 3), *o = out;
+  if (!out)
+    return NULL;
+  *o++ = '"';
+  for (const char *c = in; *c; c++) {
+    if (*c == '\r' || *c == '\n') {
+      free(out);
+      return NULL;
+    }
+    if (*c == '"' || *c == '\\')
+      *o++ = '\\';
+    *o++ = *c;
+  }
+  *o++ = '"';
+  *o = '\0';
+  return out;
+}
+
+static void send_login(struct mp_probe *p)
+{
+  char *u = quote(p->o.user), *w = quote(p->o.password ? p->o.password : "");
+  if (!u || !w) {
+    free(u);
+    free(w);
+    mp_session_fail(p, MP_E_AUTH_UNSUPPORTED,
+                    "the user name or password cannot be sent with LOGIN");
+    return;
+  }
+  char cmd[1100], shown[600];
+  snprintf(cmd, sizeof(cmd), "LOGIN %s %s", u, w);
+  snprintf(shown, sizeof(shown), "LOGIN %s ****", u);
+  free(u);
+  free(w);
+  send_cmd(p, IMAP_LOGIN, cmd, shown);
+}
+
+static void send_authenticate(struct mp_probe *p, int mech)
+{
+  struct imap *s = p->state;
+  mp_sasl_client_free(s->sasl);
+  s->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
+  char *ir = NULL;
+  if (!s->sasl || (s->sasl_ir && mp_sasl_client_initial(s->sasl, &ir) < 0)) {
+    mp_session_fail(p, MP_E_NO_RESOURCES, "SASL set-up failed");
+    return;
+  }
+  char cmd[1100], shown[64];
+  const char *name = mp_sasl_name(mech);
+  if (ir && strlen(ir) < 1000) {
+    /* RFC 4959: the initial response on the command line. */
+    snprintf(cmd, sizeof(cmd), "AUTHENTICATE %s %s", name, ir);
+    snprintf(shown, sizeof(shown), "AUTHENTICATE %s ****", name);
+    send_cmd(p, IMAP_AUTHENTICATE, cmd, shown);
+  } else {
+    snprintf(cmd, sizeof(cmd), "AUTHENTICATE %s", name);
+    send_cmd(p, IMAP_AUTHENTICATE, cmd, NULL);
+    if (ir) {
+      mp_sasl_client_free(s->sasl);
+      s->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
+    }
+  }
+  free(ir);
+}
+
+static void imap_login_next(struct mp_probe *p)
+{
+  struct imap *s = p->state;
+  unsigned allowed = mp_session_login_allowed(p);
+  unsigned offered = s->sasl_offered;
+  if (!s->logindisabled)
+    offered |= 1u << METHOD_LOGIN;
+  unsigned allow = allowed & MP_SASL_ALL;
+  if (allowed & MP_AUTH_LOGIN_CMD)
+    allow |= 1u << METHOD_LOGIN;
+  int m = mp_sasl_choose(offered, allow, s->tried);
+  if (m < 0 && (offered & allow & (1u << METHOD_LOGIN)) &&
+      !(s->tried & (1u << METHOD_LOGIN)))
+    m = METHOD_LOGIN;
+  if (m < 0) {
+    unsigned user_all = p->o.auth ? p->o.auth : (MP_SASL_ALL | MP_AUTH_SIMPLE);
+    unsigned all = user_all & MP_SASL_ALL;
+    if (user_all & MP_AUTH_LOGIN_CMD)
+      all |= 1u << METHOD_LOGIN;
+    if (s->saw_auth_fail)
+      mp_session_fail(p, MP_E_AUTH_FAILED,
+                      "the server refused the credentials with every method "
+                      "tried");
+    else if (s->saw_tls_req || (!p->in_tls && (offered & all)) ||
+             (!p->in_tls && (s->starttls || s->logindisabled)))
+      mp_session_fail(p, MP_E_AUTH_TLS_REQUIRED,
+                      "login needs TLS, and tls is %s",
+                      mp_tls_mode_name(p->o.tls));
+    else if (s->tried)
+      mp_session_fail(p, MP_E_AUTH_FAILED, "every login method tried failed");
+    else
+      mp_session_fail(p, MP_E_AUTH_UNSUPPORTED,
+                      "no login method in common with the server");
+    return;
+  }
+  s->method = m;
+  s->tried |= 1u << m;
+  if (m == METHOD_LOGIN)
+    send_login(p);
+  else
+    send_authenticate(p, m);
+}
+
+/* "+ base64" during AUTHENTICATE (RFC 9051 6.2.2). */
+static void on_continue(struct mp_probe *p, const char *line)
+{
+  struct imap *s = p->state;
+  if (s->st != IMAP_AUTHENTICATE) {
+    mp_session_fail(p, MP_E_PROTOCOL_ERROR,
+                    "a continuation request nobody asked for");
+    return;
+  }
+  const char *ch = line[1] == ' ' ? line + 2 : line + 1;
+  char *out = NULL;
+  int rc;
+  if (!*ch && s->sasl) {
+    rc = mp_sasl_client_initial(s->sasl, &out);
+    if (rc >= 0 && !out)
+      rc = mp_sasl_client_step(s->sasl, ch, &out);
+  } else {
+    rc = s->sasl ? mp_sasl_client_step(s->sasl, ch, &out) : MP_E_PROTOCOL_ERROR;
+  }
+  if (rc == MP_SASL_DONE && !out)
+    out = strdup("");
+  if (rc < 0 || !out) {
+    free(out);
+    mp_session_send(p, "*"); /* cancel: the server answers BAD */
+    return;
+  }
+  mp_session_send_secret(p, out, "****");
+  free(out);
+}
+
+static const char *method_name(int m)
+{
+  return m == METHOD_LOGIN ? "LOGIN" : mp_sasl_name(m);
+}
+
+/* The tagged answer to our command. */
+static void on_tagged(struct mp_probe *p, int st, const char *text)
+{
+  struct imap *s = p->state;
+  switch (s->st) {
+  case IMAP_CAPABILITY:
+    if (st != IMAP_OK) {
+      mp_session_fail(p, MP_E_PROTOCOL_ERROR, "CAPABILITY was refused");
+      return;
+    }
+    after_caps(p);
+    return;
+  case IMAP_STARTTLS:
+    if (st != IMAP_OK) {
+      mp_session_fail(p, MP_E_STARTTLS_REJECTED, "STARTTLS was refused");
+      return;
+    }
+    mp_session_starttls(p);
+    return;
+  case IMAP_AUTHENTICATE:
+  case IMAP_LOGIN:
+    if (st == IMAP_OK) {
+      p->r->auth = method_name(s->method);
+      send_cmd(p, IMAP_SELECT, "SELECT INBOX", NULL);
+      return;
+    }
+    /* RFC 5530 response codes say why. */
+    if (code_is(p, "UNAVAILABLE")) {
+      mp_session_fail(p, MP_E_REJECTED,
+                      "the server cannot log anyone in now [UNAVAILABLE]");
+      return;
+    }
+    if (code_is(p, "PRIVACYREQUIRED"))
+      s->saw_tls_req = 1;
+    else if (st == IMAP_NO)
+      s->saw_auth_fail = 1;
+    imap_login_next(p);
+    return;
+  case IMAP_SELECT:
+    if (st != IMAP_OK) {
+      mp_session_fail(p, MP_E_MAILBOX_ERROR, "SELECT INBOX was refused");
+      return;
+    }
+    send_logout(p);
+    return;
+  case IMAP_LOGOUT:
+    mp_session_ok(p);
+    return;
+  case IMAP_GREETING:
+  case IMAP_STATE_COUNT:
+    break;
+  }
+  (void)text;
+  mp_session_fail(p, MP_E_PROTOCOL_ERROR, "a tagged response out of turn");
+}
+
+/* Splits "OK [code] text" into a status and the text. */
+static int parse_cond(const char *s, const char **text)
+{
+  static const struct {
+    const char *word;
+    int st;
+  } conds[] = {{"OK", IMAP_OK},
+               {"NO", IMAP_NO},
+               {"BAD", IMAP_BAD},
+               {"BYE", IMAP_BYE},
+               {"PREAUTH", IMAP_OK}};
+  for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++) {
+    size_t n = strlen(conds[i].word);
+    if (strncasecmp(s, conds[i].word, n) == 0 && (s[n] == ' ' || !s[n])) {
+      *text = s[n] ? s + n + 1 : s + n;
+      return conds[i].st;
+    }
+  }
+  return 0;
+}
+
+static void on_untagged(struct mp_probe *p, const char *rest)
+{
+  struct imap *s = p->state;
+  const char *text = NULL;
+  int st = parse_cond(rest, &text);
+  if (s->st == IMAP_GREETING) {
+    if (st == IMAP_BYE || st == 0 || st == IMAP_NO || st == IMAP_BAD) {
+      mp_session_reply(p, st ? st : 0, text ? text : rest);
+      mp_session_fail(p, st == IMAP_BYE ? MP_E_REJECTED : MP_E_PROTOCOL_ERROR,
+                      st == IMAP_BYE ? "the server greeted with BYE"
+                                     : "not an IMAP greeting");
+      return;
+    }
+    mp_session_reply(p, st, text);
+    resp_code(p, text);
+    s->preauth = strncasecmp(rest, "PREAUTH", 7) == 0;
+    if (mp_conn_buffered(p->conn) > 0) {
+      mp_session_fail(p, MP_E_PROTOCOL_ERROR,
+                      "the server sent bytes nobody asked for after the "
+                      "greeting");
+      return;
+    }
+    if (s->caps_known)
+      after_caps(p);
+    else
+      send_cmd(p, IMAP_CAPABILITY, "CAPABILITY", NULL);
+    return;
+  }
+  if (st == IMAP_BYE) {
+    mp_session_reply(p, st, text);
+    if (s->st != IMAP_LOGOUT)
+      mp_session_fail(p, MP_E_REJECTED, "the server said BYE in %s",
+                      mp_phase_name(p->phase));
+    return;
+  }
+  if (st) {
+    resp_code(p, text); /* "* OK [ALERT] ..." and friends */
+    return;
+  }
+  if (strncasecmp(rest, "CAPABILITY ", 11) == 0) {
+    parse_caps(s, rest + 11);
+    return;
+  }
+  char *end;
+  long long n = strtoll(rest, &end, 10);
+  if (end != rest && strcasecmp(end, " EXISTS") == 0 && n >= 0)
+    p->r->messages = n;
+}
+
+/* A literal announced at the end of a line ("{123}" or "{123+}"): its
+ * size, or -1. */
+static long long literal_size(const char *line, size_t len)
+{
+  if (len < 3 || line[len - 1] != '}')
+    return -1;
+  size_t i = len - 1;
+  if (line[i - 1] == '+')
+    i--;
+  size_t end = i;
+  while (i > 0 && line[i - 1] >= '0' && line[i - 1] <= '9')
+    i--;
+  if (i == 0 || line[i - 1] != '{' || i == end || end - i > 19)
+    return -1;
+  return strtoll(line + i, NULL, 10);
+}
+
+static void imap_line(struct mp_probe *p, char *line, size_t len)
+{
+  struct imap *s = p->state;
+  if (strlen(line) != len) {
+    mp_session_fail(p, MP_E_PROTOCOL_ERROR, "a NUL byte in a response");
+    return;
+  }
+  if (++s->untagged > IMAP_MAX_UNTAGGED) {
+    mp_session_fail(p, MP_E_PROTOCOL_ERROR,
+                    "more than %d response lines to one command",
+                    IMAP_MAX_UNTAGGED);
+    return;
+  }
+  long long lit = literal_size(line, len);
+  int continued = s->in_literal;
+  s->in_literal = 0;
+  if (lit >= 0) {
+    if (lit > IMAP_MAX_LITERAL) {
+      mp_session_fail(p, MP_E_PROTOCOL_ERROR,
+                      "a literal of %lld bytes announced (the limit is %u)",
+                      lit, IMAP_MAX_LITERAL);
+      return;
+    }
+    mp_conn_expect_raw(p->conn, (uint64_t)lit);
+    s->in_literal = 1;
+  }
+  if (continued)
+    return; /* the rest of a response after a literal */
+  if (line[0] == '*' && line[1] == ' ') {
+    on_untagged(p, line + 2);
+    return;
+  }
+  if (line[0] == '+') {
+    on_continue(p, line);
+    return;
+  }
+  size_t tl = strlen(s->tagbuf);
+  if (s->tag == 0 || strncmp(line, s->tagbuf, tl) != 0 || line[tl] != ' ') {
+    mp_session_reply(p, 0, line);
+    mp_session_fail(p, MP_E_PROTOCOL_ERROR,
+                    s->tag ? "a response with the wrong tag (we sent %s)"
+                           : "a tagged response before the greeting%s",
+                    s->tag ? s->tagbuf : "");
+    return;
+  }
+  const char *text = NULL;
+  int st = parse_cond(line + tl + 1, &text);
+  if (st == 0 || st == IMAP_BYE) {
+    mp_session_fail(p, MP_E_PROTOCOL_ERROR,
+                    "a tagged response that is not "
+                    "OK, NO or BAD");
+    return;
+  }
+  mp_session_reply(p, st, text);
+  resp_code(p, text);
+  if (mp_conn_buffered(p->conn) > 0 && s->st != IMAP_LOGOUT &&
+      s->st != IMAP_STARTTLS) {
+    mp_session_fail(p, MP_E_PROTOCOL_ERROR,
+                    "the server sent %zu bytes nobody asked for",
+                    mp_conn_buffered(p->conn));
+    return;
+  }
+  on_tagged(p, st, text);
+}
+
+static void imap_raw(struct mp_probe *p, const char *buf, size_t len, int last)
+{
+  (void)p;
+  (void)buf;
+  (void)len;
+  (void)last; /* literal contents are not needed by the check */
+}
+
+static void imap_tls_done(struct mp_probe *p)
+{
+  struct imap *s = p->state;
+  /* RFC 9051 6.2.1: capabilities learned before TLS are void. */
+  s->caps_known = 0;
+  send_cmd(p, IMAP_CAPABILITY, "CAPABILITY", NULL);
+}
+
+static void imap_cleanup(struct mp_probe *p)
+{
+  struct imap *s = p->state;
+  if (s)
+    mp_sasl_client_free(s->sasl);
+}
+
+const struct mp_probe_proto mp_imap_proto = {
+    .name = "IMAP",
+    .state_size = sizeof(struct imap),
+    .start = imap_start,
+    .line = imap_line,
+    .raw = imap_raw,
+    .tls_done = imap_tls_done,
+    .cleanup = imap_cleanup,
+};
