@@ -1,0 +1,97 @@
+/* Command-line helpers for the subcommands: an option scanner that takes
+ * "--name value", "--name=value" and short aliases, and the parsers for what
+ * options carry: URLs (`mailprobe check smtps://host:465`), host:port,
+ * durations ("10" = seconds, "500ms"), login method lists, host mappings
+ * and password files. Pure: no event loop. */
+#ifndef MP_ARGS_H
+#define MP_ARGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "probes/probe.h"
+
+/* One option a subcommand takes. */
+struct mp_opt {
+  const char *name; /* long name without "--" */
+  char short_name;  /* 'j' for -j, or 0 */
+  int has_arg;      /* 1: takes a value */
+  int id;           /* returned by mp_args_next (> 0) */
+};
+
+#define MP_ARG_END 0
+#define MP_ARG_POSITIONAL (-2)
+#define MP_ARG_ERROR (-1)
+
+/* The scanner's state over argv[1..argc). */
+struct mp_args {
+  int argc;
+  char **argv;
+  int i;
+  int dashdash; /* "--" seen: the rest are positional */
+};
+
+/* Starts scanning after argv[0] (the subcommand's name). */
+void mp_args_init(struct mp_args *a, int argc, char **argv);
+
+/* The next option's id with *val its value (or NULL), MP_ARG_POSITIONAL
+ * with *val the argument, MP_ARG_END, or MP_ARG_ERROR with a message in err
+ * ("unknown option --x", "--jobs needs a value"). */
+int mp_args_next(struct mp_args *a, const struct mp_opt *opts, size_t nopts,
+                 const char **val, char *err, size_t errlen);
+
+/* A duration option: "10" is seconds, else with a unit ("500ms", "10s",
+ * "5m"), through mp_duration_parse. 0 or -1 with a message naming opt. */
+int mp_args_duration(const char *opt, const char *text, uint64_t *us, char *err,
+                     size_t errlen);
+
+/* A whole number in [min, max]. 0 or -1 with a message naming opt. */
+int mp_args_uint(const char *opt, const char *text, unsigned long min,
+                 unsigned long max, unsigned long *out, char *err,
+                 size_t errlen);
+
+/* What `mailprobe check` reads from its URL. */
+struct mp_url {
+  enum mp_proto proto;
+  enum mp_tls_mode tls; /* the scheme's mode: implicit for smtps/pop3s/
+                           imaps, starttls for submission, else auto */
+  char host[256];       /* a name or an IP literal, brackets removed */
+  uint16_t port;        /* given, or the scheme's port */
+  int port_given;
+};
+
+/* Parses "scheme://host[:port][/]" with scheme one of smtp, smtps,
+ * submission, pop3, pop3s, imap, imaps (any case) and IPv6 literals in
+ * brackets. 0 or -1 with a message. */
+int mp_url_parse(const char *url, struct mp_url *u, char *err, size_t errlen);
+
+/* Parses "host:port", "[v6]:port", or without a port when default_port is
+ * nonzero ("host", "[v6]", or a bare IPv6 literal). 0 or -1. */
+int mp_hostport_parse(const char *s, uint16_t default_port, char *host,
+                      size_t hostlen, uint16_t *port, char *err, size_t errlen);
+
+/* Parses a login method list ("CRAM-MD5,PLAIN" or space separated) into
+ * allowed bits for mp_probe_opts.auth: SASL names, USER and APOP (POP3),
+ * and for IMAP "LOGIN" also allows the LOGIN command. 0 or -1 with a
+ * message naming an unknown method. */
+int mp_auth_list_parse(const char *list, enum mp_proto proto, unsigned *mask,
+                       char *err, size_t errlen);
+
+/* Host mappings from repeated --host-map "IP name name..." options. */
+struct mp_host_maps {
+  struct mp_host_map *v;
+  size_t n;
+  char **strs; /* what v points into */
+  size_t nstrs;
+};
+
+/* Adds one "IP name [name...]" mapping (IPv4 or IPv6). 0 or -1. */
+int mp_host_map_add(struct mp_host_maps *m, const char *spec, char *err,
+                    size_t errlen);
+void mp_host_maps_free(struct mp_host_maps *m);
+
+/* Reads a secret from a file (at most 4 KiB), one trailing newline (LF or
+ * CRLF) removed. *out is malloc'd. 0 or -1 with a message. */
+int mp_read_secret_file(const char *path, char **out, char *err, size_t errlen);
+
+#endif

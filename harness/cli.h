@@ -1,0 +1,23 @@
+/* The subcommands of the `mailprobe` binary (DESIGN.md "The command line").
+ * Each takes its own argv (argv[0] is the subcommand's name) and returns
+ * the process exit code. */
+#ifndef MP_CLI_H
+#define MP_CLI_H
+
+#define MP_VERSION "0.1.0"
+
+/* Exit code for usage errors and anything that is not the server's fault
+ * (Nagios UNKNOWN). */
+#define MP_EXIT_USAGE 3
+
+/* `mailprobe run [PATH...]`: 0 iff every case passed, 1 if some failed,
+ * 3 on usage errors. */
+int mp_cli_run(int argc, char **argv);
+
+/* `mailprobe check URL`: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. */
+int mp_cli_check(int argc, char **argv);
+
+/* `mailprobe serve CASE.yaml`: 0 after a clean stop on SIGINT/SIGTERM. */
+int mp_cli_serve(int argc, char **argv);
+
+#endif

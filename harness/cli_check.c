@@ -1,0 +1,446 @@
+/* `mailprobe check URL`: one probe against a real server, reported as a
+ * Nagios plugin line (default), JSON or Prometheus text. */
+#include "harness/cli.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "harness/args.h"
+#include "harness/result_json.h"
+#include "probes/probe.h"
+#include "probes/resolve.h"
+#include "probes/result.h"
+#include "wire/errors.h"
+
+static const char check_usage[] =
+    "usage: mailprobe check URL [OPTIONS]\n"
+    "\n"
+    "Runs one probe against a mail server: connect, greeting, EHLO/CAPA/\n"
+    "CAPABILITY, TLS, login when --user is given, QUIT.\n"
+    "\n"
+    "URL: scheme://host[:port], IPv6 in brackets (imaps://[2001:db8::1]).\n"
+    "  smtp://        port 25, TLS auto (STARTTLS when offered)\n"
+    "  smtps://       port 465, implicit TLS\n"
+    "  submission://  port 587, STARTTLS required\n"
+    "  pop3:// pop3s://   110 auto, 995 implicit TLS\n"
+    "  imap:// imaps://   143 auto, 993 implicit TLS\n"
+    "\n"
+    "options:\n"
+    "  --tls MODE            none, starttls, implicit or auto (default: the\n"
+    "                        scheme's; without a port in the URL, the\n"
+    "                        mode's port)\n"
+    "  --user NAME           log in as NAME\n"
+    "  --password-file FILE  the password, read from FILE (one trailing\n"
+    "                        newline removed)\n"
+    "  --password-env VAR    the password, read from environment VAR\n"
+    "                        (never on the command line: --password is\n"
+    "                        refused)\n"
+    "  --auth LIST           login methods allowed, strongest tried first:\n"
+    "                        SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, LOGIN,\n"
+    "                        PLAIN; POP3 also USER, APOP (default: CRAM-MD5,\n"
+    "                        LOGIN, PLAIN and the protocol's simple login)\n"
+    "  --timeout DUR         the whole probe (default 120s); seconds, or\n"
+    "                        with a unit: 500ms, 10s, 5m\n"
+    "  --connect-timeout DUR the TCP connect (default: --timeout)\n"
+    "  --cafile FILE         trust these CAs (PEM) instead of the system's\n"
+    "  --insecure            do not fail on a certificate that does not\n"
+    "                        verify (it is still reported)\n"
+    "  --servername NAME     SNI and the name to verify (default: the host)\n"
+    "  --helo NAME           EHLO argument (default mailprobe.invalid)\n"
+    "  --warning DUR         WARNING when the probe takes longer\n"
+    "  --critical DUR        CRITICAL when the probe takes longer\n"
+    "  --format FMT          nagios (default), json or prometheus\n"
+    "  --dns-mode MODE       system (default), no-cache, server, ipv4,\n"
+    "                        ipv6, prefer-ipv4, prefer-ipv6\n"
+    "  --dns-server IP[:PORT]  ask this DNS server (implies --dns-mode "
+    "server)\n"
+    "  --host-map \"IP NAME...\" resolve NAMEs to IP (repeatable)\n"
+    "  -v, --verbose         print the transcript on stderr as it happens\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "Exit status (Nagios plugin): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
+    "(usage errors, local failures).\n"
+    "\n"
+    "examples:\n"
+    "  mailprobe check smtp://mx.example.com\n"
+    "  mailprobe check submission://mail.example.com --user probe \\\n"
+    "      --password-env PROBE_PASSWORD --warning 2 --critical 5\n"
+    "  mailprobe check imaps://[::1]:993 --cafile ca.pem --format json\n"
+    "  mailprobe check pop3://mail.example.com --tls none --auth APOP \\\n"
+    "      --user probe --password-file secret\n";
+
+enum {
+  OPT_TLS = 1,
+  OPT_USER,
+  OPT_PASSWORD,
+  OPT_PASSWORD_FILE,
+  OPT_PASSWORD_ENV,
+  OPT_AUTH,
+  OPT_TIMEOUT,
+  OPT_CONNECT_TIMEOUT,
+  OPT_CAFILE,
+  OPT_INSECURE,
+  OPT_SERVERNAME,
+  OPT_HELO,
+  OPT_WARNING,
+  OPT_CRITICAL,
+  OPT_FORMAT,
+  OPT_DNS_MODE,
+  OPT_DNS_SERVER,
+  OPT_HOST_MAP,
+  OPT_VERBOSE,
+  OPT_HELP
+};
+
+static const struct mp_opt check_opts[] = {
+    {"tls", 0, 1, OPT_TLS},
+    {"user", 0, 1, OPT_USER},
+    {"password", 0, 1, OPT_PASSWORD},
+    {"password-file", 0, 1, OPT_PASSWORD_FILE},
+    {"password-env", 0, 1, OPT_PASSWORD_ENV},
+    {"auth", 0, 1, OPT_AUTH},
+    {"timeout", 0, 1, OPT_TIMEOUT},
+    {"connect-timeout", 0, 1, OPT_CONNECT_TIMEOUT},
+    {"cafile", 0, 1, OPT_CAFILE},
+    {"insecure", 0, 0, OPT_INSECURE},
+    {"servername", 0, 1, OPT_SERVERNAME},
+    {"helo", 0, 1, OPT_HELO},
+    {"warning", 0, 1, OPT_WARNING},
+    {"critical", 0, 1, OPT_CRITICAL},
+    {"format", 0, 1, OPT_FORMAT},
+    {"dns-mode", 0, 1, OPT_DNS_MODE},
+    {"dns-server", 0, 1, OPT_DNS_SERVER},
+    {"host-map", 0, 1, OPT_HOST_MAP},
+    {"verbose", 'v', 0, OPT_VERBOSE},
+    {"help", 'h', 0, OPT_HELP},
+};
+
+enum out_format { FMT_NAGIOS = 0, FMT_JSON, FMT_PROMETHEUS };
+
+struct check {
+  enum out_format format;
+  struct mp_result *result;
+  uint64_t start_us;
+};
+
+static int usage_error(enum out_format fmt, const char *msg)
+{
+  fprintf(stderr, "mailprobe check: %s\nTry 'mailprobe check --help'.\n", msg);
+  /* A Nagios plugin's first stdout line is what the operator sees. */
+  if (fmt == FMT_NAGIOS)
+    printf("MAILPROBE UNKNOWN - %s\n", msg);
+  return MP_EXIT_USAGE;
+}
+
+static void on_trace(void *data, char dir, const char *line)
+{
+  (void)data;
+  fprintf(stderr, "%c: %s\n", dir == 'c' ? 'C' : dir == 's' ? 'S' : '*', line);
+}
+
+static void on_result(struct mp_result *r, void *data)
+{
+  struct check *c = data;
+
+  c->result = r;
+}
+
+/* A --dns-server value: an IP address with an optional port. */
+static int valid_dns_server(const char *s, char *err, size_t errlen)
+{
+  char host[256];
+  uint16_t port;
+  struct in_addr a4;
+  struct in6_addr a6;
+
+  if (mp_hostport_parse(s, 53, host, sizeof(host), &port, err, errlen) < 0)
+    return -1;
+  if (inet_pton(AF_INET, host, &a4) != 1 &&
+      inet_pton(AF_INET6, host, &a6) != 1) {
+    snprintf(err, errlen, "--dns-server: \"%s\" is not an IP address", host);
+    return -1;
+  }
+  return 0;
+}
+
+int mp_cli_check(int argc, char **argv)
+{
+  struct mp_probe_opts opts;
+  struct mp_host_maps maps = {0};
+  struct mp_result_fmt rf = {0};
+  struct check st = {0};
+  struct mp_url url;
+  struct mp_args a;
+  uv_loop_t loop;
+  const char *val, *urlstr = NULL, *auth_list = NULL, *env;
+  char err[512], target[300];
+  char *password = NULL;
+  int id, rc = MP_EXIT_USAGE, tls = -1, dns_mode = -1, npw = 0;
+  uint64_t warning_us = 0, critical_us = 0;
+  enum out_format fmt = FMT_NAGIOS;
+
+  memset(&opts, 0, sizeof(opts));
+  mp_args_init(&a, argc, argv);
+  while ((id = mp_args_next(&a, check_opts,
+                            sizeof(check_opts) / sizeof(*check_opts), &val, err,
+                            sizeof(err))) != MP_ARG_END) {
+    switch (id) {
+    case MP_ARG_ERROR:
+      rc = usage_error(fmt, err);
+      goto out;
+    case MP_ARG_POSITIONAL:
+      if (urlstr) {
+        snprintf(err, sizeof(err), "one URL only (got \"%s\" and \"%s\")",
+                 urlstr, val);
+        rc = usage_error(fmt, err);
+        goto out;
+      }
+      urlstr = val;
+      break;
+    case OPT_TLS:
+      tls = mp_tls_mode_from_name(val);
+      if (tls < 0) {
+        snprintf(err, sizeof(err),
+                 "--tls: \"%s\" is not one of none, starttls, implicit, auto",
+                 val);
+        rc = usage_error(fmt, err);
+        goto out;
+      }
+      break;
+    case OPT_USER:
+      opts.user = val;
+      break;
+    case OPT_PASSWORD:
+      rc = usage_error(fmt,
+                       "--password would show the password to every user of "
+                       "this machine (ps, /proc, shell history): use "
+                       "--password-file FILE or --password-env VAR");
+      goto out;
+    case OPT_PASSWORD_FILE:
+      npw++;
+      free(password);
+      password = NULL;
+      if (mp_read_secret_file(val, &password, err, sizeof(err)) < 0) {
+        rc = usage_error(fmt, err);
+        goto out;
+      }
+      break;
+    case OPT_PASSWORD_ENV:
+      npw++;
+      env = getenv(val);
+      if (!env) {
+        snprintf(err, sizeof(err),
+                 "--password-env: the environment variable %s is not set", val);
+        rc = usage_error(fmt, err);
+        goto out;
+      }
+      free(password);
+      password = strdup(env);
+      if (!password) {
+        rc = usage_error(fmt, "out of memory");
+        goto out;
+      }
+      break;
+    case OPT_AUTH:
+      auth_list = val;
+      break;
+    case OPT_TIMEOUT:
+    case OPT_CONNECT_TIMEOUT:
+    case OPT_WARNING:
+    case OPT_CRITICAL: {
+      const char *name = id == OPT_TIMEOUT           ? "timeout"
+                         : id == OPT_CONNECT_TIMEOUT ? "connect-timeout"
+                         : id == OPT_WARNING         ? "warning"
+                                                     : "critical";
+      uint64_t us;
+
+      if (mp_args_duration(name, val, &us, err, sizeof(err)) < 0) {
+        rc = usage_error(fmt, err);
+        goto out;
+      }
+      if (us == 0) {
+        snprintf(err, sizeof(err), "--%s: must be more than 0", name);
+        rc = usage_error(fmt, err);
+        goto out;
+      }
+      if (id == OPT_TIMEOUT)
+        opts.timeout_ms = (us + 999) / 1000;
+      else if (id == OPT_CONNECT_TIMEOUT)
+        opts.connect_timeout_ms = (us + 999) / 1000;
+      else if (id == OPT_WARNING)
+        warning_us = us;
+      else
+        critical_us = us;
+      break;
+    }
+    case OPT_CAFILE:
+      opts.cafile = val;
+      break;
+    case OPT_INSECURE:
+      opts.insecure = 1;
+      break;
+    case OPT_SERVERNAME:
+      opts.servername = val;
+      break;
+    case OPT_HELO:
+      opts.helo = val;
+      break;
+    case OPT_FORMAT:
+      if (strcmp(val, "nagios") == 0)
+        fmt = FMT_NAGIOS;
+      else if (strcmp(val, "json") == 0)
+        fmt = FMT_JSON;
+      else if (strcmp(val, "prometheus") == 0)
+        fmt = FMT_PROMETHEUS;
+      else {
+        snprintf(err, sizeof(err),
+                 "--format: \"%s\" is not one of nagios, json, prometheus",
+                 val);
+        rc = usage_error(fmt, err);
+        goto out;
+      }
+      break;
+    case OPT_DNS_MODE:
+      dns_mode = mp_dns_mode_from_name(val);
+      if (dns_mode < 0) {
+        snprintf(err, sizeof(err), "--dns-mode: unknown mode \"%s\"", val);
+        rc = usage_error(fmt, err);
+        goto out;
+      }
+      break;
+    case OPT_DNS_SERVER:
+      if (valid_dns_server(val, err, sizeof(err)) < 0) {
+        rc = usage_error(fmt, err);
+        goto out;
+      }
+      opts.dns.server = val;
+      break;
+    case OPT_HOST_MAP:
+      if (mp_host_map_add(&maps, val, err, sizeof(err)) < 0) {
+        rc = usage_error(fmt, err);
+        goto out;
+      }
+      break;
+    case OPT_VERBOSE:
+      opts.trace = on_trace;
+      break;
+    case OPT_HELP:
+      fputs(check_usage, stdout);
+      rc = 0;
+      goto out;
+    }
+  }
+
+  if (!urlstr) {
+    rc = usage_error(fmt, "missing URL (smtp://host[:port], ...)");
+    goto out;
+  }
+  if (mp_url_parse(urlstr, &url, err, sizeof(err)) < 0) {
+    rc = usage_error(fmt, err);
+    goto out;
+  }
+  if (npw > 1) {
+    rc = usage_error(fmt, "give one of --password-file and --password-env");
+    goto out;
+  }
+  if (opts.user && !password) {
+    rc = usage_error(fmt, "--user needs --password-file or --password-env");
+    goto out;
+  }
+  if (password && !opts.user) {
+    rc = usage_error(fmt, "a password without --user");
+    goto out;
+  }
+  if (warning_us && critical_us && warning_us > critical_us) {
+    rc = usage_error(fmt, "--warning is above --critical");
+    goto out;
+  }
+  opts.proto = url.proto;
+  opts.tls = tls >= 0 ? (enum mp_tls_mode)tls : url.tls;
+  opts.host = url.host;
+  /* DESIGN.md: no port given, the default port of the mode. */
+  opts.port = url.port_given || tls < 0 ? url.port
+                                        : mp_default_port(opts.proto, opts.tls);
+  opts.password = password;
+  if (auth_list && mp_auth_list_parse(auth_list, opts.proto, &opts.auth, err,
+                                      sizeof(err)) < 0) {
+    rc = usage_error(fmt, err);
+    goto out;
+  }
+  if (dns_mode >= 0)
+    opts.dns.mode = (enum mp_dns_mode)dns_mode;
+  else if (opts.dns.server)
+    opts.dns.mode = MP_DNS_SERVER;
+  if (opts.dns.mode == MP_DNS_SERVER && !opts.dns.server) {
+    rc = usage_error(fmt, "--dns-mode server needs --dns-server IP[:PORT]");
+    goto out;
+  }
+  opts.dns.hosts = maps.v;
+  opts.dns.nhosts = maps.n;
+
+  snprintf(target, sizeof(target), strchr(url.host, ':') ? "[%s]:%u" : "%s:%u",
+           url.host, (unsigned)opts.port);
+  rf.proto = mp_proto_name(opts.proto);
+  rf.target = target;
+  rf.warning_us = warning_us;
+  rf.critical_us = critical_us;
+  rf.timeout_us =
+      (opts.timeout_ms ? opts.timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS) * 1000;
+
+  if (uv_loop_init(&loop) < 0) {
+    rc = usage_error(fmt, "could not start the event loop");
+    goto out;
+  }
+  st.format = fmt;
+  id = mp_probe_start(&loop, &opts, on_result, &st);
+  if (id < 0) {
+    snprintf(err, sizeof(err), "the probe did not start: %s",
+             mp_err_message(id));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    rc = usage_error(fmt, err);
+    goto out;
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop) != 0)
+    fprintf(stderr, "mailprobe check: handles left open on the loop\n");
+  if (!st.result) {
+    rc = usage_error(fmt, "the probe ended without a result");
+    goto out;
+  }
+
+  rc = (int)mp_result_nagios_state(st.result, &rf);
+  if (fmt == FMT_NAGIOS) {
+    char *line = NULL;
+
+    rc = mp_result_nagios(st.result, &rf, &line);
+    printf("%s\n", line ? line : "MAILPROBE UNKNOWN - out of memory");
+    free(line);
+  } else {
+    char *text = fmt == FMT_JSON ? mp_result_to_json(st.result, 1)
+                                 : mp_result_prometheus(st.result, &rf);
+
+    if (!text) {
+      fprintf(stderr, "mailprobe check: out of memory\n");
+      rc = MP_EXIT_USAGE;
+    } else {
+      fputs(text, stdout);
+      if (fmt == FMT_JSON)
+        fputc('\n', stdout);
+      free(text);
+    }
+  }
+  fflush(stdout);
+
+out:
+  mp_result_free(st.result);
+  if (password) {
+    memset(password, 0, strlen(password));
+    free(password);
+  }
+  mp_host_maps_free(&maps);
+  return rc;
+}

@@ -1,0 +1,307 @@
+/* `mailprobe run`: finds case files, parses them, runs them through the
+ * runner and reports in file order as they finish. */
+#include "harness/cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness/args.h"
+#include "harness/case.h"
+#include "harness/report.h"
+#include "harness/runner.h"
+
+static const char run_usage[] =
+    "usage: mailprobe run [PATH...] [OPTIONS]\n"
+    "\n"
+    "Runs case files: each starts its fake servers on 127.0.0.1, runs the\n"
+    "probe against them and compares the result with `expect:`. A PATH is a\n"
+    "case file or a folder searched recursively for *.yaml and *.yml\n"
+    "(sorted). Default PATH: cases.\n"
+    "\n"
+    "options:\n"
+    "  --format FMT     human (default), tap (TAP version 13), junit (JUnit\n"
+    "                   XML) or json (an array, one object per case)\n"
+    "  -j, --jobs N     cases at once (default 8)\n"
+    "  --filter GLOB    only cases whose name or file matches (case-\n"
+    "                   insensitive; * and ? as in the shell)\n"
+    "  -v, --verbose    human: whole transcripts of failures\n"
+    "  -h, --help       this help\n"
+    "\n"
+    "Exit status: 0 if every case passed, 1 if any failed, 3 on usage\n"
+    "errors (or when no case file was found).\n"
+    "\n"
+    "examples:\n"
+    "  mailprobe run\n"
+    "  mailprobe run cases/smtp --jobs 32 --format junit > report.xml\n"
+    "  mailprobe run --filter '*banner*' --verbose\n";
+
+enum { OPT_FORMAT = 1, OPT_JOBS, OPT_FILTER, OPT_VERBOSE, OPT_HELP };
+
+static const struct mp_opt run_opts[] = {
+    {"format", 0, 1, OPT_FORMAT}, {"jobs", 'j', 1, OPT_JOBS},
+    {"filter", 0, 1, OPT_FILTER}, {"verbose", 'v', 0, OPT_VERBOSE},
+    {"help", 'h', 0, OPT_HELP},
+};
+
+struct files {
+  char **v;
+  size_t n, cap;
+};
+
+static int files_add(struct files *f, const char *path)
+{
+  char *s;
+
+  if (f->n == f->cap) {
+    size_t cap = f->cap ? f->cap * 2 : 64;
+    char **v = realloc(f->v, cap * sizeof(*v));
+
+    if (!v)
+      return -1;
+    f->v = v;
+    f->cap = cap;
+  }
+  s = strdup(path);
+  if (!s)
+    return -1;
+  f->v[f->n++] = s;
+  return 0;
+}
+
+static int is_case_name(const char *name)
+{
+  size_t n = strlen(name);
+
+  return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+         (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds the case files under dir, recursively; hidden entries skipped. */
+static int walk(struct files *f, const char *dir, int depth)
+{
+  struct dirent *de;
+  struct stat st;
+  char path[4096];
+  DIR *d;
+  int rc = 0;
+
+  if (depth > 32)
+    return 0;
+  d = opendir(dir);
+  if (!d) {
+    fprintf(stderr, "mailprobe run: %s: %s\n", dir, strerror(errno));
+    return -1;
+  }
+  while ((de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.')
+      continue;
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
+        sizeof(path))
+      continue;
+    if (stat(path, &st) < 0)
+      continue;
+    if (S_ISDIR(st.st_mode)) {
+      if (walk(f, path, depth + 1) < 0)
+        rc = -1;
+    } else if (S_ISREG(st.st_mode) && is_case_name(de->d_name)) {
+      if (files_add(f, path) < 0)
+        rc = -1;
+    }
+  }
+  closedir(d);
+  return rc;
+}
+
+/* Collects the case files of one PATH argument, sorted. */
+static int collect(struct files *f, const char *arg)
+{
+  char path[4096];
+  struct stat st;
+  size_t first = f->n, n;
+
+  snprintf(path, sizeof(path), "%s", arg);
+  n = strlen(path);
+  while (n > 1 && path[n - 1] == '/')
+    path[--n] = '\0';
+  if (stat(path, &st) < 0) {
+    fprintf(stderr, "mailprobe run: %s: %s\n", arg, strerror(errno));
+    return -1;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (walk(f, path, 0) < 0)
+      return -1;
+    qsort(f->v + first, f->n - first, sizeof(*f->v), cmp_str);
+    return 0;
+  }
+  return files_add(f, path);
+}
+
+struct order {
+  struct mp_run_case *cases;
+  size_t n;
+  size_t next; /* the next case to hand to the reporter */
+  struct mp_reporter *rep;
+};
+
+/* Reports finished cases in file order: a case is printed once every case
+ * before it has been. */
+static void on_done(struct mp_run_case *rc, void *data)
+{
+  struct order *o = data;
+
+  (void)rc;
+  while (o->next < o->n && o->cases[o->next].done) {
+    mp_reporter_case(o->rep, &o->cases[o->next].out);
+    o->next++;
+  }
+}
+
+static int usage_error(const char *msg)
+{
+  fprintf(stderr, "mailprobe run: %s\nTry 'mailprobe run --help'.\n", msg);
+  return MP_EXIT_USAGE;
+}
+
+static int matches(const char *filter, const char *file, const char *name)
+{
+  if (!filter)
+    return 1;
+  return fnmatch(filter, file, FNM_CASEFOLD) == 0 ||
+         (name && fnmatch(filter, name, FNM_CASEFOLD) == 0);
+}
+
+int mp_cli_run(int argc, char **argv)
+{
+  struct mp_report_opts ropts = {.format = MP_REPORT_HUMAN};
+  struct mp_run_opts opts = {0};
+  struct mp_run_case *cases = NULL;
+  struct files files = {0};
+  struct order order = {0};
+  const char *filter = NULL, *val;
+  struct mp_args a;
+  char err[512];
+  unsigned long jobs = 8;
+  size_t i, n = 0, failed;
+  int id, npaths = 0, rc = 0, fmt;
+
+  mp_args_init(&a, argc, argv);
+  while ((id = mp_args_next(&a, run_opts, sizeof(run_opts) / sizeof(*run_opts),
+                            &val, err, sizeof(err))) != MP_ARG_END) {
+    switch (id) {
+    case MP_ARG_ERROR:
+      rc = usage_error(err);
+      goto out;
+    case MP_ARG_POSITIONAL:
+      npaths++;
+      if (collect(&files, val) < 0) {
+        rc = MP_EXIT_USAGE;
+        goto out;
+      }
+      break;
+    case OPT_FORMAT:
+      fmt = mp_report_format_from_name(val);
+      if (fmt < 0) {
+        snprintf(err, sizeof(err),
+                 "--format: \"%s\" is not one of human, tap, junit, json", val);
+        rc = usage_error(err);
+        goto out;
+      }
+      ropts.format = (enum mp_report_format)fmt;
+      break;
+    case OPT_JOBS:
+      if (mp_args_uint("jobs", val, 1, 10000, &jobs, err, sizeof(err)) < 0) {
+        rc = usage_error(err);
+        goto out;
+      }
+      break;
+    case OPT_FILTER:
+      filter = val;
+      break;
+    case OPT_VERBOSE:
+      ropts.verbose = 1;
+      break;
+    case OPT_HELP:
+      fputs(run_usage, stdout);
+      goto out;
+    }
+  }
+  if (npaths == 0 && collect(&files, "cases") < 0) {
+    rc = MP_EXIT_USAGE;
+    goto out;
+  }
+
+  cases = calloc(files.n ? files.n : 1, sizeof(*cases));
+  if (!cases) {
+    rc = usage_error("out of memory");
+    goto out;
+  }
+  for (i = 0; i < files.n; i++) {
+    struct mp_run_case *rc_ = &cases[n];
+
+    err[0] = '\0';
+    rc_->file = files.v[i];
+    if (mp_case_load(files.v[i], &rc_->c, err, sizeof(err)) < 0) {
+      rc_->c = NULL;
+      rc_->parse_error = strdup(err[0] ? err : "could not parse");
+    }
+    if (!matches(filter, rc_->file, rc_->c ? rc_->c->name : NULL)) {
+      if (rc_->c)
+        mp_case_free(rc_->c);
+      free(rc_->parse_error);
+      memset(rc_, 0, sizeof(*rc_));
+      continue;
+    }
+    n++;
+  }
+  if (n == 0) {
+    fprintf(stderr, "mailprobe run: no case files%s%s\n",
+            filter ? " match --filter " : " found", filter ? filter : "");
+    rc = MP_EXIT_USAGE;
+    goto out;
+  }
+
+  ropts.color = ropts.format == MP_REPORT_HUMAN && isatty(STDOUT_FILENO) &&
+                !getenv("NO_COLOR");
+  order.cases = cases;
+  order.n = n;
+  order.rep = mp_reporter_new(stdout, n, &ropts);
+  if (!order.rep) {
+    rc = usage_error("out of memory");
+    goto out;
+  }
+  opts.jobs = (unsigned)jobs;
+  opts.on_done = on_done;
+  opts.data = &order;
+  if (mp_run(cases, n, &opts) < 0) {
+    mp_reporter_end(order.rep);
+    fprintf(stderr, "mailprobe run: could not start the event loop\n");
+    rc = MP_EXIT_USAGE;
+    goto out;
+  }
+  failed = mp_reporter_end(order.rep);
+  rc = failed ? 1 : 0;
+
+out:
+  for (i = 0; i < n; i++) {
+    mp_run_case_clear(&cases[i]);
+    if (cases[i].c)
+      mp_case_free(cases[i].c);
+    free(cases[i].parse_error);
+  }
+  free(cases);
+  for (i = 0; i < files.n; i++)
+    free(files.v[i]);
+  free(files.v);
+  return rc;
+}

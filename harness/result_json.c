@@ -1,0 +1,421 @@
+#include "harness/result_json.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/json.h"
+#include "probes/result.h"
+#include "wire/errors.h"
+
+/* printf onto the writer's buffer, outside of JSON bookkeeping. */
+__attribute__((format(printf, 2, 3))) static void bprintf(struct mp_json *b,
+                                                          const char *fmt, ...)
+{
+  char small[512];
+  va_list ap;
+  int n;
+
+  va_start(ap, fmt);
+  n = vsnprintf(small, sizeof(small), fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return;
+  if ((size_t)n < sizeof(small)) {
+    mp_json_raw(b, small, (size_t)n);
+    return;
+  }
+  {
+    char *big = malloc((size_t)n + 1);
+
+    if (!big) {
+      b->oom = 1;
+      return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    mp_json_raw(b, big, (size_t)n);
+    free(big);
+  }
+}
+
+static const char *phase_name(int p)
+{
+  const char *s = NULL;
+
+  if (p >= 0 && p < MP_PHASE_COUNT)
+    s = mp_phase_name((enum mp_phase)p);
+  return s ? s : "unknown";
+}
+
+void mp_result_write_json(struct mp_json *j, const struct mp_result *r)
+{
+  size_t i, nnotes = 0;
+  int p;
+
+  mp_json_obj_begin(j);
+  mp_json_key(j, "status");
+  mp_json_str(j, r->ok ? "ok" : "fail");
+  mp_json_key(j, "error");
+  mp_json_str(j, r->err ? mp_err_name(r->err) : NULL);
+  mp_json_key(j, "phase");
+  mp_json_str(j, phase_name((int)r->phase));
+  mp_json_key(j, "detail");
+  mp_json_str(j, r->detail);
+  mp_json_key(j, "warn");
+  mp_json_bool(j, r->warn);
+
+  mp_json_key(j, "reply");
+  if (r->reply_code != 0 || r->reply_text) {
+    mp_json_obj_begin(j);
+    mp_json_key(j, "code");
+    mp_json_int(j, r->reply_code);
+    mp_json_key(j, "text");
+    mp_json_str(j, r->reply_text ? r->reply_text : "");
+    if (r->resp_code) {
+      mp_json_key(j, "resp_code");
+      mp_json_str(j, r->resp_code);
+    }
+    mp_json_obj_end(j);
+  } else {
+    mp_json_null(j);
+  }
+
+  mp_json_key(j, "timings_us");
+  mp_json_obj_begin(j);
+  for (p = 0; p < MP_PHASE_COUNT; p++) {
+    if (r->timings_us[p] < 0)
+      continue;
+    mp_json_key(j, phase_name(p));
+    mp_json_int(j, r->timings_us[p]);
+  }
+  mp_json_key(j, "total");
+  mp_json_uint(j, r->total_us);
+  mp_json_obj_end(j);
+
+  mp_json_key(j, "tls");
+  if (r->tls_used) {
+    mp_json_obj_begin(j);
+    mp_json_key(j, "version");
+    mp_json_str(j, r->tls.version);
+    mp_json_key(j, "cipher");
+    mp_json_str(j, r->tls.cipher);
+    mp_json_key(j, "subject");
+    mp_json_str(j, r->tls.subject);
+    mp_json_key(j, "issuer");
+    mp_json_str(j, r->tls.issuer);
+    mp_json_key(j, "days_left");
+    mp_json_int(j, r->tls.days_left);
+    mp_json_key(j, "verified");
+    mp_json_bool(j, r->tls.verified);
+    mp_json_key(j, "verify_error");
+    mp_json_str(j, r->tls.verify_error[0] ? r->tls.verify_error : NULL);
+    mp_json_obj_end(j);
+  } else {
+    mp_json_null(j);
+  }
+
+  mp_json_key(j, "auth");
+  mp_json_str(j, r->auth);
+  mp_json_key(j, "address");
+  mp_json_str(j, r->address[0] ? r->address : NULL);
+  if (r->messages >= 0) {
+    mp_json_key(j, "messages");
+    mp_json_int(j, r->messages);
+  }
+  if (r->octets >= 0) {
+    mp_json_key(j, "octets");
+    mp_json_int(j, r->octets);
+  }
+  mp_json_key(j, "insecure");
+  mp_json_bool(j, r->insecure);
+
+  /* The contract's transcript holds what crossed the wire ("c" and "s");
+   * the probe's own notes go beside it. */
+  mp_json_key(j, "transcript");
+  mp_json_arr_begin(j);
+  for (i = 0; i < r->ntranscript; i++) {
+    const struct mp_transcript_line *t = &r->transcript[i];
+    char dir[2] = {t->dir, '\0'};
+
+    if (t->dir != 'c' && t->dir != 's') {
+      nnotes++;
+      continue;
+    }
+    mp_json_obj_begin(j);
+    mp_json_key(j, "dir");
+    mp_json_str(j, dir);
+    mp_json_key(j, "t_us");
+    mp_json_uint(j, t->t_us);
+    mp_json_key(j, "line");
+    mp_json_str(j, t->line ? t->line : "");
+    mp_json_obj_end(j);
+  }
+  mp_json_arr_end(j);
+  if (nnotes) {
+    mp_json_key(j, "notes");
+    mp_json_arr_begin(j);
+    for (i = 0; i < r->ntranscript; i++) {
+      const struct mp_transcript_line *t = &r->transcript[i];
+
+      if (t->dir != 'c' && t->dir != 's')
+        mp_json_str(j, t->line ? t->line : "");
+    }
+    mp_json_arr_end(j);
+  }
+  mp_json_obj_end(j);
+}
+
+char *mp_result_to_json(const struct mp_result *r, int pretty)
+{
+  struct mp_json j;
+
+  mp_json_init(&j);
+  j.pretty = pretty;
+  mp_result_write_json(&j, r);
+  return mp_json_take(&j);
+}
+
+enum mp_nagios_state mp_result_nagios_state(const struct mp_result *r,
+                                            const struct mp_result_fmt *f)
+{
+  if (!r->ok) {
+    /* Out of descriptors or memory here says nothing about the server. */
+    if (r->err == MP_E_NO_RESOURCES)
+      return MP_NAGIOS_UNKNOWN;
+    return MP_NAGIOS_CRITICAL;
+  }
+  if (f && f->critical_us && r->total_us > f->critical_us)
+    return MP_NAGIOS_CRITICAL;
+  if (f && f->warning_us && r->total_us > f->warning_us)
+    return MP_NAGIOS_WARNING;
+  if (r->warn)
+    return MP_NAGIOS_WARNING;
+  return MP_NAGIOS_OK;
+}
+
+/* Text for a Nagios status line: one line, and no '|' (which starts the
+ * perfdata). */
+static void nagios_text(struct mp_json *b, const char *s)
+{
+  const unsigned char *p = (const unsigned char *)s;
+  char c;
+
+  for (; *p; p++) {
+    c = (char)*p;
+    if (*p < 0x20 || *p == 0x7f)
+      c = ' ';
+    else if (c == '|')
+      c = '/';
+    mp_json_raw(b, &c, 1);
+  }
+}
+
+static void nagios_seconds(struct mp_json *b, uint64_t us)
+{
+  bprintf(b, "%.3f", (double)us / 1e6);
+}
+
+int mp_result_nagios(const struct mp_result *r, const struct mp_result_fmt *f,
+                     char **out)
+{
+  static const char *const states[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+  enum mp_nagios_state st = mp_result_nagios_state(r, f);
+  const char *target = f && f->target ? f->target : r->address;
+  char proto[16] = "MAIL";
+  struct mp_json b;
+  size_t i;
+  int p;
+
+  if (f && f->proto) {
+    for (i = 0; f->proto[i] && i < sizeof(proto) - 1; i++)
+      proto[i] = (char)toupper((unsigned char)f->proto[i]);
+    proto[i] = '\0';
+  }
+  mp_json_init(&b);
+  bprintf(&b, "%s %s - ", proto, states[st]);
+  if (r->ok) {
+    nagios_text(&b, target && target[0] ? target : "server");
+    bprintf(&b, " answered in ");
+    nagios_seconds(&b, r->total_us);
+    mp_json_raw(&b, "s", 1);
+    if (f && st != MP_NAGIOS_OK) {
+      if (f->critical_us && r->total_us > f->critical_us) {
+        bprintf(&b, " (critical at ");
+        nagios_seconds(&b, f->critical_us);
+        bprintf(&b, "s)");
+      } else if (f->warning_us && r->total_us > f->warning_us) {
+        bprintf(&b, " (warning at ");
+        nagios_seconds(&b, f->warning_us);
+        bprintf(&b, "s)");
+      }
+    }
+    if (r->tls_used) {
+      bprintf(&b, ", ");
+      nagios_text(&b, r->tls.version[0] ? r->tls.version : "TLS");
+      bprintf(&b, " (certificate %d days left%s)", r->tls.days_left,
+              r->tls.verified ? "" : ", not verified");
+    } else {
+      bprintf(&b, ", no TLS");
+    }
+    if (r->auth) {
+      bprintf(&b, ", auth ");
+      nagios_text(&b, r->auth);
+    }
+    if (r->messages >= 0)
+      bprintf(&b, ", %" PRId64 " messages", r->messages);
+    if (r->warn && r->detail) {
+      bprintf(&b, ": ");
+      nagios_text(&b, r->detail);
+    }
+  } else {
+    const char *name = mp_err_name(r->err);
+
+    nagios_text(&b, name ? name : "failure");
+    bprintf(&b, " in %s after ", phase_name((int)r->phase));
+    nagios_seconds(&b, r->total_us);
+    bprintf(&b, "s: ");
+    nagios_text(&b, r->detail ? r->detail : mp_err_message(r->err));
+    if (target && target[0]) {
+      bprintf(&b, " (");
+      nagios_text(&b, target);
+      if (r->reply_code != 0 || r->reply_text) {
+        bprintf(&b, ", last reply: ");
+        if (r->reply_code > 99)
+          bprintf(&b, "%d ", r->reply_code);
+        nagios_text(&b, r->reply_text ? r->reply_text : "");
+      }
+      bprintf(&b, ")");
+    }
+  }
+
+  /* Perfdata: 'label'=value[UOM];[warn];[crit];[min];[max] (the Nagios
+   * plugin guidelines, "Performance data"). */
+  bprintf(&b, " | time=");
+  nagios_seconds(&b, r->total_us);
+  bprintf(&b, "s;");
+  if (f && f->warning_us)
+    nagios_seconds(&b, f->warning_us);
+  bprintf(&b, ";");
+  if (f && f->critical_us)
+    nagios_seconds(&b, f->critical_us);
+  bprintf(&b, ";0;");
+  if (f && f->timeout_us)
+    nagios_seconds(&b, f->timeout_us);
+  for (p = 0; p < MP_PHASE_COUNT; p++) {
+    if (r->timings_us[p] < 0)
+      continue;
+    bprintf(&b, " %s=", phase_name(p));
+    nagios_seconds(&b, (uint64_t)r->timings_us[p]);
+    bprintf(&b, "s;;;0;");
+  }
+  if (r->tls_used)
+    bprintf(&b, " cert_days_left=%d;;;;", r->tls.days_left);
+  *out = mp_json_take(&b);
+  if (!*out)
+    return MP_NAGIOS_UNKNOWN;
+  return (int)st;
+}
+
+/* A label value: backslash, double quote and newline escaped (Prometheus
+ * text format 0.0.4). */
+static void prom_label(struct mp_json *b, const char *name, const char *v)
+{
+  const char *p;
+
+  bprintf(b, "%s=\"", name);
+  for (p = v ? v : ""; *p; p++) {
+    if (*p == '\\')
+      mp_json_raw(b, "\\\\", 2);
+    else if (*p == '"')
+      mp_json_raw(b, "\\\"", 2);
+    else if (*p == '\n')
+      mp_json_raw(b, "\\n", 2);
+    else
+      mp_json_raw(b, p, 1);
+  }
+  mp_json_raw(b, "\"", 1);
+}
+
+static void prom_sample_start(struct mp_json *b, const char *metric,
+                              const struct mp_result *r,
+                              const struct mp_result_fmt *f)
+{
+  const char *target = f && f->target ? f->target : r->address;
+
+  bprintf(b, "%s{", metric);
+  prom_label(b, "protocol", f && f->proto ? f->proto : "");
+  mp_json_raw(b, ",", 1);
+  prom_label(b, "target", target);
+}
+
+static void prom_head(struct mp_json *b, const char *metric, const char *help)
+{
+  bprintf(b, "# HELP %s %s\n# TYPE %s gauge\n", metric, help, metric);
+}
+
+char *mp_result_prometheus(const struct mp_result *r,
+                           const struct mp_result_fmt *f)
+{
+  struct mp_json b;
+  const char *err = r->err ? mp_err_name(r->err) : NULL;
+  int p;
+
+  mp_json_init(&b);
+  prom_head(&b, "mailprobe_up", "1 if the probe succeeded, else 0.");
+  prom_sample_start(&b, "mailprobe_up", r, f);
+  bprintf(&b, "} %d\n", r->ok ? 1 : 0);
+
+  prom_head(&b, "mailprobe_duration_seconds",
+            "Time spent in each phase of the probe that ran, and in total.");
+  for (p = 0; p < MP_PHASE_COUNT; p++) {
+    if (r->timings_us[p] < 0)
+      continue;
+    prom_sample_start(&b, "mailprobe_duration_seconds", r, f);
+    mp_json_raw(&b, ",", 1);
+    prom_label(&b, "phase", phase_name(p));
+    bprintf(&b, "} %.6f\n", (double)r->timings_us[p] / 1e6);
+  }
+  prom_sample_start(&b, "mailprobe_duration_seconds", r, f);
+  mp_json_raw(&b, ",", 1);
+  prom_label(&b, "phase", "total");
+  bprintf(&b, "} %.6f\n", (double)r->total_us / 1e6);
+
+  if (r->tls_used) {
+    prom_head(&b, "mailprobe_tls_cert_days_left",
+              "Days until the server certificate expires (negative: "
+              "expired).");
+    prom_sample_start(&b, "mailprobe_tls_cert_days_left", r, f);
+    bprintf(&b, "} %d\n", r->tls.days_left);
+    prom_head(&b, "mailprobe_tls_cert_verified",
+              "1 if the certificate chain and name verified.");
+    prom_sample_start(&b, "mailprobe_tls_cert_verified", r, f);
+    bprintf(&b, "} %d\n", r->tls.verified ? 1 : 0);
+  }
+  if (r->messages >= 0) {
+    prom_head(&b, "mailprobe_mailbox_messages",
+              "Messages in the mailbox the probe logged into.");
+    prom_sample_start(&b, "mailprobe_mailbox_messages", r, f);
+    bprintf(&b, "} %" PRId64 "\n", r->messages);
+  }
+
+  prom_head(&b, "mailprobe_info",
+            "Facts about the probe as labels; the value is always 1.");
+  prom_sample_start(&b, "mailprobe_info", r, f);
+  mp_json_raw(&b, ",", 1);
+  prom_label(&b, "status", r->ok ? "ok" : "fail");
+  mp_json_raw(&b, ",", 1);
+  prom_label(&b, "error", err ? err : "");
+  mp_json_raw(&b, ",", 1);
+  prom_label(&b, "phase", phase_name((int)r->phase));
+  mp_json_raw(&b, ",", 1);
+  prom_label(&b, "tls_version", r->tls_used ? r->tls.version : "");
+  mp_json_raw(&b, ",", 1);
+  prom_label(&b, "auth", r->auth ? r->auth : "");
+  bprintf(&b, "} 1\n");
+  return mp_json_take(&b);
+}

@@ -1,0 +1,664 @@
+#include "harness/runner.h"
+
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <uv.h>
+
+#include "fake_servers/fake.h"
+#include "fake_servers/mailstore.h"
+#include "harness/args.h"
+#include "harness/case.h"
+#include "probes/probe.h"
+#include "probes/result.h"
+#include "wire/cert.h"
+#include "wire/errors.h"
+
+#define DEFAULT_JOBS 8
+#define DEFAULT_GRACE_MS 50
+#define DEFAULT_SAFETY_MS 10000
+/* How long a finished run waits for abandoned probes before it gives up on
+ * them. */
+#define REAPER_MS 3000
+
+struct job;
+
+struct run {
+  uv_loop_t loop;
+  struct mp_run_case *cases;
+  size_t n;
+  struct mp_run_opts opts;
+  struct mp_ca *ca;
+  size_t next;    /* the next case to start */
+  size_t running; /* started, not finished */
+  size_t finished;
+  size_t abandoned; /* probes past the safety deadline, still out */
+  int pumping;
+  uv_timer_t reaper;
+  int reaper_on;
+  struct job *jobs; /* every job not yet freed */
+};
+
+struct job {
+  struct run *run;
+  struct job *next, *prev;
+  struct mp_run_case *rc;
+  uint64_t start_us;
+  struct mp_mailstore *store;
+  struct mp_fake_server **servers; /* one per config, NULL once stopped */
+  size_t nservers;
+  size_t stopping; /* stops not yet done (plus one while issuing them) */
+  struct mp_probe_opts opts;
+  char host[256];
+  uv_timer_t timer; /* the safety deadline, then the grace before checks */
+  int probe_pending;
+  int abandoned;
+  int finished;
+  int closing;
+  char **diffs;
+  size_t ndiffs;
+};
+
+static void pump(struct run *R);
+
+__attribute__((format(printf, 3, 4))) static void diff_add(char ***v, size_t *n,
+                                                           const char *fmt, ...)
+{
+  char buf[1024];
+  char **nv;
+  char *s;
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  s = strdup(buf);
+  nv = realloc(*v, (*n + 1) * sizeof(*nv));
+  if (!s || !nv) {
+    free(s);
+    if (nv)
+      *v = nv;
+    return;
+  }
+  *v = nv;
+  nv[(*n)++] = s;
+}
+
+/* "1.5s", "250ms", "0s" for messages. */
+static const char *fmt_us(char *buf, size_t len, uint64_t us)
+{
+  if (us >= 1000000 || us == 0)
+    snprintf(buf, len, "%gs", (double)us / 1e6);
+  else
+    snprintf(buf, len, "%gms", (double)us / 1e3);
+  return buf;
+}
+
+static const char *err_name(int err)
+{
+  const char *s;
+
+  if (err == 0)
+    return "none";
+  s = mp_err_name(err);
+  return s ? s : "unknown";
+}
+
+static void check_bound(char ***v, size_t *n, const char *what,
+                        const struct mp_bound *b, uint64_t got)
+{
+  char e[32], g[32];
+
+  if (b->min_us >= 0 && got < (uint64_t)b->min_us)
+    diff_add(v, n, "%s: expected at least %s, got %s", what,
+             fmt_us(e, sizeof(e), (uint64_t)b->min_us),
+             fmt_us(g, sizeof(g), got));
+  if (b->max_us >= 0 && got > (uint64_t)b->max_us)
+    diff_add(v, n, "%s: expected at most %s, got %s", what,
+             fmt_us(e, sizeof(e), (uint64_t)b->max_us),
+             fmt_us(g, sizeof(g), got));
+}
+
+static int glob_match(const char *pattern, const char *text)
+{
+  return fnmatch(pattern, text ? text : "", FNM_CASEFOLD) == 0;
+}
+
+void mp_run_compare(const struct mp_case *c, const struct mp_result *r,
+                    char ***v, size_t *n)
+{
+  const struct mp_case_expect *e = &c->expect;
+  char what[64];
+  int p;
+
+  if (e->status >= 0 && e->status != (r->ok ? 1 : 0)) {
+    if (r->ok)
+      diff_add(v, n, "status: expected fail, got ok");
+    else
+      diff_add(v, n, "status: expected ok, got fail (%s in %s%s%s)",
+               err_name(r->err), mp_phase_name(r->phase), r->detail ? ": " : "",
+               r->detail ? r->detail : "");
+  }
+  if (e->has_error && e->error != r->err)
+    diff_add(v, n, "error: expected %s, got %s", err_name(e->error),
+             err_name(r->err));
+  if (e->phase >= 0 && e->phase != (int)r->phase)
+    diff_add(v, n, "phase: expected %s, got %s",
+             mp_phase_name((enum mp_phase)e->phase), mp_phase_name(r->phase));
+  if (e->reply_code >= 0 && e->reply_code != r->reply_code) {
+    if (r->reply_code == 0)
+      diff_add(v, n, "reply code: expected %d, got no reply", e->reply_code);
+    else
+      diff_add(v, n, "reply code: expected %d, got %d", e->reply_code,
+               r->reply_code);
+  }
+  if (e->reply_text &&
+      (!r->reply_text || !glob_match(e->reply_text, r->reply_text)))
+    diff_add(v, n, "reply text: expected \"%s\", got %s%s%s", e->reply_text,
+             r->reply_text ? "\"" : "", r->reply_text ? r->reply_text : "none",
+             r->reply_text ? "\"" : "");
+  check_bound(v, n, "elapsed", &e->elapsed, r->total_us);
+  for (p = 0; p < MP_PHASE_COUNT; p++) {
+    const struct mp_bound *b = &e->timings[p];
+
+    if (b->min_us < 0 && b->max_us < 0)
+      continue;
+    snprintf(what, sizeof(what), "timings.%s", mp_phase_name((enum mp_phase)p));
+    if (r->timings_us[p] < 0)
+      diff_add(v, n, "%s: expected a time, but the phase did not run", what);
+    else
+      check_bound(v, n, what, b, (uint64_t)r->timings_us[p]);
+  }
+  if (e->auth) {
+    int want_none = strcasecmp(e->auth, "none") == 0;
+
+    if (want_none ? r->auth != NULL
+                  : (!r->auth || strcasecmp(e->auth, r->auth) != 0))
+      diff_add(v, n, "auth: expected %s, got %s", e->auth,
+               r->auth ? r->auth : "none");
+  }
+  if (e->tls >= 0 && e->tls != (r->tls_used ? 1 : 0))
+    diff_add(v, n, "tls: expected %s, got %s", e->tls ? "true" : "false",
+             r->tls_used ? "true" : "false");
+  if (e->tls_version &&
+      (!r->tls_used || strcasecmp(e->tls_version, r->tls.version) != 0))
+    diff_add(v, n, "tls version: expected %s, got %s", e->tls_version,
+             r->tls_used ? r->tls.version : "no TLS");
+  if (e->cert_verified >= 0) {
+    if (!r->tls_used)
+      diff_add(v, n, "cert verified: expected %s, got no TLS",
+               e->cert_verified ? "true" : "false");
+    else if (e->cert_verified != (r->tls.verified ? 1 : 0))
+      diff_add(v, n, "cert verified: expected %s, got %s%s%s%s",
+               e->cert_verified ? "true" : "false",
+               r->tls.verified ? "true" : "false",
+               r->tls.verify_error[0] ? " (" : "", r->tls.verify_error,
+               r->tls.verify_error[0] ? ")" : "");
+  }
+  if (e->messages >= 0 && e->messages != r->messages) {
+    if (r->messages < 0)
+      diff_add(v, n, "messages: expected %" PRId64 ", got unknown",
+               e->messages);
+    else
+      diff_add(v, n, "messages: expected %" PRId64 ", got %" PRId64,
+               e->messages, r->messages);
+  }
+}
+
+void mp_run_case_clear(struct mp_run_case *rc)
+{
+  size_t i;
+
+  for (i = 0; i < rc->out.ndiffs; i++)
+    free(rc->out.diffs[i]);
+  free(rc->out.diffs);
+  mp_result_free(rc->result);
+  rc->result = NULL;
+  memset(&rc->out, 0, sizeof(rc->out));
+  rc->done = 0;
+}
+
+static void job_diff(struct job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void job_diff(struct job *j, const char *fmt, ...)
+{
+  char buf[1024];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  diff_add(&j->diffs, &j->ndiffs, "%s", buf);
+}
+
+static void on_job_timer_closed(uv_handle_t *h)
+{
+  struct job *j = h->data;
+  struct run *R = j->run;
+
+  if (j->prev)
+    j->prev->next = j->next;
+  else
+    R->jobs = j->next;
+  if (j->next)
+    j->next->prev = j->prev;
+  free(j->servers);
+  free(j);
+}
+
+/* Frees the job once it is finished and no probe callback can reach it. */
+static void job_maybe_free(struct job *j)
+{
+  if (!j->finished || j->probe_pending || j->closing)
+    return;
+  j->closing = 1;
+  uv_close((uv_handle_t *)&j->timer, on_job_timer_closed);
+}
+
+static void on_reaper(uv_timer_t *t)
+{
+  struct run *R = t->data;
+
+  /* Probes that never called back keep their handles open: stop waiting. */
+  uv_stop(&R->loop);
+}
+
+static void check_all_done(struct run *R)
+{
+  if (R->finished < R->n || R->abandoned == 0 || R->reaper_on)
+    return;
+  R->reaper_on = 1;
+  uv_timer_init(&R->loop, &R->reaper);
+  R->reaper.data = R;
+  uv_timer_start(&R->reaper, on_reaper, REAPER_MS, 0);
+  uv_unref((uv_handle_t *)&R->reaper);
+}
+
+static void job_finish(struct job *j)
+{
+  struct run *R = j->run;
+  struct mp_run_case *rc = j->rc;
+
+  mp_mailstore_free(j->store);
+  j->store = NULL;
+  rc->out.file = rc->file;
+  rc->out.name = rc->c ? rc->c->name : NULL;
+  rc->out.seconds = (double)(uv_hrtime() / 1000 - j->start_us) / 1e6;
+  rc->out.diffs = j->diffs;
+  rc->out.ndiffs = j->ndiffs;
+  rc->out.passed = j->ndiffs == 0;
+  rc->out.result = rc->result;
+  rc->done = 1;
+  j->diffs = NULL;
+  j->ndiffs = 0;
+  j->finished = 1;
+  R->running--;
+  R->finished++;
+  if (R->opts.on_done)
+    R->opts.on_done(rc, R->opts.data);
+  job_maybe_free(j);
+  if (!R->pumping)
+    pump(R);
+  check_all_done(R);
+}
+
+static void on_server_stopped(void *data)
+{
+  struct job *j = data;
+
+  if (--j->stopping == 0)
+    job_finish(j);
+}
+
+/* Stops every server that runs; finishes the job when all are down. */
+static void job_stop_servers(struct job *j)
+{
+  size_t i;
+
+  j->stopping = 1; /* held while issuing the stops */
+  for (i = 0; i < j->nservers; i++) {
+    struct mp_fake_server *s = j->servers[i];
+
+    if (!s)
+      continue;
+    j->servers[i] = NULL;
+    j->stopping++;
+    mp_fake_stop(s, on_server_stopped, j);
+  }
+  on_server_stopped(j);
+}
+
+static int server_index(const struct mp_case *c, const char *name)
+{
+  size_t i;
+
+  for (i = 0; i < c->nservers; i++)
+    if (c->servers[i].name && name && strcmp(c->servers[i].name, name) == 0)
+      return (int)i;
+  return -1;
+}
+
+/* What the servers saw against expect.servers. Runs while they still run,
+ * after the grace period. */
+static void check_servers(struct job *j)
+{
+  const struct mp_case *c = j->rc->c;
+  size_t k, i, l, nseen;
+
+  for (k = 0; k < c->expect.nservers; k++) {
+    const struct mp_expect_server *es = &c->expect.servers[k];
+    const struct mp_fake_seen *seen;
+    struct mp_fake_server *s;
+    int idx = server_index(c, es->server);
+
+    if (idx < 0) {
+      job_diff(j, "expect.servers: no server named \"%s\"",
+               es->server ? es->server : "");
+      continue;
+    }
+    s = j->servers[idx];
+    if (!s)
+      continue;
+    seen = mp_fake_seen(s, &nseen);
+    for (i = 0; i < es->nsaw; i++) {
+      for (l = 0; l < nseen; l++)
+        if (glob_match(es->saw[i], seen[l].line))
+          break;
+      if (l == nseen)
+        job_diff(j, "server %s: expected to see \"%s\", not seen", es->server,
+                 es->saw[i]);
+    }
+    for (i = 0; i < es->nnot_saw; i++) {
+      for (l = 0; l < nseen; l++) {
+        if (glob_match(es->not_saw[i], seen[l].line)) {
+          job_diff(j, "server %s: saw \"%s\" (not_saw \"%s\")", es->server,
+                   seen[l].line, es->not_saw[i]);
+          break;
+        }
+      }
+    }
+    for (i = 0; i < es->nnot_saw_in_clear; i++) {
+      for (l = 0; l < nseen; l++) {
+        if (!seen[l].tls && glob_match(es->not_saw_in_clear[i], seen[l].line)) {
+          job_diff(j,
+                   "server %s: saw \"%s\" before TLS (not_saw_in_clear "
+                   "\"%s\")",
+                   es->server, seen[l].line, es->not_saw_in_clear[i]);
+          break;
+        }
+      }
+    }
+    if (es->sessions >= 0 && (unsigned)es->sessions != mp_fake_sessions(s))
+      job_diff(j, "server %s: sessions: expected %d, got %u", es->server,
+               es->sessions, mp_fake_sessions(s));
+  }
+}
+
+static void on_grace(uv_timer_t *t)
+{
+  struct job *j = t->data;
+
+  mp_run_compare(j->rc->c, j->rc->result, &j->diffs, &j->ndiffs);
+  check_servers(j);
+  job_stop_servers(j);
+}
+
+static void on_probe(struct mp_result *r, void *data)
+{
+  struct job *j = data;
+  struct run *R = j->run;
+
+  j->probe_pending = 0;
+  if (j->abandoned) {
+    /* Too late: the case already failed on the safety deadline. */
+    mp_result_free(r);
+    R->abandoned--;
+    job_maybe_free(j);
+    if (R->abandoned == 0 && R->reaper_on) {
+      uv_close((uv_handle_t *)&R->reaper, NULL);
+      R->reaper_on = 0;
+    }
+    return;
+  }
+  j->rc->result = r;
+  uv_timer_stop(&j->timer);
+  /* Give the servers a moment to read the probe's last line (QUIT). */
+  uv_timer_start(&j->timer, on_grace, R->opts.grace_ms, 0);
+}
+
+static void on_safety(uv_timer_t *t)
+{
+  struct job *j = t->data;
+  struct run *R = j->run;
+  uint64_t timeout =
+      j->opts.timeout_ms ? j->opts.timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS;
+
+  j->abandoned = 1;
+  R->abandoned++;
+  job_diff(j,
+           "the probe did not finish within %" PRIu64
+           " ms (its timeout + %" PRIu64 " ms): the harness gave up on it",
+           timeout + R->opts.safety_ms, R->opts.safety_ms);
+  job_stop_servers(j);
+}
+
+static enum mp_proto case_proto(const struct mp_case *c)
+{
+  switch (c->probe.type) {
+  case MP_CASE_POP3:
+    return MP_PROTO_POP3;
+  case MP_CASE_IMAP:
+    return MP_PROTO_IMAP;
+  default:
+    return MP_PROTO_SMTP;
+  }
+}
+
+/* Starts the servers and the probe; every failure ends in job_finish
+ * (through the server stops). */
+static void job_start(struct job *j)
+{
+  struct run *R = j->run;
+  const struct mp_case *c = j->rc->c;
+  struct mp_fake_env env;
+  uint64_t timeout;
+  char err[256];
+  size_t i;
+  int rc, idx;
+
+  if (!c) {
+    job_diff(j, "%s",
+             j->rc->parse_error ? j->rc->parse_error
+                                : "the case file did not parse");
+    job_stop_servers(j);
+    return;
+  }
+  if (c->probe.type == MP_CASE_ROUNDTRIP) {
+    job_diff(j, "probe: roundtrip cases are not run by this build yet");
+    job_stop_servers(j);
+    return;
+  }
+  j->opts = c->probe.opts;
+  j->opts.proto = case_proto(c);
+  if (c->nservers && !c->probe.target) {
+    if (!R->ca) {
+      job_diff(j, "could not make the run's test CA");
+      job_stop_servers(j);
+      return;
+    }
+    j->servers = calloc(c->nservers, sizeof(*j->servers));
+    j->store = mp_mailstore_new();
+    if (!j->servers || !j->store) {
+      job_diff(j, "out of memory");
+      job_stop_servers(j);
+      return;
+    }
+    j->nservers = c->nservers;
+    env.ca = R->ca;
+    env.store = j->store;
+    for (i = 0; i < c->nservers; i++) {
+      rc = mp_fake_start(&R->loop, &c->servers[i], &env, "127.0.0.1", 0,
+                         &j->servers[i]);
+      if (rc < 0) {
+        j->servers[i] = NULL;
+        job_diff(j, "server %s: could not start: %s",
+                 c->servers[i].name ? c->servers[i].name : "?",
+                 mp_err_message(rc));
+        job_stop_servers(j);
+        return;
+      }
+    }
+  }
+  if (c->probe.target) {
+    if (mp_hostport_parse(
+            c->probe.target, mp_default_port(j->opts.proto, j->opts.tls),
+            j->host, sizeof(j->host), &j->opts.port, err, sizeof(err)) < 0) {
+      job_diff(j, "probe.target: %s", err);
+      job_stop_servers(j);
+      return;
+    }
+    j->opts.host = j->host;
+  } else {
+    const struct mp_fake_config *cfg;
+
+    idx = c->probe.server ? server_index(c, c->probe.server)
+                          : (c->nservers == 1 ? 0 : -1);
+    if (idx < 0) {
+      if (c->probe.server)
+        job_diff(j, "probe.server: no server named \"%s\"", c->probe.server);
+      else
+        job_diff(j, "probe: name a server or a target");
+      job_stop_servers(j);
+      return;
+    }
+    cfg = &c->servers[idx];
+    j->opts.host = "127.0.0.1";
+    j->opts.port = mp_fake_port(j->servers[idx]);
+    if (!j->opts.servername)
+      j->opts.servername = cfg->hostname ? cfg->hostname : "mx.example.test";
+    if (!j->opts.cafile && !j->opts.ca_pem)
+      j->opts.ca_pem = mp_ca_pem(R->ca);
+  }
+  timeout =
+      j->opts.timeout_ms ? j->opts.timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS;
+  j->probe_pending = 1;
+  rc = mp_probe_start(&R->loop, &j->opts, on_probe, j);
+  if (rc < 0) {
+    j->probe_pending = 0;
+    job_diff(j, "the probe did not start: %s", mp_err_message(rc));
+    job_stop_servers(j);
+    return;
+  }
+  if (j->probe_pending)
+    uv_timer_start(&j->timer, on_safety, timeout + R->opts.safety_ms, 0);
+}
+
+static void start_case(struct run *R, struct mp_run_case *rc)
+{
+  struct job *j = calloc(1, sizeof(*j));
+
+  R->running++;
+  if (!j) {
+    /* Without memory for the job, report the case right here. */
+    diff_add(&rc->out.diffs, &rc->out.ndiffs, "out of memory");
+    rc->out.file = rc->file;
+    rc->out.name = rc->c ? rc->c->name : NULL;
+    rc->out.passed = 0;
+    rc->done = 1;
+    R->running--;
+    R->finished++;
+    if (R->opts.on_done)
+      R->opts.on_done(rc, R->opts.data);
+    return;
+  }
+  j->run = R;
+  j->rc = rc;
+  j->start_us = uv_hrtime() / 1000;
+  j->next = R->jobs;
+  if (R->jobs)
+    R->jobs->prev = j;
+  R->jobs = j;
+  uv_timer_init(&R->loop, &j->timer);
+  j->timer.data = j;
+  job_start(j);
+}
+
+static void pump(struct run *R)
+{
+  R->pumping = 1;
+  while (R->running < R->opts.jobs && R->next < R->n)
+    start_case(R, &R->cases[R->next++]);
+  R->pumping = 0;
+  check_all_done(R);
+}
+
+static void close_any(uv_handle_t *h, void *arg)
+{
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
+{
+  struct run *R;
+  size_t i;
+  int need_ca = 0, rc;
+
+  R = calloc(1, sizeof(*R));
+  if (!R)
+    return MP_E_NO_RESOURCES;
+  R->cases = cases;
+  R->n = n;
+  R->opts = *opts;
+  if (!R->opts.jobs)
+    R->opts.jobs = DEFAULT_JOBS;
+  if (!R->opts.grace_ms)
+    R->opts.grace_ms = DEFAULT_GRACE_MS;
+  if (!R->opts.safety_ms)
+    R->opts.safety_ms = DEFAULT_SAFETY_MS;
+  for (i = 0; i < n; i++)
+    if (cases[i].c && cases[i].c->nservers && !cases[i].c->probe.target)
+      need_ca = 1;
+  /* One CA for the whole run; the fake servers issue leaves from it. */
+  if (need_ca)
+    R->ca = mp_ca_new("mailprobe test CA", MP_KEY_EC_P256);
+  rc = uv_loop_init(&R->loop);
+  if (rc < 0) {
+    mp_ca_free(R->ca);
+    free(R);
+    return MP_E_NO_RESOURCES;
+  }
+  pump(R);
+  uv_run(&R->loop, UV_RUN_DEFAULT);
+  if (R->reaper_on) {
+    uv_close((uv_handle_t *)&R->reaper, NULL);
+    R->reaper_on = 0;
+  }
+  if (R->abandoned) {
+    fprintf(stderr,
+            "mailprobe: %zu probe(s) never called back after the safety "
+            "deadline (a probe bug); closing their handles\n",
+            R->abandoned);
+    uv_walk(&R->loop, close_any, NULL);
+  }
+  uv_run(&R->loop, UV_RUN_DEFAULT);
+  /* Jobs still listed waited for a probe that never came back. */
+  while (R->jobs) {
+    struct job *j = R->jobs;
+
+    R->jobs = j->next;
+    free(j->servers);
+    free(j);
+  }
+  if (uv_loop_close(&R->loop) != 0)
+    fprintf(stderr, "mailprobe: the event loop still had open handles\n");
+  mp_ca_free(R->ca);
+  free(R);
+  return 0;
+}

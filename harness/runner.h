@@ -1,0 +1,56 @@
+/* The runner behind `mailprobe run`: every case on one event loop, at most
+ * `jobs` at once. Per case it starts the case's fake servers (one CA for
+ * the whole run signs their certificates; one mail store per case), points
+ * the probe at them, compares the result with the case's expectations and
+ * what the servers saw, and stops the servers. A case with probe.target
+ * talks to a real server and starts none. A safety deadline (the probe's
+ * timeout + 10 s) keeps a broken case from hanging the run. */
+#ifndef MP_RUNNER_H
+#define MP_RUNNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "harness/report.h"
+
+struct mp_case;
+struct mp_result;
+
+/* One entry of a run. The caller sets file and either c (a parsed case) or
+ * parse_error; the runner fills out and result. */
+struct mp_run_case {
+  char *file;               /* owned by the caller */
+  struct mp_case *c;        /* owned by the caller; NULL if it did not parse */
+  char *parse_error;        /* "file:line:col: message" when c is NULL */
+  struct mp_outcome out;    /* filled when the case is done */
+  struct mp_result *result; /* the probe's result (owned), or NULL */
+  int done;
+};
+
+struct mp_run_opts {
+  unsigned jobs;      /* cases at once; 0: 8 */
+  uint64_t grace_ms;  /* after the probe, before the server checks;
+                         0: 50 ms */
+  uint64_t safety_ms; /* added to the probe's timeout; 0: 10 s */
+  /* Called once per case as it finishes (in finishing order). */
+  void (*on_done)(struct mp_run_case *rc, void *data);
+  void *data;
+};
+
+/* Runs the cases; returns after all are done, with every loop handle
+ * closed. 0, or a negative code when the run could not start at all (then
+ * no case ran). */
+int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts);
+
+/* Frees what the runner put into rc (diffs, result); leaves file, c and
+ * parse_error to the caller. */
+void mp_run_case_clear(struct mp_run_case *rc);
+
+/* Compares a result with the case's expectations, appending one line per
+ * mismatch ("error: expected timeout, got connection_closed") to
+ * the diffs array (malloc'd strings). Server assertions are not checked
+ * here (they need the live servers). Pure; exposed for tests. */
+void mp_run_compare(const struct mp_case *c, const struct mp_result *r,
+                    char ***diffs, size_t *ndiffs);
+
+#endif
