@@ -164,6 +164,10 @@ START_TEST(before_handshake)
   ck_assert_str_eq(info.version, "");
   ck_assert_int_eq(info.verified, 0);
   ck_assert_int_eq(mp_tls_write(p.c, "x", 1), MP_E_TLS_FAILED);
+  mp_tls_get_info(NULL, &info);
+  ck_assert_str_eq(info.version, "");
+  ck_assert_str_eq(mp_tls_error(NULL), "");
+  ck_assert_int_eq(mp_tls_done(NULL), 0);
   ck_assert_int_eq(mp_tls_read(p.s, buf, sizeof buf), MP_EAGAIN);
   ck_assert_uint_eq(mp_tls_pending(p.s), 0);
   /* A server session on a client context is refused. */
@@ -207,8 +211,17 @@ START_TEST(bad_cert_fails_when_verifying)
   ck_assert_str_ne(mp_tls_error(p.s), "");
   /* Failures are sticky. */
   ck_assert_int_eq(mp_tls_handshake(p.c), MP_E_CERT_INVALID);
+  /* What the certificate said is still there for the report. */
   mp_tls_get_info(p.c, &info);
   ck_assert_int_eq(info.verified, 0);
+  ck_assert_str_eq(info.verify_error, bc->why);
+  ck_assert_str_eq(info.version, "TLSv1.3");
+  ck_assert_ptr_nonnull(strstr(info.subject, "CN="));
+  ck_assert_str_ne(info.issuer, "");
+  if (bc->kind == MP_CERT_EXPIRED)
+    ck_assert_int_lt(info.days_left, 0);
+  else
+    ck_assert_int_ge(info.days_left, 89);
   pair_close(&p);
 }
 END_TEST
@@ -314,6 +327,7 @@ START_TEST(garbage_fails_handshake)
   const struct garbage_case *g = &garbage_cases[_i];
   struct pair p;
   struct mp_tls *t;
+  struct mp_tls_info info;
 
   pair_open(&p, MP_CERT_VALID, HOST, HOST, MP_KEY_EC_P256, 0);
   t = g->server ? p.s : p.c;
@@ -324,6 +338,9 @@ START_TEST(garbage_fails_handshake)
   ck_assert_msg(strstr(mp_tls_error(t), g->why) != NULL, "error: %s",
                 mp_tls_error(t));
   ck_assert_int_eq(mp_tls_handshake(t), MP_E_TLS_FAILED);
+  mp_tls_get_info(t, &info);
+  ck_assert_str_eq(info.subject, "");
+  ck_assert_int_eq(info.verified, 0);
   pair_close(&p);
 }
 END_TEST

@@ -575,7 +575,7 @@ size_t mp_tls_drain(struct mp_tls *t, void *buf, size_t cap)
 /* 1 once the handshake finished. */
 int mp_tls_done(const struct mp_tls *t)
 {
-  return t->done;
+  return t != NULL && t->done;
 }
 
 static void print_name(const X509_NAME *name, char *buf, size_t cap)
@@ -616,16 +616,32 @@ static int days_until(const ASN1_TIME *when)
   return (int)d;
 }
 
-/* Version, cipher and the peer certificate's facts. */
+/* The peer's leaf certificate; after a failed verification the session
+ * has none yet, but the chain as received is kept. */
+static X509 *peer_leaf(const struct mp_tls *t)
+{
+  X509 *x = SSL_get0_peer_certificate(t->ssl);
+  STACK_OF(X509) * chain;
+
+  if (x == NULL && !t->is_server &&
+      (chain = SSL_get_peer_cert_chain(t->ssl)) != NULL &&
+      sk_X509_num(chain) > 0)
+    x = sk_X509_value(chain, 0);
+  return x;
+}
+
+/* Version, cipher and the peer certificate's facts; after a handshake
+ * that failed on the certificate, what the certificate said. */
 void mp_tls_get_info(const struct mp_tls *t, struct mp_tls_info *info)
 {
   memset(info, 0, sizeof *info);
-  if (!t->done)
+  if (t == NULL)
+    return;
+  X509 *peer = peer_leaf(t);
+  if (!t->done && peer == NULL)
     return;
   copy_str(info->version, sizeof info->version, SSL_get_version(t->ssl));
   copy_str(info->cipher, sizeof info->cipher, SSL_get_cipher_name(t->ssl));
-
-  X509 *peer = SSL_get0_peer_certificate(t->ssl);
   if (peer != NULL) {
     print_name(X509_get_subject_name(peer), info->subject,
                sizeof info->subject);
@@ -641,12 +657,12 @@ void mp_tls_get_info(const struct mp_tls *t, struct mp_tls_info *info)
   else if (v != X509_V_OK)
     copy_str(info->verify_error, sizeof info->verify_error,
              X509_verify_cert_error_string(v));
-  else
+  else if (t->done)
     info->verified = 1;
 }
 
 /* The reason for the last failure, "" if there was none. */
 const char *mp_tls_error(const struct mp_tls *t)
 {
-  return t->err;
+  return t != NULL ? t->err : "";
 }

@@ -21,12 +21,12 @@ struct mp_tls_client_opts {
 
 /* What a finished handshake tells about the session and the peer. */
 struct mp_tls_info {
-  char version[16];      /* "TLSv1.3" */
-  char cipher[64];       /* "TLS_AES_256_GCM_SHA384" */
-  char subject[256];     /* one line, "CN=mx.example.test" ("" if none) */
-  char issuer[256];      /* one line */
-  int days_left;         /* until notAfter, negative when expired */
-  int verified;          /* 1 if the chain and the host name verified */
+  char version[16];       /* "TLSv1.3" */
+  char cipher[64];        /* "TLS_AES_256_GCM_SHA384" */
+  char subject[256];      /* one line, "CN=mx.example.test" ("" if none) */
+  char issuer[256];       /* one line */
+  int days_left;          /* until notAfter, negative when expired */
+  int verified;           /* 1 if the chain and the host name verified */
   char verify_error[128]; /* why not, "" when verified */
 };
 
@@ -81,7 +81,9 @@ size_t mp_tls_drain(struct mp_tls *t, void *buf, size_t cap);
 /* 1 once the handshake finished. */
 int mp_tls_done(const struct mp_tls *t);
 
-/* Facts about the session (fills what is known; zero before a handshake). */
+/* Facts about the session (fills what is known; zero before a handshake
+ * or for NULL). After a handshake that failed on the certificate it still
+ * tells the certificate's subject, issuer, days_left and verify_error. */
 void mp_tls_get_info(const struct mp_tls *t, struct mp_tls_info *info);
 
 /* The reason for the last failure, for people ("certificate has expired",
