@@ -21,13 +21,17 @@ enum imap_state {
   IMAP_AUTHENTICATE,
   IMAP_LOGIN,
   IMAP_SELECT,
+  IMAP_SEARCH,
+  IMAP_FETCH,
+  IMAP_STORE,
+  IMAP_EXPUNGE,
   IMAP_LOGOUT,
   IMAP_STATE_COUNT
 };
 
 static const char *const imap_state_names[IMAP_STATE_COUNT] = {
-    "GREETING", "CAPABILITY", "STARTTLS", "AUTHENTICATE",
-    "LOGIN",    "SELECT",     "LOGOUT"};
+    "GREETING", "CAPABILITY", "STARTTLS", "AUTHENTICATE", "LOGIN", "SELECT",
+    "SEARCH",   "FETCH",      "STORE",    "EXPUNGE",      "LOGOUT"};
 
 static const enum mp_phase imap_phase[IMAP_STATE_COUNT] = {
     [IMAP_GREETING] = MP_PHASE_BANNER,   [IMAP_CAPABILITY] = MP_PHASE_EHLO,
@@ -41,6 +45,8 @@ enum { IMAP_OK = 1, IMAP_NO = 2, IMAP_BAD = 3, IMAP_BYE = 4 };
 
 #define IMAP_MAX_LITERAL (1u << 20) /* a probe reads no big literal */
 #define IMAP_MAX_UNTAGGED 10000     /* untagged lines per command */
+#define IMAP_MAX_MATCHES 64
+#define IMAP_MAX_HEADER 4096 /* the token header we fetch */
 
 /* Login methods in the order tried: SASL by its table, then LOGIN. */
 enum { METHOD_LOGIN = MP_SASL_COUNT };
@@ -62,6 +68,15 @@ struct imap {
   unsigned untagged;
   int saw_auth_fail;
   int saw_tls_req;
+  int uidplus;
+  /* the round trip's search */
+  unsigned long uids[IMAP_MAX_MATCHES]; /* SEARCH results */
+  size_t nuids;
+  unsigned long mine[IMAP_MAX_MATCHES]; /* confirmed ours by FETCH */
+  size_t nmine;
+  unsigned long cur_uid; /* the FETCH response being read */
+  char hdr[IMAP_MAX_HEADER];
+  size_t hdr_len;
 };
 
 static void imap_set(struct mp_probe *p, enum imap_state st)
@@ -98,7 +113,7 @@ static void send_cmd(struct mp_probe *p, enum imap_state st, const char *cmd,
 static void parse_caps(struct imap *s, const char *list)
 {
   s->caps_known = 1;
-  s->starttls = s->logindisabled = s->sasl_ir = 0;
+  s->starttls = s->logindisabled = s->sasl_ir = s->uidplus = 0;
   s->sasl_offered = 0;
   const char *t = list;
   while (*t) {
@@ -111,6 +126,8 @@ static void parse_caps(struct imap *s, const char *list)
       s->logindisabled = 1;
     else if (n == 7 && strncasecmp(t, "SASL-IR", 7) == 0)
       s->sasl_ir = 1;
+    else if (n == 7 && strncasecmp(t, "UIDPLUS", 7) == 0)
+      s->uidplus = 1;
     else if (n > 5 && strncasecmp(t, "AUTH=", 5) == 0) {
       char mech[64];
       snprintf(mech, sizeof(mech), "%.*s", (int)(n - 5), t + 5);
@@ -321,6 +338,115 @@ static void on_continue(struct mp_probe *p, const char *line)
   free(out);
 }
 
+/* "1,5,9" from a list of UIDs into buf. */
+static void uid_set(const unsigned long *uids, size_t n, char *buf, size_t cap)
+{
+  size_t used = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < n && used + 24 < cap; i++)
+    used += (size_t)snprintf(buf + used, cap - used, "%s%lu", i ? "," : "",
+                             uids[i]);
+}
+
+/* Quotes the token for a SEARCH key; tokens are ours: no quote or
+ * backslash in them, but be safe. */
+static void send_search(struct mp_probe *p)
+{
+  char cmd[700];
+  char *q = quote(p->o.find_token);
+  if (!q) {
+    mp_session_fail(p, MP_E_PROTOCOL_ERROR, "a token IMAP cannot quote");
+    return;
+  }
+  /* RFC 9051 6.4.4: HEADER matches a substring of the field; FETCH below
+   * confirms the prefix before anything is deleted. */
+  snprintf(cmd, sizeof(cmd), "UID SEARCH HEADER X-Mailprobe-Token %s", q);
+  free(q);
+  send_cmd(p, IMAP_SEARCH, cmd, NULL);
+}
+
+/* After the search, the fetch, the store, the expunge: the next step. */
+static void search_next(struct mp_probe *p)
+{
+  struct imap *s = p->state;
+  char set[IMAP_MAX_MATCHES * 21 + 1], cmd[IMAP_MAX_MATCHES * 21 + 100];
+  switch (s->st) {
+  case IMAP_SEARCH:
+    if (s->nuids == 0)
+      break;
+    uid_set(s->uids, s->nuids, set, sizeof(set));
+    snprintf(cmd, sizeof(cmd),
+             "UID FETCH %s (UID BODY.PEEK[HEADER.FIELDS (X-Mailprobe-Token)])",
+             set);
+    send_cmd(p, IMAP_FETCH, cmd, NULL);
+    return;
+  case IMAP_FETCH:
+    p->r->found = (int64_t)s->nmine;
+    if (s->nmine == 0 || p->o.no_delete)
+      break;
+    uid_set(s->mine, s->nmine, set, sizeof(set));
+    snprintf(cmd, sizeof(cmd), "UID STORE %s +FLAGS.SILENT (\\Deleted)", set);
+    send_cmd(p, IMAP_STORE, cmd, NULL);
+    return;
+  case IMAP_STORE:
+    /* RFC 4315 2.1: UID EXPUNGE touches only our messages; plain EXPUNGE
+     * also removes what others marked \Deleted. */
+    uid_set(s->mine, s->nmine, set, sizeof(set));
+    if (s->uidplus)
+      snprintf(cmd, sizeof(cmd), "UID EXPUNGE %s", set);
+    else
+      snprintf(cmd, sizeof(cmd), "EXPUNGE");
+    send_cmd(p, IMAP_EXPUNGE, cmd, NULL);
+    return;
+  case IMAP_EXPUNGE:
+    p->r->deleted = (int64_t)s->nmine;
+    break;
+  default:
+    break;
+  }
+  if (p->r->found < 0)
+    p->r->found = 0;
+  send_logout(p);
+}
+
+/* A piece of a FETCH response: the UID item, and the header literal. */
+static void fetch_segment(struct imap *s, const char *seg)
+{
+  const char *u = strcasestr(seg, "UID ");
+  if (u && (u == seg || u[-1] == ' ' || u[-1] == '('))
+    s->cur_uid = strtoul(u + 4, NULL, 10);
+}
+
+/* The end of one FETCH response: is the message one of ours? */
+static void fetch_done(struct mp_probe *p)
+{
+  struct imap *s = p->state;
+  static const char name[] = "X-Mailprobe-Token:";
+  s->hdr[s->hdr_len] = '\0';
+  const char *h = s->hdr;
+  int ours = 0;
+  while (h && *h) {
+    if (strncasecmp(h, name, sizeof(name) - 1) == 0) {
+      const char *v = h + sizeof(name) - 1;
+      while (*v == ' ' || *v == '\t')
+        v++;
+      size_t vl = strcspn(v, "\r\n");
+      size_t tl = strlen(p->o.find_token);
+      int keep = p->o.keep_token && strlen(p->o.keep_token) == vl &&
+                 strncmp(v, p->o.keep_token, vl) == 0;
+      if (vl >= tl && strncmp(v, p->o.find_token, tl) == 0 && !keep)
+        ours = 1;
+    }
+    h = strchr(h, '\n');
+    if (h)
+      h++;
+  }
+  if (ours && s->cur_uid && s->nmine < IMAP_MAX_MATCHES)
+    s->mine[s->nmine++] = s->cur_uid;
+  s->cur_uid = 0;
+  s->hdr_len = 0;
+}
+
 static const char *method_name(int m)
 {
   return m == METHOD_LOGIN ? "LOGIN" : mp_sasl_name(m);
@@ -369,7 +495,30 @@ static void on_tagged(struct mp_probe *p, int st, const char *text)
       mp_session_fail(p, MP_E_MAILBOX_ERROR, "SELECT INBOX was refused");
       return;
     }
-    send_logout(p);
+    if (p->o.find_token)
+      send_search(p);
+    else
+      send_logout(p);
+    return;
+  case IMAP_SEARCH:
+  case IMAP_FETCH:
+    if (st != IMAP_OK) {
+      mp_session_fail(p, MP_E_MAILBOX_ERROR, "%s was refused",
+                      s->st == IMAP_SEARCH ? "UID SEARCH" : "UID FETCH");
+      return;
+    }
+    search_next(p);
+    return;
+  case IMAP_STORE:
+  case IMAP_EXPUNGE:
+    if (st != IMAP_OK) {
+      p->r->warn = 1;
+      mp_session_fail(p, MP_E_MAILBOX_ERROR,
+                      "the test message was found but %s was refused",
+                      s->st == IMAP_STORE ? "UID STORE" : "EXPUNGE");
+      return;
+    }
+    search_next(p);
     return;
   case IMAP_LOGOUT:
     mp_session_ok(p);
@@ -419,12 +568,6 @@ static void on_untagged(struct mp_probe *p, const char *rest)
     mp_session_reply(p, st, text);
     resp_code(p, text);
     s->preauth = strncasecmp(rest, "PREAUTH", 7) == 0;
-    if (mp_conn_buffered(p->conn) > 0) {
-      mp_session_fail(p, MP_E_PROTOCOL_ERROR,
-                      "the server sent bytes nobody asked for after the "
-                      "greeting");
-      return;
-    }
     if (s->caps_known)
       after_caps(p);
     else
@@ -444,6 +587,18 @@ static void on_untagged(struct mp_probe *p, const char *rest)
   }
   if (strncasecmp(rest, "CAPABILITY ", 11) == 0) {
     parse_caps(s, rest + 11);
+    return;
+  }
+  if (s->st == IMAP_SEARCH && strncasecmp(rest, "SEARCH", 6) == 0) {
+    const char *t = rest + 6;
+    char *end;
+    while (*t == ' ' && s->nuids < IMAP_MAX_MATCHES) {
+      unsigned long uid = strtoul(t + 1, &end, 10);
+      if (end == t + 1)
+        break;
+      s->uids[s->nuids++] = uid;
+      t = end;
+    }
     return;
   }
   char *end;
@@ -495,6 +650,11 @@ static void imap_line(struct mp_probe *p, char *line, size_t len)
     mp_conn_expect_raw(p->conn, (uint64_t)lit);
     s->in_literal = 1;
   }
+  if (s->st == IMAP_FETCH && (continued || strncmp(line, "* ", 2) == 0)) {
+    fetch_segment(s, line);
+    if (lit < 0)
+      fetch_done(p);
+  }
   if (continued)
     return; /* the rest of a response after a literal */
   if (line[0] == '*' && line[1] == ' ') {
@@ -524,22 +684,22 @@ static void imap_line(struct mp_probe *p, char *line, size_t len)
   }
   mp_session_reply(p, st, text);
   resp_code(p, text);
-  if (mp_conn_buffered(p->conn) > 0 && s->st != IMAP_LOGOUT &&
-      s->st != IMAP_STARTTLS) {
-    mp_session_fail(p, MP_E_PROTOCOL_ERROR,
-                    "the server sent %zu bytes nobody asked for",
-                    mp_conn_buffered(p->conn));
-    return;
-  }
+  /* Untagged data may come at any time (RFC 9051 7): no check for bytes
+   * after a tagged response, unlike SMTP and POP3. */
   on_tagged(p, st, text);
 }
 
+/* Literal bytes: kept (bounded) only while fetching our header. */
 static void imap_raw(struct mp_probe *p, const char *buf, size_t len, int last)
 {
-  (void)p;
-  (void)buf;
-  (void)len;
-  (void)last; /* literal contents are not needed by the check */
+  struct imap *s = p->state;
+  (void)last;
+  if (s->st != IMAP_FETCH)
+    return;
+  size_t room = sizeof(s->hdr) - 1 - s->hdr_len;
+  size_t n = len < room ? len : room;
+  memcpy(s->hdr + s->hdr_len, buf, n);
+  s->hdr_len += n;
 }
 
 static void imap_tls_done(struct mp_probe *p)

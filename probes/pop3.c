@@ -24,23 +24,32 @@ enum pop3_state {
   POP3_USER,
   POP3_PASS,
   POP3_STAT,
+  POP3_TOP,      /* waiting for +OK of TOP / RETR */
+  POP3_TOP_LIST, /* reading the message up to "." */
+  POP3_DELE,
   POP3_QUIT,
   POP3_STATE_COUNT
 };
 
 static const char *const pop3_state_names[POP3_STATE_COUNT] = {
-    "GREETING", "CAPA", "CAPA_LIST", "STLS", "AUTH",
-    "APOP",     "USER", "PASS",      "STAT", "QUIT"};
+    "GREETING", "CAPA", "CAPA_LIST", "STLS",     "AUTH", "APOP", "USER",
+    "PASS",     "STAT", "TOP",       "TOP_LIST", "DELE", "QUIT"};
 
 static const enum mp_phase pop3_phase[POP3_STATE_COUNT] = {
     [POP3_GREETING] = MP_PHASE_BANNER, [POP3_CAPA] = MP_PHASE_EHLO,
     [POP3_CAPA_LIST] = MP_PHASE_EHLO,  [POP3_STLS] = MP_PHASE_STARTTLS,
     [POP3_AUTH] = MP_PHASE_AUTH,       [POP3_APOP] = MP_PHASE_AUTH,
     [POP3_USER] = MP_PHASE_AUTH,       [POP3_PASS] = MP_PHASE_AUTH,
-    [POP3_STAT] = MP_PHASE_FETCH,      [POP3_QUIT] = MP_PHASE_QUIT,
+    [POP3_STAT] = MP_PHASE_FETCH,      [POP3_TOP] = MP_PHASE_FETCH,
+    [POP3_TOP_LIST] = MP_PHASE_FETCH,  [POP3_DELE] = MP_PHASE_DELETE,
+    [POP3_QUIT] = MP_PHASE_QUIT,
 };
 
 #define POP3_MAX_CAPA_LINES 256
+/* A round trip looks at the newest messages only. */
+#define POP3_SCAN_MAX 50
+#define POP3_MAX_MATCHES 64
+#define POP3_MAX_MESSAGE_LINES 100000
 /* RFC 5034 4: an AUTH command with its initial response fits 255 octets. */
 #define POP3_MAX_INITIAL 240
 
@@ -62,6 +71,14 @@ struct pop3 {
   size_t capa_lines;
   int saw_auth_fail;
   int saw_tls_req;
+  /* the round trip's search */
+  long long msg, lowest; /* the message being read, the last to read */
+  int use_retr;          /* TOP was refused: read whole messages */
+  int in_headers;
+  size_t msg_lines;
+  long long matches[POP3_MAX_MATCHES];
+  size_t nmatches, ndele;
+  int top_cap;
 };
 
 static void pop3_set(struct mp_probe *p, enum pop3_state st)
@@ -128,7 +145,7 @@ static void send_quit(struct mp_probe *p)
 static void send_capa(struct mp_probe *p)
 {
   struct pop3 *s = p->state;
-  s->capa_ok = s->stls = s->user_cap = s->resp_codes = 0;
+  s->capa_ok = s->stls = s->user_cap = s->resp_codes = s->top_cap = 0;
   s->sasl_offered = 0;
   s->capa_lines = 0;
   pop3_set(p, POP3_CAPA);
@@ -147,6 +164,8 @@ static void capa_line(struct pop3 *s, const char *line)
     s->sasl_offered |= mp_sasl_mask_from_list(line + 4);
   else if (kw == 10 && strncasecmp(line, "RESP-CODES", 10) == 0)
     s->resp_codes = 1;
+  else if (kw == 3 && strncasecmp(line, "TOP", 3) == 0)
+    s->top_cap = 1;
 }
 
 static void pop3_login_next(struct mp_probe *p);
@@ -374,9 +393,73 @@ static void on_challenge(struct mp_probe *p, const char *line)
   free(out);
 }
 
+/* Asks for the headers of the next message to look at, or moves on to
+ * deleting what was found. */
+static void scan_next(struct mp_probe *p)
+{
+  struct pop3 *s = p->state;
+  char line[64];
+  if (s->msg >= s->lowest && s->msg > 0 && s->nmatches < POP3_MAX_MATCHES) {
+    /* RFC 1939 7: TOP msg 0 gives the headers only. */
+    snprintf(line, sizeof(line), s->use_retr ? "RETR %lld" : "TOP %lld 0",
+             s->msg);
+    s->in_headers = 1;
+    s->msg_lines = 0;
+    pop3_set(p, POP3_TOP);
+    mp_session_send(p, line);
+    return;
+  }
+  p->r->found = (int64_t)s->nmatches;
+  if (s->ndele < s->nmatches && !p->o.no_delete) {
+    snprintf(line, sizeof(line), "DELE %lld", s->matches[s->ndele]);
+    pop3_set(p, POP3_DELE);
+    mp_session_send(p, line);
+    return;
+  }
+  send_quit(p);
+}
+
+/* One header line of the message being scanned: is it one of ours? */
+static void scan_header(struct mp_probe *p, const char *line)
+{
+  struct pop3 *s = p->state;
+  static const char name[] = "X-Mailprobe-Token:";
+  if (strncasecmp(line, name, sizeof(name) - 1) != 0)
+    return;
+  const char *v = line + sizeof(name) - 1;
+  while (*v == ' ' || *v == '\t')
+    v++;
+  size_t tl = strlen(p->o.find_token);
+  if (strncmp(v, p->o.find_token, tl) != 0)
+    return;
+  if (p->o.keep_token && strcmp(v, p->o.keep_token) == 0)
+    return;
+  if (s->nmatches == 0 || s->matches[s->nmatches - 1] != s->msg)
+    s->matches[s->nmatches++] = s->msg;
+}
+
 static void pop3_line(struct mp_probe *p, char *line, size_t len)
 {
   struct pop3 *s = p->state;
+  if (s->st == POP3_TOP_LIST) {
+    if (len == 1 && line[0] == '.') {
+      s->msg--;
+      scan_next(p);
+      return;
+    }
+    if (++s->msg_lines > POP3_MAX_MESSAGE_LINES) {
+      mp_session_fail(p, MP_E_PROTOCOL_ERROR,
+                      "a message of more than %d lines without its final "
+                      "\".\"",
+                      POP3_MAX_MESSAGE_LINES);
+      return;
+    }
+    if (len == 0)
+      s->in_headers = 0;
+    else if (s->in_headers)
+      scan_header(p, line[0] == '.' ? line + 1 : line);
+    return;
+  }
   if (s->st == POP3_CAPA_LIST) {
     if (len == 1 && line[0] == '.') {
       after_capa(p);
@@ -406,9 +489,10 @@ static void pop3_line(struct mp_probe *p, char *line, size_t len)
                     mp_phase_name(p->phase));
     return;
   }
-  /* Nothing may follow a one-line response before our next command. */
+  /* Nothing may follow a one-line response before our next command (the
+   * +OK of CAPA and TOP opens a list; STLS checks for itself). */
   if (mp_conn_buffered(p->conn) > 0 && s->st != POP3_CAPA &&
-      s->st != POP3_QUIT && s->st != POP3_STLS) {
+      s->st != POP3_TOP && s->st != POP3_QUIT && s->st != POP3_STLS) {
     mp_session_fail(p, MP_E_PROTOCOL_ERROR,
                     "the server sent %zu bytes nobody asked for",
                     mp_conn_buffered(p->conn));
@@ -479,12 +563,42 @@ static void pop3_line(struct mp_probe *p, char *line, size_t len)
     }
     p->r->messages = n;
     p->r->octets = size;
-    send_quit(p);
+    if (!p->o.find_token) {
+      send_quit(p);
+      return;
+    }
+    s->msg = n;
+    s->lowest = n > POP3_SCAN_MAX ? n - POP3_SCAN_MAX + 1 : 1;
+    scan_next(p);
     return;
   }
+  case POP3_TOP:
+    if (st > 0) {
+      pop3_set(p, POP3_TOP_LIST);
+    } else if (!s->use_retr) {
+      s->use_retr = 1; /* TOP is optional (RFC 1939 7) */
+      scan_next(p);
+    } else {
+      mp_session_fail(p, MP_E_MAILBOX_ERROR, "RETR %lld was refused", s->msg);
+    }
+    return;
+  case POP3_DELE:
+    if (st < 0) {
+      p->r->warn = 1;
+      mp_session_fail(p, MP_E_MAILBOX_ERROR, "DELE %lld was refused",
+                      s->matches[s->ndele]);
+      return;
+    }
+    s->ndele++;
+    scan_next(p);
+    return;
   case POP3_QUIT:
+    /* RFC 1939 6: deletions happen in the UPDATE state, after QUIT. */
+    if (p->o.find_token && !p->o.no_delete)
+      p->r->deleted = st > 0 ? (int64_t)s->ndele : 0;
     mp_session_ok(p);
     return;
+  case POP3_TOP_LIST:
   case POP3_CAPA_LIST:
   case POP3_STATE_COUNT:
     break;

@@ -108,6 +108,11 @@ static void log_line(struct mp_probe *p, char dir, const char *line, size_t len)
   }
 }
 
+void mp_session_log(struct mp_probe *p, char dir, const char *text)
+{
+  log_line(p, dir, text, strlen(text));
+}
+
 void mp_session_trace(const struct mp_probe *p, const char *from,
                       const char *to)
 {

@@ -45,6 +45,19 @@ struct mp_probe_opts {
   const char *servername; /* SNI and the name to verify; NULL: host */
   const char *helo;      /* EHLO/HELO argument; NULL: "mailprobe.invalid" */
   struct mp_resolve_opts dns;
+  /* SMTP only: send one message after login (the round trip's first
+   * half). The message is the whole RFC 5322 text with CRLF line ends;
+   * dot-stuffing is done on the way out (RFC 5321 4.5.2). */
+  const char *mail_from;  /* NULL: no message */
+  const char *rcpt_to;
+  const char *message;
+  size_t message_len;
+  /* POP3/IMAP only: after login, find the messages whose
+   * X-Mailprobe-Token header starts with find_token and delete them (the
+   * round trip's second half). NULL: just count the mailbox. */
+  const char *find_token;
+  const char *keep_token; /* a token to leave alone (--mode previous) */
+  int no_delete;          /* find only */
   /* Called for every transcript line as it happens (may be NULL). */
   void (*trace)(void *data, char dir, const char *line);
 };

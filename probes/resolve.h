@@ -56,8 +56,8 @@ enum mp_dns_mode {
 };
 
 struct mp_host_map {
-  const char *ip;    /* "127.0.0.1" or "::1" */
-  const char *name;  /* "mx.example.test" */
+  const char *ip;   /* "127.0.0.1" or "::1" */
+  const char *name; /* "mx.example.test" */
 };
 
 #define MP_RESOLVE_DEFAULT_TIMEOUT_MS 6000u

@@ -37,6 +37,9 @@ struct mp_result *mp_result_new(void)
     r->timings_us[i] = -1;
   r->messages = -1;
   r->octets = -1;
+  r->found = -1;
+  r->delivery_us = -1;
+  r->deleted = -1;
   return r;
 }
 

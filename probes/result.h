@@ -59,6 +59,12 @@ struct mp_result {
   int64_t messages;        /* mailbox count (POP3 STAT, IMAP EXISTS), -1 */
   int64_t octets;          /* mailbox size (POP3 STAT), -1 */
   int insecure;            /* verification was switched off */
+  int64_t found;           /* messages that matched find_token, -1 */
+  int64_t deleted;         /* of those, deleted, -1 */
+  int64_t delivery_us;     /* round trip: accepted -> seen, -1 */
+  unsigned polls;          /* round trip: mailbox checks made */
+  uint64_t sent_at_us;     /* mp_now_us() when the server accepted the
+                              message (SMTP DATA 250), 0 if none */
   struct mp_transcript_line *transcript;
   size_t ntranscript;
 };

@@ -63,6 +63,9 @@ int mp_session_send(struct mp_probe *p, const char *line);
 int mp_session_send_secret(struct mp_probe *p, const char *line,
                            const char *shown);
 
+/* Adds a line to the transcript without sending anything. */
+void mp_session_log(struct mp_probe *p, char dir, const char *text);
+
 /* Starts TLS on the live connection (STARTTLS); proto->tls_done runs when
  * the handshake is done, or the probe fails. A go-ahead followed by more
  * bytes is refused (RFC 3207 4.2, CVE-2011-0411). */

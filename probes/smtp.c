@@ -19,12 +19,17 @@ enum smtp_state {
   SMTP_HELO,
   SMTP_STARTTLS,
   SMTP_AUTH,
+  SMTP_MAIL,
+  SMTP_RCPT,
+  SMTP_DATA,
+  SMTP_BODY,
   SMTP_QUIT,
   SMTP_STATE_COUNT
 };
 
 static const char *const smtp_state_names[SMTP_STATE_COUNT] = {
-    "BANNER", "EHLO", "HELO", "STARTTLS", "AUTH", "QUIT"};
+    "BANNER", "EHLO", "HELO", "STARTTLS", "AUTH",
+    "MAIL",   "RCPT", "DATA", "BODY",     "QUIT"};
 
 /* What each state expects, where it is, and what any other reply means. */
 static const struct {
@@ -37,6 +42,10 @@ static const struct {
     [SMTP_HELO] = {250, MP_PHASE_EHLO, MP_E_REJECTED},
     [SMTP_STARTTLS] = {220, MP_PHASE_STARTTLS, MP_E_STARTTLS_REJECTED},
     [SMTP_AUTH] = {235, MP_PHASE_AUTH, MP_E_AUTH_FAILED},
+    [SMTP_MAIL] = {250, MP_PHASE_SEND, MP_E_REJECTED},
+    [SMTP_RCPT] = {250, MP_PHASE_SEND, MP_E_REJECTED},
+    [SMTP_DATA] = {354, MP_PHASE_SEND, MP_E_REJECTED},
+    [SMTP_BODY] = {250, MP_PHASE_SEND, MP_E_REJECTED},
     [SMTP_QUIT] = {221, MP_PHASE_QUIT, 0},
 };
 
@@ -83,6 +92,56 @@ static void send_quit(struct mp_probe *p)
   smtp_set(p, SMTP_QUIT);
   mp_session_quit_deadline(p);
   mp_session_send(p, "QUIT");
+}
+
+/* The end of the session's checks: a message to send, or goodbye. */
+static void send_mail_or_quit(struct mp_probe *p)
+{
+  if (!p->o.mail_from) {
+    send_quit(p);
+    return;
+  }
+  char line[1100];
+  /* RFC 5321 4.1.1.2: MAIL FROM:<reverse-path>. */
+  snprintf(line, sizeof(line), "MAIL FROM:<%s>", p->o.mail_from);
+  smtp_set(p, SMTP_MAIL);
+  mp_session_send(p, line);
+}
+
+/* Sends the message with dot-stuffing (RFC 5321 4.5.2) and the final
+ * "." line, as one write. */
+static void send_body(struct mp_probe *p)
+{
+  const char *m = p->o.message ? p->o.message : "";
+  size_t len = p->o.message_len, lines = 1;
+  for (size_t i = 0; i < len; i++)
+    lines += m[i] == '\n';
+  char *out = malloc(len + lines + 8), *o = out;
+  if (!out) {
+    mp_session_fail(p, MP_E_NO_RESOURCES, "out of memory");
+    return;
+  }
+  int bol = 1;
+  for (size_t i = 0; i < len; i++) {
+    if (bol && m[i] == '.')
+      *o++ = '.';
+    *o++ = m[i];
+    bol = m[i] == '\n';
+  }
+  if (!bol) {
+    *o++ = '\r';
+    *o++ = '\n';
+  }
+  memcpy(o, ".\r\n", 3);
+  o += 3;
+  smtp_set(p, SMTP_BODY);
+  char note[64];
+  snprintf(note, sizeof(note), "(message of %zu bytes)", len);
+  mp_session_log(p, 'c', note);
+  int rc = mp_conn_write(p->conn, out, (size_t)(o - out));
+  free(out);
+  if (rc < 0)
+    mp_session_fail(p, rc, "could not send the message");
 }
 
 static void send_ehlo(struct mp_probe *p, enum smtp_state st)
@@ -136,7 +195,7 @@ static void after_ehlo(struct mp_probe *p)
     return;
   }
   if (!p->o.user) {
-    send_quit(p);
+    send_mail_or_quit(p);
     return;
   }
   smtp_auth_next(p);
@@ -233,7 +292,7 @@ static void on_auth_reply(struct mp_probe *p)
   }
   if (code == SMTP_SASL_OK) {
     p->r->auth = mp_sasl_name(s->mech);
-    send_quit(p);
+    send_mail_or_quit(p);
     return;
   }
   if (code == 421) {
@@ -253,6 +312,42 @@ static void on_auth_reply(struct mp_probe *p)
   else if (code == 535)
     s->saw_535 = 1;
   smtp_auth_next(p);
+}
+
+/* MAIL, RCPT, DATA and the end of the message (RFC 5321 4.3.2). */
+static void on_send_reply(struct mp_probe *p, int code)
+{
+  struct smtp *s = p->state;
+  static const char *const what[] = {[SMTP_MAIL] = "MAIL FROM",
+                                     [SMTP_RCPT] = "RCPT TO",
+                                     [SMTP_DATA] = "DATA",
+                                     [SMTP_BODY] = "the message"};
+  int good =
+      code == smtp_expect[s->st].expect || (s->st == SMTP_RCPT && code == 251);
+  if (!good) {
+    mp_session_fail(p, MP_E_REJECTED, "%s was refused with %d", what[s->st],
+                    code);
+    return;
+  }
+  char line[1100];
+  switch (s->st) {
+  case SMTP_MAIL:
+    snprintf(line, sizeof(line), "RCPT TO:<%s>", p->o.rcpt_to);
+    smtp_set(p, SMTP_RCPT);
+    mp_session_send(p, line);
+    return;
+  case SMTP_RCPT:
+    smtp_set(p, SMTP_DATA);
+    mp_session_send(p, "DATA");
+    return;
+  case SMTP_DATA:
+    send_body(p);
+    return;
+  default:
+    p->r->sent_at_us = mp_now_us();
+    send_quit(p);
+    return;
+  }
 }
 
 static void on_reply(struct mp_probe *p)
@@ -297,6 +392,12 @@ static void on_reply(struct mp_probe *p)
     return;
   case SMTP_AUTH:
     on_auth_reply(p);
+    return;
+  case SMTP_MAIL:
+  case SMTP_RCPT:
+  case SMTP_DATA:
+  case SMTP_BODY:
+    on_send_reply(p, code);
     return;
   case SMTP_QUIT:
     mp_session_ok(p);
