@@ -197,6 +197,7 @@ static void probe_finish(struct mp_probe *p)
   p->finished = 1;
   struct mp_result *r = p->r;
   mp_session_phase(p, p->phase);
+  r->phase = p->phase;
   r->total_us = mp_session_elapsed(p);
   r->insecure = p->o.insecure;
   if (p->in_tls && p->conn && mp_conn_tls(p->conn)) {
@@ -396,15 +397,18 @@ void mp_session_starttls(struct mp_probe *p)
     mp_session_fail(p, MP_E_TLS_FAILED, "TLS set-up failed: %s", err);
     return;
   }
-  mp_session_phase(p, MP_PHASE_TLS);
-  const char *name = p->o.servername ? p->o.servername : p->o.host;
-  int rc = mp_conn_start_tls(p->conn, p->ctx, 0, name, on_tls);
-  if (rc == MP_E_PROTOCOL_ERROR) {
-    mp_session_fail(p, rc,
+  if (mp_conn_buffered(p->conn) > 0) {
+    /* Still the STARTTLS phase: the go-ahead came with company. */
+    mp_session_fail(p, MP_E_PROTOCOL_ERROR,
                     "the server sent %zu bytes after the TLS go-ahead "
                     "(RFC 3207 4.2: pipelining here is forbidden)",
                     mp_conn_buffered(p->conn));
-  } else if (rc < 0) {
+    return;
+  }
+  mp_session_phase(p, MP_PHASE_TLS);
+  const char *name = p->o.servername ? p->o.servername : p->o.host;
+  int rc = mp_conn_start_tls(p->conn, p->ctx, 0, name, on_tls);
+  if (rc < 0) {
     mp_session_fail(p, rc, "TLS handshake failed: %s", mp_err_message(rc));
   }
 }
