@@ -2,7 +2,14 @@
  * with the client and the server half of each mechanism side by side so one
  * test vector checks both. Messages in and out are base64 text as they cross
  * the wire in SMTP AUTH, POP3 AUTH and IMAP AUTHENTICATE; the protocol adds
- * its own framing (334 / "+ "). */
+ * its own framing (334 / "+ ").
+ *
+ * SCRAM-SHA-256 and SCRAM-SHA-1 (RFC 7677, RFC 5802; the non-PLUS variants,
+ * no channel binding) run through GNU SASL; CRAM-MD5, LOGIN and PLAIN are
+ * written here. All SCRAM sessions share one GNU SASL context, created on
+ * first use under pthread_once and freed by an atexit handler: sessions
+ * may run on several threads at once, but no SCRAM session may outlive
+ * exit(). */
 #ifndef MP_SASL_H
 #define MP_SASL_H
 
@@ -62,8 +69,13 @@ void mp_sasl_client_free(struct mp_sasl_client *c);
 int mp_sasl_client_initial(struct mp_sasl_client *c, char **out);
 
 /* Answers the server's base64 challenge: MP_SASL_CONTINUE with *out
- * (malloc'd base64), MP_SASL_DONE when the exchange needs nothing more from
- * us (SCRAM: after verifying the server signature), or negative. */
+ * (malloc'd base64) to send, MP_SASL_DONE when the exchange needs nothing
+ * more from us (SCRAM: after verifying the server signature), or negative.
+ * With MP_SASL_DONE, *out is the last answer to send, or NULL when there is
+ * none: SCRAM sets it to "" because RFC 4954 (and IMAP, POP3) still want
+ * an empty line for the server's final message. A client that did not
+ * send an initial response answers the server's empty first challenge
+ * here. Callers free *out whenever it is not NULL. */
 int mp_sasl_client_step(struct mp_sasl_client *c, const char *challenge,
                         char **out);
 
@@ -74,8 +86,7 @@ struct mp_sasl_server;
 
 /* A server for mech; hostname goes into the CRAM-MD5 challenge. */
 struct mp_sasl_server *mp_sasl_server_new(int mech, const char *hostname,
-                                          mp_sasl_lookup_cb lookup,
-                                          void *data);
+                                          mp_sasl_lookup_cb lookup, void *data);
 void mp_sasl_server_free(struct mp_sasl_server *s);
 
 /* Starts with the client's initial response (base64, NULL when the client
@@ -86,15 +97,36 @@ int mp_sasl_server_start(struct mp_sasl_server *s, const char *initial,
                          char **out);
 
 /* The next client message (base64; "*" means the client cancelled:
- * MP_E_AUTH_FAILED). Same results as mp_sasl_server_start. */
+ * MP_E_AUTH_FAILED). Same results as mp_sasl_server_start. SCRAM sends
+ * its server-final message ("v=...") as a last challenge
+ * (MP_SASL_CONTINUE); the client's empty answer then gives MP_SASL_DONE.
+ * LOGIN takes the user name as an initial response; CRAM-MD5 refuses one
+ * (MP_E_PROTOCOL_ERROR). Any call after DONE or an error:
+ * MP_E_PROTOCOL_ERROR. */
 int mp_sasl_server_step(struct mp_sasl_server *s, const char *response,
                         char **out);
 
 /* The authenticated user once DONE (else NULL). */
 const char *mp_sasl_server_user(const struct mp_sasl_server *s);
 
-/* Only for tests: fixes the CRAM-MD5 challenge / the SCRAM nonce. */
+/* Only for tests: fixes the CRAM-MD5 challenge (the text inside the
+ * base64, "<1896.697170952@postoffice.reston.mci.net>") or the SCRAM
+ * server nonce part (24 characters, handed to GNU SASL as the client nonce
+ * is: see below). Call before mp_sasl_server_start. */
 void mp_sasl_server_set_challenge(struct mp_sasl_server *s, const char *ch);
+
+/* Only for tests: fixes the SCRAM client nonce. Call before the first
+ * message. GNU SASL has no API for this: it draws nonces through
+ * gsasl_nonce(), so the nonce is handed over only in a binary that defines
+ * its own gsasl_nonce() and asks mp_sasl_take_nonce() first (the dynamic
+ * linker prefers the executable's definition; tests/check_sasl.c does
+ * this). A nonce is the base64 of the 18 bytes GNU SASL draws (24
+ * characters, as RFC 5802's "fyko+d2lbbFgONRv9qkxdawL"). */
 void mp_sasl_client_set_nonce(struct mp_sasl_client *c, const char *nonce);
+
+/* Only for a test binary's gsasl_nonce(): while a SCRAM session with a
+ * fixed nonce starts on this thread, copies that nonce's len bytes into buf
+ * and returns 1 (once); else 0 and the caller draws random bytes. */
+int mp_sasl_take_nonce(void *buf, size_t len);
 
 #endif
