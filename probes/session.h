@@ -43,6 +43,7 @@ struct mp_probe {
   struct mp_result *r;
   struct mp_conn *conn;
   struct mp_tls_ctx *ctx;
+  char ctx_err[256]; /* why ctx could not be made */
   uint64_t t0_us;       /* the probe started */
   uint64_t phase_t0_us; /* the current phase started */
   enum mp_phase phase;
