@@ -358,22 +358,34 @@ int mp_auth_list_parse(const char *list, enum mp_proto proto, unsigned *mask,
     memcpy(word, p, n);
     word[n] = '\0';
     p += n;
-    mech = mp_sasl_from_name(word);
-    if (strcasecmp(word, "USER") == 0 && proto == MP_PROTO_POP3) {
+    /* As in case files: "AUTH=LOGIN" is always the SASL mechanism; a bare
+     * "LOGIN" on IMAP is the LOGIN command (RFC 9051 6.2.3). */
+    if (strncasecmp(word, "AUTH=", 5) == 0)
+      mech = mp_sasl_from_name(word + 5);
+    else
+      mech = mp_sasl_from_name(word);
+    if (strncasecmp(word, "AUTH=", 5) == 0) {
+      if (mech < 0)
+        goto unknown;
+      m |= MP_SASL_BIT(mech);
+    } else if (strcasecmp(word, "USER") == 0 && proto == MP_PROTO_POP3) {
       m |= MP_AUTH_USER;
     } else if (strcasecmp(word, "APOP") == 0 && proto == MP_PROTO_POP3) {
       m |= MP_AUTH_APOP;
     } else if (strcasecmp(word, "LOGIN") == 0 && proto == MP_PROTO_IMAP) {
-      /* For IMAP "LOGIN" names both the command and the SASL mechanism. */
-      m |= MP_AUTH_LOGIN_CMD | MP_SASL_BIT(MP_SASL_LOGIN);
+      m |= MP_AUTH_LOGIN_CMD;
     } else if (mech >= 0) {
       m |= MP_SASL_BIT(mech);
     } else {
+    unknown:
       snprintf(err, errlen,
                "--auth: unknown method \"%s\" for %s (SCRAM-SHA-256, "
                "SCRAM-SHA-1, CRAM-MD5, LOGIN, PLAIN%s)",
                word, mp_proto_name(proto),
-               proto == MP_PROTO_POP3 ? ", USER, APOP" : "");
+               proto == MP_PROTO_POP3   ? ", USER, APOP"
+               : proto == MP_PROTO_IMAP ? "; LOGIN is the IMAP command, "
+                                          "AUTH=LOGIN the SASL mechanism"
+                                        : "");
       return -1;
     }
   }

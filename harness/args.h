@@ -71,8 +71,9 @@ int mp_hostport_parse(const char *s, uint16_t default_port, char *host,
                       size_t hostlen, uint16_t *port, char *err, size_t errlen);
 
 /* Parses a login method list ("CRAM-MD5,PLAIN" or space separated) into
- * allowed bits for mp_probe_opts.auth: SASL names, USER and APOP (POP3),
- * and for IMAP "LOGIN" also allows the LOGIN command. 0 or -1 with a
+ * allowed bits for mp_probe_opts.auth, the way case files name them: SASL
+ * names (or "AUTH=NAME"), USER and APOP (POP3); for IMAP a bare "LOGIN"
+ * is the LOGIN command and "AUTH=LOGIN" the SASL mechanism. 0 or -1 with a
  * message naming an unknown method. */
 int mp_auth_list_parse(const char *list, enum mp_proto proto, unsigned *mask,
                        char *err, size_t errlen);

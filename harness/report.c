@@ -78,6 +78,16 @@ static void put_safe(FILE *out, const char *s)
   }
 }
 
+/* "1.699ms" below a second, else "2.013s". */
+static const char *human_dur(char *buf, size_t len, uint64_t us)
+{
+  if (us < 1000000)
+    snprintf(buf, len, "%.3fms", (double)us / 1e3);
+  else
+    snprintf(buf, len, "%.3fs", (double)us / 1e6);
+  return buf;
+}
+
 static const char *case_title(const struct mp_outcome *o)
 {
   return o->name && o->name[0] ? o->name : o->file;
@@ -239,9 +249,10 @@ static void human_transcript(struct mp_reporter *rep, const struct mp_result *r)
   for (i = from; i < r->ntranscript; i++) {
     const struct mp_transcript_line *t = &r->transcript[i];
     char d = t->dir == 'c' ? 'C' : t->dir == 's' ? 'S' : '*';
+    char ts[32];
 
-    fprintf(out, "    %s%8.3fs%s %c: ", c ? DIM : "", (double)t->t_us / 1e6,
-            c ? RESET : "", d);
+    fprintf(out, "    %s%10s%s %c: ", c ? DIM : "",
+            human_dur(ts, sizeof(ts), t->t_us), c ? RESET : "", d);
     put_safe(out, t->line);
     fputc('\n', out);
   }
@@ -273,12 +284,13 @@ static void human_end(struct mp_reporter *rep)
     }
     if (r) {
       const char *en = mp_err_name(r->err);
+      char ts[32];
 
       fprintf(out, "  probe: %s", r->ok ? "ok" : "fail");
       if (!r->ok || r->err)
         fprintf(out, ", %s in %s", en ? en : "error",
                 mp_phase_name(r->phase) ? mp_phase_name(r->phase) : "?");
-      fprintf(out, " after %.3fs", (double)r->total_us / 1e6);
+      fprintf(out, " after %s", human_dur(ts, sizeof(ts), r->total_us));
       if (r->detail) {
         fputs(": ", out);
         put_safe(out, r->detail);

@@ -131,6 +131,14 @@ void mp_result_write_json(struct mp_json *j, const struct mp_result *r)
     mp_json_key(j, "octets");
     mp_json_int(j, r->octets);
   }
+  if (r->found >= 0) {
+    mp_json_key(j, "found");
+    mp_json_int(j, r->found);
+  }
+  if (r->deleted >= 0) {
+    mp_json_key(j, "deleted");
+    mp_json_int(j, r->deleted);
+  }
   mp_json_key(j, "insecure");
   mp_json_bool(j, r->insecure);
 
@@ -220,6 +228,12 @@ static void nagios_seconds(struct mp_json *b, uint64_t us)
   bprintf(b, "%.3f", (double)us / 1e6);
 }
 
+/* Perfdata keeps microseconds: a phase of 450 us is not "0.000s". */
+static void perf_seconds(struct mp_json *b, uint64_t us)
+{
+  bprintf(b, "%" PRIu64 ".%06" PRIu64, us / 1000000, us % 1000000);
+}
+
 int mp_result_nagios(const struct mp_result *r, const struct mp_result_fmt *f,
                      char **out)
 {
@@ -296,21 +310,21 @@ int mp_result_nagios(const struct mp_result *r, const struct mp_result_fmt *f,
   /* Perfdata: 'label'=value[UOM];[warn];[crit];[min];[max] (the Nagios
    * plugin guidelines, "Performance data"). */
   bprintf(&b, " | time=");
-  nagios_seconds(&b, r->total_us);
+  perf_seconds(&b, r->total_us);
   bprintf(&b, "s;");
   if (f && f->warning_us)
-    nagios_seconds(&b, f->warning_us);
+    perf_seconds(&b, f->warning_us);
   bprintf(&b, ";");
   if (f && f->critical_us)
-    nagios_seconds(&b, f->critical_us);
+    perf_seconds(&b, f->critical_us);
   bprintf(&b, ";0;");
   if (f && f->timeout_us)
-    nagios_seconds(&b, f->timeout_us);
+    perf_seconds(&b, f->timeout_us);
   for (p = 0; p < MP_PHASE_COUNT; p++) {
     if (r->timings_us[p] < 0)
       continue;
     bprintf(&b, " %s=", phase_name(p));
-    nagios_seconds(&b, (uint64_t)r->timings_us[p]);
+    perf_seconds(&b, (uint64_t)r->timings_us[p]);
     bprintf(&b, "s;;;0;");
   }
   if (r->tls_used)

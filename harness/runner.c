@@ -514,7 +514,11 @@ static void job_start(struct job *j)
       }
     }
   }
-  if (c->probe.target) {
+  if (c->probe.target && j->opts.host) {
+    /* The parser split target into host and port already. */
+    if (!j->opts.port)
+      j->opts.port = mp_default_port(j->opts.proto, j->opts.tls);
+  } else if (c->probe.target) {
     if (mp_hostport_parse(
             c->probe.target, mp_default_port(j->opts.proto, j->opts.tls),
             j->host, sizeof(j->host), &j->opts.port, err, sizeof(err)) < 0) {
