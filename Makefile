@@ -19,6 +19,10 @@ LIB_SRC := $(filter-out harness/main.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/check_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+# Helpers the unit tests share (a stub DNS server, ...): tests/*.c that are
+# not a suite of their own.
+TEST_HELP_SRC := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+TEST_HELP_OBJ := $(TEST_HELP_SRC:%.c=$(BUILD)/%.o)
 BIN := $(BUILD)/mailprobe
 JOBS ?= 8
 
@@ -42,7 +46,7 @@ $(BUILD)/libmailprobe.a: $(LIB_OBJ)
 $(BIN): $(BUILD)/harness/main.o $(BUILD)/libmailprobe.a
 	$(CC) $(SAN) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libmailprobe.a
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_HELP_OBJ) $(BUILD)/libmailprobe.a
 	$(CC) $(SAN) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
 # The conformance suite: every case file under cases/.
@@ -91,4 +95,5 @@ format:
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/harness/main.d $(TEST_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(BUILD)/harness/main.d $(TEST_BIN:=.d) \
+	$(TEST_HELP_OBJ:.o=.d)
