@@ -1,0 +1,135 @@
+/* Unit tests for the probe engine's pure parts: default ports and names,
+ * results and their transcript limits, the round trip's token and test
+ * message. Behaviour against servers is tested by the cases in cases/. */
+#include "probes/probe.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "probes/result.h"
+#include "probes/roundtrip.h"
+
+static const struct {
+  enum mp_proto proto;
+  enum mp_tls_mode tls;
+  uint16_t port;
+} port_table[] = {
+    {MP_PROTO_SMTP, MP_TLSMODE_NONE, 25},
+    {MP_PROTO_SMTP, MP_TLSMODE_AUTO, 25},
+    {MP_PROTO_SMTP, MP_TLSMODE_STARTTLS, 587},
+    {MP_PROTO_SMTP, MP_TLSMODE_IMPLICIT, 465},
+    {MP_PROTO_POP3, MP_TLSMODE_NONE, 110},
+    {MP_PROTO_POP3, MP_TLSMODE_STARTTLS, 110},
+    {MP_PROTO_POP3, MP_TLSMODE_IMPLICIT, 995},
+    {MP_PROTO_IMAP, MP_TLSMODE_AUTO, 143},
+    {MP_PROTO_IMAP, MP_TLSMODE_IMPLICIT, 993},
+};
+
+START_TEST(test_default_ports)
+{
+  ck_assert_uint_eq(mp_default_port(port_table[_i].proto, port_table[_i].tls),
+                    port_table[_i].port);
+}
+END_TEST
+
+START_TEST(test_names_round_trip)
+{
+  for (int p = 0; p < 3; p++)
+    ck_assert_int_eq(mp_proto_from_name(mp_proto_name(p)), p);
+  for (int m = 0; m < 4; m++)
+    ck_assert_int_eq(mp_tls_mode_from_name(mp_tls_mode_name(m)), m);
+  for (int ph = 0; ph < MP_PHASE_COUNT; ph++)
+    ck_assert_int_eq(mp_phase_from_name(mp_phase_name(ph)), ph);
+  ck_assert_int_eq(mp_proto_from_name("IMAP"), MP_PROTO_IMAP);
+  ck_assert_int_eq(mp_proto_from_name("lmtp"), -1);
+  ck_assert_int_eq(mp_tls_mode_from_name("ssl"), -1);
+  ck_assert_int_eq(mp_phase_from_name("greeting"), -1);
+  ck_assert_str_eq(mp_phase_name(MP_PHASE_STARTTLS), "starttls");
+}
+END_TEST
+
+START_TEST(test_result_transcript_is_bounded_and_printable)
+{
+  struct mp_result *r = mp_result_new();
+  ck_assert_int_eq(r->timings_us[MP_PHASE_BANNER], -1);
+  ck_assert_int_eq(r->messages, -1);
+  char line[2000];
+  memset(line, 'x', sizeof(line));
+  line[3] = '\0';
+  line[4] = '\r';
+  for (int i = 0; i < 1000; i++)
+    mp_result_add_line(r, 's', (uint64_t)i, line, sizeof(line));
+  ck_assert_uint_le(r->ntranscript, 400);
+  ck_assert_uint_gt(r->ntranscript, 100);
+  const char *first = r->transcript[0].line;
+  ck_assert_uint_le(strlen(first), 520); /* cut, with "..." */
+  ck_assert_int_eq(first[3], '?');       /* NUL shown, not cut at */
+  ck_assert_int_eq(first[4], '?');
+  ck_assert_str_eq(r->transcript[r->ntranscript - 1].line,
+                   "(transcript cut here)");
+  mp_result_set_reply(r, 250, "first\nsecond");
+  ck_assert_str_eq(r->reply_text, "first\nsecond");
+  mp_result_free(r);
+}
+END_TEST
+
+START_TEST(test_rt_token_format)
+{
+  char a[MP_RT_TOKEN_MAX], b[MP_RT_TOKEN_MAX];
+  ck_assert_int_eq(mp_rt_token("web-1", a, sizeof(a)), 0);
+  ck_assert_int_eq(mp_rt_token("web-1", b, sizeof(b)), 0);
+  ck_assert_int_eq(strncmp(a, "mailprobe.web-1.", 16), 0);
+  ck_assert_uint_eq(strlen(a), 16 + 16);
+  ck_assert_str_ne(a, b);
+  char tiny[8];
+  ck_assert_int_lt(mp_rt_token("web-1", tiny, sizeof(tiny)), 0);
+}
+END_TEST
+
+START_TEST(test_rt_message_headers)
+{
+  size_t len = 0;
+  char *m = mp_rt_message("probe@example.test", "inbox@example.test", NULL,
+                          "mailprobe.rt.0011223344556677", &len);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_uint_eq(strlen(m), len);
+  ck_assert_ptr_nonnull(
+      strstr(m, "\r\nX-Mailprobe-Token: mailprobe.rt.0011223344556677\r\n"));
+  ck_assert_ptr_nonnull(strstr(
+      m, "\r\nMessage-ID: <mailprobe.rt.0011223344556677@mailprobe.invalid>"));
+  ck_assert_ptr_nonnull(
+      strstr(m, "\r\nSubject: mailprobe round trip mailprobe.rt."));
+  ck_assert_int_eq(strncmp(m, "From: <probe@example.test>\r\n", 28), 0);
+  /* Headers end with an empty line; every line ends in CRLF. */
+  ck_assert_ptr_nonnull(strstr(m, "\r\n\r\n"));
+  for (size_t i = 0; i < len; i++)
+    if (m[i] == '\n')
+      ck_assert_int_eq(m[i - 1], '\r');
+  ck_assert_int_eq(m[len - 1], '\n');
+  free(m);
+}
+END_TEST
+
+static Suite *probe_suite(void)
+{
+  Suite *s = suite_create("probe");
+  TCase *tc = tcase_create("pure");
+  tcase_add_loop_test(tc, test_default_ports, 0,
+                      sizeof(port_table) / sizeof(port_table[0]));
+  tcase_add_test(tc, test_names_round_trip);
+  tcase_add_test(tc, test_result_transcript_is_bounded_and_printable);
+  tcase_add_test(tc, test_rt_token_format);
+  tcase_add_test(tc, test_rt_message_headers);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void)
+{
+  SRunner *sr = srunner_create(probe_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
