@@ -25,7 +25,9 @@ enum mp_fake_tls {
 enum mp_rule_on {
   MP_ON_CONNECT = 0, /* the greeting (after the handshake on implicit TLS) */
   MP_ON_COMMAND,     /* a command verb (match = "EHLO"; IMAP: after tag) */
-  MP_ON_LINE,        /* any received line matching a glob (match) */
+  MP_ON_LINE,        /* a received command line, or a continuation line
+                        (a SASL response), matching a glob (match,
+                        fnmatch, case-insensitive); never message text */
   MP_ON_TLS,         /* the TLS handshake is about to start (STARTTLS
                         go-ahead sent, or implicit TLS on connect) */
   MP_ON_MESSAGE      /* SMTP: the end of DATA (the final ".") */
@@ -53,19 +55,27 @@ enum mp_tls_fault {
 
 struct mp_fake_rule {
   enum mp_rule_on on;
-  char *match;          /* verb (case-insensitive) or glob; NULL for
-                           connect/tls/message */
-  unsigned nth;         /* 0: every match; n: only the n-th match */
-  int when_tls;         /* -1 any, 0 only before TLS, 1 only after TLS */
-  uint64_t delay_ms;    /* wait before acting (the session reads nothing
-                           meanwhile) */
-  char **reply;         /* lines sent instead of the server's own answer,
-                           CRLF added to each; NULL: the server's answer
-                           (and its effect, like starting TLS) */
+  char *match;       /* verb (case-insensitive) or glob; NULL for
+                        connect/tls/message */
+  unsigned nth;      /* 0: every match; n: only the n-th match in the
+                        session (every rule counts every event it
+                        matches, whether an earlier rule fired or not) */
+  int when_tls;      /* -1 any, 0 only before TLS, 1 only after TLS
+                        (0 is not "any": code-built rules set -1) */
+  uint64_t delay_ms; /* wait before acting (the session reads nothing
+                        meanwhile) */
+  char **reply;      /* lines sent instead of the server's own answer,
+                        CRLF added to each; NULL: the server's answer
+                        (and its effect, like starting TLS). Non-NULL
+                        with nreply 0: answer nothing. A replaced
+                        command takes no effect (a replaced MAIL starts
+                        no transaction, a replaced end of DATA delivers
+                        nothing). On MP_ON_TLS rules reply and send go
+                        out in plain text before the handshake. */
   size_t nreply;
-  char *send;           /* bytes sent as they are, after the reply */
+  char *send; /* bytes sent as they are, after the reply */
   size_t send_len;
-  uint32_t drip_bytes;  /* >0: send the output drip_bytes at a time ... */
+  uint32_t drip_bytes;    /* >0: send the output drip_bytes at a time ... */
   uint64_t drip_every_ms; /* ... every drip_every_ms */
   enum mp_rule_then then;
   enum mp_tls_fault tls_fault; /* for MP_ON_TLS rules */
@@ -85,58 +95,67 @@ struct mp_fake_mailbox {
 
 /* What happens to a message the SMTP server accepted (round trips). */
 struct mp_fake_delivery {
-  uint64_t delay_ms;  /* it shows up in the mailbox after this */
-  int lose;           /* never shows up */
-  int duplicate;      /* shows up twice */
-  char *redirect;     /* shows up in this user's mailbox instead */
-  char *subject;      /* its Subject is replaced with this */
+  uint64_t delay_ms; /* it shows up in the mailbox after this */
+  int lose;          /* never shows up */
+  int duplicate;     /* shows up twice */
+  char *redirect;    /* shows up in this user's mailbox instead */
+  char *subject;     /* its Subject is replaced with this */
 };
 
 struct mp_fake_config {
-  char *name;                /* "mx" */
+  char *name; /* "mx" */
   enum mp_fake_proto proto;
   enum mp_fake_tls tls;
-  int cert;                  /* enum mp_cert_kind */
-  int rsa;                   /* 1: RSA 2048 key, else ECDSA P-256 */
-  char *hostname;            /* greeting and certificate name;
-                                default "mx.example.test" */
+  int cert;       /* enum mp_cert_kind */
+  int rsa;        /* 1: RSA 2048 key, else ECDSA P-256 */
+  char *hostname; /* greeting and certificate name;
+                     default "mx.example.test" */
   struct mp_fake_user *users;
   size_t nusers;
-  char **auth;               /* SASL mechanisms advertised, in order */
+  char **auth; /* SASL mechanisms advertised, in order */
   size_t nauth;
-  int auth_set;              /* 1: auth was given (even empty) */
-  int auth_requires_tls;     /* refuse login before TLS (530 5.7.0,
-                                -ERR, LOGINDISABLED) */
-  char **advertise;          /* extra capabilities to advertise */
+  int auth_set;          /* 1: auth was given (even empty) */
+  int auth_requires_tls; /* refuse login before TLS (530 5.7.0,
+                            -ERR, LOGINDISABLED) */
+  char **advertise;      /* extra capabilities to advertise */
   size_t nadvertise;
-  char **withhold;           /* capabilities not to advertise
-                                ("STARTTLS", "STLS", "AUTH", "USER") */
+  char **withhold; /* capabilities not to advertise
+                      ("STARTTLS", "STLS", "AUTH", "USER") */
   size_t nwithhold;
-  int apop;                  /* POP3: put an APOP timestamp in the greeting */
+  int apop; /* POP3: put an APOP timestamp in the greeting */
   enum mp_tls_fault tls_fault;
   struct mp_fake_mailbox *mailboxes;
   size_t nmailboxes;
   struct mp_fake_delivery delivery;
   struct mp_fake_rule *rules;
   size_t nrules;
-  uint64_t idle_timeout_ms;  /* close an idle session; 0: 60 s */
+  uint64_t idle_timeout_ms; /* close an idle session; 0: 60 s */
 };
 
-/* What the server saw: every line received, in order, per session. */
+/* What the server saw: every line received, in order, per session.
+ * Message text after the header's blank line is not kept (the header
+ * lines and the final "." are); at most 200000 lines per server. */
 struct mp_fake_seen {
-  unsigned session;  /* 1, 2, ... */
-  int tls;           /* received inside TLS */
+  unsigned session; /* 1, 2, ... */
+  int tls;          /* received inside TLS */
   uint64_t t_us;
   char *line;
 };
 
 struct mp_fake_env {
-  struct mp_ca *ca;            /* signs the certificates; required for TLS */
-  struct mp_mailstore *store;  /* shared by all servers of a case */
+  struct mp_ca *ca;           /* signs the certificates; required for TLS
+                                 unless cert is MP_CERT_SELF_SIGNED */
+  struct mp_mailstore *store; /* shared by all servers of a case
+                                 (fake_servers/mailstore.h); may be NULL.
+                                 mp_fake_start adds the config's users,
+                                 the redirect user and seeds mailboxes. */
 };
 
 /* Starts a server on host:port (port 0: any; read it back). The config is
- * copied. 0 or a negative code. */
+ * copied. 0 or a negative code: MP_E_PROTOCOL_ERROR for a protocol not
+ * written yet, MP_E_TLS_FAILED when TLS is configured without a CA (or the
+ * certificate could not be made), MP_E_CONNECT_FAILED when host:port
+ * cannot be bound, MP_E_NO_RESOURCES. */
 int mp_fake_start(struct uv_loop_s *loop, const struct mp_fake_config *cfg,
                   const struct mp_fake_env *env, const char *host,
                   uint16_t port, struct mp_fake_server **out);

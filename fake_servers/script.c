@@ -1,0 +1,287 @@
+/* The rule engine shared by the fake servers (session.h): finds the rule
+ * for an event and sends an answer under it.
+ *
+ * An answer goes out in stages: the rule's delay (the session is paused, so
+ * commands the client pipelined wait their turn), then the bytes (the
+ * rule's reply lines instead of the protocol's answer, then the rule's raw
+ * bytes), dripped a few at a time if the rule says so, then the protocol's
+ * effect (unless the reply was replaced) and last the rule's `then`. */
+#include "fake_servers/session.h"
+
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire/conn.h"
+
+/* ---- answers ---------------------------------------------------------- */
+
+static int answer_reserve(struct mp_fake_answer *a, size_t more)
+{
+  if (a->oom)
+    return -1;
+  if (a->len + more + 1 <= a->cap)
+    return 0;
+  size_t cap = a->cap ? a->cap : 256;
+  while (cap < a->len + more + 1)
+    cap *= 2;
+  char *p = realloc(a->buf, cap);
+  if (!p) {
+    a->oom = 1;
+    return -1;
+  }
+  a->buf = p;
+  a->cap = cap;
+  return 0;
+}
+
+void mp_fake_answer_add(struct mp_fake_answer *a, const void *buf, size_t len)
+{
+  if (len == 0 || answer_reserve(a, len) < 0)
+    return;
+  memcpy(a->buf + a->len, buf, len);
+  a->len += len;
+  a->buf[a->len] = '\0';
+}
+
+void mp_fake_answer_line(struct mp_fake_answer *a, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0 || answer_reserve(a, (size_t)n + 2) < 0)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(a->buf + a->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  a->len += (size_t)n;
+  mp_fake_answer_add(a, "\r\n", 2);
+}
+
+void mp_fake_answer_free(struct mp_fake_answer *a)
+{
+  free(a->buf);
+  memset(a, 0, sizeof(*a));
+}
+
+/* ---- matching --------------------------------------------------------- */
+
+int mp_fake_rule_replaces(const struct mp_fake_rule *r)
+{
+  return r && (r->reply != NULL || r->nreply > 0);
+}
+
+/* Does rule r apply to the event? A command line is seen by command rules
+ * (its verb) and by line rules (the whole line); a continuation line only
+ * by line rules. */
+static int rule_applies(const struct mp_fake_rule *r, enum mp_rule_on on,
+                        const char *verb, const char *line)
+{
+  switch (r->on) {
+  case MP_ON_COMMAND:
+    if (on != MP_ON_COMMAND)
+      return 0;
+    return !r->match || fnmatch(r->match, verb, FNM_CASEFOLD) == 0;
+  case MP_ON_LINE:
+    if (on != MP_ON_COMMAND && on != MP_ON_LINE)
+      return 0;
+    return !r->match || fnmatch(r->match, line, FNM_CASEFOLD) == 0;
+  default:
+    return r->on == on;
+  }
+}
+
+const struct mp_fake_rule *
+mp_fake_script_match(struct mp_fake_session *s, enum mp_rule_on on,
+                     const char *verb, size_t verb_len, const char *line)
+{
+  const struct mp_fake_config *cfg = s->srv->cfg;
+  const struct mp_fake_rule *hit = NULL;
+  char v[64];
+  if (verb_len >= sizeof(v))
+    verb_len = sizeof(v) - 1;
+  if (verb_len)
+    memcpy(v, verb, verb_len);
+  v[verb_len] = '\0';
+  for (size_t i = 0; i < cfg->nrules; i++) {
+    const struct mp_fake_rule *r = &cfg->rules[i];
+    if (r->when_tls >= 0 && (r->when_tls != 0) != (s->in_tls != 0))
+      continue;
+    if (!rule_applies(r, on, v, line ? line : ""))
+      continue;
+    /* Every rule counts every event it matches, fired or not, so "nth: 2"
+     * means the second such event of the session whatever came first. */
+    s->count[i]++;
+    if (hit || (r->nth && s->count[i] != r->nth))
+      continue;
+    hit = r;
+  }
+  return hit;
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+static void job_finish(struct mp_fake_session *s);
+
+/* Writes bytes, closing the session if the queue refuses them. */
+static int session_write(struct mp_fake_session *s, const char *buf, size_t len)
+{
+  if (len == 0)
+    return 0;
+  int rc = mp_conn_write(s->conn, buf, len);
+  if (rc < 0)
+    mp_conn_abort(s->conn);
+  return rc;
+}
+
+static void on_drip(struct mp_conn *c)
+{
+  struct mp_fake_session *s = mp_conn_data(c);
+  const struct mp_fake_rule *r = s->rule;
+  size_t left = s->out.len - s->out_off;
+  size_t n = left < r->drip_bytes ? left : r->drip_bytes;
+  if (session_write(s, s->out.buf + s->out_off, n) < 0)
+    return;
+  s->out_off += n;
+  if (s->out_off < s->out.len) {
+    mp_fake_session_touch(s, r->drip_every_ms);
+    mp_conn_after(c, r->drip_every_ms, on_drip);
+    return;
+  }
+  job_finish(s);
+}
+
+/* Puts the job's bytes out: all at once, or dripped. */
+static void job_emit(struct mp_fake_session *s)
+{
+  const struct mp_fake_rule *r = s->rule;
+  if (r && r->drip_bytes > 0 && s->out.len > 0) {
+    s->stage = MP_STAGE_DRIP;
+    mp_fake_session_pause(s);
+    on_drip(s->conn);
+    return;
+  }
+  if (session_write(s, s->out.buf, s->out.len) < 0)
+    return;
+  job_finish(s);
+}
+
+static void on_delay(struct mp_conn *c)
+{
+  job_emit(mp_conn_data(c));
+}
+
+/* The bytes are out: the effect, then the rule's `then`. */
+static void job_finish(struct mp_fake_session *s)
+{
+  const struct mp_fake_rule *r = s->rule;
+  enum mp_rule_then then = r ? r->then : MP_THEN_CONTINUE;
+  enum mp_fake_effect fx = s->effect;
+  void (*call)(struct mp_fake_session *) = s->call;
+  /* A replaced answer has no effect: the client was told something else.
+   * The handshake of a TLS event is not an answer, so it always runs. */
+  if (s->replaced && fx != MP_FX_HANDSHAKE)
+    fx = MP_FX_NONE;
+  mp_fake_answer_free(&s->out);
+  s->out_off = 0;
+  s->stage = MP_STAGE_IDLE;
+  s->rule = NULL;
+  s->effect = MP_FX_NONE;
+  s->call = NULL;
+
+  switch (then) {
+  case MP_THEN_CLOSE:
+    mp_conn_close(s->conn);
+    return;
+  case MP_THEN_RESET:
+    mp_conn_reset(s->conn);
+    return;
+  case MP_THEN_HANG:
+    /* Never answer again; the idle timeout still ends it. */
+    s->hung = 1;
+    mp_fake_session_pause(s);
+    return;
+  default:
+    break;
+  }
+  switch (fx) {
+  case MP_FX_CLOSE:
+    mp_conn_close(s->conn);
+    return;
+  case MP_FX_STARTTLS:
+    mp_fake_script_tls(s);
+    return;
+  case MP_FX_HANDSHAKE:
+    mp_fake_session_handshake(s, r && r->tls_fault ? r->tls_fault
+                                                   : s->srv->cfg->tls_fault);
+    return;
+  case MP_FX_CALL:
+    if (call)
+      call(s);
+    break;
+  default:
+    break;
+  }
+  if (then == MP_THEN_STARTTLS) {
+    mp_fake_script_tls(s);
+    return;
+  }
+  mp_fake_session_resume(s);
+}
+
+void mp_fake_script_run(struct mp_fake_session *s,
+                        const struct mp_fake_rule *rule,
+                        struct mp_fake_answer *a)
+{
+  s->rule = rule;
+  s->replaced = mp_fake_rule_replaces(rule);
+  s->effect = a->effect;
+  s->call = a->call;
+  s->out_off = 0;
+  if (s->replaced) {
+    mp_fake_answer_free(a);
+    memset(&s->out, 0, sizeof(s->out));
+    for (size_t i = 0; i < rule->nreply; i++)
+      mp_fake_answer_line(&s->out, "%s", rule->reply[i]);
+  } else {
+    s->out = *a;
+    memset(a, 0, sizeof(*a));
+  }
+  if (rule && rule->send_len)
+    mp_fake_answer_add(&s->out, rule->send, rule->send_len);
+  if (s->out.oom) {
+    mp_fake_answer_free(&s->out);
+    mp_conn_abort(s->conn);
+    return;
+  }
+  if (rule && rule->delay_ms > 0) {
+    s->stage = MP_STAGE_DELAY;
+    mp_fake_session_pause(s);
+    mp_fake_session_touch(s, rule->delay_ms);
+    mp_conn_after(s->conn, rule->delay_ms, on_delay);
+    return;
+  }
+  job_emit(s);
+}
+
+void mp_fake_script_greet(struct mp_fake_session *s)
+{
+  const struct mp_fake_rule *r =
+      mp_fake_script_match(s, MP_ON_CONNECT, NULL, 0, NULL);
+  struct mp_fake_answer a = {0};
+  s->greeted = 1;
+  s->srv->proto->greeting(s, mp_fake_rule_replaces(r), &a);
+  mp_fake_script_run(s, r, &a);
+}
+
+void mp_fake_script_tls(struct mp_fake_session *s)
+{
+  const struct mp_fake_rule *r =
+      mp_fake_script_match(s, MP_ON_TLS, NULL, 0, NULL);
+  struct mp_fake_answer a = {0};
+  a.effect = MP_FX_HANDSHAKE;
+  mp_fake_script_run(s, r, &a);
+}

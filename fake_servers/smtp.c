@@ -1,0 +1,886 @@
+/* The fake SMTP server (RFC 5321) in nginx's shape: a switch on the
+ * session's state, then on the command; caps on line length, arguments,
+ * recipients, message size and errors. It builds answers and effects
+ * (session.h); the script decides when and how they go out.
+ *
+ * Extensions: PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152),
+ * ENHANCEDSTATUSCODES (RFC 2034, codes from RFC 3463), STARTTLS (RFC 3207),
+ * AUTH (RFC 4954) with the SASL server halves of wire/sasl.h. */
+#include "fake_servers/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "fake_servers/mailstore.h"
+#include "wire/conn.h"
+#include "wire/errors.h"
+#include "wire/sasl.h"
+
+#define SMTP_MAX_LINE 16384 /* the conn's cap; AUTH needs 12288 */
+#define SMTP_MAX_COMMAND                                                       \
+  2048                           /* a command line (RFC 5321 4.5.3.1.4         \
+                                    says 512; extensions need more) */
+#define SMTP_MAX_AUTH_LINE 12288 /* RFC 4954 4 */
+#define SMTP_MAX_RCPT 100        /* RFC 5321 4.5.3.1.8: at least 100 */
+#define SMTP_MAX_MESSAGE 10485760u
+#define SMTP_MAX_ERRORS 20
+#define SMTP_DEFAULT_AUTH "CRAM-MD5 LOGIN PLAIN"
+
+enum smtp_state {
+  SMTP_CMD = 0,   /* waiting for a command */
+  SMTP_AUTH,      /* in a SASL exchange: lines are responses */
+  SMTP_DATA_HEAD, /* after 354: the message's header lines */
+  SMTP_DATA_BODY  /* after the blank line: its body */
+};
+
+static const char *const state_names[] = {
+    [SMTP_CMD] = "command",
+    [SMTP_AUTH] = "auth",
+    [SMTP_DATA_HEAD] = "data-head",
+    [SMTP_DATA_BODY] = "data-body",
+};
+
+enum smtp_cmd {
+  CMD_UNKNOWN = 0,
+  CMD_EHLO,
+  CMD_HELO,
+  CMD_MAIL,
+  CMD_RCPT,
+  CMD_DATA,
+  CMD_RSET,
+  CMD_NOOP,
+  CMD_VRFY,
+  CMD_EXPN,
+  CMD_HELP,
+  CMD_QUIT,
+  CMD_STARTTLS,
+  CMD_AUTH
+};
+
+static const struct {
+  const char *name;
+  enum smtp_cmd cmd;
+} commands[] = {
+    {"EHLO", CMD_EHLO}, {"HELO", CMD_HELO}, {"MAIL", CMD_MAIL},
+    {"RCPT", CMD_RCPT}, {"DATA", CMD_DATA}, {"RSET", CMD_RSET},
+    {"NOOP", CMD_NOOP}, {"VRFY", CMD_VRFY}, {"EXPN", CMD_EXPN},
+    {"HELP", CMD_HELP}, {"QUIT", CMD_QUIT}, {"STARTTLS", CMD_STARTTLS},
+    {"AUTH", CMD_AUTH},
+};
+
+struct smtp {
+  enum smtp_state state;
+  int helo; /* 0 none yet, 1 HELO, 2 EHLO */
+  char *helo_name;
+  char *user; /* logged in as, or NULL */
+  struct mp_sasl_server *sasl;
+  unsigned errors; /* bad commands so far */
+  /* The mail transaction (RFC 5321 3.3). */
+  int in_mail;
+  char *from;
+  char **rcpt; /* store users, or NULL for a recipient nobody reads */
+  size_t nrcpt;
+  char *msg;
+  size_t msg_len, msg_cap;
+  int too_big;
+  unsigned queued; /* messages accepted in this session */
+};
+
+static void set_state(struct mp_fake_session *s, enum smtp_state st)
+{
+  struct smtp *m = s->proto;
+  if (m->state != st && getenv("MP_FAKE_TRACE"))
+    fprintf(stderr, "fake smtp #%u: %s -> %s\n", s->id, state_names[m->state],
+            state_names[st]);
+  m->state = st;
+}
+
+static void reset_transaction(struct smtp *m)
+{
+  free(m->from);
+  m->from = NULL;
+  for (size_t i = 0; i < m->nrcpt; i++)
+    free(m->rcpt[i]);
+  free(m->rcpt);
+  m->rcpt = NULL;
+  m->nrcpt = 0;
+  free(m->msg);
+  m->msg = NULL;
+  m->msg_len = m->msg_cap = 0;
+  m->too_big = 0;
+  m->in_mail = 0;
+}
+
+static void end_auth(struct smtp *m)
+{
+  mp_sasl_server_free(m->sasl);
+  m->sasl = NULL;
+}
+
+static int smtp_open(struct mp_fake_session *s)
+{
+  s->proto = calloc(1, sizeof(struct smtp));
+  return s->proto ? 0 : MP_E_NO_RESOURCES;
+}
+
+static void smtp_close(struct mp_fake_session *s)
+{
+  struct smtp *m = s->proto;
+  reset_transaction(m);
+  end_auth(m);
+  free(m->helo_name);
+  free(m->user);
+  free(m);
+  s->proto = NULL;
+}
+
+static void smtp_greeting(struct mp_fake_session *s, int replaced,
+                          struct mp_fake_answer *a)
+{
+  if (!replaced)
+    mp_fake_answer_line(a, "220 %s ESMTP mailprobe-fake",
+                        mp_fake_hostname(s->srv));
+}
+
+/* A reply that counts as a client error; past the cap the session ends
+ * with 421 instead (nginx's and Postfix's error limit). */
+static void client_error(struct mp_fake_session *s, struct mp_fake_answer *a,
+                         const char *reply)
+{
+  struct smtp *m = s->proto;
+  if (++m->errors >= SMTP_MAX_ERRORS) {
+    mp_fake_answer_line(a, "421 4.7.0 %s Error: too many errors",
+                        mp_fake_hostname(s->srv));
+    a->effect = MP_FX_CLOSE;
+    return;
+  }
+  mp_fake_answer_line(a, "%s", reply);
+}
+
+/* ---- EHLO --------------------------------------------------------------- */
+
+/* The mechanisms this server offers, as a space-separated list. */
+static void auth_list(const struct mp_fake_config *cfg, char *buf, size_t cap)
+{
+  buf[0] = '\0';
+  if (!cfg->auth_set) {
+    if (cfg->nusers > 0)
+      snprintf(buf, cap, "%s", SMTP_DEFAULT_AUTH);
+    return;
+  }
+  size_t at = 0;
+  for (size_t i = 0; i < cfg->nauth && at < cap; i++) {
+    int n = snprintf(buf + at, cap - at, "%s%s", at ? " " : "", cfg->auth[i]);
+    if (n < 0)
+      break;
+    at += (size_t)n;
+  }
+}
+
+/* Does the server offer mechanism name? */
+static int auth_offered(const struct mp_fake_config *cfg, const char *name)
+{
+  if (cfg->auth_set)
+    return mp_fake_in_list(cfg->auth, cfg->nauth, name);
+  if (cfg->nusers == 0)
+    return 0;
+  return mp_sasl_from_name(name) == MP_SASL_CRAM_MD5 ||
+         mp_sasl_from_name(name) == MP_SASL_LOGIN ||
+         mp_sasl_from_name(name) == MP_SASL_PLAIN;
+}
+
+/* The length of a capability's keyword ("SIZE" of "SIZE 100"). */
+static size_t keyword_len(const char *cap)
+{
+  size_t n = 0;
+  while (cap[n] && cap[n] != ' ' && cap[n] != '=')
+    n++;
+  return n;
+}
+
+/* 1 if cap's keyword is in list (the keyword, or the whole line). */
+static int keyword_in(char *const *list, size_t n, const char *cap)
+{
+  size_t k = keyword_len(cap);
+  for (size_t i = 0; list && i < n; i++) {
+    if (!list[i])
+      continue;
+    if (strcasecmp(list[i], cap) == 0)
+      return 1;
+    if (keyword_len(list[i]) == k && strncasecmp(list[i], cap, k) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static void ehlo_reply(struct mp_fake_session *s, struct mp_fake_answer *a)
+{
+  const struct mp_fake_config *cfg = s->srv->cfg;
+  char size[32], auth[512], authcap[520];
+  const char *caps[16 + 64];
+  size_t n = 0;
+  snprintf(size, sizeof(size), "SIZE %u", SMTP_MAX_MESSAGE);
+  const char *builtin[6] = {"PIPELINING", size, "8BITMIME",
+                            "ENHANCEDSTATUSCODES"};
+  size_t nb = 4;
+  if (cfg->tls == MP_FAKE_TLS_STARTTLS && s->srv->tls_ctx && !s->in_tls)
+    builtin[nb++] = "STARTTLS";
+  auth_list(cfg, auth, sizeof(auth));
+  if (auth[0] && (!cfg->auth_requires_tls || s->in_tls)) {
+    snprintf(authcap, sizeof(authcap), "AUTH %s", auth);
+    builtin[nb++] = authcap;
+  }
+  /* A capability given in advertise replaces the built-in one of the
+   * same keyword; withhold removes either. */
+  for (size_t i = 0; i < nb; i++)
+    if (!keyword_in(cfg->withhold, cfg->nwithhold, builtin[i]) &&
+        !keyword_in(cfg->advertise, cfg->nadvertise, builtin[i]))
+      caps[n++] = builtin[i];
+  for (size_t i = 0; i < cfg->nadvertise && n < sizeof(caps) / sizeof(*caps);
+       i++)
+    if (cfg->advertise[i] &&
+        !keyword_in(cfg->withhold, cfg->nwithhold, cfg->advertise[i]))
+      caps[n++] = cfg->advertise[i];
+  /* RFC 5321 4.1.1.1 and 4.2.1: "250-domain", one line per keyword, the
+   * last with a space. */
+  const char *host = mp_fake_hostname(s->srv);
+  if (n == 0) {
+    mp_fake_answer_line(a, "250 %s", host);
+    return;
+  }
+  mp_fake_answer_line(a, "250-%s", host);
+  for (size_t i = 0; i < n; i++)
+    mp_fake_answer_line(a, "250%c%s", i + 1 < n ? '-' : ' ', caps[i]);
+}
+
+/* ---- MAIL, RCPT ------------------------------------------------------ */
+
+/* Parses "FROM:<addr> params" after the verb: the address (malloc'd) and
+ * where the parameters start. -1 on bad syntax. */
+static int parse_path(const char *arg, const char *prefix, char **addr,
+                      const char **params)
+{
+  size_t pl = strlen(prefix);
+  if (strncasecmp(arg, prefix, pl) != 0)
+    return -1;
+  const char *p = arg + pl;
+  while (*p == ' ')
+    p++; /* some clients put a space after the colon */
+  const char *start, *end;
+  if (*p == '<') {
+    start = p + 1;
+    end = strchr(start, '>');
+    if (!end)
+      return -1;
+    p = end + 1;
+  } else {
+    start = p;
+    end = p + strcspn(p, " ");
+    p = end;
+    if (end == start)
+      return -1;
+  }
+  if (*p && *p != ' ')
+    return -1;
+  while (*p == ' ')
+    p++;
+  *addr = strndup(start, (size_t)(end - start));
+  *params = p;
+  return *addr ? 0 : -1;
+}
+
+static void cmd_mail(struct mp_fake_session *s, const char *arg,
+                     struct mp_fake_answer *a)
+{
+  struct smtp *m = s->proto;
+  char *addr;
+  const char *params;
+  if (!m->helo) {
+    client_error(s, a, "503 5.5.1 Error: send HELO/EHLO first");
+    return;
+  }
+  if (m->in_mail) {
+    client_error(s, a, "503 5.5.1 Error: nested MAIL command");
+    return;
+  }
+  if (parse_path(arg, "FROM:", &addr, &params) < 0) {
+    client_error(s, a, "501 5.5.4 Syntax: MAIL FROM:<address>");
+    return;
+  }
+  /* RFC 1870 6: SIZE= above the limit is refused at once. */
+  while (*params) {
+    size_t n = strcspn(params, " ");
+    if (n > 5 && strncasecmp(params, "SIZE=", 5) == 0) {
+      unsigned long long size = strtoull(params + 5, NULL, 10);
+      if (size > SMTP_MAX_MESSAGE) {
+        free(addr);
+        mp_fake_answer_line(a, "552 5.3.4 Message size exceeds fixed limit");
+        return;
+      }
+    } else if (!(n > 5 && strncasecmp(params, "BODY=", 5) == 0) &&
+               !(n > 5 && strncasecmp(params, "AUTH=", 5) == 0) &&
+               !(n == 8 && strncasecmp(params, "SMTPUTF8", 8) == 0)) {
+      free(addr);
+      /* RFC 5321 4.1.1.11: an unknown parameter is 555. */
+      client_error(s, a, "555 5.5.4 Unsupported option");
+      return;
+    }
+    params += n;
+    while (*params == ' ')
+      params++;
+  }
+  m->in_mail = 1;
+  m->from = addr;
+  mp_fake_answer_line(a, "250 2.1.0 Ok");
+}
+
+static void cmd_rcpt(struct mp_fake_session *s, const char *arg,
+                     struct mp_fake_answer *a)
+{
+  struct smtp *m = s->proto;
+  struct mp_mailstore *st = s->srv->env.store;
+  char *addr;
+  const char *params;
+  if (!m->in_mail) {
+    client_error(s, a, "503 5.5.1 Error: need MAIL command");
+    return;
+  }
+  if (parse_path(arg, "TO:", &addr, &params) < 0) {
+    client_error(s, a, "501 5.5.4 Syntax: RCPT TO:<address>");
+    return;
+  }
+  if (addr[0] == '\0') {
+    free(addr);
+    client_error(s, a, "501 5.1.3 Bad recipient address syntax");
+    return;
+  }
+  if (m->nrcpt >= SMTP_MAX_RCPT) {
+    free(addr);
+    mp_fake_answer_line(a, "452 4.5.3 Error: too many recipients");
+    return;
+  }
+  /* With users in the store only they receive mail; without, anyone is
+   * accepted and nothing is kept. */
+  const char *user = NULL;
+  if (st && mp_mailstore_users(st) > 0) {
+    user = mp_mailstore_lookup(st, addr);
+    if (!user) {
+      mp_fake_answer_line(a,
+                          "550 5.1.1 <%s>: Recipient address rejected: "
+                          "User unknown in local recipient table",
+                          addr);
+      free(addr);
+      return;
+    }
+  }
+  free(addr);
+  char **p = realloc(m->rcpt, (m->nrcpt + 1) * sizeof(*p));
+  char *u = user ? strdup(user) : NULL;
+  if (!p || (user && !u)) {
+    if (p)
+      m->rcpt = p;
+    free(u);
+    mp_fake_answer_line(a, "452 4.3.1 Insufficient system storage");
+    return;
+  }
+  m->rcpt = p;
+  m->rcpt[m->nrcpt++] = u;
+  mp_fake_answer_line(a, "250 2.1.5 Ok");
+}
+
+/* ---- DATA and delivery ------------------------------------------------ */
+
+static void msg_append(struct smtp *m, const char *buf, size_t len)
+{
+  if (m->too_big)
+    return;
+  if (m->msg_len + len > SMTP_MAX_MESSAGE) {
+    m->too_big = 1;
+    return;
+  }
+  if (m->msg_len + len + 1 > m->msg_cap) {
+    size_t cap = m->msg_cap ? m->msg_cap : 4096;
+    while (cap < m->msg_len + len + 1)
+      cap *= 2;
+    char *p = realloc(m->msg, cap);
+    if (!p) {
+      m->too_big = 1;
+      return;
+    }
+    m->msg = p;
+    m->msg_cap = cap;
+  }
+  memcpy(m->msg + m->msg_len, buf, len);
+  m->msg_len += len;
+}
+
+/* Copies the message with its Subject replaced (header folding included),
+ * or added when it has none. */
+static char *replace_subject(const char *msg, size_t len, const char *subject,
+                             size_t *outlen)
+{
+  size_t at = 0, cut = 0, cut_end = 0;
+  int found = 0;
+  while (at < len) {
+    const char *nl = memchr(msg + at, '\n', len - at);
+    size_t next = nl ? (size_t)(nl - msg) + 1 : len;
+    size_t linelen = next - at;
+    if (linelen <= 2 && (msg[at] == '\r' || msg[at] == '\n'))
+      break; /* the blank line ends the header */
+    if (!found && linelen >= 8 && strncasecmp(msg + at, "Subject:", 8) == 0) {
+      found = 1;
+      cut = at;
+      cut_end = next;
+      /* RFC 5322 2.2.3: continuation lines start with white space. */
+      while (cut_end < len && (msg[cut_end] == ' ' || msg[cut_end] == '\t')) {
+        const char *n2 = memchr(msg + cut_end, '\n', len - cut_end);
+        cut_end = n2 ? (size_t)(n2 - msg) + 1 : len;
+      }
+    }
+    at = next;
+  }
+  if (!found)
+    cut = cut_end = 0; /* add it as the first field */
+  size_t sl = strlen(subject);
+  size_t total = len - (cut_end - cut) + sl + 11;
+  char *out = malloc(total + 1);
+  if (!out)
+    return NULL;
+  size_t o = 0;
+  memcpy(out, msg, cut);
+  o += cut;
+  o += (size_t)sprintf(out + o, "Subject: %s\r\n", subject);
+  memcpy(out + o, msg + cut_end, len - cut_end);
+  o += len - cut_end;
+  out[o] = '\0';
+  *outlen = o;
+  return out;
+}
+
+/* Delivers the accepted message as cfg->delivery says: to every known
+ * recipient (or the redirect user), once or twice, later, or never. */
+static void deliver(struct mp_fake_session *s, const char *qid)
+{
+  struct smtp *m = s->proto;
+  const struct mp_fake_delivery *d = &s->srv->cfg->delivery;
+  struct mp_mailstore *st = s->srv->env.store;
+  if (!st || d->lose)
+    return;
+  char date[64] = "";
+  time_t t = time(NULL);
+  struct tm tm;
+  if (gmtime_r(&t, &tm))
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  /* RFC 5321 4.4: the trace fields a delivering server adds; "with" as
+   * RFC 3848 names it. */
+  const char *with = m->helo < 2 ? "SMTP"
+                     : s->in_tls ? (m->user ? "ESMTPSA" : "ESMTPS")
+                                 : (m->user ? "ESMTPA" : "ESMTP");
+  char head[1024];
+  int hl =
+      snprintf(head, sizeof(head),
+               "Return-Path: <%.200s>\r\n"
+               "Received: from %.200s by %.200s with %s id %s;\r\n"
+               "\t%s\r\n",
+               m->from ? m->from : "", m->helo_name ? m->helo_name : "unknown",
+               mp_fake_hostname(s->srv), with, qid, date);
+  if (hl < 0 || (size_t)hl >= sizeof(head))
+    return;
+  const char *body = m->msg ? m->msg : "";
+  size_t body_len = m->msg_len;
+  char *rewritten = NULL;
+  if (d->subject) {
+    rewritten = replace_subject(body, body_len, d->subject, &body_len);
+    if (!rewritten)
+      return;
+    body = rewritten;
+  }
+  char *full = malloc((size_t)hl + body_len + 1);
+  if (!full) {
+    free(rewritten);
+    return;
+  }
+  memcpy(full, head, (size_t)hl);
+  memcpy(full + hl, body, body_len);
+  size_t full_len = (size_t)hl + body_len;
+  free(rewritten);
+
+  uint64_t now = mp_now_us();
+  uint64_t visible = now + d->delay_ms * 1000;
+  const char *done[SMTP_MAX_RCPT];
+  size_t ndone = 0;
+  for (size_t i = 0; i < m->nrcpt; i++) {
+    const char *to = d->redirect ? d->redirect : m->rcpt[i];
+    if (!to)
+      continue;
+    int dup = 0;
+    for (size_t j = 0; j < ndone; j++)
+      dup |= strcasecmp(done[j], to) == 0;
+    if (dup)
+      continue;
+    done[ndone++] = to;
+    for (int k = 0; k < (d->duplicate ? 2 : 1); k++)
+      mp_mailstore_deliver(st, to, full, full_len, now, visible, NULL);
+  }
+  free(full);
+}
+
+static void data_line(struct mp_fake_session *s, char *line, size_t len,
+                      enum mp_fake_kind kind, int replaced,
+                      struct mp_fake_answer *a)
+{
+  struct smtp *m = s->proto;
+  if (kind == MP_KIND_END) {
+    set_state(s, SMTP_CMD);
+    if (replaced) {
+      reset_transaction(m); /* the client was told something else */
+      return;
+    }
+    if (m->too_big) {
+      mp_fake_answer_line(a, "552 5.3.4 Error: message file too big");
+    } else {
+      char qid[32];
+      snprintf(qid, sizeof(qid), "%08X%04X", s->id, ++m->queued);
+      deliver(s, qid);
+      mp_fake_answer_line(a, "250 2.0.0 Ok: queued as %s", qid);
+    }
+    reset_transaction(m);
+    return;
+  }
+  /* RFC 5321 4.5.2: a leading dot was doubled by the client. */
+  if (len > 0 && line[0] == '.') {
+    line++;
+    len--;
+  }
+  if (m->state == SMTP_DATA_HEAD && len == 0)
+    set_state(s, SMTP_DATA_BODY);
+  msg_append(m, line, len);
+  msg_append(m, "\r\n", 2);
+}
+
+/* ---- AUTH (RFC 4954) ---------------------------------------------------- */
+
+/* Turns a SASL step's result into the reply. */
+static void auth_result(struct mp_fake_session *s, int rc, char *out,
+                        struct mp_fake_answer *a)
+{
+  struct smtp *m = s->proto;
+  if (rc == MP_SASL_CONTINUE) {
+    /* RFC 4954 4: "334 " and the challenge, maybe empty. */
+    mp_fake_answer_line(a, "334 %s", out ? out : "");
+    set_state(s, SMTP_AUTH);
+    free(out);
+    return;
+  }
+  free(out);
+  set_state(s, SMTP_CMD);
+  if (rc == MP_SASL_DONE) {
+    const char *u = mp_sasl_server_user(m->sasl);
+    m->user = strdup(u ? u : "");
+    mp_fake_answer_line(a, "235 2.7.0 Authentication successful");
+  } else if (rc == MP_E_AUTH_FAILED) {
+    client_error(s, a, "535 5.7.8 Error: authentication failed");
+  } else if (rc == MP_E_PROTOCOL_ERROR) {
+    client_error(s, a, "501 5.5.2 Error: cannot decode response");
+  } else {
+    mp_fake_answer_line(a, "454 4.7.0 Temporary authentication failure");
+  }
+  end_auth(m);
+}
+
+static void cmd_auth(struct mp_fake_session *s, const char *arg,
+                     struct mp_fake_answer *a)
+{
+  struct smtp *m = s->proto;
+  const struct mp_fake_config *cfg = s->srv->cfg;
+  char mech[64];
+  size_t ml = strcspn(arg, " ");
+  const char *initial = arg[ml] ? arg + ml + 1 : NULL;
+  if (ml == 0 || ml >= sizeof(mech)) {
+    client_error(s, a, "501 5.5.4 Syntax: AUTH mechanism");
+    return;
+  }
+  memcpy(mech, arg, ml);
+  mech[ml] = '\0';
+  if (initial) {
+    while (*initial == ' ')
+      initial++;
+    if (!*initial)
+      initial = NULL;
+  }
+  char list[512];
+  auth_list(cfg, list, sizeof(list));
+  if (m->helo < 2) {
+    client_error(s, a, "503 5.5.1 Error: send EHLO first");
+    return;
+  }
+  if (m->user) {
+    client_error(s, a, "503 5.5.1 Error: already authenticated");
+    return;
+  }
+  if (m->in_mail) {
+    /* RFC 4954 4: not during a mail transaction. */
+    client_error(s, a, "503 5.5.1 Error: MAIL transaction in progress");
+    return;
+  }
+  if (!list[0]) {
+    client_error(s, a, "503 5.5.1 Error: authentication not enabled");
+    return;
+  }
+  if (cfg->auth_requires_tls && !s->in_tls) {
+    mp_fake_answer_line(a, "530 5.7.0 Must issue a STARTTLS command first");
+    return;
+  }
+  int id = mp_sasl_from_name(mech);
+  if (id < 0 || !auth_offered(cfg, mech)) {
+    client_error(s, a, "504 5.5.4 Unrecognized authentication type");
+    return;
+  }
+  m->sasl =
+      mp_sasl_server_new(id, mp_fake_hostname(s->srv), mp_fake_password, s);
+  if (!m->sasl) {
+    mp_fake_answer_line(a, "454 4.7.0 Temporary authentication failure");
+    return;
+  }
+  char *out = NULL;
+  int rc = mp_sasl_server_start(m->sasl, initial, &out);
+  auth_result(s, rc, out, a);
+}
+
+static void auth_line(struct mp_fake_session *s, const char *line, int replaced,
+                      struct mp_fake_answer *a)
+{
+  struct smtp *m = s->proto;
+  if (replaced) {
+    end_auth(m); /* a rule answered: the exchange is over */
+    set_state(s, SMTP_CMD);
+    return;
+  }
+  if (strcmp(line, "*") == 0) {
+    /* RFC 4954 4: the client cancelled. */
+    end_auth(m);
+    set_state(s, SMTP_CMD);
+    mp_fake_answer_line(a, "501 5.0.0 Authentication cancelled");
+    return;
+  }
+  if (strlen(line) > SMTP_MAX_AUTH_LINE) {
+    end_auth(m);
+    set_state(s, SMTP_CMD);
+    client_error(s, a, "500 5.5.6 Authentication exchange line is too long");
+    return;
+  }
+  char *out = NULL;
+  int rc = mp_sasl_server_step(m->sasl, line, &out);
+  auth_result(s, rc, out, a);
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static enum smtp_cmd lookup_command(const char *verb, size_t len)
+{
+  for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+    if (strlen(commands[i].name) == len &&
+        strncasecmp(commands[i].name, verb, len) == 0)
+      return commands[i].cmd;
+  return CMD_UNKNOWN;
+}
+
+static void cmd_starttls(struct mp_fake_session *s, const char *arg,
+                         struct mp_fake_answer *a)
+{
+  struct smtp *m = s->proto;
+  if (*arg) {
+    client_error(s, a, "501 5.5.4 Syntax: STARTTLS");
+  } else if (s->in_tls) {
+    client_error(s, a, "503 5.5.1 Error: TLS already active");
+  } else if (s->srv->cfg->tls != MP_FAKE_TLS_STARTTLS || !s->srv->tls_ctx) {
+    mp_fake_answer_line(a, "454 4.7.0 TLS not available");
+  } else if (m->in_mail) {
+    client_error(s, a, "503 5.5.1 Error: MAIL transaction in progress");
+  } else {
+    /* RFC 3207 4: the go-ahead; the handshake starts once it is out. */
+    mp_fake_answer_line(a, "220 2.0.0 Ready to start TLS");
+    a->effect = MP_FX_STARTTLS;
+  }
+}
+
+static void command(struct mp_fake_session *s, char *line, size_t len,
+                    struct mp_fake_answer *a)
+{
+  struct smtp *m = s->proto;
+  const char *host = mp_fake_hostname(s->srv);
+  size_t vl = strcspn(line, " ");
+  enum smtp_cmd cmd = lookup_command(line, vl);
+  const char *arg = line + vl;
+  while (*arg == ' ')
+    arg++;
+  if (len == 0 || strlen(line) != len) {
+    client_error(s, a, "500 5.5.2 Error: bad syntax");
+    return;
+  }
+  if (len > (cmd == CMD_AUTH ? SMTP_MAX_AUTH_LINE : SMTP_MAX_COMMAND)) {
+    /* RFC 5321 4.5.3.1.4 */
+    client_error(s, a, "500 5.5.2 Error: line too long");
+    return;
+  }
+  switch (cmd) {
+  case CMD_EHLO:
+  case CMD_HELO:
+    if (!*arg) {
+      client_error(s, a,
+                   cmd == CMD_EHLO ? "501 5.5.4 Syntax: EHLO hostname"
+                                   : "501 5.5.4 Syntax: HELO hostname");
+      return;
+    }
+    /* RFC 5321 4.1.4: EHLO/HELO resets a transaction in progress. */
+    reset_transaction(m);
+    free(m->helo_name);
+    m->helo_name = strdup(arg);
+    m->helo = cmd == CMD_EHLO ? 2 : 1;
+    if (cmd == CMD_EHLO)
+      ehlo_reply(s, a);
+    else
+      mp_fake_answer_line(a, "250 %s", host);
+    return;
+  case CMD_MAIL:
+    cmd_mail(s, arg, a);
+    return;
+  case CMD_RCPT:
+    cmd_rcpt(s, arg, a);
+    return;
+  case CMD_DATA:
+    if (*arg)
+      client_error(s, a, "501 5.5.4 Syntax: DATA");
+    else if (!m->in_mail)
+      client_error(s, a, "503 5.5.1 Error: need MAIL command");
+    else if (m->nrcpt == 0)
+      client_error(s, a, "503 5.5.1 Error: need RCPT command");
+    else {
+      mp_fake_answer_line(a, "354 End data with <CR><LF>.<CR><LF>");
+      set_state(s, SMTP_DATA_HEAD);
+    }
+    return;
+  case CMD_RSET:
+    if (*arg) {
+      client_error(s, a, "501 5.5.4 Syntax: RSET");
+      return;
+    }
+    reset_transaction(m);
+    mp_fake_answer_line(a, "250 2.0.0 Ok");
+    return;
+  case CMD_NOOP:
+    mp_fake_answer_line(a, "250 2.0.0 Ok");
+    return;
+  case CMD_VRFY:
+    if (!*arg)
+      client_error(s, a, "501 5.5.4 Syntax: VRFY address");
+    else /* RFC 5321 3.5.3 */
+      mp_fake_answer_line(a, "252 2.0.0 Cannot VRFY user, but will accept "
+                             "message and attempt delivery");
+    return;
+  case CMD_EXPN:
+    mp_fake_answer_line(a, "502 5.5.1 Error: EXPN not implemented");
+    return;
+  case CMD_HELP:
+    mp_fake_answer_line(a, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
+                           "NOOP VRFY QUIT STARTTLS AUTH");
+    return;
+  case CMD_QUIT:
+    mp_fake_answer_line(a, "221 2.0.0 Bye");
+    a->effect = MP_FX_CLOSE;
+    return;
+  case CMD_STARTTLS:
+    cmd_starttls(s, arg, a);
+    return;
+  case CMD_AUTH:
+    cmd_auth(s, arg, a);
+    return;
+  case CMD_UNKNOWN:
+  default:
+    client_error(s, a, "500 5.5.2 Error: command not recognized");
+    return;
+  }
+}
+
+/* ---- the protocol table ---------------------------------------------------
+ */
+
+static enum mp_fake_kind smtp_classify(struct mp_fake_session *s,
+                                       const char *line, size_t len,
+                                       const char **verb, size_t *verb_len)
+{
+  struct smtp *m = s->proto;
+  switch (m->state) {
+  case SMTP_AUTH:
+    return MP_KIND_INPUT;
+  case SMTP_DATA_HEAD:
+  case SMTP_DATA_BODY:
+    /* RFC 5321 4.1.1.4: a line with a single dot ends the data. */
+    if (len == 1 && line[0] == '.')
+      return MP_KIND_END;
+    return m->state == SMTP_DATA_HEAD ? MP_KIND_HEADER : MP_KIND_BODY;
+  case SMTP_CMD:
+  default:
+    *verb = line;
+    *verb_len = strcspn(line, " ");
+    return MP_KIND_COMMAND;
+  }
+}
+
+static void smtp_line(struct mp_fake_session *s, char *line, size_t len,
+                      enum mp_fake_kind kind, int replaced,
+                      struct mp_fake_answer *a)
+{
+  struct smtp *m = s->proto;
+  switch (m->state) {
+  case SMTP_AUTH:
+    auth_line(s, line, replaced, a);
+    return;
+  case SMTP_DATA_HEAD:
+  case SMTP_DATA_BODY:
+    data_line(s, line, len, kind, replaced, a);
+    return;
+  case SMTP_CMD:
+  default:
+    if (!replaced)
+      command(s, line, len, a);
+    return;
+  }
+}
+
+/* RFC 3207 4.2: after the handshake the server forgets what the client
+ * said before, the EHLO argument and a login included. */
+static void smtp_tls_started(struct mp_fake_session *s)
+{
+  struct smtp *m = s->proto;
+  reset_transaction(m);
+  end_auth(m);
+  free(m->helo_name);
+  m->helo_name = NULL;
+  free(m->user);
+  m->user = NULL;
+  m->helo = 0;
+  set_state(s, SMTP_CMD);
+}
+
+static void smtp_timeout(struct mp_fake_session *s, struct mp_fake_answer *a)
+{
+  mp_fake_answer_line(a, "421 4.4.2 %s Error: timeout exceeded",
+                      mp_fake_hostname(s->srv));
+}
+
+const struct mp_fake_protocol mp_fake_smtp_proto = {
+    .name = "smtp",
+    .max_line = SMTP_MAX_LINE,
+    .open = smtp_open,
+    .close = smtp_close,
+    .greeting = smtp_greeting,
+    .classify = smtp_classify,
+    .line = smtp_line,
+    .raw = NULL,
+    .tls_started = smtp_tls_started,
+    .timeout = smtp_timeout,
+};
