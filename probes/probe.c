@@ -485,7 +485,11 @@ static void on_resolved(int status, const struct sockaddr_storage *addrs,
 {
   struct mp_probe *p = data;
   if (status < 0 || n == 0) {
-    mp_session_fail(p, MP_E_DNS_FAILED, "could not resolve %s", p->o.host);
+    if (mp_session_elapsed(p) / 1000 >= p->o.timeout_ms)
+      mp_session_fail(p, MP_E_TIMEOUT, "resolving %s took past the deadline",
+                      p->o.host);
+    else
+      mp_session_fail(p, MP_E_DNS_FAILED, "could not resolve %s", p->o.host);
     return;
   }
   if (mp_session_elapsed(p) / 1000 >= p->o.timeout_ms) {
@@ -550,6 +554,12 @@ int mp_probe_start(struct uv_loop_s *loop, const struct mp_probe_opts *opts,
   p->t0_us = p->phase_t0_us = mp_now_us();
   p->phase = MP_PHASE_RESOLVE;
   p->r->timings_us[MP_PHASE_RESOLVE] = 0;
+  /* DNS gets no more time than the probe has. */
+  uint64_t dns_ms = p->o.dns.timeout_ms ? p->o.dns.timeout_ms
+                                        : MP_RESOLVE_DEFAULT_TIMEOUT_MS;
+  if (dns_ms > p->o.timeout_ms)
+    dns_ms = p->o.timeout_ms;
+  p->o.dns.timeout_ms = dns_ms;
   int rc = mp_resolve(loop, p->o.host, p->o.port, &p->o.dns, on_resolved, p);
   if (rc < 0) {
     probe_free(p);
