@@ -45,12 +45,15 @@ struct mp_conn {
   unsigned paused : 1;
   unsigned delivering : 1;
   unsigned lingering : 1;
+  unsigned tls_failed : 1; /* the handshake failed: nothing flows */
   mp_conn_connect_cb connect_cb;
   mp_conn_timer_cb timer_cb;
   mp_conn_tls_cb tls_cb;
   struct mp_tls *tls;
   int handshaking;
-  char *in; /* undelivered plaintext: [in_off, in_len) */
+  int eof_err; /* the peer is done (EOF, reset, close_notify): reported
+                  once the bytes before it were delivered */
+  char *in;    /* undelivered plaintext: [in_off, in_len) */
   size_t in_off, in_len, in_cap;
   size_t max_line;
   uint64_t raw_left;
@@ -174,8 +177,10 @@ static void on_connect_timeout(uv_timer_t *t)
 int mp_conn_connect(struct mp_conn *c, const struct sockaddr *addr,
                     uint64_t timeout_ms, mp_conn_connect_cb cb)
 {
-  if (c->state != ST_NEW)
+  if (c->state != ST_NEW) {
+    conn_close_now(c, 0); /* conn.h: a negative return leaves it closing */
     return MP_E_CONNECT_FAILED;
+  }
   c->connect_req.data = c;
   int rc = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connect);
   if (rc < 0) {
@@ -199,7 +204,7 @@ static void alloc_read(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void read_start(struct mp_conn *c)
 {
-  if (c->reading || c->paused || c->state != ST_OPEN)
+  if (c->reading || c->paused || c->state != ST_OPEN || c->eof_err)
     return;
   if (uv_read_start((uv_stream_t *)&c->tcp, alloc_read, on_read) == 0)
     c->reading = 1;
@@ -272,12 +277,14 @@ static void on_write(uv_write_t *req, int status)
 }
 
 /* Puts bytes on the socket: what the kernel takes now, the rest queued in
- * one allocation freed by its callback. */
-static int send_bytes(struct mp_conn *c, const char *buf, size_t len)
+ * one allocation freed by its callback. force skips the queue cap: TLS
+ * output already taken out of the layer must go out or the stream breaks
+ * (the cap was checked against the plaintext). */
+static int send_bytes(struct mp_conn *c, const char *buf, size_t len, int force)
 {
   if (len == 0)
     return 0;
-  if (c->queued + len > MP_CONN_MAX_QUEUE)
+  if (!force && c->queued + len > MP_CONN_MAX_QUEUE)
     return MP_E_NO_RESOURCES;
   c->bytes_out += len;
   if (c->queued == 0) {
@@ -314,7 +321,7 @@ static int flush_tls(struct mp_conn *c)
     size_t n = mp_tls_drain(c->tls, out, sizeof(out));
     if (n == 0)
       break;
-    int rc = send_bytes(c, out, n);
+    int rc = send_bytes(c, out, n, 1);
     if (rc < 0)
       return rc;
   }
@@ -326,9 +333,13 @@ int mp_conn_write(struct mp_conn *c, const void *buf, size_t len)
   if (c->state != ST_OPEN)
     return MP_E_CONNECTION_CLOSED;
   if (!c->tls)
-    return send_bytes(c, buf, len);
+    return send_bytes(c, buf, len, 0);
   if (c->handshaking)
     return MP_E_PROTOCOL_ERROR; /* nothing may pass before the handshake */
+  /* The cap is checked before encrypting: once the records are made they
+   * cannot be taken back. */
+  if (c->queued + len > MP_CONN_MAX_QUEUE)
+    return MP_E_NO_RESOURCES;
   int rc = mp_tls_write(c->tls, buf, len);
   if (rc < 0)
     return rc;
@@ -342,10 +353,10 @@ int mp_conn_printf(struct mp_conn *c, const char *fmt, ...)
   va_start(ap, fmt);
   int n = vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
-  if (n < 0)
+  /* Too long: refused whole; a truncated line would lose its CRLF and run
+   * into the next command. */
+  if (n < 0 || (size_t)n >= sizeof(line))
     return MP_E_PROTOCOL_ERROR;
-  if ((size_t)n >= sizeof(line))
-    n = sizeof(line) - 1;
   return mp_conn_write(c, line, (size_t)n);
 }
 
@@ -430,8 +441,13 @@ static void conn_deliver(struct mp_conn *c)
       c->cbs.on_line(c, start, len);
   }
   c->delivering = 0;
-  if (c->state != ST_CLOSING)
-    release_input(c);
+  if (c->state == ST_CLOSING)
+    return;
+  release_input(c);
+  /* Everything before the peer's end was delivered (a partial line is
+   * lost with it); a paused connection hears of it after resume. */
+  if (c->eof_err && !c->paused)
+    conn_fail(c, c->eof_err);
 }
 
 /* Takes plaintext from the wire (or the TLS layer) and delivers it. */
@@ -450,8 +466,10 @@ static void tls_finish(struct mp_conn *c, int status)
   mp_conn_tls_cb cb = c->tls_cb;
   c->tls_cb = NULL;
   c->handshaking = 0;
-  if (status < 0)
+  if (status < 0) {
     c->handshaking = 1; /* keep lines and writes blocked */
+    c->tls_failed = 1;
+  }
   if (cb)
     cb(c, status);
 }
@@ -460,7 +478,7 @@ static void tls_finish(struct mp_conn *c, int status)
 static void tls_pump(struct mp_conn *c)
 {
   if (c->handshaking) {
-    if (!c->tls_cb)
+    if (c->tls_failed)
       return; /* the handshake failed earlier; wait for the caller */
     int rc = mp_tls_handshake(c->tls);
     if (flush_tls(c) < 0) {
@@ -482,8 +500,10 @@ static void tls_pump(struct mp_conn *c)
     if (n == MP_EAGAIN)
       break;
     if (n < 0) {
-      conn_fail(c, n);
-      return;
+      /* close_notify (or a bad record): deliver what came before it. */
+      read_stop(c);
+      c->eof_err = n;
+      break;
     }
     if (buffer_input(c, plain_buf, (size_t)n) < 0) {
       conn_fail(c, MP_E_NO_RESOURCES);
@@ -500,10 +520,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     return;
   if (nread < 0) {
     read_stop(c);
-    if (nread == UV_ENOBUFS)
+    if (nread == UV_ENOBUFS) {
       conn_fail(c, MP_E_NO_RESOURCES);
-    else
-      conn_fail(c, MP_E_CONNECTION_CLOSED); /* EOF, reset, ... */
+      return;
+    }
+    /* EOF, reset, ...: lines already buffered (a paused connection's)
+     * are delivered first. */
+    c->eof_err = MP_E_CONNECTION_CLOSED;
+    conn_deliver(c);
     return;
   }
   c->bytes_in += (uint64_t)nread;
@@ -531,16 +555,16 @@ int mp_conn_start_tls(struct mp_conn *c, struct mp_tls_ctx *ctx, int is_server,
   if (!c->tls)
     return MP_E_NO_RESOURCES;
   c->handshaking = 1;
-  c->tls_cb = cb;
   if (!is_server) {
     int rc = mp_tls_handshake(c->tls); /* the ClientHello */
     if (flush_tls(c) < 0)
-      return MP_E_CONNECTION_CLOSED;
+      rc = MP_E_CONNECTION_CLOSED;
     if (rc != MP_EAGAIN && rc < 0) {
-      c->tls_cb = NULL;
+      c->tls_failed = 1; /* cb never runs: a failed call has no callback */
       return rc;
     }
   }
+  c->tls_cb = cb;
   read_start(c);
   return 0;
 }
@@ -579,6 +603,7 @@ static void on_resume(uv_timer_t *t)
 {
   struct mp_conn *c = t->data;
   conn_deliver(c);
+  read_start(c); /* no-op if paused again, closing or at EOF */
 }
 
 void mp_conn_resume(struct mp_conn *c)
@@ -586,9 +611,17 @@ void mp_conn_resume(struct mp_conn *c)
   if (c->state == ST_CLOSING || !c->paused)
     return;
   c->paused = 0;
-  read_start(c);
-  if (c->in_off < c->in_len && !c->delivering)
+  if (c->delivering) {
+    read_start(c); /* the delivery loop we are inside of goes on */
+    return;
+  }
+  if (c->in_off < c->in_len || c->eof_err) {
+    /* Buffered bytes (and a pending EOF) first, then new ones: reading
+     * starts only after on_resume delivered what is here. */
     uv_timer_start(&c->aux, on_resume, 0, 0);
+    return;
+  }
+  read_start(c);
 }
 
 static void on_user_timer(uv_timer_t *t)
@@ -753,6 +786,8 @@ void mp_conn_peer_name(const struct mp_conn *c, char *buf, size_t len)
   int n = sizeof(ss);
   char ip[INET6_ADDRSTRLEN] = "?";
   int port = 0;
+  if (len == 0)
+    return;
   buf[0] = '\0';
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &n) < 0)
     return;

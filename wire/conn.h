@@ -19,7 +19,7 @@ struct mp_tls;
 struct mp_tls_ctx;
 
 /* Defaults for the framing limits. */
-#define MP_CONN_MAX_LINE 8192 /* bytes in one line without CRLF */
+#define MP_CONN_MAX_LINE 8192        /* bytes in one line without CRLF */
 #define MP_CONN_MAX_QUEUE (4u << 20) /* unsent bytes before an error */
 
 struct mp_conn_cbs {
@@ -72,7 +72,8 @@ uint64_t mp_conn_deadline_left(const struct mp_conn *c);
  * MP_E_CONNECTION_CLOSED when closing. Never calls a callback directly. */
 int mp_conn_write(struct mp_conn *c, const void *buf, size_t len);
 
-/* printf into the write queue (at most MP_CONN_MAX_LINE + 2 bytes). */
+/* printf into the write queue (at most MP_CONN_MAX_LINE + 2 bytes; longer
+ * output is refused whole with MP_E_PROTOCOL_ERROR, never truncated). */
 int mp_conn_printf(struct mp_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -81,9 +82,11 @@ int mp_conn_printf(struct mp_conn *c, const char *fmt, ...)
  * buffered after the current line (RFC 3207: pipelining after the go-ahead
  * is forbidden; call mp_conn_discard_input() first where discarding is
  * right), else 0 and cb runs once with 0, MP_E_TLS_FAILED or
- * MP_E_CERT_INVALID. Lines are not delivered until the handshake ends. On
- * failure the connection stays open: the caller closes it. host is the SNI
- * and verification name (client). */
+ * MP_E_CERT_INVALID (unless a fatal error, such as the peer closing
+ * mid-handshake, reaches on_error first). Lines are not delivered until the
+ * handshake ends. On failure (a negative return or a failed cb) the
+ * connection stays open but carries nothing more: the caller closes it.
+ * host is the SNI and verification name (client). */
 typedef void (*mp_conn_tls_cb)(struct mp_conn *c, int status);
 int mp_conn_start_tls(struct mp_conn *c, struct mp_tls_ctx *ctx, int is_server,
                       const char *host, mp_conn_tls_cb cb);
@@ -136,7 +139,8 @@ void mp_conn_set_max_line(struct mp_conn *c, size_t max);
 uint64_t mp_conn_bytes_in(const struct mp_conn *c);
 uint64_t mp_conn_bytes_out(const struct mp_conn *c);
 
-/* Local and remote addresses as "127.0.0.1:2525" (buf of 64 is enough). */
+/* The peer's address as "127.0.0.1:2525" or "[::1]:2525" (buf of 64 is
+ * enough; truncated to len, "" when not connected). */
 void mp_conn_peer_name(const struct mp_conn *c, char *buf, size_t len);
 
 #endif
