@@ -31,7 +31,7 @@ static const char serve_usage[] =
     "  CA /tmp/mailprobe-ca-PID.pem\n"
     "\n"
     "options:\n"
-    "  --port NAME=PORT  listen on PORT for server NAME (default: any free\n"
+    "  --port NAME=PORT  listen on PORT for server NAME (default or 0: any free\n"
     "                    port, printed; repeatable)\n"
     "  -h, --help        this help\n"
     "\n"
@@ -208,7 +208,7 @@ int mp_cli_serve(int argc, char **argv)
         rc = usage_error(err);
         goto out;
       }
-      if (mp_args_uint("port", eq + 1, 1, 65535, &port, err, sizeof(err)) < 0) {
+      if (mp_args_uint("port", eq + 1, 0, 65535, &port, err, sizeof(err)) < 0) {
         rc = usage_error(err);
         goto out;
       }
