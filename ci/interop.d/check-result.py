@@ -4,7 +4,7 @@
 Usage: check-result.py FILE EXPECT...
 EXPECT is key=value: status=ok|fail, error=NAME|- (null), phase=NAME,
 auth=NAME|-|* (null / any mechanism), tls=yes|no (the tls object present or
-null). Exits 0 when all hold, else prints what differs and exits 1."""
+null), has=A.B (a member, by dotted path, present and not null). Exits 0 when all hold, else prints what differs and exits 1."""
 import json
 import sys
 
@@ -21,6 +21,15 @@ def main():
     for item in expects:
         key, _, want = item.partition("=")
         got = d.get(key)
+        if key == "has":
+            got = d
+            for part in want.split("."):
+                got = got.get(part) if isinstance(got, dict) else None
+            ok = got is not None
+            shown = got
+            if not ok:
+                problems.append("%s is missing or null" % want)
+            continue
         if key == "tls":
             ok = (got is not None) == (want == "yes")
             shown = "null" if got is None else got.get("version")
