@@ -17,6 +17,10 @@ int mp_cli_run(int argc, char **argv);
 /* `mailprobe check URL`: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. */
 int mp_cli_check(int argc, char **argv);
 
+/* `mailprobe roundtrip --send URL --fetch URL --to ADDR`: exit codes as
+ * check. */
+int mp_cli_roundtrip(int argc, char **argv);
+
 /* `mailprobe serve CASE.yaml`: 0 after a clean stop on SIGINT/SIGTERM. */
 int mp_cli_serve(int argc, char **argv);
 

@@ -19,7 +19,9 @@ static const char usage[] =
     "                      2 CRITICAL, 3 UNKNOWN)\n"
     "  serve CASE.yaml     hold a case's fake servers up on 127.0.0.1 for a\n"
     "                      real client\n"
-    "  roundtrip           send a message and fetch it back (not built yet)\n"
+    "  roundtrip           send a test message over SMTP, find and delete "
+    "it\n"
+    "                      over POP3 or IMAP\n"
     "  bench               concurrency and timeout benchmarks (not built "
     "yet)\n"
     "\n"
@@ -80,7 +82,9 @@ int main(int argc, char **argv)
     return mp_cli_check(argc - 1, argv + 1);
   if (strcmp(cmd, "serve") == 0)
     return mp_cli_serve(argc - 1, argv + 1);
-  if (strcmp(cmd, "bench") == 0 || strcmp(cmd, "roundtrip") == 0)
+  if (strcmp(cmd, "roundtrip") == 0)
+    return mp_cli_roundtrip(argc - 1, argv + 1);
+  if (strcmp(cmd, "bench") == 0)
     return not_built(cmd, argc - 1, argv + 1);
   fprintf(stderr, "mailprobe: unknown command \"%s\"\n\n%s", cmd, usage);
   return MP_EXIT_USAGE;

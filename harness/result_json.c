@@ -93,6 +93,10 @@ void mp_result_write_json(struct mp_json *j, const struct mp_result *r)
     mp_json_key(j, phase_name(p));
     mp_json_int(j, r->timings_us[p]);
   }
+  if (r->delivery_us >= 0) {
+    mp_json_key(j, "delivery");
+    mp_json_int(j, r->delivery_us);
+  }
   mp_json_key(j, "total");
   mp_json_uint(j, r->total_us);
   mp_json_obj_end(j);
@@ -138,6 +142,10 @@ void mp_result_write_json(struct mp_json *j, const struct mp_result *r)
   if (r->deleted >= 0) {
     mp_json_key(j, "deleted");
     mp_json_int(j, r->deleted);
+  }
+  if (r->polls) {
+    mp_json_key(j, "polls");
+    mp_json_uint(j, r->polls);
   }
   mp_json_key(j, "insecure");
   mp_json_bool(j, r->insecure);
@@ -280,6 +288,11 @@ int mp_result_nagios(const struct mp_result *r, const struct mp_result_fmt *f,
       bprintf(&b, ", auth ");
       nagios_text(&b, r->auth);
     }
+    if (r->delivery_us >= 0) {
+      bprintf(&b, ", delivered in ");
+      nagios_seconds(&b, (uint64_t)r->delivery_us);
+      mp_json_raw(&b, "s", 1);
+    }
     if (r->messages >= 0)
       bprintf(&b, ", %" PRId64 " messages", r->messages);
     if (r->warn && r->detail) {
@@ -325,6 +338,11 @@ int mp_result_nagios(const struct mp_result *r, const struct mp_result_fmt *f,
       continue;
     bprintf(&b, " %s=", phase_name(p));
     perf_seconds(&b, (uint64_t)r->timings_us[p]);
+    bprintf(&b, "s;;;0;");
+  }
+  if (r->delivery_us >= 0) {
+    bprintf(&b, " delivery=");
+    perf_seconds(&b, (uint64_t)r->delivery_us);
     bprintf(&b, "s;;;0;");
   }
   if (r->tls_used)
@@ -393,6 +411,12 @@ char *mp_result_prometheus(const struct mp_result *r,
     mp_json_raw(&b, ",", 1);
     prom_label(&b, "phase", phase_name(p));
     bprintf(&b, "} %.6f\n", (double)r->timings_us[p] / 1e6);
+  }
+  if (r->delivery_us >= 0) {
+    prom_sample_start(&b, "mailprobe_duration_seconds", r, f);
+    mp_json_raw(&b, ",", 1);
+    prom_label(&b, "phase", "delivery");
+    bprintf(&b, "} %.6f\n", (double)r->delivery_us / 1e6);
   }
   prom_sample_start(&b, "mailprobe_duration_seconds", r, f);
   mp_json_raw(&b, ",", 1);

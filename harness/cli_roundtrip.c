@@ -1,0 +1,634 @@
+/* `mailprobe roundtrip --send URL --fetch URL --to ADDR`: sends a tokened
+ * message over SMTP and finds and deletes it over POP3 or IMAP
+ * (probes/roundtrip.h), reported like `check`. */
+#include "harness/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "harness/args.h"
+#include "harness/result_json.h"
+#include "probes/probe.h"
+#include "probes/resolve.h"
+#include "probes/result.h"
+#include "probes/roundtrip.h"
+#include "wire/errors.h"
+
+static const char rt_usage[] =
+    "usage: mailprobe roundtrip --send URL --fetch URL --to ADDR [OPTIONS]\n"
+    "\n"
+    "Sends a test message carrying a unique token over SMTP, then checks\n"
+    "the mailbox over POP3 or IMAP every --poll until the message shows up\n"
+    "or --email-timeout passes, and deletes it. Only messages with a\n"
+    "mailprobe token of this --id are ever deleted.\n"
+    "\n"
+    "URLs as in `mailprobe check`: --send smtp://, smtps://, submission://;\n"
+    "--fetch pop3://, pop3s://, imap://, imaps://.\n"
+    "\n"
+    "options:\n"
+    "  --send URL, --fetch URL  the two servers (required)\n"
+    "  --to ADDR             recipient: the mailbox --fetch logs into "
+    "(required)\n"
+    "  --from ADDR           sender (default: --to)\n"
+    "  --subject TEXT        subject before the token (default \"mailprobe "
+    "round\n"
+    "                        trip\")\n"
+    "  --email-timeout DUR   how long the message may take (default 10m)\n"
+    "  --poll DUR            between mailbox checks (default 5s)\n"
+    "  --mode MODE           same (default): find this run's message;\n"
+    "                        previous: delete the messages earlier runs sent\n"
+    "                        (none there is a failure, except on the first "
+    "run)\n"
+    "  --state FILE          previous mode: remembers that a run happened\n"
+    "                        (missing file: this is the first run)\n"
+    "  --id NAME             names this monitor in tokens (letters, digits,\n"
+    "                        - and _; default rt)\n"
+    "  --user NAME, --password-file FILE, --password-env VAR\n"
+    "                        login for both sides (never --password)\n"
+    "  --send-user, --send-password-file, --send-password-env,\n"
+    "  --fetch-user, --fetch-password-file, --fetch-password-env\n"
+    "                        login for one side only\n"
+    "  --send-tls MODE, --fetch-tls MODE   none, starttls, implicit, auto\n"
+    "                        (default: the URL's)\n"
+    "  --send-auth LIST, --fetch-auth LIST login methods, as in check\n"
+    "  --timeout DUR         each connection (default 120s)\n"
+    "  --connect-timeout DUR each TCP connect (default: --timeout)\n"
+    "  --cafile FILE         trust these CAs (PEM), both sides\n"
+    "  --insecure            do not fail on a bad certificate, both sides\n"
+    "  --helo NAME           EHLO argument\n"
+    "  --warning DUR, --critical DUR   on the total time\n"
+    "  --format FMT          nagios (default), json or prometheus\n"
+    "  --dns-mode MODE, --dns-server IP[:PORT], --host-map \"IP NAME...\"\n"
+    "                        as in check\n"
+    "  -v, --verbose         print the transcript on stderr as it happens\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "Exit status (Nagios plugin): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n"
+    "\n"
+    "examples:\n"
+    "  mailprobe roundtrip --send submission://mail.example.com \\\n"
+    "      --fetch imaps://mail.example.com --to probe@example.com \\\n"
+    "      --user probe@example.com --password-env PROBE_PW\n"
+    "  mailprobe roundtrip --send smtp://mx.example.com --fetch \\\n"
+    "      pop3s://pop.example.com --to probe@example.com --mode previous \\\n"
+    "      --state /var/lib/mailprobe/rt.state --fetch-user probe \\\n"
+    "      --fetch-password-file /etc/mailprobe/pw\n";
+
+enum {
+  OPT_SEND = 1,
+  OPT_FETCH,
+  OPT_TO,
+  OPT_FROM,
+  OPT_SUBJECT,
+  OPT_EMAIL_TIMEOUT,
+  OPT_POLL,
+  OPT_MODE,
+  OPT_STATE,
+  OPT_ID,
+  /* Login: three sides (both, send, fetch) x three options. */
+  OPT_USER,
+  OPT_PASSWORD_FILE,
+  OPT_PASSWORD_ENV,
+  OPT_SEND_USER,
+  OPT_SEND_PASSWORD_FILE,
+  OPT_SEND_PASSWORD_ENV,
+  OPT_FETCH_USER,
+  OPT_FETCH_PASSWORD_FILE,
+  OPT_FETCH_PASSWORD_ENV,
+  OPT_PASSWORD,
+  OPT_SEND_TLS,
+  OPT_FETCH_TLS,
+  OPT_SEND_AUTH,
+  OPT_FETCH_AUTH,
+  OPT_TIMEOUT,
+  OPT_CONNECT_TIMEOUT,
+  OPT_CAFILE,
+  OPT_INSECURE,
+  OPT_HELO,
+  OPT_WARNING,
+  OPT_CRITICAL,
+  OPT_FORMAT,
+  OPT_DNS_MODE,
+  OPT_DNS_SERVER,
+  OPT_HOST_MAP,
+  OPT_VERBOSE,
+  OPT_HELP
+};
+
+static const struct mp_opt rt_opts[] = {
+    {"send", 0, 1, OPT_SEND},
+    {"fetch", 0, 1, OPT_FETCH},
+    {"to", 0, 1, OPT_TO},
+    {"from", 0, 1, OPT_FROM},
+    {"subject", 0, 1, OPT_SUBJECT},
+    {"email-timeout", 0, 1, OPT_EMAIL_TIMEOUT},
+    {"poll", 0, 1, OPT_POLL},
+    {"mode", 0, 1, OPT_MODE},
+    {"state", 0, 1, OPT_STATE},
+    {"id", 0, 1, OPT_ID},
+    {"user", 0, 1, OPT_USER},
+    {"password-file", 0, 1, OPT_PASSWORD_FILE},
+    {"password-env", 0, 1, OPT_PASSWORD_ENV},
+    {"send-user", 0, 1, OPT_SEND_USER},
+    {"send-password-file", 0, 1, OPT_SEND_PASSWORD_FILE},
+    {"send-password-env", 0, 1, OPT_SEND_PASSWORD_ENV},
+    {"fetch-user", 0, 1, OPT_FETCH_USER},
+    {"fetch-password-file", 0, 1, OPT_FETCH_PASSWORD_FILE},
+    {"fetch-password-env", 0, 1, OPT_FETCH_PASSWORD_ENV},
+    {"password", 0, 1, OPT_PASSWORD},
+    {"send-password", 0, 1, OPT_PASSWORD},
+    {"fetch-password", 0, 1, OPT_PASSWORD},
+    {"send-tls", 0, 1, OPT_SEND_TLS},
+    {"fetch-tls", 0, 1, OPT_FETCH_TLS},
+    {"send-auth", 0, 1, OPT_SEND_AUTH},
+    {"fetch-auth", 0, 1, OPT_FETCH_AUTH},
+    {"timeout", 0, 1, OPT_TIMEOUT},
+    {"connect-timeout", 0, 1, OPT_CONNECT_TIMEOUT},
+    {"cafile", 0, 1, OPT_CAFILE},
+    {"insecure", 0, 0, OPT_INSECURE},
+    {"helo", 0, 1, OPT_HELO},
+    {"warning", 0, 1, OPT_WARNING},
+    {"critical", 0, 1, OPT_CRITICAL},
+    {"format", 0, 1, OPT_FORMAT},
+    {"dns-mode", 0, 1, OPT_DNS_MODE},
+    {"dns-server", 0, 1, OPT_DNS_SERVER},
+    {"host-map", 0, 1, OPT_HOST_MAP},
+    {"verbose", 'v', 0, OPT_VERBOSE},
+    {"help", 'h', 0, OPT_HELP},
+};
+
+enum out_format { FMT_NAGIOS = 0, FMT_JSON, FMT_PROMETHEUS };
+
+/* Login for one side (or both). */
+struct login {
+  const char *user;
+  char *password;
+  int npw;
+};
+
+struct side {
+  const char *url;
+  struct mp_url u;
+  int tls; /* -1: the URL's */
+  const char *auth_list;
+};
+
+struct rt_state {
+  struct mp_result *result;
+  char token[MP_RT_TOKEN_MAX];
+};
+
+static int usage_error(enum out_format fmt, const char *msg)
+{
+  fprintf(stderr,
+          "mailprobe roundtrip: %s\nTry 'mailprobe roundtrip --help'.\n", msg);
+  if (fmt == FMT_NAGIOS)
+    printf("MAILPROBE UNKNOWN - %s\n", msg);
+  return MP_EXIT_USAGE;
+}
+
+static void on_trace(void *data, char dir, const char *line)
+{
+  (void)data;
+  fprintf(stderr, "%c: %s\n", dir == 'c' ? 'C' : dir == 's' ? 'S' : '*', line);
+}
+
+static void on_done(struct mp_result *r, const char *token, void *data)
+{
+  struct rt_state *st = data;
+
+  st->result = r;
+  snprintf(st->token, sizeof(st->token), "%s", token ? token : "");
+}
+
+static void login_free(struct login *l)
+{
+  if (l->password) {
+    memset(l->password, 0, strlen(l->password));
+    free(l->password);
+  }
+  l->password = NULL;
+}
+
+/* Reads a password from a file (env == 0) or an environment variable. */
+static int login_password(struct login *l, const char *opt, const char *val,
+                          int env, char *err, size_t errlen)
+{
+  const char *v;
+
+  l->npw++;
+  login_free(l);
+  if (!env)
+    return mp_read_secret_file(val, &l->password, err, errlen);
+  v = getenv(val);
+  if (!v) {
+    snprintf(err, errlen, "--%s: the environment variable %s is not set", opt,
+             val);
+    return -1;
+  }
+  l->password = strdup(v);
+  if (!l->password) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+/* Fills one side's probe options. 0 or -1 with a message. */
+static int side_opts(const char *name, struct side *s, const struct login *own,
+                     const struct login *both, int want_smtp,
+                     struct mp_probe_opts *o, char *err, size_t errlen)
+{
+  if (!s->url) {
+    snprintf(err, errlen, "missing --%s URL", name);
+    return -1;
+  }
+  if (mp_url_parse(s->url, &s->u, err, errlen) < 0)
+    return -1;
+  if (want_smtp != (s->u.proto == MP_PROTO_SMTP)) {
+    snprintf(err, errlen, "--%s: %s", name,
+             want_smtp ? "an SMTP URL (smtp, smtps, submission)"
+                       : "a POP3 or IMAP URL (pop3, pop3s, imap, imaps)");
+    return -1;
+  }
+  o->proto = s->u.proto;
+  o->tls = s->tls >= 0 ? (enum mp_tls_mode)s->tls : s->u.tls;
+  o->host = s->u.host;
+  o->port = s->u.port_given || s->tls < 0 ? s->u.port
+                                          : mp_default_port(o->proto, o->tls);
+  if (s->auth_list &&
+      mp_auth_list_parse(s->auth_list, o->proto, &o->auth, err, errlen) < 0)
+    return -1;
+  if (own->npw > 1 || both->npw > 1) {
+    snprintf(err, errlen, "give one password option per side");
+    return -1;
+  }
+  /* A side's own option wins over the one for both sides. */
+  o->user = own->user ? own->user : both->user;
+  o->password = own->password ? own->password : both->password;
+  if (o->user && !o->password) {
+    snprintf(err, errlen, "%s login: --user needs a password option", name);
+    return -1;
+  }
+  if (o->password && !o->user) {
+    snprintf(err, errlen, "%s login: a password without a user", name);
+    return -1;
+  }
+  if (!want_smtp && !o->user) {
+    snprintf(err, errlen,
+             "--fetch needs a login: --user or --fetch-user, and a password "
+             "option");
+    return -1;
+  }
+  return 0;
+}
+
+static int write_state(const char *path, const char *token)
+{
+  FILE *f = fopen(path, "w");
+
+  if (!f)
+    return -1;
+  fprintf(f, "%s\n", token);
+  return fclose(f) == 0 ? 0 : -1;
+}
+
+int mp_cli_roundtrip(int argc, char **argv)
+{
+  struct mp_rt_opts o;
+  struct mp_probe_opts common;
+  struct side send = {.tls = -1}, fetch = {.tls = -1};
+  struct login both = {0}, lsend = {0}, lfetch = {0};
+  struct mp_host_maps maps = {0};
+  struct mp_result_fmt rf = {0};
+  struct rt_state st = {0};
+  struct mp_args a;
+  struct stat sb;
+  uv_loop_t loop;
+  const char *val, *state = NULL;
+  char err[512], target[700], sendt[300], fetcht[300];
+  int id, rc = MP_EXIT_USAGE, dns_mode = -1;
+  uint64_t warning_us = 0, critical_us = 0, us;
+  enum out_format fmt = FMT_NAGIOS;
+
+  memset(&o, 0, sizeof(o));
+  memset(&common, 0, sizeof(common));
+  mp_args_init(&a, argc, argv);
+  while ((id = mp_args_next(&a, rt_opts, sizeof(rt_opts) / sizeof(*rt_opts),
+                            &val, err, sizeof(err))) != MP_ARG_END) {
+    int bad = 0;
+
+    switch (id) {
+    case MP_ARG_ERROR:
+      bad = 1;
+      break;
+    case MP_ARG_POSITIONAL:
+      snprintf(err, sizeof(err),
+               "unexpected \"%s\": the servers go in --send and --fetch", val);
+      bad = 1;
+      break;
+    case OPT_SEND:
+      send.url = val;
+      break;
+    case OPT_FETCH:
+      fetch.url = val;
+      break;
+    case OPT_TO:
+      o.to = val;
+      break;
+    case OPT_FROM:
+      o.from = val;
+      break;
+    case OPT_SUBJECT:
+      o.subject = val;
+      break;
+    case OPT_MODE:
+      if (strcmp(val, "same") == 0)
+        o.mode = MP_RT_SAME;
+      else if (strcmp(val, "previous") == 0)
+        o.mode = MP_RT_PREVIOUS;
+      else {
+        snprintf(err, sizeof(err), "--mode: \"%s\" is not same or previous",
+                 val);
+        bad = 1;
+      }
+      break;
+    case OPT_STATE:
+      state = val;
+      break;
+    case OPT_ID:
+      o.id = val;
+      break;
+    case OPT_USER:
+      both.user = val;
+      break;
+    case OPT_SEND_USER:
+      lsend.user = val;
+      break;
+    case OPT_FETCH_USER:
+      lfetch.user = val;
+      break;
+    case OPT_PASSWORD_FILE:
+    case OPT_PASSWORD_ENV:
+      bad = login_password(&both,
+                           id == OPT_PASSWORD_ENV ? "password-env"
+                                                  : "password-file",
+                           val, id == OPT_PASSWORD_ENV, err, sizeof(err)) < 0;
+      break;
+    case OPT_SEND_PASSWORD_FILE:
+    case OPT_SEND_PASSWORD_ENV:
+      bad = login_password(&lsend,
+                           id == OPT_SEND_PASSWORD_ENV ? "send-password-env"
+                                                       : "send-password-file",
+                           val, id == OPT_SEND_PASSWORD_ENV, err,
+                           sizeof(err)) < 0;
+      break;
+    case OPT_FETCH_PASSWORD_FILE:
+    case OPT_FETCH_PASSWORD_ENV:
+      bad = login_password(&lfetch,
+                           id == OPT_FETCH_PASSWORD_ENV ? "fetch-password-env"
+                                                        : "fetch-password-file",
+                           val, id == OPT_FETCH_PASSWORD_ENV, err,
+                           sizeof(err)) < 0;
+      break;
+    case OPT_PASSWORD:
+      snprintf(err, sizeof(err),
+               "a password on the command line is visible to every user of "
+               "this machine: use --password-file FILE or --password-env "
+               "VAR (or their --send-/--fetch- forms)");
+      bad = 1;
+      break;
+    case OPT_SEND_TLS:
+    case OPT_FETCH_TLS: {
+      int t = mp_tls_mode_from_name(val);
+
+      if (t < 0) {
+        snprintf(err, sizeof(err),
+                 "--%s-tls: \"%s\" is not one of none, starttls, implicit, "
+                 "auto",
+                 id == OPT_SEND_TLS ? "send" : "fetch", val);
+        bad = 1;
+      } else if (id == OPT_SEND_TLS) {
+        send.tls = t;
+      } else {
+        fetch.tls = t;
+      }
+      break;
+    }
+    case OPT_SEND_AUTH:
+      send.auth_list = val;
+      break;
+    case OPT_FETCH_AUTH:
+      fetch.auth_list = val;
+      break;
+    case OPT_EMAIL_TIMEOUT:
+    case OPT_POLL:
+    case OPT_TIMEOUT:
+    case OPT_CONNECT_TIMEOUT:
+    case OPT_WARNING:
+    case OPT_CRITICAL: {
+      const char *name = id == OPT_EMAIL_TIMEOUT     ? "email-timeout"
+                         : id == OPT_POLL            ? "poll"
+                         : id == OPT_TIMEOUT         ? "timeout"
+                         : id == OPT_CONNECT_TIMEOUT ? "connect-timeout"
+                         : id == OPT_WARNING         ? "warning"
+                                                     : "critical";
+
+      if (mp_args_duration(name, val, &us, err, sizeof(err)) < 0) {
+        bad = 1;
+        break;
+      }
+      if (us == 0) {
+        snprintf(err, sizeof(err), "--%s: must be more than 0", name);
+        bad = 1;
+        break;
+      }
+      if (id == OPT_EMAIL_TIMEOUT)
+        o.email_timeout_ms = (us + 999) / 1000;
+      else if (id == OPT_POLL)
+        o.poll_ms = (us + 999) / 1000;
+      else if (id == OPT_TIMEOUT)
+        common.timeout_ms = (us + 999) / 1000;
+      else if (id == OPT_CONNECT_TIMEOUT)
+        common.connect_timeout_ms = (us + 999) / 1000;
+      else if (id == OPT_WARNING)
+        warning_us = us;
+      else
+        critical_us = us;
+      break;
+    }
+    case OPT_CAFILE:
+      common.cafile = val;
+      break;
+    case OPT_INSECURE:
+      common.insecure = 1;
+      break;
+    case OPT_HELO:
+      common.helo = val;
+      break;
+    case OPT_FORMAT:
+      if (strcmp(val, "nagios") == 0)
+        fmt = FMT_NAGIOS;
+      else if (strcmp(val, "json") == 0)
+        fmt = FMT_JSON;
+      else if (strcmp(val, "prometheus") == 0)
+        fmt = FMT_PROMETHEUS;
+      else {
+        snprintf(err, sizeof(err),
+                 "--format: \"%s\" is not one of nagios, json, prometheus",
+                 val);
+        bad = 1;
+      }
+      break;
+    case OPT_DNS_MODE:
+      dns_mode = mp_dns_mode_from_name(val);
+      if (dns_mode < 0) {
+        snprintf(err, sizeof(err), "--dns-mode: unknown mode \"%s\"", val);
+        bad = 1;
+      }
+      break;
+    case OPT_DNS_SERVER: {
+      char host[256];
+      uint16_t port;
+
+      if (mp_hostport_parse(val, 53, host, sizeof(host), &port, err,
+                            sizeof(err)) < 0)
+        bad = 1;
+      common.dns.server = val;
+      break;
+    }
+    case OPT_HOST_MAP:
+      bad = mp_host_map_add(&maps, val, err, sizeof(err)) < 0;
+      break;
+    case OPT_VERBOSE:
+      common.trace = on_trace;
+      break;
+    case OPT_HELP:
+      fputs(rt_usage, stdout);
+      rc = 0;
+      goto out;
+    }
+    if (bad) {
+      rc = usage_error(fmt, err);
+      goto out;
+    }
+  }
+
+  if (!o.to) {
+    rc = usage_error(fmt, "missing --to ADDR");
+    goto out;
+  }
+  if (!o.from)
+    o.from = o.to;
+  if (dns_mode >= 0)
+    common.dns.mode = (enum mp_dns_mode)dns_mode;
+  else if (common.dns.server)
+    common.dns.mode = MP_DNS_SERVER;
+  if (common.dns.mode == MP_DNS_SERVER && !common.dns.server) {
+    rc = usage_error(fmt, "--dns-mode server needs --dns-server IP[:PORT]");
+    goto out;
+  }
+  common.dns.hosts = maps.v;
+  common.dns.nhosts = maps.n;
+  o.send = common;
+  o.fetch = common;
+  if (side_opts("send", &send, &lsend, &both, 1, &o.send, err, sizeof(err)) <
+          0 ||
+      side_opts("fetch", &fetch, &lfetch, &both, 0, &o.fetch, err,
+                sizeof(err)) < 0) {
+    rc = usage_error(fmt, err);
+    goto out;
+  }
+  if (warning_us && critical_us && warning_us > critical_us) {
+    rc = usage_error(fmt, "--warning is above --critical");
+    goto out;
+  }
+  if (o.mode == MP_RT_PREVIOUS) {
+    if (!state) {
+      rc = usage_error(fmt, "--mode previous needs --state FILE (to know "
+                            "the first run)");
+      goto out;
+    }
+    o.first_run = stat(state, &sb) < 0 && errno == ENOENT;
+  }
+
+  snprintf(sendt, sizeof(sendt), strchr(send.u.host, ':') ? "[%s]:%u" : "%s:%u",
+           send.u.host, (unsigned)o.send.port);
+  snprintf(fetcht, sizeof(fetcht),
+           strchr(fetch.u.host, ':') ? "[%s]:%u" : "%s:%u", fetch.u.host,
+           (unsigned)o.fetch.port);
+  snprintf(target, sizeof(target), "%s -> %s", sendt, fetcht);
+  rf.proto = "roundtrip";
+  rf.target = target;
+  rf.warning_us = warning_us;
+  rf.critical_us = critical_us;
+  rf.timeout_us =
+      ((o.email_timeout_ms ? o.email_timeout_ms
+                           : MP_RT_DEFAULT_EMAIL_TIMEOUT_MS) +
+       (common.timeout_ms ? common.timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS)) *
+      1000;
+
+  if (uv_loop_init(&loop) < 0) {
+    rc = usage_error(fmt, "could not start the event loop");
+    goto out;
+  }
+  id = mp_roundtrip_start(&loop, &o, on_done, &st);
+  if (id < 0) {
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    snprintf(err, sizeof(err), "the round trip did not start: %s%s",
+             mp_err_message(id),
+             id == MP_E_PROTOCOL_ERROR ? " (check --id and the addresses)"
+                                       : "");
+    rc = usage_error(fmt, err);
+    goto out;
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop) != 0)
+    fprintf(stderr, "mailprobe roundtrip: handles left open on the loop\n");
+  if (!st.result) {
+    rc = usage_error(fmt, "the round trip ended without a result");
+    goto out;
+  }
+  /* Previous mode: a message went out, so the next run is not the first. */
+  if (state && st.result->sent_at_us && st.token[0] &&
+      write_state(state, st.token) < 0)
+    fprintf(stderr, "mailprobe roundtrip: %s: %s\n", state, strerror(errno));
+
+  rc = (int)mp_result_nagios_state(st.result, &rf);
+  if (fmt == FMT_NAGIOS) {
+    char *line = NULL;
+
+    rc = mp_result_nagios(st.result, &rf, &line);
+    printf("%s\n", line ? line : "MAILPROBE UNKNOWN - out of memory");
+    free(line);
+  } else {
+    char *text = fmt == FMT_JSON ? mp_result_to_json(st.result, 1)
+                                 : mp_result_prometheus(st.result, &rf);
+
+    if (!text) {
+      fprintf(stderr, "mailprobe roundtrip: out of memory\n");
+      rc = MP_EXIT_USAGE;
+    } else {
+      fputs(text, stdout);
+      if (fmt == FMT_JSON)
+        fputc('\n', stdout);
+      free(text);
+    }
+  }
+  fflush(stdout);
+
+out:
+  mp_result_free(st.result);
+  login_free(&both);
+  login_free(&lsend);
+  login_free(&lfetch);
+  mp_host_maps_free(&maps);
+  return rc;
+}
