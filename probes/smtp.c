@@ -2,6 +2,7 @@
  * EHLO (HELO when EHLO is refused), STARTTLS and EHLO again, AUTH with the
  * strongest mechanism both sides have, QUIT. A state machine fed whole
  * replies; the expected code of each state sits in one table. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,28 @@ static void send_quit(struct mp_probe *p)
   mp_session_send(p, "QUIT");
 }
 
+/* Fails the probe while the session is still in step: says QUIT first, as
+ * RFC 5321 4.1.1.10 asks ("The sender MUST NOT intentionally close the
+ * transmission channel until it sends a QUIT command"; 3.1: a server that
+ * greets with 554 waits for it). The close that follows writes the queued
+ * QUIT out; the reply is not awaited (a SHOULD), so the result keeps the
+ * phase and reply that failed. Not for 421 (the server is closing the
+ * channel, RFC 5321 3.8) nor for a session out of step (protocol errors,
+ * TLS failures). */
+__attribute__((format(printf, 3, 4))) static void
+fail_quit(struct mp_probe *p, int err, const char *fmt, ...)
+{
+  struct smtp *s = p->state;
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  if (s->reply.code != 421)
+    mp_session_send(p, "QUIT");
+  mp_session_fail(p, err, "%s", buf);
+}
+
 /* The end of the session's checks: a message to send, or goodbye. */
 static void send_mail_or_quit(struct mp_probe *p)
 {
@@ -183,9 +206,9 @@ static void after_ehlo(struct mp_probe *p)
 {
   struct smtp *s = p->state;
   if (!p->in_tls && p->o.tls == MP_TLSMODE_STARTTLS && !s->starttls_offered) {
-    mp_session_fail(p, MP_E_STARTTLS_UNSUPPORTED,
-                    "the server does not offer STARTTLS%s",
-                    s->st == SMTP_HELO ? " (it refused EHLO)" : "");
+    fail_quit(p, MP_E_STARTTLS_UNSUPPORTED,
+              "the server does not offer STARTTLS%s",
+              s->st == SMTP_HELO ? " (it refused EHLO)" : "");
     return;
   }
   if (!p->in_tls && s->starttls_offered &&
@@ -215,20 +238,19 @@ static void smtp_auth_next(struct mp_probe *p)
     int clear_only =
         !p->in_tls && (s->sasl_offered & all) && !(s->sasl_offered & allowed);
     if (s->saw_535)
-      mp_session_fail(p, MP_E_AUTH_FAILED,
-                      "the server refused the credentials with every "
-                      "mechanism tried");
+      fail_quit(p, MP_E_AUTH_FAILED,
+                "the server refused the credentials with every "
+                "mechanism tried");
     else if (s->saw_tls_req || clear_only ||
              (!s->auth_offered && !p->in_tls && s->starttls_offered))
-      mp_session_fail(p, MP_E_AUTH_TLS_REQUIRED,
-                      "login needs TLS, and tls is %s",
-                      mp_tls_mode_name(p->o.tls));
+      fail_quit(p, MP_E_AUTH_TLS_REQUIRED, "login needs TLS, and tls is %s",
+                mp_tls_mode_name(p->o.tls));
     else if (s->tried)
-      mp_session_fail(p, MP_E_AUTH_FAILED, "every mechanism tried failed");
+      fail_quit(p, MP_E_AUTH_FAILED, "every mechanism tried failed");
     else
-      mp_session_fail(p, MP_E_AUTH_UNSUPPORTED,
-                      "no login mechanism in common (the server offers %s)",
-                      s->auth_offered ? "others" : "no AUTH");
+      fail_quit(p, MP_E_AUTH_UNSUPPORTED,
+                "no login mechanism in common (the server offers %s)",
+                s->auth_offered ? "others" : "no AUTH");
     return;
   }
   s->mech = mech;
@@ -301,13 +323,24 @@ static void on_auth_reply(struct mp_probe *p)
   }
   if (s->last_code == -1) {
     s->last_code = 0;
-    mp_session_fail(p, MP_E_PROTOCOL_ERROR,
-                    "the server sent a SASL challenge we could not answer");
+    fail_quit(p, MP_E_PROTOCOL_ERROR,
+              "the server sent a SASL challenge we could not answer");
     return;
   }
-  /* RFC 4954 6: 530 5.7.0 and 538 5.7.11 ask for encryption first; 535
-   * refuses the credentials; 504, 534, 454 refuse this mechanism. */
-  if (code == 530 || code == 538)
+  /* RFC 3207 4: a server that wants TLS first answers 530 to every command
+   * but NOOP, EHLO, STARTTLS and QUIT, so after a 530 to AUTH every other
+   * mechanism meets the same 530: stop here rather than send a cleartext
+   * password (PLAIN, LOGIN) that can only be refused. Inside TLS a 530
+   * is just this mechanism refused. */
+  if (code == 530 && !p->in_tls) {
+    fail_quit(p, MP_E_AUTH_TLS_REQUIRED,
+              "the server wants TLS before login (530), and tls is %s",
+              mp_tls_mode_name(p->o.tls));
+    return;
+  }
+  /* RFC 4954 6: 538 5.7.11 asks for encryption for this mechanism only;
+   * 535 refuses the credentials; 504, 534, 454 refuse this mechanism. */
+  if (code == 538)
     s->saw_tls_req = 1;
   else if (code == 535)
     s->saw_535 = 1;
@@ -325,8 +358,7 @@ static void on_send_reply(struct mp_probe *p, int code)
   int good =
       code == smtp_expect[s->st].expect || (s->st == SMTP_RCPT && code == 251);
   if (!good) {
-    mp_session_fail(p, MP_E_REJECTED, "%s was refused with %d", what[s->st],
-                    code);
+    fail_quit(p, MP_E_REJECTED, "%s was refused with %d", what[s->st], code);
     return;
   }
   char line[1100];
@@ -358,8 +390,11 @@ static void on_reply(struct mp_probe *p)
   switch (s->st) {
   case SMTP_BANNER:
     if (code != 220) {
-      mp_session_fail(p, code >= 400 ? MP_E_REJECTED : MP_E_PROTOCOL_ERROR,
-                      "the server greeted with %d instead of 220", code);
+      if (code >= 400)
+        fail_quit(p, MP_E_REJECTED, "the server greeted with %d", code);
+      else
+        mp_session_fail(p, MP_E_PROTOCOL_ERROR,
+                        "the server greeted with %d instead of 220", code);
       return;
     }
     send_ehlo(p, SMTP_EHLO);
@@ -372,20 +407,20 @@ static void on_reply(struct mp_probe *p)
       /* RFC 5321 3.2: a server that does not know EHLO gets HELO. */
       send_ehlo(p, SMTP_HELO);
     } else {
-      mp_session_fail(p, MP_E_REJECTED, "EHLO was answered with %d", code);
+      fail_quit(p, MP_E_REJECTED, "EHLO was answered with %d", code);
     }
     return;
   case SMTP_HELO:
     if (code != 250) {
-      mp_session_fail(p, MP_E_REJECTED, "HELO was answered with %d", code);
+      fail_quit(p, MP_E_REJECTED, "HELO was answered with %d", code);
       return;
     }
     after_ehlo(p);
     return;
   case SMTP_STARTTLS:
     if (code != 220) {
-      mp_session_fail(p, MP_E_STARTTLS_REJECTED,
-                      "STARTTLS was answered with %d", code);
+      fail_quit(p, MP_E_STARTTLS_REJECTED, "STARTTLS was answered with %d",
+                code);
       return;
     }
     mp_session_starttls(p);
