@@ -431,19 +431,27 @@ static void on_probe(struct mp_result *r, void *data)
   uv_timer_start(&j->timer, on_grace, R->opts.grace_ms, 0);
 }
 
+/* The safety deadline of a case: the probe's timeout + safety_ms. */
+static uint64_t safety_deadline_ms(const struct run *R, const struct job *j)
+{
+  uint64_t timeout =
+      j->opts.timeout_ms ? j->opts.timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS;
+
+  return R->opts.deadline_ms ? R->opts.deadline_ms
+                             : timeout + R->opts.safety_ms;
+}
+
 static void on_safety(uv_timer_t *t)
 {
   struct job *j = t->data;
   struct run *R = j->run;
-  uint64_t timeout =
-      j->opts.timeout_ms ? j->opts.timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS;
 
   j->abandoned = 1;
   R->abandoned++;
   job_diff(j,
            "the probe did not finish within %" PRIu64
-           " ms (its timeout + %" PRIu64 " ms): the harness gave up on it",
-           timeout + R->opts.safety_ms, R->opts.safety_ms);
+           " ms (the harness's safety deadline): the case was abandoned",
+           safety_deadline_ms(R, j));
   job_stop_servers(j);
 }
 
@@ -466,7 +474,6 @@ static void job_start(struct job *j)
   struct run *R = j->run;
   const struct mp_case *c = j->rc->c;
   struct mp_fake_env env;
-  uint64_t timeout;
   char err[256];
   size_t i;
   int rc, idx;
@@ -548,8 +555,6 @@ static void job_start(struct job *j)
     if (!j->opts.cafile && !j->opts.ca_pem)
       j->opts.ca_pem = mp_ca_pem(R->ca);
   }
-  timeout =
-      j->opts.timeout_ms ? j->opts.timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS;
   j->probe_pending = 1;
   rc = mp_probe_start(&R->loop, &j->opts, on_probe, j);
   if (rc < 0) {
@@ -559,7 +564,7 @@ static void job_start(struct job *j)
     return;
   }
   if (j->probe_pending)
-    uv_timer_start(&j->timer, on_safety, timeout + R->opts.safety_ms, 0);
+    uv_timer_start(&j->timer, on_safety, safety_deadline_ms(R, j), 0);
 }
 
 static void start_case(struct run *R, struct mp_run_case *rc)

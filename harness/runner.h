@@ -28,10 +28,12 @@ struct mp_run_case {
 };
 
 struct mp_run_opts {
-  unsigned jobs;      /* cases at once; 0: 8 */
-  uint64_t grace_ms;  /* after the probe, before the server checks;
-                         0: 50 ms */
-  uint64_t safety_ms; /* added to the probe's timeout; 0: 10 s */
+  unsigned jobs;        /* cases at once; 0: 8 */
+  uint64_t grace_ms;    /* after the probe, before the server checks;
+                           0: 50 ms */
+  uint64_t safety_ms;   /* added to the probe's timeout; 0: 10 s */
+  uint64_t deadline_ms; /* for tests: when nonzero, the whole safety
+                           deadline per case, whatever the timeout */
   /* Called once per case as it finishes (in finishing order). */
   void (*on_done)(struct mp_run_case *rc, void *data);
   void *data;

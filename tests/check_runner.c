@@ -1,0 +1,230 @@
+/* The runner end to end on loopback: cases parsed from text, fake servers
+ * on 127.0.0.1:0, the probe, the diffs, the safety deadline, and every
+ * handle closed at the end (mp_run closes its loop; ASan/valgrind see the
+ * rest). */
+#include "harness/runner.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness/case.h"
+#include "probes/result.h"
+#include "wire/errors.h"
+
+static const char case_ok[] = "name: plain ok\n"
+                              "servers:\n"
+                              "  mx: { protocol: smtp }\n"
+                              "probe:\n"
+                              "  type: smtp\n"
+                              "  server: mx\n"
+                              "  tls: none\n"
+                              "  timeout: 5s\n"
+                              "expect:\n"
+                              "  status: ok\n"
+                              "  phase: quit\n"
+                              "  reply: 221\n"
+                              "  server:\n"
+                              "    mx:\n"
+                              "      saw: [\"EHLO *\", \"quit\"]\n"
+                              "      not_saw: [\"AUTH *\"]\n"
+                              "      sessions: 1\n";
+
+static const char case_wrong[] = "name: wrong on purpose\n"
+                                 "servers:\n"
+                                 "  mx: { protocol: smtp }\n"
+                                 "probe:\n"
+                                 "  type: smtp\n"
+                                 "  server: mx\n"
+                                 "  tls: none\n"
+                                 "  timeout: 5s\n"
+                                 "expect:\n"
+                                 "  status: fail\n"
+                                 "  error: timeout\n"
+                                 "  server:\n"
+                                 "    mx:\n"
+                                 "      saw: [\"NOOP\"]\n"
+                                 "      not_saw: [\"EHLO *\"]\n"
+                                 "      not_saw_in_clear: [\"QUIT\"]\n"
+                                 "      sessions: 2\n";
+
+/* The greeting never comes and the probe's own timeout is far away: only
+ * the safety deadline ends this case. */
+static const char case_hang[] = "name: hangs\n"
+                                "servers:\n"
+                                "  mx:\n"
+                                "    protocol: smtp\n"
+                                "    script:\n"
+                                "      - on: connect\n"
+                                "        reply: []\n"
+                                "        then: hang\n"
+                                "probe:\n"
+                                "  type: smtp\n"
+                                "  server: mx\n"
+                                "  tls: none\n"
+                                "  timeout: 30s\n"
+                                "expect:\n"
+                                "  status: ok\n";
+
+struct seen {
+  size_t n;
+};
+
+static void on_done(struct mp_run_case *rc, void *data)
+{
+  struct seen *s = data;
+
+  /* Once per case, with the outcome filled in. */
+  ck_assert(rc->done);
+  ck_assert_ptr_nonnull(rc->out.file);
+  s->n++;
+}
+
+static struct mp_case *parse(const char *text)
+{
+  struct mp_case *c = NULL;
+  char err[256] = "";
+
+  ck_assert_msg(
+      mp_case_parse(text, strlen(text), "test.yaml", &c, err, sizeof(err)) == 0,
+      "%s", err);
+  return c;
+}
+
+static int has_diff(const struct mp_run_case *rc, const char *text)
+{
+  size_t i;
+
+  for (i = 0; i < rc->out.ndiffs; i++)
+    if (strcmp(rc->out.diffs[i], text) == 0)
+      return 1;
+  return 0;
+}
+
+static void dump(const struct mp_run_case *rc)
+{
+  size_t i;
+
+  for (i = 0; i < rc->out.ndiffs; i++)
+    fprintf(stderr, "  %s: %s\n", rc->file, rc->out.diffs[i]);
+}
+
+START_TEST(test_run_cases)
+{
+  struct mp_run_case cases[4];
+  struct mp_run_opts opts = {.jobs = (unsigned)_i + 1};
+  struct seen seen = {0};
+  size_t i;
+
+  memset(cases, 0, sizeof(cases));
+  cases[0].file = "ok.yaml";
+  cases[0].c = parse(case_ok);
+  cases[1].file = "wrong.yaml";
+  cases[1].c = parse(case_wrong);
+  cases[2].file = "bad.yaml";
+  cases[2].parse_error = "bad.yaml:1:1: not a case";
+  cases[3].file = "ok2.yaml";
+  cases[3].c = parse(case_ok);
+  opts.on_done = on_done;
+  opts.data = &seen;
+  ck_assert_int_eq(mp_run(cases, 4, &opts), 0);
+  ck_assert_uint_eq(seen.n, 4);
+  for (i = 0; i < 4; i++)
+    ck_assert(cases[i].done);
+
+  dump(&cases[0]);
+  ck_assert(cases[0].out.passed);
+  ck_assert_uint_eq(cases[0].out.ndiffs, 0);
+  ck_assert_ptr_nonnull(cases[0].result);
+  ck_assert_str_eq(cases[0].out.name, "plain ok");
+  ck_assert(cases[0].out.seconds > 0 && cases[0].out.seconds < 5);
+  ck_assert(cases[3].out.passed);
+
+  ck_assert(!cases[1].out.passed);
+  ck_assert(has_diff(&cases[1], "status: expected fail, got ok"));
+  ck_assert(has_diff(&cases[1], "error: expected timeout, got none"));
+  ck_assert(
+      has_diff(&cases[1], "server mx: expected to see \"NOOP\", not seen"));
+  ck_assert(has_diff(&cases[1], "server mx: saw \"EHLO mailprobe.invalid\" "
+                                "(not_saw \"EHLO *\")"));
+  ck_assert(has_diff(&cases[1], "server mx: saw \"QUIT\" before TLS "
+                                "(not_saw_in_clear \"QUIT\")"));
+  ck_assert(has_diff(&cases[1], "server mx: sessions: expected 2, got 1"));
+  ck_assert_uint_eq(cases[1].out.ndiffs, 6);
+
+  ck_assert(!cases[2].out.passed);
+  ck_assert(has_diff(&cases[2], "bad.yaml:1:1: not a case"));
+  ck_assert_ptr_null(cases[2].result);
+
+  for (i = 0; i < 4; i++) {
+    mp_run_case_clear(&cases[i]);
+    mp_case_free(cases[i].c);
+  }
+}
+END_TEST
+
+START_TEST(test_safety_deadline)
+{
+  struct mp_run_case cases[2];
+  struct mp_run_opts opts = {.jobs = 2, .deadline_ms = 300};
+  uint64_t t0, ms;
+
+  memset(cases, 0, sizeof(cases));
+  cases[0].file = "hang.yaml";
+  cases[0].c = parse(case_hang);
+  cases[1].file = "ok.yaml";
+  cases[1].c = parse(case_ok);
+  t0 = (uint64_t)time(NULL);
+  ck_assert_int_eq(mp_run(cases, 2, &opts), 0);
+  ms = ((uint64_t)time(NULL) - t0) * 1000;
+  /* Far below the probe's own 30 s timeout. */
+  ck_assert_uint_lt(ms, 5000);
+  ck_assert(cases[0].done && cases[1].done);
+  ck_assert(!cases[0].out.passed);
+  ck_assert(has_diff(&cases[0], "the probe did not finish within 300 ms "
+                                "(the harness's safety deadline): the case "
+                                "was abandoned"));
+  /* The abandoned probe's late result is dropped, not attached. */
+  ck_assert_ptr_null(cases[0].result);
+  ck_assert(cases[1].out.passed);
+  mp_run_case_clear(&cases[0]);
+  mp_run_case_clear(&cases[1]);
+  mp_case_free(cases[0].c);
+  mp_case_free(cases[1].c);
+}
+END_TEST
+
+START_TEST(test_empty_run)
+{
+  struct mp_run_opts opts = {0};
+
+  ck_assert_int_eq(mp_run(NULL, 0, &opts), 0);
+}
+END_TEST
+
+static Suite *runner_suite(void)
+{
+  Suite *s = suite_create("runner");
+  TCase *tc = tcase_create("runner");
+
+  tcase_set_timeout(tc, 30);
+  /* jobs = 1 (one at a time) and jobs = 3 (overlapping). */
+  tcase_add_loop_test(tc, test_run_cases, 0, 1);
+  tcase_add_loop_test(tc, test_run_cases, 2, 3);
+  tcase_add_test(tc, test_safety_deadline);
+  tcase_add_test(tc, test_empty_run);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void)
+{
+  SRunner *sr = srunner_create(runner_suite());
+  int failed;
+
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
