@@ -361,9 +361,13 @@ static void check_servers(struct job *j)
                es->server ? es->server : "");
       continue;
     }
-    s = j->servers[idx];
-    if (!s)
+    s = (size_t)idx < j->nservers ? j->servers[idx] : NULL;
+    if (!s) {
+      /* With probe.target no fake server runs: nothing can be checked. */
+      job_diff(j, "server %s: did not run, so nothing it saw can be checked",
+               es->server);
       continue;
+    }
     seen = mp_fake_seen(s, &nseen);
     for (i = 0; i < es->nsaw; i++) {
       for (l = 0; l < nseen; l++)
