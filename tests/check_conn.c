@@ -17,8 +17,10 @@
 
 #include <uv.h>
 
+#include "wire/cert.h"
 #include "wire/errors.h"
 #include "wire/listener.h"
+#include "wire/tls.h"
 
 #define SAFETY_MS 15000
 
@@ -44,8 +46,9 @@ struct side {
   size_t raw_len;
   int raw_chunks, raw_last, raw_last_not_final;
   int err, nerr;
-  size_t err_nlines;  /* lines delivered when on_error ran */
-  uint64_t err_bytes; /* mp_conn_bytes_in() when on_error ran */
+  int tls_status, ntls; /* the start_tls cb */
+  size_t err_nlines;    /* lines delivered when on_error ran */
+  uint64_t err_bytes;   /* mp_conn_bytes_in() when on_error ran */
   uint64_t err_us;
   /* What it sends: the whole buffer at once, or one byte per drip_ms. */
   const char *out;
@@ -59,6 +62,7 @@ struct side {
   void (*on_line)(struct side *s, const char *line, size_t len);
   void (*on_error)(struct side *s, int err);
   void (*on_close)(struct side *s);
+  void (*on_tls)(struct side *s, int status);
   int n; /* a counter for hooks */
 };
 
@@ -81,6 +85,11 @@ struct fx {
   int (*until)(struct fx *fx);
   uint64_t t0_us; /* a test's own mark */
   int flag;
+  /* TLS tests: a run-time CA, a server context for TLS_HOST and a client
+   * context trusting the CA. */
+  struct mp_ca *ca;
+  struct mp_tls_ctx *sctx, *cctx;
+  const char *verify_host; /* what the client checks */
 };
 
 static struct fx F;
@@ -89,17 +98,20 @@ static struct fx F;
 
 static void rec_line(struct mp_conn *c, char *line, size_t len)
 {
+  /* Hot path: plain ifs, as each ck_assert costs check a write(2). */
   struct side *s = mp_conn_data(c);
-  ck_assert_ptr_nonnull(s);
-  ck_assert_int_eq(line[len], '\0');
+  if (!s || line[len] != '\0')
+    ck_abort_msg("no side, or the line is not NUL-terminated");
   if (s->nlines == s->cap) {
     s->cap = s->cap ? s->cap * 2 : 64;
     s->lines = realloc(s->lines, s->cap * sizeof(*s->lines));
-    ck_assert_ptr_nonnull(s->lines);
+    if (!s->lines)
+      ck_abort_msg("out of memory");
   }
   struct rec_line *r = &s->lines[s->nlines++];
   r->s = malloc(len + 1);
-  ck_assert_ptr_nonnull(r->s);
+  if (!r->s)
+    ck_abort_msg("out of memory");
   memcpy(r->s, line, len + 1);
   r->len = len;
   r->bytes_in = mp_conn_bytes_in(c);
@@ -142,6 +154,15 @@ static void rec_close(struct mp_conn *c)
   s->gone = 1;
   if (s->on_close)
     s->on_close(s);
+}
+
+static void rec_tls(struct mp_conn *c, int status)
+{
+  struct side *s = mp_conn_data(c);
+  s->ntls++;
+  s->tls_status = status;
+  if (s->on_tls)
+    s->on_tls(s, status);
 }
 
 static const struct mp_conn_cbs rec_cbs = {
@@ -317,15 +338,22 @@ static void fx_end(void)
     ck_assert_int_eq(F.srv.nclose, 1);
   side_free(&F.cli);
   side_free(&F.srv);
+  if (F.cctx)
+    mp_tls_ctx_unref(F.cctx);
+  if (F.sctx)
+    mp_tls_ctx_unref(F.sctx);
+  if (F.ca)
+    mp_ca_free(F.ca);
 }
 
 static void assert_line(const struct side *s, size_t i, const char *want,
                         size_t len)
 {
-  ck_assert_msg(i < s->nlines, "line %zu missing (%zu lines)", i, s->nlines);
-  ck_assert_uint_eq(s->lines[i].len, len);
-  ck_assert_msg(memcmp(s->lines[i].s, want, len) == 0, "line %zu: '%s'", i,
-                s->lines[i].s);
+  if (i >= s->nlines)
+    ck_abort_msg("line %zu missing (%zu lines)", i, s->nlines);
+  if (s->lines[i].len != len || memcmp(s->lines[i].s, want, len) != 0)
+    ck_abort_msg("line %zu: '%s' (%zu bytes), want '%.*s' (%zu)", i,
+                 s->lines[i].s, s->lines[i].len, (int)len, want, len);
 }
 
 /* ---- connect ----------------------------------------------------------- */
@@ -1353,6 +1381,406 @@ START_TEST(test_peer_name_unconnected)
 }
 END_TEST
 
+/* ---- TLS ---------------------------------------------------------------- */
+
+#define TLS_HOST "mx.example.test"
+
+static void fx_tls(void)
+{
+  char err[256], *cert = NULL, *key = NULL;
+  F.ca = mp_ca_new("check_conn CA", MP_KEY_EC_P256);
+  ck_assert_ptr_nonnull(F.ca);
+  ck_assert_int_eq(
+      mp_cert_issue(F.ca, MP_CERT_VALID, TLS_HOST, MP_KEY_EC_P256, &cert, &key),
+      0);
+  F.sctx = mp_tls_ctx_server(cert, key, err, sizeof(err));
+  ck_assert_msg(F.sctx != NULL, "%s", err);
+  free(cert);
+  free(key);
+  struct mp_tls_client_opts o = {.ca_pem = mp_ca_pem(F.ca)};
+  F.cctx = mp_tls_ctx_client(&o, err, sizeof(err));
+  ck_assert_msg(F.cctx != NULL, "%s", err);
+  F.verify_host = TLS_HOST;
+}
+
+static void cli_start_tls(struct side *s)
+{
+  ck_assert_int_eq(
+      mp_conn_start_tls(s->c, s->fx->cctx, 0, s->fx->verify_host, rec_tls), 0);
+  ck_assert_ptr_nonnull(mp_conn_tls(s->c));
+  /* Nothing passes before the handshake ends. */
+  ck_assert_int_eq(mp_conn_write(s->c, "x\r\n", 3), MP_E_PROTOCOL_ERROR);
+}
+
+static void srv_start_tls(struct side *s)
+{
+  ck_assert_int_eq(mp_conn_start_tls(s->c, s->fx->sctx, 1, NULL, rec_tls), 0);
+}
+
+static void assert_verified(struct mp_conn *c)
+{
+  struct mp_tls_info info;
+  ck_assert_ptr_nonnull(mp_conn_tls(c));
+  mp_tls_get_info(mp_conn_tls(c), &info);
+  ck_assert_int_eq(info.verified, 1);
+  ck_assert_msg(strncmp(info.version, "TLSv1.", 6) == 0, "%s", info.version);
+}
+
+#define TLS_LINES 1000
+
+static char *tls_lines;
+
+static void st_greet(struct fx *fx)
+{
+  ck_assert_int_eq(mp_conn_write(fx->srv.c, "220 ready\r\n", 11), 0);
+}
+
+static void st_cli_line(struct side *s, const char *line, size_t len)
+{
+  if (strcmp(line, "220 ready") == 0)
+    ck_assert_int_eq(mp_conn_write(s->c, "STARTTLS\r\n", 10), 0);
+  else if (strcmp(line, "220 go ahead") == 0)
+    cli_start_tls(s);
+}
+
+static void st_cli_tls(struct side *s, int status)
+{
+  if (status != 0) {
+    mp_conn_close(s->c); /* the caller closes after a failed handshake */
+    return;
+  }
+  assert_verified(s->c);
+  ck_assert_int_eq(mp_conn_write(s->c, "EHLO again\r\n", 12), 0);
+}
+
+static void st_srv_line(struct side *s, const char *line, size_t len)
+{
+  if (strcmp(line, "STARTTLS") == 0) {
+    ck_assert_int_eq(mp_conn_write(s->c, "220 go ahead\r\n", 14), 0);
+    srv_start_tls(s);
+  } else if (strcmp(line, "EHLO again") == 0) {
+    ck_assert_int_eq(mp_conn_write(s->c, "250 tls\r\n", 9), 0);
+    ck_assert_int_eq(
+        mp_conn_write(s->c, tls_lines, (size_t)TLS_LINES * LINE_BYTES), 0);
+    mp_conn_close(s->c); /* close_notify right behind the last line */
+  }
+}
+
+/* STARTTLS on a live connection, then data both ways, then the server's
+ * close: every line before the close_notify is delivered, then the EOF.
+ * _i 1: the client checks a name the certificate does not carry. */
+START_TEST(test_starttls)
+{
+  tls_lines = make_lines(TLS_LINES);
+  fx_init();
+  fx_tls();
+  if (_i == 1)
+    F.verify_host = "other.example.test";
+  F.on_both = st_greet;
+  F.cli.on_line = st_cli_line;
+  F.cli.on_tls = st_cli_tls;
+  F.srv.on_line = st_srv_line;
+  fx_connect();
+  fx_run();
+  ck_assert_int_eq(F.cli.ntls, 1);
+  if (_i == 1) {
+    ck_assert_int_eq(F.cli.tls_status, MP_E_CERT_INVALID);
+    ck_assert_int_eq(F.cli.nerr, 0);
+    ck_assert_uint_eq(F.cli.nlines, 2);
+    ck_assert_uint_eq(F.srv.nlines, 1); /* EHLO never went out */
+    fx_end();
+    free(tls_lines);
+    return;
+  }
+  ck_assert_int_eq(F.cli.tls_status, 0);
+  ck_assert_int_eq(F.srv.ntls, 1);
+  ck_assert_int_eq(F.srv.tls_status, 0);
+  ck_assert_uint_eq(F.srv.nlines, 2);
+  assert_line(&F.srv, 1, "EHLO again", 10);
+  ck_assert_uint_eq(F.cli.nlines, 3 + TLS_LINES);
+  assert_line(&F.cli, 2, "250 tls", 7);
+  for (int i = 0; i < TLS_LINES; i++) {
+    char want[32];
+    snprintf(want, sizeof(want), "line %06d", i);
+    assert_line(&F.cli, 3 + (size_t)i, want, LINE_BYTES - 2);
+  }
+  ck_assert_int_eq(F.cli.err, MP_E_CONNECTION_CLOSED);
+  ck_assert_uint_eq(F.cli.err_nlines, 3 + TLS_LINES);
+  fx_end();
+  free(tls_lines);
+}
+END_TEST
+
+static void imp_accept(struct fx *fx)
+{
+  srv_start_tls(&fx->srv);
+}
+
+static void imp_connect(struct fx *fx)
+{
+  ck_assert_int_eq(fx->connect_status, 0);
+  cli_start_tls(&fx->cli);
+}
+
+static void imp_srv_tls(struct side *s, int status)
+{
+  ck_assert_int_eq(status, 0);
+  ck_assert_int_eq(mp_conn_write(s->c, "220 tls greeting\r\n", 18), 0);
+}
+
+static void imp_cli_line(struct side *s, const char *line, size_t len)
+{
+  assert_verified(s->c);
+  if (strcmp(line, "220 tls greeting") == 0)
+    ck_assert_int_eq(mp_conn_write(s->c, "QUIT\r\n", 6), 0);
+}
+
+static void imp_srv_line(struct side *s, const char *line, size_t len)
+{
+  ck_assert_str_eq(line, "QUIT");
+  ck_assert_int_eq(mp_conn_write(s->c, "221 bye\r\n", 9), 0);
+  mp_conn_close(s->c); /* the 221 and the close_notify in one read */
+}
+
+/* Implicit TLS: the handshake is the first thing on the wire. */
+START_TEST(test_implicit_tls)
+{
+  fx_init();
+  fx_tls();
+  F.on_accept = imp_accept;
+  F.on_connect = imp_connect;
+  F.srv.on_tls = imp_srv_tls;
+  F.cli.on_line = imp_cli_line;
+  F.srv.on_line = imp_srv_line;
+  fx_connect();
+  fx_run();
+  ck_assert_int_eq(F.cli.ntls, 1);
+  ck_assert_int_eq(F.cli.tls_status, 0);
+  ck_assert_int_eq(F.srv.ntls, 1);
+  ck_assert_uint_eq(F.cli.nlines, 2);
+  assert_line(&F.cli, 0, "220 tls greeting", 16);
+  assert_line(&F.cli, 1, "221 bye", 7);
+  ck_assert_int_eq(F.cli.err, MP_E_CONNECTION_CLOSED);
+  ck_assert_uint_eq(F.cli.err_nlines, 2);
+  ck_assert_uint_eq(F.srv.nlines, 1);
+  fx_end();
+}
+END_TEST
+
+static void pipe_greet(struct fx *fx)
+{
+  /* The go-ahead and plaintext behind it, in one segment. */
+  ck_assert_int_eq(mp_conn_write(fx->srv.c, "220 go ahead\r\nJUNK\r\n", 20), 0);
+}
+
+static void pipe_cli_line(struct side *s, const char *line, size_t len)
+{
+  ck_assert_str_eq(line, "220 go ahead");
+  ck_assert_uint_eq(mp_conn_buffered(s->c), 6);
+  ck_assert_int_eq(
+      mp_conn_start_tls(s->c, s->fx->cctx, 0, s->fx->verify_host, rec_tls),
+      MP_E_PROTOCOL_ERROR);
+  ck_assert_ptr_null(mp_conn_tls(s->c));
+  mp_conn_close(s->c);
+}
+
+/* RFC 3207 4.2 (curl: "Pipelining in response is forbidden"): bytes after
+ * the go-ahead refuse the upgrade; the cb never runs. */
+START_TEST(test_starttls_pipelined)
+{
+  fx_init();
+  fx_tls();
+  F.on_both = pipe_greet;
+  F.cli.on_line = pipe_cli_line;
+  fx_connect();
+  fx_run();
+  ck_assert_uint_eq(F.cli.nlines, 1);
+  ck_assert_int_eq(F.cli.ntls, 0);
+  ck_assert_int_eq(F.cli.nerr, 0);
+  fx_end();
+}
+END_TEST
+
+static void disc_connect(struct fx *fx)
+{
+  /* A client that pipelines a command behind STARTTLS. */
+  ck_assert_int_eq(mp_conn_write(fx->cli.c, "STARTTLS\r\nEVIL\r\n", 16), 0);
+}
+
+static void disc_srv_line(struct side *s, const char *line, size_t len)
+{
+  if (strcmp(line, "STARTTLS") == 0) {
+    ck_assert_int_eq(mp_conn_write(s->c, "220 go ahead\r\n", 14), 0);
+    ck_assert_int_eq(mp_conn_start_tls(s->c, s->fx->sctx, 1, NULL, rec_tls),
+                     MP_E_PROTOCOL_ERROR);
+    mp_conn_discard_input(s->c);
+    ck_assert_uint_eq(mp_conn_buffered(s->c), 0);
+    srv_start_tls(s);
+  } else {
+    ck_assert_str_eq(line, "NOOP"); /* never EVIL */
+    ck_assert_int_eq(mp_conn_write(s->c, "250 ok\r\n", 8), 0);
+  }
+}
+
+static void disc_cli_line(struct side *s, const char *line, size_t len)
+{
+  if (strcmp(line, "220 go ahead") == 0)
+    cli_start_tls(s);
+  else if (strcmp(line, "250 ok") == 0)
+    mp_conn_close(s->c);
+}
+
+static void disc_cli_tls(struct side *s, int status)
+{
+  ck_assert_int_eq(status, 0);
+  ck_assert_int_eq(mp_conn_write(s->c, "NOOP\r\n", 6), 0);
+}
+
+/* A server may drop what a client pipelined and then start TLS. */
+START_TEST(test_discard_then_tls)
+{
+  fx_init();
+  fx_tls();
+  F.on_connect = disc_connect;
+  F.srv.on_line = disc_srv_line;
+  F.cli.on_line = disc_cli_line;
+  F.cli.on_tls = disc_cli_tls;
+  fx_connect();
+  fx_run();
+  ck_assert_int_eq(F.srv.ntls, 1);
+  ck_assert_int_eq(F.srv.tls_status, 0);
+  ck_assert_int_eq(F.cli.ntls, 1);
+  ck_assert_uint_eq(F.srv.nlines, 2);
+  assert_line(&F.srv, 1, "NOOP", 4);
+  ck_assert_uint_eq(F.cli.nlines, 2);
+  ck_assert_int_eq(F.cli.nerr, 0);
+  fx_end();
+}
+END_TEST
+
+static void plain_answer(struct mp_conn *c)
+{
+  ck_assert_int_eq(mp_conn_write(c, "220 plain server\r\n", 18), 0);
+}
+
+static void plain_accept(struct fx *fx)
+{
+  /* Later than the client's ClientHello, so it meets a handshake. */
+  mp_conn_after(fx->srv.c, 30, plain_answer);
+}
+
+static void plain_cli_tls(struct side *s, int status)
+{
+  /* The connection stays open, carrying nothing: the caller closes. */
+  ck_assert_int_eq(s->nerr, 0);
+  ck_assert_int_eq(mp_conn_write(s->c, "x\r\n", 3), MP_E_PROTOCOL_ERROR);
+  ck_assert_ptr_nonnull(mp_tls_error(mp_conn_tls(s->c)));
+  s->fx->flag = 1;
+  mp_conn_after(s->c, 20, (mp_conn_timer_cb)mp_conn_close);
+}
+
+/* A TLS client meets a server that answers in plain text: TLS_FAILED
+ * through the tls cb, no line delivered, no on_error. */
+START_TEST(test_tls_vs_plain)
+{
+  fx_init();
+  fx_tls();
+  F.on_accept = plain_accept;
+  F.on_connect = imp_connect;
+  F.cli.on_tls = plain_cli_tls;
+  fx_connect();
+  fx_run();
+  ck_assert_int_eq(F.cli.ntls, 1);
+  ck_assert_int_eq(F.cli.tls_status, MP_E_TLS_FAILED);
+  ck_assert_uint_eq(F.cli.nlines, 0);
+  ck_assert_int_eq(F.cli.nerr, 0);
+  fx_end();
+}
+END_TEST
+
+/* The queue cap through TLS: the writer fills its queue until
+ * NO_RESOURCES while the reader is paused; then the reader resumes and
+ * gets every line that was accepted, intact and in order; then the writer
+ * writes once more and closes. A record made but dropped at the cap would
+ * break the stream there (bad record MAC: TLS_FAILED, not EOF). */
+static int tls_cap_lines, tls_cap_err;
+
+static void cap_fill(struct fx *fx)
+{
+  enum { PER = 4000 };
+  char *chunk = make_lines(PER);
+  struct side *s = &fx->cli;
+  for (int round = 0; round < 10000; round++) {
+    /* Renumber: the lines run on from the last chunk. */
+    for (int i = 0; i < PER; i++)
+      snprintf(chunk + (size_t)i * LINE_BYTES, LINE_BYTES + 1, LINE_FMT,
+               (unsigned)(tls_cap_lines + i) % 1000000u);
+    int rc = mp_conn_write(s->c, chunk, (size_t)PER * LINE_BYTES);
+    if (rc < 0) {
+      tls_cap_err = rc;
+      break;
+    }
+    tls_cap_lines += PER;
+  }
+  free(chunk);
+  mp_conn_resume(fx->srv.c);
+}
+
+/* Both handshakes done (in either order): fill. */
+static void cap_tls_srv(struct side *s, int status)
+{
+  ck_assert_int_eq(status, 0);
+  mp_conn_pause(s->c);
+  if (++s->fx->flag == 2)
+    cap_fill(s->fx);
+}
+
+static void cap_tls_cli(struct side *s, int status)
+{
+  ck_assert_int_eq(status, 0);
+  if (++s->fx->flag == 2)
+    cap_fill(s->fx);
+}
+
+static int srv_has_all(struct fx *fx)
+{
+  return (tls_cap_err && fx->srv.nlines >= (size_t)tls_cap_lines) ||
+         fx->srv.gone;
+}
+
+static void cap_end_line(struct side *s, const char *line, size_t len)
+{
+  if (strcmp(line, "END") == 0)
+    mp_conn_close(s->c);
+}
+
+START_TEST(test_tls_queue_cap)
+{
+  tls_cap_lines = tls_cap_err = 0;
+  fx_init();
+  fx_tls();
+  F.on_accept = imp_accept;
+  F.on_connect = imp_connect;
+  F.srv.on_tls = cap_tls_srv;
+  F.cli.on_tls = cap_tls_cli;
+  fx_connect();
+  F.until = srv_has_all;
+  fx_run();
+  ck_assert_int_eq(tls_cap_err, MP_E_NO_RESOURCES);
+  ck_assert_int_eq(F.srv.nerr, 0);
+  ck_assert_int_eq(F.cli.nerr, 0);
+  assert_numbered(&F.srv, tls_cap_lines);
+  ck_assert_int_eq(mp_conn_write(F.cli.c, "END\r\n", 5), 0);
+  F.srv.on_line = cap_end_line;
+  F.until = both_gone;
+  fx_run();
+  ck_assert_uint_eq(F.srv.nlines, (size_t)tls_cap_lines + 1);
+  assert_line(&F.srv, (size_t)tls_cap_lines, "END", 3);
+  ck_assert_int_eq(F.cli.err, MP_E_CONNECTION_CLOSED);
+  fx_end();
+}
+END_TEST
+
 static Suite *conn_suite(void)
 {
   Suite *s = suite_create("conn");
@@ -1382,6 +1810,15 @@ static Suite *conn_suite(void)
   tcase_add_test(tc, test_printf);
   tcase_add_test(tc, test_peer_name);
   tcase_add_test(tc, test_peer_name_unconnected);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("tls");
+  tcase_set_timeout(tc, 60);
+  tcase_add_loop_test(tc, test_starttls, 0, 2);
+  tcase_add_test(tc, test_implicit_tls);
+  tcase_add_test(tc, test_starttls_pipelined);
+  tcase_add_test(tc, test_discard_then_tls);
+  tcase_add_test(tc, test_tls_vs_plain);
+  tcase_add_test(tc, test_tls_queue_cap);
   suite_add_tcase(s, tc);
   return s;
 }
