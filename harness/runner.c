@@ -19,7 +19,8 @@
 #include "wire/errors.h"
 
 #define DEFAULT_JOBS 8
-#define DEFAULT_GRACE_MS 50
+#define DEFAULT_GRACE_MS 1000
+#define GRACE_POLL_MS 5
 #define DEFAULT_SAFETY_MS 10000
 /* How long a finished run waits for abandoned probes before it gives up on
  * them. */
@@ -54,7 +55,9 @@ struct job {
   size_t stopping; /* stops not yet done (plus one while issuing them) */
   struct mp_probe_opts opts;
   char host[256];
-  uv_timer_t timer; /* the safety deadline, then the grace before checks */
+  uv_timer_t timer;  /* the safety deadline, then the grace before checks */
+  size_t want_lines; /* lines the probe sent, for the grace */
+  uint64_t grace_start_us;
   int probe_pending;
   int abandoned;
   int finished;
@@ -403,10 +406,33 @@ static void check_servers(struct job *j)
   }
 }
 
+/* Lines all the case's servers have received so far. */
+static size_t seen_total(const struct job *j)
+{
+  size_t i, n, total = 0;
+
+  for (i = 0; i < j->nservers; i++) {
+    if (!j->servers[i])
+      continue;
+    mp_fake_seen(j->servers[i], &n);
+    total += n;
+  }
+  return total;
+}
+
+/* Polls until the servers have received as many lines as the probe sent
+ * (its last line, often QUIT, may still be in flight when the result
+ * comes), or grace_ms passed (a line sent into a closed connection never
+ * arrives); then compares and stops the servers. */
 static void on_grace(uv_timer_t *t)
 {
   struct job *j = t->data;
+  struct run *R = j->run;
 
+  if (seen_total(j) < j->want_lines &&
+      uv_hrtime() / 1000 - j->grace_start_us < R->opts.grace_ms * 1000)
+    return; /* the repeating timer calls again */
+  uv_timer_stop(&j->timer);
   mp_run_compare(j->rc->c, j->rc->result, &j->diffs, &j->ndiffs);
   check_servers(j);
   job_stop_servers(j);
@@ -416,6 +442,7 @@ static void on_probe(struct mp_result *r, void *data)
 {
   struct job *j = data;
   struct run *R = j->run;
+  size_t i;
 
   j->probe_pending = 0;
   if (j->abandoned) {
@@ -431,8 +458,13 @@ static void on_probe(struct mp_result *r, void *data)
   }
   j->rc->result = r;
   uv_timer_stop(&j->timer);
+  j->want_lines = 0;
+  for (i = 0; i < r->ntranscript; i++)
+    if (r->transcript[i].dir == 'c')
+      j->want_lines++;
+  j->grace_start_us = uv_hrtime() / 1000;
   /* Give the servers a moment to read the probe's last line (QUIT). */
-  uv_timer_start(&j->timer, on_grace, R->opts.grace_ms, 0);
+  uv_timer_start(&j->timer, on_grace, GRACE_POLL_MS, GRACE_POLL_MS);
 }
 
 /* The safety deadline of a case: the probe's timeout + safety_ms. */

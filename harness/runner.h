@@ -29,8 +29,9 @@ struct mp_run_case {
 
 struct mp_run_opts {
   unsigned jobs;        /* cases at once; 0: 8 */
-  uint64_t grace_ms;    /* after the probe, before the server checks;
-                           0: 50 ms */
+  uint64_t grace_ms;    /* after the probe, the longest wait for the
+                           servers to receive every line it sent, before
+                           the server checks; 0: 1 s */
   uint64_t safety_ms;   /* added to the probe's timeout; 0: 10 s */
   uint64_t deadline_ms; /* for tests: when nonzero, the whole safety
                            deadline per case, whatever the timeout */
