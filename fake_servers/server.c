@@ -27,7 +27,7 @@
 /* The protocols, by enum mp_fake_proto; NULL until written. */
 static const struct mp_fake_protocol *const protos[] = {
     [MP_FAKE_SMTP] = &mp_fake_smtp_proto,
-    [MP_FAKE_POP3] = NULL,
+    [MP_FAKE_POP3] = &mp_fake_pop3_proto,
     [MP_FAKE_IMAP] = NULL,
 };
 

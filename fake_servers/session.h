@@ -88,6 +88,7 @@ struct mp_fake_protocol {
 };
 
 extern const struct mp_fake_protocol mp_fake_smtp_proto;
+extern const struct mp_fake_protocol mp_fake_pop3_proto;
 
 struct mp_fake_server {
   struct uv_loop_s *loop;
