@@ -244,8 +244,12 @@ void mp_fake_script_run(struct mp_fake_session *s,
   if (s->replaced) {
     mp_fake_answer_free(a);
     memset(&s->out, 0, sizeof(s->out));
-    for (size_t i = 0; i < rule->nreply; i++)
-      mp_fake_answer_line(&s->out, "%s", rule->reply[i]);
+    for (size_t i = 0; i < rule->nreply; i++) {
+      if (s->srv->proto->rule_line)
+        s->srv->proto->rule_line(s, rule->reply[i], &s->out);
+      else
+        mp_fake_answer_line(&s->out, "%s", rule->reply[i]);
+    }
   } else {
     s->out = *a;
     memset(a, 0, sizeof(*a));

@@ -85,9 +85,16 @@ struct mp_fake_protocol {
   void (*tls_started)(struct mp_fake_session *s);
   /* The idle timeout passed: a last line, or nothing (may be NULL). */
   void (*timeout)(struct mp_fake_session *s, struct mp_fake_answer *a);
+  /* Appends one of a rule's reply lines, going out instead of the answer,
+   * to a (CRLF added). NULL: the line as written. IMAP puts the tag of
+   * the command being answered where the line says {tag}, and notes a
+   * PREAUTH greeting. */
+  void (*rule_line)(struct mp_fake_session *s, const char *line,
+                    struct mp_fake_answer *a);
 };
 
 extern const struct mp_fake_protocol mp_fake_smtp_proto;
+extern const struct mp_fake_protocol mp_fake_imap_proto;
 extern const struct mp_fake_protocol mp_fake_pop3_proto;
 
 struct mp_fake_server {
