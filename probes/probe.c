@@ -441,7 +441,7 @@ static void on_connect(struct mp_conn *c, int status)
 
 static void addr_name(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
-  char ip[64] = "?";
+  char ip[INET6_ADDRSTRLEN] = "?";
   if (ss->ss_family == AF_INET6) {
     const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
     inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));

@@ -55,7 +55,7 @@ struct mp_result {
   int tls_used;
   struct mp_tls_info tls;  /* valid when tls_used */
   const char *auth;        /* "CRAM-MD5", "USER", ... or NULL (static) */
-  char address[64];        /* the address connected to, "127.0.0.1:25" */
+  char address[72];        /* the address connected to, "127.0.0.1:25" */
   int64_t messages;        /* mailbox count (POP3 STAT, IMAP EXISTS), -1 */
   int64_t octets;          /* mailbox size (POP3 STAT), -1 */
   int insecure;            /* verification was switched off */
