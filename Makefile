@@ -26,6 +26,9 @@ TEST_HELP_OBJ := $(TEST_HELP_SRC:%.c=$(BUILD)/%.o)
 BIN := $(BUILD)/mailprobe
 JOBS ?= 8
 
+# Keep test objects between runs (they are intermediates of the test rule).
+.SECONDARY:
+
 .PHONY: all deps run check unit cases asan valgrind interop bench fuzz \
 	clean install format
 
