@@ -475,7 +475,10 @@ static void send_message(struct mp_fake_session *s, const struct drop_msg *d,
                            "this server to send");
     return;
   }
-  mp_fake_answer_line(a, "+OK %zu octets", d->size);
+  if (body_lines < 0)
+    mp_fake_answer_line(a, "+OK %zu octets", d->size);
+  else
+    mp_fake_answer_line(a, "+OK Top of message follows");
   size_t at = 0, next;
   int in_header = 1;
   long long body = 0;

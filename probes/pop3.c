@@ -3,6 +3,7 @@
  * the strongest method both sides have (SASL, APOP, USER/PASS), STAT, QUIT.
  * Responses are "+OK" / "-ERR" lines, CAPA's a multi-line list ending in a
  * lone "." (dot-stuffed, RFC 1939 3). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,24 @@ static void send_quit(struct mp_probe *p)
   mp_session_send(p, "QUIT");
 }
 
+/* Fails the probe while the session is still in step: says QUIT first, as
+ * the SMTP probe does, so the server ends the session cleanly (RFC 1939 6;
+ * in the AUTHORIZATION state QUIT deletes nothing). The reply is not
+ * awaited, so the result keeps the phase and reply that failed. Not for a
+ * session out of step (protocol errors, TLS failures), nor after DELE
+ * (QUIT would commit the deletions the result does not count). */
+__attribute__((format(printf, 3, 4))) static void
+fail_quit(struct mp_probe *p, int err, const char *fmt, ...)
+{
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  mp_session_send(p, "QUIT");
+  mp_session_fail(p, err, "%s", buf);
+}
+
 static void send_capa(struct mp_probe *p)
 {
   struct pop3 *s = p->state;
@@ -174,8 +193,7 @@ static void after_capa(struct mp_probe *p)
 {
   struct pop3 *s = p->state;
   if (!p->in_tls && p->o.tls == MP_TLSMODE_STARTTLS && !s->stls && s->capa_ok) {
-    mp_session_fail(p, MP_E_STARTTLS_UNSUPPORTED,
-                    "the server does not offer STLS");
+    fail_quit(p, MP_E_STARTTLS_UNSUPPORTED, "the server does not offer STLS");
     return;
   }
   /* Without CAPA (an RFC 1939-only server) STLS may still work when the
@@ -235,18 +253,18 @@ static void login_exhausted(struct mp_probe *p, unsigned offered)
   if (user_all & MP_AUTH_USER)
     all |= 1u << METHOD_USER;
   if (s->saw_auth_fail)
-    mp_session_fail(p, MP_E_AUTH_FAILED,
-                    "the server refused the credentials with every method "
-                    "tried");
+    fail_quit(p, MP_E_AUTH_FAILED,
+              "the server refused the credentials with every method "
+              "tried");
   else if (s->saw_tls_req || (!p->in_tls && (offered & all)) ||
            (!p->in_tls && s->stls))
-    mp_session_fail(p, MP_E_AUTH_TLS_REQUIRED, "login needs TLS, and tls is %s",
-                    mp_tls_mode_name(p->o.tls));
+    fail_quit(p, MP_E_AUTH_TLS_REQUIRED, "login needs TLS, and tls is %s",
+              mp_tls_mode_name(p->o.tls));
   else if (s->tried)
-    mp_session_fail(p, MP_E_AUTH_FAILED, "every login method tried failed");
+    fail_quit(p, MP_E_AUTH_FAILED, "every login method tried failed");
   else
-    mp_session_fail(p, MP_E_AUTH_UNSUPPORTED,
-                    "no login method in common with the server");
+    fail_quit(p, MP_E_AUTH_UNSUPPORTED,
+              "no login method in common with the server");
 }
 
 static void send_apop(struct mp_probe *p)
@@ -308,6 +326,9 @@ static void pop3_login_next(struct mp_probe *p)
   unsigned offered;
   int m = next_method(p, &offered);
   if (m < 0) {
+    /* Nothing (left) to try is a login outcome, even straight after CAPA. */
+    if (p->phase != MP_PHASE_AUTH)
+      mp_session_phase(p, MP_PHASE_AUTH);
     login_exhausted(p, offered);
     return;
   }
@@ -340,21 +361,25 @@ static void login_refused(struct mp_probe *p)
 {
   struct pop3 *s = p->state;
   if (resp_code_is(p, "IN-USE") || resp_code_is(p, "SYS")) {
-    mp_session_fail(p, MP_E_MAILBOX_ERROR, "the mailbox is not available [%s]",
-                    p->r->resp_code);
+    fail_quit(p, MP_E_MAILBOX_ERROR, "the mailbox is not available [%s]",
+              p->r->resp_code);
     return;
   }
   if (resp_code_is(p, "LOGIN-DELAY")) {
-    mp_session_fail(p, MP_E_REJECTED,
-                    "the server asks to wait before logging in again "
-                    "[LOGIN-DELAY]");
+    fail_quit(p, MP_E_REJECTED,
+              "the server asks to wait before logging in again "
+              "[LOGIN-DELAY]");
     return;
   }
-  if (resp_code_is(p, "AUTH"))
-    s->saw_auth_fail = 1;
-  else if (p->r->reply_text && strcasestr(p->r->reply_text, "tls") != NULL &&
-           !p->in_tls)
+  /* Before [AUTH]: Dovecot refuses a login in clear with "-ERR [AUTH]
+   * Plaintext authentication disallowed on non-secure (SSL/TLS)
+   * connections.", which is about the channel, not the password. */
+  if (!p->in_tls && p->r->reply_text &&
+      (strcasestr(p->r->reply_text, "tls") != NULL ||
+       strcasestr(p->r->reply_text, "plaintext") != NULL))
     s->saw_tls_req = 1;
+  else if (resp_code_is(p, "AUTH"))
+    s->saw_auth_fail = 1;
   else if (s->method != METHOD_USER || s->st == POP3_PASS)
     s->saw_auth_fail = 1;
   pop3_login_next(p);
@@ -524,7 +549,7 @@ static void pop3_line(struct mp_probe *p, char *line, size_t len)
     return;
   case POP3_STLS:
     if (st < 0) {
-      mp_session_fail(p, MP_E_STARTTLS_REJECTED, "STLS was refused");
+      fail_quit(p, MP_E_STARTTLS_REJECTED, "STLS was refused");
       return;
     }
     mp_session_starttls(p);
@@ -550,7 +575,7 @@ static void pop3_line(struct mp_probe *p, char *line, size_t len)
     return;
   case POP3_STAT: {
     if (st < 0) {
-      mp_session_fail(p, MP_E_MAILBOX_ERROR, "STAT was refused");
+      fail_quit(p, MP_E_MAILBOX_ERROR, "STAT was refused");
       return;
     }
     long long n = -1, size = -1;
@@ -579,7 +604,7 @@ static void pop3_line(struct mp_probe *p, char *line, size_t len)
       s->use_retr = 1; /* TOP is optional (RFC 1939 7) */
       scan_next(p);
     } else {
-      mp_session_fail(p, MP_E_MAILBOX_ERROR, "RETR %lld was refused", s->msg);
+      fail_quit(p, MP_E_MAILBOX_ERROR, "RETR %lld was refused", s->msg);
     }
     return;
   case POP3_DELE:
