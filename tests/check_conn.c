@@ -1107,6 +1107,84 @@ START_TEST(test_close_flushes)
 }
 END_TEST
 
+/* The peer's bytes sit unread in our socket when we close: Linux answers
+ * close() with a RST then, dropping what is still in our send buffer.
+ * The close must still deliver every queued byte before the EOF. */
+static void unread_late_b(struct mp_conn *c)
+{
+  ck_assert_int_eq(mp_conn_write(c, "B\r\n", 3), 0);
+  mp_conn_after(c, 40, resume_srv);
+}
+
+static void unread_connect(struct fx *fx)
+{
+  ck_assert_int_eq(mp_conn_write(fx->cli.c, "A\r\n", 3), 0);
+  mp_conn_pause(fx->cli.c); /* the server's answer has to wait in queue */
+  mp_conn_after(fx->cli.c, 30, unread_late_b);
+}
+
+static void unread_srv_line(struct side *s, const char *line, size_t len)
+{
+  ck_assert_str_eq(line, "A");
+  ck_assert_int_eq(mp_conn_write(s->c, big, (size_t)BIG_LINES * BIG_LINE_LEN),
+                   0);
+  mp_conn_close(s->c);
+}
+
+START_TEST(test_close_unread_input)
+{
+  big = make_big();
+  fx_init();
+  F.on_connect = unread_connect;
+  F.srv.on_line = unread_srv_line;
+  fx_connect();
+  fx_run();
+  ck_assert_uint_eq(F.srv.nlines, 1);
+  ck_assert_uint_eq(F.cli.nlines, BIG_LINES);
+  for (size_t i = 0; i < BIG_LINES; i++)
+    assert_line(&F.cli, i, big + i * BIG_LINE_LEN, BIG_LINE_LEN - 2);
+  ck_assert_int_eq(F.cli.err, MP_E_CONNECTION_CLOSED);
+  fx_end();
+  free(big);
+}
+END_TEST
+
+/* A peer that neither reads nor closes: the linger ends it anyway, about
+ * 2 s after the close, and on_close runs. */
+static void stuck_connect(struct fx *fx)
+{
+  ck_assert_int_eq(
+      mp_conn_write(fx->cli.c, big, (size_t)BIG_LINES * BIG_LINE_LEN), 0);
+  ck_assert_int_eq(
+      mp_conn_write(fx->cli.c, big, (size_t)BIG_LINES * BIG_LINE_LEN), 0);
+  fx->t0_us = mp_now_us();
+  mp_conn_close(fx->cli.c);
+}
+
+static void stuck_close(struct side *s)
+{
+  s->fx->flag = (int)((mp_now_us() - s->fx->t0_us) / 1000);
+}
+
+START_TEST(test_linger_bounded)
+{
+  big = make_big();
+  fx_init();
+  F.on_accept = pause_first;
+  F.on_connect = stuck_connect;
+  F.cli.on_close = stuck_close;
+  fx_connect();
+  F.until = cli_gone;
+  fx_run();
+  ck_assert_int_ge(F.flag, 1900);
+  ck_assert_int_le(F.flag, 2000 + 500);
+  ck_assert_int_eq(F.cli.nerr, 0);
+  ck_assert_int_eq(F.srv.nerr, 0);
+  fx_end();
+  free(big);
+}
+END_TEST
+
 static void close_at_first(struct side *s, const char *line, size_t len)
 {
   ck_assert_uint_eq(s->nlines, 1);
@@ -1800,6 +1878,8 @@ static Suite *conn_suite(void)
   tcase_add_test(tc, test_eof);
   tcase_add_loop_test(tc, test_reset, 0, 2);
   tcase_add_loop_test(tc, test_close_flushes, 0, 2);
+  tcase_add_test(tc, test_close_unread_input);
+  tcase_add_test(tc, test_linger_bounded);
   tcase_add_test(tc, test_close_in_on_line);
   tcase_add_test(tc, test_double_close);
   tcase_add_test(tc, test_close_unconnected);

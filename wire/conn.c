@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include <uv.h>
 
@@ -45,6 +46,7 @@ struct mp_conn {
   unsigned paused : 1;
   unsigned delivering : 1;
   unsigned lingering : 1;
+  unsigned shut_done : 1;  /* lingering: our FIN is out after the queue */
   unsigned tls_failed : 1; /* the handshake failed: nothing flows */
   mp_conn_connect_cb connect_cb;
   mp_conn_timer_cb timer_cb;
@@ -77,6 +79,7 @@ static void conn_close_now(struct mp_conn *c, int reset);
 static void conn_fail(struct mp_conn *c, int err);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void read_start(struct mp_conn *c);
+static void linger_read(struct mp_conn *c, ssize_t nread);
 
 uint64_t mp_now_us(void)
 {
@@ -518,6 +521,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   struct mp_conn *c = s->data;
   if (nread == 0)
     return;
+  if (c->lingering) {
+    linger_read(c, nread);
+    return;
+  }
   if (nread < 0) {
     read_stop(c);
     if (nread == UV_ENOBUFS) {
@@ -699,10 +706,46 @@ static void on_linger_done(uv_timer_t *t)
   conn_close_now(t->data, 0);
 }
 
+/* Our FIN went out after the queue. Close once the peer is done too
+ * (its EOF came while we drained), else wait for it or the linger. */
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-  (void)status;
-  conn_close_now(req->data, 0);
+  struct mp_conn *c = req->data;
+  c->shut_done = 1;
+  if (status < 0 || c->eof_err || !c->lingering)
+    conn_close_now(c, 0);
+}
+
+/* Lingering: the peer's bytes are read and dropped until its EOF. */
+static void linger_read(struct mp_conn *c, ssize_t nread)
+{
+  if (nread > 0) {
+    c->bytes_in += (uint64_t)nread;
+    return;
+  }
+  read_stop(c);
+  c->eof_err = MP_E_CONNECTION_CLOSED;
+  if (c->shut_done)
+    conn_close_now(c, 0);
+}
+
+/* 1 if a close() now could cost the peer bytes: ours still in the kernel
+ * (unsent or unacknowledged: a RST, for bytes the peer sends after our
+ * close, would drop them) or the peer's waiting unread (close() itself
+ * answers with a RST then). */
+static int close_would_lose(const struct mp_conn *c)
+{
+  uv_os_fd_t fd;
+  int in = 0, out = 0;
+  if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
+    return 0;
+  if (ioctl(fd, FIONREAD, &in) < 0)
+    in = 0;
+#ifdef TIOCOUTQ
+  if (ioctl(fd, TIOCOUTQ, &out) < 0)
+    out = 0;
+#endif
+  return in > 0 || out > 0;
 }
 
 void mp_conn_close(struct mp_conn *c)
@@ -718,11 +761,16 @@ void mp_conn_close(struct mp_conn *c)
     flush_tls(c);
   }
   read_stop(c);
-  if (c->queued == 0) {
+  /* A RST (close() with the peer's bytes unread, or the peer's bytes
+   * arriving after it) throws away what still waits in our send buffer:
+   * unless nothing is left to lose, linger (nginx's lingering_close). */
+  if (c->queued == 0 && !close_would_lose(c)) {
     conn_close_now(c, 0);
     return;
   }
-  /* Let the queue drain, but not forever: the peer may not read. */
+  /* FIN after the queue, then read and drop until the peer's EOF; not
+   * forever: the peer may neither read nor close. The input buffer stays
+   * (a line being delivered may point into it) until on_handle_closed. */
   c->state = ST_CLOSING;
   c->lingering = 1;
   void (*on_close)(struct mp_conn *) = c->cbs.on_close;
@@ -735,6 +783,9 @@ void mp_conn_close(struct mp_conn *c)
     conn_close_now(c, 0);
     return;
   }
+  if (!c->eof_err &&
+      uv_read_start((uv_stream_t *)&c->tcp, alloc_read, on_read) == 0)
+    c->reading = 1;
   uv_timer_start(&c->aux, on_linger_done, LINGER_MS, 0);
 }
 

@@ -112,7 +112,11 @@ typedef void (*mp_conn_timer_cb)(struct mp_conn *c);
 void mp_conn_after(struct mp_conn *c, uint64_t ms, mp_conn_timer_cb cb);
 void mp_conn_cancel_timer(struct mp_conn *c);
 
-/* Closes after the queued bytes are written (bounded by a short linger).
+/* Closes after the queued bytes are written: FIN after them and, while
+ * bytes of ours are queued or not yet acknowledged or the peer's wait
+ * unread, reads and drops input until the peer's EOF, so that the kernel
+ * does not answer with a RST that drops what the peer has not received yet
+ * (bounded by a short linger, 2 s).
  * Idempotent; clears every callback but on_close. */
 void mp_conn_close(struct mp_conn *c);
 
