@@ -346,12 +346,55 @@ static int server_index(const struct mp_case *c, const char *name)
   return -1;
 }
 
+/* A received line as it may be shown in a report: credentials masked the
+ * way the probe masks its transcript. Covers AUTH/AUTHENTICATE initial
+ * responses, PASS, APOP and IMAP LOGIN arguments, and bare base64 lines
+ * (SASL responses). */
+static void mask_line(const char *line, char *out, size_t cap)
+{
+  const char *p = line, *verb;
+  size_t n;
+
+  /* An IMAP tag comes first: skip one atom if a known verb follows. */
+  n = strcspn(p, " ");
+  if (p[n] == ' ') {
+    const char *v = p + n + 1;
+    if (strncasecmp(v, "LOGIN ", 6) == 0 ||
+        strncasecmp(v, "AUTHENTICATE ", 13) == 0)
+      p = v;
+  }
+  verb = p;
+  n = strcspn(verb, " ");
+  if ((n == 4 && strncasecmp(verb, "PASS", 4) == 0) ||
+      (n == 4 && strncasecmp(verb, "AUTH", 4) == 0) ||
+      (n == 4 && strncasecmp(verb, "APOP", 4) == 0) ||
+      (n == 5 && strncasecmp(verb, "LOGIN", 5) == 0) ||
+      (n == 12 && strncasecmp(verb, "AUTHENTICATE", 12) == 0)) {
+    /* Keep the verb and, but for PASS, its first argument. */
+    size_t keep = n;
+    if (verb[n] == ' ' && !(n == 4 && strncasecmp(verb, "PASS", 4) == 0)) {
+      keep = n + 1 + strcspn(verb + n + 1, " ");
+    }
+    if (verb[keep] == ' ') {
+      snprintf(out, cap, "%.*s ****", (int)(verb - line + keep), line);
+      return;
+    }
+  } else if (strlen(line) >= 4 &&
+             strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                          "0123456789+/=") == strlen(line)) {
+    snprintf(out, cap, "****");
+    return;
+  }
+  snprintf(out, cap, "%s", line);
+}
+
 /* What the servers saw against expect.servers. Runs while they still run,
  * after the grace period. */
 static void check_servers(struct job *j)
 {
   const struct mp_case *c = j->rc->c;
   size_t k, i, l, nseen;
+  char shown[512];
 
   for (k = 0; k < c->expect.nservers; k++) {
     const struct mp_expect_server *es = &c->expect.servers[k];
@@ -383,8 +426,9 @@ static void check_servers(struct job *j)
     for (i = 0; i < es->nnot_saw; i++) {
       for (l = 0; l < nseen; l++) {
         if (glob_match(es->not_saw[i], seen[l].line)) {
+          mask_line(seen[l].line, shown, sizeof(shown));
           job_diff(j, "server %s: saw \"%s\" (not_saw \"%s\")", es->server,
-                   seen[l].line, es->not_saw[i]);
+                   shown, es->not_saw[i]);
           break;
         }
       }
@@ -392,10 +436,11 @@ static void check_servers(struct job *j)
     for (i = 0; i < es->nnot_saw_in_clear; i++) {
       for (l = 0; l < nseen; l++) {
         if (!seen[l].tls && glob_match(es->not_saw_in_clear[i], seen[l].line)) {
+          mask_line(seen[l].line, shown, sizeof(shown));
           job_diff(j,
                    "server %s: saw \"%s\" before TLS (not_saw_in_clear "
                    "\"%s\")",
-                   es->server, seen[l].line, es->not_saw_in_clear[i]);
+                   es->server, shown, es->not_saw_in_clear[i]);
           break;
         }
       }
