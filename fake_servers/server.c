@@ -28,7 +28,7 @@
 static const struct mp_fake_protocol *const protos[] = {
     [MP_FAKE_SMTP] = &mp_fake_smtp_proto,
     [MP_FAKE_POP3] = &mp_fake_pop3_proto,
-    [MP_FAKE_IMAP] = NULL,
+    [MP_FAKE_IMAP] = &mp_fake_imap_proto,
 };
 
 /* A TLS fatal alert record: TLS 1.2 framing, level fatal (2),
