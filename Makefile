@@ -85,8 +85,12 @@ interop: all
 bench: all
 	ci/bench
 
+# libFuzzer targets (clang): FUZZ_SECONDS per target, 0 only replays the
+# seeds and saved reproducers; FUZZ_TARGETS picks some (default: all).
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?=
 fuzz:
-	tests/fuzz/run
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_TARGETS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -1,0 +1,309 @@
+/* Fuzz target for the probes' reply parsers on the real line engine: a
+ * tiny TCP server on 127.0.0.1:0 (plain libuv, none of our code) plays
+ * the input to the probe, then half-closes; the probe (SMTP, POP3 or
+ * IMAP, chosen at build time by FUZZ_PROTO) runs against it with a 200 ms
+ * timeout, tls none, a user and a password. Each run has its own loop,
+ * which must close with no handle left once the probe's callback ran; the
+ * result is serialised (JSON, Nagios, Prometheus) before it is freed, so
+ * the server's text also goes through the writers' escaping.
+ * FUZZ_VERBOSE=1 prints each result's JSON (to check seeds).
+ *
+ * Input: one control byte, then the bytes the server sends.
+ *   bit 0  POP3/IMAP: find_token set (search, fetch and delete messages
+ *          whose X-Mailprobe-Token starts with "fz-"); SMTP: send a
+ *          message (MAIL FROM, RCPT TO, DATA)
+ *   bit 1  no user: connect and QUIT without logging in
+ *   bit 2  only the simple logins allowed (no SASL)
+ *   bit 3  find only (no_delete)
+ * The server's bytes are turns separated by 0xff, each sent once the
+ * probe answered the last (tests/fuzz/feeder.h), in chunks cut at odd
+ * places. */
+#include "probes/probe.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <uv.h>
+
+#include "harness/result_json.h"
+#include "probes/result.h"
+#include "tests/fuzz/feeder.h"
+#include "wire/errors.h"
+#include "wire/sasl.h"
+
+#ifndef FUZZ_PROTO
+#define FUZZ_PROTO MP_PROTO_SMTP
+#endif
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+#define PROBE_TIMEOUT_MS 200
+#define WATCHDOG_MS 5000 /* far past the probe's own timeout: a hang */
+
+struct run {
+  uv_loop_t loop;
+  uv_tcp_t listener;
+  uv_tcp_t peer; /* the accepted connection */
+  struct fz_feeder feed;
+  uv_timer_t watchdog;
+  int peer_open;
+  int peer_closing;
+  int probe_done;
+};
+
+static void on_closed(uv_handle_t *h)
+{
+  (void)h;
+}
+
+/* The probe's EOF (after our FIN, or its own end) or an error. */
+static void on_fed(struct fz_feeder *f)
+{
+  struct run *r = f->data_ptr;
+  if (r->peer_open && !r->peer_closing) {
+    r->peer_closing = 1;
+    uv_close((uv_handle_t *)&r->peer, on_closed);
+  }
+  fz_feeder_close(f);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+  struct run *r = server->data;
+  if (status < 0 || r->peer_open)
+    return;
+  uv_tcp_init(&r->loop, &r->peer);
+  r->peer_open = 1;
+  int rc = uv_accept(server, (uv_stream_t *)&r->peer);
+  /* One client per run: the listener is done (after the accept: closing
+   * it drops a connection not yet accepted). */
+  uv_close((uv_handle_t *)&r->listener, on_closed);
+  if (rc != 0 || fz_feeder_start(&r->feed, (uv_stream_t *)&r->peer, 0) != 0)
+    fz_feeder_finish(&r->feed);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+  (void)t;
+  fprintf(stderr,
+          "fuzz_probe: the probe ran past %d ms with a %d ms "
+          "timeout\n",
+          WATCHDOG_MS, PROBE_TIMEOUT_MS);
+  abort();
+}
+
+/* FUZZ_TOLERATE="phase,cancel" switches off the checks below that catch
+ * a known bug, so a campaign can look past it while the fix is pending
+ * (tests/fuzz/run reports crashes either way). */
+static int tolerate(const char *what)
+{
+  const char *t = getenv("FUZZ_TOLERATE");
+  return t != NULL && strstr(t, what) != NULL;
+}
+
+/* The mechanism named by an AUTH / AUTHENTICATE command line ("AUTH
+ * CRAM-MD5", "A1 AUTHENTICATE PLAIN ****"), copied into mech; 0 if the line
+ * is no such command. */
+static int auth_command(const char *line, char *mech, size_t cap)
+{
+  const char *p = NULL;
+  size_t n;
+
+  if (strncmp(line, "AUTH ", 5) == 0)
+    p = line + 5;
+  else if (line[0] == 'A' && (p = strchr(line, ' ')) != NULL &&
+           strncmp(p, " AUTHENTICATE ", 14) == 0)
+    p += 14;
+  else
+    return 0;
+  n = strcspn(p, " ");
+  if (n == 0 || n >= cap)
+    return 0;
+  memcpy(mech, p, n);
+  mech[n] = '\0';
+  return 1;
+}
+
+static void check_result(const struct mp_result *res)
+{
+  char mech[32] = "", m[32];
+  int cancelled = 0, heard = 0;
+
+  if (res->ok && res->err != 0)
+    abort();
+  if (!res->ok && res->err == 0)
+    abort();
+  if ((int)res->phase < 0 || res->phase >= MP_PHASE_COUNT)
+    abort();
+  if (res->err != 0 && mp_err_name(res->err) == NULL)
+    abort();
+  if (res->auth != NULL && mp_sasl_from_name(res->auth) < 0 &&
+      strcmp(res->auth, "USER") != 0 && strcmp(res->auth, "APOP") != 0 &&
+      strcmp(res->auth, "LOGIN") != 0)
+    abort();
+  for (size_t i = 0; i < res->ntranscript; i++) {
+    const char *l = res->transcript[i].line;
+    if (l == NULL)
+      abort();
+    /* Credentials masked: the password never shows in the transcript. */
+    if (res->transcript[i].dir == 'c' && strstr(l, "s3cret") != NULL)
+      abort();
+    if (res->transcript[i].dir == 's')
+      heard = 1;
+    if (res->transcript[i].dir != 'c')
+      continue;
+    if (auth_command(l, m, sizeof m)) {
+      memcpy(mech, m, sizeof mech);
+      cancelled = 0;
+    } else if (strcmp(l, "*") == 0 && mech[0] != '\0') {
+      cancelled = 1;
+    }
+  }
+  /* Once the server spoke, the probe is past resolve and connect. */
+  if (heard && !tolerate("phase") &&
+      (res->phase == MP_PHASE_RESOLVE || res->phase == MP_PHASE_CONNECT)) {
+    fprintf(stderr,
+            "fuzz_probe: the server spoke, yet the result says "
+            "phase %s\n",
+            mp_phase_name(res->phase));
+    abort();
+  }
+  /* A SASL exchange we cancelled ("*", RFC 4954 4) never logged us in,
+   * whatever the server answers to the cancel. */
+  if (cancelled && res->auth != NULL && strcasecmp(res->auth, mech) == 0 &&
+      !tolerate("cancel")) {
+    fprintf(stderr,
+            "fuzz_probe: %s counted as logged in after the client "
+            "cancelled it with \"*\"\n",
+            mech);
+    abort();
+  }
+}
+
+static void on_probe(struct mp_result *res, void *data)
+{
+  struct run *r = data;
+  struct mp_result_fmt f = {.proto = mp_proto_name(FUZZ_PROTO),
+                            .warning_us = 100000,
+                            .critical_us = 150000,
+                            .timeout_us = PROBE_TIMEOUT_MS * 1000};
+  char *s;
+
+  if (r->probe_done)
+    abort(); /* the callback runs once */
+  r->probe_done = 1;
+  /* FUZZ_VERBOSE=1 shows where each input took the probe. */
+  if (getenv("FUZZ_VERBOSE") != NULL && (s = mp_result_to_json(res, 0))) {
+    fprintf(stderr, "%s\n", s);
+    free(s);
+  }
+  check_result(res);
+  s = mp_result_to_json(res, (int)(r->feed.size & 1));
+  free(s);
+  s = NULL;
+  if (mp_result_nagios(res, &f, &s) >= 0)
+    free(s);
+  s = mp_result_prometheus(res, &f);
+  free(s);
+  mp_result_free(res);
+}
+
+static void walk_cb(uv_handle_t *h, void *arg)
+{
+  (void)arg;
+  fprintf(stderr, "fuzz_probe: handle left open: %s%s\n",
+          uv_handle_type_name(uv_handle_get_type(h)),
+          uv_is_closing(h) ? " (closing)" : "");
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+  (void)argc;
+  (void)argv;
+  signal(SIGPIPE, SIG_IGN);
+  atexit(mp_probe_cleanup);
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  static const char message[] = "From: fz@example.test\r\n"
+                                "Subject: fuzz\r\n"
+                                "\r\n"
+                                ".leading dot\r\n"
+                                "body\r\n";
+  struct run r;
+  struct sockaddr_in addr;
+  int namelen = sizeof addr;
+  uint8_t ctl;
+
+  if (size < 1)
+    return 0;
+  ctl = data[0];
+  memset(&r, 0, sizeof r);
+  if (uv_loop_init(&r.loop) != 0)
+    abort();
+  uv_tcp_init(&r.loop, &r.listener);
+  r.listener.data = &r;
+  fz_feeder_init(&r.feed, &r.loop, data + 1, size - 1);
+  r.feed.data_ptr = &r;
+  r.feed.done = on_fed;
+  uv_timer_init(&r.loop, &r.watchdog);
+  uv_timer_start(&r.watchdog, on_watchdog, WATCHDOG_MS, 0);
+  uv_unref((uv_handle_t *)&r.watchdog);
+  uv_ip4_addr("127.0.0.1", 0, &addr);
+  if (uv_tcp_bind(&r.listener, (struct sockaddr *)&addr, 0) != 0 ||
+      uv_listen((uv_stream_t *)&r.listener, 4, on_connection) != 0 ||
+      uv_tcp_getsockname(&r.listener, (struct sockaddr *)&addr, &namelen) != 0)
+    abort();
+
+  struct mp_probe_opts o = {
+      .proto = FUZZ_PROTO,
+      .tls = MP_TLSMODE_NONE,
+      .host = "127.0.0.1",
+      .port = ntohs(addr.sin_port),
+      .user = (ctl & 2) ? NULL : "probe@example.test",
+      .password = (ctl & 2) ? NULL : "s3cret",
+      .auth = (ctl & 4) ? MP_AUTH_SIMPLE : 0,
+      .timeout_ms = PROBE_TIMEOUT_MS,
+      .helo = "fuzz.example.test",
+      .no_delete = (ctl & 8) != 0,
+  };
+  if (ctl & 1) {
+    if (FUZZ_PROTO == MP_PROTO_SMTP) {
+      o.mail_from = "fz@example.test";
+      o.rcpt_to = "probe@example.test";
+      o.message = message;
+      o.message_len = sizeof message - 1;
+    } else {
+      o.find_token = "fz-";
+      o.keep_token = "fz-keep";
+    }
+  }
+  if (mp_probe_start(&r.loop, &o, on_probe, &r) != 0)
+    abort();
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  if (!r.probe_done) {
+    fprintf(stderr, "fuzz_probe: the loop ended before the probe did\n");
+    abort();
+  }
+  /* The probe is done and our server side closes itself; anything still
+   * open now is a handle someone leaked. */
+  uv_close((uv_handle_t *)&r.watchdog, on_closed);
+  if (!uv_is_closing((uv_handle_t *)&r.listener))
+    uv_close((uv_handle_t *)&r.listener, on_closed);
+  fz_feeder_close(&r.feed);
+  if (r.peer_open && !r.peer_closing)
+    uv_close((uv_handle_t *)&r.peer, on_closed);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&r.loop) != 0) {
+    uv_walk(&r.loop, walk_cb, NULL);
+    abort();
+  }
+  return 0;
+}
