@@ -19,32 +19,33 @@ struct mp_bound {
 /* What a fake server must (not) have seen. Patterns are globs matched
  * case-insensitively against whole received lines ("AUTH *", "QUIT"). */
 struct mp_expect_server {
-  char *server;             /* a name under servers: */
-  char **saw;               /* each must match some line */
+  char *server; /* a name under servers: */
+  char **saw;   /* each must match some line */
   size_t nsaw;
-  char **not_saw;           /* none may match any line */
+  char **not_saw; /* none may match any line */
   size_t nnot_saw;
-  char **not_saw_in_clear;  /* none may match a line received before TLS */
+  char **not_saw_in_clear; /* none may match a line received before TLS */
   size_t nnot_saw_in_clear;
-  int sessions;             /* sessions accepted, -1 unset */
-  int line;                 /* where it was written, for messages */
+  int sessions; /* sessions accepted, -1 unset */
+  int line;     /* where it was written, for messages */
 };
 
 struct mp_case_expect {
-  int status;               /* -1 unset, 0 fail, 1 ok */
-  int has_error;            /* error: was given */
-  int error;                /* 0 for "none", or MP_E_* */
-  int phase;                /* -1 unset, or enum mp_phase */
-  int reply_code;           /* -1 unset */
-  char *reply_text;         /* glob over the last reply's text, or NULL */
-  struct mp_bound elapsed;  /* the probe's total */
+  int line;                /* where expect: was written (1-based) */
+  int status;              /* -1 unset, 0 fail, 1 ok */
+  int has_error;           /* error: was given */
+  int error;               /* 0 for "none", or MP_E_* */
+  int phase;               /* -1 unset, or enum mp_phase */
+  int reply_code;          /* -1 unset */
+  char *reply_text;        /* glob over the last reply's text, or NULL */
+  struct mp_bound elapsed; /* the probe's total */
   struct mp_bound timings[MP_PHASE_COUNT];
-  char *auth;               /* the mechanism that logged in; "none" for
-                               none; NULL unset */
-  int tls;                  /* -1 unset, 0 no TLS, 1 TLS was used */
-  char *tls_version;        /* "TLSv1.3", NULL unset */
-  int cert_verified;        /* -1 unset */
-  int64_t messages;         /* mailbox count, -1 unset */
+  char *auth;        /* the mechanism that logged in; "none" for
+                        none; NULL unset */
+  int tls;           /* -1 unset, 0 no TLS, 1 TLS was used */
+  char *tls_version; /* "TLSv1.3", NULL unset */
+  int cert_verified; /* -1 unset */
+  int64_t messages;  /* mailbox count, -1 unset */
   struct mp_expect_server *servers;
   size_t nservers;
 };
@@ -58,17 +59,24 @@ enum mp_case_probe_type {
 
 struct mp_case_probe {
   enum mp_case_probe_type type;
-  char *server;    /* the fake server it talks to (a name), or NULL */
-  char *target;    /* "host:port" of a real server, or NULL */
+  char *server; /* the fake server it talks to (a name), or NULL */
+  char *target; /* "host:port" of a real server, or NULL */
   /* Strings inside opts point into memory the case owns. The runner fills
    * host, port, servername and ca_pem for a fake server. */
   struct mp_probe_opts opts;
   char *user, *password, *helo, *servername, *cafile; /* owned copies */
+  char *host;                /* target's host (opts.host points here) */
+  char *dns_server;          /* opts.dns.server points here */
+  struct mp_host_map *hosts; /* opts.dns.hosts points here; each ip and
+                                name is malloc'd and owned */
+  size_t nhosts;
+  int line; /* where probe: was written (1-based) */
 };
 
 struct mp_case {
-  char *file;      /* the path it was read from */
-  char *name;
+  char *file;        /* the path it was read from */
+  char *name;        /* name:, or the file name without folder and .yaml */
+  char *description; /* free text, or NULL */
   char **tags;
   size_t ntags;
   struct mp_fake_config *servers;
@@ -77,19 +85,31 @@ struct mp_case {
   struct mp_case_expect expect;
 };
 
-/* Reads and parses a case file. On error returns a negative code and
- * writes "file:line:column: message" into err. */
+/* Reads and parses a case file (at most MP_CASE_MAX_BYTES). On error
+ * returns a negative code (MP_E_NO_RESOURCES when out of memory, else
+ * MP_E_PROTOCOL_ERROR: the file broke the case format or could not be
+ * read) and writes "file:line:column: message" into err (line and column
+ * 1-based; only "file: message" when the file cannot be opened). The
+ * format is docs/case-format.md. */
 int mp_case_load(const char *path, struct mp_case **out, char *err,
                  size_t errlen);
 
-/* The same from memory; name is used in messages. */
+/* The same from memory; name is used in messages and as the folder that
+ * relative paths (cafile) start from. */
 int mp_case_parse(const char *buf, size_t len, const char *name,
                   struct mp_case **out, char *err, size_t errlen);
 
+/* Frees the case and everything it owns (NULL is fine). */
 void mp_case_free(struct mp_case *c);
 
+/* The index of the server named name in c->servers, or -1. */
+int mp_case_find_server(const struct mp_case *c, const char *name);
+
+#define MP_CASE_MAX_BYTES (1024 * 1024)
+
 /* Durations: "10" (seconds), "1.5s", "500ms", "5m", "1h", "250us"; no
- * space between number and unit. 0 or -1 when malformed. */
+ * space between number and unit, no sign, at most 10^15 us. Fractions
+ * below a microsecond round up. 0, or -1 when malformed. */
 int mp_duration_parse(const char *text, uint64_t *us);
 
 #endif
