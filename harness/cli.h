@@ -24,4 +24,8 @@ int mp_cli_roundtrip(int argc, char **argv);
 /* `mailprobe serve CASE.yaml`: 0 after a clean stop on SIGINT/SIGTERM. */
 int mp_cli_serve(int argc, char **argv);
 
+/* `mailprobe bench [WORKLOAD]`: 0 when every probe ended as the workload
+ * expects, 1 otherwise, 3 on usage errors. */
+int mp_cli_bench(int argc, char **argv);
+
 #endif
