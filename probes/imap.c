@@ -4,6 +4,7 @@
  * (not when LOGINDISABLED), SELECT INBOX for the message count, LOGOUT.
  * Tagged and untagged responses, continuations and literals are read with
  * hard limits. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,16 +170,40 @@ static void send_logout(struct mp_probe *p)
   send_cmd(p, IMAP_LOGOUT, "LOGOUT", NULL);
 }
 
+/* Fails the probe while the session is still in step: says LOGOUT first
+ * (RFC 9051 6.1.3), as the SMTP and POP3 probes say QUIT, so the server
+ * sees a clean end. The close that follows writes it out; the answer is
+ * not awaited, so the result keeps the phase and reply that failed. Not
+ * after BYE (the server is closing) nor for a session out of step
+ * (protocol errors, TLS failures). */
+__attribute__((format(printf, 3, 4))) static void
+fail_logout(struct mp_probe *p, int err, const char *fmt, ...)
+{
+  struct imap *s = p->state;
+  char buf[512], line[32];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  snprintf(line, sizeof(line), "A%u LOGOUT", ++s->tag);
+  mp_session_send(p, line);
+  mp_session_fail(p, err, "%s", buf);
+}
+
 static void imap_login_next(struct mp_probe *p);
 
 static void after_caps(struct mp_probe *p)
 {
   struct imap *s = p->state;
+  /* Capabilities from the greeting's code: what follows is decided in the
+   * capabilities phase all the same (as after SMTP's EHLO). */
+  if (p->phase == MP_PHASE_BANNER)
+    mp_session_phase(p, MP_PHASE_EHLO);
   if (!p->in_tls && p->o.tls == MP_TLSMODE_STARTTLS &&
       (!s->starttls || s->preauth)) {
-    mp_session_fail(p, MP_E_STARTTLS_UNSUPPORTED,
-                    s->preauth ? "PREAUTH: STARTTLS is no longer possible"
-                               : "the server does not offer STARTTLS");
+    fail_logout(p, MP_E_STARTTLS_UNSUPPORTED, "%s",
+                s->preauth ? "PREAUTH: STARTTLS is no longer possible"
+                           : "the server does not offer STARTTLS");
     return;
   }
   if (!p->in_tls && s->starttls && !s->preauth &&
@@ -270,6 +295,8 @@ static void imap_login_next(struct mp_probe *p)
   struct imap *s = p->state;
   unsigned allowed = mp_session_login_allowed(p);
   unsigned offered = s->sasl_offered;
+  if (p->phase != MP_PHASE_AUTH)
+    mp_session_phase(p, MP_PHASE_AUTH);
   if (!s->logindisabled)
     offered |= 1u << METHOD_LOGIN;
   unsigned allow = allowed & MP_SASL_ALL;
@@ -285,19 +312,18 @@ static void imap_login_next(struct mp_probe *p)
     if (user_all & MP_AUTH_LOGIN_CMD)
       all |= 1u << METHOD_LOGIN;
     if (s->saw_auth_fail)
-      mp_session_fail(p, MP_E_AUTH_FAILED,
-                      "the server refused the credentials with every method "
-                      "tried");
+      fail_logout(p, MP_E_AUTH_FAILED,
+                  "the server refused the credentials with every method "
+                  "tried");
     else if (s->saw_tls_req || (!p->in_tls && (offered & all)) ||
              (!p->in_tls && (s->starttls || s->logindisabled)))
-      mp_session_fail(p, MP_E_AUTH_TLS_REQUIRED,
-                      "login needs TLS, and tls is %s",
-                      mp_tls_mode_name(p->o.tls));
+      fail_logout(p, MP_E_AUTH_TLS_REQUIRED, "login needs TLS, and tls is %s",
+                  mp_tls_mode_name(p->o.tls));
     else if (s->tried)
-      mp_session_fail(p, MP_E_AUTH_FAILED, "every login method tried failed");
+      fail_logout(p, MP_E_AUTH_FAILED, "every login method tried failed");
     else
-      mp_session_fail(p, MP_E_AUTH_UNSUPPORTED,
-                      "no login method in common with the server");
+      fail_logout(p, MP_E_AUTH_UNSUPPORTED,
+                  "no login method in common with the server");
     return;
   }
   s->method = m;
@@ -466,7 +492,7 @@ static void on_tagged(struct mp_probe *p, int st, const char *text)
     return;
   case IMAP_STARTTLS:
     if (st != IMAP_OK) {
-      mp_session_fail(p, MP_E_STARTTLS_REJECTED, "STARTTLS was refused");
+      fail_logout(p, MP_E_STARTTLS_REJECTED, "STARTTLS was refused");
       return;
     }
     mp_session_starttls(p);
@@ -480,8 +506,8 @@ static void on_tagged(struct mp_probe *p, int st, const char *text)
     }
     /* RFC 5530 response codes say why. */
     if (code_is(p, "UNAVAILABLE")) {
-      mp_session_fail(p, MP_E_REJECTED,
-                      "the server cannot log anyone in now [UNAVAILABLE]");
+      fail_logout(p, MP_E_REJECTED,
+                  "the server cannot log anyone in now [UNAVAILABLE]");
       return;
     }
     if (code_is(p, "PRIVACYREQUIRED"))
@@ -492,7 +518,7 @@ static void on_tagged(struct mp_probe *p, int st, const char *text)
     return;
   case IMAP_SELECT:
     if (st != IMAP_OK) {
-      mp_session_fail(p, MP_E_MAILBOX_ERROR, "SELECT INBOX was refused");
+      fail_logout(p, MP_E_MAILBOX_ERROR, "SELECT INBOX was refused");
       return;
     }
     if (p->o.find_token)
@@ -503,8 +529,8 @@ static void on_tagged(struct mp_probe *p, int st, const char *text)
   case IMAP_SEARCH:
   case IMAP_FETCH:
     if (st != IMAP_OK) {
-      mp_session_fail(p, MP_E_MAILBOX_ERROR, "%s was refused",
-                      s->st == IMAP_SEARCH ? "UID SEARCH" : "UID FETCH");
+      fail_logout(p, MP_E_MAILBOX_ERROR, "%s was refused",
+                  s->st == IMAP_SEARCH ? "UID SEARCH" : "UID FETCH");
       return;
     }
     search_next(p);
@@ -513,9 +539,9 @@ static void on_tagged(struct mp_probe *p, int st, const char *text)
   case IMAP_EXPUNGE:
     if (st != IMAP_OK) {
       p->r->warn = 1;
-      mp_session_fail(p, MP_E_MAILBOX_ERROR,
-                      "the test message was found but %s was refused",
-                      s->st == IMAP_STORE ? "UID STORE" : "EXPUNGE");
+      fail_logout(p, MP_E_MAILBOX_ERROR,
+                  "the test message was found but %s was refused",
+                  s->st == IMAP_STORE ? "UID STORE" : "EXPUNGE");
       return;
     }
     search_next(p);
