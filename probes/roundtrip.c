@@ -159,6 +159,7 @@ static void on_fetched(struct mp_result *r, void *data)
           seen > rt->sent_at_us ? (int64_t)(seen - rt->sent_at_us) : 0;
     }
     res->ok = 1;
+    res->phase = r->phase;
     if (r->deleted < r->found) {
       res->warn = 1;
       mp_result_set_detail(res, "found %lld test message(s) but deleted %lld",
@@ -176,6 +177,7 @@ static void on_fetched(struct mp_result *r, void *data)
   if (rt->o.mode == MP_RT_PREVIOUS) {
     if (rt->o.first_run) {
       res->ok = 1;
+      res->phase = MP_PHASE_QUIT;
       mp_result_set_detail(res, "first run: nothing sent before to delete");
     } else {
       res->ok = 0;

@@ -253,6 +253,9 @@ void mp_conn_set_deadline(struct mp_conn *c, uint64_t ms)
     c->deadline_at = 0;
     return;
   }
+  /* The loop's clock is read once per turn; a deadline set late in a busy
+   * turn would fire early by that much without this. */
+  uv_update_time(c->loop);
   c->deadline_at = uv_now(c->loop) + ms;
   uv_timer_start(&c->deadline, on_deadline, ms, 0);
 }
@@ -645,6 +648,8 @@ void mp_conn_after(struct mp_conn *c, uint64_t ms, mp_conn_timer_cb cb)
   if (c->state == ST_CLOSING)
     return;
   c->timer_cb = cb;
+  if (ms > 0)
+    uv_update_time(c->loop); /* a delay is never shorter than asked */
   uv_timer_start(&c->timer, on_user_timer, ms, 0);
 }
 
