@@ -310,10 +310,16 @@ static const struct mp_conn_cbs probe_cbs = {
  * the process (loading a CA store is the costly part of a context). */
 static struct ctx_cache {
   char *cafile;
-  const char *ca_pem;
+  char *ca_pem; /* a copy: compared by content (each probe owns its own
+                   copy of opts->ca_pem, so a pointer never matches) */
   int insecure;
   struct mp_tls_ctx *ctx;
 } ctx_cache[8];
+
+static int same_str(const char *a, const char *b)
+{
+  return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
 
 static struct mp_tls_ctx *client_ctx(struct mp_probe *p, char *err,
                                      size_t errlen)
@@ -322,9 +328,8 @@ static struct mp_tls_ctx *client_ctx(struct mp_probe *p, char *err,
   size_t i;
   for (i = 0; i < 8 && ctx_cache[i].ctx; i++) {
     struct ctx_cache *e = &ctx_cache[i];
-    if (e->insecure == p->o.insecure && e->ca_pem == p->o.ca_pem &&
-        ((!e->cafile && !cafile) ||
-         (e->cafile && cafile && strcmp(e->cafile, cafile) == 0))) {
+    if (e->insecure == p->o.insecure && same_str(e->ca_pem, p->o.ca_pem) &&
+        same_str(e->cafile, cafile)) {
       mp_tls_ctx_ref(e->ctx);
       return e->ctx;
     }
@@ -334,14 +339,22 @@ static struct mp_tls_ctx *client_ctx(struct mp_probe *p, char *err,
   struct mp_tls_ctx *ctx = mp_tls_ctx_client(&o, err, errlen);
   if (!ctx)
     return NULL;
+  char *cafile_copy = cafile ? strdup(cafile) : NULL;
+  char *pem_copy = p->o.ca_pem ? strdup(p->o.ca_pem) : NULL;
+  if ((cafile && !cafile_copy) || (p->o.ca_pem && !pem_copy)) {
+    free(cafile_copy); /* no memory to remember it: use it uncached */
+    free(pem_copy);
+    return ctx;
+  }
   if (i == 8) { /* full: drop the oldest */
     mp_tls_ctx_unref(ctx_cache[0].ctx);
     free(ctx_cache[0].cafile);
+    free(ctx_cache[0].ca_pem);
     memmove(ctx_cache, ctx_cache + 1, sizeof(ctx_cache[0]) * 7);
     i = 7;
   }
-  ctx_cache[i].cafile = cafile ? strdup(cafile) : NULL;
-  ctx_cache[i].ca_pem = p->o.ca_pem;
+  ctx_cache[i].cafile = cafile_copy;
+  ctx_cache[i].ca_pem = pem_copy;
   ctx_cache[i].insecure = p->o.insecure;
   ctx_cache[i].ctx = ctx;
   mp_tls_ctx_ref(ctx);
@@ -353,6 +366,7 @@ void mp_probe_cleanup(void)
   for (size_t i = 0; i < 8 && ctx_cache[i].ctx; i++) {
     mp_tls_ctx_unref(ctx_cache[i].ctx);
     free(ctx_cache[i].cafile);
+    free(ctx_cache[i].ca_pem);
   }
   memset(ctx_cache, 0, sizeof(ctx_cache));
 }
