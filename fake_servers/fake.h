@@ -71,7 +71,11 @@ struct mp_fake_rule {
                         command takes no effect (a replaced MAIL starts
                         no transaction, a replaced end of DATA delivers
                         nothing). On MP_ON_TLS rules reply and send go
-                        out in plain text before the handshake. */
+                        out in plain text before the handshake. IMAP:
+                        "{tag}" in a line becomes the tag of the command
+                        answered ("*" before the first command), and a
+                        "* PREAUTH" greeting logs the session in as the
+                        first user (fake_servers/imap.c). */
   size_t nreply;
   char *send; /* bytes sent as they are, after the reply */
   size_t send_len;
