@@ -15,7 +15,9 @@
 #include "harness/case.h"
 #include "probes/probe.h"
 #include "probes/result.h"
+#include "probes/roundtrip.h"
 #include "wire/cert.h"
+#include "wire/conn.h"
 #include "wire/errors.h"
 
 #define DEFAULT_JOBS 8
@@ -56,8 +58,18 @@ struct job {
   struct mp_probe_opts opts;
   char host[256];
   uv_timer_t timer;  /* the safety deadline, then the grace before checks */
+  uv_timer_t gap;    /* round trips: the pause between two runs */
+  int handles;       /* timers not yet closed */
   size_t want_lines; /* lines the probe sent, for the grace */
+  int grace_srv;     /* -1: want_lines of all servers together; else of
+                        this server's last session */
   uint64_t grace_start_us;
+  /* Round trips: the options of every run, the runs done, and whether
+   * rc->result is a run that did not match (kept for the report). */
+  struct mp_rt_opts rto;
+  char host2[256];
+  unsigned runs_done;
+  int kept_bad_run;
   int probe_pending;
   int abandoned;
   int finished;
@@ -111,19 +123,39 @@ static const char *err_name(int err)
   return s ? s : "unknown";
 }
 
-static void check_bound(char ***v, size_t *n, const char *what,
+/* Where the diffs of one comparison go, and what starts each ("run 2: "
+ * for a round trip run several times). */
+struct cmp {
+  char ***v;
+  size_t *n;
+  const char *prefix;
+};
+
+__attribute__((format(printf, 2, 3))) static void cdiff(struct cmp *k,
+                                                       const char *fmt, ...)
+{
+  char buf[1024];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  diff_add(k->v, k->n, "%s%s", k->prefix, buf);
+}
+
+static void check_bound(struct cmp *k, const char *what,
                         const struct mp_bound *b, uint64_t got)
 {
   char e[32], g[32];
 
   if (b->min_us >= 0 && got < (uint64_t)b->min_us)
-    diff_add(v, n, "%s: expected at least %s, got %s", what,
-             fmt_us(e, sizeof(e), (uint64_t)b->min_us),
-             fmt_us(g, sizeof(g), got));
+    cdiff(k, "%s: expected at least %s, got %s", what,
+          fmt_us(e, sizeof(e), (uint64_t)b->min_us),
+          fmt_us(g, sizeof(g), got));
   if (b->max_us >= 0 && got > (uint64_t)b->max_us)
-    diff_add(v, n, "%s: expected at most %s, got %s", what,
-             fmt_us(e, sizeof(e), (uint64_t)b->max_us),
-             fmt_us(g, sizeof(g), got));
+    cdiff(k, "%s: expected at most %s, got %s", what,
+          fmt_us(e, sizeof(e), (uint64_t)b->max_us),
+          fmt_us(g, sizeof(g), got));
 }
 
 static int glob_match(const char *pattern, const char *text)
@@ -131,40 +163,66 @@ static int glob_match(const char *pattern, const char *text)
   return fnmatch(pattern, text ? text : "", FNM_CASEFOLD) == 0;
 }
 
-void mp_run_compare(const struct mp_case *c, const struct mp_result *r,
-                    char ***v, size_t *n)
+/* A reply code in a message: "-ERR" for POP3's -1, else the number. */
+static const char *code_str(char *buf, size_t len, int code)
 {
-  const struct mp_case_expect *e = &c->expect;
-  char what[64];
+  if (code == -1)
+    return "-ERR";
+  snprintf(buf, len, "%d", code);
+  return buf;
+}
+
+static void check_count(struct cmp *k, const char *what, int64_t want,
+                        int64_t got)
+{
+  if (want < 0 || want == got)
+    return;
+  if (got < 0)
+    cdiff(k, "%s: expected %" PRId64 ", got unknown", what, want);
+  else
+    cdiff(k, "%s: expected %" PRId64 ", got %" PRId64, what, want, got);
+}
+
+/* One expectation against one result. */
+static void compare_expect(struct cmp *k, const struct mp_case_expect *e,
+                           const struct mp_result *r)
+{
+  char what[64], c1[16], c2[16];
   int p;
 
   if (e->status >= 0 && e->status != (r->ok ? 1 : 0)) {
     if (r->ok)
-      diff_add(v, n, "status: expected fail, got ok");
+      cdiff(k, "status: expected fail, got ok");
     else
-      diff_add(v, n, "status: expected ok, got fail (%s in %s%s%s)",
-               err_name(r->err), mp_phase_name(r->phase), r->detail ? ": " : "",
-               r->detail ? r->detail : "");
+      cdiff(k, "status: expected ok, got fail (%s in %s%s%s)",
+            err_name(r->err), mp_phase_name(r->phase), r->detail ? ": " : "",
+            r->detail ? r->detail : "");
   }
   if (e->has_error && e->error != r->err)
-    diff_add(v, n, "error: expected %s, got %s", err_name(e->error),
-             err_name(r->err));
+    cdiff(k, "error: expected %s, got %s", err_name(e->error),
+          err_name(r->err));
   if (e->phase >= 0 && e->phase != (int)r->phase)
-    diff_add(v, n, "phase: expected %s, got %s",
-             mp_phase_name((enum mp_phase)e->phase), mp_phase_name(r->phase));
-  if (e->reply_code >= 0 && e->reply_code != r->reply_code) {
-    if (r->reply_code == 0)
-      diff_add(v, n, "reply code: expected %d, got no reply", e->reply_code);
+    cdiff(k, "phase: expected %s, got %s",
+          mp_phase_name((enum mp_phase)e->phase), mp_phase_name(r->phase));
+  if ((e->has_reply_code || e->reply_code > 0) &&
+      e->reply_code != r->reply_code) {
+    if (e->reply_code == 0)
+      cdiff(k, "reply code: expected no reply, got %s",
+            code_str(c2, sizeof(c2), r->reply_code));
+    else if (r->reply_code == 0)
+      cdiff(k, "reply code: expected %s, got no reply",
+            code_str(c1, sizeof(c1), e->reply_code));
     else
-      diff_add(v, n, "reply code: expected %d, got %d", e->reply_code,
-               r->reply_code);
+      cdiff(k, "reply code: expected %s, got %s",
+            code_str(c1, sizeof(c1), e->reply_code),
+            code_str(c2, sizeof(c2), r->reply_code));
   }
   if (e->reply_text &&
       (!r->reply_text || !glob_match(e->reply_text, r->reply_text)))
-    diff_add(v, n, "reply text: expected \"%s\", got %s%s%s", e->reply_text,
-             r->reply_text ? "\"" : "", r->reply_text ? r->reply_text : "none",
-             r->reply_text ? "\"" : "");
-  check_bound(v, n, "elapsed", &e->elapsed, r->total_us);
+    cdiff(k, "reply text: expected \"%s\", got %s%s%s", e->reply_text,
+          r->reply_text ? "\"" : "", r->reply_text ? r->reply_text : "none",
+          r->reply_text ? "\"" : "");
+  check_bound(k, "elapsed", &e->elapsed, r->total_us);
   for (p = 0; p < MP_PHASE_COUNT; p++) {
     const struct mp_bound *b = &e->timings[p];
 
@@ -172,44 +230,91 @@ void mp_run_compare(const struct mp_case *c, const struct mp_result *r,
       continue;
     snprintf(what, sizeof(what), "timings.%s", mp_phase_name((enum mp_phase)p));
     if (r->timings_us[p] < 0)
-      diff_add(v, n, "%s: expected a time, but the phase did not run", what);
+      cdiff(k, "%s: expected a time, but the phase did not run", what);
     else
-      check_bound(v, n, what, b, (uint64_t)r->timings_us[p]);
+      check_bound(k, what, b, (uint64_t)r->timings_us[p]);
   }
   if (e->auth) {
     int want_none = strcasecmp(e->auth, "none") == 0;
 
     if (want_none ? r->auth != NULL
                   : (!r->auth || strcasecmp(e->auth, r->auth) != 0))
-      diff_add(v, n, "auth: expected %s, got %s", e->auth,
-               r->auth ? r->auth : "none");
+      cdiff(k, "auth: expected %s, got %s", e->auth,
+            r->auth ? r->auth : "none");
   }
   if (e->tls >= 0 && e->tls != (r->tls_used ? 1 : 0))
-    diff_add(v, n, "tls: expected %s, got %s", e->tls ? "true" : "false",
-             r->tls_used ? "true" : "false");
+    cdiff(k, "tls: expected %s, got %s", e->tls ? "true" : "false",
+          r->tls_used ? "true" : "false");
   if (e->tls_version &&
       (!r->tls_used || strcasecmp(e->tls_version, r->tls.version) != 0))
-    diff_add(v, n, "tls version: expected %s, got %s", e->tls_version,
-             r->tls_used ? r->tls.version : "no TLS");
+    cdiff(k, "tls version: expected %s, got %s", e->tls_version,
+          r->tls_used ? r->tls.version : "no TLS");
   if (e->cert_verified >= 0) {
     if (!r->tls_used)
-      diff_add(v, n, "cert verified: expected %s, got no TLS",
-               e->cert_verified ? "true" : "false");
+      cdiff(k, "cert verified: expected %s, got no TLS",
+            e->cert_verified ? "true" : "false");
     else if (e->cert_verified != (r->tls.verified ? 1 : 0))
-      diff_add(v, n, "cert verified: expected %s, got %s%s%s%s",
-               e->cert_verified ? "true" : "false",
-               r->tls.verified ? "true" : "false",
-               r->tls.verify_error[0] ? " (" : "", r->tls.verify_error,
-               r->tls.verify_error[0] ? ")" : "");
+      cdiff(k, "cert verified: expected %s, got %s%s%s%s",
+            e->cert_verified ? "true" : "false",
+            r->tls.verified ? "true" : "false",
+            r->tls.verify_error[0] ? " (" : "", r->tls.verify_error,
+            r->tls.verify_error[0] ? ")" : "");
   }
-  if (e->messages >= 0 && e->messages != r->messages) {
-    if (r->messages < 0)
-      diff_add(v, n, "messages: expected %" PRId64 ", got unknown",
-               e->messages);
+  if (e->verify_error) {
+    if (!r->tls_used)
+      cdiff(k, "tls verify error: expected \"%s\", got no TLS",
+            e->verify_error);
+    else if (!glob_match(e->verify_error, r->tls.verify_error))
+      cdiff(k, "tls verify error: expected \"%s\", got %s%s%s",
+            e->verify_error, r->tls.verify_error[0] ? "\"" : "",
+            r->tls.verify_error[0] ? r->tls.verify_error : "none (verified)",
+            r->tls.verify_error[0] ? "\"" : "");
+  }
+  check_count(k, "messages", e->messages, r->messages);
+  if (e->warn >= 0 && e->warn != (r->warn ? 1 : 0))
+    cdiff(k, "warn: expected %s, got %s%s%s%s", e->warn ? "true" : "false",
+          r->warn ? "true" : "false", r->detail ? " (" : "",
+          r->detail ? r->detail : "", r->detail ? ")" : "");
+  if (e->detail && (!r->detail || !glob_match(e->detail, r->detail)))
+    cdiff(k, "detail: expected \"%s\", got %s%s%s", e->detail,
+          r->detail ? "\"" : "", r->detail ? r->detail : "none",
+          r->detail ? "\"" : "");
+  if (e->delivery.min_us >= 0 || e->delivery.max_us >= 0) {
+    if (r->delivery_us < 0)
+      cdiff(k, "delivery: expected a time, but the message was not seen");
     else
-      diff_add(v, n, "messages: expected %" PRId64 ", got %" PRId64,
-               e->messages, r->messages);
+      check_bound(k, "delivery", &e->delivery, (uint64_t)r->delivery_us);
   }
+  check_count(k, "found", e->found, r->found);
+  check_count(k, "deleted", e->deleted, r->deleted);
+  if (e->polls_min >= 0 && (int64_t)r->polls < e->polls_min)
+    cdiff(k, "polls: expected at least %" PRId64 ", got %u", e->polls_min,
+          r->polls);
+  if (e->polls_max >= 0 && (int64_t)r->polls > e->polls_max)
+    cdiff(k, "polls: expected at most %" PRId64 ", got %u", e->polls_max,
+          r->polls);
+}
+
+void mp_run_compare(const struct mp_case *c, const struct mp_result *r,
+                    char ***v, size_t *n)
+{
+  struct cmp k = {v, n, ""};
+
+  compare_expect(&k, &c->expect, r);
+}
+
+void mp_run_compare_run(const struct mp_case *c, unsigned run,
+                        const struct mp_result *r, char ***v, size_t *n)
+{
+  unsigned runs = c->probe.rt ? c->probe.rt->runs : 1;
+  char prefix[32] = "";
+  struct cmp k = {v, n, prefix};
+
+  if (runs > 1)
+    snprintf(prefix, sizeof(prefix), "run %u: ", run + 1);
+  compare_expect(&k, &c->expect, r);
+  if (run < c->expect.nruns)
+    compare_expect(&k, &c->expect.runs[run], r);
 }
 
 void mp_run_case_clear(struct mp_run_case *rc)
@@ -244,6 +349,8 @@ static void on_job_timer_closed(uv_handle_t *h)
   struct job *j = h->data;
   struct run *R = j->run;
 
+  if (--j->handles > 0)
+    return;
   if (j->prev)
     j->prev->next = j->next;
   else
@@ -261,6 +368,7 @@ static void job_maybe_free(struct job *j)
     return;
   j->closing = 1;
   uv_close((uv_handle_t *)&j->timer, on_job_timer_closed);
+  uv_close((uv_handle_t *)&j->gap, on_job_timer_closed);
 }
 
 static void on_reaper(uv_timer_t *t)
@@ -381,7 +489,9 @@ static void mask_line(const char *line, char *out, size_t cap)
     }
   } else if (strlen(line) >= 4 &&
              strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                          "0123456789+/=") == strlen(line)) {
+                          "0123456789+/=") == strlen(line) &&
+             strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") < strlen(line)) {
+    /* base64, but not a command word like QUIT or STARTTLS */
     snprintf(out, cap, "****");
     return;
   }
@@ -465,6 +575,42 @@ static size_t seen_total(const struct job *j)
   return total;
 }
 
+/* Lines a server received in its latest session. */
+static size_t last_session_lines(const struct mp_fake_server *s)
+{
+  const struct mp_fake_seen *seen;
+  size_t i, n, count = 0;
+  unsigned last = mp_fake_sessions(s);
+
+  seen = mp_fake_seen(s, &n);
+  for (i = 0; i < n; i++)
+    count += seen[i].session == last;
+  return count;
+}
+
+/* The INBOX sizes left when the case is over, against expect.mailboxes. */
+static void check_mailboxes(struct job *j)
+{
+  const struct mp_case_expect *e = &j->rc->c->expect;
+  uint64_t now = mp_now_us();
+  size_t i, got;
+
+  for (i = 0; i < e->nmailboxes; i++) {
+    const struct mp_expect_mailbox *m = &e->mailboxes[i];
+
+    if (!j->store || !mp_mailstore_has_user(j->store, m->user)) {
+      job_diff(j, "mailbox %s: no fake server kept it, so it cannot be "
+                  "counted",
+               m->user);
+      continue;
+    }
+    got = mp_mailstore_count(j->store, m->user, now);
+    if ((int64_t)got != m->messages)
+      job_diff(j, "mailbox %s: expected %" PRId64 " message%s left, got %zu",
+               m->user, m->messages, m->messages == 1 ? "" : "s", got);
+  }
+}
+
 /* Polls until the servers have received as many lines as the probe sent
  * (its last line, often QUIT, may still be in flight when the result
  * comes), or grace_ms passed (a line sent into a closed connection never
@@ -473,13 +619,19 @@ static void on_grace(uv_timer_t *t)
 {
   struct job *j = t->data;
   struct run *R = j->run;
+  struct mp_fake_server *gs =
+      j->grace_srv >= 0 ? j->servers[j->grace_srv] : NULL;
+  size_t have = gs ? last_session_lines(gs) : seen_total(j);
 
-  if (seen_total(j) < j->want_lines &&
+  if (have < j->want_lines &&
       uv_hrtime() / 1000 - j->grace_start_us < R->opts.grace_ms * 1000)
     return; /* the repeating timer calls again */
   uv_timer_stop(&j->timer);
-  mp_run_compare(j->rc->c, j->rc->result, &j->diffs, &j->ndiffs);
+  /* Round trips were compared run by run. */
+  if (j->rc->c->probe.type != MP_CASE_ROUNDTRIP)
+    mp_run_compare(j->rc->c, j->rc->result, &j->diffs, &j->ndiffs);
   check_servers(j);
+  check_mailboxes(j);
   job_stop_servers(j);
 }
 
@@ -512,14 +664,28 @@ static void on_probe(struct mp_result *r, void *data)
   uv_timer_start(&j->timer, on_grace, GRACE_POLL_MS, GRACE_POLL_MS);
 }
 
-/* The safety deadline of a case: the probe's timeout + safety_ms. */
+static uint64_t timeout_or_default(uint64_t ms)
+{
+  return ms ? ms : MP_PROBE_DEFAULT_TIMEOUT_MS;
+}
+
+/* The safety deadline of a case: the probe's timeout + safety_ms; for a
+ * round trip, per run the email timeout, both halves' timeouts and
+ * safety_ms, plus the pauses between runs. */
 static uint64_t safety_deadline_ms(const struct run *R, const struct job *j)
 {
-  uint64_t timeout =
-      j->opts.timeout_ms ? j->opts.timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS;
+  const struct mp_case_rt *rt = j->rc->c ? j->rc->c->probe.rt : NULL;
+  uint64_t per_run;
 
-  return R->opts.deadline_ms ? R->opts.deadline_ms
-                             : timeout + R->opts.safety_ms;
+  if (R->opts.deadline_ms)
+    return R->opts.deadline_ms;
+  if (!rt)
+    return timeout_or_default(j->opts.timeout_ms) + R->opts.safety_ms;
+  per_run = (rt->email_timeout_ms ? rt->email_timeout_ms
+                                  : MP_RT_DEFAULT_EMAIL_TIMEOUT_MS) +
+            timeout_or_default(rt->send.opts.timeout_ms) +
+            timeout_or_default(rt->fetch.opts.timeout_ms) + R->opts.safety_ms;
+  return per_run * rt->runs + rt->interval_ms * (rt->runs - 1);
 }
 
 static void on_safety(uv_timer_t *t)
@@ -527,6 +693,16 @@ static void on_safety(uv_timer_t *t)
   struct job *j = t->data;
   struct run *R = j->run;
 
+  if (!j->probe_pending) {
+    /* Between two runs of a round trip: nothing is out to wait for. */
+    uv_timer_stop(&j->gap);
+    job_diff(j,
+             "the round trip did not finish within %" PRIu64
+             " ms (the harness's safety deadline)",
+             safety_deadline_ms(R, j));
+    job_stop_servers(j);
+    return;
+  }
   j->abandoned = 1;
   R->abandoned++;
   job_diff(j,
@@ -548,6 +724,204 @@ static enum mp_proto case_proto(const struct mp_case *c)
   }
 }
 
+/* Points probe options at what the case's probe description names: a
+ * real target, or a fake server of the job (127.0.0.1, its port, the
+ * certificate's name, the run's CA). where names it in diffs. 0, or -1
+ * with a diff. */
+static int point(struct job *j, const struct mp_case_probe *p,
+                 struct mp_probe_opts *o, char *host, size_t hostlen,
+                 const char *where)
+{
+  const struct mp_case *c = j->rc->c;
+  const struct mp_fake_config *cfg;
+  char err[256];
+  int idx;
+
+  if (p->target && o->host) {
+    /* The parser split target into host and port already. */
+    if (!o->port)
+      o->port = mp_default_port(o->proto, o->tls);
+    return 0;
+  }
+  if (p->target) {
+    if (mp_hostport_parse(p->target, mp_default_port(o->proto, o->tls), host,
+                          hostlen, &o->port, err, sizeof(err)) < 0) {
+      job_diff(j, "%s.target: %s", where, err);
+      return -1;
+    }
+    o->host = host;
+    return 0;
+  }
+  idx = p->server ? server_index(c, p->server) : (c->nservers == 1 ? 0 : -1);
+  if (idx < 0 || (size_t)idx >= j->nservers || !j->servers[idx]) {
+    if (p->server)
+      job_diff(j, "%s.server: no server named \"%s\"", where, p->server);
+    else
+      job_diff(j, "%s: name a server or a target", where);
+    return -1;
+  }
+  cfg = &c->servers[idx];
+  o->host = "127.0.0.1";
+  o->port = mp_fake_port(j->servers[idx]);
+  if (!o->servername)
+    o->servername = cfg->hostname ? cfg->hostname : "mx.example.test";
+  if (!o->cafile && !o->ca_pem)
+    o->ca_pem = mp_ca_pem(j->run->ca);
+  return 0;
+}
+
+static void rt_next(struct job *j);
+
+/* Where the last run's transcript ends (its send or its last fetch) and
+ * how many lines the probe sent there, so the grace waits for that
+ * server's last session to have them all. */
+static void rt_grace_target(struct job *j, const struct mp_result *r)
+{
+  const struct mp_case_rt *rt = j->rc->c->probe.rt;
+  const struct mp_case_probe *half = NULL;
+  size_t i = r->ntranscript, want = 0;
+  int idx;
+
+  while (i > 0) {
+    const struct mp_transcript_line *l = &r->transcript[--i];
+
+    if (l->dir == 'c')
+      want++;
+    else if (l->dir == '*' && strncmp(l->line, "-- send", 7) == 0)
+      half = &rt->send;
+    else if (l->dir == '*' && strncmp(l->line, "-- fetch", 8) == 0)
+      half = &rt->fetch;
+    if (half)
+      break;
+  }
+  idx = half && half->server ? server_index(j->rc->c, half->server) : -1;
+  if (idx >= 0 && (size_t)idx < j->nservers && j->servers[idx]) {
+    j->grace_srv = idx;
+    j->want_lines = want;
+  } else {
+    j->grace_srv = -1;
+    j->want_lines = 0;
+  }
+}
+
+static void on_gap(uv_timer_t *t)
+{
+  rt_next(t->data);
+}
+
+/* One run of a round trip is over: compare it, keep it for the report,
+ * then the next run or the grace before the server checks. */
+static void on_rt(struct mp_result *r, const char *token, void *data)
+{
+  struct job *j = data;
+  struct run *R = j->run;
+  const struct mp_case_rt *rt = j->rc->c->probe.rt;
+  size_t before = j->ndiffs;
+
+  (void)token;
+  j->probe_pending = 0;
+  if (j->abandoned) {
+    mp_result_free(r);
+    R->abandoned--;
+    job_maybe_free(j);
+    if (R->abandoned == 0 && R->reaper_on) {
+      uv_close((uv_handle_t *)&R->reaper, NULL);
+      R->reaper_on = 0;
+    }
+    return;
+  }
+  mp_run_compare_run(j->rc->c, j->runs_done, r, &j->diffs, &j->ndiffs);
+  j->runs_done++;
+  /* Previous mode: once a message went out, no later run is the first. */
+  if (r->sent_at_us)
+    j->rto.first_run = 0;
+  if (j->runs_done == rt->runs)
+    rt_grace_target(j, r);
+  /* The report shows the first run that did not match, else the last. */
+  if (j->kept_bad_run) {
+    mp_result_free(r);
+  } else {
+    mp_result_free(j->rc->result);
+    j->rc->result = r;
+    j->kept_bad_run = j->ndiffs > before;
+  }
+  if (j->runs_done < rt->runs) {
+    if (rt->interval_ms)
+      uv_timer_start(&j->gap, on_gap, rt->interval_ms, 0);
+    else
+      rt_next(j);
+    return;
+  }
+  uv_timer_stop(&j->timer);
+  j->grace_start_us = uv_hrtime() / 1000;
+  uv_timer_start(&j->timer, on_grace, GRACE_POLL_MS, GRACE_POLL_MS);
+}
+
+static void rt_next(struct job *j)
+{
+  int rc;
+
+  j->probe_pending = 1;
+  rc = mp_roundtrip_start(&j->run->loop, &j->rto, on_rt, j);
+  if (rc < 0) {
+    j->probe_pending = 0;
+    job_diff(j, "run %u: the round trip did not start: %s", j->runs_done + 1,
+             mp_err_message(rc));
+    uv_timer_stop(&j->timer);
+    job_stop_servers(j);
+  }
+}
+
+/* Fills the round trip's options from the case and starts its first run
+ * (the servers run already). */
+static void rt_start(struct job *j)
+{
+  const struct mp_case_rt *rt = j->rc->c->probe.rt;
+  struct mp_rt_opts *o = &j->rto;
+
+  memset(o, 0, sizeof(*o));
+  o->send = rt->send.opts;
+  o->send.proto = MP_PROTO_SMTP;
+  o->fetch = rt->fetch.opts;
+  if (point(j, &rt->send, &o->send, j->host, sizeof(j->host), "probe.send") <
+          0 ||
+      point(j, &rt->fetch, &o->fetch, j->host2, sizeof(j->host2),
+            "probe.fetch") < 0) {
+    job_stop_servers(j);
+    return;
+  }
+  o->from = rt->from;
+  o->to = rt->to;
+  o->subject = rt->subject;
+  o->id = rt->id;
+  o->email_timeout_ms = rt->email_timeout_ms;
+  o->poll_ms = rt->poll_ms;
+  o->mode = rt->mode == 1 ? MP_RT_PREVIOUS : MP_RT_SAME;
+  o->first_run = 1;
+  uv_timer_start(&j->timer, on_safety, safety_deadline_ms(j->run, j), 0);
+  rt_next(j);
+}
+
+/* Puts the case's written-out messages (mailboxes.USER.mail) into the
+ * store, before the servers add their own. */
+static int seed_mail(struct job *j)
+{
+  const struct mp_case *c = j->rc->c;
+  uint64_t now = mp_now_us();
+  size_t i;
+  int rc;
+
+  for (i = 0; i < c->nmail; i++) {
+    rc = mp_mailstore_add_user(j->store, c->mail[i].user);
+    if (rc == 0)
+      rc = mp_mailstore_deliver(j->store, c->mail[i].user, c->mail[i].data,
+                                c->mail[i].len, now, now, NULL);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
 /* Starts the servers and the probe; every failure ends in job_finish
  * (through the server stops). */
 static void job_start(struct job *j)
@@ -555,19 +929,13 @@ static void job_start(struct job *j)
   struct run *R = j->run;
   const struct mp_case *c = j->rc->c;
   struct mp_fake_env env;
-  char err[256];
   size_t i;
-  int rc, idx;
+  int rc;
 
   if (!c) {
     job_diff(j, "%s",
              j->rc->parse_error ? j->rc->parse_error
                                 : "the case file did not parse");
-    job_stop_servers(j);
-    return;
-  }
-  if (c->probe.type == MP_CASE_ROUNDTRIP) {
-    job_diff(j, "probe: roundtrip cases are not run by this build yet");
     job_stop_servers(j);
     return;
   }
@@ -587,6 +955,12 @@ static void job_start(struct job *j)
       return;
     }
     j->nservers = c->nservers;
+    rc = seed_mail(j);
+    if (rc < 0) {
+      job_diff(j, "could not fill the mailboxes: %s", mp_err_message(rc));
+      job_stop_servers(j);
+      return;
+    }
     env.ca = R->ca;
     env.store = j->store;
     for (i = 0; i < c->nservers; i++) {
@@ -602,39 +976,18 @@ static void job_start(struct job *j)
       }
     }
   }
-  if (c->probe.target && j->opts.host) {
-    /* The parser split target into host and port already. */
-    if (!j->opts.port)
-      j->opts.port = mp_default_port(j->opts.proto, j->opts.tls);
-  } else if (c->probe.target) {
-    if (mp_hostport_parse(
-            c->probe.target, mp_default_port(j->opts.proto, j->opts.tls),
-            j->host, sizeof(j->host), &j->opts.port, err, sizeof(err)) < 0) {
-      job_diff(j, "probe.target: %s", err);
+  if (c->probe.type == MP_CASE_ROUNDTRIP) {
+    if (!c->probe.rt) {
+      job_diff(j, "probe: a roundtrip without send and fetch");
       job_stop_servers(j);
       return;
     }
-    j->opts.host = j->host;
-  } else {
-    const struct mp_fake_config *cfg;
-
-    idx = c->probe.server ? server_index(c, c->probe.server)
-                          : (c->nservers == 1 ? 0 : -1);
-    if (idx < 0) {
-      if (c->probe.server)
-        job_diff(j, "probe.server: no server named \"%s\"", c->probe.server);
-      else
-        job_diff(j, "probe: name a server or a target");
-      job_stop_servers(j);
-      return;
-    }
-    cfg = &c->servers[idx];
-    j->opts.host = "127.0.0.1";
-    j->opts.port = mp_fake_port(j->servers[idx]);
-    if (!j->opts.servername)
-      j->opts.servername = cfg->hostname ? cfg->hostname : "mx.example.test";
-    if (!j->opts.cafile && !j->opts.ca_pem)
-      j->opts.ca_pem = mp_ca_pem(R->ca);
+    rt_start(j);
+    return;
+  }
+  if (point(j, &c->probe, &j->opts, j->host, sizeof(j->host), "probe") < 0) {
+    job_stop_servers(j);
+    return;
   }
   j->probe_pending = 1;
   rc = mp_probe_start(&R->loop, &j->opts, on_probe, j);
@@ -674,7 +1027,11 @@ static void start_case(struct run *R, struct mp_run_case *rc)
     R->jobs->prev = j;
   R->jobs = j;
   uv_timer_init(&R->loop, &j->timer);
+  uv_timer_init(&R->loop, &j->gap);
   j->timer.data = j;
+  j->gap.data = j;
+  j->handles = 2;
+  j->grace_srv = -1;
   job_start(j);
 }
 
