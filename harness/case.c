@@ -800,10 +800,11 @@ static const struct nv error_names[] = {{"none", 0},
                                         MP_ERR_MAP(ERR_NV)
 #undef ERR_NV
                                             {NULL, 0}};
-/* POP3 and IMAP status words, as struct mp_result keeps them. -ERR is -1
- * there, which struct mp_case_expect uses for "unset": not expressible. */
-static const struct nv reply_word_names[] = {{"+OK", 1}, {"OK", 1},  {"NO", 2},
-                                             {"BAD", 3}, {"BYE", 4}, {NULL, 0}};
+/* POP3 and IMAP status words, as struct mp_result keeps them, and "none"
+ * for no reply at all (code 0). */
+static const struct nv reply_word_names[] = {
+    {"+OK", 1}, {"-ERR", -1}, {"OK", 1},   {"NO", 2},
+    {"BAD", 3}, {"BYE", 4},   {"none", 0}, {NULL, 0}};
 static const struct nv tls_version_names[] = {{"TLSv1", 10},
                                               {"TLSv1.1", 11},
                                               {"TLSv1.2", 12},
@@ -1113,10 +1114,59 @@ static int get_users(struct ctx *x, const struct ynode *n,
   return 0;
 }
 
-static int get_mailboxes(struct ctx *x, const struct ynode *n,
-                         struct mp_fake_config *s)
+/* A message's text as a mailbox keeps it: every line ending in CRLF (a
+ * bare LF becomes CRLF; a missing last line end is added). */
+static int push_mail(struct ctx *x, struct mp_case *c, const char *user,
+                     const struct ynode *n)
 {
-  static const char *const keys[] = {"messages", "size", NULL};
+  struct mp_case_mail *v, *m;
+  size_t i, o = 0, lines = 1;
+  char *d;
+
+  if (n->kind != Y_SCALAR || is_null(n))
+    return fail(x, n, "each item of 'mail' must be a message's text, not %s",
+                describe(n));
+  if (memchr(n->str, '\0', n->len) != NULL)
+    return fail(x, n, "a message in 'mail' cannot hold a NUL byte");
+  if (n->len == 0)
+    return fail(x, n, "a message in 'mail' is empty");
+  for (i = 0; i < n->len; i++)
+    lines += n->str[i] == '\n';
+  d = malloc(n->len + lines + 3);
+  if (d == NULL)
+    return oom(x);
+  for (i = 0; i < n->len; i++) {
+    if (n->str[i] == '\n' && (i == 0 || n->str[i - 1] != '\r'))
+      d[o++] = '\r';
+    d[o++] = n->str[i];
+  }
+  if (d[o - 1] != '\n') {
+    d[o++] = '\r';
+    d[o++] = '\n';
+  }
+  d[o] = '\0';
+  v = realloc(c->mail, (c->nmail + 1) * sizeof *v);
+  if (v == NULL) {
+    free(d);
+    return oom(x);
+  }
+  c->mail = v;
+  m = &c->mail[c->nmail];
+  m->user = strdup(user);
+  m->data = d;
+  m->len = o;
+  if (m->user == NULL) {
+    free(d);
+    return oom(x);
+  }
+  c->nmail++;
+  return 0;
+}
+
+static int get_mailboxes(struct ctx *x, const struct ynode *n,
+                         struct mp_fake_config *s, struct mp_case *c)
+{
+  static const char *const keys[] = {"messages", "size", "mail", NULL};
   if (want_map(x, "mailboxes", n) < 0 ||
       check_keys(x, n, "mailboxes", NULL) < 0)
     return -1;
@@ -1125,7 +1175,7 @@ static int get_mailboxes(struct ctx *x, const struct ynode *n,
     return oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
     struct mp_fake_mailbox *m = &s->mailboxes[s->nmailboxes++];
-    const struct ynode *v = n->kids[i + 1], *f;
+    const struct ynode *v = n->kids[i + 1], *f, *mail;
     long long count = 0, size = DEFAULT_MESSAGE_SIZE;
     m->size = DEFAULT_MESSAGE_SIZE;
     if (get_str(x, "mailboxes", n->kids[i], 0, &m->user) < 0)
@@ -1137,16 +1187,27 @@ static int get_mailboxes(struct ctx *x, const struct ynode *n,
       if (v->kind != Y_MAP)
         return wrong_type(x, m->user, v,
                           "a number of messages or {messages: N, size: "
-                          "BYTES}");
+                          "BYTES, mail: [TEXT]}");
       if (check_keys(x, v, "a mailbox", keys) < 0)
         return -1;
-      if ((f = get(v, "messages")) == NULL)
-        return fail(x, v, "a mailbox needs 'messages'");
-      if (get_int(x, "messages", f, 0, 100000, &count) < 0)
+      f = get(v, "messages");
+      mail = get(v, "mail");
+      if (f == NULL && mail == NULL)
+        return fail(x, v,
+                    "a mailbox needs 'messages' (generated ones) or "
+                    "'mail' (messages written out)");
+      if (f != NULL && get_int(x, "messages", f, 0, 100000, &count) < 0)
         return -1;
       if ((f = get(v, "size")) != NULL &&
           get_int(x, "size", f, 1, 64 * 1024 * 1024, &size) < 0)
         return -1;
+      if (mail != NULL) {
+        if (mail->kind != Y_SEQ)
+          return wrong_type(x, "mail", mail, "a list of messages");
+        for (size_t k = 0; k < mail->nkids; k++)
+          if (push_mail(x, c, m->user, mail->kids[k]) < 0)
+            return -1;
+      }
     }
     m->messages = (unsigned)count;
     m->size = (size_t)size;
@@ -1194,7 +1255,8 @@ static int valid_name(const char *s)
 }
 
 static int parse_server(struct ctx *x, const struct ynode *kn,
-                        const struct ynode *n, struct mp_fake_config *s)
+                        const struct ynode *n, struct mp_fake_config *s,
+                        struct mp_case *c)
 {
   static const char *const keys[] = {
       "protocol",  "tls",      "cert",         "key",
@@ -1271,7 +1333,7 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
     if (e != MP_TLS_FAULT_NONE && s->tls == MP_FAKE_TLS_NONE)
       return fail(x, v, "'tls_fault' needs tls: starttls or implicit");
   }
-  if ((v = get(n, "mailboxes")) != NULL && get_mailboxes(x, v, s) < 0)
+  if ((v = get(n, "mailboxes")) != NULL && get_mailboxes(x, v, s, c) < 0)
     return -1;
   if ((v = get(n, "delivery")) != NULL && get_delivery(x, v, s) < 0)
     return -1;
@@ -1304,7 +1366,7 @@ static int parse_servers(struct ctx *x, const struct ynode *n,
     return oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
     struct mp_fake_config *s = &c->servers[c->nservers++];
-    if (parse_server(x, n->kids[i], n->kids[i + 1], s) < 0)
+    if (parse_server(x, n->kids[i], n->kids[i + 1], s, c) < 0)
       return -1;
   }
   return 0;
@@ -1353,15 +1415,12 @@ static int auth_bit(struct ctx *x, const struct ynode *n, const char *name,
       return 0;
     }
   } else if (strcmp(name, "USER") == 0 || strcmp(name, "APOP") == 0) {
-    if (type != MP_CASE_POP3 && type != MP_CASE_ROUNDTRIP)
+    if (type != MP_CASE_POP3)
       return fail(x, n, "'%s' is a pop3 login; this probe is not pop3", name);
     *bits |= name[0] == 'U' ? MP_AUTH_USER : MP_AUTH_APOP;
     return 0;
   } else if (strcmp(name, "LOGIN") == 0 && type == MP_CASE_IMAP) {
     *bits |= MP_AUTH_LOGIN_CMD;
-    return 0;
-  } else if (strcmp(name, "LOGIN") == 0 && type == MP_CASE_ROUNDTRIP) {
-    *bits |= MP_AUTH_LOGIN_CMD | MP_SASL_BIT(MP_SASL_LOGIN);
     return 0;
   } else if ((m = mp_sasl_from_name(name)) >= 0) {
     *bits |= MP_SASL_BIT(m);
@@ -1582,40 +1641,49 @@ static int get_path(struct ctx *x, const char *key, const struct ynode *n,
   return 0;
 }
 
-static int parse_probe(struct ctx *x, const struct ynode *kn,
-                       const struct ynode *n, struct mp_case *c)
+/* Keys of a probe that talks to one server (probe:, probe.send:,
+ * probe.fetch:), and the part of them a roundtrip's top level shares with
+ * both halves. */
+static const char *const endpoint_only_keys[] = {
+    "server",   "target", "tls",        "port", "user",
+    "password", "auth",   "servername", "helo", NULL};
+static const char *const rt_only_keys[] = {
+    "send", "fetch", "from", "to",   "subject",  "email_timeout",
+    "poll", "mode",  "id",   "runs", "interval", NULL};
+static const struct nv rt_mode_names[] = {
+    {"same", 0}, {"previous", 1}, {NULL, 0}};
+static const struct nv fetch_type_names[] = {
+    {"pop3", MP_CASE_POP3}, {"imap", MP_CASE_IMAP}, {NULL, 0}};
+
+static int in_list(const char *s, const char *const *list)
 {
-  static const char *const keys[] = {
-      "type",     "server",     "target", "tls",     "port",
-      "user",     "password",   "auth",   "timeout", "connect_timeout",
-      "insecure", "servername", "helo",   "cafile",  "dns",
-      NULL};
-  struct mp_case_probe *p = &c->probe;
+  for (; *list != NULL; list++)
+    if (strcmp(s, *list) == 0)
+      return 1;
+  return 0;
+}
+
+/* Which server and how: server or target, tls, port, user, password,
+ * auth, servername, helo. where names the map in messages ("probe",
+ * "probe.fetch"); kn is its key (for "missing" messages). p->type is
+ * set. */
+static int parse_endpoint(struct ctx *x, const struct ynode *kn,
+                          const struct ynode *n, struct mp_case *c,
+                          struct mp_case_probe *p, const char *where)
+{
   const struct ynode *v, *srv, *tgt;
   long long port;
   int e;
 
-  p->line = kn->line;
-  if (want_map(x, "probe", n) < 0 || check_keys(x, n, "probe", keys) < 0)
-    return -1;
-  if ((v = get(n, "type")) == NULL)
-    return fail(x, kn,
-                "probe: missing required key 'type' (smtp, pop3, "
-                "imap or roundtrip)");
-  if (get_enum(x, "type", v, probe_type_names, &e) < 0)
-    return -1;
-  p->type = (enum mp_case_probe_type)e;
-  p->opts.proto = p->type == MP_CASE_POP3   ? MP_PROTO_POP3
-                  : p->type == MP_CASE_IMAP ? MP_PROTO_IMAP
-                                            : MP_PROTO_SMTP;
   srv = get(n, "server");
   tgt = get(n, "target");
   if (srv != NULL && tgt != NULL)
-    return fail(x, tgt, "probe: give 'server' or 'target', not both");
+    return fail(x, tgt, "%s: give 'server' or 'target', not both", where);
   if (srv == NULL && tgt == NULL)
     return fail(x, kn,
-                "probe: missing required key 'server' (a name under "
-                "servers) or 'target' (host:port)");
+                "%s: missing required key 'server' (a name under "
+                "servers) or 'target' (host:port)",
+                where);
   if (srv != NULL) {
     if (server_ref(x, c, srv, "server") < 0 ||
         get_str(x, "server", srv, 0, &p->server) < 0)
@@ -1686,15 +1754,6 @@ static int parse_probe(struct ctx *x, const struct ynode *kn,
     if (rc < 0)
       return -1;
   }
-  if ((v = get(n, "timeout")) != NULL &&
-      get_dur_ms(x, "timeout", v, 1, &p->opts.timeout_ms) < 0)
-    return -1;
-  if ((v = get(n, "connect_timeout")) != NULL &&
-      get_dur_ms(x, "connect_timeout", v, 1, &p->opts.connect_timeout_ms) < 0)
-    return -1;
-  if ((v = get(n, "insecure")) != NULL &&
-      get_bool(x, "insecure", v, &p->opts.insecure) < 0)
-    return -1;
   if ((v = get(n, "servername")) != NULL) {
     if (get_str(x, "servername", v, 0, &p->servername) < 0)
       return -1;
@@ -1705,12 +1764,270 @@ static int parse_probe(struct ctx *x, const struct ynode *kn,
       return -1;
     p->opts.helo = p->helo;
   }
+  return 0;
+}
+
+/* How long, how strict, which DNS: timeout, connect_timeout, insecure,
+ * cafile, dns. */
+static int parse_settings(struct ctx *x, const struct ynode *n,
+                          struct mp_case_probe *p)
+{
+  const struct ynode *v;
+
+  if ((v = get(n, "timeout")) != NULL &&
+      get_dur_ms(x, "timeout", v, 1, &p->opts.timeout_ms) < 0)
+    return -1;
+  if ((v = get(n, "connect_timeout")) != NULL &&
+      get_dur_ms(x, "connect_timeout", v, 1, &p->opts.connect_timeout_ms) < 0)
+    return -1;
+  if ((v = get(n, "insecure")) != NULL &&
+      get_bool(x, "insecure", v, &p->opts.insecure) < 0)
+    return -1;
   if ((v = get(n, "cafile")) != NULL) {
     if (get_path(x, "cafile", v, &p->cafile) < 0)
       return -1;
     p->opts.cafile = p->cafile;
   }
   if ((v = get(n, "dns")) != NULL && get_dns(x, v, p) < 0)
+    return -1;
+  return 0;
+}
+
+/* Fills what a half did not say from the round trip's top level. */
+static void inherit(struct mp_case_probe *half, const struct ynode *hn,
+                    const struct mp_case_probe *top)
+{
+  if (half->opts.timeout_ms == 0)
+    half->opts.timeout_ms = top->opts.timeout_ms;
+  if (half->opts.connect_timeout_ms == 0)
+    half->opts.connect_timeout_ms = top->opts.connect_timeout_ms;
+  if (get(hn, "insecure") == NULL)
+    half->opts.insecure = top->opts.insecure;
+  if (half->opts.cafile == NULL)
+    half->opts.cafile = top->opts.cafile;
+  if (get(hn, "dns") == NULL)
+    half->opts.dns = top->opts.dns;
+}
+
+/* probe.send or probe.fetch of a roundtrip. */
+static int parse_half(struct ctx *x, const struct ynode *kn,
+                      const struct ynode *n, struct mp_case *c, int fetch)
+{
+  static const char *const send_keys[] = {
+      "server",   "target",     "tls",
+      "port",     "user",       "password",
+      "auth",     "timeout",    "connect_timeout",
+      "insecure", "servername", "helo",
+      "cafile",   "dns",        NULL};
+  static const char *const fetch_keys[] = {
+      "type",     "server",     "target", "tls",     "port",
+      "user",     "password",   "auth",   "timeout", "connect_timeout",
+      "insecure", "servername", "cafile", "dns",     NULL};
+  struct mp_case_rt *rt = c->probe.rt;
+  struct mp_case_probe *p = fetch ? &rt->fetch : &rt->send;
+  const char *where = fetch ? "probe.fetch" : "probe.send";
+  const struct ynode *v, *srv;
+  const struct mp_fake_config *s = NULL;
+  int e;
+
+  p->line = kn->line;
+  if (want_map(x, kn->str, n) < 0 ||
+      check_keys(x, n, where, fetch ? fetch_keys : send_keys) < 0)
+    return -1;
+  srv = get(n, "server");
+  if (srv != NULL && server_ref(x, c, srv, "server") < 0)
+    return -1;
+  if (srv != NULL)
+    s = &c->servers[mp_case_find_server(c, srv->str)];
+  if (!fetch) {
+    p->type = MP_CASE_SMTP;
+    if (s != NULL && s->proto != MP_FAKE_SMTP)
+      return fail(x, srv,
+                  "server '%s' speaks %s; probe.send needs an smtp server",
+                  s->name, proto_names[s->proto].name);
+  } else if ((v = get(n, "type")) != NULL) {
+    if (get_enum(x, "type", v, fetch_type_names, &e) < 0)
+      return -1;
+    p->type = (enum mp_case_probe_type)e;
+  } else if (s != NULL && s->proto != MP_FAKE_SMTP) {
+    p->type = s->proto == MP_FAKE_POP3 ? MP_CASE_POP3 : MP_CASE_IMAP;
+  } else if (s != NULL) {
+    return fail(x, srv,
+                "server '%s' speaks smtp; probe.fetch needs a pop3 or imap "
+                "server (or say type: pop3 or imap)",
+                s->name);
+  } else {
+    return fail(x, kn,
+                "probe.fetch: give 'type' (pop3 or imap) with a "
+                "target");
+  }
+  p->opts.proto = p->type == MP_CASE_SMTP   ? MP_PROTO_SMTP
+                  : p->type == MP_CASE_POP3 ? MP_PROTO_POP3
+                                            : MP_PROTO_IMAP;
+  if (parse_endpoint(x, kn, n, c, p, where) < 0 || parse_settings(x, n, p) < 0)
+    return -1;
+  if (fetch && p->user == NULL)
+    return fail(x, kn,
+                "probe.fetch: missing required key 'user' (the mailbox "
+                "to log into)");
+  inherit(p, n, &c->probe);
+  return 0;
+}
+
+/* An id goes into tokens and IMAP SEARCH keys: an atom. */
+static int valid_rt_id(const char *s)
+{
+  if (*s == '\0' || strlen(s) > 32)
+    return 0;
+  for (; *s != '\0'; s++)
+    if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
+      return 0;
+  return 1;
+}
+
+static int parse_roundtrip(struct ctx *x, const struct ynode *kn,
+                           const struct ynode *n, struct mp_case *c)
+{
+  static const char *const keys[] = {"type",
+                                     "send",
+                                     "fetch",
+                                     "from",
+                                     "to",
+                                     "subject",
+                                     "email_timeout",
+                                     "poll",
+                                     "mode",
+                                     "id",
+                                     "runs",
+                                     "interval",
+                                     "timeout",
+                                     "connect_timeout",
+                                     "insecure",
+                                     "cafile",
+                                     "dns",
+                                     NULL};
+  struct mp_case_probe *p = &c->probe;
+  struct mp_case_rt *rt;
+  const struct ynode *v, *send, *fetch;
+  long long runs;
+  int e;
+
+  for (size_t i = 0; i < n->nkids; i += 2) {
+    const struct ynode *k = n->kids[i];
+    if (k->kind == Y_SCALAR && in_list(k->str, endpoint_only_keys))
+      return fail(x, k, "'%s' goes under send: or fetch: in a roundtrip probe",
+                  shown(x, k));
+  }
+  if (check_keys(x, n, "probe", keys) < 0)
+    return -1;
+  rt = p->rt = calloc(1, sizeof *rt);
+  if (rt == NULL)
+    return oom(x);
+  rt->runs = 1;
+  if (parse_settings(x, n, p) < 0)
+    return -1;
+  if ((send = get(n, "send")) == NULL)
+    return fail(x, kn,
+                "probe: missing required key 'send' (the SMTP server the "
+                "test message goes to)");
+  if ((fetch = get(n, "fetch")) == NULL)
+    return fail(x, kn,
+                "probe: missing required key 'fetch' (the POP3 or IMAP "
+                "mailbox it must arrive in)");
+  for (size_t i = 0; i < n->nkids; i += 2) {
+    if (n->kids[i + 1] == send && parse_half(x, n->kids[i], send, c, 0) < 0)
+      return -1;
+    if (n->kids[i + 1] == fetch && parse_half(x, n->kids[i], fetch, c, 1) < 0)
+      return -1;
+  }
+  if ((v = get(n, "to")) != NULL) {
+    if (get_str(x, "to", v, 0, &rt->to) < 0)
+      return -1;
+  } else if ((rt->to = strdup(rt->fetch.user)) == NULL) {
+    return oom(x);
+  }
+  if ((v = get(n, "from")) != NULL) {
+    if (get_str(x, "from", v, 0, &rt->from) < 0)
+      return -1;
+  } else if ((rt->from = strdup(rt->to)) == NULL) {
+    return oom(x);
+  }
+  if ((v = get(n, "subject")) != NULL &&
+      get_str(x, "subject", v, 0, &rt->subject) < 0)
+    return -1;
+  if ((v = get(n, "id")) != NULL) {
+    if (get_str(x, "id", v, 0, &rt->id) < 0)
+      return -1;
+    if (!valid_rt_id(rt->id))
+      return fail(x, v,
+                  "id '%s' must be 1 to 32 letters, digits, '-' or '_' (it "
+                  "goes into the token)",
+                  shown(x, v));
+  }
+  if ((v = get(n, "email_timeout")) != NULL &&
+      get_dur_ms(x, "email_timeout", v, 1, &rt->email_timeout_ms) < 0)
+    return -1;
+  if ((v = get(n, "poll")) != NULL &&
+      get_dur_ms(x, "poll", v, 1, &rt->poll_ms) < 0)
+    return -1;
+  if ((v = get(n, "mode")) != NULL) {
+    if (get_enum(x, "mode", v, rt_mode_names, &e) < 0)
+      return -1;
+    rt->mode = e;
+  }
+  if ((v = get(n, "runs")) != NULL) {
+    if (get_int(x, "runs", v, 1, 1000, &runs) < 0)
+      return -1;
+    rt->runs = (unsigned)runs;
+  }
+  if ((v = get(n, "interval")) != NULL) {
+    if (rt->runs < 2)
+      return fail(x, v,
+                  "'interval' is the pause between runs; it goes "
+                  "with runs: 2 or more");
+    if (get_dur_ms(x, "interval", v, 0, &rt->interval_ms) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int parse_probe(struct ctx *x, const struct ynode *kn,
+                       const struct ynode *n, struct mp_case *c)
+{
+  static const char *const keys[] = {
+      "type",     "server",     "target", "tls",     "port",
+      "user",     "password",   "auth",   "timeout", "connect_timeout",
+      "insecure", "servername", "helo",   "cafile",  "dns",
+      NULL};
+  struct mp_case_probe *p = &c->probe;
+  const struct ynode *v;
+  int e;
+
+  p->line = kn->line;
+  if (want_map(x, "probe", n) < 0)
+    return -1;
+  if ((v = get(n, "type")) == NULL)
+    return fail(x, kn,
+                "probe: missing required key 'type' (smtp, pop3, "
+                "imap or roundtrip)");
+  if (get_enum(x, "type", v, probe_type_names, &e) < 0)
+    return -1;
+  p->type = (enum mp_case_probe_type)e;
+  if (p->type == MP_CASE_ROUNDTRIP)
+    return parse_roundtrip(x, kn, n, c);
+  for (size_t i = 0; i < n->nkids; i += 2) {
+    const struct ynode *k = n->kids[i];
+    if (k->kind == Y_SCALAR && in_list(k->str, rt_only_keys))
+      return fail(x, k, "'%s' is for roundtrip probes (type: roundtrip)",
+                  shown(x, k));
+  }
+  if (check_keys(x, n, "probe", keys) < 0)
+    return -1;
+  p->opts.proto = p->type == MP_CASE_POP3   ? MP_PROTO_POP3
+                  : p->type == MP_CASE_IMAP ? MP_PROTO_IMAP
+                                            : MP_PROTO_SMTP;
+  if (parse_endpoint(x, kn, n, c, p, "probe") < 0 ||
+      parse_settings(x, n, p) < 0)
     return -1;
   return 0;
 }
@@ -1749,7 +2066,7 @@ static int get_expect_reply(struct ctx *x, const struct ynode *n,
                             struct mp_case_expect *e)
 {
   static const char *const keys[] = {"code", "text", NULL};
-  const struct ynode *code = n, *v;
+  const struct ynode *code = n, *v = NULL;
   long long val;
   if (n->kind == Y_MAP) {
     if (check_keys(x, n, "expect.reply", keys) < 0)
@@ -1765,21 +2082,21 @@ static int get_expect_reply(struct ctx *x, const struct ynode *n,
   }
   if (code == NULL)
     return 0;
+  e->has_reply_code = 1;
   if (code->kind == Y_SCALAR && !is_null(code) &&
       !(code->plain && is_int(code->str))) {
     for (size_t i = 0; reply_word_names[i].name != NULL; i++) {
       if (strcasecmp(code->str, reply_word_names[i].name) == 0) {
         e->reply_code = reply_word_names[i].val;
+        if (e->reply_code == 0 && v != NULL)
+          return fail(x, v, "reply 'none' (no reply at all) has no text");
         return 0;
       }
     }
-    if (strcasecmp(code->str, "-ERR") == 0)
-      return fail(x, code,
-                  "reply code -ERR cannot be expected yet; use error: "
-                  "(rejected, auth_failed, ...) or reply: {text: GLOB}");
     return fail(x, code,
                 "reply code '%s' must be a number (like 421) or one of "
-                "+OK (pop3), OK, NO, BAD, BYE (imap)",
+                "+OK, -ERR (pop3), OK, NO, BAD, BYE (imap), none (no "
+                "reply at all)",
                 shown(x, code));
   }
   if (get_int(x, "code", code, 1, 999, &val) < 0)
@@ -1821,13 +2138,15 @@ static int get_expect_auth(struct ctx *x, const struct ynode *n,
 static int get_expect_tls(struct ctx *x, const struct ynode *n,
                           struct mp_case_expect *e)
 {
-  static const char *const keys[] = {"version", "verified", NULL};
+  static const char *const keys[] = {"version", "verified", "verify_error",
+                                     NULL};
   const struct ynode *v;
   int ver;
   if (n->kind == Y_SCALAR)
     return get_bool(x, "tls", n, &e->tls);
   if (n->kind != Y_MAP)
-    return wrong_type(x, "tls", n, "true, false or {version, verified}");
+    return wrong_type(x, "tls", n,
+                      "true, false or {version, verified, verify_error}");
   if (check_keys(x, n, "expect.tls", keys) < 0)
     return -1;
   e->tls = 1;
@@ -1843,6 +2162,13 @@ static int get_expect_tls(struct ctx *x, const struct ynode *n,
   if ((v = get(n, "verified")) != NULL &&
       get_bool(x, "verified", v, &e->cert_verified) < 0)
     return -1;
+  if ((v = get(n, "verify_error")) != NULL &&
+      get_str(x, "verify_error", v, 0, &e->verify_error) < 0)
+    return -1;
+  if (n->nkids == 0)
+    return fail(x, n,
+                "'tls' needs version, verified, verify_error or "
+                "some of them");
   return 0;
 }
 
@@ -1895,23 +2221,130 @@ static int get_expect_servers(struct ctx *x, const struct ynode *n,
   return 0;
 }
 
-static int parse_expect(struct ctx *x, const struct ynode *kn,
-                        const struct ynode *n, struct mp_case *c)
+/* 1 if some server of the case knows user (its users, mailboxes or
+ * delivery.redirect); names compare as the mail store does. */
+static int known_mailbox(const struct mp_case *c, const char *user)
 {
-  static const char *const keys[] = {"status",   "error",   "phase", "reply",
-                                     "elapsed",  "timings", "auth",  "tls",
-                                     "messages", "server",  NULL};
+  for (size_t i = 0; i < c->nservers; i++) {
+    const struct mp_fake_config *s = &c->servers[i];
+    for (size_t k = 0; k < s->nusers; k++)
+      if (strcasecmp(s->users[k].name, user) == 0)
+        return 1;
+    for (size_t k = 0; k < s->nmailboxes; k++)
+      if (strcasecmp(s->mailboxes[k].user, user) == 0)
+        return 1;
+    if (s->delivery.redirect && strcasecmp(s->delivery.redirect, user) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static int get_expect_mailboxes(struct ctx *x, const struct ynode *n,
+                                struct mp_case *c)
+{
   struct mp_case_expect *e = &c->expect;
+  long long count;
+  if (want_map(x, "mailboxes", n) < 0 ||
+      check_keys(x, n, "expect.mailboxes", NULL) < 0)
+    return -1;
+  if (n->nkids == 0)
+    return fail(x, n, "expect.mailboxes names no mailbox");
+  e->mailboxes = calloc(n->nkids / 2 + 1, sizeof *e->mailboxes);
+  if (e->mailboxes == NULL)
+    return oom(x);
+  for (size_t i = 0; i < n->nkids; i += 2) {
+    struct mp_expect_mailbox *m = &e->mailboxes[e->nmailboxes++];
+    const struct ynode *kn = n->kids[i];
+    m->line = kn->line;
+    if (get_str(x, "mailboxes", kn, 0, &m->user) < 0)
+      return -1;
+    if (!known_mailbox(c, m->user))
+      return fail(x, kn,
+                  "no server has a mailbox for '%s'; list the user under a "
+                  "server's users or mailboxes",
+                  m->user);
+    if (get_int(x, "messages", n->kids[i + 1], 0, 100000000, &count) < 0)
+      return -1;
+    m->messages = count;
+  }
+  return 0;
+}
+
+/* polls: N or {min: N, max: N}. */
+static int get_polls(struct ctx *x, const struct ynode *n,
+                     struct mp_case_expect *e)
+{
+  static const char *const keys[] = {"min", "max", NULL};
+  const struct ynode *v;
+  long long val;
+  if (n->kind == Y_SCALAR) {
+    if (get_int(x, "polls", n, 0, 1000000, &val) < 0)
+      return -1;
+    e->polls_min = e->polls_max = val;
+    return 0;
+  }
+  if (n->kind != Y_MAP)
+    return wrong_type(x, "polls", n, "a number or {min: N, max: N}");
+  if (check_keys(x, n, "polls", keys) < 0)
+    return -1;
+  if (n->nkids == 0)
+    return fail(x, n, "'polls' needs min, max or both");
+  if ((v = get(n, "min")) != NULL) {
+    if (get_int(x, "min", v, 0, 1000000, &val) < 0)
+      return -1;
+    e->polls_min = val;
+  }
+  if ((v = get(n, "max")) != NULL) {
+    if (get_int(x, "max", v, 0, 1000000, &val) < 0)
+      return -1;
+    e->polls_max = val;
+    if (e->polls_min > e->polls_max)
+      return fail(x, v, "'polls': max is below min");
+  }
+  return 0;
+}
+
+static void expect_init(struct mp_case_expect *e)
+{
+  e->status = -1;
+  e->phase = -1;
+  e->reply_code = -1;
+  e->elapsed.min_us = e->elapsed.max_us = -1;
+  for (int i = 0; i < MP_PHASE_COUNT; i++)
+    e->timings[i].min_us = e->timings[i].max_us = -1;
+  e->tls = -1;
+  e->cert_verified = -1;
+  e->messages = -1;
+  e->delivery.min_us = e->delivery.max_us = -1;
+  e->polls_min = e->polls_max = -1;
+}
+
+/* The keys about one result, into e: status (required when need_status)
+ * ... polls. The map's keys were checked by the caller. */
+static int parse_expect_result(struct ctx *x, const struct ynode *kn,
+                               const struct ynode *n, const struct mp_case *c,
+                               struct mp_case_expect *e, int need_status,
+                               const char *where)
+{
+  static const char *const rt_keys[] = {"delivery", "found", "deleted", "polls",
+                                        NULL};
   const struct ynode *v, *err = NULL;
   long long count;
 
   e->line = kn->line;
-  if (want_map(x, "expect", n) < 0 || check_keys(x, n, "expect", keys) < 0)
+  for (size_t i = 0; i < n->nkids; i += 2) {
+    const struct ynode *k = n->kids[i];
+    if (c->probe.type != MP_CASE_ROUNDTRIP && in_list(k->str, rt_keys))
+      return fail(x, k, "'%s' is for roundtrip probes (type: roundtrip)",
+                  shown(x, k));
+  }
+  if ((v = get(n, "status")) == NULL) {
+    if (need_status)
+      return fail(x, kn, "%s: missing required key 'status' (ok or fail)",
+                  where);
+  } else if (get_enum(x, "status", v, status_names, &e->status) < 0) {
     return -1;
-  if ((v = get(n, "status")) == NULL)
-    return fail(x, kn, "expect: missing required key 'status' (ok or fail)");
-  if (get_enum(x, "status", v, status_names, &e->status) < 0)
-    return -1;
+  }
   if ((err = get(n, "error")) != NULL) {
     if (get_enum(x, "error", err, error_names, &e->error) < 0)
       return -1;
@@ -1950,6 +2383,100 @@ static int parse_expect(struct ctx *x, const struct ynode *kn,
       return -1;
     e->messages = count;
   }
+  if ((v = get(n, "warn")) != NULL) {
+    if (get_bool(x, "warn", v, &e->warn) < 0)
+      return -1;
+    e->has_warn = 1;
+  }
+  if ((v = get(n, "detail")) != NULL &&
+      get_str(x, "detail", v, 0, &e->detail) < 0)
+    return -1;
+  if ((v = get(n, "delivery")) != NULL) {
+    if (get_bound(x, "delivery", v, &e->delivery) < 0)
+      return -1;
+    e->has_delivery = 1;
+  }
+  if ((v = get(n, "found")) != NULL) {
+    if (get_int(x, "found", v, 0, 1000000, &count) < 0)
+      return -1;
+    e->found = count;
+    e->has_found = 1;
+  }
+  if ((v = get(n, "deleted")) != NULL) {
+    if (get_int(x, "deleted", v, 0, 1000000, &count) < 0)
+      return -1;
+    e->deleted = count;
+    e->has_deleted = 1;
+  }
+  if ((v = get(n, "polls")) != NULL) {
+    if (get_polls(x, v, e) < 0)
+      return -1;
+    e->has_polls = 1;
+  }
+  return 0;
+}
+
+#define RESULT_KEYS                                                            \
+  "status", "error", "phase", "reply", "elapsed", "timings", "auth", "tls",    \
+      "messages", "warn", "detail", "delivery", "found", "deleted", "polls"
+
+/* expect.runs: one map per run. */
+static int get_expect_runs(struct ctx *x, const struct ynode *kn,
+                           const struct ynode *n, struct mp_case *c)
+{
+  static const char *const keys[] = {RESULT_KEYS, NULL};
+  struct mp_case_expect *e = &c->expect;
+  unsigned runs = c->probe.rt ? c->probe.rt->runs : 1;
+  char where[48];
+
+  if (runs < 2)
+    return fail(x, kn,
+                "expect.runs is one expectation per run; it goes with "
+                "probe.runs: 2 or more");
+  if (n->kind != Y_SEQ)
+    return wrong_type(x, "runs", n, "a list (one map per run)");
+  if (n->nkids != runs)
+    return fail(x, n, "expect.runs has %zu item%s but probe.runs is %u",
+                n->nkids, n->nkids == 1 ? "" : "s", runs);
+  e->runs = calloc(runs, sizeof *e->runs);
+  if (e->runs == NULL)
+    return oom(x);
+  for (size_t i = 0; i < n->nkids; i++) {
+    const struct ynode *it = n->kids[i];
+    struct mp_case_expect *r = &e->runs[e->nruns++];
+    expect_init(r);
+    snprintf(where, sizeof where, "expect.runs[%zu]", i + 1);
+    if (it->kind != Y_MAP)
+      return fail(x, it,
+                  "each item of expect.runs must be a map (status: "
+                  "..., ...), not %s",
+                  describe(it));
+    if (check_keys(x, it, where, keys) < 0 ||
+        parse_expect_result(x, it, it, c, r, 1, where) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int parse_expect(struct ctx *x, const struct ynode *kn,
+                        const struct ynode *n, struct mp_case *c)
+{
+  static const char *const keys[] = {RESULT_KEYS, "runs", "mailboxes", "server",
+                                     NULL};
+  struct mp_case_expect *e = &c->expect;
+  const struct ynode *v;
+
+  e->line = kn->line;
+  if (want_map(x, "expect", n) < 0 || check_keys(x, n, "expect", keys) < 0)
+    return -1;
+  if (parse_expect_result(x, kn, n, c, e, get(n, "runs") == NULL, "expect") < 0)
+    return -1;
+  for (size_t i = 0; i < n->nkids; i += 2)
+    if (strcmp(n->kids[i]->str, "runs") == 0 &&
+        get_expect_runs(x, n->kids[i], n->kids[i + 1], c) < 0)
+      return -1;
+  if ((v = get(n, "mailboxes")) != NULL && get_expect_mailboxes(x, v, c) < 0)
+    return -1;
   if ((v = get(n, "server")) != NULL && get_expect_servers(x, v, c) < 0)
     return -1;
   return 0;
@@ -1960,16 +2487,7 @@ static int parse_expect(struct ctx *x, const struct ynode *kn,
 
 static void case_init(struct mp_case *c)
 {
-  struct mp_case_expect *e = &c->expect;
-  e->status = -1;
-  e->phase = -1;
-  e->reply_code = -1;
-  e->elapsed.min_us = e->elapsed.max_us = -1;
-  for (int i = 0; i < MP_PHASE_COUNT; i++)
-    e->timings[i].min_us = e->timings[i].max_us = -1;
-  e->tls = -1;
-  e->cert_verified = -1;
-  e->messages = -1;
+  expect_init(&c->expect);
 }
 
 /* The file name without folder and extension. */
@@ -2135,21 +2653,9 @@ int mp_case_load(const char *path, struct mp_case **out, char *err,
   return rc;
 }
 
-void mp_case_free(struct mp_case *c)
+/* What a probe description owns (not the struct itself). */
+static void free_probe(struct mp_case_probe *p)
 {
-  struct mp_case_probe *p;
-  struct mp_case_expect *e;
-  if (c == NULL)
-    return;
-  p = &c->probe;
-  e = &c->expect;
-  free(c->file);
-  free(c->name);
-  free(c->description);
-  free_strv(c->tags, c->ntags);
-  for (size_t i = 0; i < c->nservers; i++)
-    free_fake_config(&c->servers[i]);
-  free(c->servers);
   free(p->server);
   free(p->target);
   free(p->user);
@@ -2164,9 +2670,31 @@ void mp_case_free(struct mp_case *c)
     free((char *)p->hosts[i].name);
   }
   free(p->hosts);
+  if (p->rt != NULL) {
+    free_probe(&p->rt->send);
+    free_probe(&p->rt->fetch);
+    free(p->rt->from);
+    free(p->rt->to);
+    free(p->rt->subject);
+    free(p->rt->id);
+    free(p->rt);
+  }
+}
+
+/* What an expectation owns (not the struct itself). */
+static void free_expect(struct mp_case_expect *e)
+{
   free(e->reply_text);
   free(e->auth);
   free(e->tls_version);
+  free(e->verify_error);
+  free(e->detail);
+  for (size_t i = 0; i < e->nruns; i++)
+    free_expect(&e->runs[i]);
+  free(e->runs);
+  for (size_t i = 0; i < e->nmailboxes; i++)
+    free(e->mailboxes[i].user);
+  free(e->mailboxes);
   for (size_t i = 0; i < e->nservers; i++) {
     struct mp_expect_server *s = &e->servers[i];
     free(s->server);
@@ -2175,6 +2703,26 @@ void mp_case_free(struct mp_case *c)
     free_strv(s->not_saw_in_clear, s->nnot_saw_in_clear);
   }
   free(e->servers);
+}
+
+void mp_case_free(struct mp_case *c)
+{
+  if (c == NULL)
+    return;
+  free(c->file);
+  free(c->name);
+  free(c->description);
+  free_strv(c->tags, c->ntags);
+  for (size_t i = 0; i < c->nservers; i++)
+    free_fake_config(&c->servers[i]);
+  free(c->servers);
+  for (size_t i = 0; i < c->nmail; i++) {
+    free(c->mail[i].user);
+    free(c->mail[i].data);
+  }
+  free(c->mail);
+  free_probe(&c->probe);
+  free_expect(&c->expect);
   free(c);
 }
 

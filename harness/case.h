@@ -30,22 +30,58 @@ struct mp_expect_server {
   int line;     /* where it was written, for messages */
 };
 
+/* How many messages a user's INBOX holds when the case is over (visible
+ * and not flagged deleted). */
+struct mp_expect_mailbox {
+  char *user;
+  int64_t messages;
+  int line;
+};
+
+/* What a result must be: the top level of expect:, and each item of
+ * expect.runs (a round trip run several times). Items of runs use only
+ * the fields about a result (status ... polls); servers, mailboxes and
+ * runs are the top level's. */
 struct mp_case_expect {
-  int line;                /* where expect: was written (1-based) */
-  int status;              /* -1 unset, 0 fail, 1 ok */
-  int has_error;           /* error: was given */
-  int error;               /* 0 for "none", or MP_E_* */
-  int phase;               /* -1 unset, or enum mp_phase */
-  int reply_code;          /* -1 unset */
+  int line;      /* where expect: was written (1-based) */
+  int status;    /* -1 unset, 0 fail, 1 ok */
+  int has_error; /* error: was given */
+  int error;     /* 0 for "none", or MP_E_* */
+  int phase;     /* -1 unset, or enum mp_phase */
+  /* The last reply's code: expected when has_reply_code is set (then 0
+   * is "no reply at all" and -1 is POP3 -ERR, as struct mp_result keeps
+   * them), or, for structs built by hand, when reply_code > 0. */
+  int has_reply_code;
+  int reply_code;
   char *reply_text;        /* glob over the last reply's text, or NULL */
   struct mp_bound elapsed; /* the probe's total */
   struct mp_bound timings[MP_PHASE_COUNT];
-  char *auth;        /* the mechanism that logged in; "none" for
-                        none; NULL unset */
-  int tls;           /* -1 unset, 0 no TLS, 1 TLS was used */
-  char *tls_version; /* "TLSv1.3", NULL unset */
-  int cert_verified; /* -1 unset */
-  int64_t messages;  /* mailbox count, -1 unset */
+  char *auth;         /* the mechanism that logged in; "none" for
+                         none; NULL unset */
+  int tls;            /* -1 unset, 0 no TLS, 1 TLS was used */
+  char *tls_version;  /* "TLSv1.3", NULL unset */
+  int cert_verified;  /* -1 unset */
+  char *verify_error; /* glob over tls.verify_error, NULL unset */
+  int64_t messages;   /* mailbox count, -1 unset */
+  /* The fields below are unset when zero (their has_ flag is 0), so a
+   * struct built by hand with memset needs no more than the ones above. */
+  int has_warn;
+  int warn;     /* the result's warn flag */
+  char *detail; /* glob over the result's detail, NULL unset */
+  /* Round trips: */
+  int has_delivery;
+  struct mp_bound delivery; /* accepted -> seen (-1: that side open) */
+  int has_found;
+  int64_t found; /* test messages found */
+  int has_deleted;
+  int64_t deleted; /* of those, deleted */
+  int has_polls;
+  int64_t polls_min; /* mailbox checks; -1: that side open */
+  int64_t polls_max;
+  struct mp_case_expect *runs; /* one per run (probe.runs), or NULL */
+  size_t nruns;
+  struct mp_expect_mailbox *mailboxes; /* INBOX sizes after the case */
+  size_t nmailboxes;
   struct mp_expect_server *servers;
   size_t nservers;
 };
@@ -56,6 +92,8 @@ enum mp_case_probe_type {
   MP_CASE_IMAP,
   MP_CASE_ROUNDTRIP
 };
+
+struct mp_case_rt;
 
 struct mp_case_probe {
   enum mp_case_probe_type type;
@@ -71,6 +109,34 @@ struct mp_case_probe {
                                 name is malloc'd and owned */
   size_t nhosts;
   int line; /* where probe: was written (1-based) */
+  /* type roundtrip: the two halves and the round trip's settings (the
+   * fields above then hold only what both halves share: timeouts,
+   * insecure, cafile, dns); NULL for other types. */
+  struct mp_case_rt *rt;
+};
+
+/* A round trip: an SMTP half that sends, a POP3/IMAP half that finds and
+ * deletes (probes/roundtrip.h). Each half is a whole probe description;
+ * what the top level of probe: shares is already copied into its opts. */
+struct mp_case_rt {
+  struct mp_case_probe send;  /* type MP_CASE_SMTP */
+  struct mp_case_probe fetch; /* type MP_CASE_POP3 or MP_CASE_IMAP */
+  char *from, *to;            /* envelope and header addresses */
+  char *subject;              /* NULL: the probe's */
+  char *id;                   /* token id; NULL: "rt" */
+  uint64_t email_timeout_ms;  /* 0: the probe's (10 minutes) */
+  uint64_t poll_ms;           /* 0: the probe's (5 s) */
+  int mode;                   /* enum mp_rt_mode */
+  unsigned runs;              /* round trips in sequence, >= 1 */
+  uint64_t interval_ms;       /* pause between two runs */
+};
+
+/* A message put into a mailbox before the servers start (servers.NAME.
+ * mailboxes.USER.mail): CRLF line ends. */
+struct mp_case_mail {
+  char *user;
+  char *data;
+  size_t len;
 };
 
 struct mp_case {
@@ -83,6 +149,8 @@ struct mp_case {
   size_t nservers;
   struct mp_case_probe probe;
   struct mp_case_expect expect;
+  struct mp_case_mail *mail; /* seeded messages with given text */
+  size_t nmail;
 };
 
 /* Reads and parses a case file (at most MP_CASE_MAX_BYTES). On error

@@ -4,7 +4,15 @@
  * the probe at them, compares the result with the case's expectations and
  * what the servers saw, and stops the servers. A case with probe.target
  * talks to a real server and starts none. A safety deadline (the probe's
- * timeout + 10 s) keeps a broken case from hanging the run. */
+ * timeout + 10 s) keeps a broken case from hanging the run.
+ *
+ * A roundtrip case starts all its servers on the one mail store (the fake
+ * SMTP server delivers into the mailbox the fake POP3/IMAP server reads),
+ * runs probe.runs round trips in sequence (carrying "a message went out"
+ * for previous mode from run to run), compares each run as it ends, and
+ * after the last checks what the servers saw and what the mailboxes hold.
+ * Its safety deadline is, per run, the email timeout plus both halves'
+ * timeouts plus 10 s. */
 #ifndef MP_RUNNER_H
 #define MP_RUNNER_H
 
@@ -51,9 +59,17 @@ void mp_run_case_clear(struct mp_run_case *rc);
 
 /* Compares a result with the case's expectations, appending one line per
  * mismatch ("error: expected timeout, got connection_closed") to
- * the diffs array (malloc'd strings). Server assertions are not checked
- * here (they need the live servers). Pure; exposed for tests. */
+ * the diffs array (malloc'd strings). Server and mailbox assertions are
+ * not checked here (they need the live servers). Pure; exposed for
+ * tests. */
 void mp_run_compare(const struct mp_case *c, const struct mp_result *r,
                     char ***diffs, size_t *ndiffs);
+
+/* The same for run number run (0-based) of a round trip run several times
+ * (probe.runs): the top level of expect and the run's item of
+ * expect.runs, each diff starting "run N: " when there are several runs. */
+void mp_run_compare_run(const struct mp_case *c, unsigned run,
+                        const struct mp_result *r, char ***diffs,
+                        size_t *ndiffs);
 
 #endif
