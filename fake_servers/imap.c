@@ -5,7 +5,8 @@
  * and effects (session.h); the script decides when and how they go out.
  *
  * Extensions: STARTTLS and LOGINDISABLED (RFC 2595, RFC 9051 6.2.1),
- * SASL-IR (RFC 4959), LITERAL+ (RFC 7888), UIDPLUS's UID EXPUNGE
+ * SASL-IR (RFC 4959), LITERAL- (RFC 7888: non-synchronizing literals
+ * up to 4096 octets; we take them up to 64 KiB), UIDPLUS's UID EXPUNGE
  * (RFC 4315 2.1), IDLE (RFC 2177), UNSELECT (RFC 3691), NAMESPACE
  * (RFC 2342), ID (RFC 2971), ENABLE (RFC 5161), response codes of
  * RFC 5530. One mailbox, INBOX, over the shared mail store: the store's
@@ -312,7 +313,7 @@ static void capabilities(const struct mp_fake_session *s, char *buf, size_t cap)
       p += strspn(p, " ");
     }
   }
-  static const char *const more[] = {"SASL-IR", "LITERAL+", "UIDPLUS",
+  static const char *const more[] = {"SASL-IR", "LITERAL-", "UIDPLUS",
                                      "IDLE",    "UNSELECT", "NAMESPACE",
                                      "ID",      "ENABLE"};
   for (size_t i = 0; i < sizeof(more) / sizeof(*more); i++)
@@ -2130,9 +2131,7 @@ static void cmd_capability(struct mp_fake_session *s, struct args *g,
   }
   capabilities(s, caps, sizeof(caps));
   mp_fake_answer_line(a, "* CAPABILITY %s", caps);
-  tagged(s, a,
-         "OK Pre-login capabilities listed, post-login capabilities "
-         "have more.");
+  tagged(s, a, "OK Capability completed.");
 }
 
 /* NOOP and CHECK (RFC 9051 6.1.2; CHECK is RFC 3501 6.4.1): what
@@ -2534,8 +2533,8 @@ static void literal_line(struct mp_fake_session *s, const char *line,
                 len > IMAP_MAX_CMD_LINE ||
                 m->total + len + size > IMAP_MAX_COMMAND;
   if (too_big && !sync) {
-    /* RFC 7888 4: the bytes are coming whatever we say; we will not read
-     * them. */
+    /* RFC 7888 4 (LITERAL-): the bytes are coming whatever we say; we
+     * will not read them, so the session ends. */
     mp_fake_answer_line(a, "* BYE [TOOBIG] Literal too big.");
     a->effect = MP_FX_CLOSE;
     set_state(s, IMAP_LOGOUT);

@@ -451,7 +451,7 @@ static const struct cap_case cap_cases[] = {
      setup_none,
      0,
      "* OK [CAPABILITY IMAP4rev1 AUTH=CRAM-MD5 AUTH=LOGIN AUTH=PLAIN SASL-IR "
-     "LITERAL+ UIDPLUS IDLE UNSELECT NAMESPACE ID ENABLE] " HOST " IMAP ready",
+     "LITERAL- UIDPLUS IDLE UNSELECT NAMESPACE ID ENABLE] " HOST " IMAP ready",
      {"IMAP4rev1", "AUTH=CRAM-MD5", "AUTH=PLAIN", "SASL-IR", "UIDPLUS", "IDLE"},
      {"STARTTLS", "LOGINDISABLED"}},
     {"no users", setup_no_users, 0, NULL, {"IMAP4rev1"}, {"AUTH=PLAIN"}},
