@@ -928,6 +928,39 @@ START_TEST(errors_and_error_limit)
 }
 END_TEST
 
+START_TEST(line_and_literal_limits)
+{
+  struct tc *t = tc_new();
+  struct mp_fake_config cfg = imap_cfg();
+  static char longline[17100];
+  memset(longline, 'x', sizeof(longline) - 1);
+  memcpy(longline, "a1 NOOP ", 8);
+  longline[sizeof(longline) - 1] = '\0';
+  static char many[512];
+  /* 17 literals: one more than a command may carry. */
+  size_t at = (size_t)snprintf(many, sizeof(many), "a3 LOGIN");
+  for (int i = 0; i < 16; i++)
+    at += (size_t)snprintf(many + at, sizeof(many) - at, " {1+}\r\nx");
+  snprintf(many + at, sizeof(many) - at, " {1}");
+  struct step steps[] = {{longline},
+                         {"a2 STARTTLS"},
+                         {many},
+                         {"a4 NOOP"},
+                         {"a5 LOGIN {100000+}", NONE},
+                         {NULL}};
+  tc_run(t, &cfg, steps);
+  ck_assert(has_line(t, "a1 BAD [TOOBIG] Command line too long."));
+  ck_assert(has_line(t, "a2 BAD STARTTLS is not available."));
+  ck_assert(has_line(t, "a3 NO [TOOBIG] Literal too big."));
+  ck_assert(has_line(t, "a4 OK NOOP completed"));
+  /* RFC 7888 4: a non-synchronizing literal we will not take ends the
+   * session. */
+  ck_assert_str_eq(t->lines[t->nlines - 1], "* BYE [TOOBIG] Literal too big.");
+  ck_assert(t->server_closed);
+  tc_free(t);
+}
+END_TEST
+
 /* ---- rules ------------------------------------------------------------ */
 
 START_TEST(rule_reply_uses_the_tag)
@@ -1044,6 +1077,7 @@ static Suite *fake_imap_suite(void)
   tcase_add_test(tc, expunge_highest_first);
   tcase_add_test(tc, idle_and_new_mail);
   tcase_add_test(tc, errors_and_error_limit);
+  tcase_add_test(tc, line_and_literal_limits);
   tcase_add_test(tc, rule_reply_uses_the_tag);
   tcase_add_test(tc, rule_on_literal_command_sees_its_verb);
   tcase_add_test(tc, preauth_greeting_logs_in);
