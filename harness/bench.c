@@ -380,6 +380,8 @@ struct slot {
   struct bench *b;
   uint64_t start_us;
   struct slot *next;
+  char user[40]; /* POP3/IMAP: each slot logs in as its own user (a
+                    maildrop is locked while a session holds it) */
 };
 
 struct bench {
@@ -391,7 +393,8 @@ struct bench {
   uint64_t timeout_us;
   uint64_t t0_us, t_last_us, stop_at_us;
   int stop_starting;
-  int slow; /* every probe is expected to time out */
+  int slow;          /* every probe is expected to time out */
+  int user_per_slot; /* log in as the slot's user */
   uv_timer_t tick;
   unsigned ticks;
   struct shared *sh;      /* NULL with a target */
@@ -481,6 +484,8 @@ static void start_more(struct bench *b)
     struct slot *s = b->free_slots;
     b->free_slots = s->next;
     s->b = b;
+    if (b->user_per_slot)
+      b->popts.user = s->user;
     s->start_us = mp_now_us();
     if (rep->started == 0) {
       b->t0_us = s->start_us;
@@ -520,11 +525,11 @@ static void on_tick(uv_timer_t *t)
   uint64_t rss = rss_kib();
   if (rss > rep->rss_peak_kib)
     rep->rss_peak_kib = rss;
-  /* Every probe in flight: sample the memory they hold. For the slow
-   * workloads, only once the servers accepted all of them (each probe has
-   * its connection then, and waits for the banner). */
-  int full = rep->in_flight == rep->concurrency;
-  if (full && b->slow && b->sh) {
+  /* Slow workloads, every probe in flight: sample the memory they hold,
+   * once the servers accepted all of them (each probe has its connection
+   * then, and waits for the banner). */
+  int full = b->slow && rep->in_flight == rep->concurrency;
+  if (full && b->sh) {
     uint32_t acc = atomic_load(&b->sh->sessions) - b->sessions_base;
     full = acc >= rep->concurrency;
     if (full && !b->full_since_us)
@@ -553,7 +558,26 @@ struct builtin {
   struct mp_fake_config cfg;
   struct mp_fake_user user;
   struct mp_fake_rule rule;
+  struct mp_fake_user *users; /* POP3/IMAP: one per slot (malloc'd) */
 };
+
+/* POP3 and IMAP: a user per slot, named in the slots. 0 or -1. */
+static int slot_users(struct builtin *w, struct bench *b, unsigned n)
+{
+  w->users = calloc(n, sizeof(*w->users));
+  if (!w->users)
+    return -1;
+  for (unsigned i = 0; i < n; i++) {
+    snprintf(b->slots[i].user, sizeof(b->slots[i].user),
+             "probe%u@example.test", i);
+    w->users[i].name = b->slots[i].user;
+    w->users[i].password = (char *)user_pass;
+  }
+  w->cfg.users = w->users;
+  w->cfg.nusers = n;
+  b->user_per_slot = 1;
+  return 0;
+}
 
 static void builtin_config(struct builtin *w, const struct mp_bench_opts *o,
                            uint64_t timeout_ms)
@@ -578,13 +602,9 @@ static void builtin_config(struct builtin *w, const struct mp_bench_opts *o,
     break;
   case MP_BENCH_POP3:
     c->proto = MP_FAKE_POP3;
-    c->users = &w->user;
-    c->nusers = 1;
     break;
   case MP_BENCH_IMAP:
     c->proto = MP_FAKE_IMAP;
-    c->users = &w->user;
-    c->nusers = 1;
     break;
   case MP_BENCH_SLOW:
   case MP_BENCH_SLOW_TLS:
@@ -644,7 +664,7 @@ int mp_bench_run(const struct mp_bench_opts *opts, struct mp_bench_report *rep,
 {
   struct mp_bench_opts o = *opts;
   struct mp_case *kase = NULL;
-  struct builtin bw;
+  struct builtin bw = {0};
   struct host h;
   struct bench *b = NULL;
   struct shared *sh = MAP_FAILED;
@@ -746,6 +766,11 @@ int mp_bench_run(const struct mp_bench_opts *opts, struct mp_bench_report *rep,
   } else {
     builtin_config(&bw, &o, o.timeout_ms);
     builtin_probe(&b->popts, &o);
+    if ((o.workload == MP_BENCH_POP3 || o.workload == MP_BENCH_IMAP) &&
+        slot_users(&bw, b, rep->concurrency) < 0) {
+      snprintf(err, errlen, "out of memory");
+      goto out;
+    }
     b->popts.timeout_ms = o.timeout_ms;
     if (!o.target) {
       h.cfgs = &bw.cfg;
@@ -834,5 +859,6 @@ out:
     free(b->slots);
   free(b);
   mp_case_free(kase);
+  free(bw.users);
   return rc;
 }
