@@ -63,7 +63,6 @@ struct imap {
   unsigned sasl_offered;
   unsigned tried;
   int method;
-  struct mp_sasl_client *sasl;
   int preauth;
   int in_literal; /* the next line continues a response */
   unsigned untagged;
@@ -265,29 +264,13 @@ static void send_login(struct mp_probe *p)
 static void send_authenticate(struct mp_probe *p, int mech)
 {
   struct imap *s = p->state;
-  mp_sasl_client_free(s->sasl);
-  s->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
-  char *ir = NULL;
-  if (!s->sasl || (s->sasl_ir && mp_sasl_client_initial(s->sasl, &ir) < 0)) {
-    mp_session_fail(p, MP_E_NO_RESOURCES, "SASL set-up failed");
+  /* RFC 4959 3: the initial response on the command line only with
+   * SASL-IR; RFC 9051 allows long lines, but keep ours modest. */
+  const struct mp_sasl_frame frame = {"AUTHENTICATE", s->sasl_ir ? 1000 : 0};
+  char cmd[1100], shown[1100];
+  if (mp_session_sasl_begin(p, &frame, mech, cmd, shown, sizeof(cmd)) < 0)
     return;
-  }
-  char cmd[1100], shown[64];
-  const char *name = mp_sasl_name(mech);
-  if (ir && strlen(ir) < 1000) {
-    /* RFC 4959: the initial response on the command line. */
-    snprintf(cmd, sizeof(cmd), "AUTHENTICATE %s %s", name, ir);
-    snprintf(shown, sizeof(shown), "AUTHENTICATE %s ****", name);
-    send_cmd(p, IMAP_AUTHENTICATE, cmd, shown);
-  } else {
-    snprintf(cmd, sizeof(cmd), "AUTHENTICATE %s", name);
-    send_cmd(p, IMAP_AUTHENTICATE, cmd, NULL);
-    if (ir) {
-      mp_sasl_client_free(s->sasl);
-      s->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
-    }
-  }
-  free(ir);
+  send_cmd(p, IMAP_AUTHENTICATE, cmd, shown);
 }
 
 static void imap_login_next(struct mp_probe *p)
@@ -343,25 +326,7 @@ static void on_continue(struct mp_probe *p, const char *line)
                     "a continuation request nobody asked for");
     return;
   }
-  const char *ch = line[1] == ' ' ? line + 2 : line + 1;
-  char *out = NULL;
-  int rc;
-  if (!*ch && s->sasl) {
-    rc = mp_sasl_client_initial(s->sasl, &out);
-    if (rc >= 0 && !out)
-      rc = mp_sasl_client_step(s->sasl, ch, &out);
-  } else {
-    rc = s->sasl ? mp_sasl_client_step(s->sasl, ch, &out) : MP_E_PROTOCOL_ERROR;
-  }
-  if (rc == MP_SASL_DONE && !out)
-    out = strdup("");
-  if (rc < 0 || !out) {
-    free(out);
-    mp_session_send(p, "*"); /* cancel: the server answers BAD */
-    return;
-  }
-  mp_session_send_secret(p, out, "****");
-  free(out);
+  mp_session_sasl_answer(p, line[1] == ' ' ? line + 2 : line + 1);
 }
 
 /* "1,5,9" from a list of UIDs into buf. */
@@ -502,6 +467,11 @@ static void on_tagged(struct mp_probe *p, int st, const char *text)
     if (st == IMAP_OK) {
       p->r->auth = method_name(s->method);
       send_cmd(p, IMAP_SELECT, "SELECT INBOX", NULL);
+      return;
+    }
+    if (s->st == IMAP_AUTHENTICATE && p->sasl_cancelled) {
+      fail_logout(p, MP_E_PROTOCOL_ERROR,
+                  "the server sent a SASL challenge we could not answer");
       return;
     }
     /* RFC 5530 response codes say why. */
@@ -736,13 +706,6 @@ static void imap_tls_done(struct mp_probe *p)
   send_cmd(p, IMAP_CAPABILITY, "CAPABILITY", NULL);
 }
 
-static void imap_cleanup(struct mp_probe *p)
-{
-  struct imap *s = p->state;
-  if (s)
-    mp_sasl_client_free(s->sasl);
-}
-
 const struct mp_probe_proto mp_imap_proto = {
     .name = "IMAP",
     .state_size = sizeof(struct imap),
@@ -750,5 +713,4 @@ const struct mp_probe_proto mp_imap_proto = {
     .line = imap_line,
     .raw = imap_raw,
     .tls_done = imap_tls_done,
-    .cleanup = imap_cleanup,
 };

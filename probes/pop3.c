@@ -51,8 +51,6 @@ static const enum mp_phase pop3_phase[POP3_STATE_COUNT] = {
 #define POP3_SCAN_MAX 50
 #define POP3_MAX_MATCHES 64
 #define POP3_MAX_MESSAGE_LINES 100000
-/* RFC 5034 4: an AUTH command with its initial response fits 255 octets. */
-#define POP3_MAX_INITIAL 240
 
 /* Login methods in the order tried: SASL by its table, then APOP, then
  * USER/PASS (RFC 1939 sends the password itself). */
@@ -68,7 +66,6 @@ struct pop3 {
   unsigned sasl_offered;
   unsigned tried; /* bits of METHOD_* and SASL */
   int method;
-  struct mp_sasl_client *sasl;
   size_t capa_lines;
   int saw_auth_fail;
   int saw_tls_req;
@@ -292,32 +289,17 @@ static void send_apop(struct mp_probe *p)
   mp_session_send_secret(p, line, shown);
 }
 
+/* RFC 5034 4: an AUTH command with its initial response fits 255
+ * octets. */
+static const struct mp_sasl_frame pop3_sasl = {"AUTH", 240};
+
 static void send_auth(struct mp_probe *p, int mech)
 {
-  struct pop3 *s = p->state;
-  mp_sasl_client_free(s->sasl);
-  s->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
-  char *ir = NULL;
-  if (!s->sasl || mp_sasl_client_initial(s->sasl, &ir) < 0) {
-    mp_session_fail(p, MP_E_NO_RESOURCES, "SASL set-up failed");
+  char line[600], shown[600];
+  if (mp_session_sasl_begin(p, &pop3_sasl, mech, line, shown, sizeof(line)) < 0)
     return;
-  }
   pop3_set(p, POP3_AUTH);
-  char line[600], shown[64];
-  const char *name = mp_sasl_name(mech);
-  if (ir && strlen(ir) <= POP3_MAX_INITIAL) {
-    snprintf(line, sizeof(line), "AUTH %s %s", name, ir);
-    snprintf(shown, sizeof(shown), "AUTH %s ****", name);
-    mp_session_send_secret(p, line, shown);
-  } else {
-    snprintf(line, sizeof(line), "AUTH %s", name);
-    mp_session_send(p, line);
-    if (ir) { /* sent after the server's empty "+ " instead */
-      mp_sasl_client_free(s->sasl);
-      s->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
-    }
-  }
-  free(ir);
+  mp_session_send_secret(p, line, shown);
 }
 
 static void pop3_login_next(struct mp_probe *p)
@@ -360,6 +342,11 @@ static const char *method_name(int m)
 static void login_refused(struct mp_probe *p)
 {
   struct pop3 *s = p->state;
+  if (s->st == POP3_AUTH && p->sasl_cancelled) {
+    fail_quit(p, MP_E_PROTOCOL_ERROR,
+              "the server sent a SASL challenge we could not answer");
+    return;
+  }
   if (resp_code_is(p, "IN-USE") || resp_code_is(p, "SYS")) {
     fail_quit(p, MP_E_MAILBOX_ERROR, "the mailbox is not available [%s]",
               p->r->resp_code);
@@ -391,31 +378,6 @@ static void logged_in(struct mp_probe *p)
   p->r->auth = method_name(s->method);
   pop3_set(p, POP3_STAT);
   mp_session_send(p, "STAT");
-}
-
-/* A "+ challenge" line during AUTH (RFC 5034 4). */
-static void on_challenge(struct mp_probe *p, const char *line)
-{
-  struct pop3 *s = p->state;
-  const char *ch = line[1] == ' ' ? line + 2 : line + 1;
-  char *out = NULL;
-  int rc;
-  if (!*ch && s->sasl) {
-    rc = mp_sasl_client_initial(s->sasl, &out);
-    if (rc >= 0 && !out)
-      rc = mp_sasl_client_step(s->sasl, ch, &out);
-  } else {
-    rc = s->sasl ? mp_sasl_client_step(s->sasl, ch, &out) : MP_E_PROTOCOL_ERROR;
-  }
-  if (rc == MP_SASL_DONE && !out)
-    out = strdup("");
-  if (rc < 0 || !out) {
-    free(out);
-    mp_session_send(p, "*"); /* cancel; the server answers -ERR */
-    return;
-  }
-  mp_session_send_secret(p, out, "****");
-  free(out);
 }
 
 /* Asks for the headers of the next message to look at, or moves on to
@@ -499,7 +461,7 @@ static void pop3_line(struct mp_probe *p, char *line, size_t len)
     return;
   }
   if (s->st == POP3_AUTH && line[0] == '+' && (line[1] == ' ' || !line[1])) {
-    on_challenge(p, line);
+    mp_session_sasl_answer(p, line[1] == ' ' ? line + 2 : line + 1);
     return;
   }
   int st = parse_status(p, line);
@@ -635,18 +597,10 @@ static void pop3_tls_done(struct mp_probe *p)
   send_capa(p); /* RFC 2595 4: capabilities may change after STLS */
 }
 
-static void pop3_cleanup(struct mp_probe *p)
-{
-  struct pop3 *s = p->state;
-  if (s)
-    mp_sasl_client_free(s->sasl);
-}
-
 const struct mp_probe_proto mp_pop3_proto = {
     .name = "POP3",
     .state_size = sizeof(struct pop3),
     .start = pop3_start,
     .line = pop3_line,
     .tls_done = pop3_tls_done,
-    .cleanup = pop3_cleanup,
 };

@@ -168,12 +168,71 @@ unsigned mp_session_login_allowed(const struct mp_probe *p)
   return allowed;
 }
 
+/* ---- SASL ------------------------------------------------------------ */
+
+int mp_session_sasl_begin(struct mp_probe *p, const struct mp_sasl_frame *f,
+                          int mech, char *cmd, char *shown, size_t cap)
+{
+  mp_sasl_client_free(p->sasl);
+  p->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
+  p->sasl_mech = mech;
+  p->sasl_began = 0;
+  p->sasl_cancelled = 0;
+  char *ir = NULL;
+  if (!p->sasl ||
+      (f->max_initial && mp_sasl_client_initial(p->sasl, &ir) < 0)) {
+    mp_session_fail(p, MP_E_NO_RESOURCES, "SASL set-up failed");
+    return MP_E_NO_RESOURCES;
+  }
+  const char *name = mp_sasl_name(mech);
+  if (ir && strlen(ir) <= f->max_initial) {
+    snprintf(cmd, cap, "%s %s %s", f->verb, name, ir);
+    snprintf(shown, cap, "%s %s ****", f->verb, name);
+    p->sasl_began = 1;
+  } else {
+    snprintf(cmd, cap, "%s %s", f->verb, name);
+    snprintf(shown, cap, "%s", cmd);
+    if (ir) { /* made again at the first, empty challenge */
+      mp_sasl_client_free(p->sasl);
+      p->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
+    }
+  }
+  free(ir);
+  return 0;
+}
+
+void mp_session_sasl_answer(struct mp_probe *p, const char *ch)
+{
+  char *out = NULL;
+  int rc = MP_E_PROTOCOL_ERROR;
+  if (p->sasl && !p->sasl_began && !*ch) {
+    /* An empty challenge asks for the client's first message. */
+    rc = mp_sasl_client_initial(p->sasl, &out);
+    if (rc >= 0 && !out)
+      rc = mp_sasl_client_step(p->sasl, ch, &out);
+  } else if (p->sasl) {
+    rc = mp_sasl_client_step(p->sasl, ch, &out);
+  }
+  p->sasl_began = 1;
+  if (rc == MP_SASL_DONE && !out)
+    out = strdup(""); /* SCRAM: an empty answer to the server's final */
+  if (rc < 0 || !out) {
+    free(out);
+    p->sasl_cancelled = 1;
+    mp_session_send(p, "*"); /* RFC 4954 4, RFC 5034 4, RFC 9051 6.2.2 */
+    return;
+  }
+  mp_session_send_secret(p, out, "****");
+  free(out);
+}
+
 /* ---- the end --------------------------------------------------------- */
 
 static void probe_free(struct mp_probe *p)
 {
   if (p->proto && p->proto->cleanup)
     p->proto->cleanup(p);
+  mp_sasl_client_free(p->sasl);
   if (p->ctx)
     mp_tls_ctx_unref(p->ctx);
   for (size_t i = 0; i < sizeof(p->owned) / sizeof(p->owned[0]); i++)
@@ -405,8 +464,7 @@ static void on_tls(struct mp_conn *c, int status)
 void mp_session_starttls(struct mp_probe *p)
 {
   if (!p->ctx) {
-    mp_session_fail(p, MP_E_TLS_FAILED, "TLS set-up failed: %s",
-                    p->ctx_err);
+    mp_session_fail(p, MP_E_TLS_FAILED, "TLS set-up failed: %s", p->ctx_err);
     return;
   }
   if (mp_conn_buffered(p->conn) > 0) {
@@ -569,8 +627,8 @@ int mp_probe_start(struct uv_loop_s *loop, const struct mp_probe_opts *opts,
   p->phase = MP_PHASE_RESOLVE;
   p->r->timings_us[MP_PHASE_RESOLVE] = 0;
   /* DNS gets no more time than the probe has. */
-  uint64_t dns_ms = p->o.dns.timeout_ms ? p->o.dns.timeout_ms
-                                        : MP_RESOLVE_DEFAULT_TIMEOUT_MS;
+  uint64_t dns_ms =
+      p->o.dns.timeout_ms ? p->o.dns.timeout_ms : MP_RESOLVE_DEFAULT_TIMEOUT_MS;
   if (dns_ms > p->o.timeout_ms)
     dns_ms = p->o.timeout_ms;
   p->o.dns.timeout_ms = dns_ms;

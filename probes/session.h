@@ -43,7 +43,7 @@ struct mp_probe {
   struct mp_result *r;
   struct mp_conn *conn;
   struct mp_tls_ctx *ctx;
-  char ctx_err[256]; /* why ctx could not be made */
+  char ctx_err[256];    /* why ctx could not be made */
   uint64_t t0_us;       /* the probe started */
   uint64_t phase_t0_us; /* the current phase started */
   enum mp_phase phase;
@@ -51,6 +51,19 @@ struct mp_probe {
   size_t naddrs, next_addr;
   int finished;
   int in_tls;
+  /* the SASL exchange in progress (mp_session_sasl_*) */
+  struct mp_sasl_client *sasl;
+  int sasl_mech;
+  int sasl_began;     /* the client's first message went out */
+  int sasl_cancelled; /* we answered "*" */
+};
+
+/* What differs between the protocols' SASL commands (curl's per-protocol
+ * numbers): the verb, and the longest initial response that may go on
+ * the command line (0: never, as IMAP without SASL-IR). */
+struct mp_sasl_frame {
+  const char *verb; /* "AUTH" (SMTP, POP3), "AUTHENTICATE" (IMAP) */
+  size_t max_initial;
 };
 
 /* Switches to a phase; the time since the last switch is added to the
@@ -71,6 +84,20 @@ void mp_session_log(struct mp_probe *p, char dir, const char *text);
  * the handshake is done, or the probe fails. A go-ahead followed by more
  * bytes is refused (RFC 3207 4.2, CVE-2011-0411). */
 void mp_session_starttls(struct mp_probe *p);
+
+/* Starts SASL mechanism mech: builds "VERB MECH [initial-response]" into
+ * cmd and the same with the response masked into shown (each of size
+ * cap). An initial response too long for the frame goes after the
+ * server's first, empty challenge instead (RFC 4954 4, RFC 5034 4,
+ * RFC 4959 3). 0, or the probe has failed. */
+int mp_session_sasl_begin(struct mp_probe *p, const struct mp_sasl_frame *f,
+                          int mech, char *cmd, char *shown, size_t cap);
+
+/* Answers one server challenge (the base64 text, "" when empty): sends the
+ * response, masked in the transcript, or "*" to cancel when the challenge
+ * makes no sense (p->sasl_cancelled is set: the server's refusal that
+ * follows is the server's fault, not the credentials'). */
+void mp_session_sasl_answer(struct mp_probe *p, const char *challenge);
 
 /* Records the server's last reply. */
 void mp_session_reply(struct mp_probe *p, int code, const char *text);

@@ -55,7 +55,7 @@ static const struct {
 #define SMTP_SASL_OK 235
 /* RFC 4954 4: the AUTH command line is at most 512 octets (RFC 5321
  * 4.5.3.1.4); longer initial responses go after a 334 instead. */
-#define SMTP_MAX_INITIAL 490
+static const struct mp_sasl_frame smtp_sasl = {"AUTH", 490};
 
 struct smtp {
   enum smtp_state st;
@@ -64,11 +64,8 @@ struct smtp {
   int auth_offered; /* an AUTH line was seen */
   unsigned sasl_offered;
   unsigned tried;
-  int mech; /* the mechanism in progress, -1 */
-  struct mp_sasl_client *sasl;
   int saw_535;     /* a mechanism was refused for the credentials */
   int saw_tls_req; /* 530 5.7.0 / 538: TLS first */
-  int last_code;
 };
 
 static void smtp_set(struct mp_probe *p, enum smtp_state st)
@@ -84,7 +81,6 @@ static void smtp_start(struct mp_probe *p)
 {
   struct smtp *s = p->state;
   mp_smtp_reply_init(&s->reply);
-  s->mech = -1;
   s->st = SMTP_BANNER;
 }
 
@@ -253,31 +249,11 @@ static void smtp_auth_next(struct mp_probe *p)
                 s->auth_offered ? "others" : "no AUTH");
     return;
   }
-  s->mech = mech;
   s->tried |= MP_SASL_BIT(mech);
-  mp_sasl_client_free(s->sasl);
-  s->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
-  char *ir = NULL;
-  if (!s->sasl || mp_sasl_client_initial(s->sasl, &ir) < 0) {
-    mp_session_fail(p, MP_E_NO_RESOURCES, "SASL set-up failed");
+  char line[600], shown[600];
+  if (mp_session_sasl_begin(p, &smtp_sasl, mech, line, shown, sizeof(line)) < 0)
     return;
-  }
-  const char *name = mp_sasl_name(mech);
-  char line[600], shown[64];
-  if (ir && strlen(ir) <= SMTP_MAX_INITIAL) {
-    snprintf(line, sizeof(line), "AUTH %s %s", name, ir);
-    snprintf(shown, sizeof(shown), "AUTH %s ****", name);
-    mp_session_send_secret(p, line, shown);
-  } else {
-    /* No initial response, or too long: it goes after an empty 334. */
-    snprintf(line, sizeof(line), "AUTH %s", name);
-    mp_session_send(p, line);
-    if (ir) {
-      mp_sasl_client_free(s->sasl);
-      s->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
-    }
-  }
-  free(ir);
+  mp_session_send_secret(p, line, shown);
 }
 
 /* One reply during AUTH: a challenge, success, or this mechanism failed. */
@@ -286,34 +262,11 @@ static void on_auth_reply(struct mp_probe *p)
   struct smtp *s = p->state;
   int code = s->reply.code;
   if (code == SMTP_SASL_CONTINUE) {
-    char *out = NULL;
-    const char *ch = s->reply.text ? s->reply.text : "";
-    int rc;
-    if (!*ch && s->sasl) {
-      /* An empty challenge: the client's first message (RFC 4954 4). */
-      rc = mp_sasl_client_initial(s->sasl, &out);
-      if (rc >= 0 && !out)
-        rc = mp_sasl_client_step(s->sasl, ch, &out);
-    } else {
-      rc = s->sasl ? mp_sasl_client_step(s->sasl, ch, &out)
-                   : MP_E_PROTOCOL_ERROR;
-    }
-    if (rc == MP_SASL_DONE && !out) {
-      out = strdup("");
-    }
-    if (rc < 0 || !out) {
-      free(out);
-      /* RFC 4954 4: "*" cancels; the server answers 501. */
-      mp_session_send(p, "*");
-      s->last_code = -1;
-      return;
-    }
-    mp_session_send_secret(p, out, "****");
-    free(out);
+    mp_session_sasl_answer(p, s->reply.text ? s->reply.text : "");
     return;
   }
   if (code == SMTP_SASL_OK) {
-    p->r->auth = mp_sasl_name(s->mech);
+    p->r->auth = mp_sasl_name(p->sasl_mech);
     send_mail_or_quit(p);
     return;
   }
@@ -321,8 +274,7 @@ static void on_auth_reply(struct mp_probe *p)
     mp_session_fail(p, MP_E_REJECTED, "the server closed the session (421)");
     return;
   }
-  if (s->last_code == -1) {
-    s->last_code = 0;
+  if (p->sasl_cancelled) {
     fail_quit(p, MP_E_PROTOCOL_ERROR,
               "the server sent a SASL challenge we could not answer");
     return;
@@ -485,7 +437,6 @@ static void smtp_cleanup(struct mp_probe *p)
   if (!s)
     return;
   mp_smtp_reply_free(&s->reply);
-  mp_sasl_client_free(s->sasl);
 }
 
 const struct mp_probe_proto mp_smtp_proto = {
