@@ -648,8 +648,12 @@ void mp_conn_after(struct mp_conn *c, uint64_t ms, mp_conn_timer_cb cb)
   if (c->state == ST_CLOSING)
     return;
   c->timer_cb = cb;
-  if (ms > 0)
-    uv_update_time(c->loop); /* a delay is never shorter than asked */
+  /* A delay is never shorter than asked: the loop's clock counts whole
+   * milliseconds, so a timer can fire up to 1 ms before ms real ones. */
+  if (ms > 0) {
+    uv_update_time(c->loop);
+    ms++;
+  }
   uv_timer_start(&c->timer, on_user_timer, ms, 0);
 }
 
