@@ -29,8 +29,8 @@ JOBS ?= 8
 # Keep test objects between runs (they are intermediates of the test rule).
 .SECONDARY:
 
-.PHONY: all deps run check unit cases asan valgrind interop bench fuzz \
-	clean install format
+.PHONY: all deps run check unit cases asan valgrind interop clients bench \
+	fuzz clean install format
 
 all: $(BIN)
 
@@ -81,6 +81,11 @@ valgrind: all $(TEST_BIN)
 
 interop: all
 	ci/interop
+
+# Real clients (curl, Python poplib/imaplib) against the fake servers.
+clients: all
+	@ci/install-deps --interop
+	@for t in tests/clients/*.sh; do echo "==> $$t"; $$t $(BIN) || exit 1; done
 
 bench: all
 	ci/bench
