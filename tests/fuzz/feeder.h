@@ -6,8 +6,11 @@
  * wait_first is set); each later turn goes out when the peer has answered
  * the previous one: a whole line from the peer counts as an answer, unless
  * reply_end says the line continues a reply (SMTP's "250-"). A peer that
- * stays quiet for FZ_STALL_MS gets the next turn anyway, so an input that
- * leaves the peer waiting costs milliseconds, not the peer's timeout.
+ * stays quiet for FZ_QUIET_TURNS turns of the loop gets the next turn
+ * anyway: peer and feeder share one thread and loopback delivers at once,
+ * so a peer with nothing to say by then is waiting for us (counting loop
+ * turns, not milliseconds, keeps this deterministic and fast: an input
+ * that leaves the peer waiting costs microseconds, not its timeout).
  * Within a turn, bytes go out in chunks of 1..64 (one write per loop
  * turn, sizes from a PRNG seeded by the input) so lines arrive cut at odd
  * places. After the last turn the feeder half-closes (FIN) and keeps
@@ -24,12 +27,11 @@
 #include "tests/fuzz/fuzz_util.h"
 
 #define FZ_TURN 0xff
-#define FZ_STALL_MS 20
+#define FZ_QUIET_TURNS 8
 
 struct fz_feeder {
   uv_stream_t *stream; /* the connection; the target owns and closes it */
-  uv_idle_t pacer;
-  uv_timer_t stall;
+  uv_idle_t pacer;     /* runs while sending or waiting for an answer */
   const uint8_t *data;
   size_t size;
   size_t off;      /* next byte to send */
@@ -37,6 +39,8 @@ struct fz_feeder {
   uint64_t rng;
   unsigned credits; /* answers not yet used to release a turn */
   int sending;      /* a turn is going out */
+  int waiting;      /* a turn went out; the answer has not come */
+  unsigned quiet;   /* loop turns spent waiting without a byte */
   int shut;         /* everything sent, FIN queued */
   int finished;     /* done was called */
   /* 1 if a whole line from the peer ends its answer; NULL: every line. */
@@ -53,7 +57,6 @@ static inline void fz_feeder_finish(struct fz_feeder *f)
     return;
   f->finished = 1;
   uv_idle_stop(&f->pacer);
-  uv_timer_stop(&f->stall);
   f->done(f);
 }
 
@@ -78,23 +81,30 @@ static inline void fz_feeder_next_turn(struct fz_feeder *f)
 
   if (f->finished || f->sending || f->shut)
     return;
-  uv_timer_stop(&f->stall);
+  f->waiting = 0;
   sep = memchr(f->data + f->off, FZ_TURN, f->size - f->off);
   f->turn_end = sep ? (size_t)(sep - f->data) : f->size;
   f->sending = 1;
   uv_idle_start(&f->pacer, fz_feeder_pace);
 }
 
-static inline void fz_feeder_on_stall(uv_timer_t *t)
+/* Waits for the peer's answer to the turn just sent. */
+static inline void fz_feeder_wait(struct fz_feeder *f)
 {
-  struct fz_feeder *f = t->data;
-  fz_feeder_next_turn(f);
+  f->waiting = 1;
+  f->quiet = 0;
+  uv_idle_start(&f->pacer, fz_feeder_pace);
 }
 
 static inline void fz_feeder_pace(uv_idle_t *h)
 {
   struct fz_feeder *f = h->data;
 
+  if (f->waiting) {
+    if (++f->quiet >= FZ_QUIET_TURNS)
+      fz_feeder_next_turn(f); /* the peer waits for us */
+    return;
+  }
   if (f->off >= f->turn_end) {
     /* This turn is out. */
     uv_idle_stop(h);
@@ -113,7 +123,7 @@ static inline void fz_feeder_pace(uv_idle_t *h)
       f->credits--;
       fz_feeder_next_turn(f);
     } else {
-      uv_timer_start(&f->stall, fz_feeder_on_stall, FZ_STALL_MS, 0);
+      fz_feeder_wait(f);
     }
     return;
   }
@@ -152,6 +162,8 @@ static inline void fz_feeder_read(uv_stream_t *s, ssize_t n,
     fz_feeder_finish(f);
     return;
   }
+  if (n > 0)
+    f->quiet = 0;
   for (ssize_t i = 0; i < n; i++) {
     char ch = buf->base[i];
     if (ch != '\n') {
@@ -167,7 +179,7 @@ static inline void fz_feeder_read(uv_stream_t *s, ssize_t n,
       f->credits++;
     f->head_len = 0;
   }
-  if (f->credits > 0 && !f->sending && !f->shut && !f->finished) {
+  if (f->credits > 0 && f->waiting && !f->finished) {
     f->credits--;
     fz_feeder_next_turn(f);
   }
@@ -183,12 +195,10 @@ static inline void fz_feeder_init(struct fz_feeder *f, uv_loop_t *loop,
   f->rng = fz_hash(data, size);
   uv_idle_init(loop, &f->pacer);
   f->pacer.data = f;
-  uv_timer_init(loop, &f->stall);
-  f->stall.data = f;
 }
 
 /* Starts on a connected stream: reads, and sends the first turn now or
- * after the peer's first answer (with the stall timer as a backstop). */
+ * after the peer's first answer (or its silence). */
 static inline int fz_feeder_start(struct fz_feeder *f, uv_stream_t *stream,
                                   int wait_first)
 {
@@ -201,7 +211,7 @@ static inline int fz_feeder_start(struct fz_feeder *f, uv_stream_t *stream,
   if (uv_read_start(stream, fz_feeder_alloc, fz_feeder_read) != 0)
     return -1;
   if (wait_first)
-    uv_timer_start(&f->stall, fz_feeder_on_stall, FZ_STALL_MS, 0);
+    fz_feeder_wait(f);
   else
     fz_feeder_next_turn(f);
   return 0;
@@ -212,13 +222,11 @@ static inline void fz_feeder_closed(uv_handle_t *h)
   (void)h;
 }
 
-/* Closes the feeder's handles (not the stream). */
+/* Closes the feeder's handle (not the stream). */
 static inline void fz_feeder_close(struct fz_feeder *f)
 {
   if (!uv_is_closing((uv_handle_t *)&f->pacer))
     uv_close((uv_handle_t *)&f->pacer, fz_feeder_closed);
-  if (!uv_is_closing((uv_handle_t *)&f->stall))
-    uv_close((uv_handle_t *)&f->stall, fz_feeder_closed);
 }
 
 #endif

@@ -39,8 +39,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define IDLE_MS 300           /* the server's idle timeout */
-#define CLIENT_GIVE_UP_MS 600 /* the client closes after this */
+#define IDLE_MS 30            /* the server's idle timeout */
+#define CLIENT_GIVE_UP_MS 200 /* the client closes after this */
 #define WATCHDOG_MS 5000      /* a run this long is a hang: abort */
 
 static struct mp_ca *ca;
