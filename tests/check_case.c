@@ -332,6 +332,151 @@ START_TEST(test_target_file)
 }
 END_TEST
 
+/* A round trip with every key: the halves, what they inherit, the
+ * defaults they do not, the runs and the written-out mail. */
+START_TEST(test_roundtrip_file)
+{
+  struct mp_case *c = load_ok("good/roundtrip.yaml");
+  const struct mp_case_rt *rt = c->probe.rt;
+  const struct mp_case_probe *sd, *f;
+  const struct mp_case_expect *e = &c->expect;
+  char cafile[600];
+
+  ck_assert_int_eq(c->probe.type, MP_CASE_ROUNDTRIP);
+  ck_assert_ptr_nonnull(rt);
+  ck_assert_ptr_null(c->probe.server);
+  sd = &rt->send;
+  f = &rt->fetch;
+  ck_assert_int_eq(sd->type, MP_CASE_SMTP);
+  ck_assert_int_eq(sd->opts.proto, MP_PROTO_SMTP);
+  ck_assert_str_eq(sd->server, "mx");
+  ck_assert_int_eq(sd->opts.tls, MP_TLSMODE_NONE);
+  ck_assert_str_eq(sd->opts.user, "sender@example.test");
+  ck_assert_str_eq(sd->opts.password, "pw1"); /* from mx's users */
+  ck_assert_uint_eq(sd->opts.auth, MP_SASL_BIT(MP_SASL_PLAIN));
+  ck_assert_str_eq(sd->opts.helo, "probe.example.test");
+  ck_assert_uint_eq(sd->opts.timeout_ms, 3000);         /* its own */
+  ck_assert_uint_eq(sd->opts.connect_timeout_ms, 1000); /* shared */
+  ck_assert_int_eq(sd->opts.insecure, 1);               /* shared */
+  snprintf(cafile, sizeof cafile, "%s/good/ca.pem", data_dir());
+  ck_assert_str_eq(sd->opts.cafile, cafile);
+  ck_assert_uint_eq(sd->opts.dns.nhosts, 1);
+  ck_assert_str_eq(sd->opts.dns.hosts[0].name, "mx.example.test");
+
+  /* The fetch type comes from the server; implicit from its tls. */
+  ck_assert_int_eq(f->type, MP_CASE_IMAP);
+  ck_assert_int_eq(f->opts.proto, MP_PROTO_IMAP);
+  ck_assert_str_eq(f->server, "box");
+  ck_assert_int_eq(f->opts.tls, MP_TLSMODE_IMPLICIT);
+  ck_assert_str_eq(f->opts.password, "s3cret");
+  ck_assert_uint_eq(f->opts.auth, MP_AUTH_LOGIN_CMD); /* IMAP LOGIN */
+  ck_assert_int_eq(f->opts.insecure, 0);              /* its own wins */
+  ck_assert_str_eq(f->opts.servername, "imap.example.test");
+  ck_assert_uint_eq(f->opts.timeout_ms, 4000); /* shared */
+  ck_assert_str_eq(f->opts.cafile, cafile);
+
+  ck_assert_str_eq(rt->to, "probe@example.test"); /* fetch.user */
+  ck_assert_str_eq(rt->from, "monitor@example.test");
+  ck_assert_str_eq(rt->subject, "probe check");
+  ck_assert_str_eq(rt->id, "mon-A_1");
+  ck_assert_uint_eq(rt->email_timeout_ms, 1500);
+  ck_assert_uint_eq(rt->poll_ms, 250);
+  ck_assert_int_eq(rt->mode, 1);
+  ck_assert_uint_eq(rt->runs, 3);
+  ck_assert_uint_eq(rt->interval_ms, 100);
+
+  /* Written-out mail, CRLF line ends. */
+  ck_assert_uint_eq(c->nmail, 2);
+  ck_assert_str_eq(c->mail[0].user, "probe@example.test");
+  ck_assert_str_eq(c->mail[0].data, "Subject: a\r\nX-Mailprobe-Token: "
+                                    "mailprobe.other.1\r\n\r\nbody\r\n");
+  ck_assert_uint_eq(c->mail[0].len, strlen(c->mail[0].data));
+  ck_assert_str_eq(c->mail[1].data, "Subject: b\r\n\r\nno final line end\r\n");
+  ck_assert_uint_eq(c->servers[1].mailboxes[0].messages, 1);
+
+  ck_assert_int_eq(e->status, -1); /* optional with runs */
+  ck_assert_int_eq(e->has_warn, 1);
+  ck_assert_int_eq(e->warn, 0);
+  ck_assert_str_eq(e->detail, "*");
+  ck_assert_int_eq(e->has_reply_code, 1);
+  ck_assert_int_eq(e->reply_code, 0);
+  ck_assert_uint_eq(e->nruns, 3);
+  ck_assert_int_eq(e->runs[0].status, 1);
+  ck_assert_int_eq(e->runs[0].has_found, 1);
+  ck_assert_int_eq(e->runs[0].found, 0);
+  ck_assert_int_eq(e->runs[0].has_deleted, 0);
+  ck_assert_str_eq(e->runs[0].detail, "first run:*");
+  ck_assert_int_eq(e->runs[0].has_polls, 1);
+  ck_assert_int_eq(e->runs[0].polls_min, 1);
+  ck_assert_int_eq(e->runs[0].polls_max, 1);
+  ck_assert_int_eq(e->runs[0].has_reply_code, 0);
+  ck_assert_int_eq(e->runs[1].deleted, 1);
+  ck_assert_int_eq(e->runs[1].has_delivery, 1);
+  ck_assert_int_eq(e->runs[1].delivery.min_us, -1);
+  ck_assert_int_eq(e->runs[1].delivery.max_us, 2000000);
+  ck_assert_int_eq(e->runs[1].polls_min, 1);
+  ck_assert_int_eq(e->runs[1].polls_max, 3);
+  ck_assert_int_eq(e->runs[1].tls, 1);
+  ck_assert_str_eq(e->runs[1].verify_error, "*expired*");
+  ck_assert_int_eq(e->runs[2].status, 0);
+  ck_assert_int_eq(e->runs[2].error, MP_E_MESSAGE_NOT_DELIVERED);
+  ck_assert_int_eq(e->runs[2].has_reply_code, 1);
+  ck_assert_int_eq(e->runs[2].reply_code, -1);
+  ck_assert_int_eq(e->runs[2].has_polls, 0);
+  ck_assert_uint_eq(e->nmailboxes, 2);
+  ck_assert_str_eq(e->mailboxes[1].user, "PROBE@example.test");
+  ck_assert_int_eq(e->mailboxes[1].messages, 1);
+  ck_assert_uint_eq(e->nservers, 1);
+  mp_case_free(c);
+}
+END_TEST
+
+/* The smallest round trip: fetch type from a pop3 server, to and from
+ * from the fetch user, defaults everywhere else. */
+START_TEST(test_roundtrip_defaults)
+{
+  struct mp_case *c =
+      parse_ok("servers:\n  mx: { protocol: smtp }\n"
+               "  pop: { protocol: pop3, users: { probe@example.test: pw } }\n"
+               "probe:\n  type: roundtrip\n  send: { server: mx }\n"
+               "  fetch: { server: pop, user: probe@example.test }\n"
+               "expect: { status: ok, found: 1, polls: 2 }\n");
+  const struct mp_case_rt *rt = c->probe.rt;
+  ck_assert_int_eq(rt->send.opts.tls, MP_TLSMODE_AUTO);
+  ck_assert_ptr_null(rt->send.opts.user);
+  ck_assert_int_eq(rt->fetch.type, MP_CASE_POP3);
+  ck_assert_int_eq(rt->fetch.opts.proto, MP_PROTO_POP3);
+  ck_assert_str_eq(rt->to, "probe@example.test");
+  ck_assert_str_eq(rt->from, "probe@example.test");
+  ck_assert_ptr_null(rt->subject);
+  ck_assert_ptr_null(rt->id);
+  ck_assert_uint_eq(rt->email_timeout_ms, 0);
+  ck_assert_uint_eq(rt->poll_ms, 0);
+  ck_assert_int_eq(rt->mode, 0);
+  ck_assert_uint_eq(rt->runs, 1);
+  ck_assert_uint_eq(rt->send.opts.timeout_ms, 0);
+  ck_assert_int_eq(c->expect.polls_min, 2);
+  ck_assert_int_eq(c->expect.polls_max, 2);
+  ck_assert_int_eq(c->expect.has_warn, 0);
+  ck_assert_uint_eq(c->nmail, 0);
+  mp_case_free(c);
+
+  /* A target needs the fetch type; USER is a pop3 login there. */
+  c = parse_ok("probe:\n  type: roundtrip\n  send: { target: \"mx:2525\" }\n"
+               "  fetch: { target: \"[::1]:110\", type: POP3, user: u, "
+               "password: p, auth: [USER] }\n  to: x@example.test\n"
+               "expect: { status: ok }\n");
+  ck_assert_str_eq(c->probe.rt->send.opts.host, "mx");
+  ck_assert_uint_eq(c->probe.rt->send.opts.port, 2525);
+  ck_assert_str_eq(c->probe.rt->fetch.opts.host, "::1");
+  ck_assert_int_eq(c->probe.rt->fetch.type, MP_CASE_POP3);
+  ck_assert_uint_eq(c->probe.rt->fetch.opts.auth, MP_AUTH_USER);
+  ck_assert_str_eq(c->probe.rt->to, "x@example.test");
+  ck_assert_str_eq(c->probe.rt->from, "x@example.test");
+  mp_case_free(c);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- */
 /* Broken files: each with where the error is and what it says. */
 
@@ -398,6 +543,10 @@ static const struct {
     {"expect-server-undefined.yaml", "11:5",
      "server 'nx' is not defined under servers (did you mean 'mx'?)"},
     {"port-with-server.yaml", "8:9", "'port' goes with target:"},
+    {"roundtrip-runs-mismatch.yaml", "13:5",
+     "expect.runs has 2 items but probe.runs is 3"},
+    {"roundtrip-fetch-user.yaml", "10:11",
+     "user 'nobody@example.test' has no password"},
 };
 
 START_TEST(test_bad_file)
@@ -443,6 +592,12 @@ END_TEST
 #define SRV "servers:\n  mx:\n    protocol: smtp\n    tls: starttls\n"
 #define PRB "probe:\n  type: smtp\n  server: mx\n"
 #define EXP "expect:\n  status: ok\n"
+#define RSRV                                                                   \
+  "servers:\n  mx: { protocol: smtp }\n  pop: { protocol: pop3, users: "       \
+  "{ u: p } }\n"
+#define RPRB                                                                   \
+  "probe:\n  type: roundtrip\n  send: { server: mx }\n  fetch: { server: "     \
+  "pop, user: u }\n"
 
 static const struct {
   const char *yaml;
@@ -591,6 +746,121 @@ static const struct {
      "server 'mx' is not defined under servers"},
     {"\xef\xbb\xbfname: x\nname: y\n", "2:1", "duplicate key 'name'"},
     {"name: \"x\x01\"\n", "1:9", "control characters are not allowed"},
+    /* Round trips. */
+    {RSRV "probe:\n  type: roundtrip\n  server: mx\n" EXP, "6:3",
+     "'server' goes under send: or fetch: in a roundtrip probe"},
+    {RSRV "probe:\n  type: roundtrip\n  tls: none\n" EXP, "6:3",
+     "'tls' goes under send: or fetch:"},
+    {RSRV "probe:\n  type: roundtrip\n  fetch: { server: pop, user: u }\n" EXP,
+     "4:1", "missing required key 'send'"},
+    {RSRV "probe:\n  type: roundtrip\n  send: { server: mx }\n" EXP, "4:1",
+     "missing required key 'fetch'"},
+    {RSRV "probe:\n  type: roundtrip\n  send: mx\n  fetch: { server: pop, "
+          "user: u }\n" EXP,
+     "6:9", "'send' must be a map"},
+    {RSRV "probe:\n  type: roundtrip\n  send: { server: pop }\n"
+          "  fetch: { server: pop, user: u }\n" EXP,
+     "6:19", "server 'pop' speaks pop3; probe.send needs an smtp server"},
+    {RSRV "probe:\n  type: roundtrip\n  send: { server: mx }\n"
+          "  fetch: { server: mx, user: u }\n" EXP,
+     "7:20", "server 'mx' speaks smtp; probe.fetch needs a pop3 or imap"},
+    {RSRV "probe:\n  type: roundtrip\n  send: { server: mx }\n"
+          "  fetch: { target: \"h:110\", user: u, password: p }\n" EXP,
+     "7:3", "probe.fetch: give 'type' (pop3 or imap) with a target"},
+    {RSRV "probe:\n  type: roundtrip\n  send: { server: mx }\n"
+          "  fetch: { server: pop, type: smtp, user: u }\n" EXP,
+     "7:31", "unknown type 'smtp' (did you mean 'imap'? allowed: pop3, imap)"},
+    {RSRV "probe:\n  type: roundtrip\n  send: { server: mx }\n"
+          "  fetch: { server: pop }\n" EXP,
+     "7:3", "probe.fetch: missing required key 'user'"},
+    {RSRV "probe:\n  type: roundtrip\n  send: { server: mx }\n"
+          "  fetch: { server: pop, user: u, helo: x }\n" EXP,
+     "7:34", "unknown key 'helo' in probe.fetch"},
+    {RSRV "probe:\n  type: roundtrip\n  send: { server: mx, tl: none }\n"
+          "  fetch: { server: pop, user: u }\n" EXP,
+     "6:23", "unknown key 'tl' (did you mean 'tls'?)"},
+    {RSRV "probe:\n  type: roundtrip\n  send: { server: mx, auth: USER }\n"
+          "  fetch: { server: pop, user: u }\n" EXP,
+     "6:29", "'USER' is a pop3 login; this probe is not pop3"},
+    {RSRV "probe:\n  type: roundtrip\n  send: { server: mx, target: h }\n"
+          "  fetch: { server: pop, user: u }\n" EXP,
+     "6:31", "probe.send: give 'server' or 'target', not both"},
+    {RSRV RPRB "  mode: prevous\n" EXP, "8:9",
+     "unknown mode 'prevous' (did you mean 'previous'? allowed: same, "
+     "previous)"},
+    {RSRV RPRB "  id: a.b\n" EXP, "8:7", "id 'a.b' must be 1 to 32 letters"},
+    {RSRV RPRB "  runs: 0\n" EXP, "8:9", "'runs' must be from 1 to 1000"},
+    {RSRV RPRB "  interval: 1s\n" EXP, "8:13",
+     "'interval' is the pause between runs; it goes with runs: 2 or more"},
+    {RSRV RPRB "  email_timeout: 0\n" EXP, "8:18",
+     "'email_timeout' must be more than 0"},
+    {RSRV RPRB "  poll: 5 s\n" EXP, "8:9", "'5 s': a duration is a number"},
+    {RSRV RPRB "  to: [a]\n" EXP, "8:7", "'to' must be a string, not a list"},
+    {RSRV RPRB "  emailtimeout: 5s\n" EXP, "8:3",
+     "unknown key 'emailtimeout' (did you mean 'email_timeout'?)"},
+    {SRV PRB "  runs: 2\n" EXP, "8:3",
+     "'runs' is for roundtrip probes (type: roundtrip)"},
+    {SRV PRB EXP "  found: 1\n", "10:3",
+     "'found' is for roundtrip probes (type: roundtrip)"},
+    {SRV PRB EXP "  polls: 1\n", "10:3", "'polls' is for roundtrip probes"},
+    {RSRV RPRB EXP "  found: -1\n", "10:10", "'found' must be from 0 to"},
+    {RSRV RPRB EXP "  deleted: many\n", "10:12",
+     "'deleted' must be a whole number"},
+    {RSRV RPRB EXP "  delivery: 1s\n", "10:13",
+     "'delivery' must be {min: DUR, max: DUR}, not a string"},
+    {RSRV RPRB EXP "  polls: { min: 3, max: 1 }\n", "10:25",
+     "'polls': max is below min"},
+    {RSRV RPRB EXP "  polls: [1]\n", "10:10",
+     "'polls' must be a number or {min: N, max: N}, not a list"},
+    {RSRV RPRB EXP "  polls: { mn: 1 }\n", "10:12",
+     "unknown key 'mn' (did you mean 'min'?)"},
+    {RSRV RPRB EXP "  runs: [{status: ok}]\n", "10:3",
+     "expect.runs is one expectation per run; it goes with probe.runs: 2 "
+     "or more"},
+    {RSRV RPRB "  runs: 3\n" EXP "  runs: [{status: ok}, {status: ok}]\n",
+     "11:9", "expect.runs has 2 items but probe.runs is 3"},
+    {RSRV RPRB "  runs: 2\n" EXP "  runs: {status: ok}\n", "11:9",
+     "'runs' must be a list (one map per run), not a map"},
+    {RSRV RPRB "  runs: 2\n" EXP "  runs: [ok, ok]\n", "11:10",
+     "each item of expect.runs must be a map"},
+    {RSRV RPRB "  runs: 2\n" EXP "  runs: [{status: ok}, {found: 1}]\n",
+     "11:24", "expect.runs[2]: missing required key 'status'"},
+    {RSRV RPRB "  runs: 2\n" EXP
+               "  runs: [{status: ok}, {status: ok, server: {}}]\n",
+     "11:37", "unknown key 'server' in expect.runs[2]"},
+    {RSRV RPRB "  runs: 2\n" EXP
+               "  runs: [{status: ok, error: timeout}, {status: ok}]\n",
+     "11:30", "status ok goes with error: none"},
+    {RSRV RPRB "  runs: 2\nexpect:\n  found: 1\n", "9:1",
+     "expect: missing required key 'status'"},
+    {RSRV RPRB EXP "  mailboxes: { nobody@example.test: 0 }\n", "10:16",
+     "no server has a mailbox for 'nobody@example.test'"},
+    {RSRV RPRB EXP "  mailboxes: { u: -1 }\n", "10:19",
+     "'messages' must be from 0 to"},
+    {RSRV RPRB EXP "  mailboxes: [u]\n", "10:14", "'mailboxes' must be a map"},
+    {RSRV RPRB EXP "  mailboxes: {}\n", "10:14",
+     "expect.mailboxes names no mailbox"},
+    /* Keys for every probe type. */
+    {SRV PRB EXP "  warn: yes\n", "10:9", "'warn' must be true or false"},
+    {SRV PRB EXP "  detail: [a]\n", "10:11",
+     "'detail' must be a string, not a list"},
+    {SRV PRB EXP "  tls: { verify_error: [a] }\n", "10:24",
+     "'verify_error' must be a string, not a list"},
+    {SRV PRB EXP "  tls: {}\n", "10:8",
+     "'tls' needs version, verified, verify_error"},
+    {SRV PRB EXP "  tls: { verfy_error: x }\n", "10:10",
+     "unknown key 'verfy_error' (did you mean 'verify_error'?)"},
+    /* Written-out mail. */
+    {SRV "    mailboxes: { u: { mail: \"x\" } }\n" PRB EXP, "5:29",
+     "'mail' must be a list of messages, not a string"},
+    {SRV "    mailboxes: { u: { mail: [{a: 1}] } }\n" PRB EXP, "5:30",
+     "each item of 'mail' must be a message's text, not a map"},
+    {SRV "    mailboxes: { u: { mail: [\"\"] } }\n" PRB EXP, "5:30",
+     "a message in 'mail' is empty"},
+    {SRV "    mailboxes: { u: { mail: [\"a\\x00b\"] } }\n" PRB EXP, "5:30",
+     "a message in 'mail' cannot hold a NUL byte"},
+    {SRV "    mailboxes: { u: { mial: [] } }\n" PRB EXP, "5:23",
+     "unknown key 'mial' (did you mean 'mail'?)"},
 };
 
 START_TEST(test_bad_inline)
@@ -969,14 +1239,35 @@ START_TEST(test_expect_variants)
   c = parse_ok("probe: { type: pop3, target: h }\n"
                "expect: { status: fail, error: auth_failed, reply: { text: "
                "\"*locked*\" }, auth: USER }\n");
-  ck_assert_int_eq(c->expect.reply_code, -1);
+  ck_assert_int_eq(c->expect.has_reply_code, 0);
   ck_assert_str_eq(c->expect.reply_text, "*locked*");
   ck_assert_int_eq(c->expect.error, MP_E_AUTH_FAILED);
   ck_assert_str_eq(c->expect.auth, "USER");
   mp_case_free(c);
 
   c = parse_ok("probe: { type: pop3, target: h }\n"
+               "expect: { status: fail, reply: { code: -err, text: \"*\" }, "
+               "warn: true, detail: \"DELE * refused\" }\n");
+  ck_assert_int_eq(c->expect.has_reply_code, 1);
+  ck_assert_int_eq(c->expect.reply_code, -1);
+  ck_assert_int_eq(c->expect.has_warn, 1);
+  ck_assert_int_eq(c->expect.warn, 1);
+  ck_assert_str_eq(c->expect.detail, "DELE * refused");
+  mp_case_free(c);
+
+  c = parse_ok("probe: { type: smtp, target: h }\n"
+               "expect: { status: fail, reply: none, tls: { verify_error: "
+               "\"*expired*\" } }\n");
+  ck_assert_int_eq(c->expect.has_reply_code, 1);
+  ck_assert_int_eq(c->expect.reply_code, 0);
+  ck_assert_int_eq(c->expect.tls, 1);
+  ck_assert_int_eq(c->expect.cert_verified, -1);
+  ck_assert_str_eq(c->expect.verify_error, "*expired*");
+  mp_case_free(c);
+
+  c = parse_ok("probe: { type: pop3, target: h }\n"
                "expect: { status: ok, reply: +OK, tls: { verified: true } }\n");
+  ck_assert_int_eq(c->expect.has_reply_code, 1);
   ck_assert_int_eq(c->expect.reply_code, 1);
   ck_assert_int_eq(c->expect.tls, 1);
   ck_assert_int_eq(c->expect.cert_verified, 1);
@@ -1059,6 +1350,8 @@ static Suite *case_suite(void)
   tcase_add_test(tc, test_design_example);
   tcase_add_test(tc, test_full_file);
   tcase_add_test(tc, test_target_file);
+  tcase_add_test(tc, test_roundtrip_file);
+  tcase_add_test(tc, test_roundtrip_defaults);
   tcase_add_loop_test(tc, test_bad_file, 0, N(bad_files));
   tcase_add_test(tc, test_bad_files_listed);
   tcase_add_loop_test(tc, test_bad_inline, 0, N(bad_inline));

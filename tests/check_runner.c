@@ -195,6 +195,221 @@ START_TEST(test_safety_deadline)
 }
 END_TEST
 
+/* A round trip in WhatsUp Gold mode over three runs, with one wrong
+ * expectation per kind: a run's item, the top level (every run), and the
+ * mailbox left at the end. */
+static const char case_rt[] =
+    "name: three polls\n"
+    "servers:\n"
+    "  mx: { protocol: smtp }\n"
+    "  pop:\n"
+    "    protocol: pop3\n"
+    "    users: { probe@example.test: s3cret }\n"
+    "    mailboxes:\n"
+    "      probe@example.test:\n"
+    "        mail: [\"Subject: x\\nX-Mailprobe-Token: "
+    "mailprobe.b.1\\n\\nhi\\n\"]\n"
+    "probe:\n"
+    "  type: roundtrip\n"
+    "  send: { server: mx, tls: none }\n"
+    "  fetch: { server: pop, tls: none, user: probe@example.test }\n"
+    "  mode: previous\n"
+    "  id: a\n"
+    "  runs: 3\n"
+    "  email_timeout: 2s\n"
+    "  timeout: 5s\n"
+    "expect:\n"
+    "  warn: false\n"
+    "  runs:\n"
+    "    - { status: ok, found: 3 }\n"
+    "    - { status: ok, found: 1, deleted: 1 }\n"
+    "    - { status: ok, found: 1, deleted: 1, messages: 2 }\n"
+    "  mailboxes: { probe@example.test: 7 }\n"
+    "  server:\n"
+    "    pop: { sessions: 3, saw: [\"DELE 2\"] }\n";
+
+/* The same three runs, all as expected. */
+static const char case_rt_ok[] =
+    "name: three polls, right\n"
+    "servers:\n"
+    "  mx: { protocol: smtp }\n"
+    "  pop:\n"
+    "    protocol: pop3\n"
+    "    users: { probe@example.test: s3cret }\n"
+    "    mailboxes:\n"
+    "      probe@example.test:\n"
+    "        mail: [\"Subject: x\\nX-Mailprobe-Token: "
+    "mailprobe.b.1\\n\\nhi\\n\"]\n"
+    "probe:\n"
+    "  type: roundtrip\n"
+    "  send: { server: mx, tls: none }\n"
+    "  fetch: { server: pop, tls: none, user: probe@example.test }\n"
+    "  mode: previous\n"
+    "  id: a\n"
+    "  runs: 3\n"
+    "  email_timeout: 2s\n"
+    "  timeout: 5s\n"
+    "expect:\n"
+    "  warn: false\n"
+    "  runs:\n"
+    "    - { status: ok, found: 0, messages: 2 }\n"
+    "    - { status: ok, found: 1, deleted: 1, messages: 3 }\n"
+    "    - { status: ok, found: 1, deleted: 1, messages: 3 }\n"
+    "  mailboxes: { probe@example.test: 2 }\n"
+    "  server:\n"
+    "    pop: { sessions: 3, saw: [\"DELE 2\"], not_saw: [\"DELE 1\"] }\n";
+
+START_TEST(test_roundtrip_runs)
+{
+  struct mp_run_case cases[2];
+  struct mp_run_opts opts = {.jobs = 2};
+
+  memset(cases, 0, sizeof(cases));
+  cases[0].file = "rt.yaml";
+  cases[0].c = parse(case_rt);
+  cases[1].file = "rt_ok.yaml";
+  cases[1].c = parse(case_rt_ok);
+  ck_assert_int_eq(mp_run(cases, 2, &opts), 0);
+
+  dump(&cases[1]);
+  ck_assert(cases[1].out.passed);
+  ck_assert_ptr_nonnull(cases[1].result);
+  ck_assert_int_eq(cases[1].result->found, 1); /* the last run's */
+
+  dump(&cases[0]);
+  ck_assert(!cases[0].out.passed);
+  ck_assert(has_diff(&cases[0], "run 1: found: expected 3, got 0"));
+  ck_assert(has_diff(&cases[0], "run 3: messages: expected 2, got 3"));
+  ck_assert(has_diff(&cases[0], "mailbox probe@example.test: expected 7 "
+                                "messages left, got 2"));
+  ck_assert(has_diff(&cases[0], "server pop: expected to see \"DELE 2\", "
+                                "not seen") == 0);
+  ck_assert_uint_eq(cases[0].out.ndiffs, 3);
+  /* The report shows the first run that did not match. */
+  ck_assert_ptr_nonnull(cases[0].result);
+  ck_assert_int_eq(cases[0].result->found, 0);
+  ck_assert_str_eq(cases[0].result->detail,
+                   "first run: nothing sent before to delete");
+  mp_run_case_clear(&cases[0]);
+  mp_run_case_clear(&cases[1]);
+  mp_case_free(cases[0].c);
+  mp_case_free(cases[1].c);
+}
+END_TEST
+
+/* The safety deadline ends a round trip both while a run is out (the
+ * mailbox server never answers) and in the pause between two runs. */
+static const char case_rt_hang[] =
+    "servers:\n"
+    "  mx: { protocol: smtp }\n"
+    "  pop:\n"
+    "    protocol: pop3\n"
+    "    users: { u: p }\n"
+    "    script: [{ on: PASS, reply: [], then: hang }]\n"
+    "probe:\n"
+    "  type: roundtrip\n"
+    "  send: { server: mx, tls: none }\n"
+    "  fetch: { server: pop, tls: none, user: u, auth: USER }\n"
+    "  timeout: 30s\n"
+    "expect: { status: ok }\n";
+
+static const char case_rt_gap[] =
+    "servers:\n"
+    "  mx: { protocol: smtp }\n"
+    "  pop: { protocol: pop3, users: { u: p } }\n"
+    "probe:\n"
+    "  type: roundtrip\n"
+    "  send: { server: mx, tls: none }\n"
+    "  fetch: { server: pop, tls: none, user: u }\n"
+    "  runs: 2\n"
+    "  interval: 30s\n"
+    "expect: { status: ok }\n";
+
+START_TEST(test_roundtrip_safety)
+{
+  struct mp_run_case cases[2];
+  struct mp_run_opts opts = {.jobs = 2, .deadline_ms = 400};
+  uint64_t t0, ms;
+
+  memset(cases, 0, sizeof(cases));
+  cases[0].file = "hang.yaml";
+  cases[0].c = parse(case_rt_hang);
+  cases[1].file = "gap.yaml";
+  cases[1].c = parse(case_rt_gap);
+  t0 = (uint64_t)time(NULL);
+  ck_assert_int_eq(mp_run(cases, 2, &opts), 0);
+  ms = ((uint64_t)time(NULL) - t0) * 1000;
+  ck_assert_uint_lt(ms, 5000);
+  dump(&cases[0]);
+  dump(&cases[1]);
+  ck_assert(has_diff(&cases[0], "the probe did not finish within 400 ms "
+                                "(the harness's safety deadline): the case "
+                                "was abandoned"));
+  ck_assert_ptr_null(cases[0].result);
+  ck_assert(has_diff(&cases[1], "the round trip did not finish within 400 ms "
+                                "(the harness's safety deadline)"));
+  ck_assert_uint_eq(cases[1].out.ndiffs, 1);
+  /* The first run finished and matched; its result is kept. */
+  ck_assert_ptr_nonnull(cases[1].result);
+  mp_run_case_clear(&cases[0]);
+  mp_run_case_clear(&cases[1]);
+  mp_case_free(cases[0].c);
+  mp_case_free(cases[1].c);
+}
+END_TEST
+
+/* Per-run comparison: the top level applies to every run, the item to its
+ * own; "run N: " only when there are several runs. */
+START_TEST(test_compare_run)
+{
+  struct mp_case *c =
+      parse("probe:\n  type: roundtrip\n  send: { target: h }\n"
+            "  fetch: { target: h, type: pop3, user: u, password: p }\n"
+            "  runs: 2\n"
+            "expect:\n  warn: false\n  reply: -ERR\n"
+            "  runs: [{ status: ok, found: 1, delivery: { min: 1s } },"
+            " { status: fail, polls: { max: 1 }, detail: \"x*\" }]\n");
+  struct mp_result *r = mp_result_new();
+  char **d = NULL;
+  size_t n = 0, i;
+
+  r->ok = 1;
+  r->warn = 1;
+  r->found = 2;
+  r->polls = 3;
+  r->reply_code = 1;
+  mp_run_compare_run(c, 0, r, &d, &n);
+  ck_assert_uint_eq(n, 4);
+  ck_assert_str_eq(d[0], "run 1: reply code: expected -ERR, got 1");
+  ck_assert_str_eq(d[1], "run 1: warn: expected false, got true");
+  ck_assert_str_eq(d[2], "run 1: delivery: expected a time, but the message "
+                         "was not seen");
+  ck_assert_str_eq(d[3], "run 1: found: expected 1, got 2");
+  mp_run_compare_run(c, 1, r, &d, &n);
+  ck_assert_uint_eq(n, 9);
+  ck_assert_str_eq(d[6], "run 2: status: expected fail, got ok");
+  ck_assert_str_eq(d[7], "run 2: detail: expected \"x*\", got none");
+  ck_assert_str_eq(d[8], "run 2: polls: expected at most 1, got 3");
+  for (i = 0; i < n; i++)
+    free(d[i]);
+  free(d);
+  d = NULL;
+  n = 0;
+  /* No reply at all, against one. */
+  r->reply_code = 0;
+  r->warn = 0;
+  r->found = 1;
+  r->delivery_us = 2000000;
+  mp_run_compare_run(c, 0, r, &d, &n);
+  ck_assert_uint_eq(n, 1);
+  ck_assert_str_eq(d[0], "run 1: reply code: expected -ERR, got no reply");
+  free(d[0]);
+  free(d);
+  mp_result_free(r);
+  mp_case_free(c);
+}
+END_TEST
+
 START_TEST(test_empty_run)
 {
   struct mp_run_opts opts = {0};
@@ -214,6 +429,9 @@ static Suite *runner_suite(void)
   tcase_add_loop_test(tc, test_run_cases, 2, 3);
   tcase_add_test(tc, test_safety_deadline);
   tcase_add_test(tc, test_empty_run);
+  tcase_add_test(tc, test_roundtrip_runs);
+  tcase_add_test(tc, test_roundtrip_safety);
+  tcase_add_test(tc, test_compare_run);
   suite_add_tcase(s, tc);
   return s;
 }
