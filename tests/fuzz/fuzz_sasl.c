@@ -151,6 +151,23 @@ done:
   mp_sasl_server_free(s);
 }
 
+/* FUZZ_TOLERATE=iter skips SCRAM server-first messages with an iteration
+ * count above 65536 (a known bug: the client runs PBKDF2 for any count
+ * the server names, see tests/fuzz/crashes/sasl-1), so a campaign can
+ * look past it. */
+static int too_many_iterations(const char *b64)
+{
+  unsigned char *d;
+  size_t n;
+  int big;
+
+  if (!fz_tolerate("iter") || (d = mp_b64_decode(b64, &n)) == NULL)
+    return 0;
+  big = fz_big_iter(d, n);
+  free(d);
+  return big;
+}
+
 static void run_client(int mech, int no_initial, int raw, struct fz_lines *it)
 {
   struct mp_sasl_client *c =
@@ -177,8 +194,10 @@ static void run_client(int mech, int no_initial, int raw, struct fz_lines *it)
   while (rc == MP_SASL_CONTINUE && steps++ < MAX_STEPS &&
          fz_lines_next(it, &line, &len)) {
     msg = message(line, len, raw);
-    if (msg == NULL)
+    if (msg == NULL || too_many_iterations(msg)) {
+      free(msg);
       break;
+    }
     rc = mp_sasl_client_step(c, msg, &out);
     free(msg);
     check_rc(rc, out);

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A cursor over the input's lines (split on '\n'; a '\r' before it is part
@@ -67,6 +68,28 @@ static inline uint64_t fz_next(uint64_t *state)
   x ^= x << 17;
   *state = x;
   return x;
+}
+
+/* 1 if FUZZ_TOLERATE names what (a known bug a campaign looks past). */
+static inline int fz_tolerate(const char *what)
+{
+  const char *t = getenv("FUZZ_TOLERATE");
+  return t != NULL && strstr(t, what) != NULL;
+}
+
+/* 1 if a decoded SCRAM server-first message names an iteration count
+ * above 65536 ("...,i=4096"): the input FUZZ_TOLERATE=iter skips. */
+static inline int fz_big_iter(const uint8_t *d, size_t n)
+{
+  for (size_t i = 0; i + 2 < n; i++) {
+    if ((i == 0 || d[i - 1] == ',') && d[i] == 'i' && d[i + 1] == '=') {
+      unsigned long long v = 0;
+      for (size_t j = i + 2; j < n && d[j] >= '0' && d[j] <= '9'; j++)
+        if ((v = v * 10 + (d[j] - '0')) > 65536)
+          return 1;
+    }
+  }
+  return 0;
 }
 
 #endif
