@@ -13,6 +13,7 @@
 #include "fake_servers/mailstore.h"
 #include "harness/args.h"
 #include "harness/case.h"
+#include "harness/heap.h"
 #include "probes/probe.h"
 #include "probes/result.h"
 #include "probes/roundtrip.h"
@@ -44,6 +45,11 @@ struct run {
   uv_timer_t reaper;
   int reaper_on;
   struct job *jobs; /* every job not yet freed */
+  /* expect.memory: such a case runs alone (the heap is the process's),
+   * its heap sampled after every poll of the loop. */
+  uv_check_t mem_check;
+  struct job *mem_job; /* the case measured, or NULL */
+  size_t mem_base, mem_peak;
 };
 
 struct job {
@@ -391,11 +397,53 @@ static void check_all_done(struct run *R)
   uv_unref((uv_handle_t *)&R->reaper);
 }
 
+static void mem_sample(uv_check_t *h)
+{
+  struct run *R = h->data;
+  size_t now = mp_heap_in_use();
+
+  if (now > R->mem_peak)
+    R->mem_peak = now;
+}
+
+/* Starts measuring j (running alone): the heap now is its base. */
+static void mem_start(struct run *R, struct job *j)
+{
+  R->mem_job = j;
+  R->mem_base = R->mem_peak = mp_heap_in_use();
+  uv_check_start(&R->mem_check, mem_sample);
+}
+
+/* expect.memory: the most the heap grew over its base while j ran. */
+static void mem_check(struct job *j)
+{
+  struct run *R = j->run;
+  uint64_t max = j->rc->c->expect.memory_max;
+  size_t grew;
+
+  uv_check_stop(&R->mem_check);
+  R->mem_job = NULL;
+  mem_sample(&R->mem_check);
+  if (!mp_heap_measurable()) {
+    job_diff(j, "memory: this build cannot measure the heap (expect.memory "
+                "is not checked)");
+    return;
+  }
+  grew = R->mem_peak - R->mem_base;
+  if (grew > max)
+    job_diff(j,
+             "memory: expected the heap to grow by at most %" PRIu64
+             " KiB, it grew by %zu KiB",
+             max / 1024, grew / 1024);
+}
+
 static void job_finish(struct job *j)
 {
   struct run *R = j->run;
   struct mp_run_case *rc = j->rc;
 
+  if (j == R->mem_job)
+    mem_check(j);
   mp_mailstore_free(j->store);
   j->store = NULL;
   rc->out.file = rc->file;
@@ -904,19 +952,16 @@ static void rt_start(struct job *j)
   rt_next(j);
 }
 
-/* Puts the case's written-out messages (mailboxes.USER.mail) into the
- * store, before the servers add their own. */
-static int seed_mail(struct job *j)
+int mp_run_seed_mail(const struct mp_case *c, struct mp_mailstore *store)
 {
-  const struct mp_case *c = j->rc->c;
   uint64_t now = mp_now_us();
   size_t i;
   int rc;
 
   for (i = 0; i < c->nmail; i++) {
-    rc = mp_mailstore_add_user(j->store, c->mail[i].user);
+    rc = mp_mailstore_add_user(store, c->mail[i].user);
     if (rc == 0)
-      rc = mp_mailstore_deliver(j->store, c->mail[i].user, c->mail[i].data,
+      rc = mp_mailstore_deliver(store, c->mail[i].user, c->mail[i].data,
                                 c->mail[i].len, now, now, NULL);
     if (rc < 0)
       return rc;
@@ -957,7 +1002,7 @@ static void job_start(struct job *j)
       return;
     }
     j->nservers = c->nservers;
-    rc = seed_mail(j);
+    rc = mp_run_seed_mail(c, j->store);
     if (rc < 0) {
       job_diff(j, "could not fill the mailboxes: %s", mp_err_message(rc));
       job_stop_servers(j);
@@ -1034,13 +1079,23 @@ static void start_case(struct run *R, struct mp_run_case *rc)
   j->gap.data = j;
   j->handles = 2;
   j->grace_srv = -1;
+  if (rc->c && rc->c->expect.has_memory)
+    mem_start(R, j);
   job_start(j);
+}
+
+static int runs_alone(const struct mp_run_case *rc)
+{
+  return rc->c && rc->c->expect.has_memory;
 }
 
 static void pump(struct run *R)
 {
   R->pumping = 1;
-  while (R->running < R->opts.jobs && R->next < R->n)
+  /* A case with expect.memory waits for the others to finish and runs
+   * alone (cases after it wait for it). */
+  while (R->running < R->opts.jobs && R->next < R->n && !R->mem_job &&
+         (!runs_alone(&R->cases[R->next]) || R->running == 0))
     start_case(R, &R->cases[R->next++]);
   R->pumping = 0;
   check_all_done(R);
@@ -1083,8 +1138,11 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
     free(R);
     return MP_E_NO_RESOURCES;
   }
+  uv_check_init(&R->loop, &R->mem_check);
+  R->mem_check.data = R;
   pump(R);
   uv_run(&R->loop, UV_RUN_DEFAULT);
+  uv_close((uv_handle_t *)&R->mem_check, NULL);
   if (R->reaper_on) {
     uv_close((uv_handle_t *)&R->reaper, NULL);
     R->reaper_on = 0;

@@ -22,6 +22,7 @@
 #include "harness/report.h"
 
 struct mp_case;
+struct mp_mailstore;
 struct mp_result;
 
 /* One entry of a run. The caller sets file and either c (a parsed case) or
@@ -71,5 +72,10 @@ void mp_run_compare(const struct mp_case *c, const struct mp_result *r,
 void mp_run_compare_run(const struct mp_case *c, unsigned run,
                         const struct mp_result *r, char ***diffs,
                         size_t *ndiffs);
+
+/* Puts a case's written-out messages (servers.NAME.mailboxes.USER.mail)
+ * into a mail store, adding their users; call it before mp_fake_start so
+ * they come first. 0 or a negative code (MP_E_NO_RESOURCES). */
+int mp_run_seed_mail(const struct mp_case *c, struct mp_mailstore *store);
 
 #endif
