@@ -47,11 +47,20 @@ enum mp_rule_then {
  * server's tls_fault). */
 enum mp_tls_fault {
   MP_TLS_FAULT_NONE = 0,
-  MP_TLS_FAULT_CLOSE,   /* close instead of answering the ClientHello */
-  MP_TLS_FAULT_GARBAGE, /* answer with plain text */
-  MP_TLS_FAULT_ALERT,   /* send a TLS alert record, then close */
-  MP_TLS_FAULT_STALL    /* read the ClientHello, never answer */
+  MP_TLS_FAULT_CLOSE,    /* close instead of answering the ClientHello */
+  MP_TLS_FAULT_GARBAGE,  /* answer with plain text */
+  MP_TLS_FAULT_ALERT,    /* send a TLS alert record, then close */
+  MP_TLS_FAULT_STALL,    /* read the ClientHello, never answer */
+  MP_TLS_FAULT_ALERT_MID /* answer the ClientHello for real, but cut the
+                            server's first flight after its first record
+                            (the ServerHello) with a fatal alert, then
+                            close: an alert in the middle of the
+                            handshake */
 };
+
+/* A rule's repeat that never ends: the output goes on until the client
+ * leaves (or stops reading for the idle timeout). */
+#define MP_REPEAT_FOREVER UINT64_MAX
 
 struct mp_fake_rule {
   enum mp_rule_on on;
@@ -83,6 +92,18 @@ struct mp_fake_rule {
   uint64_t drip_every_ms; /* ... every drip_every_ms */
   enum mp_rule_then then;
   enum mp_tls_fault tls_fault; /* for MP_ON_TLS rules */
+  /* 0 or 1: the output goes out once. n > 1: `send` goes out n times
+   * after the reply; a rule without send repeats its whole output (the
+   * reply, or the server's own answer). MP_REPEAT_FOREVER: without end.
+   * The copies are made as the client reads them (the queue stays small),
+   * dripped when drip is set; the effect and `then` follow the last. */
+  uint64_t repeat;
+  /* MP_ON_TLS rules: >0: from the handshake on, the server's TLS bytes
+   * (records, ciphertext) go out tls_drip_bytes at a time every
+   * tls_drip_every_ms (0: one piece per loop turn), so the client reads
+   * every record in pieces. */
+  uint32_t tls_drip_bytes;
+  uint64_t tls_drip_every_ms;
 };
 
 struct mp_fake_user {

@@ -762,9 +762,13 @@ static const struct nv cert_names[] = {{"valid", MP_CERT_VALID},
                                        {NULL, 0}};
 static const struct nv key_names[] = {{"ec", 0}, {"rsa", 1}, {NULL, 0}};
 static const struct nv tls_fault_names[] = {
-    {"none", MP_TLS_FAULT_NONE},       {"close", MP_TLS_FAULT_CLOSE},
-    {"garbage", MP_TLS_FAULT_GARBAGE}, {"alert", MP_TLS_FAULT_ALERT},
-    {"stall", MP_TLS_FAULT_STALL},     {NULL, 0}};
+    {"none", MP_TLS_FAULT_NONE},
+    {"close", MP_TLS_FAULT_CLOSE},
+    {"garbage", MP_TLS_FAULT_GARBAGE},
+    {"alert", MP_TLS_FAULT_ALERT},
+    {"stall", MP_TLS_FAULT_STALL},
+    {"alert_mid", MP_TLS_FAULT_ALERT_MID},
+    {NULL, 0}};
 static const struct nv when_names[] = {
     {"any", -1}, {"before_tls", 0}, {"after_tls", 1}, {NULL, 0}};
 static const struct nv then_names[] = {
@@ -949,6 +953,52 @@ static int get_drip(struct ctx *x, const struct ynode *n,
   return 0;
 }
 
+/* tls_drip: DUR (one byte each DUR) or {bytes: N, every: DUR}; every may
+ * be 0 (a piece per loop turn). */
+static int get_tls_drip(struct ctx *x, const struct ynode *n,
+                        struct mp_fake_rule *r)
+{
+  static const char *const keys[] = {"bytes", "every", NULL};
+  const struct ynode *v;
+  long long bytes = 1;
+
+  if (n->kind == Y_SCALAR)
+    return get_dur_ms(x, "tls_drip", n, 0, &r->tls_drip_every_ms) < 0
+               ? -1
+               : (r->tls_drip_bytes = 1, 0);
+  if (n->kind != Y_MAP)
+    return wrong_type(x, "tls_drip", n, "a duration or {bytes: N, every: DUR}");
+  if (check_keys(x, n, "tls_drip", keys) < 0)
+    return -1;
+  if ((v = get(n, "bytes")) != NULL &&
+      get_int(x, "bytes", v, 1, 65536, &bytes) < 0)
+    return -1;
+  if ((v = get(n, "every")) == NULL)
+    return fail(x, n,
+                "tls_drip: missing required key 'every' (like every: 1ms)");
+  if (get_dur_ms(x, "every", v, 0, &r->tls_drip_every_ms) < 0)
+    return -1;
+  r->tls_drip_bytes = (uint32_t)bytes;
+  return 0;
+}
+
+/* repeat: a whole number from 1, or forever. */
+static int get_repeat(struct ctx *x, const struct ynode *n,
+                      struct mp_fake_rule *r)
+{
+  long long v;
+  if (n->kind == Y_SCALAR && n->plain && strcmp(n->str, "forever") == 0) {
+    r->repeat = MP_REPEAT_FOREVER;
+    return 0;
+  }
+  if (n->kind != Y_SCALAR || !n->plain || !is_int(n->str))
+    return wrong_type(x, "repeat", n, "a whole number or forever");
+  if (get_int(x, "repeat", n, 1, 1000000000, &v) < 0)
+    return -1;
+  r->repeat = (uint64_t)v;
+  return 0;
+}
+
 static int get_on(struct ctx *x, const struct ynode *n,
                   const struct mp_fake_config *s, struct mp_fake_rule *r)
 {
@@ -1025,9 +1075,9 @@ static int get_on(struct ctx *x, const struct ynode *n,
 static int parse_rule(struct ctx *x, const struct ynode *n,
                       const struct mp_fake_config *s, struct mp_fake_rule *r)
 {
-  static const char *const keys[] = {"on",        "nth",  "when", "delay",
-                                     "reply",     "send", "drip", "then",
-                                     "tls_fault", NULL};
+  static const char *const keys[] = {"on",        "nth",    "when",     "delay",
+                                     "reply",     "send",   "drip",     "then",
+                                     "tls_fault", "repeat", "tls_drip", NULL};
   const struct ynode *v;
   long long nth;
   int e;
@@ -1088,12 +1138,31 @@ static int parse_rule(struct ctx *x, const struct ynode *n,
       return fail(x, v, "tls_fault in a rule needs 'on: tls'");
     r->tls_fault = (enum mp_tls_fault)e;
   }
+  if ((v = get(n, "repeat")) != NULL) {
+    if (get_repeat(x, v, r) < 0)
+      return -1;
+    if (get(n, "reply") == NULL && get(n, "send") == NULL)
+      return fail(x, v,
+                  "'repeat' repeats send (or, without send, the reply): "
+                  "give the rule one of them");
+    if (r->send != NULL && r->send_len == 0)
+      return fail(x, v, "'repeat' of an empty send sends nothing");
+  }
+  if ((v = get(n, "tls_drip")) != NULL) {
+    if (r->on != MP_ON_TLS)
+      return fail(x, v,
+                  "tls_drip (the server's TLS records in pieces) needs "
+                  "'on: tls'");
+    if (get_tls_drip(x, v, r) < 0)
+      return -1;
+  }
   if (get(n, "delay") == NULL && get(n, "reply") == NULL &&
       get(n, "send") == NULL && get(n, "drip") == NULL &&
-      get(n, "then") == NULL && get(n, "tls_fault") == NULL)
+      get(n, "then") == NULL && get(n, "tls_fault") == NULL &&
+      get(n, "tls_drip") == NULL)
     return fail(x, n,
                 "this rule does nothing; give it delay, reply, send, "
-                "drip, then or tls_fault");
+                "drip, then, tls_fault or tls_drip");
   return 0;
 }
 
@@ -2458,11 +2527,62 @@ static int get_expect_runs(struct ctx *x, const struct ynode *kn,
   return 0;
 }
 
+/* A size: bytes as a whole number, or a number with a unit: B, KiB, MiB,
+ * GiB (powers of 1024), like 4MiB. */
+static int get_size(struct ctx *x, const char *key, const struct ynode *n,
+                    uint64_t *out)
+{
+  static const struct {
+    const char *unit;
+    uint64_t mul;
+  } units[] = {{"", 1},
+               {"B", 1},
+               {"KiB", 1024},
+               {"MiB", 1024 * 1024},
+               {"GiB", 1024 * 1024 * 1024}};
+  char *end;
+  unsigned long long v;
+
+  if (n->kind != Y_SCALAR || is_null(n) || !isdigit((unsigned char)n->str[0]))
+    return wrong_type(x, key, n, "a size (bytes, or like 512KiB or 4MiB)");
+  errno = 0;
+  v = strtoull(n->str, &end, 10);
+  for (size_t i = 0; errno == 0 && i < sizeof units / sizeof units[0]; i++) {
+    if (strcmp(end, units[i].unit) != 0)
+      continue;
+    if (v == 0 || v > (1ull << 40) / units[i].mul)
+      return fail(x, n, "'%s' must be more than 0 and at most 1024GiB", key);
+    *out = v * units[i].mul;
+    return 0;
+  }
+  return fail(x, n,
+              "'%s': a size is a whole number of bytes or one with a unit "
+              "B, KiB, MiB or GiB and no space, like 4MiB, not '%s'",
+              key, shown(x, n));
+}
+
+/* expect.memory: {max: SIZE}. */
+static int get_expect_memory(struct ctx *x, const struct ynode *n,
+                             struct mp_case_expect *e)
+{
+  static const char *const keys[] = {"max", NULL};
+  const struct ynode *v;
+
+  if (want_map(x, "memory", n) < 0 || check_keys(x, n, "memory", keys) < 0)
+    return -1;
+  if ((v = get(n, "max")) == NULL)
+    return fail(x, n, "memory: missing required key 'max' (like max: 4MiB)");
+  if (get_size(x, "max", v, &e->memory_max) < 0)
+    return -1;
+  e->has_memory = 1;
+  return 0;
+}
+
 static int parse_expect(struct ctx *x, const struct ynode *kn,
                         const struct ynode *n, struct mp_case *c)
 {
-  static const char *const keys[] = {RESULT_KEYS, "runs", "mailboxes", "server",
-                                     NULL};
+  static const char *const keys[] = {RESULT_KEYS, "runs",   "mailboxes",
+                                     "server",    "memory", NULL};
   struct mp_case_expect *e = &c->expect;
   const struct ynode *v;
 
@@ -2476,6 +2596,8 @@ static int parse_expect(struct ctx *x, const struct ynode *kn,
         get_expect_runs(x, n->kids[i], n->kids[i + 1], c) < 0)
       return -1;
   if ((v = get(n, "mailboxes")) != NULL && get_expect_mailboxes(x, v, c) < 0)
+    return -1;
+  if ((v = get(n, "memory")) != NULL && get_expect_memory(x, v, e) < 0)
     return -1;
   if ((v = get(n, "server")) != NULL && get_expect_servers(x, v, c) < 0)
     return -1;

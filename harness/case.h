@@ -78,6 +78,12 @@ struct mp_case_expect {
   int has_polls;
   int64_t polls_min; /* mailbox checks; -1: that side open */
   int64_t polls_max;
+  /* Memory: the most the process's heap in use may grow while the case
+   * runs (bytes over the heap at its start). The runner runs such a case
+   * alone, so the growth is the case's own: its servers' and its probe's
+   * (harness/runner.c). Top level only. */
+  int has_memory;
+  uint64_t memory_max;
   struct mp_case_expect *runs; /* one per run (probe.runs), or NULL */
   size_t nruns;
   struct mp_expect_mailbox *mailboxes; /* INBOX sizes after the case */
