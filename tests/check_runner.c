@@ -276,7 +276,6 @@ START_TEST(test_roundtrip_runs)
   ck_assert_ptr_nonnull(cases[1].result);
   ck_assert_int_eq(cases[1].result->found, 1); /* the last run's */
 
-  dump(&cases[0]);
   ck_assert(!cases[0].out.passed);
   ck_assert(has_diff(&cases[0], "run 1: found: expected 3, got 0"));
   ck_assert(has_diff(&cases[0], "run 3: messages: expected 2, got 3"));
@@ -340,8 +339,6 @@ START_TEST(test_roundtrip_safety)
   ck_assert_int_eq(mp_run(cases, 2, &opts), 0);
   ms = ((uint64_t)time(NULL) - t0) * 1000;
   ck_assert_uint_lt(ms, 5000);
-  dump(&cases[0]);
-  dump(&cases[1]);
   ck_assert(has_diff(&cases[0], "the probe did not finish within 400 ms "
                                 "(the harness's safety deadline): the case "
                                 "was abandoned"));
