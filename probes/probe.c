@@ -313,6 +313,15 @@ static void on_line(struct mp_conn *c, char *line, size_t len)
   if (p->finished)
     return;
   log_line(p, 's', line, len);
+  /* A NUL is text in no reply grammar (RFC 5321 4.2 textstring, RFC 9051
+   * 9 TEXT-CHAR, RFC 1939 3 printable text), and string handling would
+   * read only the part before it: the line is no reply. */
+  if (memchr(line, '\0', len) != NULL) {
+    mp_session_fail(p, MP_E_PROTOCOL_ERROR,
+                    "a NUL byte in a line from the server in %s",
+                    mp_phase_name(p->phase));
+    return;
+  }
   p->proto->line(p, line, len);
 }
 
