@@ -982,6 +982,46 @@ static int get_tls_drip(struct ctx *x, const struct ynode *n,
   return 0;
 }
 
+/* send_hex: bytes as hex digit pairs, spaces between pairs allowed
+ * ("ff fe 0d 0a"), for bytes YAML text cannot hold (invalid UTF-8);
+ * appended to the rule's send. */
+static int get_send_hex(struct ctx *x, const struct ynode *n,
+                        struct mp_fake_rule *r)
+{
+  size_t nbytes = 0, cap;
+  char *p;
+
+  if (n->kind != Y_SCALAR || is_null(n))
+    return wrong_type(x, "send_hex", n,
+                      "hex digit pairs, like \"ff fe 0d 0a\"");
+  cap = r->send_len + n->len / 2 + 1;
+  p = realloc(r->send, cap);
+  if (p == NULL)
+    return oom(x);
+  r->send = p;
+  for (size_t i = 0; i < n->len;) {
+    unsigned v;
+    if (n->str[i] == ' ') {
+      i++;
+      continue;
+    }
+    if (i + 1 >= n->len || !isxdigit((unsigned char)n->str[i]) ||
+        !isxdigit((unsigned char)n->str[i + 1]) ||
+        sscanf(n->str + i, "%2x", &v) != 1)
+      return fail(x, n,
+                  "'send_hex' takes pairs of hex digits (spaces between "
+                  "pairs allowed), like \"ff fe 0d 0a\"; not '%s'",
+                  shown(x, n));
+    p[r->send_len + nbytes++] = (char)v;
+    i += 2;
+  }
+  if (nbytes == 0)
+    return fail(x, n, "'send_hex' holds no bytes");
+  r->send_len += nbytes;
+  p[r->send_len] = '\0';
+  return 0;
+}
+
 /* repeat: a whole number from 1, or forever. */
 static int get_repeat(struct ctx *x, const struct ynode *n,
                       struct mp_fake_rule *r)
@@ -1075,9 +1115,9 @@ static int get_on(struct ctx *x, const struct ynode *n,
 static int parse_rule(struct ctx *x, const struct ynode *n,
                       const struct mp_fake_config *s, struct mp_fake_rule *r)
 {
-  static const char *const keys[] = {"on",        "nth",    "when",     "delay",
-                                     "reply",     "send",   "drip",     "then",
-                                     "tls_fault", "repeat", "tls_drip", NULL};
+  static const char *const keys[] = {
+      "on",   "nth",       "when",   "delay",    "reply",    "send", "drip",
+      "then", "tls_fault", "repeat", "tls_drip", "send_hex", NULL};
   const struct ynode *v;
   long long nth;
   int e;
@@ -1124,6 +1164,8 @@ static int parse_rule(struct ctx *x, const struct ynode *n,
     memcpy(r->send, v->str, v->len + 1);
     r->send_len = v->len;
   }
+  if ((v = get(n, "send_hex")) != NULL && get_send_hex(x, v, r) < 0)
+    return -1;
   if ((v = get(n, "drip")) != NULL && get_drip(x, v, r) < 0)
     return -1;
   if ((v = get(n, "then")) != NULL) {
@@ -1141,7 +1183,7 @@ static int parse_rule(struct ctx *x, const struct ynode *n,
   if ((v = get(n, "repeat")) != NULL) {
     if (get_repeat(x, v, r) < 0)
       return -1;
-    if (get(n, "reply") == NULL && get(n, "send") == NULL)
+    if (get(n, "reply") == NULL && r->send == NULL)
       return fail(x, v,
                   "'repeat' repeats send (or, without send, the reply): "
                   "give the rule one of them");
@@ -1156,10 +1198,9 @@ static int parse_rule(struct ctx *x, const struct ynode *n,
     if (get_tls_drip(x, v, r) < 0)
       return -1;
   }
-  if (get(n, "delay") == NULL && get(n, "reply") == NULL &&
-      get(n, "send") == NULL && get(n, "drip") == NULL &&
-      get(n, "then") == NULL && get(n, "tls_fault") == NULL &&
-      get(n, "tls_drip") == NULL)
+  if (get(n, "delay") == NULL && get(n, "reply") == NULL && r->send == NULL &&
+      get(n, "drip") == NULL && get(n, "then") == NULL &&
+      get(n, "tls_fault") == NULL && get(n, "tls_drip") == NULL)
     return fail(x, n,
                 "this rule does nothing; give it delay, reply, send, "
                 "drip, then, tls_fault or tls_drip");
