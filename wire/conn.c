@@ -48,6 +48,8 @@ struct mp_conn {
   unsigned lingering : 1;
   unsigned shut_done : 1;  /* lingering: our FIN is out after the queue */
   unsigned tls_failed : 1; /* the handshake failed: nothing flows */
+  unsigned quiet : 1;      /* in the quiet-close queue (conn_close_soon) */
+  struct mp_conn *quiet_prev, *quiet_next;
   mp_conn_connect_cb connect_cb;
   mp_conn_timer_cb timer_cb;
   mp_conn_tls_cb tls_cb;
@@ -74,6 +76,32 @@ struct write_req {
 static _Thread_local char read_buf[READ_CHUNK];
 static _Thread_local char plain_buf[READ_CHUNK];
 
+/* Graceful closes with nothing left to lose wait here for the idle phase
+ * of a loop turn, after that turn's timers and I/O: on loopback close()
+ * runs the peer's whole FIN processing inline (~15 us), and when thousands
+ * of deadlines expire together each result would otherwise wait for the
+ * close() of every probe before it. Each turn closes for a quarter of
+ * the time the rest of the turn took (at least QUIET_BUDGET_US, at least
+ * QUIET_MIN sockets), so results go first and closes still keep up with a
+ * busy loop; past QUIET_MAX waiting, or when a connect finds no descriptor
+ * left, sockets close at once. One queue per thread (a loop runs on one
+ * thread), for one loop at a time; another loop's connections close at
+ * once. */
+#define QUIET_BUDGET_US 100
+#define QUIET_MIN 4
+#define QUIET_MAX 16384
+struct quiet {
+  uv_loop_t *loop;
+  uv_idle_t *idle;   /* runs while the queue is not empty, else NULL */
+  uv_idle_t *orphan; /* one closed by someone else (uv_walk) without our
+                        close callback: kept reachable, freed later */
+  struct mp_conn *head, *tail;
+  size_t n;
+  uint64_t last_ns; /* when the last idle callback ended */
+};
+static _Thread_local struct quiet quiet;
+static size_t quiet_flush(uv_loop_t *loop);
+
 static void conn_deliver(struct mp_conn *c);
 static void conn_close_now(struct mp_conn *c, int reset);
 static void conn_fail(struct mp_conn *c, int err);
@@ -86,11 +114,18 @@ uint64_t mp_now_us(void)
   return uv_hrtime() / 1000;
 }
 
+static void quiet_unlink(struct mp_conn *c);
+static void quiet_maybe_stop(void);
+
 static void on_handle_closed(uv_handle_t *h)
 {
   struct mp_conn *c = h->data;
   if (--c->handles > 0)
     return;
+  if (c->quiet) {
+    quiet_unlink(c); /* closed by someone else (uv_walk) while queued */
+    quiet_maybe_stop();
+  }
   if (c->cbs.on_close)
     c->cbs.on_close(c);
   mp_tls_free(c->tls);
@@ -186,6 +221,8 @@ int mp_conn_connect(struct mp_conn *c, const struct sockaddr *addr,
   }
   c->connect_req.data = c;
   int rc = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connect);
+  if ((rc == UV_EMFILE || rc == UV_ENFILE) && quiet_flush(c->loop) > 0)
+    rc = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connect);
   if (rc < 0) {
     conn_close_now(c, 0);
     return connect_err(rc);
@@ -697,20 +734,109 @@ static void conn_close_now(struct mp_conn *c, int reset)
   close_handle(c, (uv_handle_t *)&c->aux);
 }
 
-static void on_close_soon(uv_timer_t *t)
+static void quiet_unlink(struct mp_conn *c)
 {
-  struct mp_conn *c = t->data;
+  if (!c->quiet)
+    return;
+  c->quiet = 0;
+  quiet.n--;
+  if (c->quiet_prev)
+    c->quiet_prev->quiet_next = c->quiet_next;
+  else
+    quiet.head = c->quiet_next;
+  if (c->quiet_next)
+    c->quiet_next->quiet_prev = c->quiet_prev;
+  else
+    quiet.tail = c->quiet_prev;
+  c->quiet_prev = c->quiet_next = NULL;
+}
+
+static void on_quiet_idle_closed(uv_handle_t *h)
+{
+  free(h);
+}
+
+/* Stops the idle handle once the queue is empty. */
+static void quiet_maybe_stop(void)
+{
+  if (quiet.head || !quiet.idle)
+    return;
+  if (!uv_is_closing((uv_handle_t *)quiet.idle)) {
+    uv_idle_stop(quiet.idle);
+    uv_close((uv_handle_t *)quiet.idle, on_quiet_idle_closed);
+  } else {
+    free(quiet.orphan); /* long closed by now */
+    quiet.orphan = quiet.idle;
+  }
+  quiet.idle = NULL;
+  quiet.loop = NULL;
+}
+
+/* Closes the first queued connection's socket. */
+static void quiet_close_one(void)
+{
+  struct mp_conn *c = quiet.head;
+  quiet_unlink(c);
   close_handle(c, (uv_handle_t *)&c->tcp);
-  close_handle(c, (uv_handle_t *)&c->aux);
+}
+
+static void on_quiet_idle(uv_idle_t *idle)
+{
+  uint64_t t0 = uv_hrtime();
+  uint64_t budget = (t0 - quiet.last_ns) / 4;
+  unsigned n = 0;
+  (void)idle;
+  if (budget < QUIET_BUDGET_US * 1000)
+    budget = QUIET_BUDGET_US * 1000;
+  while (quiet.head && (n < QUIET_MIN || uv_hrtime() - t0 < budget)) {
+    quiet_close_one();
+    n++;
+  }
+  quiet.last_ns = uv_hrtime();
+  quiet_maybe_stop();
+}
+
+/* Closes every queued socket of loop now; how many. */
+static size_t quiet_flush(uv_loop_t *loop)
+{
+  size_t n = 0;
+  if (quiet.loop != loop)
+    return 0;
+  while (quiet.head) {
+    quiet_close_one();
+    n++;
+  }
+  quiet_maybe_stop();
+  return n;
 }
 
 /* conn_close_now for a graceful close with nothing left to lose, with the
- * socket's close() put off to the next timer pass: on loopback the peer's
- * whole FIN processing runs inside close(), and when thousands of
- * deadlines expire in one loop turn each result would otherwise wait for
- * every close() before it (mailprobe bench slow). */
+ * socket's close() put off to the quiet queue (see struct quiet). */
 static void conn_close_soon(struct mp_conn *c)
 {
+  if (quiet.idle && (quiet.loop != c->loop ||
+                     uv_is_closing((uv_handle_t *)quiet.idle))) {
+    if (quiet.head) {
+      conn_close_now(c, 0); /* the queue serves another loop */
+      return;
+    }
+    quiet_maybe_stop();
+  }
+  if (quiet.n >= QUIET_MAX) {
+    conn_close_now(c, 0);
+    return;
+  }
+  if (!quiet.idle) {
+    quiet.idle = malloc(sizeof(*quiet.idle));
+    if (!quiet.idle) {
+      conn_close_now(c, 0);
+      return;
+    }
+    uv_idle_init(c->loop, quiet.idle);
+    uv_idle_start(quiet.idle, on_quiet_idle);
+    quiet.loop = c->loop;
+    quiet.last_ns = uv_hrtime();
+  }
   c->state = ST_CLOSING;
   void (*on_close)(struct mp_conn *) = c->cbs.on_close;
   memset(&c->cbs, 0, sizeof(c->cbs));
@@ -720,7 +846,16 @@ static void conn_close_soon(struct mp_conn *c)
   c->tls_cb = NULL;
   close_handle(c, (uv_handle_t *)&c->deadline);
   close_handle(c, (uv_handle_t *)&c->timer);
-  uv_timer_start(&c->aux, on_close_soon, 0, 0);
+  close_handle(c, (uv_handle_t *)&c->aux);
+  c->quiet = 1;
+  quiet.n++;
+  c->quiet_next = NULL;
+  c->quiet_prev = quiet.tail;
+  if (quiet.tail)
+    quiet.tail->quiet_next = c;
+  else
+    quiet.head = c;
+  quiet.tail = c;
 }
 
 /* A fatal error: tell the user once, then close. */
