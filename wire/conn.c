@@ -814,8 +814,8 @@ static size_t quiet_flush(uv_loop_t *loop)
  * socket's close() put off to the quiet queue (see struct quiet). */
 static void conn_close_soon(struct mp_conn *c)
 {
-  if (quiet.idle && (quiet.loop != c->loop ||
-                     uv_is_closing((uv_handle_t *)quiet.idle))) {
+  if (quiet.idle &&
+      (quiet.loop != c->loop || uv_is_closing((uv_handle_t *)quiet.idle))) {
     if (quiet.head) {
       conn_close_now(c, 0); /* the queue serves another loop */
       return;
