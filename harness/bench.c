@@ -43,9 +43,8 @@
 #define DEFAULT_TIMEOUT_MS 10000
 #define SLOW_TIMEOUT_MS 2000
 #define SLOW_EXTRA_MS 60000
-/* How long the full-concurrency RSS is sampled once every session is
- * accepted. */
-#define FULL_SAMPLE_MS 300
+/* Probes per server address (see mp_bench_run). */
+#define DEST_EACH 4000
 
 static const char user_name[] = "probe@example.test";
 static const char user_pass[] = "s3cret";
@@ -190,6 +189,7 @@ struct host {
   enum mp_bench_servers mode;
   const struct mp_fake_config *cfgs;
   size_t ncfgs;
+  char addrs[MAX_SERVERS][16]; /* where each listens: 127.0.0.N */
   struct mp_ca *ca;
   struct shared *sh;
   int ready[2]; /* the server side writes one byte when listening */
@@ -261,7 +261,7 @@ static void host_main(struct host *h)
   h->store = mp_mailstore_new();
   struct mp_fake_env env = {.ca = h->ca, .store = h->store};
   for (size_t i = 0; i < h->ncfgs && c == 'R'; i++) {
-    rc = mp_fake_start(&h->loop, &h->cfgs[i], &env, "127.0.0.1", 0, &h->srv[i]);
+    rc = mp_fake_start(&h->loop, &h->cfgs[i], &env, h->addrs[i], 0, &h->srv[i]);
     if (rc < 0) {
       h->srv[i] = NULL;
       snprintf(h->sh->err, sizeof(h->sh->err),
@@ -382,6 +382,7 @@ struct slot {
   struct slot *next;
   char user[40]; /* POP3/IMAP: each slot logs in as its own user (a
                     maildrop is locked while a session holds it) */
+  unsigned dest; /* the server copy this slot probes */
 };
 
 struct bench {
@@ -395,11 +396,13 @@ struct bench {
   int stop_starting;
   int slow;          /* every probe is expected to time out */
   int user_per_slot; /* log in as the slot's user */
+  unsigned ndest;    /* copies of the server, one per address */
+  char dest_host[MAX_SERVERS][16];
+  uint16_t dest_port[MAX_SERVERS];
   uv_timer_t tick;
   unsigned ticks;
   struct shared *sh;      /* NULL with a target */
   uint32_t sessions_base; /* accepted before the first probe */
-  uint64_t full_since_us; /* every session accepted since then; 0: not */
 };
 
 static void start_more(struct bench *b);
@@ -486,6 +489,10 @@ static void start_more(struct bench *b)
     s->b = b;
     if (b->user_per_slot)
       b->popts.user = s->user;
+    if (b->ndest > 1) {
+      b->popts.host = b->dest_host[s->dest];
+      b->popts.port = b->dest_port[s->dest];
+    }
     s->start_us = mp_now_us();
     if (rep->started == 0) {
       b->t0_us = s->start_us;
@@ -527,16 +534,11 @@ static void on_tick(uv_timer_t *t)
     rep->rss_peak_kib = rss;
   /* Slow workloads, every probe in flight: sample the memory they hold,
    * once the servers accepted all of them (each probe has its connection
-   * then, and waits for the banner). */
-  int full = b->slow && rep->in_flight == rep->concurrency;
-  if (full && b->sh) {
-    uint32_t acc = atomic_load(&b->sh->sessions) - b->sessions_base;
-    full = acc >= rep->concurrency;
-    if (full && !b->full_since_us)
-      b->full_since_us = now;
-    if (full && now - b->full_since_us > FULL_SAMPLE_MS * 1000)
-      full = 0; /* sampled enough: the expiry is near */
-  }
+   * then, and waits for the banner), until the first result (what results
+   * allocate is not what an in-flight probe holds). */
+  int full = b->slow && rep->in_flight == rep->concurrency && rep->done == 0;
+  if (full && b->sh)
+    full = atomic_load(&b->sh->sessions) - b->sessions_base >= rep->concurrency;
   if (full && rss > rep->rss_full_kib) {
     rep->rss_full_kib = rss;
     rep->rss_full_n = rep->in_flight;
@@ -559,6 +561,7 @@ struct builtin {
   struct mp_fake_user user;
   struct mp_fake_rule rule;
   struct mp_fake_user *users; /* POP3/IMAP: one per slot (malloc'd) */
+  struct mp_fake_config copies[MAX_SERVERS]; /* cfg on 127.0.0.1, .2, ... */
 };
 
 /* POP3 and IMAP: a user per slot, named in the slots. 0 or -1. */
@@ -568,8 +571,8 @@ static int slot_users(struct builtin *w, struct bench *b, unsigned n)
   if (!w->users)
     return -1;
   for (unsigned i = 0; i < n; i++) {
-    snprintf(b->slots[i].user, sizeof(b->slots[i].user),
-             "probe%u@example.test", i);
+    snprintf(b->slots[i].user, sizeof(b->slots[i].user), "probe%u@example.test",
+             i);
     w->users[i].name = b->slots[i].user;
     w->users[i].password = (char *)user_pass;
   }
@@ -756,6 +759,8 @@ int mp_bench_run(const struct mp_bench_opts *opts, struct mp_bench_report *rep,
       }
       h.cfgs = kase->servers;
       h.ncfgs = kase->nservers;
+      for (size_t i = 0; i < h.ncfgs; i++)
+        snprintf(h.addrs[i], sizeof(h.addrs[i]), "127.0.0.1");
     }
     if (kase->probe.opts.timeout_ms && !opts->timeout_ms)
       o.timeout_ms = kase->probe.opts.timeout_ms;
@@ -773,8 +778,19 @@ int mp_bench_run(const struct mp_bench_opts *opts, struct mp_bench_report *rep,
     }
     b->popts.timeout_ms = o.timeout_ms;
     if (!o.target) {
-      h.cfgs = &bw.cfg;
-      h.ncfgs = 1;
+      /* Thousands of connections to one address and port make the
+       * kernel's search for a free ephemeral port the bottleneck (it
+       * scans the ports in use); copies of the server on 127.0.0.2, ...
+       * give each its own set. */
+      unsigned n = (rep->concurrency + DEST_EACH - 1) / DEST_EACH;
+      n = n < 1 ? 1 : n > MAX_SERVERS ? MAX_SERVERS : n;
+      for (unsigned i = 0; i < n; i++) {
+        bw.copies[i] = bw.cfg;
+        snprintf(h.addrs[i], sizeof(h.addrs[i]), "127.0.0.%u", i + 1);
+      }
+      h.cfgs = bw.copies;
+      h.ncfgs = n;
+      b->ndest = n;
     }
   }
 
@@ -808,8 +824,14 @@ int mp_bench_run(const struct mp_bench_opts *opts, struct mp_bench_report *rep,
     if (host_start(&h, err, errlen) < 0)
       goto out;
     b->sh = sh;
-    b->popts.host = "127.0.0.1";
+    b->popts.host = h.addrs[server_idx];
     b->popts.port = sh->ports[server_idx];
+    for (unsigned i = 0; b->ndest > 1 && i < b->ndest; i++) {
+      memcpy(b->dest_host[i], h.addrs[i], sizeof(b->dest_host[i]));
+      b->dest_port[i] = sh->ports[i];
+    }
+    for (unsigned i = 0; i < rep->concurrency; i++)
+      b->slots[i].dest = b->ndest > 1 ? i % b->ndest : 0;
     if (kase && !kase->probe.opts.servername)
       b->popts.servername = kase->servers[server_idx].hostname
                                 ? kase->servers[server_idx].hostname
