@@ -38,6 +38,8 @@ static const enum mp_phase imap_phase[IMAP_STATE_COUNT] = {
     [IMAP_GREETING] = MP_PHASE_BANNER,   [IMAP_CAPABILITY] = MP_PHASE_EHLO,
     [IMAP_STARTTLS] = MP_PHASE_STARTTLS, [IMAP_AUTHENTICATE] = MP_PHASE_AUTH,
     [IMAP_LOGIN] = MP_PHASE_AUTH,        [IMAP_SELECT] = MP_PHASE_FETCH,
+    [IMAP_SEARCH] = MP_PHASE_FETCH,      [IMAP_FETCH] = MP_PHASE_FETCH,
+    [IMAP_STORE] = MP_PHASE_DELETE,      [IMAP_EXPUNGE] = MP_PHASE_DELETE,
     [IMAP_LOGOUT] = MP_PHASE_QUIT,
 };
 
@@ -464,6 +466,13 @@ static void on_tagged(struct mp_probe *p, int st, const char *text)
     return;
   case IMAP_AUTHENTICATE:
   case IMAP_LOGIN:
+    if (st == IMAP_OK && s->st == IMAP_AUTHENTICATE &&
+        !mp_session_sasl_complete(p)) {
+      fail_logout(p, MP_E_PROTOCOL_ERROR,
+                  "the server accepted %s before the exchange was complete",
+                  mp_sasl_name(p->sasl_mech));
+      return;
+    }
     if (st == IMAP_OK) {
       p->r->auth = method_name(s->method);
       send_cmd(p, IMAP_SELECT, "SELECT INBOX", NULL);

@@ -428,6 +428,15 @@ static void scan_header(struct mp_probe *p, const char *line)
 static void pop3_line(struct mp_probe *p, char *line, size_t len)
 {
   struct pop3 *s = p->state;
+  /* The "." that ends a list ends the answer: as after a one-line
+   * answer, nothing may follow before our next command. */
+  if ((s->st == POP3_TOP_LIST || s->st == POP3_CAPA_LIST) && len == 1 &&
+      line[0] == '.' && mp_conn_buffered(p->conn) > 0) {
+    mp_session_fail(p, MP_E_PROTOCOL_ERROR,
+                    "the server sent %zu bytes nobody asked for",
+                    mp_conn_buffered(p->conn));
+    return;
+  }
   if (s->st == POP3_TOP_LIST) {
     if (len == 1 && line[0] == '.') {
       s->msg--;
@@ -519,6 +528,12 @@ static void pop3_line(struct mp_probe *p, char *line, size_t len)
   case POP3_AUTH:
   case POP3_APOP:
   case POP3_PASS:
+    if (st > 0 && s->st == POP3_AUTH && !mp_session_sasl_complete(p)) {
+      fail_quit(p, MP_E_PROTOCOL_ERROR,
+                "the server accepted %s before the exchange was complete",
+                mp_sasl_name(p->sasl_mech));
+      return;
+    }
     if (st > 0)
       logged_in(p);
     else

@@ -178,6 +178,8 @@ int mp_session_sasl_begin(struct mp_probe *p, const struct mp_sasl_frame *f,
   p->sasl_mech = mech;
   p->sasl_began = 0;
   p->sasl_cancelled = 0;
+  p->sasl_sent = 0;
+  p->sasl_done = 0;
   char *ir = NULL;
   if (!p->sasl ||
       (f->max_initial && mp_sasl_client_initial(p->sasl, &ir) < 0)) {
@@ -189,6 +191,7 @@ int mp_session_sasl_begin(struct mp_probe *p, const struct mp_sasl_frame *f,
     snprintf(cmd, cap, "%s %s %s", f->verb, name, ir);
     snprintf(shown, cap, "%s %s ****", f->verb, name);
     p->sasl_began = 1;
+    p->sasl_sent = 1;
   } else {
     snprintf(cmd, cap, "%s %s", f->verb, name);
     snprintf(shown, cap, "%s", cmd);
@@ -214,6 +217,8 @@ void mp_session_sasl_answer(struct mp_probe *p, const char *ch)
     rc = mp_sasl_client_step(p->sasl, ch, &out);
   }
   p->sasl_began = 1;
+  if (rc == MP_SASL_DONE)
+    p->sasl_done = 1;
   if (rc == MP_SASL_DONE && !out)
     out = strdup(""); /* SCRAM: an empty answer to the server's final */
   if (rc < 0 || !out) {
@@ -222,8 +227,22 @@ void mp_session_sasl_answer(struct mp_probe *p, const char *ch)
     mp_session_send(p, "*"); /* RFC 4954 4, RFC 5034 4, RFC 9051 6.2.2 */
     return;
   }
+  p->sasl_sent++;
   mp_session_send_secret(p, out, "****");
   free(out);
+}
+
+int mp_session_sasl_complete(const struct mp_probe *p)
+{
+  switch (p->sasl_mech) {
+  case MP_SASL_PLAIN:    /* RFC 4616: one message */
+  case MP_SASL_CRAM_MD5: /* RFC 2195: one answer to the challenge */
+    return p->sasl_done || p->sasl_sent >= 1;
+  case MP_SASL_LOGIN: /* the user name, then the password */
+    return p->sasl_done || p->sasl_sent >= 2;
+  default: /* SCRAM: done only once the server signature matched */
+    return p->sasl_done;
+  }
 }
 
 /* ---- the end --------------------------------------------------------- */

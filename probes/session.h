@@ -56,6 +56,8 @@ struct mp_probe {
   int sasl_mech;
   int sasl_began;     /* the client's first message went out */
   int sasl_cancelled; /* we answered "*" */
+  int sasl_sent;      /* messages of ours sent (the initial one too) */
+  int sasl_done;      /* the mechanism said it needs nothing more */
 };
 
 /* What differs between the protocols' SASL commands (curl's per-protocol
@@ -98,6 +100,13 @@ int mp_session_sasl_begin(struct mp_probe *p, const struct mp_sasl_frame *f,
  * makes no sense (p->sasl_cancelled is set: the server's refusal that
  * follows is the server's fault, not the credentials'). */
 void mp_session_sasl_answer(struct mp_probe *p, const char *challenge);
+
+/* 1 when our side of the SASL exchange is over: every message of the
+ * mechanism sent and, for SCRAM, the server's signature checked (RFC 5802
+ * 5: the server proves it knows the password too). A server that reports
+ * success before that accepted a login it never checked: the probes call
+ * it a protocol error, not a login. */
+int mp_session_sasl_complete(const struct mp_probe *p);
 
 /* Records the server's last reply. */
 void mp_session_reply(struct mp_probe *p, int code, const char *text);

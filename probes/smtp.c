@@ -266,6 +266,12 @@ static void on_auth_reply(struct mp_probe *p)
     return;
   }
   if (code == SMTP_SASL_OK) {
+    if (!mp_session_sasl_complete(p)) {
+      fail_quit(p, MP_E_PROTOCOL_ERROR,
+                "the server accepted %s before the exchange was complete",
+                mp_sasl_name(p->sasl_mech));
+      return;
+    }
     p->r->auth = mp_sasl_name(p->sasl_mech);
     send_mail_or_quit(p);
     return;
