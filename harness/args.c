@@ -505,3 +505,9 @@ int mp_read_secret_file(const char *path, char **out, char *err, size_t errlen)
   }
   return 0;
 }
+
+void mp_cli_trace(void *data, char dir, const char *line)
+{
+  (void)data;
+  fprintf(stderr, "%c: %s\n", dir == 'c' ? 'C' : dir == 's' ? 'S' : '*', line);
+}

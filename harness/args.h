@@ -93,6 +93,10 @@ void mp_host_maps_free(struct mp_host_maps *m);
 
 /* Reads a secret from a file (at most 4 KiB), one trailing newline (LF or
  * CRLF) removed. *out is malloc'd. 0 or -1 with a message. */
+/* A probe trace callback for --verbose: each transcript line to stderr as
+ * "C: ...", "S: ..." or "*: ..." (already masked by the probe). */
+void mp_cli_trace(void *data, char dir, const char *line);
+
 int mp_read_secret_file(const char *path, char **out, char *err, size_t errlen);
 
 #endif

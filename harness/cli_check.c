@@ -137,12 +137,6 @@ static int usage_error(enum out_format fmt, const char *msg)
   return MP_EXIT_USAGE;
 }
 
-static void on_trace(void *data, char dir, const char *line)
-{
-  (void)data;
-  fprintf(stderr, "%c: %s\n", dir == 'c' ? 'C' : dir == 's' ? 'S' : '*', line);
-}
-
 static void on_result(struct mp_result *r, void *data)
 {
   struct check *c = data;
@@ -327,7 +321,7 @@ int mp_cli_check(int argc, char **argv)
       }
       break;
     case OPT_VERBOSE:
-      opts.trace = on_trace;
+      opts.trace = mp_cli_trace;
       break;
     case OPT_HELP:
       fputs(check_usage, stdout);

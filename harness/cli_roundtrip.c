@@ -193,12 +193,6 @@ static int usage_error(enum out_format fmt, const char *msg)
   return MP_EXIT_USAGE;
 }
 
-static void on_trace(void *data, char dir, const char *line)
-{
-  (void)data;
-  fprintf(stderr, "%c: %s\n", dir == 'c' ? 'C' : dir == 's' ? 'S' : '*', line);
-}
-
 static void on_done(struct mp_result *r, const char *token, void *data)
 {
   struct rt_state *st = data;
@@ -507,7 +501,7 @@ int mp_cli_roundtrip(int argc, char **argv)
       bad = mp_host_map_add(&maps, val, err, sizeof(err)) < 0;
       break;
     case OPT_VERBOSE:
-      common.trace = on_trace;
+      common.trace = mp_cli_trace;
       break;
     case OPT_HELP:
       fputs(rt_usage, stdout);

@@ -104,7 +104,7 @@ static void log_line(struct mp_probe *p, char dir, const char *line, size_t len)
     size_t n = len < sizeof(buf) - 1 ? len : sizeof(buf) - 1;
     memcpy(buf, line, n);
     buf[n] = '\0';
-    p->o.trace(p->cb_data, dir, buf);
+    p->o.trace(p->o.trace_data, dir, buf);
   }
 }
 

@@ -58,8 +58,10 @@ struct mp_probe_opts {
   const char *find_token;
   const char *keep_token; /* a token to leave alone (--mode previous) */
   int no_delete;          /* find only */
-  /* Called for every transcript line as it happens (may be NULL). */
-  void (*trace)(void *data, char dir, const char *line);
+  /* Called for every transcript line as it happens (may be NULL), with
+   * trace_data. */
+  void (*trace)(void *trace_data, char dir, const char *line);
+  void *trace_data;
 };
 
 /* Called once with the result, which the callee owns (mp_result_free). */
