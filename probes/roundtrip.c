@@ -110,6 +110,11 @@ static void take_failure(struct mp_result *dst, struct mp_result *src,
   dst->ok = 0;
   dst->err = src->err;
   dst->phase = src->phase;
+  /* The failing half's certificate is the one worth showing. */
+  if (src->tls_used || src->tls.subject[0]) {
+    dst->tls_used = src->tls_used;
+    dst->tls = src->tls;
+  }
   mp_result_set_reply(dst, src->reply_code, src->reply_text);
   free(dst->resp_code);
   dst->resp_code = src->resp_code;
