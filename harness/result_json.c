@@ -205,9 +205,11 @@ enum mp_nagios_state mp_result_nagios_state(const struct mp_result *r,
       return MP_NAGIOS_UNKNOWN;
     return MP_NAGIOS_CRITICAL;
   }
-  if (f && f->critical_us && r->total_us > f->critical_us)
+  /* A round trip is judged by its delivery time, a check by its total. */
+  uint64_t t = r->delivery_us >= 0 ? (uint64_t)r->delivery_us : r->total_us;
+  if (f && f->critical_us && t > f->critical_us)
     return MP_NAGIOS_CRITICAL;
-  if (f && f->warning_us && r->total_us > f->warning_us)
+  if (f && f->warning_us && t > f->warning_us)
     return MP_NAGIOS_WARNING;
   if (r->warn)
     return MP_NAGIOS_WARNING;

@@ -22,8 +22,10 @@ enum mp_nagios_state {
 struct mp_result_fmt {
   const char *proto;    /* "smtp", "pop3", "imap" (upper-cased for Nagios) */
   const char *target;   /* "mx.example.com:25"; NULL: the result's address */
-  uint64_t warning_us;  /* total time above this: WARNING (0: none) */
-  uint64_t critical_us; /* total time above this: CRITICAL (0: none) */
+  uint64_t warning_us;  /* time above this: WARNING (0: none); the time
+                           is the delivery time of a round trip, else the
+                           total */
+  uint64_t critical_us; /* time above this: CRITICAL (0: none) */
   uint64_t timeout_us;  /* the probe's timeout: perfdata max (0: none) */
 };
 

@@ -697,6 +697,16 @@ START_TEST(test_nagios)
 
   f.critical_us = 11000;
   ck_assert_int_eq(mp_result_nagios_state(r, &f), MP_NAGIOS_CRITICAL);
+  /* A round trip is judged by its delivery time, not its total. */
+  f.warning_us = 5000;
+  f.critical_us = 11000;
+  r->delivery_us = 4000;
+  ck_assert_int_eq(mp_result_nagios_state(r, &f), MP_NAGIOS_OK);
+  r->delivery_us = 6000;
+  ck_assert_int_eq(mp_result_nagios_state(r, &f), MP_NAGIOS_WARNING);
+  r->delivery_us = 12000;
+  ck_assert_int_eq(mp_result_nagios_state(r, &f), MP_NAGIOS_CRITICAL);
+  r->delivery_us = -1;
   f.warning_us = f.critical_us = 0;
   r->warn = 1;
   ck_assert_int_eq(mp_result_nagios_state(r, &f), MP_NAGIOS_WARNING);
