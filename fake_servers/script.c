@@ -4,8 +4,15 @@
  * An answer goes out in stages: the rule's delay (the session is paused, so
  * commands the client pipelined wait their turn), then the bytes (the
  * rule's reply lines instead of the protocol's answer, then the rule's raw
- * bytes), dripped a few at a time if the rule says so, then the protocol's
- * effect (unless the reply was replaced) and last the rule's `then`. */
+ * bytes, repeated if the rule says so), dripped a few at a time if the rule
+ * says so, then the protocol's effect (unless the reply was replaced) and
+ * last the rule's `then`.
+ *
+ * A repeated answer is never built whole: the copies are written as the
+ * client takes them (at most PACE_CHUNK bytes a loop turn, none while more
+ * than PACE_HIGH wait in the write queue), so "250-" lines without end or
+ * an endless line cost the server a few kilobytes, and a client that stops
+ * reading leaves the session idle until its timeout. */
 #include "fake_servers/session.h"
 
 #include <fnmatch.h>
@@ -15,6 +22,10 @@
 #include <string.h>
 
 #include "wire/conn.h"
+
+#define PACE_CHUNK 16384      /* bytes written per loop turn */
+#define PACE_HIGH (64u << 10) /* queued above this: wait for the client */
+#define PACE_WAIT_MS 2        /* ... and look again after this */
 
 /* ---- answers ---------------------------------------------------------- */
 
@@ -137,24 +148,88 @@ static int session_write(struct mp_fake_session *s, const char *buf, size_t len)
   return rc;
 }
 
+/* 1 once every byte of the job (every copy of a repeat) was written. */
+static int job_written(const struct mp_fake_session *s)
+{
+  return s->out_off >= s->out.len &&
+         (s->rep_left == 0 || s->body_off >= s->out.len);
+}
+
+/* Copies up to max bytes of the job's output stream (the answer, then its
+ * repeated part again and again) into buf, advancing; returns how many. */
+static size_t job_fill(struct mp_fake_session *s, char *buf, size_t max)
+{
+  size_t n = 0;
+  while (n < max && !job_written(s)) {
+    if (s->out_off >= s->out.len) {
+      s->out_off = s->body_off;
+      if (s->rep_left != MP_REPEAT_FOREVER)
+        s->rep_left--;
+    }
+    size_t k = s->out.len - s->out_off;
+    if (k > max - n)
+      k = max - n;
+    memcpy(buf + n, s->out.buf + s->out_off, k);
+    s->out_off += k;
+    n += k;
+  }
+  return n;
+}
+
+/* Writes up to max bytes of the job's stream. 1 if some went out, 0 if
+ * none, -1 when the connection refused them (it is closing). */
+static int job_write(struct mp_fake_session *s, size_t max)
+{
+  char buf[PACE_CHUNK];
+  int wrote = 0;
+  while (max > 0 && !job_written(s)) {
+    size_t n = job_fill(s, buf, max < sizeof(buf) ? max : sizeof(buf));
+    if (session_write(s, buf, n) < 0)
+      return -1;
+    max -= n;
+    wrote = 1;
+  }
+  return wrote;
+}
+
 static void on_drip(struct mp_conn *c)
 {
   struct mp_fake_session *s = mp_conn_data(c);
   const struct mp_fake_rule *r = s->rule;
-  size_t left = s->out.len - s->out_off;
-  size_t n = left < r->drip_bytes ? left : r->drip_bytes;
-  if (session_write(s, s->out.buf + s->out_off, n) < 0)
+  /* A client that does not read gets no more until it does. */
+  if (mp_conn_queued(c) < PACE_HIGH && job_write(s, r->drip_bytes) < 0)
     return;
-  s->out_off += n;
-  if (s->out_off < s->out.len) {
-    mp_fake_session_touch(s, r->drip_every_ms);
-    mp_conn_after(c, r->drip_every_ms, on_drip);
+  if (!job_written(s)) {
+    if (mp_conn_queued(c) < PACE_HIGH)
+      mp_fake_session_touch(s, r->drip_every_ms);
+    mp_conn_after(
+        c, mp_conn_queued(c) < PACE_HIGH ? r->drip_every_ms : PACE_WAIT_MS,
+        on_drip);
     return;
   }
   job_finish(s);
 }
 
-/* Puts the job's bytes out: all at once, or dripped. */
+/* A repeated answer at full speed, as fast as the client reads it. */
+static void on_pace(struct mp_conn *c)
+{
+  struct mp_fake_session *s = mp_conn_data(c);
+  int wrote = 0;
+  if (mp_conn_queued(c) < PACE_HIGH) {
+    wrote = job_write(s, PACE_CHUNK);
+    if (wrote < 0)
+      return;
+  }
+  if (job_written(s)) {
+    job_finish(s);
+    return;
+  }
+  if (wrote)
+    mp_fake_session_touch(s, 0); /* the client reads: it is not idle */
+  mp_conn_after(c, mp_conn_queued(c) < PACE_HIGH ? 0 : PACE_WAIT_MS, on_pace);
+}
+
+/* Puts the job's bytes out: all at once, dripped, or paced (a repeat). */
 static void job_emit(struct mp_fake_session *s)
 {
   const struct mp_fake_rule *r = s->rule;
@@ -162,6 +237,12 @@ static void job_emit(struct mp_fake_session *s)
     s->stage = MP_STAGE_DRIP;
     mp_fake_session_pause(s);
     on_drip(s->conn);
+    return;
+  }
+  if (s->rep_left > 0 && s->body_off < s->out.len) {
+    s->stage = MP_STAGE_DRIP;
+    mp_fake_session_pause(s);
+    on_pace(s->conn);
     return;
   }
   if (session_write(s, s->out.buf, s->out.len) < 0)
@@ -187,6 +268,8 @@ static void job_finish(struct mp_fake_session *s)
     fx = MP_FX_NONE;
   mp_fake_answer_free(&s->out);
   s->out_off = 0;
+  s->body_off = 0;
+  s->rep_left = 0;
   s->stage = MP_STAGE_IDLE;
   s->rule = NULL;
   s->effect = MP_FX_NONE;
@@ -215,6 +298,8 @@ static void job_finish(struct mp_fake_session *s)
     mp_fake_script_tls(s);
     return;
   case MP_FX_HANDSHAKE:
+    if (r && r->tls_drip_bytes > 0)
+      mp_conn_drip_output(s->conn, r->tls_drip_bytes, r->tls_drip_every_ms);
     mp_fake_session_handshake(s, r && r->tls_fault ? r->tls_fault
                                                    : s->srv->cfg->tls_fault);
     return;
@@ -241,6 +326,8 @@ void mp_fake_script_run(struct mp_fake_session *s,
   s->effect = a->effect;
   s->call = a->call;
   s->out_off = 0;
+  s->body_off = 0;
+  s->rep_left = 0;
   if (s->replaced) {
     mp_fake_answer_free(a);
     memset(&s->out, 0, sizeof(s->out));
@@ -253,6 +340,12 @@ void mp_fake_script_run(struct mp_fake_session *s,
   } else {
     s->out = *a;
     memset(a, 0, sizeof(*a));
+  }
+  if (rule && rule->repeat > 1) {
+    /* The part repeated: send when given, else the whole output. */
+    s->body_off = rule->send_len ? s->out.len : 0;
+    s->rep_left = rule->repeat == MP_REPEAT_FOREVER ? MP_REPEAT_FOREVER
+                                                    : rule->repeat - 1;
   }
   if (rule && rule->send_len)
     mp_fake_answer_add(&s->out, rule->send, rule->send_len);

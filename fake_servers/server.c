@@ -355,6 +355,15 @@ void mp_fake_session_handshake(struct mp_fake_session *s,
     s->paused = 0;
     mp_conn_resume(s->conn);
   }
+  if (fault == MP_TLS_FAULT_ALERT_MID) {
+    /* The real handshake, but what the server says is cut after its
+     * first record (the ServerHello) by a fatal alert, then closed. */
+    if (mp_conn_cut_output(s->conn, 1, tls_alert, sizeof(tls_alert)) < 0) {
+      mp_conn_abort(s->conn);
+      return;
+    }
+    fault = MP_TLS_FAULT_NONE;
+  }
   if (fault != MP_TLS_FAULT_NONE) {
     s->fault = fault;
     s->hdr_len = 0;

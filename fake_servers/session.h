@@ -133,6 +133,8 @@ struct mp_fake_session {
   int replaced;
   struct mp_fake_answer out;
   size_t out_off;
+  size_t body_off;   /* a repeat sends out[body_off, len) again ... */
+  uint64_t rep_left; /* ... this many more times (MP_REPEAT_FOREVER) */
   enum mp_fake_effect effect;
   void (*call)(struct mp_fake_session *s);
   /* A TLS fault in progress: reading the ClientHello record. */

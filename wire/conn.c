@@ -36,6 +36,7 @@ struct mp_conn {
   uv_timer_t deadline;
   uv_timer_t timer; /* the user's */
   uv_timer_t aux;   /* connect timeout, resume, linger */
+  uv_timer_t shape; /* mp_conn_drip_output / mp_conn_cut_output */
   uv_connect_t connect_req;
   uv_shutdown_t shutdown_req;
   struct mp_conn_cbs cbs;
@@ -64,6 +65,20 @@ struct mp_conn {
   size_t queued;        /* bytes handed to libuv, not yet written */
   uint64_t deadline_at; /* loop time in ms; 0: none */
   uint64_t bytes_in, bytes_out;
+  /* Output shaping (mp_conn_drip_output, mp_conn_cut_output): wire bytes
+   * held in [held_off, held_len) until their turn. */
+  char *held;
+  size_t held_off, held_len, held_cap;
+  uint32_t drip_bytes; /* 0: no dripping */
+  uint64_t drip_every_ms;
+  unsigned cut_left;        /* records before the cut; 0: no cut */
+  unsigned char cut_hdr[5]; /* the record header being read */
+  size_t cut_hdr_len;
+  size_t cut_body; /* body bytes left of the current record */
+  char *cut_tail;  /* sent in place of what follows the cut */
+  size_t cut_tail_len;
+  unsigned shaping : 1;  /* output goes through held */
+  unsigned cut_done : 1; /* the cut happened: output is dropped */
 };
 
 struct write_req {
@@ -130,6 +145,8 @@ static void on_handle_closed(uv_handle_t *h)
     c->cbs.on_close(c);
   mp_tls_free(c->tls);
   free(c->in);
+  free(c->held);
+  free(c->cut_tail);
   free(c);
 }
 
@@ -148,8 +165,10 @@ struct mp_conn *mp_conn_new(uv_loop_t *loop, const struct mp_conn_cbs *cbs,
   uv_timer_init(loop, &c->deadline);
   uv_timer_init(loop, &c->timer);
   uv_timer_init(loop, &c->aux);
+  uv_timer_init(loop, &c->shape);
   c->tcp.data = c->deadline.data = c->timer.data = c->aux.data = c;
-  c->handles = 4;
+  c->shape.data = c;
+  c->handles = 5;
   return c;
 }
 
@@ -323,7 +342,7 @@ static void on_write(uv_write_t *req, int status)
  * one allocation freed by its callback. force skips the queue cap: TLS
  * output already taken out of the layer must go out or the stream breaks
  * (the cap was checked against the plaintext). */
-static int send_bytes(struct mp_conn *c, const char *buf, size_t len, int force)
+static int wire_send(struct mp_conn *c, const char *buf, size_t len, int force)
 {
   if (len == 0)
     return 0;
@@ -356,6 +375,177 @@ static int send_bytes(struct mp_conn *c, const char *buf, size_t len, int force)
   return 0;
 }
 
+/* ---- output shaping (servers that misbehave on purpose) ---------------- */
+
+static size_t held_bytes(const struct mp_conn *c)
+{
+  return c->held_len - c->held_off;
+}
+
+/* How many of the n held bytes at p go out before the cut, reading TLS
+ * record headers as they pass (RFC 8446 5.1: type, version, 2-byte
+ * length); sets *cut when the last record before the cut ends in them. */
+static size_t cut_scan(struct mp_conn *c, const unsigned char *p, size_t n,
+                       int *cut)
+{
+  size_t i = 0;
+  *cut = 0;
+  if (c->cut_left == 0)
+    return n;
+  while (i < n) {
+    if (c->cut_hdr_len < sizeof(c->cut_hdr)) {
+      c->cut_hdr[c->cut_hdr_len++] = p[i++];
+      if (c->cut_hdr_len == sizeof(c->cut_hdr))
+        c->cut_body = ((size_t)c->cut_hdr[3] << 8) | c->cut_hdr[4];
+    } else {
+      size_t k = n - i < c->cut_body ? n - i : c->cut_body;
+      i += k;
+      c->cut_body -= k;
+    }
+    if (c->cut_hdr_len == sizeof(c->cut_hdr) && c->cut_body == 0) {
+      c->cut_hdr_len = 0; /* a whole record went by */
+      if (--c->cut_left == 0) {
+        *cut = 1;
+        return i;
+      }
+    }
+  }
+  return n;
+}
+
+/* Sends up to max held bytes (all of them when max is 0) and does the cut
+ * when it comes (*cut set: the caller closes). 0 or a negative code. */
+static int shape_send(struct mp_conn *c, size_t max, int *cut)
+{
+  size_t n = held_bytes(c);
+  if (max > 0 && n > max)
+    n = max;
+  n = cut_scan(c, (const unsigned char *)c->held + c->held_off, n, cut);
+  int rc = wire_send(c, c->held + c->held_off, n, 1);
+  c->held_off += n;
+  if (rc == 0 && *cut) {
+    c->cut_done = 1;
+    c->held_off = c->held_len; /* the rest never goes out */
+    rc = wire_send(c, c->cut_tail, c->cut_tail_len, 1);
+  }
+  if (c->held_off == c->held_len)
+    c->held_off = c->held_len = 0;
+  return rc;
+}
+
+static void on_shape(uv_timer_t *t)
+{
+  struct mp_conn *c = t->data;
+  int cut = 0;
+  if (c->state != ST_OPEN)
+    return;
+  if (shape_send(c, c->drip_bytes, &cut) < 0) {
+    conn_fail(c, MP_E_CONNECTION_CLOSED);
+    return;
+  }
+  if (cut) {
+    mp_conn_close(c);
+    return;
+  }
+  if (held_bytes(c) > 0)
+    uv_timer_start(&c->shape, on_shape, c->drip_bytes ? c->drip_every_ms : 0,
+                   0);
+}
+
+/* Holds wire bytes for their turn; the shape timer sends them. */
+static int shape_hold(struct mp_conn *c, const char *buf, size_t len, int force)
+{
+  if (c->cut_done)
+    return 0; /* past the cut: dropped */
+  if (!force && c->queued + held_bytes(c) + len > MP_CONN_MAX_QUEUE)
+    return MP_E_NO_RESOURCES;
+  if (c->held_len + len > c->held_cap) {
+    if (c->held_off > 0) {
+      memmove(c->held, c->held + c->held_off, held_bytes(c));
+      c->held_len -= c->held_off;
+      c->held_off = 0;
+    }
+    size_t cap = c->held_cap ? c->held_cap : 4096;
+    while (cap < c->held_len + len)
+      cap *= 2;
+    if (cap != c->held_cap) {
+      char *p = realloc(c->held, cap);
+      if (!p)
+        return MP_E_NO_RESOURCES;
+      c->held = p;
+      c->held_cap = cap;
+    }
+  }
+  memcpy(c->held + c->held_len, buf, len);
+  c->held_len += len;
+  if (!uv_is_active((uv_handle_t *)&c->shape))
+    uv_timer_start(&c->shape, on_shape, 0, 0);
+  return 0;
+}
+
+/* Sends what is held at once (a graceful close): 1 if the cut came (the
+ * stream ends there), else 0, or a negative code. */
+static int shape_flush(struct mp_conn *c)
+{
+  int cut = 0;
+  uv_timer_stop(&c->shape);
+  if (held_bytes(c) == 0)
+    return 0;
+  int rc = shape_send(c, 0, &cut);
+  return rc < 0 ? rc : cut;
+}
+
+/* Every byte for the socket passes here. */
+static int send_bytes(struct mp_conn *c, const char *buf, size_t len, int force)
+{
+  if (len == 0)
+    return 0;
+  if (c->shaping)
+    return shape_hold(c, buf, len, force);
+  return wire_send(c, buf, len, force);
+}
+
+size_t mp_conn_queued(const struct mp_conn *c)
+{
+  return c->queued + held_bytes(c);
+}
+
+static void shape_update(struct mp_conn *c)
+{
+  c->shaping = c->drip_bytes > 0 || c->cut_left > 0 || c->cut_done;
+  /* Bytes held for a drip that stopped go out on the next turn. */
+  if (c->state == ST_OPEN && held_bytes(c) > 0 &&
+      !uv_is_active((uv_handle_t *)&c->shape))
+    uv_timer_start(&c->shape, on_shape, 0, 0);
+}
+
+void mp_conn_drip_output(struct mp_conn *c, uint32_t bytes, uint64_t every_ms)
+{
+  c->drip_bytes = bytes;
+  c->drip_every_ms = every_ms;
+  shape_update(c);
+}
+
+int mp_conn_cut_output(struct mp_conn *c, unsigned records, const void *tail,
+                       size_t len)
+{
+  char *t = NULL;
+  if (len > 0) {
+    t = malloc(len);
+    if (!t)
+      return MP_E_NO_RESOURCES;
+    memcpy(t, tail, len);
+  }
+  free(c->cut_tail);
+  c->cut_tail = t;
+  c->cut_tail_len = len;
+  c->cut_left = records;
+  c->cut_hdr_len = 0;
+  c->cut_body = 0;
+  shape_update(c);
+  return 0;
+}
+
 /* Moves the TLS layer's ciphertext to the socket. */
 static int flush_tls(struct mp_conn *c)
 {
@@ -381,7 +571,7 @@ int mp_conn_write(struct mp_conn *c, const void *buf, size_t len)
     return MP_E_PROTOCOL_ERROR; /* nothing may pass before the handshake */
   /* The cap is checked before encrypting: once the records are made they
    * cannot be taken back. */
-  if (c->queued + len > MP_CONN_MAX_QUEUE)
+  if (mp_conn_queued(c) + len > MP_CONN_MAX_QUEUE)
     return MP_E_NO_RESOURCES;
   int rc = mp_tls_write(c->tls, buf, len);
   if (rc < 0)
@@ -732,6 +922,7 @@ static void conn_close_now(struct mp_conn *c, int reset)
   close_handle(c, (uv_handle_t *)&c->deadline);
   close_handle(c, (uv_handle_t *)&c->timer);
   close_handle(c, (uv_handle_t *)&c->aux);
+  close_handle(c, (uv_handle_t *)&c->shape);
 }
 
 static void quiet_unlink(struct mp_conn *c)
@@ -846,6 +1037,7 @@ static void conn_close_soon(struct mp_conn *c)
   c->tls_cb = NULL;
   close_handle(c, (uv_handle_t *)&c->deadline);
   close_handle(c, (uv_handle_t *)&c->timer);
+  close_handle(c, (uv_handle_t *)&c->shape);
   close_handle(c, (uv_handle_t *)&c->aux);
   c->quiet = 1;
   quiet.n++;
@@ -926,10 +1118,16 @@ void mp_conn_close(struct mp_conn *c)
     conn_close_now(c, 0);
     return;
   }
-  if (c->tls && !c->handshaking) {
+  if (c->tls && !c->handshaking && !c->cut_done) {
     mp_tls_shutdown(c->tls);
     flush_tls(c);
   }
+  /* Held (dripped) bytes go out now: a close does not wait for them. */
+  if (c->shaping && shape_flush(c) < 0) {
+    conn_close_now(c, 0);
+    return;
+  }
+  c->shaping = 0;
   read_stop(c);
   /* A RST (close() with the peer's bytes unread, or the peer's bytes
    * arriving after it) throws away what still waits in our send buffer:

@@ -147,4 +147,25 @@ uint64_t mp_conn_bytes_out(const struct mp_conn *c);
  * enough; truncated to len, "" when not connected). */
 void mp_conn_peer_name(const struct mp_conn *c, char *buf, size_t len);
 
+/* Bytes queued for the socket and not yet written (what a peer that does
+ * not read leaves in the write queue, held drip bytes included). */
+size_t mp_conn_queued(const struct mp_conn *c);
+
+/* For servers that misbehave on purpose (fake_servers/): from now on the
+ * bytes that go on the wire (ciphertext when TLS is on) leave at most
+ * bytes at a time, one piece every every_ms (0: one piece per loop turn),
+ * so that the peer reads TLS records in pieces. Bytes waiting for their
+ * turn count against MP_CONN_MAX_QUEUE. bytes == 0 stops dripping: what is
+ * held goes out at once. A graceful close sends what is held at once. */
+void mp_conn_drip_output(struct mp_conn *c, uint32_t bytes, uint64_t every_ms);
+
+/* For servers that misbehave on purpose: after the next `records` whole
+ * TLS records of wire output (the 5-byte header's length, RFC 8446 5.1),
+ * the rest is dropped, tail (len bytes, copied: a TLS alert record, say)
+ * goes out instead and the connection closes gracefully. Output passes
+ * through the same queue as mp_conn_drip_output (one loop turn later).
+ * 0, or MP_E_NO_RESOURCES. */
+int mp_conn_cut_output(struct mp_conn *c, unsigned records, const void *tail,
+                       size_t len);
+
 #endif
