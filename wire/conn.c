@@ -222,6 +222,15 @@ static void on_connect(uv_connect_t *req, int status)
   struct mp_conn *c = req->data;
   if (status == UV_ECANCELED || !c->connect_cb)
     return; /* we gave up already (timeout) and reported it */
+  if (status == UV_ECONNRESET || status == UV_EPIPE) {
+    /* The handshake completed (a refused SYN is ECONNREFUSED) and the
+     * server reset the connection before we saw it up: a connection the
+     * server closed, as it would be had we looked a moment earlier, not
+     * a failure to connect. */
+    connect_done(c, 0);
+    conn_fail(c, MP_E_CONNECTION_CLOSED);
+    return;
+  }
   connect_done(c, status == 0 ? 0 : connect_err(status));
 }
 
