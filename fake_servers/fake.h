@@ -104,6 +104,11 @@ struct mp_fake_rule {
    * every record in pieces. */
   uint32_t tls_drip_bytes;
   uint64_t tls_drip_every_ms;
+  /* With reply: the command takes effect in the server all the same (EHLO
+   * still greets, LOGIN still logs in, STARTTLS still starts TLS) though
+   * the client is told something else: capabilities that change, a
+   * success worded oddly. */
+  int take_effect;
 };
 
 struct mp_fake_user {

@@ -264,7 +264,7 @@ static void job_finish(struct mp_fake_session *s)
   void (*call)(struct mp_fake_session *) = s->call;
   /* A replaced answer has no effect: the client was told something else.
    * The handshake of a TLS event is not an answer, so it always runs. */
-  if (s->replaced && fx != MP_FX_HANDSHAKE)
+  if (s->replaced && fx != MP_FX_HANDSHAKE && !(r && r->take_effect))
     fx = MP_FX_NONE;
   mp_fake_answer_free(&s->out);
   s->out_off = 0;
@@ -370,7 +370,7 @@ void mp_fake_script_greet(struct mp_fake_session *s)
       mp_fake_script_match(s, MP_ON_CONNECT, NULL, 0, NULL);
   struct mp_fake_answer a = {0};
   s->greeted = 1;
-  s->srv->proto->greeting(s, mp_fake_rule_replaces(r), &a);
+  s->srv->proto->greeting(s, mp_fake_rule_replaces(r) && !r->take_effect, &a);
   mp_fake_script_run(s, r, &a);
 }
 

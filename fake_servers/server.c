@@ -267,7 +267,7 @@ static void on_line(struct mp_conn *c, char *line, size_t len)
   else if (kind == MP_KIND_END)
     r = mp_fake_script_match(s, MP_ON_MESSAGE, NULL, 0, NULL);
   struct mp_fake_answer a = {0};
-  p->line(s, line, len, kind, mp_fake_rule_replaces(r), &a);
+  p->line(s, line, len, kind, mp_fake_rule_replaces(r) && !r->take_effect, &a);
   if (!r && a.len == 0 && a.effect == MP_FX_NONE && !a.oom)
     return; /* a message line: nothing to say */
   mp_fake_script_run(s, r, &a);

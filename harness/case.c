@@ -1116,8 +1116,9 @@ static int parse_rule(struct ctx *x, const struct ynode *n,
                       const struct mp_fake_config *s, struct mp_fake_rule *r)
 {
   static const char *const keys[] = {
-      "on",   "nth",       "when",   "delay",    "reply",    "send", "drip",
-      "then", "tls_fault", "repeat", "tls_drip", "send_hex", NULL};
+      "on",       "nth",      "when",        "delay",     "reply",
+      "send",     "drip",     "then",        "tls_fault", "repeat",
+      "tls_drip", "send_hex", "take_effect", NULL};
   const struct ynode *v;
   long long nth;
   int e;
@@ -1189,6 +1190,14 @@ static int parse_rule(struct ctx *x, const struct ynode *n,
                   "give the rule one of them");
     if (r->send != NULL && r->send_len == 0)
       return fail(x, v, "'repeat' of an empty send sends nothing");
+  }
+  if ((v = get(n, "take_effect")) != NULL) {
+    if (get_bool(x, "take_effect", v, &r->take_effect) < 0)
+      return -1;
+    if (get(n, "reply") == NULL)
+      return fail(x, v,
+                  "'take_effect' goes with reply: (without one the server's "
+                  "own answer goes out and takes effect anyway)");
   }
   if ((v = get(n, "tls_drip")) != NULL) {
     if (r->on != MP_ON_TLS)
