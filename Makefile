@@ -87,8 +87,10 @@ clients: all
 	@ci/install-deps --interop
 	@for t in tests/clients/*.sh; do echo "==> $$t"; $$t $(BIN) || exit 1; done
 
+# Benchmarks against real peers (ci/bench); writes docs/benchmarks.md.
 bench: all
-	ci/bench
+	-@ci/install-deps --bench
+	MAILPROBE=$(BIN) ci/bench
 
 # libFuzzer targets (clang): FUZZ_SECONDS per target, 0 only replays the
 # seeds and saved reproducers; FUZZ_TARGETS picks some (default: all).
