@@ -281,8 +281,11 @@ int mp_result_nagios(const struct mp_result *r, const struct mp_result_fmt *f,
     if (r->tls_used) {
       bprintf(&b, ", ");
       nagios_text(&b, r->tls.version[0] ? r->tls.version : "TLS");
-      bprintf(&b, " (certificate %d days left%s)", r->tls.days_left,
-              r->tls.verified ? "" : ", not verified");
+      /* --insecure is said out loud: an OK that checked no certificate
+       * must not read like one that did. */
+      bprintf(&b, " (certificate %d days left%s%s)", r->tls.days_left,
+              r->tls.verified ? "" : ", not verified",
+              r->insecure ? ", --insecure" : "");
     } else {
       bprintf(&b, ", no TLS");
     }
