@@ -170,6 +170,8 @@ struct mp_fake_seen {
   int tls;          /* received inside TLS */
   uint64_t t_us;
   char *line;
+  int input; /* a continuation line (a SASL response), not a command:
+                it may be a secret whatever it looks like */
 };
 
 struct mp_fake_env {

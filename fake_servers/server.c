@@ -224,7 +224,8 @@ void mp_fake_session_touch(struct mp_fake_session *s, uint64_t extra_ms)
 }
 
 /* Appends a line to the server's record. */
-static void record(struct mp_fake_session *s, const char *line, size_t len)
+static void record(struct mp_fake_session *s, const char *line, size_t len,
+                   int input)
 {
   struct mp_fake_server *srv = s->srv;
   if (srv->nseen >= MAX_SEEN)
@@ -247,6 +248,7 @@ static void record(struct mp_fake_session *s, const char *line, size_t len)
   e->tls = s->in_tls;
   e->t_us = mp_now_us();
   e->line = copy;
+  e->input = input;
 }
 
 static void on_line(struct mp_conn *c, char *line, size_t len)
@@ -258,7 +260,7 @@ static void on_line(struct mp_conn *c, char *line, size_t len)
   mp_fake_session_touch(s, 0);
   enum mp_fake_kind kind = p->classify(s, line, len, &verb, &verb_len);
   if (kind != MP_KIND_BODY)
-    record(s, line, len);
+    record(s, line, len, kind == MP_KIND_INPUT);
   const struct mp_fake_rule *r = NULL;
   if (kind == MP_KIND_COMMAND)
     r = mp_fake_script_match(s, MP_ON_COMMAND, verb, verb_len, line);

@@ -585,7 +585,8 @@ static void check_servers(struct job *j)
     for (i = 0; i < es->nnot_saw; i++) {
       for (l = 0; l < nseen; l++) {
         if (glob_match(es->not_saw[i], seen[l].line)) {
-          mask_line(seen[l].line, shown, sizeof(shown));
+          mask_line(seen[l].input ? "****" : seen[l].line, shown,
+                    sizeof(shown));
           job_diff(j, "server %s: saw \"%s\" (not_saw \"%s\")", es->server,
                    shown, es->not_saw[i]);
           break;
@@ -595,7 +596,8 @@ static void check_servers(struct job *j)
     for (i = 0; i < es->nnot_saw_in_clear; i++) {
       for (l = 0; l < nseen; l++) {
         if (!seen[l].tls && glob_match(es->not_saw_in_clear[i], seen[l].line)) {
-          mask_line(seen[l].line, shown, sizeof(shown));
+          mask_line(seen[l].input ? "****" : seen[l].line, shown,
+                    sizeof(shown));
           job_diff(j,
                    "server %s: saw \"%s\" before TLS (not_saw_in_clear "
                    "\"%s\")",
