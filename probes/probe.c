@@ -518,6 +518,18 @@ static void try_connect(struct mp_probe *p);
 static void on_connect(struct mp_conn *c, int status)
 {
   struct mp_probe *p = mp_conn_data(c);
+  if (status == MP_E_CONNECTION_CLOSED) {
+    /* Accepted, then reset at once: the session, not the connect, failed
+     * (a firewall or tcpwrappers hanging up on us). */
+    mp_conn_set_cbs(c, &(struct mp_conn_cbs){0});
+    p->conn = NULL;
+    mp_session_phase(p, p->o.tls == MP_TLSMODE_IMPLICIT ? MP_PHASE_TLS
+                                                        : MP_PHASE_BANNER);
+    mp_session_fail(p, status,
+                    "the server reset the connection as it "
+                    "accepted it");
+    return;
+  }
   if (status < 0) {
     /* The connection closes itself; keep p alive for the next address. */
     mp_conn_set_cbs(c, &(struct mp_conn_cbs){0});

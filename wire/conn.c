@@ -195,6 +195,11 @@ static int connect_err(int status)
   case UV_ENOMEM:
   case UV_EADDRNOTAVAIL:
     return MP_E_NO_RESOURCES;
+  case UV_ECONNRESET:
+  case UV_EPIPE:
+    /* The handshake completed (a refusal is ECONNREFUSED) and the peer
+     * reset before we saw it: the server accepted, then hung up. */
+    return MP_E_CONNECTION_CLOSED;
   default:
     return MP_E_CONNECT_FAILED;
   }

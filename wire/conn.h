@@ -49,7 +49,8 @@ void mp_conn_set_cbs(struct mp_conn *c, const struct mp_conn_cbs *cbs);
 
 /* Connects to addr. cb runs once with 0, MP_E_CONNECT_REFUSED,
  * MP_E_CONNECT_TIMEOUT (timeout_ms passed, or the deadline), MP_E_TIMEOUT
- * never, MP_E_CONNECT_FAILED or MP_E_NO_RESOURCES. On failure the
+ * never, MP_E_CONNECTION_CLOSED (accepted, then reset before we saw the
+ * connect complete), MP_E_CONNECT_FAILED or MP_E_NO_RESOURCES. On failure the
  * connection closes itself after cb (on_error is not called). A negative
  * return means cb will not run and the connection is already closing. */
 typedef void (*mp_conn_connect_cb)(struct mp_conn *c, int status);
