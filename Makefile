@@ -29,8 +29,8 @@ JOBS ?= 8
 # Keep test objects between runs (they are intermediates of the test rule).
 .SECONDARY:
 
-.PHONY: all deps run check unit cases asan valgrind interop clients bench \
-	fuzz clean install format
+.PHONY: all deps run check unit cases limits asan valgrind interop clients \
+	bench fuzz clean install format
 
 all: $(BIN)
 
@@ -63,16 +63,21 @@ cases: all
 unit: $(TEST_BIN)
 	@tests/run-unit $(TEST_BIN)
 
+# Shell tests against the binary: descriptor limits, secrets (tests/limits).
+limits: all
+	@tests/limits/run $(BIN)
+
 check: deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN)
 	@tests/run-unit $(TEST_BIN)
 	$(BIN) run cases --jobs $(JOBS)
+	@tests/limits/run $(BIN)
 
 # ASan + UBSan build in its own folder, then the whole suite.
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	  ASAN_OPTIONS=detect_leaks=1 unit cases
+	  ASAN_OPTIONS=detect_leaks=1 unit cases limits
 
 valgrind: all $(TEST_BIN)
 	@VALGRIND=1 tests/run-unit $(TEST_BIN)

@@ -91,7 +91,7 @@ no_secret "$TMP/pop.json" "JSON (POP3 PASS) holds no password"
   >"$TMP/imap.json" 2>&1
 check "check (IMAP LOGIN) passes" [ $? -eq 0 ]
 check "JSON transcript shows LOGIN with the password masked" \
-  has "$TMP/imap.json" "LOGIN $USER_ ****"
+  has "$TMP/imap.json" "LOGIN \\\"$USER_\\\" ****"
 no_secret "$TMP/imap.json" "JSON (IMAP LOGIN) holds no password"
 
 # --- error messages, Nagios, debug trace --------------------------------
