@@ -201,6 +201,9 @@ const struct mp_fake_seen *mp_fake_seen(const struct mp_fake_server *s,
 /* Sessions accepted so far. */
 unsigned mp_fake_sessions(const struct mp_fake_server *s);
 
+/* Sessions still open (the client has not gone, or the server holds on). */
+unsigned mp_fake_live_sessions(const struct mp_fake_server *s);
+
 /* Stops listening, closes every session, frees the server when the last
  * handle closed, then calls done (may be NULL). */
 void mp_fake_stop(struct mp_fake_server *s, void (*done)(void *data),

@@ -596,6 +596,14 @@ unsigned mp_fake_sessions(const struct mp_fake_server *s)
   return s->nsessions;
 }
 
+unsigned mp_fake_live_sessions(const struct mp_fake_server *s)
+{
+  unsigned n = 0;
+  for (const struct mp_fake_session *x = s->sessions; x; x = x->next)
+    n++;
+  return n;
+}
+
 void mp_fake_stop(struct mp_fake_server *s, void (*done)(void *data),
                   void *data)
 {

@@ -63,12 +63,13 @@ struct job {
   size_t stopping; /* stops not yet done (plus one while issuing them) */
   struct mp_probe_opts opts;
   char host[256];
-  uv_timer_t timer;  /* the safety deadline, then the grace before checks */
-  uv_timer_t gap;    /* round trips: the pause between two runs */
-  int handles;       /* timers not yet closed */
-  size_t want_lines; /* lines the probe sent, for the grace */
-  int grace_srv;     /* -1: want_lines of all servers together; else of
-                        this server's last session */
+  uv_timer_t timer;    /* the safety deadline, then the grace before checks */
+  uv_timer_t gap;      /* round trips: the pause between two runs */
+  int handles;         /* timers not yet closed */
+  char want_last[256]; /* the probe's last line sent, for the grace ("":
+                          none) */
+  int grace_srv;       /* -1: want_last on any server; else on
+                          this server's last session */
   uint64_t grace_start_us;
   /* Round trips: the options of every run, the runs done, and whether
    * rc->result is a run that did not match (kept for the report). */
@@ -612,31 +613,34 @@ static void check_servers(struct job *j)
   }
 }
 
-/* Lines all the case's servers have received so far. */
-static size_t seen_total(const struct job *j)
+/* 1 when server s (or every server when s is NULL) is done with the
+ * probe: its latest session received the probe's last line, or no session
+ * is open any more (the probe's close was seen, so nothing is in flight). */
+static int servers_caught_up(const struct job *j, struct mp_fake_server *s,
+                             const char *last)
 {
-  size_t i, n, total = 0;
+  size_t i, k, n;
 
   for (i = 0; i < j->nservers; i++) {
-    if (!j->servers[i])
+    struct mp_fake_server *x = s ? s : j->servers[i];
+    if (!x)
       continue;
-    mp_fake_seen(j->servers[i], &n);
-    total += n;
+    if (mp_fake_live_sessions(x) > 0) {
+      const struct mp_fake_seen *seen = mp_fake_seen(x, &n);
+      unsigned cur = mp_fake_sessions(x);
+      int found = 0;
+      for (k = n; last && k > 0 && seen[k - 1].session == cur; k--)
+        if (strcmp(seen[k - 1].line, last) == 0) {
+          found = 1;
+          break;
+        }
+      if (!found)
+        return 0;
+    }
+    if (s)
+      break;
   }
-  return total;
-}
-
-/* Lines a server received in its latest session. */
-static size_t last_session_lines(const struct mp_fake_server *s)
-{
-  const struct mp_fake_seen *seen;
-  size_t i, n, count = 0;
-  unsigned last = mp_fake_sessions(s);
-
-  seen = mp_fake_seen(s, &n);
-  for (i = 0; i < n; i++)
-    count += seen[i].session == last;
-  return count;
+  return 1;
 }
 
 /* The INBOX sizes left when the case is over, against expect.mailboxes. */
@@ -663,19 +667,18 @@ static void check_mailboxes(struct job *j)
   }
 }
 
-/* Polls until the servers have received as many lines as the probe sent
- * (its last line, often QUIT, may still be in flight when the result
- * comes), or grace_ms passed (a line sent into a closed connection never
- * arrives); then compares and stops the servers. */
+/* Polls until the servers have caught up with the probe (its last line,
+ * often QUIT, may still be in flight when the result comes), or grace_ms
+ * passed (a line sent into a closed connection never arrives); then
+ * compares and stops the servers. */
 static void on_grace(uv_timer_t *t)
 {
   struct job *j = t->data;
   struct run *R = j->run;
   struct mp_fake_server *gs =
       j->grace_srv >= 0 ? j->servers[j->grace_srv] : NULL;
-  size_t have = gs ? last_session_lines(gs) : seen_total(j);
 
-  if (have < j->want_lines &&
+  if (!servers_caught_up(j, gs, j->want_last[0] ? j->want_last : NULL) &&
       uv_hrtime() / 1000 - j->grace_start_us < R->opts.grace_ms * 1000)
     return; /* the repeating timer calls again */
   uv_timer_stop(&j->timer);
@@ -707,10 +710,13 @@ static void on_probe(struct mp_result *r, void *data)
   }
   j->rc->result = r;
   uv_timer_stop(&j->timer);
-  j->want_lines = 0;
-  for (i = 0; i < r->ntranscript; i++)
-    if (r->transcript[i].dir == 'c')
-      j->want_lines++;
+  j->want_last[0] = '\0';
+  for (i = r->ntranscript; i > 0; i--)
+    if (r->transcript[i - 1].dir == 'c') {
+      snprintf(j->want_last, sizeof(j->want_last), "%s",
+               r->transcript[i - 1].line);
+      break;
+    }
   j->grace_start_us = uv_hrtime() / 1000;
   /* Give the servers a moment to read the probe's last line (QUIT). */
   uv_timer_start(&j->timer, on_grace, GRACE_POLL_MS, GRACE_POLL_MS);
@@ -831,14 +837,15 @@ static void rt_grace_target(struct job *j, const struct mp_result *r)
 {
   const struct mp_case_rt *rt = j->rc->c->probe.rt;
   const struct mp_case_probe *half = NULL;
-  size_t i = r->ntranscript, want = 0;
+  size_t i = r->ntranscript;
+  const char *last = NULL;
   int idx;
 
   while (i > 0) {
     const struct mp_transcript_line *l = &r->transcript[--i];
 
-    if (l->dir == 'c')
-      want++;
+    if (l->dir == 'c' && !last)
+      last = l->line;
     else if (l->dir == '*' && strncmp(l->line, "-- send", 7) == 0)
       half = &rt->send;
     else if (l->dir == '*' && strncmp(l->line, "-- fetch", 8) == 0)
@@ -849,10 +856,10 @@ static void rt_grace_target(struct job *j, const struct mp_result *r)
   idx = half && half->server ? server_index(j->rc->c, half->server) : -1;
   if (idx >= 0 && (size_t)idx < j->nservers && j->servers[idx]) {
     j->grace_srv = idx;
-    j->want_lines = want;
+    snprintf(j->want_last, sizeof(j->want_last), "%s", last ? last : "");
   } else {
     j->grace_srv = -1;
-    j->want_lines = 0;
+    j->want_last[0] = '\0';
   }
 }
 
