@@ -234,6 +234,8 @@ void mp_session_sasl_answer(struct mp_probe *p, const char *ch)
 
 int mp_session_sasl_complete(const struct mp_probe *p)
 {
+  if (p->sasl_cancelled)
+    return 0; /* we answered "*": no success can follow (RFC 4954 4) */
   switch (p->sasl_mech) {
   case MP_SASL_PLAIN:    /* RFC 4616: one message */
   case MP_SASL_CRAM_MD5: /* RFC 2195: one answer to the challenge */

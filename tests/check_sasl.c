@@ -337,6 +337,33 @@ START_TEST(test_scram_client_bad_server_first)
 }
 END_TEST
 
+/* A hostile server-first message asking for two billion PBKDF2 rounds is
+ * refused before any of them run (the loop would stall for minutes). */
+START_TEST(test_scram_client_iteration_cap)
+{
+  static const char *const firsts[] = {
+      "r=AAECAwQFBgcICQoLDA0ODxARxyz,s=QSXCR+Q6sek8bf92,i=2000000000",
+      "r=AAECAwQFBgcICQoLDA0ODxARxyz,s=QSXCR+Q6sek8bf92,i=100001",
+      "r=AAECAwQFBgcICQoLDA0ODxARxyz,s=QSXCR+Q6sek8bf92,"
+      "i=99999999999999999999999999",
+  };
+  for (size_t k = 0; k < sizeof(firsts) / sizeof(firsts[0]); k++) {
+    struct mp_sasl_client *c =
+        mp_sasl_client_new(MP_SASL_SCRAM_SHA_256, "user", "pencil");
+    char *out, *in;
+    mp_sasl_client_set_nonce(c, "AAECAwQFBgcICQoLDA0ODxAR");
+    ck_assert_int_eq(mp_sasl_client_initial(c, &out), 0);
+    free(out);
+    in = b64s(firsts[k]);
+    out = NULL;
+    ck_assert_int_eq(mp_sasl_client_step(c, in, &out), MP_E_PROTOCOL_ERROR);
+    ck_assert_ptr_null(out);
+    free(in);
+    mp_sasl_client_free(c);
+  }
+}
+END_TEST
+
 /* Drives our server half with a client-first message "<gs2>n=user,r=
  * <cnonce>" and a client-final message the helper computes for password.
  * Returns the server's answer to the client-final message, with its
@@ -1086,6 +1113,7 @@ static Suite *sasl_suite(void)
   tcase_add_loop_test(tc, test_scram_client_final_ok, 0, N(scram_rfc));
   tcase_add_loop_test(tc, test_scram_client_final_bad, 0, N(scram_bad_final));
   tcase_add_test(tc, test_scram_client_bad_server_first);
+  tcase_add_test(tc, test_scram_client_iteration_cap);
   tcase_add_loop_test(tc, test_scram_server_fixed_nonce, 0, 2 * N(scram_rfc));
   tcase_add_loop_test(tc, test_scram_server_authzid, 0,
                       N(scram_rfc) * N(scram_authzid_cases));

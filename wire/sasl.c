@@ -554,6 +554,31 @@ static int scram_client_start(struct mp_sasl_client *c, struct raw *out)
   return rc;
 }
 
+/* RFC 5802 5.1 leaves the iteration count to the server; RFC 7677 asks
+ * for at least 4096. PBKDF2 runs on the event loop, so a hostile server
+ * asking for billions could stall every probe: refuse past this. */
+#define SCRAM_MAX_ITERATIONS 100000
+
+/* 1 when the server-first message asks for more than we will compute. */
+static int scram_too_many_iterations(const unsigned char *in, size_t len)
+{
+  for (size_t i = 0; i + 1 < len; i++) {
+    if ((i == 0 || in[i - 1] == ',') && in[i] == 'i' && in[i + 1] == '=') {
+      unsigned long long n = 0;
+      size_t k = i + 2;
+      if (k >= len || in[k] < '0' || in[k] > '9')
+        return 1; /* not a number: gsasl would refuse it anyway */
+      for (; k < len && in[k] >= '0' && in[k] <= '9'; k++) {
+        n = n * 10 + (unsigned)(in[k] - '0');
+        if (n > SCRAM_MAX_ITERATIONS)
+          return 1;
+      }
+      return 0;
+    }
+  }
+  return 0;
+}
+
 static int scram_client(struct mp_sasl_client *c, const unsigned char *in,
                         size_t len, int have_in, struct raw *out)
 {
@@ -572,6 +597,8 @@ static int scram_client(struct mp_sasl_client *c, const unsigned char *in,
    * message: the server refused the proof. */
   if (c->phase == 2 && len >= 2 && in[0] == 'e' && in[1] == '=')
     return MP_E_AUTH_FAILED;
+  if (c->phase == 1 && scram_too_many_iterations(in, len))
+    return MP_E_PROTOCOL_ERROR;
   rc = gs_step(c->gs, in, len, out);
   if (rc < 0)
     return rc;
