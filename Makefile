@@ -102,6 +102,7 @@ bench: all
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS ?=
 fuzz:
+	@ci/install-deps --fuzz
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_TARGETS)
 
 install: all
