@@ -130,6 +130,9 @@ uint64_t mp_now_us(void)
 }
 
 static void quiet_unlink(struct mp_conn *c);
+static void on_shutdown(uv_shutdown_t *req, int status);
+static void on_linger_done(uv_timer_t *t);
+static int close_would_lose(const struct mp_conn *c);
 static void quiet_maybe_stop(void);
 
 static void on_handle_closed(uv_handle_t *h)
@@ -939,6 +942,39 @@ static void conn_close_now(struct mp_conn *c, int reset)
   close_handle(c, (uv_handle_t *)&c->shape);
 }
 
+/* FIN after the queue, then read and drop until the peer's EOF; not
+ * forever: the peer may neither read nor close. The input buffer stays
+ * (a line being delivered may point into it) until on_handle_closed. */
+static void conn_linger(struct mp_conn *c)
+{
+  c->state = ST_CLOSING;
+  c->lingering = 1;
+  void (*on_close)(struct mp_conn *) = c->cbs.on_close;
+  memset(&c->cbs, 0, sizeof(c->cbs));
+  c->cbs.on_close = on_close;
+  uv_timer_stop(&c->deadline);
+  uv_timer_stop(&c->timer);
+  c->shutdown_req.data = c;
+  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+    conn_close_now(c, 0);
+    return;
+  }
+  if (!c->eof_err &&
+      uv_read_start((uv_stream_t *)&c->tcp, alloc_read, on_read) == 0)
+    c->reading = 1;
+  uv_timer_start(&c->aux, on_linger_done, LINGER_MS, 0);
+}
+
+/* A graceful close with nothing of ours queued: now, or lingering when
+ * the kernel still holds bytes a RST would lose. */
+static void close_or_linger(struct mp_conn *c)
+{
+  if (close_would_lose(c))
+    conn_linger(c);
+  else
+    conn_close_now(c, 0);
+}
+
 static void quiet_unlink(struct mp_conn *c)
 {
   if (!c->quiet)
@@ -982,7 +1018,12 @@ static void quiet_close_one(void)
 {
   struct mp_conn *c = quiet.head;
   quiet_unlink(c);
+  if (close_would_lose(c)) {
+    conn_linger(c);
+    return;
+  }
   close_handle(c, (uv_handle_t *)&c->tcp);
+  close_handle(c, (uv_handle_t *)&c->aux);
 }
 
 static void on_quiet_idle(uv_idle_t *idle)
@@ -1022,19 +1063,19 @@ static void conn_close_soon(struct mp_conn *c)
   if (quiet.idle &&
       (quiet.loop != c->loop || uv_is_closing((uv_handle_t *)quiet.idle))) {
     if (quiet.head) {
-      conn_close_now(c, 0); /* the queue serves another loop */
+      close_or_linger(c); /* the queue serves another loop */
       return;
     }
     quiet_maybe_stop();
   }
   if (quiet.n >= QUIET_MAX) {
-    conn_close_now(c, 0);
+    close_or_linger(c);
     return;
   }
   if (!quiet.idle) {
     quiet.idle = malloc(sizeof(*quiet.idle));
     if (!quiet.idle) {
-      conn_close_now(c, 0);
+      close_or_linger(c);
       return;
     }
     uv_idle_init(c->loop, quiet.idle);
@@ -1052,7 +1093,6 @@ static void conn_close_soon(struct mp_conn *c)
   close_handle(c, (uv_handle_t *)&c->deadline);
   close_handle(c, (uv_handle_t *)&c->timer);
   close_handle(c, (uv_handle_t *)&c->shape);
-  close_handle(c, (uv_handle_t *)&c->aux);
   c->quiet = 1;
   quiet.n++;
   c->quiet_next = NULL;
@@ -1145,30 +1185,13 @@ void mp_conn_close(struct mp_conn *c)
   read_stop(c);
   /* A RST (close() with the peer's bytes unread, or the peer's bytes
    * arriving after it) throws away what still waits in our send buffer:
-   * unless nothing is left to lose, linger (nginx's lingering_close). */
-  if (c->queued == 0 && !close_would_lose(c)) {
+   * unless nothing is left to lose, linger (nginx's lingering_close).
+   * With nothing queued, the quiet queue asks the kernel later. */
+  if (c->queued == 0) {
     conn_close_soon(c);
     return;
   }
-  /* FIN after the queue, then read and drop until the peer's EOF; not
-   * forever: the peer may neither read nor close. The input buffer stays
-   * (a line being delivered may point into it) until on_handle_closed. */
-  c->state = ST_CLOSING;
-  c->lingering = 1;
-  void (*on_close)(struct mp_conn *) = c->cbs.on_close;
-  memset(&c->cbs, 0, sizeof(c->cbs));
-  c->cbs.on_close = on_close;
-  uv_timer_stop(&c->deadline);
-  uv_timer_stop(&c->timer);
-  c->shutdown_req.data = c;
-  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
-    conn_close_now(c, 0);
-    return;
-  }
-  if (!c->eof_err &&
-      uv_read_start((uv_stream_t *)&c->tcp, alloc_read, on_read) == 0)
-    c->reading = 1;
-  uv_timer_start(&c->aux, on_linger_done, LINGER_MS, 0);
+  conn_linger(c);
 }
 
 void mp_conn_abort(struct mp_conn *c)
