@@ -37,6 +37,7 @@ struct mp_conn {
   uv_timer_t timer; /* the user's */
   uv_timer_t aux;   /* connect timeout, resume, linger */
   uv_timer_t shape; /* mp_conn_drip_output / mp_conn_cut_output */
+  uv_idle_t turn;   /* "the next loop turn" for the user timer and shape */
   uv_connect_t connect_req;
   uv_shutdown_t shutdown_req;
   struct mp_conn_cbs cbs;
@@ -77,8 +78,12 @@ struct mp_conn {
   size_t cut_body; /* body bytes left of the current record */
   char *cut_tail;  /* sent in place of what follows the cut */
   size_t cut_tail_len;
-  unsigned shaping : 1;  /* output goes through held */
-  unsigned cut_done : 1; /* the cut happened: output is dropped */
+  unsigned turn_user : 1;  /* the user timer waits for the next turn */
+  unsigned turn_shape : 1; /* a drip piece waits for the next turn */
+  size_t queued_mem;       /* heap the write queue holds (bytes and the
+                              request around them): what the cap counts */
+  unsigned shaping : 1;    /* output goes through held */
+  unsigned cut_done : 1;   /* the cut happened: output is dropped */
 };
 
 struct write_req {
@@ -169,9 +174,11 @@ struct mp_conn *mp_conn_new(uv_loop_t *loop, const struct mp_conn_cbs *cbs,
   uv_timer_init(loop, &c->timer);
   uv_timer_init(loop, &c->aux);
   uv_timer_init(loop, &c->shape);
+  uv_idle_init(loop, &c->turn);
+  c->turn.data = c;
   c->tcp.data = c->deadline.data = c->timer.data = c->aux.data = c;
   c->shape.data = c;
-  c->handles = 5;
+  c->handles = 6;
   return c;
 }
 
@@ -348,6 +355,7 @@ static void on_write(uv_write_t *req, int status)
   struct write_req *w = (struct write_req *)req;
   struct mp_conn *c = w->conn;
   c->queued -= w->len;
+  c->queued_mem -= sizeof(*w) + w->len;
   free(w);
   if (status == UV_ECANCELED)
     return;
@@ -363,7 +371,10 @@ static int wire_send(struct mp_conn *c, const char *buf, size_t len, int force)
 {
   if (len == 0)
     return 0;
-  if (!force && c->queued + len > MP_CONN_MAX_QUEUE)
+  /* The cap counts what the queue costs: many small writes to a peer that
+   * does not read cost their requests too, not only their bytes. */
+  if (!force &&
+      c->queued_mem + sizeof(struct write_req) + len > MP_CONN_MAX_QUEUE)
     return MP_E_NO_RESOURCES;
   c->bytes_out += len;
   if (c->queued == 0) {
@@ -389,6 +400,7 @@ static int wire_send(struct mp_conn *c, const char *buf, size_t len, int force)
     return MP_E_CONNECTION_CLOSED;
   }
   c->queued += len;
+  c->queued_mem += sizeof(*w) + len;
   return 0;
 }
 
@@ -450,9 +462,10 @@ static int shape_send(struct mp_conn *c, size_t max, int *cut)
   return rc;
 }
 
-static void on_shape(uv_timer_t *t)
+static void shape_schedule(struct mp_conn *c, uint64_t ms);
+
+static void shape_step(struct mp_conn *c)
 {
-  struct mp_conn *c = t->data;
   int cut = 0;
   if (c->state != ST_OPEN)
     return;
@@ -465,8 +478,32 @@ static void on_shape(uv_timer_t *t)
     return;
   }
   if (held_bytes(c) > 0)
-    uv_timer_start(&c->shape, on_shape, c->drip_bytes ? c->drip_every_ms : 0,
-                   0);
+    shape_schedule(c, c->drip_bytes ? c->drip_every_ms : 0);
+}
+
+static void on_shape(uv_timer_t *t)
+{
+  shape_step(t->data);
+}
+
+static void on_turn(uv_idle_t *h);
+
+/* Arms the next shape step: after ms, or on the next loop turn for 0 (a
+ * 0 ms timer armed from a timer callback runs in the same pass with
+ * libuv 1.44, so the peer would read every piece at once). */
+static void shape_schedule(struct mp_conn *c, uint64_t ms)
+{
+  if (ms > 0) {
+    uv_timer_start(&c->shape, on_shape, ms, 0);
+    return;
+  }
+  c->turn_shape = 1;
+  uv_idle_start(&c->turn, on_turn);
+}
+
+static int shape_pending(const struct mp_conn *c)
+{
+  return c->turn_shape || uv_is_active((const uv_handle_t *)&c->shape);
 }
 
 /* Holds wire bytes for their turn; the shape timer sends them. */
@@ -474,7 +511,7 @@ static int shape_hold(struct mp_conn *c, const char *buf, size_t len, int force)
 {
   if (c->cut_done)
     return 0; /* past the cut: dropped */
-  if (!force && c->queued + held_bytes(c) + len > MP_CONN_MAX_QUEUE)
+  if (!force && c->queued_mem + held_bytes(c) + len > MP_CONN_MAX_QUEUE)
     return MP_E_NO_RESOURCES;
   if (c->held_len + len > c->held_cap) {
     if (c->held_off > 0) {
@@ -495,8 +532,8 @@ static int shape_hold(struct mp_conn *c, const char *buf, size_t len, int force)
   }
   memcpy(c->held + c->held_len, buf, len);
   c->held_len += len;
-  if (!uv_is_active((uv_handle_t *)&c->shape))
-    uv_timer_start(&c->shape, on_shape, 0, 0);
+  if (!shape_pending(c))
+    shape_schedule(c, 0);
   return 0;
 }
 
@@ -506,6 +543,7 @@ static int shape_flush(struct mp_conn *c)
 {
   int cut = 0;
   uv_timer_stop(&c->shape);
+  c->turn_shape = 0;
   if (held_bytes(c) == 0)
     return 0;
   int rc = shape_send(c, 0, &cut);
@@ -531,9 +569,8 @@ static void shape_update(struct mp_conn *c)
 {
   c->shaping = c->drip_bytes > 0 || c->cut_left > 0 || c->cut_done;
   /* Bytes held for a drip that stopped go out on the next turn. */
-  if (c->state == ST_OPEN && held_bytes(c) > 0 &&
-      !uv_is_active((uv_handle_t *)&c->shape))
-    uv_timer_start(&c->shape, on_shape, 0, 0);
+  if (c->state == ST_OPEN && held_bytes(c) > 0 && !shape_pending(c))
+    shape_schedule(c, 0);
 }
 
 void mp_conn_drip_output(struct mp_conn *c, uint32_t bytes, uint64_t every_ms)
@@ -887,11 +924,38 @@ static void on_user_timer(uv_timer_t *t)
     cb(c);
 }
 
+/* The next loop turn: a drip piece, the user's 0 ms timer. */
+static void on_turn(uv_idle_t *h)
+{
+  struct mp_conn *c = h->data;
+  int shape = c->turn_shape, user = c->turn_user;
+  c->turn_shape = c->turn_user = 0;
+  uv_idle_stop(h);
+  if (shape)
+    shape_step(c);
+  if (user && c->state != ST_CLOSING) {
+    mp_conn_timer_cb cb = c->timer_cb;
+    c->timer_cb = NULL;
+    if (cb)
+      cb(c);
+  }
+}
+
 void mp_conn_after(struct mp_conn *c, uint64_t ms, mp_conn_timer_cb cb)
 {
   if (c->state == ST_CLOSING)
     return;
   c->timer_cb = cb;
+  if (ms == 0) {
+    /* On the next loop turn, never in this one: a 0 ms libuv timer armed
+     * from a timer callback runs in the same pass (libuv 1.44), so a
+     * callback that re-arms itself would never let I/O run. */
+    uv_timer_stop(&c->timer);
+    c->turn_user = 1;
+    uv_idle_start(&c->turn, on_turn);
+    return;
+  }
+  c->turn_user = 0;
   /* A delay is never shorter than asked: the loop's clock counts whole
    * milliseconds, so a timer can fire up to 1 ms before ms real ones. */
   if (ms > 0) {
@@ -904,6 +968,7 @@ void mp_conn_after(struct mp_conn *c, uint64_t ms, mp_conn_timer_cb cb)
 void mp_conn_cancel_timer(struct mp_conn *c)
 {
   c->timer_cb = NULL;
+  c->turn_user = 0;
   uv_timer_stop(&c->timer);
 }
 
@@ -940,6 +1005,7 @@ static void conn_close_now(struct mp_conn *c, int reset)
   close_handle(c, (uv_handle_t *)&c->timer);
   close_handle(c, (uv_handle_t *)&c->aux);
   close_handle(c, (uv_handle_t *)&c->shape);
+  close_handle(c, (uv_handle_t *)&c->turn);
 }
 
 /* FIN after the queue, then read and drop until the peer's EOF; not
@@ -1093,6 +1159,7 @@ static void conn_close_soon(struct mp_conn *c)
   close_handle(c, (uv_handle_t *)&c->deadline);
   close_handle(c, (uv_handle_t *)&c->timer);
   close_handle(c, (uv_handle_t *)&c->shape);
+  close_handle(c, (uv_handle_t *)&c->turn);
   c->quiet = 1;
   quiet.n++;
   c->quiet_next = NULL;
