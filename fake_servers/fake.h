@@ -164,7 +164,9 @@ struct mp_fake_config {
 
 /* What the server saw: every line received, in order, per session.
  * Message text after the header's blank line is not kept (the header
- * lines and the final "." are); at most 200000 lines per server. */
+ * lines and the final "." are); at most 50000 lines and 2 MiB of line
+ * text per server, so a client flooding commands cannot make the record
+ * grow without bound (lines past either cap are not recorded). */
 struct mp_fake_seen {
   unsigned session; /* 1, 2, ... */
   int tls;          /* received inside TLS */

@@ -26,6 +26,9 @@
 #define PACE_CHUNK 16384      /* bytes written per loop turn */
 #define PACE_HIGH (64u << 10) /* queued above this: wait for the client */
 #define PACE_WAIT_MS 2        /* ... and look again after this */
+/* Pipelined commands answered in a row before the session lets the
+ * others run (a loop turn): a flood delays no other session by more. */
+#define BURST_MAX 32
 
 /* ---- answers ---------------------------------------------------------- */
 
@@ -255,6 +258,17 @@ static void on_delay(struct mp_conn *c)
   job_emit(mp_conn_data(c));
 }
 
+/* Reading was held back: go on once the client took our answers. */
+static void on_unblock(struct mp_conn *c)
+{
+  struct mp_fake_session *s = mp_conn_data(c);
+  if (mp_conn_queued(c) >= PACE_HIGH) {
+    mp_conn_after(c, PACE_WAIT_MS, on_unblock);
+    return;
+  }
+  mp_fake_session_resume(s);
+}
+
 /* The bytes are out: the effect, then the rule's `then`. */
 static void job_finish(struct mp_fake_session *s)
 {
@@ -312,6 +326,18 @@ static void job_finish(struct mp_fake_session *s)
   }
   if (then == MP_THEN_STARTTLS) {
     mp_fake_script_tls(s);
+    return;
+  }
+  /* A client that pipelines commands and never reads the answers would
+   * have us queue every answer: read on only once they are taken (at
+   * most PACE_HIGH waits), and after a burst of answers let the other
+   * sessions have the loop. */
+  if (mp_conn_queued(s->conn) >= PACE_HIGH || ++s->burst >= BURST_MAX) {
+    s->burst = 0;
+    mp_fake_session_pause(s);
+    mp_conn_after(s->conn,
+                  mp_conn_queued(s->conn) >= PACE_HIGH ? PACE_WAIT_MS : 0,
+                  on_unblock);
     return;
   }
   mp_fake_session_resume(s);

@@ -19,8 +19,10 @@
 
 #define DEFAULT_HOSTNAME "mx.example.test"
 #define DEFAULT_IDLE_MS 60000u
-/* The record keeps at most this many lines (a flood stays bounded). */
-#define MAX_SEEN 200000u
+/* The record keeps at most this many lines and bytes of line text (a
+ * flood of 8 KiB lines stays bounded too). */
+#define MAX_SEEN 50000u
+#define MAX_SEEN_BYTES (2u << 20)
 /* A ClientHello record longer than this is not one: act at once. */
 #define MAX_HELLO 18432u
 
@@ -228,7 +230,7 @@ static void record(struct mp_fake_session *s, const char *line, size_t len,
                    int input)
 {
   struct mp_fake_server *srv = s->srv;
-  if (srv->nseen >= MAX_SEEN)
+  if (srv->nseen >= MAX_SEEN || srv->seen_bytes + len > MAX_SEEN_BYTES)
     return;
   if (srv->nseen == srv->seen_cap) {
     size_t cap = srv->seen_cap ? srv->seen_cap * 2 : 64;
@@ -249,6 +251,7 @@ static void record(struct mp_fake_session *s, const char *line, size_t len,
   e->t_us = mp_now_us();
   e->line = copy;
   e->input = input;
+  srv->seen_bytes += len;
 }
 
 static void on_line(struct mp_conn *c, char *line, size_t len)

@@ -107,6 +107,7 @@ struct mp_fake_server {
   uint16_t port;
   struct mp_fake_seen *seen;
   size_t nseen, seen_cap;
+  size_t seen_bytes;                /* line text kept in seen */
   unsigned nsessions;               /* accepted so far */
   struct mp_fake_session *sessions; /* live ones */
   int stopping, listener_open;
@@ -127,6 +128,7 @@ struct mp_fake_session {
   int paused;      /* we paused the conn */
   int hung;        /* MP_THEN_HANG: never answer again */
   unsigned *count; /* matches per rule, cfg->nrules of them */
+  unsigned burst;  /* answers since the session last let others run */
   /* The job: one answer going out, with its rule and effect. */
   enum mp_fake_stage stage;
   const struct mp_fake_rule *rule;
