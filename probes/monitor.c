@@ -1,0 +1,62 @@
+/* The ipMonitor state machine (probes/monitor.h). */
+#include "probes/monitor.h"
+
+#include <string.h>
+#include <strings.h>
+
+static const char *const state_names[] = {"up", "warn", "down", "lost"};
+
+const char *mp_mon_state_name(enum mp_mon_state s)
+{
+  return (unsigned)s < 4 ? state_names[s] : "unknown";
+}
+
+int mp_mon_state_from_name(const char *name)
+{
+  for (int i = 0; i < 4; i++)
+    if (strcasecmp(name, state_names[i]) == 0)
+      return i;
+  return -1;
+}
+
+void mp_monitor_init(struct mp_monitor *m, const struct mp_monitor_cfg *cfg)
+{
+  memset(m, 0, sizeof(*m));
+  if (cfg)
+    m->cfg = *cfg;
+  for (int s = 0; s < 4; s++)
+    if (!m->cfg.interval_ms[s])
+      m->cfg.interval_ms[s] = s == MP_MON_UP ? 300000 : 60000;
+  if (!m->cfg.failures_per_alert)
+    m->cfg.failures_per_alert = MP_MON_DEFAULT_FAILURES;
+  m->state = MP_MON_UP;
+}
+
+enum mp_mon_event mp_monitor_record(struct mp_monitor *m, int ok)
+{
+  if (ok) {
+    /* Recovery is news only to whoever was alerted. */
+    enum mp_mon_event ev = m->alerts ? MP_MON_EV_RECOVERY : MP_MON_EV_NONE;
+    m->state = MP_MON_UP;
+    m->failures = 0;
+    m->alerts = 0;
+    return ev;
+  }
+  m->failures++;
+  if (m->state == MP_MON_LOST)
+    return MP_MON_EV_NONE; /* no more alerts for this outage */
+  if (m->failures % m->cfg.failures_per_alert != 0) {
+    if (m->state == MP_MON_UP)
+      m->state = MP_MON_WARN;
+    return MP_MON_EV_NONE;
+  }
+  m->alerts++;
+  m->state = m->cfg.max_alerts && m->alerts >= m->cfg.max_alerts ? MP_MON_LOST
+                                                                 : MP_MON_DOWN;
+  return MP_MON_EV_ALERT;
+}
+
+uint64_t mp_monitor_next_ms(const struct mp_monitor *m)
+{
+  return m->cfg.interval_ms[m->state];
+}
