@@ -9,7 +9,9 @@
 #include <uv.h>
 
 #include "harness/args.h"
+#include "harness/monitor_loop.h"
 #include "harness/result_json.h"
+#include "probes/monitor.h"
 #include "probes/probe.h"
 #include "probes/resolve.h"
 #include "probes/result.h"
@@ -63,8 +65,20 @@ static const char check_usage[] =
     "  -v, --verbose         print the transcript on stderr as it happens\n"
     "  -h, --help            this help\n"
     "\n"
+    "monitor mode (ipMonitor's timing: Up, Warn, Down, Lost):\n"
+    "  --monitor             test again and again, never two at once; a\n"
+    "                        line per test, ALERT and RECOVERY lines\n"
+    "  --count N             stop after N tests (default: until Ctrl-C)\n"
+    "  --interval DUR        between tests while Up (default 300s)\n"
+    "  --interval-warn DUR, --interval-down DUR, --interval-lost DUR\n"
+    "                        while failing (default 60s each)\n"
+    "  --failures N          failed tests per alert (default 3)\n"
+    "  --max-alerts N        alerts before Lost, after which only the\n"
+    "                        recovery is told (default: no limit)\n"
+    "\n"
     "Exit status (Nagios plugin): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
-    "(usage errors, local failures).\n"
+    "(usage errors, local failures). With --monitor: the last state, Up 0,\n"
+    "Warn 1, Down or Lost 2.\n"
     "\n"
     "examples:\n"
     "  mailprobe check smtp://mx.example.com\n"
@@ -94,7 +108,15 @@ enum {
   OPT_DNS_SERVER,
   OPT_HOST_MAP,
   OPT_VERBOSE,
-  OPT_HELP
+  OPT_HELP,
+  OPT_MONITOR,
+  OPT_COUNT,
+  OPT_INTERVAL,
+  OPT_INTERVAL_WARN,
+  OPT_INTERVAL_DOWN,
+  OPT_INTERVAL_LOST,
+  OPT_FAILURES,
+  OPT_MAX_ALERTS
 };
 
 static const struct mp_opt check_opts[] = {
@@ -118,6 +140,14 @@ static const struct mp_opt check_opts[] = {
     {"host-map", 0, 1, OPT_HOST_MAP},
     {"verbose", 'v', 0, OPT_VERBOSE},
     {"help", 'h', 0, OPT_HELP},
+    {"monitor", 0, 0, OPT_MONITOR},
+    {"count", 0, 1, OPT_COUNT},
+    {"interval", 0, 1, OPT_INTERVAL},
+    {"interval-warn", 0, 1, OPT_INTERVAL_WARN},
+    {"interval-down", 0, 1, OPT_INTERVAL_DOWN},
+    {"interval-lost", 0, 1, OPT_INTERVAL_LOST},
+    {"failures", 0, 1, OPT_FAILURES},
+    {"max-alerts", 0, 1, OPT_MAX_ALERTS},
 };
 
 enum out_format { FMT_NAGIOS = 0, FMT_JSON, FMT_PROMETHEUS };
@@ -177,6 +207,9 @@ int mp_cli_check(int argc, char **argv)
   int id, rc = MP_EXIT_USAGE, tls = -1, dns_mode = -1, npw = 0;
   uint64_t warning_us = 0, critical_us = 0;
   enum out_format fmt = FMT_NAGIOS;
+  struct mp_monitor_cfg mon = {{0}, 0, 0};
+  int monitor = 0;
+  unsigned long count = 0, num;
 
   memset(&opts, 0, sizeof(opts));
   mp_args_init(&a, argc, argv);
@@ -327,6 +360,42 @@ int mp_cli_check(int argc, char **argv)
       fputs(check_usage, stdout);
       rc = 0;
       goto out;
+    case OPT_MONITOR:
+      monitor = 1;
+      break;
+    case OPT_COUNT:
+    case OPT_FAILURES:
+    case OPT_MAX_ALERTS: {
+      const char *name = id == OPT_COUNT      ? "count"
+                         : id == OPT_FAILURES ? "failures"
+                                              : "max-alerts";
+      if (mp_args_uint(name, val, 1, 1000000, &num, err, sizeof(err)) < 0) {
+        rc = usage_error(fmt, err);
+        goto out;
+      }
+      if (id == OPT_COUNT)
+        count = num;
+      else if (id == OPT_FAILURES)
+        mon.failures_per_alert = (unsigned)num;
+      else
+        mon.max_alerts = (unsigned)num;
+      break;
+    }
+    case OPT_INTERVAL:
+    case OPT_INTERVAL_WARN:
+    case OPT_INTERVAL_DOWN:
+    case OPT_INTERVAL_LOST: {
+      static const char *const names[] = {"interval", "interval-warn",
+                                          "interval-down", "interval-lost"};
+      int ms = id - OPT_INTERVAL; /* MP_MON_UP .. MP_MON_LOST */
+      uint64_t us;
+      if (mp_args_duration(names[ms], val, &us, err, sizeof(err)) < 0) {
+        rc = usage_error(fmt, err);
+        goto out;
+      }
+      mon.interval_ms[ms] = us ? (us + 999) / 1000 : 1;
+      break;
+    }
     }
   }
 
@@ -388,6 +457,25 @@ int mp_cli_check(int argc, char **argv)
 
   if (uv_loop_init(&loop) < 0) {
     rc = usage_error(fmt, "could not start the event loop");
+    goto out;
+  }
+  if (monitor) {
+    if (fmt == FMT_PROMETHEUS) {
+      uv_loop_close(&loop);
+      rc = usage_error(fmt, "--monitor prints nagios or json lines");
+      goto out;
+    }
+    rc = mp_monitor_loop(&loop, &opts, &rf, &mon, (unsigned)count,
+                         fmt == FMT_JSON);
+    if (uv_loop_close(&loop) != 0)
+      fprintf(stderr, "mailprobe check: handles left open on the loop\n");
+    goto out;
+  }
+  if (count || mon.failures_per_alert || mon.max_alerts || mon.interval_ms[0] ||
+      mon.interval_ms[1] || mon.interval_ms[2] || mon.interval_ms[3]) {
+    uv_loop_close(&loop);
+    rc = usage_error(fmt, "--count, --interval*, --failures and --max-alerts "
+                          "go with --monitor");
     goto out;
   }
   st.format = fmt;

@@ -1,0 +1,156 @@
+/* The --monitor loop (harness/monitor_loop.h): probe, record, print, wait
+ * the state's interval, again. The next probe starts only after the last
+ * one ended, so a slow server cannot pile up runs. */
+#include "harness/monitor_loop.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "harness/result_json.h"
+#include "probes/monitor.h"
+#include "probes/probe.h"
+#include "probes/result.h"
+
+struct mon {
+  uv_loop_t *loop;
+  const struct mp_probe_opts *opts;
+  const struct mp_result_fmt *rf;
+  struct mp_monitor m;
+  unsigned count, done;
+  int json, stopping, ran;
+  uv_timer_t timer;
+  uv_signal_t sigint, sigterm;
+};
+
+static void start_probe(struct mon *s);
+
+static void stamp(char *buf, size_t len)
+{
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void close_all(struct mon *s)
+{
+  s->stopping = 1;
+  uv_timer_stop(&s->timer);
+  if (!uv_is_closing((uv_handle_t *)&s->timer)) {
+    uv_close((uv_handle_t *)&s->timer, NULL);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+  }
+}
+
+static void report(struct mon *s, const struct mp_result *r,
+                   enum mp_mon_event ev)
+{
+  char when[32];
+  const char *state = mp_mon_state_name(s->m.state);
+  stamp(when, sizeof(when));
+  if (s->json) {
+    char *obj = mp_result_to_json(r, 0);
+    printf("{\"time\": \"%s\", \"test\": %u, \"state\": \"%s\", \"event\": "
+           "%s, \"alerts\": %u, \"failures\": %u, \"result\": %s}\n",
+           when, s->done, state,
+           ev == MP_MON_EV_ALERT      ? "\"alert\""
+           : ev == MP_MON_EV_RECOVERY ? "\"recovery\""
+                                      : "null",
+           s->m.alerts, s->m.failures, obj ? obj : "null");
+    free(obj);
+  } else {
+    char *line = NULL;
+    mp_result_nagios(r, s->rf, &line);
+    printf("%s %-4s %s\n", when, state, line ? line : "(out of memory)");
+    if (ev == MP_MON_EV_ALERT)
+      printf("%s ALERT %u: %u failed tests in a row%s\n", when, s->m.alerts,
+             s->m.failures,
+             s->m.state == MP_MON_LOST ? "; no more alerts (lost)" : "");
+    else if (ev == MP_MON_EV_RECOVERY)
+      printf("%s RECOVERY: the server answers again\n", when);
+    free(line);
+  }
+  fflush(stdout);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+  start_probe(t->data);
+}
+
+static void on_result(struct mp_result *r, void *data)
+{
+  struct mon *s = data;
+  s->done++;
+  s->ran = 1;
+  /* A WARNING under --warning/--critical counts as a failed test only
+   * when it is CRITICAL; the state machine knows pass and fail. */
+  int ok = mp_result_nagios_state(r, s->rf) <= 1;
+  enum mp_mon_event ev = mp_monitor_record(&s->m, ok);
+  report(s, r, ev);
+  mp_result_free(r);
+  if (s->stopping || (s->count && s->done >= s->count)) {
+    close_all(s);
+    return;
+  }
+  uv_timer_start(&s->timer, on_timer, mp_monitor_next_ms(&s->m), 0);
+}
+
+static void start_probe(struct mon *s)
+{
+  if (s->stopping)
+    return;
+  if (mp_probe_start(s->loop, s->opts, on_result, s) < 0) {
+    fprintf(stderr, "mailprobe check: the probe did not start\n");
+    close_all(s);
+  }
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+  struct mon *s = h->data;
+  (void)signum;
+  /* The probe under way finishes (its deadline bounds it); no new one. */
+  s->stopping = 1;
+  uv_timer_stop(&s->timer);
+  close_all(s);
+}
+
+int mp_monitor_loop(uv_loop_t *loop, const struct mp_probe_opts *opts,
+                    const struct mp_result_fmt *rf,
+                    const struct mp_monitor_cfg *cfg, unsigned count, int json)
+{
+  struct mon s;
+  memset(&s, 0, sizeof(s));
+  s.loop = loop;
+  s.opts = opts;
+  s.rf = rf;
+  s.count = count;
+  s.json = json;
+  mp_monitor_init(&s.m, cfg);
+  uv_timer_init(loop, &s.timer);
+  uv_signal_init(loop, &s.sigint);
+  uv_signal_init(loop, &s.sigterm);
+  s.timer.data = s.sigint.data = s.sigterm.data = &s;
+  uv_signal_start(&s.sigint, on_signal, SIGINT);
+  uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+  uv_unref((uv_handle_t *)&s.sigint);
+  uv_unref((uv_handle_t *)&s.sigterm);
+  start_probe(&s);
+  uv_run(loop, UV_RUN_DEFAULT);
+  if (!s.ran)
+    return 3;
+  switch (s.m.state) {
+  case MP_MON_UP:
+    return 0;
+  case MP_MON_WARN:
+    return 1;
+  default:
+    return 2;
+  }
+}
