@@ -411,8 +411,13 @@ static void smtp_line(struct mp_probe *p, char *line, size_t len)
       mp_session_ok(p); /* a garbled goodbye is still a goodbye */
       return;
     }
-    mp_session_fail(p, MP_E_PROTOCOL_ERROR, "a malformed reply line in %s",
-                    mp_phase_name(p->phase));
+    if (s->reply.lines >= MP_SMTP_REPLY_MAX_LINES)
+      mp_session_fail(p, MP_E_PROTOCOL_ERROR,
+                      "a reply of more than %d lines in %s",
+                      MP_SMTP_REPLY_MAX_LINES, mp_phase_name(p->phase));
+    else
+      mp_session_fail(p, MP_E_PROTOCOL_ERROR, "a malformed reply line in %s",
+                      mp_phase_name(p->phase));
     return;
   }
   /* A server speaks only when spoken to (RFC 5321 4.3.1): bytes after a
