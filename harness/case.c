@@ -2777,7 +2777,9 @@ int mp_case_load(const char *path, struct mp_case **out, char *err,
   int fd, rc;
 
   *out = NULL;
-  fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: opening a FIFO with no writer would wait forever; it is
+   * refused below as not a regular file (reads of files do not block). */
+  fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0 || fstat(fd, &st) < 0) {
     snprintf(err, errlen, "%s: cannot open the case file: %s", path,
              strerror(errno));
