@@ -52,7 +52,34 @@ static const struct mp_opt run_opts[] = {
 struct files {
   char **v;
   size_t n, cap;
+  /* Folders already walked (device, inode): a symlink back up the tree,
+   * or two of them, would otherwise be walked again and again. */
+  struct seen_dir {
+    dev_t dev;
+    ino_t ino;
+  } * dirs;
+  size_t ndirs, dirs_cap;
 };
+
+/* 1 if the folder was walked already, else remembers it (0). */
+static int dir_seen(struct files *f, const struct stat *st)
+{
+  for (size_t i = 0; i < f->ndirs; i++)
+    if (f->dirs[i].dev == st->st_dev && f->dirs[i].ino == st->st_ino)
+      return 1;
+  if (f->ndirs == f->dirs_cap) {
+    size_t cap = f->dirs_cap ? f->dirs_cap * 2 : 16;
+    struct seen_dir *p = realloc(f->dirs, cap * sizeof(*p));
+    if (!p)
+      return 1; /* no memory to remember: do not walk it */
+    f->dirs = p;
+    f->dirs_cap = cap;
+  }
+  f->dirs[f->ndirs].dev = st->st_dev;
+  f->dirs[f->ndirs].ino = st->st_ino;
+  f->ndirs++;
+  return 0;
+}
 
 static int files_add(struct files *f, const char *path)
 {
@@ -97,6 +124,8 @@ static int walk(struct files *f, const char *dir, int depth)
   int rc = 0;
 
   if (depth > 32)
+    return 0;
+  if (stat(dir, &st) == 0 && dir_seen(f, &st))
     return 0;
   d = opendir(dir);
   if (!d) {
@@ -303,5 +332,6 @@ out:
   for (i = 0; i < files.n; i++)
     free(files.v[i]);
   free(files.v);
+  free(files.dirs);
   return rc;
 }
