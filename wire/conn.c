@@ -8,11 +8,14 @@
  * time; a callback may pause, start TLS or close between any two lines. */
 #include "wire/conn.h"
 
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 
 #include <uv.h>
 
@@ -51,6 +54,7 @@ struct mp_conn {
   unsigned shut_done : 1;  /* lingering: our FIN is out after the queue */
   unsigned tls_failed : 1; /* the handshake failed: nothing flows */
   unsigned quiet : 1;      /* in the quiet-close queue (conn_close_soon) */
+  unsigned expired : 1;    /* the deadline passed: closes go to the queue */
   struct mp_conn *quiet_prev, *quiet_next;
   mp_conn_connect_cb connect_cb;
   mp_conn_timer_cb timer_cb;
@@ -96,17 +100,21 @@ struct write_req {
 static _Thread_local char read_buf[READ_CHUNK];
 static _Thread_local char plain_buf[READ_CHUNK];
 
-/* Graceful closes with nothing left to lose wait here for the idle phase
- * of a loop turn, after that turn's timers and I/O: on loopback close()
- * runs the peer's whole FIN processing inline (~15 us), and when thousands
- * of deadlines expire together each result would otherwise wait for the
- * close() of every probe before it. Each turn closes for a quarter of
- * the time the rest of the turn took (at least QUIET_BUDGET_US, at least
- * QUIET_MIN sockets), so results go first and closes still keep up with a
- * busy loop; past QUIET_MAX waiting, or when a connect finds no descriptor
- * left, sockets close at once. One queue per thread (a loop runs on one
- * thread), for one loop at a time; another loop's connections close at
- * once. */
+/* Graceful closes after a deadline passed (a probe that timed out), with
+ * nothing left to lose, wait here for the idle phase of a loop turn, after
+ * that turn's timers and I/O: on loopback close() runs the peer's whole
+ * FIN processing inline (~15 us), and when thousands of deadlines expire
+ * together each result would otherwise wait for the close() of every
+ * probe before it. Each turn closes for a quarter of the time the rest of
+ * the turn took (at least QUIET_BUDGET_US, at least QUIET_MIN sockets), so
+ * results go first and closes still keep up with a busy loop. Other closes
+ * do not wait: a queued socket holds a descriptor that new connections
+ * may need (at 9,000 checks in flight with their servers in the process,
+ * queueing every close made accepts fail). Past QUIET_MAX waiting, with
+ * 3/4 of the descriptor limit in connections, or when a connect finds no
+ * descriptor left, sockets close at once. One queue per thread (a loop
+ * runs on one thread), for one loop at a time; another loop's connections
+ * close at once. */
 #define QUIET_BUDGET_US 100
 #define QUIET_MIN 4
 #define QUIET_MAX 16384
@@ -118,8 +126,11 @@ struct quiet {
   struct mp_conn *head, *tail;
   size_t n;
   uint64_t last_ns; /* when the last idle callback ended */
+  long fd_high;     /* 3/4 of the descriptor limit */
 };
 static _Thread_local struct quiet quiet;
+/* Connections alive in the process (every thread's): about the sockets. */
+static atomic_long conns_alive;
 static size_t quiet_flush(uv_loop_t *loop);
 
 static void conn_deliver(struct mp_conn *c);
@@ -156,6 +167,7 @@ static void on_handle_closed(uv_handle_t *h)
   free(c->held);
   free(c->cut_tail);
   free(c);
+  atomic_fetch_sub(&conns_alive, 1);
 }
 
 struct mp_conn *mp_conn_new(uv_loop_t *loop, const struct mp_conn_cbs *cbs,
@@ -164,6 +176,7 @@ struct mp_conn *mp_conn_new(uv_loop_t *loop, const struct mp_conn_cbs *cbs,
   struct mp_conn *c = calloc(1, sizeof(*c));
   if (!c)
     return NULL;
+  atomic_fetch_add(&conns_alive, 1);
   c->loop = loop;
   if (cbs)
     c->cbs = *cbs;
@@ -321,6 +334,7 @@ static void on_deadline(uv_timer_t *t)
     connect_done(c, MP_E_CONNECT_TIMEOUT);
     return;
   }
+  c->expired = 1;
   conn_fail(c, MP_E_TIMEOUT);
 }
 
@@ -1137,7 +1151,18 @@ static void conn_close_soon(struct mp_conn *c)
     }
     quiet_maybe_stop();
   }
-  if (quiet.n >= QUIET_MAX) {
+  if (!quiet.idle) {
+    struct rlimit rl;
+    quiet.fd_high = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+                            rl.rlim_cur != RLIM_INFINITY &&
+                            rl.rlim_cur < (rlim_t)LONG_MAX
+                        ? (long)(rl.rlim_cur / 4 * 3)
+                        : LONG_MAX;
+  }
+  /* Near the descriptor limit a queued socket holds a number that a
+   * connect or an accept (maybe another thread's, whose queue this is
+   * not) needs now. */
+  if (quiet.n >= QUIET_MAX || atomic_load(&conns_alive) >= quiet.fd_high) {
     close_or_linger(c);
     return;
   }
@@ -1256,12 +1281,16 @@ void mp_conn_close(struct mp_conn *c)
   /* A RST (close() with the peer's bytes unread, or the peer's bytes
    * arriving after it) throws away what still waits in our send buffer:
    * unless nothing is left to lose, linger (nginx's lingering_close).
-   * With nothing queued, the quiet queue asks the kernel later. */
-  if (c->queued == 0) {
+   * After a deadline, with nothing queued, the quiet queue asks the
+   * kernel later. */
+  if (c->queued == 0 && c->expired) {
     conn_close_soon(c);
     return;
   }
-  conn_linger(c);
+  if (c->queued == 0)
+    close_or_linger(c);
+  else
+    conn_linger(c);
 }
 
 void mp_conn_abort(struct mp_conn *c)
