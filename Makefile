@@ -69,9 +69,7 @@ limits: all
 
 check: deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN)
-	@tests/run-unit $(TEST_BIN)
-	$(BIN) run cases --jobs $(JOBS)
-	@tests/limits/run $(BIN)
+	@tests/run-all $(BIN) $(JOBS) $(TEST_BIN)
 
 # ASan + UBSan build in its own folder, then the whole suite.
 asan:
