@@ -24,7 +24,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_HELP_SRC := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
 TEST_HELP_OBJ := $(TEST_HELP_SRC:%.c=$(BUILD)/%.o)
 BIN := $(BUILD)/mailprobe
-JOBS ?= 8
+JOBS ?= 16
 
 # Keep test objects between runs (they are intermediates of the test rule).
 .SECONDARY:

@@ -203,7 +203,9 @@ const struct mp_fake_seen *mp_fake_seen(const struct mp_fake_server *s,
 /* Sessions accepted so far. */
 unsigned mp_fake_sessions(const struct mp_fake_server *s);
 
-/* Sessions still open (the client has not gone, or the server holds on). */
+/* Sessions still open that may still receive lines (the client has not
+ * gone); a session hung by a rule (then: hang) reads nothing and does not
+ * count. */
 unsigned mp_fake_live_sessions(const struct mp_fake_server *s);
 
 /* Stops listening, closes every session, frees the server when the last

@@ -602,8 +602,9 @@ unsigned mp_fake_sessions(const struct mp_fake_server *s)
 unsigned mp_fake_live_sessions(const struct mp_fake_server *s)
 {
   unsigned n = 0;
+  /* A hung session reads nothing more: it will never see another line. */
   for (const struct mp_fake_session *x = s->sessions; x; x = x->next)
-    n++;
+    n += !x->hung;
   return n;
 }
 
