@@ -53,7 +53,6 @@
 #define IMAP_MAX_ITEMS 32    /* FETCH items in one command */
 #define IMAP_MAX_FIELDS 32   /* names in HEADER.FIELDS */
 #define IMAP_MAX_DEPTH 32    /* nesting of SEARCH keys */
-#define IMAP_DEFAULT_AUTH "CRAM-MD5 LOGIN PLAIN"
 #define IMAP_FLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 
 enum imap_state {
@@ -245,34 +244,6 @@ static int cap_listed(char *const *list, size_t n, const char *cap)
   return 0;
 }
 
-/* The mechanisms this server offers, space-separated. */
-static void auth_list(const struct mp_fake_config *cfg, char *buf, size_t cap)
-{
-  buf[0] = '\0';
-  if (!cfg->auth_set) {
-    if (cfg->nusers > 0)
-      snprintf(buf, cap, "%s", IMAP_DEFAULT_AUTH);
-    return;
-  }
-  size_t at = 0;
-  for (size_t i = 0; i < cfg->nauth && at < cap; i++) {
-    int n = snprintf(buf + at, cap - at, "%s%s", at ? " " : "", cfg->auth[i]);
-    if (n < 0)
-      break;
-    at += (size_t)n;
-  }
-}
-
-static int auth_offered(const struct mp_fake_config *cfg, const char *name)
-{
-  if (cfg->auth_set)
-    return mp_fake_in_list(cfg->auth, cfg->nauth, name);
-  if (cfg->nusers == 0)
-    return 0;
-  int id = mp_sasl_from_name(name);
-  return id == MP_SASL_CRAM_MD5 || id == MP_SASL_LOGIN || id == MP_SASL_PLAIN;
-}
-
 static int login_disabled(const struct mp_fake_session *s)
 {
   return s->srv->cfg->auth_requires_tls && !s->in_tls;
@@ -302,7 +273,7 @@ static void capabilities(const struct mp_fake_session *s, char *buf, size_t cap)
     cap_add(buf, cap, &at, cfg, "LOGINDISABLED");
   } else {
     char list[512], one[80];
-    auth_list(cfg, list, sizeof(list));
+    mp_fake_auth_list(cfg, list, sizeof(list));
     for (const char *p = list; *p;) {
       size_t n = strcspn(p, " ");
       if (n > 0 && n < 64) {
@@ -2080,7 +2051,7 @@ static void cmd_authenticate(struct mp_fake_session *s, struct args *g,
     tagged(s, a,
            "NO [PRIVACYREQUIRED] Authentication disallowed on "
            "non-secure (SSL/TLS) connections.");
-  } else if (id < 0 || !auth_offered(cfg, mech)) {
+  } else if (id < 0 || !mp_fake_auth_offered(cfg, mech)) {
     tagged(s, a, "NO [CANNOT] Unsupported authentication mechanism.");
   } else if (!(m->sasl = mp_sasl_server_new(id, mp_fake_hostname(s->srv),
                                             mp_fake_password, s))) {

@@ -35,7 +35,6 @@
  * queue past MP_CONN_MAX_QUEUE (4 MiB), so a message that would not fit is
  * refused with -ERR instead of breaking the session. */
 #define POP3_MAX_ANSWER (3u << 20)
-#define POP3_DEFAULT_AUTH "CRAM-MD5 LOGIN PLAIN"
 /* RFC 3206 / Dovecot's words for a login before TLS on a server that
  * allows none. The text names TLS so a client can tell it from a bad
  * password. */
@@ -192,34 +191,6 @@ static void client_error(struct mp_fake_session *s, struct mp_fake_answer *a,
 
 /* ---- CAPA (RFC 2449 5) --------------------------------------------------- */
 
-/* The SASL mechanisms this server offers, space-separated. */
-static void sasl_list(const struct mp_fake_config *cfg, char *buf, size_t cap)
-{
-  buf[0] = '\0';
-  if (!cfg->auth_set) {
-    if (cfg->nusers > 0)
-      snprintf(buf, cap, "%s", POP3_DEFAULT_AUTH);
-    return;
-  }
-  size_t at = 0;
-  for (size_t i = 0; i < cfg->nauth && at < cap; i++) {
-    int n = snprintf(buf + at, cap - at, "%s%s", at ? " " : "", cfg->auth[i]);
-    if (n < 0)
-      break;
-    at += (size_t)n;
-  }
-}
-
-static int sasl_offered(const struct mp_fake_config *cfg, const char *name)
-{
-  if (cfg->auth_set)
-    return mp_fake_in_list(cfg->auth, cfg->nauth, name);
-  if (cfg->nusers == 0)
-    return 0;
-  int id = mp_sasl_from_name(name);
-  return id == MP_SASL_CRAM_MD5 || id == MP_SASL_LOGIN || id == MP_SASL_PLAIN;
-}
-
 /* The length of a capability's keyword ("SASL" of "SASL PLAIN"). */
 static size_t keyword_len(const char *cap)
 {
@@ -267,7 +238,7 @@ static void capa_reply(struct mp_fake_session *s, struct mp_fake_answer *a)
   /* Login capabilities mean something only before login (RFC 2449 5). */
   if (m->state == POP3_AUTHORIZATION) {
     builtin[nb++] = "USER";
-    sasl_list(cfg, sasl, sizeof(sasl));
+    mp_fake_auth_list(cfg, sasl, sizeof(sasl));
     if (sasl[0] && (!cfg->auth_requires_tls || s->in_tls)) {
       snprintf(saslcap, sizeof(saslcap), "SASL %s", sasl);
       builtin[nb++] = saslcap;
@@ -709,7 +680,7 @@ static void cmd_auth(struct mp_fake_session *s, const char *arg,
   struct pop3 *m = s->proto;
   const struct mp_fake_config *cfg = s->srv->cfg;
   char list[512], mech[64];
-  sasl_list(cfg, list, sizeof(list));
+  mp_fake_auth_list(cfg, list, sizeof(list));
   if (!*arg) {
     /* Not in RFC 5034, but older clients (RFC 1734 era) and Dovecot list
      * the mechanisms for a bare AUTH. */
@@ -741,7 +712,7 @@ static void cmd_auth(struct mp_fake_session *s, const char *arg,
   if (tls_first(s, a))
     return;
   int id = mp_sasl_from_name(mech);
-  if (id < 0 || !sasl_offered(cfg, mech)) {
+  if (id < 0 || !mp_fake_auth_offered(cfg, mech)) {
     client_error(s, a, "-ERR Unsupported authentication mechanism");
     return;
   }

@@ -5,6 +5,7 @@
  * in script.c. */
 #include "fake_servers/fake.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -189,6 +190,34 @@ int mp_fake_in_list(char *const *list, size_t n, const char *name)
     if (list[i] && strcasecmp(list[i], name) == 0)
       return 1;
   return 0;
+}
+
+/* What a server with users offers when the case names no mechanisms. */
+static const char *const default_auth[] = {"CRAM-MD5", "LOGIN", "PLAIN"};
+
+void mp_fake_auth_list(const struct mp_fake_config *cfg, char *buf, size_t cap)
+{
+  char *const *list = cfg->auth;
+  size_t n = cfg->nauth, at = 0;
+  buf[0] = '\0';
+  if (!cfg->auth_set) {
+    list = (char *const *)default_auth;
+    n = cfg->nusers > 0 ? 3 : 0;
+  }
+  for (size_t i = 0; i < n && at < cap; i++) {
+    int k = snprintf(buf + at, cap - at, "%s%s", at ? " " : "", list[i]);
+    if (k < 0)
+      break;
+    at += (size_t)k;
+  }
+}
+
+int mp_fake_auth_offered(const struct mp_fake_config *cfg, const char *name)
+{
+  if (cfg->auth_set)
+    return mp_fake_in_list(cfg->auth, cfg->nauth, name);
+  return cfg->nusers > 0 &&
+         mp_fake_in_list((char *const *)default_auth, 3, name);
 }
 
 const char *mp_fake_password(void *session, const char *user)

@@ -188,4 +188,12 @@ const char *mp_fake_hostname(const struct mp_fake_server *srv);
 /* 1 if name is in list (case-insensitive). */
 int mp_fake_in_list(char *const *list, size_t n, const char *name);
 
+/* The SASL mechanisms a server advertises, space-separated into buf:
+ * cfg->auth as the case gave it, or CRAM-MD5 LOGIN PLAIN for a server with
+ * users when it gave none. */
+void mp_fake_auth_list(const struct mp_fake_config *cfg, char *buf, size_t cap);
+
+/* 1 if the server offers mechanism name (as mp_fake_auth_list). */
+int mp_fake_auth_offered(const struct mp_fake_config *cfg, const char *name);
+
 #endif

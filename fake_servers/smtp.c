@@ -27,7 +27,6 @@
 #define SMTP_MAX_RCPT 100        /* RFC 5321 4.5.3.1.8: at least 100 */
 #define SMTP_MAX_MESSAGE 10485760u
 #define SMTP_MAX_ERRORS 20
-#define SMTP_DEFAULT_AUTH "CRAM-MD5 LOGIN PLAIN"
 
 enum smtp_state {
   SMTP_CMD = 0,   /* waiting for a command */
@@ -162,36 +161,6 @@ static void client_error(struct mp_fake_session *s, struct mp_fake_answer *a,
 
 /* ---- EHLO --------------------------------------------------------------- */
 
-/* The mechanisms this server offers, as a space-separated list. */
-static void auth_list(const struct mp_fake_config *cfg, char *buf, size_t cap)
-{
-  buf[0] = '\0';
-  if (!cfg->auth_set) {
-    if (cfg->nusers > 0)
-      snprintf(buf, cap, "%s", SMTP_DEFAULT_AUTH);
-    return;
-  }
-  size_t at = 0;
-  for (size_t i = 0; i < cfg->nauth && at < cap; i++) {
-    int n = snprintf(buf + at, cap - at, "%s%s", at ? " " : "", cfg->auth[i]);
-    if (n < 0)
-      break;
-    at += (size_t)n;
-  }
-}
-
-/* Does the server offer mechanism name? */
-static int auth_offered(const struct mp_fake_config *cfg, const char *name)
-{
-  if (cfg->auth_set)
-    return mp_fake_in_list(cfg->auth, cfg->nauth, name);
-  if (cfg->nusers == 0)
-    return 0;
-  return mp_sasl_from_name(name) == MP_SASL_CRAM_MD5 ||
-         mp_sasl_from_name(name) == MP_SASL_LOGIN ||
-         mp_sasl_from_name(name) == MP_SASL_PLAIN;
-}
-
 /* The length of a capability's keyword ("SIZE" of "SIZE 100"). */
 static size_t keyword_len(const char *cap)
 {
@@ -228,7 +197,7 @@ static void ehlo_reply(struct mp_fake_session *s, struct mp_fake_answer *a)
   size_t nb = 4;
   if (cfg->tls == MP_FAKE_TLS_STARTTLS && s->srv->tls_ctx && !s->in_tls)
     builtin[nb++] = "STARTTLS";
-  auth_list(cfg, auth, sizeof(auth));
+  mp_fake_auth_list(cfg, auth, sizeof(auth));
   if (auth[0] && (!cfg->auth_requires_tls || s->in_tls)) {
     snprintf(authcap, sizeof(authcap), "AUTH %s", auth);
     builtin[nb++] = authcap;
@@ -612,7 +581,7 @@ static void cmd_auth(struct mp_fake_session *s, const char *arg,
       initial = NULL;
   }
   char list[512];
-  auth_list(cfg, list, sizeof(list));
+  mp_fake_auth_list(cfg, list, sizeof(list));
   if (m->helo < 2) {
     client_error(s, a, "503 5.5.1 Error: send EHLO first");
     return;
@@ -635,7 +604,7 @@ static void cmd_auth(struct mp_fake_session *s, const char *arg,
     return;
   }
   int id = mp_sasl_from_name(mech);
-  if (id < 0 || !auth_offered(cfg, mech)) {
+  if (id < 0 || !mp_fake_auth_offered(cfg, mech)) {
     client_error(s, a, "504 5.5.4 Unrecognized authentication type");
     return;
   }
