@@ -150,19 +150,17 @@ static const struct mp_opt check_opts[] = {
     {"max-alerts", 0, 1, OPT_MAX_ALERTS},
 };
 
-enum out_format { FMT_NAGIOS = 0, FMT_JSON, FMT_PROMETHEUS };
-
 struct check {
-  enum out_format format;
+  enum mp_out_format format;
   struct mp_result *result;
   uint64_t start_us;
 };
 
-static int usage_error(enum out_format fmt, const char *msg)
+static int usage_error(enum mp_out_format fmt, const char *msg)
 {
   fprintf(stderr, "mailprobe check: %s\nTry 'mailprobe check --help'.\n", msg);
   /* A Nagios plugin's first stdout line is what the operator sees. */
-  if (fmt == FMT_NAGIOS)
+  if (fmt == MP_OUT_NAGIOS)
     printf("MAILPROBE UNKNOWN - %s\n", msg);
   return MP_EXIT_USAGE;
 }
@@ -206,7 +204,7 @@ int mp_cli_check(int argc, char **argv)
   char *password = NULL;
   int id, rc = MP_EXIT_USAGE, tls = -1, dns_mode = -1, npw = 0;
   uint64_t warning_us = 0, critical_us = 0;
-  enum out_format fmt = FMT_NAGIOS;
+  enum mp_out_format fmt = MP_OUT_NAGIOS;
   struct mp_monitor_cfg mon = {{0}, 0, 0};
   int monitor = 0;
   unsigned long count = 0, num;
@@ -319,11 +317,11 @@ int mp_cli_check(int argc, char **argv)
       break;
     case OPT_FORMAT:
       if (strcmp(val, "nagios") == 0)
-        fmt = FMT_NAGIOS;
+        fmt = MP_OUT_NAGIOS;
       else if (strcmp(val, "json") == 0)
-        fmt = FMT_JSON;
+        fmt = MP_OUT_JSON;
       else if (strcmp(val, "prometheus") == 0)
-        fmt = FMT_PROMETHEUS;
+        fmt = MP_OUT_PROMETHEUS;
       else {
         snprintf(err, sizeof(err),
                  "--format: \"%s\" is not one of nagios, json, prometheus",
@@ -460,13 +458,13 @@ int mp_cli_check(int argc, char **argv)
     goto out;
   }
   if (monitor) {
-    if (fmt == FMT_PROMETHEUS) {
+    if (fmt == MP_OUT_PROMETHEUS) {
       uv_loop_close(&loop);
       rc = usage_error(fmt, "--monitor prints nagios or json lines");
       goto out;
     }
     rc = mp_monitor_loop(&loop, &opts, &rf, &mon, (unsigned)count,
-                         fmt == FMT_JSON);
+                         fmt == MP_OUT_JSON);
     if (uv_loop_close(&loop) != 0)
       fprintf(stderr, "mailprobe check: handles left open on the loop\n");
     goto out;
@@ -496,28 +494,7 @@ int mp_cli_check(int argc, char **argv)
     goto out;
   }
 
-  rc = (int)mp_result_nagios_state(st.result, &rf);
-  if (fmt == FMT_NAGIOS) {
-    char *line = NULL;
-
-    rc = mp_result_nagios(st.result, &rf, &line);
-    printf("%s\n", line ? line : "MAILPROBE UNKNOWN - out of memory");
-    free(line);
-  } else {
-    char *text = fmt == FMT_JSON ? mp_result_to_json(st.result, 1)
-                                 : mp_result_prometheus(st.result, &rf);
-
-    if (!text) {
-      fprintf(stderr, "mailprobe check: out of memory\n");
-      rc = MP_EXIT_USAGE;
-    } else {
-      fputs(text, stdout);
-      if (fmt == FMT_JSON)
-        fputc('\n', stdout);
-      free(text);
-    }
-  }
-  fflush(stdout);
+  rc = mp_result_print(stdout, st.result, &rf, fmt, "check");
 
 out:
   mp_result_free(st.result);

@@ -164,8 +164,6 @@ static const struct mp_opt rt_opts[] = {
     {"help", 'h', 0, OPT_HELP},
 };
 
-enum out_format { FMT_NAGIOS = 0, FMT_JSON, FMT_PROMETHEUS };
-
 /* Login for one side (or both). */
 struct login {
   const char *user;
@@ -185,11 +183,11 @@ struct rt_state {
   char token[MP_RT_TOKEN_MAX];
 };
 
-static int usage_error(enum out_format fmt, const char *msg)
+static int usage_error(enum mp_out_format fmt, const char *msg)
 {
   fprintf(stderr,
           "mailprobe roundtrip: %s\nTry 'mailprobe roundtrip --help'.\n", msg);
-  if (fmt == FMT_NAGIOS)
+  if (fmt == MP_OUT_NAGIOS)
     printf("MAILPROBE UNKNOWN - %s\n", msg);
   return MP_EXIT_USAGE;
 }
@@ -310,7 +308,7 @@ int mp_cli_roundtrip(int argc, char **argv)
   char err[512], target[700], sendt[300], fetcht[300];
   int id, rc = MP_EXIT_USAGE, dns_mode = -1;
   uint64_t warning_us = 0, critical_us = 0, us;
-  enum out_format fmt = FMT_NAGIOS;
+  enum mp_out_format fmt = MP_OUT_NAGIOS;
 
   memset(&o, 0, sizeof(o));
   memset(&common, 0, sizeof(common));
@@ -469,11 +467,11 @@ int mp_cli_roundtrip(int argc, char **argv)
       break;
     case OPT_FORMAT:
       if (strcmp(val, "nagios") == 0)
-        fmt = FMT_NAGIOS;
+        fmt = MP_OUT_NAGIOS;
       else if (strcmp(val, "json") == 0)
-        fmt = FMT_JSON;
+        fmt = MP_OUT_JSON;
       else if (strcmp(val, "prometheus") == 0)
-        fmt = FMT_PROMETHEUS;
+        fmt = MP_OUT_PROMETHEUS;
       else {
         snprintf(err, sizeof(err),
                  "--format: \"%s\" is not one of nagios, json, prometheus",
@@ -596,28 +594,7 @@ int mp_cli_roundtrip(int argc, char **argv)
       write_state(state, st.token) < 0)
     fprintf(stderr, "mailprobe roundtrip: %s: %s\n", state, strerror(errno));
 
-  rc = (int)mp_result_nagios_state(st.result, &rf);
-  if (fmt == FMT_NAGIOS) {
-    char *line = NULL;
-
-    rc = mp_result_nagios(st.result, &rf, &line);
-    printf("%s\n", line ? line : "MAILPROBE UNKNOWN - out of memory");
-    free(line);
-  } else {
-    char *text = fmt == FMT_JSON ? mp_result_to_json(st.result, 1)
-                                 : mp_result_prometheus(st.result, &rf);
-
-    if (!text) {
-      fprintf(stderr, "mailprobe roundtrip: out of memory\n");
-      rc = MP_EXIT_USAGE;
-    } else {
-      fputs(text, stdout);
-      if (fmt == FMT_JSON)
-        fputc('\n', stdout);
-      free(text);
-    }
-  }
-  fflush(stdout);
+  rc = mp_result_print(stdout, st.result, &rf, fmt, "roundtrip");
 
 out:
   mp_result_free(st.result);

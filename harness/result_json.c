@@ -462,3 +462,30 @@ char *mp_result_prometheus(const struct mp_result *r,
   bprintf(&b, "} 1\n");
   return mp_json_take(&b);
 }
+
+int mp_result_print(FILE *out, const struct mp_result *r,
+                    const struct mp_result_fmt *f, enum mp_out_format form,
+                    const char *cmd)
+{
+  int rc = (int)mp_result_nagios_state(r, f);
+  if (form == MP_OUT_NAGIOS) {
+    char *line = NULL;
+    rc = mp_result_nagios(r, f, &line);
+    fprintf(out, "%s\n", line ? line : "MAILPROBE UNKNOWN - out of memory");
+    free(line);
+  } else {
+    char *text = form == MP_OUT_JSON ? mp_result_to_json(r, 1)
+                                     : mp_result_prometheus(r, f);
+    if (!text) {
+      fprintf(stderr, "mailprobe %s: out of memory\n", cmd);
+      rc = MP_NAGIOS_UNKNOWN;
+    } else {
+      fputs(text, out);
+      if (form == MP_OUT_JSON)
+        fputc('\n', out);
+      free(text);
+    }
+  }
+  fflush(out);
+  return rc;
+}

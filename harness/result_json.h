@@ -6,6 +6,7 @@
 #define MP_RESULT_JSON_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 struct mp_json;
 struct mp_result;
@@ -49,5 +50,14 @@ int mp_result_nagios(const struct mp_result *r, const struct mp_result_fmt *f,
  * memory. Labels protocol and target on every sample. */
 char *mp_result_prometheus(const struct mp_result *r,
                            const struct mp_result_fmt *f);
+
+/* The three output forms of `check` and `roundtrip`, in this order. */
+enum mp_out_format { MP_OUT_NAGIOS = 0, MP_OUT_JSON, MP_OUT_PROMETHEUS };
+
+/* Prints the result in that form to out and returns the Nagios exit code
+ * (3 when out of memory; cmd names the command in that message). */
+int mp_result_print(FILE *out, const struct mp_result *r,
+                    const struct mp_result_fmt *f, enum mp_out_format form,
+                    const char *cmd);
 
 #endif
