@@ -511,7 +511,9 @@ static void on_turn(uv_idle_t *h);
 static void shape_schedule(struct mp_conn *c, uint64_t ms)
 {
   if (ms > 0) {
-    uv_timer_start(&c->shape, on_shape, ms, 0);
+    /* At least ms real ones: the loop clock counts whole milliseconds. */
+    uv_update_time(c->loop);
+    uv_timer_start(&c->shape, on_shape, ms + 1, 0);
     return;
   }
   c->turn_shape = 1;
