@@ -29,7 +29,7 @@ JOBS ?= 16
 # Keep test objects between runs (they are intermediates of the test rule).
 .SECONDARY:
 
-.PHONY: all deps run check unit cases limits asan valgrind interop clients \
+.PHONY: all deps run check suite unit cases limits asan valgrind interop clients \
 	bench fuzz clean install format
 
 all: $(BIN)
@@ -68,14 +68,17 @@ limits: all
 	@tests/limits/run $(BIN)
 
 check: deps
-	@$(MAKE) --no-print-directory all $(TEST_BIN)
+	@$(MAKE) --no-print-directory suite
+
+# Unit tests, cases and shell tests of what is built (no package check).
+suite: all $(TEST_BIN)
 	@tests/run-all $(BIN) $(JOBS) $(TEST_BIN)
 
 # ASan + UBSan build in its own folder, then the whole suite.
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	  ASAN_OPTIONS=detect_leaks=1 unit cases limits
+	  ASAN_OPTIONS=detect_leaks=1 suite
 
 valgrind: all $(TEST_BIN)
 	@VALGRIND=1 tests/run-unit $(TEST_BIN)
