@@ -16,6 +16,7 @@
 #include "fake_servers/mailstore.h"
 #include "harness/args.h"
 #include "harness/case.h"
+#include "harness/runner.h"
 #include "wire/cert.h"
 #include "wire/errors.h"
 
@@ -262,7 +263,7 @@ int mp_cli_serve(int argc, char **argv)
   ca = mp_ca_new("mailprobe serve CA", MP_KEY_EC_P256);
   store = mp_mailstore_new();
   sv.servers = calloc(c->nservers, sizeof(*sv.servers));
-  if (!ca || !store || !sv.servers) {
+  if (!ca || !store || !sv.servers || mp_run_seed_mail(c, store) < 0) {
     fprintf(stderr, "mailprobe serve: could not make the CA or the store\n");
     goto out;
   }
