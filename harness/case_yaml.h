@@ -1,0 +1,178 @@
+/* The case parser's insides, shared by harness/case*.c and by nothing
+ * else: the YAML tree with its marks, the error context, and the typed
+ * readers every part of the format uses (cy_ for "case YAML"). The
+ * public face is harness/case.h. */
+#ifndef MP_CASE_YAML_H
+#define MP_CASE_YAML_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "harness/case.h"
+
+#define MAX_DEPTH 32 /* nesting of maps and lists */
+#define MAX_MAP 4096 /* pairs in one map (duplicates are O(n^2)) */
+#define MAX_DURATION_US 1000000000000000ull /* 10^15 us, about 31 years */
+#define SHOW_MAX 60 /* characters of a value quoted in a message */
+#define DEFAULT_HOSTNAME "mx.example.test"
+#define DEFAULT_MESSAGE_SIZE 1024
+
+enum ykind { Y_SCALAR = 0, Y_SEQ, Y_MAP };
+
+struct ynode {
+  enum ykind kind;
+  int line, col;       /* 1-based */
+  char *str;           /* scalar: the value, NUL-terminated */
+  size_t len;          /* scalar: its length (may hold NULs) */
+  int plain;           /* scalar: written plain (not quoted, no block) */
+  struct ynode **kids; /* list: items; map: key, value, key, value... */
+  size_t nkids;
+};
+
+struct ctx {
+  const char *file;
+  const unsigned char *buf;
+  size_t len;
+  char *err;
+  size_t errlen;
+  int failed;
+  int oom;
+  char show[4][SHOW_MAX * 4 + 8];
+  unsigned nshow;
+};
+
+struct nv {
+  const char *name;
+  int val;
+};
+
+void cy_ynode_free(struct ynode *n);
+
+/* Records the first error, "file:line:column: sentence"; returns -1. */
+__attribute__((format(printf, 4, 5))) int
+cy_fail_at(struct ctx *x, int line, int col, const char *fmt, ...);
+
+/* The same at node n's line and column. */
+__attribute__((format(printf, 3, 4))) int
+cy_fail(struct ctx *x, const struct ynode *n, const char *fmt, ...);
+
+/* Records running out of memory (the first error wins); returns -1. */
+int cy_oom(struct ctx *x);
+
+/* A value as it can be quoted in a message: control characters escaped,
+ * long values cut (at a character boundary) with "...". Four rotating
+ * buffers, so one message can show up to four values. */
+const char *cy_show(struct ctx *x, const char *s, size_t len);
+
+/* cy_show of a scalar node's value. */
+const char *cy_shown(struct ctx *x, const struct ynode *n);
+
+/* The one document of the file as a tree; *root stays NULL when the file
+ * holds no document at all. */
+int cy_load_tree(struct ctx *x, struct ynode **root);
+
+/* 1 for a null scalar (~, null or nothing). */
+int cy_is_null(const struct ynode *n);
+
+/* 1 if s is a decimal integer, optionally signed. */
+int cy_is_int(const char *s);
+
+/* "a map", "a list", "a string"... for messages. */
+const char *cy_describe(const struct ynode *n);
+
+/* "key: expected want, got ..." at n; returns -1. */
+int cy_wrong_type(struct ctx *x, const char *key, const struct ynode *n,
+                  const char *want);
+
+/* The closest of names (NULL-terminated) when it is a likely typo. */
+const char *cy_closest(const char *s, const char *const *names);
+
+/* names as "a, b or c" into out. */
+void cy_join(char *out, size_t cap, const char *const *names);
+
+/* The value of key in a map, or NULL. */
+const struct ynode *cy_get(const struct ynode *map, const char *key);
+
+/* 0 if n is a map, else the error; -1. */
+int cy_want_map(struct ctx *x, const char *key, const struct ynode *n);
+
+/* Checks that keys are strings, unique, and (when known is not NULL) one
+ * of known; where names the map in the message. */
+int cy_check_keys(struct ctx *x, const struct ynode *map, const char *where,
+                  const char *const *known);
+
+/* Reads a scalar into a malloc'd string (one line unless multiline). */
+int cy_get_str(struct ctx *x, const char *key, const struct ynode *n,
+               int multiline, char **out);
+
+/* Reads an integer in [min, max]. */
+int cy_get_int(struct ctx *x, const char *key, const struct ynode *n,
+               long long min, long long max, long long *out);
+
+/* Reads true or false (nothing else). */
+int cy_get_bool(struct ctx *x, const char *key, const struct ynode *n,
+                int *out);
+
+/* Reads a duration (mp_duration_parse, or a YAML number of seconds). */
+int cy_get_dur(struct ctx *x, const char *key, const struct ynode *n,
+               uint64_t *us);
+
+/* Durations in config structs are milliseconds: round up, so that a
+ * duration that is not zero never becomes zero. */
+uint64_t cy_us_to_ms(uint64_t us);
+
+/* A duration in milliseconds, rounded up; positive: 0 is an error. */
+int cy_get_dur_ms(struct ctx *x, const char *key, const struct ynode *n,
+                  int positive, uint64_t *ms);
+
+/* Reads one of tbl's names (case-insensitive) or lists them. */
+int cy_get_enum(struct ctx *x, const char *key, const struct ynode *n,
+                const struct nv *tbl, int *out);
+
+/* Appends a copy of s (len bytes) to a string vector. */
+int cy_strv_push(struct ctx *x, char ***v, size_t *n, const char *s,
+                 size_t len);
+
+/* A list of one-line strings; a single string counts as a list of one
+ * when one_ok. */
+int cy_get_strv(struct ctx *x, const char *key, const struct ynode *n,
+                int one_ok, char ***v, size_t *nv);
+
+/* A list of mechanism or capability names: a list, or one string of
+ * names split on spaces and commas. Names are upper-cased. */
+int cy_get_names(struct ctx *x, const char *key, const struct ynode *n,
+                 char ***v, size_t *nv);
+
+/* Frees a string vector and its strings. */
+void cy_free_strv(char **v, size_t n);
+
+/* Frees what a fake config owns. fake_servers/ has mp_fake_config_free,
+ * but the harness frees its own configs so that the parser links without
+ * the servers. */
+void cy_free_fake_config(struct mp_fake_config *s);
+
+/* servers: into c->servers (harness/case_servers.c). */
+int cy_parse_servers(struct ctx *x, const struct ynode *n, struct mp_case *c);
+
+/* The name of a defined server; suggests a close one. */
+int cy_server_ref(struct ctx *x, const struct mp_case *c, const struct ynode *n,
+                  const char *key);
+
+/* 1 if s is in the NULL-terminated list (exactly). */
+int cy_in_list(const char *s, const char *const *list);
+
+/* probe: into c->probe (harness/case_probe.c). */
+int cy_parse_probe(struct ctx *x, const struct ynode *kn, const struct ynode *n,
+                   struct mp_case *c);
+
+/* An expectation with everything unset. */
+void cy_expect_init(struct mp_case_expect *e);
+
+/* expect: into c->expect (harness/case_expect.c). */
+int cy_parse_expect(struct ctx *x, const struct ynode *kn,
+                    const struct ynode *n, struct mp_case *c);
+
+/* smtp, pop3, imap as enum mp_fake_proto. */
+extern const struct nv cy_proto_names[];
+
+#endif
