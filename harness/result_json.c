@@ -352,6 +352,15 @@ int mp_result_nagios(const struct mp_result *r, const struct mp_result_fmt *f,
   }
   if (r->tls_used)
     bprintf(&b, " cert_days_left=%d;;;;", r->tls.days_left);
+  /* The mailbox (POP3 STAT, IMAP EXISTS) and what a round trip found. */
+  if (r->messages >= 0)
+    bprintf(&b, " messages=%" PRId64 ";;;0;", r->messages);
+  if (r->octets >= 0)
+    bprintf(&b, " size=%" PRId64 "B;;;0;", r->octets);
+  if (r->found >= 0)
+    bprintf(&b, " found=%" PRId64 ";;;0;", r->found);
+  if (r->deleted >= 0)
+    bprintf(&b, " deleted=%" PRId64 ";;;0;", r->deleted);
   *out = mp_json_take(&b);
   if (!*out)
     return MP_NAGIOS_UNKNOWN;

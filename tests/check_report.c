@@ -697,6 +697,15 @@ START_TEST(test_nagios)
 
   f.critical_us = 11000;
   ck_assert_int_eq(mp_result_nagios_state(r, &f), MP_NAGIOS_CRITICAL);
+  /* The mailbox counts go into the perfdata (POP3 STAT, IMAP EXISTS). */
+  r->messages = 3;
+  r->octets = 1200;
+  rc = mp_result_nagios(r, &f, &s);
+  ck_assert_ptr_nonnull(strstr(s, " messages=3;;;0; size=1200B;;;0;"));
+  ck_assert_ptr_nonnull(strstr(s, ", 3 messages"));
+  free(s);
+  r->messages = r->octets = -1;
+
   /* A round trip is judged by its delivery time, not its total. */
   f.warning_us = 5000;
   f.critical_us = 11000;
