@@ -17,6 +17,8 @@ static const char usage[] =
     "  check URL           one probe against a real server (Nagios, JSON or\n"
     "                      Prometheus output; exit 0 OK, 1 WARNING,\n"
     "                      2 CRITICAL, 3 UNKNOWN)\n"
+    "                      (--monitor: again and again with ipMonitor's\n"
+    "                      Up/Warn/Down/Lost timing)\n"
     "  serve CASE.yaml     hold a case's fake servers up on 127.0.0.1 for a\n"
     "                      real client\n"
     "  roundtrip           send a test message over SMTP, find and delete "
