@@ -1,0 +1,204 @@
+/* The fake IMAP server's insides, shared by fake_servers/imap*.c: the
+ * session state, parsed arguments, and the helpers the command files use
+ * (fi_ for "fake IMAP"). The server itself is fake_servers/imap.c. */
+#ifndef MP_FAKE_IMAP_H
+#define MP_FAKE_IMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "fake_servers/session.h"
+
+#define IMAP_MAX_LINE 65536 /* the conn's cap: past it the conn fails */
+#define IMAP_MAX_CMD_LINE                                                      \
+  16384                         /* one line of a command (RFC 9051 4:          \
+                                   at least 8000 octets) */
+#define IMAP_MAX_LITERAL 65536  /* one literal in a command */
+#define IMAP_MAX_COMMAND 131072 /* a whole command, literals included */
+#define IMAP_MAX_LITERALS 16    /* literals in one command */
+#define IMAP_MAX_TAG 64
+#define IMAP_MAX_ERRORS 20
+#define IMAP_MAX_RANGES 1024 /* ranges in one sequence set */
+#define IMAP_MAX_ITEMS 32    /* FETCH items in one command */
+#define IMAP_MAX_FIELDS 32   /* names in HEADER.FIELDS */
+#define IMAP_MAX_DEPTH 32    /* nesting of SEARCH keys */
+#define IMAP_FLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+
+enum imap_state {
+  IMAP_NOTAUTH = 0, /* RFC 9051 3.1 */
+  IMAP_AUTH,        /* 3.2 */
+  IMAP_SELECTED,    /* 3.3 */
+  IMAP_LOGOUT       /* 3.4 */
+};
+
+/* What the next line is. */
+enum imap_mode {
+  MODE_COMMAND = 0, /* a command, or its first line */
+  MODE_LITERAL,     /* the rest of a command after a literal */
+  MODE_SASL,        /* a SASL response (AUTHENTICATE) */
+  MODE_IDLE         /* "DONE" ends IDLE */
+};
+
+/* The states a command is valid in (bits of enum imap_state). */
+#define S_NA (1u << IMAP_NOTAUTH)
+#define S_AU (1u << IMAP_AUTH)
+#define S_SE (1u << IMAP_SELECTED)
+#define S_ANY (S_NA | S_AU | S_SE)
+
+struct lit {
+  char *buf;
+  size_t len, want;
+};
+
+struct imap {
+  enum imap_state state;
+  enum imap_mode mode;
+  char tag[IMAP_MAX_TAG + 1]; /* the command being answered ("" none) */
+  unsigned commands;          /* command lines so far */
+  char *user;                 /* logged in as, or NULL */
+  struct mp_sasl_server *sasl;
+  unsigned errors;
+  /* The command being put together around its literals. */
+  char *text;
+  size_t text_len, text_cap;
+  struct lit lits[IMAP_MAX_LITERALS];
+  size_t nlits;
+  size_t total;
+  /* The selected mailbox: its UIDs by sequence number (RFC 9051 2.3.1). */
+  int read_only;
+  uint64_t *uids;
+  size_t nuids;
+  uint64_t top_uid; /* the highest UID shown in this selection */
+};
+
+struct args;
+typedef void (*cmd_fn)(struct mp_fake_session *s, struct args *g,
+                       struct mp_fake_answer *a);
+
+struct command {
+  const char *name;
+  unsigned states;
+  cmd_fn fn;
+};
+
+/* The arguments of a command: its text with literals as "{n}" markers,
+ * and the literals' bytes in order. */
+struct args {
+  const char *p, *end;
+  const struct lit *lits;
+  size_t nlits, next_lit;
+  int uid; /* under UID: sets and answers speak UIDs */
+};
+
+struct set {
+  struct {
+    uint64_t lo, hi;
+  } r[IMAP_MAX_RANGES];
+  size_t n;
+};
+
+/* "<tag> " and a formatted line. */
+void fi_tagged(struct mp_fake_session *s, struct mp_fake_answer *a,
+               const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A tagged BAD or NO that counts as a client error; at the cap the
+ * session ends with BYE. */
+void fi_client_error(struct mp_fake_session *s, struct mp_fake_answer *a,
+                     const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A string as an IMAP quoted string, or a literal when it cannot be one
+ * (RFC 9051 4.3); NULL is NIL. */
+void fi_put_nstring(struct mp_fake_answer *a, const char *str, size_t len);
+
+/* A string as fi_put_nstring (never NIL). */
+void fi_put_str(struct mp_fake_answer *a, const char *str);
+
+/* printf onto the answer's current line. */
+void fi_put_fmt(struct mp_fake_answer *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The mail store the session reads. */
+struct mp_mailstore *fi_store(const struct mp_fake_session *s);
+
+/* Message i (0-based) of the selected mailbox. */
+const struct mp_mail *fi_mail_at(const struct mp_fake_session *s, size_t i);
+
+/* "\\Seen \\Deleted" for a flag mask, into buf. */
+void fi_flag_list(unsigned flags, char *buf, size_t cap);
+
+/* 1 when the arguments are used up. */
+int fi_at_end(const struct args *g);
+
+/* One SP. */
+int fi_arg_sp(struct args *g);
+
+/* The character c, or -1. */
+int fi_arg_char(struct args *g, char c);
+
+/* ATOM-CHAR: any CHAR but atom-specials (RFC 9051 9). resp ']' is an
+ * ASTRING-CHAR. */
+int fi_atom_char(unsigned char c, int astring);
+
+/* An atom into buf (at most cap - 1 bytes): its length, or -1. extra are
+ * further characters allowed (list wildcards, sequence-set stars). */
+int fi_arg_atom(struct args *g, char *buf, size_t cap, int astring,
+                const char *extra);
+
+/* A quoted string (RFC 9051 4.3): unescaped into a malloc'd copy. */
+int fi_arg_quoted(struct args *g, char **out, size_t *len);
+
+/* astring (atom, quoted or literal) or, with list, a list-mailbox with
+ * wildcards: a malloc'd, NUL-terminated copy (literals may hold NULs:
+ * *len says). */
+int fi_arg_string(struct args *g, int list, char **out, size_t *len);
+
+/* An astring without NULs. */
+int fi_arg_astring(struct args *g, char **out);
+
+/* A number (RFC 9051 9: number64 is enough for us). */
+int fi_arg_number(struct args *g, uint64_t *v);
+
+/* Reads a sequence set, "*" standing for star. 0 or -1 (syntax). */
+int fi_parse_set(struct args *g, uint64_t star, struct set *set);
+
+/* Is v in the set? */
+int fi_set_has(const struct set *set, uint64_t v);
+
+/* A message set in the mode of the command: sequence numbers (each must
+ * exist, RFC 9051 6.4.5 et al.: else BAD) or UIDs (missing ones are
+ * ignored). 0 or -1. */
+int fi_parse_msgset(struct mp_fake_session *s, struct args *g, struct set *set);
+
+/* Is message i (0-based) in the set? */
+int fi_msg_in(const struct imap *m, const struct set *set, size_t i, int uid);
+
+/* The header's length, with the blank line that ends it; the whole message
+ * when it has no blank line. */
+size_t fi_header_len(const struct mp_mail *mail);
+
+/* Case-insensitive (ASCII) search of needle in hay, bytes. */
+int fi_mem_icase_has(const char *hay, size_t hl, const char *needle, size_t nl);
+
+/* RFC 9051 6.4.4 HEADER: a field of that name whose text contains the
+ * string (case-insensitive); an empty string matches any such field. */
+int fi_header_has(const struct mp_mail *mail, const char *name,
+                  const char *value, size_t vlen);
+
+/* The message's arrival as wall-clock seconds (the fi_store keeps monotonic
+ * microseconds). */
+time_t fi_arrived_wall(const struct mp_mail *mail);
+
+/* "Jan" ... "Dec" (RFC 5322 dates, INTERNALDATE). */
+extern const char *const fi_months[];
+
+/* FETCH and UID FETCH (imap_fetch.c). */
+void fi_cmd_fetch(struct mp_fake_session *s, struct args *g,
+                  struct mp_fake_answer *a);
+
+/* SEARCH and UID SEARCH (imap_search.c). */
+void fi_cmd_search(struct mp_fake_session *s, struct args *g,
+                   struct mp_fake_answer *a);
+
+#endif
