@@ -316,12 +316,8 @@ int mp_cli_check(int argc, char **argv)
       opts.helo = val;
       break;
     case OPT_FORMAT:
-      if (strcmp(val, "nagios") == 0)
-        fmt = MP_OUT_NAGIOS;
-      else if (strcmp(val, "json") == 0)
-        fmt = MP_OUT_JSON;
-      else if (strcmp(val, "prometheus") == 0)
-        fmt = MP_OUT_PROMETHEUS;
+      if (mp_out_format_from_name(val) >= 0)
+        fmt = (enum mp_out_format)mp_out_format_from_name(val);
       else {
         snprintf(err, sizeof(err),
                  "--format: \"%s\" is not one of nagios, json, prometheus",

@@ -498,3 +498,12 @@ int mp_result_print(FILE *out, const struct mp_result *r,
   fflush(out);
   return rc;
 }
+
+int mp_out_format_from_name(const char *name)
+{
+  static const char *const names[] = {"nagios", "json", "prometheus"};
+  for (int i = 0; i < 3; i++)
+    if (strcmp(name, names[i]) == 0)
+      return i;
+  return -1;
+}

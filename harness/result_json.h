@@ -54,6 +54,9 @@ char *mp_result_prometheus(const struct mp_result *r,
 /* The three output forms of `check` and `roundtrip`, in this order. */
 enum mp_out_format { MP_OUT_NAGIOS = 0, MP_OUT_JSON, MP_OUT_PROMETHEUS };
 
+/* "nagios", "json", "prometheus" as enum mp_out_format; -1 if unknown. */
+int mp_out_format_from_name(const char *name);
+
 /* Prints the result in that form to out and returns the Nagios exit code
  * (3 when out of memory; cmd names the command in that message). */
 int mp_result_print(FILE *out, const struct mp_result *r,
