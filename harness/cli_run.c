@@ -27,7 +27,8 @@ static const char run_usage[] =
     "options:\n"
     "  --format FMT     human (default), tap (TAP version 13), junit (JUnit\n"
     "                   XML) or json (an array, one object per case)\n"
-    "  -j, --jobs N     cases at once (default 8)\n"
+    "  -j, --jobs N     cases at once (default 32); a case with expect.memory\n"
+    "                   runs in a child process of its own, counted here\n"
     "  --filter GLOB    only cases whose name or file matches (case-\n"
     "                   insensitive; * and ? as in the shell)\n"
     "  -v, --verbose    human: whole transcripts of failures\n"
@@ -220,7 +221,7 @@ int mp_cli_run(int argc, char **argv)
   const char *filter = NULL, *val;
   struct mp_args a;
   char err[512];
-  unsigned long jobs = 8;
+  unsigned long jobs = MP_RUN_DEFAULT_JOBS;
   size_t i, n = 0, failed;
   int id, npaths = 0, rc = 0, fmt;
 

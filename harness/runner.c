@@ -14,6 +14,8 @@
 #include "harness/args.h"
 #include "harness/case.h"
 #include "harness/heap.h"
+#include "harness/isolate.h"
+#include "harness/outcome_pack.h"
 #include "probes/probe.h"
 #include "probes/result.h"
 #include "probes/roundtrip.h"
@@ -21,13 +23,15 @@
 #include "wire/conn.h"
 #include "wire/errors.h"
 
-#define DEFAULT_JOBS 8
 #define DEFAULT_GRACE_MS 1000
 #define GRACE_POLL_MS 5
 #define DEFAULT_SAFETY_MS 10000
 /* How long a finished run waits for abandoned probes before it gives up on
  * them. */
 #define REAPER_MS 3000
+/* A case in a process of its own is killed this long after its own safety
+ * deadline, grace and reaper would have ended it. */
+#define ISOLATED_SLACK_MS 10000
 
 struct job;
 
@@ -407,6 +411,18 @@ static void mem_sample(uv_check_t *h)
     R->mem_peak = now;
 }
 
+/* "512 B", "40 KiB", "3.2 MiB" for messages. */
+static const char *fmt_size(char *buf, size_t len, uint64_t n)
+{
+  if (n < 10 * 1024)
+    snprintf(buf, len, "%" PRIu64 " B", n);
+  else if (n < 10 * 1024 * 1024)
+    snprintf(buf, len, "%" PRIu64 " KiB", n / 1024);
+  else
+    snprintf(buf, len, "%.1f MiB", (double)n / (1024.0 * 1024.0));
+  return buf;
+}
+
 /* Starts measuring j (running alone): the heap now is its base. */
 static void mem_start(struct run *R, struct job *j)
 {
@@ -421,6 +437,7 @@ static void mem_check(struct job *j)
   struct run *R = j->run;
   uint64_t max = j->rc->c->expect.memory_max;
   size_t grew;
+  char a[32], b[32];
 
   uv_check_stop(&R->mem_check);
   R->mem_job = NULL;
@@ -433,9 +450,8 @@ static void mem_check(struct job *j)
   grew = R->mem_peak - R->mem_base;
   if (grew > max)
     job_diff(j,
-             "memory: expected the heap to grow by at most %" PRIu64
-             " KiB, it grew by %zu KiB",
-             max / 1024, grew / 1024);
+             "memory: expected the heap to grow by at most %s, it grew by %s",
+             fmt_size(a, sizeof(a), max), fmt_size(b, sizeof(b), grew));
 }
 
 static void job_finish(struct job *j)
@@ -730,20 +746,26 @@ static uint64_t timeout_or_default(uint64_t ms)
 /* The safety deadline of a case: the probe's timeout + safety_ms; for a
  * round trip, per run the email timeout, both halves' timeouts and
  * safety_ms, plus the pauses between runs. */
-static uint64_t safety_deadline_ms(const struct run *R, const struct job *j)
+static uint64_t case_safety_ms(const struct run *R, const struct mp_case *c)
 {
-  const struct mp_case_rt *rt = j->rc->c ? j->rc->c->probe.rt : NULL;
+  const struct mp_case_rt *rt = c ? c->probe.rt : NULL;
   uint64_t per_run;
 
   if (R->opts.deadline_ms)
     return R->opts.deadline_ms;
   if (!rt)
-    return timeout_or_default(j->opts.timeout_ms) + R->opts.safety_ms;
+    return timeout_or_default(c ? c->probe.opts.timeout_ms : 0) +
+           R->opts.safety_ms;
   per_run = (rt->email_timeout_ms ? rt->email_timeout_ms
                                   : MP_RT_DEFAULT_EMAIL_TIMEOUT_MS) +
             timeout_or_default(rt->send.opts.timeout_ms) +
             timeout_or_default(rt->fetch.opts.timeout_ms) + R->opts.safety_ms;
   return per_run * rt->runs + rt->interval_ms * (rt->runs - 1);
+}
+
+static uint64_t safety_deadline_ms(const struct run *R, const struct job *j)
+{
+  return case_safety_ms(R, j->rc->c);
 }
 
 static void on_safety(uv_timer_t *t)
@@ -1093,19 +1115,137 @@ static void start_case(struct run *R, struct mp_run_case *rc)
   job_start(j);
 }
 
-static int runs_alone(const struct mp_run_case *rc)
+/* 1 for a case whose expect.memory bound is the process's heap. */
+static int measures_heap(const struct mp_run_case *rc)
 {
   return rc->c && rc->c->expect.has_memory;
+}
+
+/* ---- cases in a process of their own ------------------------------------ */
+
+struct isolated {
+  struct run *R;
+  struct mp_run_case *rc;
+};
+
+/* In the child: the case alone on a loop of its own, its outcome packed. */
+static char *isolated_run(void *arg, size_t *len)
+{
+  struct isolated *iso = arg;
+  struct mp_run_opts o = iso->R->opts;
+  struct mp_run_case one;
+  char *bytes;
+
+  memset(&one, 0, sizeof(one));
+  one.file = iso->rc->file;
+  one.c = iso->rc->c;
+  one.parse_error = iso->rc->parse_error;
+  o.jobs = 1;
+  o.no_fork = 1;
+  o.on_done = NULL;
+  o.data = NULL;
+  if (mp_run(&one, 1, &o) < 0 || !one.done)
+    return NULL;
+  bytes = mp_outcome_pack(&one.out, one.result, len);
+  mp_run_case_clear(&one);
+  mp_probe_cleanup();
+  return bytes;
+}
+
+/* In the parent: the child's outcome becomes the case's. */
+static void on_isolated(const struct mp_isolate_end *end, void *data)
+{
+  struct isolated *iso = data;
+  struct run *R = iso->R;
+  struct mp_run_case *rc = iso->rc;
+  struct mp_result *result = NULL;
+  const char *why = NULL;
+
+  free(iso);
+  memset(&rc->out, 0, sizeof(rc->out));
+  if (end->timed_out)
+    why = "did not finish in time and was killed";
+  else if (end->too_big)
+    why = "wrote more than its outcome can be and was killed";
+  if (!why && !end->signal && end->len &&
+      mp_outcome_unpack(end->bytes, end->len, &rc->out, &result) == 0) {
+    rc->result = result; /* passed and diffs are the child's */
+    if (end->exit_code != 0) {
+      /* After its outcome: a sanitizer's or valgrind's exit status. */
+      diff_add(&rc->out.diffs, &rc->out.ndiffs,
+               "the case's own process (expect.memory) exited with status "
+               "%d after its outcome (see its report on stderr)",
+               end->exit_code);
+      rc->out.passed = 0;
+    }
+  } else {
+    if (why)
+      diff_add(&rc->out.diffs, &rc->out.ndiffs,
+               "the case's own process (expect.memory) %s", why);
+    else if (end->signal)
+      diff_add(&rc->out.diffs, &rc->out.ndiffs,
+               "the case's own process (expect.memory) was killed by signal "
+               "%d (%s)",
+               end->signal, strsignal(end->signal));
+    else
+      diff_add(&rc->out.diffs, &rc->out.ndiffs,
+               "the case's own process (expect.memory) exited with status "
+               "%d and %s",
+               end->exit_code,
+               end->len ? "an outcome that did not read" : "no outcome");
+    rc->out.passed = 0;
+  }
+  rc->out.file = rc->file;
+  rc->out.name = rc->c ? rc->c->name : NULL;
+  rc->out.result = rc->result;
+  rc->done = 1;
+  R->running--;
+  R->finished++;
+  if (R->opts.on_done)
+    R->opts.on_done(rc, R->opts.data);
+  if (!R->pumping)
+    pump(R);
+  check_all_done(R);
+}
+
+/* Starts rc in a child process; 0, or -1 when none could be made (the
+ * caller then runs it here). */
+static int start_isolated(struct run *R, struct mp_run_case *rc)
+{
+  struct isolated *iso = calloc(1, sizeof(*iso));
+  uint64_t deadline = case_safety_ms(R, rc->c) + R->opts.grace_ms + REAPER_MS +
+                      ISOLATED_SLACK_MS;
+
+  if (!iso)
+    return -1;
+  iso->R = R;
+  iso->rc = rc;
+  R->running++;
+  if (mp_isolate_start(&R->loop, isolated_run, iso, deadline, on_isolated,
+                       iso) < 0) {
+    R->running--;
+    free(iso);
+    return -1;
+  }
+  return 0;
 }
 
 static void pump(struct run *R)
 {
   R->pumping = 1;
-  /* A case with expect.memory waits for the others to finish and runs
-   * alone (cases after it wait for it). */
-  while (R->running < R->opts.jobs && R->next < R->n && !R->mem_job &&
-         (!runs_alone(&R->cases[R->next]) || R->running == 0))
+  while (R->running < R->opts.jobs && R->next < R->n && !R->mem_job) {
+    struct mp_run_case *rc = &R->cases[R->next];
+
+    if (measures_heap(rc) && !R->opts.no_fork && start_isolated(R, rc) == 0) {
+      R->next++;
+      continue;
+    }
+    /* Here, a case with expect.memory waits for the others to finish and
+     * runs alone (cases after it wait for it). */
+    if (measures_heap(rc) && R->running > 0)
+      break;
     start_case(R, &R->cases[R->next++]);
+  }
   R->pumping = 0;
   check_all_done(R);
 }
@@ -1130,7 +1270,7 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
   R->n = n;
   R->opts = *opts;
   if (!R->opts.jobs)
-    R->opts.jobs = DEFAULT_JOBS;
+    R->opts.jobs = MP_RUN_DEFAULT_JOBS;
   if (!R->opts.grace_ms)
     R->opts.grace_ms = DEFAULT_GRACE_MS;
   if (!R->opts.safety_ms)

@@ -36,14 +36,24 @@ struct mp_run_case {
   int done;
 };
 
+/* Cases at once unless told: most cases wait on timers (slow greetings,
+ * deadlines), not on the CPU, and 32 keep a run of a few hundred within
+ * a few hundred descriptors. */
+#define MP_RUN_DEFAULT_JOBS 32
+
 struct mp_run_opts {
-  unsigned jobs;        /* cases at once; 0: 8 */
+  unsigned jobs;        /* cases at once; 0: MP_RUN_DEFAULT_JOBS */
   uint64_t grace_ms;    /* after the probe, the longest wait for the
                            servers to receive every line it sent, before
                            the server checks; 0: 1 s */
   uint64_t safety_ms;   /* added to the probe's timeout; 0: 10 s */
   uint64_t deadline_ms; /* for tests: when nonzero, the whole safety
                            deadline per case, whatever the timeout */
+  /* Cases with expect.memory measure the process's heap. 0: each runs in
+   * a child process of its own (harness/isolate.h), beside the other
+   * cases; 1: each runs alone in this process, the others waiting (also
+   * the fallback when a child cannot be made). */
+  int no_fork;
   /* Called once per case as it finishes (in finishing order). */
   void (*on_done)(struct mp_run_case *rc, void *data);
   void *data;

@@ -407,6 +407,121 @@ START_TEST(test_compare_run)
 }
 END_TEST
 
+/* Cases with expect.memory: a slow one first, then a quick one, then one
+ * whose bound no case can meet. */
+static const char case_mem_slow[] = "name: memory, slow greeting\n"
+                                    "servers:\n"
+                                    "  mx:\n"
+                                    "    protocol: smtp\n"
+                                    "    script:\n"
+                                    "      - on: connect\n"
+                                    "        delay: 700ms\n"
+                                    "probe:\n"
+                                    "  type: smtp\n"
+                                    "  server: mx\n"
+                                    "  tls: none\n"
+                                    "  timeout: 5s\n"
+                                    "expect:\n"
+                                    "  status: ok\n"
+                                    "  memory: { max: 4MiB }\n";
+
+static const char case_mem_quick[] = "name: memory, quick\n"
+                                     "servers:\n"
+                                     "  mx: { protocol: smtp }\n"
+                                     "probe:\n"
+                                     "  type: smtp\n"
+                                     "  server: mx\n"
+                                     "  tls: none\n"
+                                     "  timeout: 5s\n"
+                                     "expect:\n"
+                                     "  status: ok\n"
+                                     "  phase: quit\n"
+                                     "  memory: { max: 4MiB }\n";
+
+static const char case_mem_tiny[] = "name: memory, bound too small\n"
+                                    "servers:\n"
+                                    "  mx: { protocol: smtp }\n"
+                                    "probe:\n"
+                                    "  type: smtp\n"
+                                    "  server: mx\n"
+                                    "  tls: none\n"
+                                    "  timeout: 5s\n"
+                                    "expect:\n"
+                                    "  status: fail\n"
+                                    "  memory: { max: 1B }\n";
+
+struct order {
+  const char *names[4];
+  size_t n;
+};
+
+static void on_done_order(struct mp_run_case *rc, void *data)
+{
+  struct order *o = data;
+
+  if (o->n < 4)
+    o->names[o->n++] = rc->out.name;
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* _i = 0: each memory case in a child process, beside the others: the
+ * quick one finishes while the slow one still waits for its greeting.
+ * _i = 1 (no_fork): each runs alone, in file order. Either way the
+ * outcome is the same: diffs, result and transcript. */
+START_TEST(test_memory_cases)
+{
+  struct mp_run_case cases[3];
+  struct mp_run_opts opts = {.jobs = 8, .no_fork = _i};
+  struct order order = {0};
+  size_t i;
+
+  memset(cases, 0, sizeof(cases));
+  cases[0].file = "slow.yaml";
+  cases[0].c = parse(case_mem_slow);
+  cases[1].file = "quick.yaml";
+  cases[1].c = parse(case_mem_quick);
+  cases[2].file = "tiny.yaml";
+  cases[2].c = parse(case_mem_tiny);
+  opts.on_done = on_done_order;
+  opts.data = &order;
+  ck_assert_int_eq(mp_run(cases, 3, &opts), 0);
+  ck_assert_uint_eq(order.n, 3);
+  if (_i == 0) {
+    ck_assert_str_eq(order.names[2], "memory, slow greeting");
+  } else {
+    ck_assert_str_eq(order.names[0], "memory, slow greeting");
+    ck_assert_str_eq(order.names[1], "memory, quick");
+    ck_assert_str_eq(order.names[2], "memory, bound too small");
+  }
+  for (i = 0; i < 2; i++) {
+    dump(&cases[i]);
+    ck_assert(cases[i].out.passed);
+    ck_assert_ptr_nonnull(cases[i].result);
+    ck_assert_ptr_eq(cases[i].out.result, cases[i].result);
+    ck_assert_str_eq(cases[i].out.file, cases[i].file);
+    ck_assert(cases[i].result->ok);
+    ck_assert_uint_gt(cases[i].result->ntranscript, 3);
+    ck_assert(starts_with(cases[i].result->transcript[0].line, "220 "));
+  }
+  ck_assert(cases[0].out.seconds >= 0.7);
+  ck_assert_int_eq(cases[1].result->phase, MP_PHASE_QUIT);
+  ck_assert(!cases[2].out.passed);
+  ck_assert_uint_eq(cases[2].out.ndiffs, 2);
+  ck_assert(has_diff(&cases[2], "status: expected fail, got ok"));
+  ck_assert(starts_with(
+      cases[2].out.diffs[1],
+      "memory: expected the heap to grow by at most 1 B, it grew by "));
+  for (i = 0; i < 3; i++) {
+    mp_run_case_clear(&cases[i]);
+    mp_case_free(cases[i].c);
+  }
+}
+END_TEST
+
 START_TEST(test_empty_run)
 {
   struct mp_run_opts opts = {0};
@@ -426,6 +541,7 @@ static Suite *runner_suite(void)
   tcase_add_loop_test(tc, test_run_cases, 2, 3);
   tcase_add_test(tc, test_safety_deadline);
   tcase_add_test(tc, test_empty_run);
+  tcase_add_loop_test(tc, test_memory_cases, 0, 2);
   tcase_add_test(tc, test_roundtrip_runs);
   tcase_add_test(tc, test_roundtrip_safety);
   tcase_add_test(tc, test_compare_run);
