@@ -4,7 +4,9 @@
  * the probe at them, compares the result with the case's expectations and
  * what the servers saw, and stops the servers. A case with probe.target
  * talks to a real server and starts none. A safety deadline (the probe's
- * timeout + 10 s) keeps a broken case from hanging the run.
+ * timeout + 10 s) keeps a broken case from hanging the run. A case with
+ * expect.memory runs in a child process of its own (harness/isolate.h)
+ * that hands its outcome back, so its heap is its own.
  *
  * A roundtrip case starts all its servers on the one mail store (the fake
  * SMTP server delivers into the mailbox the fake POP3/IMAP server reads),
