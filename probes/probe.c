@@ -577,12 +577,16 @@ static void try_connect(struct mp_probe *p)
     mp_session_fail(p, MP_E_NO_RESOURCES, "out of memory");
     return;
   }
+  /* The deadline counts from the start of the probe, to the microsecond
+   * (not from this connect, nor in whole milliseconds): what the caller
+   * waits for is timeout_ms after mp_probe_start. */
+  uint64_t deadline_us = p->t0_us + p->o.timeout_ms * 1000;
   uint64_t used = mp_session_elapsed(p) / 1000;
   uint64_t left = p->o.timeout_ms > used ? p->o.timeout_ms - used : 1;
   uint64_t cto = p->o.connect_timeout_ms && p->o.connect_timeout_ms < left
                      ? p->o.connect_timeout_ms
                      : left;
-  mp_conn_set_deadline(p->conn, left);
+  mp_conn_set_deadline_at(p->conn, deadline_us);
   int rc =
       mp_conn_connect(p->conn, (const struct sockaddr *)ss, cto, on_connect);
   if (rc < 0) {
@@ -633,6 +637,9 @@ static char *own(struct mp_probe *p, size_t slot, const char *s)
 int mp_probe_start(struct uv_loop_s *loop, const struct mp_probe_opts *opts,
                    mp_probe_cb cb, void *data)
 {
+  /* The probe's time (its deadline, its total) starts when the caller
+   * started it. */
+  uint64_t t0_us = mp_now_us();
   const struct mp_probe_proto *proto = proto_for(opts->proto);
   if (!proto || !opts->host || !cb)
     return MP_E_PROTOCOL_ERROR;
@@ -662,10 +669,12 @@ int mp_probe_start(struct uv_loop_s *loop, const struct mp_probe_opts *opts,
     return MP_E_NO_RESOURCES;
   }
   /* The TLS context (trust store loading is the slow part) is made
-   * before the clock starts, so no phase pays for it. */
+   * before the first phase starts, so no phase pays for it; the deadline
+   * and the total do: the caller waited for it. */
   if (p->o.tls != MP_TLSMODE_NONE)
     p->ctx = client_ctx(p, p->ctx_err, sizeof(p->ctx_err));
-  p->t0_us = p->phase_t0_us = mp_now_us();
+  p->t0_us = t0_us;
+  p->phase_t0_us = mp_now_us();
   p->phase = MP_PHASE_RESOLVE;
   p->r->timings_us[MP_PHASE_RESOLVE] = 0;
   /* DNS gets no more time than the probe has. */

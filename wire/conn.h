@@ -65,6 +65,17 @@ int mp_conn_adopt(struct mp_conn *c, void *server_stream);
  * on_error(MP_E_TIMEOUT) runs, whatever bytes are trickling in. */
 void mp_conn_set_deadline(struct mp_conn *c, uint64_t ms);
 
+/* Sets (or with at_us == 0 clears) the deadline at at_us on mp_now_us()'s
+ * clock: for a caller whose time started before this connection (a probe's
+ * deadline counts from when the probe was started, not from its connect).
+ * A deadline that passed already fires from the loop, never from here.
+ * Deadlines fire within the kernel's timer slack (~50 us) on Linux, and
+ * never before they passed. */
+void mp_conn_set_deadline_at(struct mp_conn *c, uint64_t at_us);
+
+/* The deadline on mp_now_us()'s clock, 0 if none. */
+uint64_t mp_conn_deadline_at(const struct mp_conn *c);
+
 /* Milliseconds left before the deadline (0 if passed; UINT64_MAX if none). */
 uint64_t mp_conn_deadline_left(const struct mp_conn *c);
 
