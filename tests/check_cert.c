@@ -309,6 +309,41 @@ START_TEST(bad_arguments)
 }
 END_TEST
 
+/* A leaf with a chosen window: its times, its issuer; bad windows. */
+START_TEST(issue_window)
+{
+  char *cert = NULL, *pkey = NULL;
+  char cn[64];
+  X509 *x;
+
+  ck_assert_int_eq(
+      mp_cert_issue_window(ca, HOST, MP_KEY_EC_P256, -120, 30, &cert, &pkey),
+      0);
+  x = parse_cert(cert);
+  ck_assert_int_ge(secs_from_now(X509_get0_notBefore(x)), -125);
+  ck_assert_int_le(secs_from_now(X509_get0_notBefore(x)), -115);
+  ck_assert_int_ge(secs_from_now(X509_get0_notAfter(x)), 25);
+  ck_assert_int_le(secs_from_now(X509_get0_notAfter(x)), 30);
+  cn_of(x, cn, sizeof cn);
+  ck_assert_str_eq(cn, HOST);
+  ck_assert_int_eq(
+      X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(x)) != 0, 1);
+  X509_free(x);
+  free(cert);
+  free(pkey);
+  ck_assert_int_eq(
+      mp_cert_issue_window(ca, HOST, MP_KEY_EC_P256, 10, 10, &cert, &pkey),
+      MP_E_NO_RESOURCES);
+  ck_assert_ptr_null(cert);
+  ck_assert_int_eq(
+      mp_cert_issue_window(NULL, HOST, MP_KEY_EC_P256, 0, 10, &cert, &pkey),
+      MP_E_NO_RESOURCES);
+  ck_assert_int_eq(
+      mp_cert_issue_window(ca, "", MP_KEY_EC_P256, 0, 10, &cert, &pkey),
+      MP_E_NO_RESOURCES);
+}
+END_TEST
+
 static Suite *cert_suite(void)
 {
   Suite *s = suite_create("cert");
@@ -326,6 +361,7 @@ static Suite *cert_suite(void)
   tcase_add_test(tc, rsa_keys);
   tcase_add_test(tc, serials_are_random);
   tcase_add_test(tc, bad_arguments);
+  tcase_add_test(tc, issue_window);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -526,6 +526,286 @@ START_TEST(many_messages_after_burst)
 }
 END_TEST
 
+/* ---- the chain memo ---------------------------------------------------- */
+
+/* A server context for a leaf from ca_of (NULL: the test CA) of the given
+ * kind for host. */
+static struct mp_tls_ctx *server_ctx(struct mp_ca *ca_of,
+                                     enum mp_cert_kind kind, const char *host)
+{
+  char err[256] = "";
+  char *cert = NULL, *pkey = NULL;
+  struct mp_tls_ctx *sctx;
+
+  ck_assert_int_eq(mp_cert_issue(ca_of ? ca_of : ca, kind, host, MP_KEY_EC_P256,
+                                 &cert, &pkey),
+                   0);
+  sctx = mp_tls_ctx_server(cert, pkey, err, sizeof err);
+  ck_assert_msg(sctx != NULL, "server ctx: %s", err);
+  free(cert);
+  free(pkey);
+  return sctx;
+}
+
+static struct mp_tls_ctx *client_ctx(struct mp_ca *trusted, int insecure)
+{
+  char err[256] = "";
+  struct mp_tls_client_opts o = {.ca_pem = mp_ca_pem(trusted ? trusted : ca),
+                                 .insecure = insecure};
+  struct mp_tls_ctx *cctx = mp_tls_ctx_client(&o, err, sizeof err);
+
+  ck_assert_msg(cctx != NULL, "client ctx: %s", err);
+  return cctx;
+}
+
+/* One handshake of a client session on cctx for host against a server
+ * session on sctx; the client's result, its facts in info. */
+static int handshake_on(struct mp_tls_ctx *cctx, struct mp_tls_ctx *sctx,
+                        const char *host, struct mp_tls_info *info, char *why,
+                        size_t whylen)
+{
+  struct pair p = {.cctx = cctx, .sctx = sctx};
+
+  p.c = mp_tls_new(cctx, 0, host);
+  p.s = mp_tls_new(sctx, 1, NULL);
+  ck_assert_ptr_nonnull(p.c);
+  ck_assert_ptr_nonnull(p.s);
+  handshake(&p, 0);
+  mp_tls_get_info(p.c, info);
+  snprintf(why, whylen, "%s", mp_tls_error(p.c));
+  if (p.crc == 0)
+    transfer(p.c, p.s, "EHLO probe\r\n", 12, 0);
+  pair_close(&p);
+  return p.crc;
+}
+
+static void counts(struct mp_tls_ctx *cctx, unsigned long *hits,
+                   unsigned long *misses)
+{
+  mp_tls_ctx_memo_counts(cctx, hits, misses);
+}
+
+/* A second handshake with the same chain and name is answered from the
+ * memo and says exactly what the first one said. */
+START_TEST(memo_hit_tells_the_same)
+{
+  struct mp_tls_ctx *cctx = client_ctx(NULL, 0);
+  struct mp_tls_ctx *sctx = server_ctx(NULL, MP_CERT_VALID, HOST);
+  struct mp_tls_info a, b;
+  char why[256];
+  unsigned long hits, misses;
+
+  ck_assert_int_eq(handshake_on(cctx, sctx, HOST, &a, why, sizeof why), 0);
+  counts(cctx, &hits, &misses);
+  ck_assert_uint_eq(hits, 0);
+  ck_assert_uint_eq(misses, 1);
+  for (int i = 0; i < 3; i++) {
+    ck_assert_int_eq(handshake_on(cctx, sctx, HOST, &b, why, sizeof why), 0);
+    ck_assert_int_eq(b.verified, 1);
+    ck_assert_str_eq(b.verify_error, a.verify_error);
+    ck_assert_str_eq(b.subject, a.subject);
+    ck_assert_str_eq(b.issuer, a.issuer);
+    /* days_left counts from now: a second boundary may pass between. */
+    ck_assert_int_le(b.days_left, a.days_left);
+    ck_assert_int_ge(b.days_left, a.days_left - 1);
+    ck_assert_str_eq(b.version, a.version);
+    ck_assert_str_eq(why, "");
+  }
+  counts(cctx, &hits, &misses);
+  ck_assert_uint_eq(hits, 3);
+  ck_assert_uint_eq(misses, 1);
+  mp_tls_ctx_unref(sctx);
+  mp_tls_ctx_unref(cctx);
+}
+END_TEST
+
+/* After a hit, whatever differs is verified in full and fails as it
+ * would have without the memo. */
+static const struct memo_case {
+  enum mp_cert_kind kind;
+  const char *cert_host, *client_host;
+  int other_ca; /* the leaf comes from another CA of the same name */
+  const char *why;
+} memo_cases[] = {
+    {MP_CERT_VALID, HOST, "other.example.test", 0, "hostname mismatch"},
+    {MP_CERT_VALID, HOST, "127.0.0.1", 0, "IP address mismatch"},
+    {MP_CERT_WRONG_HOST, HOST, HOST, 0, "hostname mismatch"},
+    {MP_CERT_EXPIRED, HOST, HOST, 0, "certificate has expired"},
+    {MP_CERT_NOT_YET_VALID, HOST, HOST, 0, "certificate is not yet valid"},
+    {MP_CERT_SELF_SIGNED, HOST, HOST, 0, "self-signed certificate"},
+    {MP_CERT_VALID, HOST, HOST, 1, "unable to get local issuer certificate"},
+    {MP_CERT_VALID, HOST, HOST, -1, ""}, /* a new valid leaf: a miss */
+};
+
+START_TEST(memo_changed_chain_or_name_fails)
+{
+  const struct memo_case *mc = &memo_cases[_i];
+  struct mp_tls_ctx *cctx = client_ctx(NULL, 0);
+  struct mp_tls_ctx *good = server_ctx(NULL, MP_CERT_VALID, HOST);
+  struct mp_ca *other = NULL;
+  struct mp_tls_ctx *bad;
+  struct mp_tls_info info, ref;
+  char why[256];
+  unsigned long hits, misses;
+
+  ck_assert_int_eq(handshake_on(cctx, good, HOST, &ref, why, sizeof why), 0);
+  ck_assert_int_eq(handshake_on(cctx, good, HOST, &ref, why, sizeof why), 0);
+  counts(cctx, &hits, &misses);
+  ck_assert_uint_eq(hits, 1);
+  if (mc->other_ca == 1) {
+    /* Same CA name, another key: only the signature tells them apart. */
+    other = mp_ca_new("mailprobe test CA", MP_KEY_EC_P256);
+    ck_assert_ptr_nonnull(other);
+  }
+  bad = mc->other_ca == 0 && mc->kind == MP_CERT_VALID &&
+                strcmp(mc->client_host, HOST) != 0
+            ? good
+            : server_ctx(other, mc->kind, mc->cert_host);
+  if (bad == good)
+    mp_tls_ctx_ref(good);
+  for (int i = 0; i < 2; i++) {
+    int rc = handshake_on(cctx, bad, mc->client_host, &info, why, sizeof why);
+    if (mc->why[0] == '\0') {
+      ck_assert_int_eq(rc, 0);
+      ck_assert_int_eq(info.verified, 1);
+      continue;
+    }
+    ck_assert_msg(rc == MP_E_CERT_INVALID, "%d %s", rc, why);
+    ck_assert_str_eq(why, mc->why);
+    ck_assert_str_eq(info.verify_error, mc->why);
+    ck_assert_int_eq(info.verified, 0);
+  }
+  counts(cctx, &hits, &misses);
+  /* A failure is never remembered; a new good chain is, once verified. */
+  ck_assert_uint_eq(hits, mc->why[0] == '\0' ? 2 : 1);
+  ck_assert_uint_eq(misses, mc->why[0] == '\0' ? 2 : 3);
+  /* The first chain still hits. */
+  ck_assert_int_eq(handshake_on(cctx, good, HOST, &info, why, sizeof why), 0);
+  ck_assert_int_eq(info.verified, 1);
+  ck_assert_str_eq(info.subject, ref.subject);
+  mp_tls_ctx_unref(bad);
+  mp_tls_ctx_unref(good);
+  mp_tls_ctx_unref(cctx);
+  mp_ca_free(other);
+}
+END_TEST
+
+/* A context that trusts another CA has a memo of its own. */
+START_TEST(memo_other_trust_store_fails)
+{
+  struct mp_ca *other = mp_ca_new("another CA", MP_KEY_EC_P256);
+  struct mp_tls_ctx *cctx = client_ctx(NULL, 0);
+  struct mp_tls_ctx *octx;
+  struct mp_tls_ctx *sctx = server_ctx(NULL, MP_CERT_VALID, HOST);
+  struct mp_tls_info info;
+  char why[256];
+
+  ck_assert_ptr_nonnull(other);
+  octx = client_ctx(other, 0);
+  ck_assert_int_eq(handshake_on(cctx, sctx, HOST, &info, why, sizeof why), 0);
+  ck_assert_int_eq(handshake_on(cctx, sctx, HOST, &info, why, sizeof why), 0);
+  for (int i = 0; i < 2; i++) {
+    ck_assert_int_eq(handshake_on(octx, sctx, HOST, &info, why, sizeof why),
+                     MP_E_CERT_INVALID);
+    ck_assert_str_eq(why, "unable to get local issuer certificate");
+  }
+  mp_tls_ctx_unref(sctx);
+  mp_tls_ctx_unref(octx);
+  mp_tls_ctx_unref(cctx);
+  mp_ca_free(other);
+}
+END_TEST
+
+/* An insecure context goes on after a bad chain but never remembers it:
+ * every handshake reports the fault. */
+START_TEST(memo_insecure_keeps_reporting)
+{
+  struct mp_tls_ctx *cctx = client_ctx(NULL, 1);
+  struct mp_tls_ctx *sctx = server_ctx(NULL, MP_CERT_WRONG_HOST, HOST);
+  struct mp_tls_info info;
+  char why[256];
+  unsigned long hits, misses;
+
+  for (int i = 0; i < 3; i++) {
+    ck_assert_int_eq(handshake_on(cctx, sctx, HOST, &info, why, sizeof why), 0);
+    ck_assert_int_eq(info.verified, 0);
+    ck_assert_str_eq(info.verify_error, "hostname mismatch");
+  }
+  counts(cctx, &hits, &misses);
+  ck_assert_uint_eq(hits, 0);
+  ck_assert_uint_eq(misses, 3);
+  mp_tls_ctx_unref(sctx);
+  mp_tls_ctx_unref(cctx);
+}
+END_TEST
+
+/* A remembered chain whose leaf expires afterwards fails as expired: a
+ * hit checks the validity times again. */
+START_TEST(memo_rechecks_expiry)
+{
+  struct mp_tls_ctx *cctx = client_ctx(NULL, 0);
+  struct mp_tls_ctx *sctx;
+  struct mp_tls_info info;
+  char err[256] = "", why[256];
+  char *cert = NULL, *pkey = NULL;
+  unsigned long hits, misses;
+
+  /* Valid for the next 2 seconds. */
+  ck_assert_int_eq(
+      mp_cert_issue_window(ca, HOST, MP_KEY_EC_P256, -60, 2, &cert, &pkey), 0);
+  sctx = mp_tls_ctx_server(cert, pkey, err, sizeof err);
+  ck_assert_msg(sctx != NULL, "%s", err);
+  ck_assert_int_eq(handshake_on(cctx, sctx, HOST, &info, why, sizeof why), 0);
+  ck_assert_int_eq(handshake_on(cctx, sctx, HOST, &info, why, sizeof why), 0);
+  counts(cctx, &hits, &misses);
+  ck_assert_uint_eq(hits, 1);
+  ck_assert_int_eq(info.verified, 1);
+  /* notAfter counts whole seconds: 3.2 s later it is behind us. */
+  for (int i = 0; i < 32; i++)
+    usleep(100 * 1000);
+  ck_assert_int_eq(handshake_on(cctx, sctx, HOST, &info, why, sizeof why),
+                   MP_E_CERT_INVALID);
+  ck_assert_str_eq(why, "certificate has expired");
+  ck_assert_str_eq(info.verify_error, "certificate has expired");
+  ck_assert_int_lt(info.days_left, 0);
+  counts(cctx, &hits, &misses);
+  ck_assert_uint_eq(hits, 1);
+  ck_assert_uint_eq(misses, 2);
+  free(cert);
+  free(pkey);
+  mp_tls_ctx_unref(sctx);
+  mp_tls_ctx_unref(cctx);
+}
+END_TEST
+
+/* More chains than the memo holds: the oldest make room, all verify. */
+START_TEST(memo_is_bounded)
+{
+  struct mp_tls_ctx *cctx = client_ctx(NULL, 0);
+  struct mp_tls_ctx *sctx[20];
+  struct mp_tls_info info;
+  char why[256];
+  unsigned long hits, misses;
+
+  for (int i = 0; i < 20; i++) {
+    sctx[i] = server_ctx(NULL, MP_CERT_VALID, HOST);
+    ck_assert_int_eq(handshake_on(cctx, sctx[i], HOST, &info, why, sizeof why),
+                     0);
+  }
+  /* The last 16 are remembered, the first 4 were pushed out (newest
+   * first, so the misses at the end push out none that is asked for). */
+  for (int i = 19; i >= 0; i--)
+    ck_assert_int_eq(handshake_on(cctx, sctx[i], HOST, &info, why, sizeof why),
+                     0);
+  counts(cctx, &hits, &misses);
+  ck_assert_uint_eq(misses, 20 + 4);
+  ck_assert_uint_eq(hits, 16);
+  for (int i = 0; i < 20; i++)
+    mp_tls_ctx_unref(sctx[i]);
+  mp_tls_ctx_unref(cctx);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
   Suite *s = suite_create("tls");
@@ -551,6 +831,13 @@ static Suite *tls_suite(void)
   tcase_add_test(tc, trust_sources);
   tcase_add_test(tc, context_errors);
   tcase_add_test(tc, many_messages_after_burst);
+  tcase_add_test(tc, memo_hit_tells_the_same);
+  tcase_add_loop_test(tc, memo_changed_chain_or_name_fails, 0,
+                      sizeof memo_cases / sizeof memo_cases[0]);
+  tcase_add_test(tc, memo_other_trust_store_fails);
+  tcase_add_test(tc, memo_insecure_keeps_reporting);
+  tcase_add_test(tc, memo_rechecks_expiry);
+  tcase_add_test(tc, memo_is_bounded);
   suite_add_tcase(s, tc);
   return s;
 }

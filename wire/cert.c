@@ -168,33 +168,20 @@ const char *mp_ca_pem(const struct mp_ca *ca)
   return ca->pem;
 }
 
-/* Issues a leaf of the given kind for host. */
-int mp_cert_issue(struct mp_ca *ca, enum mp_cert_kind kind, const char *host,
-                  enum mp_key_type key, char **cert_pem, char **key_pem)
+/* Issues a leaf for host valid from now+from to now+until seconds,
+ * signed by the CA or, when self_signed, by its own key. */
+static int issue(struct mp_ca *ca, int self_signed, const char *host,
+                 enum mp_key_type key, long from, long until, char **cert_pem,
+                 char **key_pem)
 {
   unsigned char addr[16];
   char san[300];
-  long from = -3600, until = 90 * DAY;
   EVP_PKEY *k = NULL;
   X509 *x = NULL;
   X509 *issuer;
   EVP_PKEY *signer;
   int rc = MP_E_NO_RESOURCES;
 
-  *cert_pem = NULL;
-  *key_pem = NULL;
-  if (mp_cert_kind_name(kind) == NULL || host == NULL || host[0] == '\0' ||
-      strlen(host) > 253 || (ca == NULL && kind != MP_CERT_SELF_SIGNED))
-    return MP_E_NO_RESOURCES;
-  if (kind == MP_CERT_WRONG_HOST)
-    host = WRONG_HOST;
-  if (kind == MP_CERT_EXPIRED) {
-    from = -91 * DAY;
-    until = -DAY;
-  } else if (kind == MP_CERT_NOT_YET_VALID) {
-    from = DAY;
-    until = 91 * DAY;
-  }
   if (inet_pton(AF_INET, host, addr) == 1 ||
       inet_pton(AF_INET6, host, addr) == 1)
     snprintf(san, sizeof san, "IP:%s", host);
@@ -204,8 +191,8 @@ int mp_cert_issue(struct mp_ca *ca, enum mp_cert_kind kind, const char *host,
   k = make_key(key);
   if (k == NULL || (x = make_cert(k, host, from, until)) == NULL)
     goto out;
-  issuer = kind == MP_CERT_SELF_SIGNED ? x : ca->cert;
-  signer = kind == MP_CERT_SELF_SIGNED ? k : ca->key;
+  issuer = self_signed ? x : ca->cert;
+  signer = self_signed ? k : ca->key;
   if (!X509_set_issuer_name(x, X509_get_subject_name(issuer)) ||
       !add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
       !add_ext(x, issuer, NID_key_usage,
@@ -232,4 +219,41 @@ out:
   X509_free(x);
   EVP_PKEY_free(k);
   return rc;
+}
+
+/* Issues a leaf of the given kind for host. */
+int mp_cert_issue(struct mp_ca *ca, enum mp_cert_kind kind, const char *host,
+                  enum mp_key_type key, char **cert_pem, char **key_pem)
+{
+  long from = -3600, until = 90 * DAY;
+
+  *cert_pem = NULL;
+  *key_pem = NULL;
+  if (mp_cert_kind_name(kind) == NULL || host == NULL || host[0] == '\0' ||
+      strlen(host) > 253 || (ca == NULL && kind != MP_CERT_SELF_SIGNED))
+    return MP_E_NO_RESOURCES;
+  if (kind == MP_CERT_WRONG_HOST)
+    host = WRONG_HOST;
+  if (kind == MP_CERT_EXPIRED) {
+    from = -91 * DAY;
+    until = -DAY;
+  } else if (kind == MP_CERT_NOT_YET_VALID) {
+    from = DAY;
+    until = 91 * DAY;
+  }
+  return issue(ca, kind == MP_CERT_SELF_SIGNED, host, key, from, until,
+               cert_pem, key_pem);
+}
+
+/* Issues a leaf for host with the given validity window. */
+int mp_cert_issue_window(struct mp_ca *ca, const char *host,
+                         enum mp_key_type key, long not_before, long not_after,
+                         char **cert_pem, char **key_pem)
+{
+  *cert_pem = NULL;
+  *key_pem = NULL;
+  if (ca == NULL || host == NULL || host[0] == '\0' || strlen(host) > 253 ||
+      not_before >= not_after)
+    return MP_E_NO_RESOURCES;
+  return issue(ca, 0, host, key, not_before, not_after, cert_pem, key_pem);
 }

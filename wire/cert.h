@@ -31,6 +31,13 @@ const char *mp_ca_pem(const struct mp_ca *ca);
 int mp_cert_issue(struct mp_ca *ca, enum mp_cert_kind kind, const char *host,
                   enum mp_key_type key, char **cert_pem, char **key_pem);
 
+/* A leaf for host signed by the CA, valid from now + not_before to now +
+ * not_after seconds (negative: in the past), e.g. one that expires while
+ * a test runs. Returns 0 or a negative code. */
+int mp_cert_issue_window(struct mp_ca *ca, const char *host,
+                         enum mp_key_type key, long not_before, long not_after,
+                         char **cert_pem, char **key_pem);
+
 /* "valid" <-> MP_CERT_VALID, ...; -1 for an unknown name. */
 int mp_cert_kind_from_name(const char *name);
 const char *mp_cert_kind_name(enum mp_cert_kind kind);

@@ -43,6 +43,14 @@ struct mp_tls_ctx *mp_tls_ctx_server(const char *cert_pem, const char *key_pem,
 void mp_tls_ctx_ref(struct mp_tls_ctx *ctx);
 void mp_tls_ctx_unref(struct mp_tls_ctx *ctx);
 
+/* A client context remembers the chains it verified without a fault (the
+ * peer's exact certificates, the names checked, the trust store and the
+ * parameters; the validity times are checked again on every use), up to
+ * 16 of them. The counts say how often a verification was answered from
+ * it and how often it was not (a full verification). */
+void mp_tls_ctx_memo_counts(struct mp_tls_ctx *ctx, unsigned long *hits,
+                            unsigned long *misses);
+
 /* A session. For a client, host is the SNI name and the name the
  * certificate must carry (skipped for IP literals in SNI, still checked as an
  * IP; "[::1]" is taken as ::1); NULL or "": the chain is checked, no name.
