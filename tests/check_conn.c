@@ -1459,6 +1459,107 @@ START_TEST(test_peer_name_unconnected)
 }
 END_TEST
 
+/* ---- many deadlines on one loop ------------------------------------------ */
+
+#define NDL 200
+
+/* Connections that only wait for their deadline (no socket needed: a
+ * deadline fails any connection that is not closing). */
+struct dl {
+  struct mp_conn *c;
+  uint64_t at_us, fired_us;
+  int nerr, err, closed;
+};
+static int dl_fired;
+
+static void dl_on_error(struct mp_conn *c, int err)
+{
+  struct dl *d = mp_conn_data(c);
+  d->fired_us = mp_now_us();
+  d->err = err;
+  d->nerr++;
+  dl_fired++;
+}
+
+static void dl_on_close(struct mp_conn *c)
+{
+  struct dl *d = mp_conn_data(c);
+  d->closed++;
+}
+
+/* 200 deadlines set in shuffled order, 50 us apart, on absolute times:
+ * each fires once, never before its time, promptly (the bound is loose
+ * for sanitizers and a shared machine; a millisecond clock alone would
+ * have made most of them late by 1-2 ms, not fail this), and in deadline
+ * order; a deadline moved later or cleared does not fire at the old time;
+ * a deadline already past fires from the loop, not from the call; and the
+ * loop closes once the connections are gone (the queue's handles too). */
+START_TEST(test_deadline_many)
+{
+  static struct dl d[NDL];
+  static const struct mp_conn_cbs cbs = {.on_error = dl_on_error,
+                                         .on_close = dl_on_close};
+  uv_loop_t loop;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  memset(d, 0, sizeof(d));
+  dl_fired = 0;
+  uint64_t base = mp_now_us() + 30000;
+  for (int i = 0; i < NDL; i++) {
+    int k = (i * 7919) % NDL; /* a permutation: 7919 is prime */
+    d[k].c = mp_conn_new(&loop, &cbs, &d[k]);
+    ck_assert_ptr_nonnull(d[k].c);
+    d[k].at_us = base + (uint64_t)k * 50;
+    mp_conn_set_deadline_at(d[k].c, d[k].at_us);
+    ck_assert_uint_eq(mp_conn_deadline_at(d[k].c), d[k].at_us);
+  }
+  /* Moved later (the last one), cleared (the one before it). */
+  d[NDL - 1].at_us = base + 60000;
+  mp_conn_set_deadline_at(d[NDL - 1].c, d[NDL - 1].at_us);
+  mp_conn_set_deadline_at(d[NDL - 2].c, 0);
+  ck_assert_uint_eq(mp_conn_deadline_left(d[NDL - 2].c), UINT64_MAX);
+  /* Past already: not from here. */
+  struct dl past = {0};
+  past.c = mp_conn_new(&loop, &cbs, &past);
+  ck_assert_ptr_nonnull(past.c);
+  past.at_us = mp_now_us() - 1000;
+  mp_conn_set_deadline_at(past.c, past.at_us);
+  ck_assert_int_eq(past.nerr, 0);
+  ck_assert_uint_eq(mp_conn_deadline_left(past.c), 0);
+
+  uint64_t stop = mp_now_us() + SAFETY_MS * 1000ull;
+  /* All but the cleared one, and the past one. */
+  while (dl_fired < NDL && mp_now_us() < stop)
+    uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(past.nerr, 1);
+  ck_assert_int_eq(past.err, MP_E_TIMEOUT);
+  uint64_t worst = 0;
+  for (int k = 0; k < NDL; k++) {
+    if (k == NDL - 2) {
+      ck_assert_int_eq(d[k].nerr, 0);
+      mp_conn_close(d[k].c);
+      continue;
+    }
+    ck_assert_int_eq(d[k].nerr, 1);
+    ck_assert_int_eq(d[k].err, MP_E_TIMEOUT);
+    ck_assert_msg(d[k].fired_us >= d[k].at_us,
+                  "deadline %d fired %llu us early", k,
+                  (unsigned long long)(d[k].at_us - d[k].fired_us));
+    if (d[k].fired_us - d[k].at_us > worst)
+      worst = d[k].fired_us - d[k].at_us;
+    if (k > 0 && k < NDL - 1 && k - 1 != NDL - 2)
+      ck_assert_msg(d[k].fired_us >= d[k - 1].fired_us,
+                    "deadline %d fired before %d", k, k - 1);
+  }
+  ck_assert_msg(worst < 250000, "a deadline fired %llu us late",
+                (unsigned long long)worst);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  for (int k = 0; k < NDL; k++)
+    ck_assert_int_eq(d[k].closed, 1);
+  ck_assert_int_eq(past.closed, 1);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 /* ---- TLS ---------------------------------------------------------------- */
 
 #define TLS_HOST "mx.example.test"
@@ -1875,6 +1976,7 @@ static Suite *conn_suite(void)
   tcase_add_loop_test(tc, test_expect_raw, 0, 2);
   tcase_add_test(tc, test_deadline_drip);
   tcase_add_test(tc, test_deadline_cleared);
+  tcase_add_test(tc, test_deadline_many);
   tcase_add_test(tc, test_eof);
   tcase_add_loop_test(tc, test_reset, 0, 2);
   tcase_add_loop_test(tc, test_close_flushes, 0, 2);

@@ -1,14 +1,20 @@
 /* Unit tests for the probe engine's pure parts: default ports and names,
  * results and their transcript limits, the round trip's token and test
- * message. Behaviour against servers is tested by the cases in cases/. */
+ * message; and where the deadline counts from. Behaviour against servers
+ * is tested by the cases in cases/. */
 #include "probes/probe.h"
 
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "probes/result.h"
 #include "probes/roundtrip.h"
+#include "wire/conn.h"
+#include "wire/errors.h"
+#include "wire/listener.h"
 
 static const struct {
   enum mp_proto proto;
@@ -111,6 +117,83 @@ START_TEST(test_rt_message_headers)
 }
 END_TEST
 
+/* ---- the deadline ------------------------------------------------------ */
+
+/* A server that accepts and never says a word: the silent ones are kept
+ * until the test closes them. */
+#define SILENT_MAX 8
+static struct mp_conn *silent[SILENT_MAX];
+static int nsilent;
+
+static void silent_accept(struct mp_listener *l, struct mp_conn *c)
+{
+  (void)l;
+  static const struct mp_conn_cbs none = {0};
+  mp_conn_set_cbs(c, &none);
+  if (nsilent < SILENT_MAX)
+    silent[nsilent++] = c;
+  else
+    mp_conn_abort(c);
+}
+
+struct waited {
+  uint64_t start_us, result_us;
+  struct mp_result *r;
+};
+
+static void on_probe_result(struct mp_result *r, void *data)
+{
+  struct waited *w = data;
+  w->result_us = mp_now_us();
+  w->r = r;
+}
+
+/* The probe's deadline counts from mp_probe_start, to the microsecond:
+ * the result of a silent banner comes no sooner than timeout after the
+ * call (however long resolving and connecting took) and not much later,
+ * and its total says how long the caller waited. */
+START_TEST(test_deadline_from_start)
+{
+  uv_loop_t loop;
+  struct mp_listener *l = NULL;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  nsilent = 0;
+  ck_assert_int_eq(
+      mp_listener_start(&loop, "127.0.0.1", 0, silent_accept, NULL, &l), 0);
+  struct mp_probe_opts o = {.proto = MP_PROTO_SMTP,
+                            .tls = MP_TLSMODE_NONE,
+                            .host = "127.0.0.1",
+                            .port = mp_listener_port(l),
+                            .timeout_ms = 150};
+  struct waited w[3];
+  memset(w, 0, sizeof(w));
+  for (int i = 0; i < 3; i++) {
+    w[i].start_us = mp_now_us();
+    ck_assert_int_eq(mp_probe_start(&loop, &o, on_probe_result, &w[i]), 0);
+  }
+  uint64_t stop = mp_now_us() + 10000000;
+  while ((!w[0].r || !w[1].r || !w[2].r) && mp_now_us() < stop)
+    uv_run(&loop, UV_RUN_ONCE);
+  for (int i = 0; i < 3; i++) {
+    ck_assert_ptr_nonnull(w[i].r);
+    ck_assert_int_eq(w[i].r->err, MP_E_TIMEOUT);
+    uint64_t waited = w[i].result_us - w[i].start_us;
+    ck_assert_msg(waited >= 150000, "probe %d: a timeout after %llu us", i,
+                  (unsigned long long)waited);
+    ck_assert_msg(waited < 150000 + 100000, "probe %d: %llu us", i,
+                  (unsigned long long)waited);
+    ck_assert_uint_ge(w[i].r->total_us, 150000);
+    ck_assert_uint_le(w[i].r->total_us, waited);
+    mp_result_free(w[i].r);
+  }
+  for (int i = 0; i < nsilent; i++)
+    mp_conn_abort(silent[i]);
+  mp_listener_close(l, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 static Suite *probe_suite(void)
 {
   Suite *s = suite_create("probe");
@@ -121,6 +204,9 @@ static Suite *probe_suite(void)
   tcase_add_test(tc, test_result_transcript_is_bounded_and_printable);
   tcase_add_test(tc, test_rt_token_format);
   tcase_add_test(tc, test_rt_message_headers);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("deadline");
+  tcase_add_test(tc, test_deadline_from_start);
   suite_add_tcase(s, tc);
   return s;
 }
