@@ -207,6 +207,21 @@ struct deadlines {
 /* Loops with a queue; looked up when a connection is made. */
 static pthread_mutex_t dq_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct deadlines *dq_all;
+static pthread_once_t dq_once = PTHREAD_ONCE_INIT;
+
+/* A forked child starts with no queues: the parent's loops are not its
+ * own (their timerfds are shared with the parent), and the lock may have
+ * been held by another thread of the parent when it forked. */
+static void dq_atfork_child(void)
+{
+  pthread_mutex_init(&dq_lock, NULL);
+  dq_all = NULL;
+}
+
+static void dq_init_once(void)
+{
+  pthread_atfork(NULL, NULL, dq_atfork_child);
+}
 
 static void dq_fire(struct deadlines *q);
 
@@ -403,6 +418,7 @@ static void dq_release(struct deadlines *q);
 static struct deadlines *dq_get(uv_loop_t *loop)
 {
   struct deadlines *q;
+  pthread_once(&dq_once, dq_init_once);
   pthread_mutex_lock(&dq_lock);
   for (q = dq_all; q && q->loop != loop; q = q->next)
     ;
@@ -643,8 +659,13 @@ int mp_conn_connect(struct mp_conn *c, const struct sockaddr *addr,
   }
   c->state = ST_CONNECTING;
   c->connect_cb = cb;
-  if (timeout_ms > 0)
-    uv_timer_start(&c->aux, on_connect_timeout, timeout_ms, 0);
+  if (timeout_ms > 0) {
+    /* Never early: the loop's clock is read once per turn (a connect made
+     * late in a busy turn would time out early by that much) and counts
+     * whole milliseconds (one more). */
+    uv_update_time(c->loop);
+    uv_timer_start(&c->aux, on_connect_timeout, timeout_ms + 1, 0);
+  }
   return 0;
 }
 
