@@ -51,7 +51,7 @@ static const char *const state_names[] = {
 static void set_state(struct mp_fake_session *s, enum imap_state st)
 {
   struct imap *m = s->proto;
-  if (m->state != st && getenv("MP_FAKE_TRACE"))
+  if (m->state != st && s->srv->trace)
     fprintf(stderr, "fake imap #%u: %s -> %s\n", s->id, state_names[m->state],
             state_names[st]);
   m->state = st;

@@ -115,9 +115,9 @@ const char *mp_mailstore_lookup(const struct mp_mailstore *s,
   return NULL;
 }
 
-int mp_mailstore_deliver(struct mp_mailstore *s, const char *user,
-                         const void *data, size_t len, uint64_t now_us,
-                         uint64_t visible_us, uint64_t *id)
+int mp_mailstore_deliver_take(struct mp_mailstore *s, const char *user,
+                              char *data, size_t len, uint64_t now_us,
+                              uint64_t visible_us, uint64_t *id)
 {
   struct box *b = find_box(s, user);
   if (!b)
@@ -130,15 +130,9 @@ int mp_mailstore_deliver(struct mp_mailstore *s, const char *user,
     b->mail = p;
     b->cap = cap;
   }
-  char *copy = malloc(len + 1);
-  if (!copy)
-    return MP_E_NO_RESOURCES;
-  if (len)
-    memcpy(copy, data, len);
-  copy[len] = '\0';
   struct mp_mail *m = &b->mail[b->n++];
   m->id = s->next_id++;
-  m->data = copy;
+  m->data = data;
   m->size = len;
   m->arrived_us = now_us;
   m->visible_us = visible_us;
@@ -146,6 +140,23 @@ int mp_mailstore_deliver(struct mp_mailstore *s, const char *user,
   if (id)
     *id = m->id;
   return 0;
+}
+
+int mp_mailstore_deliver(struct mp_mailstore *s, const char *user,
+                         const void *data, size_t len, uint64_t now_us,
+                         uint64_t visible_us, uint64_t *id)
+{
+  char *copy = malloc(len + 1);
+  if (!copy)
+    return MP_E_NO_RESOURCES;
+  if (len)
+    memcpy(copy, data, len);
+  copy[len] = '\0';
+  int rc =
+      mp_mailstore_deliver_take(s, user, copy, len, now_us, visible_us, id);
+  if (rc < 0)
+    free(copy);
+  return rc;
 }
 
 /* Builds a message of exactly size bytes (or the header block alone when
@@ -199,10 +210,11 @@ int mp_mailstore_seed(struct mp_mailstore *s, const char *user, unsigned count,
     char *m = make_message(user, i + 1, size, &len);
     if (!m)
       return MP_E_NO_RESOURCES;
-    int rc = mp_mailstore_deliver(s, user, m, len, now_us, now_us, NULL);
-    free(m);
-    if (rc < 0)
+    int rc = mp_mailstore_deliver_take(s, user, m, len, now_us, now_us, NULL);
+    if (rc < 0) {
+      free(m);
       return rc;
+    }
   }
   return 0;
 }

@@ -65,6 +65,13 @@ int mp_mailstore_deliver(struct mp_mailstore *s, const char *user,
                          const void *data, size_t len, uint64_t now_us,
                          uint64_t visible_us, uint64_t *id);
 
+/* As mp_mailstore_deliver, but the store keeps data itself instead of a
+ * copy: data is malloc'd with len + 1 bytes, data[len] == '\0'. On
+ * success the store owns it; on failure the caller still does. */
+int mp_mailstore_deliver_take(struct mp_mailstore *s, const char *user,
+                              char *data, size_t len, uint64_t now_us,
+                              uint64_t visible_us, uint64_t *id);
+
 /* Seeds count generated messages of exactly size bytes each (at least a
  * minimal header block: smaller sizes are rounded up to it), visible at
  * once. 0 or a negative code as mp_mailstore_deliver. */

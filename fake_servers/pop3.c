@@ -122,7 +122,7 @@ struct pop3 {
 static void set_state(struct mp_fake_session *s, enum pop3_state st)
 {
   struct pop3 *m = s->proto;
-  if (m->state != st && getenv("MP_FAKE_TRACE"))
+  if (m->state != st && s->srv->trace)
     fprintf(stderr, "fake pop3 #%u: %s -> %s\n", s->id, state_names[m->state],
             state_names[st]);
   m->state = st;

@@ -32,6 +32,12 @@
 
 /* ---- answers ---------------------------------------------------------- */
 
+/* Room made before formatting a line: most replies fit. */
+#define ANSWER_LINE_GUESS 128
+/* A session keeps its last answer's buffer up to this size for the next
+ * one. */
+#define ANSWER_KEEP_MAX 4096
+
 static int answer_reserve(struct mp_fake_answer *a, size_t more)
 {
   if (a->oom)
@@ -62,23 +68,73 @@ void mp_fake_answer_add(struct mp_fake_answer *a, const void *buf, size_t len)
 
 void mp_fake_answer_line(struct mp_fake_answer *a, const char *fmt, ...)
 {
+  if (a->oom)
+    return;
+  if (!strchr(fmt, '%')) {
+    /* A fixed reply ("250 2.1.0 Ok"): no formatting to do. */
+    size_t n = strlen(fmt);
+    if (answer_reserve(a, n + 2) < 0)
+      return;
+    memcpy(a->buf + a->len, fmt, n);
+    memcpy(a->buf + a->len + n, "\r\n", 3);
+    a->len += n + 2;
+    return;
+  }
+  /* Format into the room there is; only a line that does not fit is
+   * formatted a second time, into a bigger buffer. */
+  if (answer_reserve(a, ANSWER_LINE_GUESS) < 0)
+    return;
+  size_t room = a->cap - a->len;
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  int n = vsnprintf(a->buf + a->len, room, fmt, ap);
   va_end(ap);
-  if (n < 0 || answer_reserve(a, (size_t)n + 2) < 0)
+  if (n < 0) {
+    a->buf[a->len] = '\0';
     return;
-  va_start(ap, fmt);
-  vsnprintf(a->buf + a->len, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  a->len += (size_t)n;
-  mp_fake_answer_add(a, "\r\n", 2);
+  }
+  if ((size_t)n + 3 > room) {
+    if (answer_reserve(a, (size_t)n + 2) < 0) {
+      a->buf[a->len] = '\0';
+      return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(a->buf + a->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+  }
+  memcpy(a->buf + a->len + (size_t)n, "\r\n", 3);
+  a->len += (size_t)n + 2;
 }
 
 void mp_fake_answer_free(struct mp_fake_answer *a)
 {
   free(a->buf);
   memset(a, 0, sizeof(*a));
+}
+
+struct mp_fake_answer mp_fake_answer_take(struct mp_fake_session *s)
+{
+  struct mp_fake_answer a = {0};
+  if (s->stage == MP_STAGE_IDLE && s->out.len == 0 && s->out.buf) {
+    a.buf = s->out.buf;
+    a.cap = s->out.cap;
+    a.buf[0] = '\0';
+    memset(&s->out, 0, sizeof(s->out));
+  }
+  return a;
+}
+
+void mp_fake_answer_keep(struct mp_fake_session *s, struct mp_fake_answer *a)
+{
+  if (s->stage == MP_STAGE_IDLE && !s->out.buf && a->buf &&
+      a->cap <= ANSWER_KEEP_MAX) {
+    memset(&s->out, 0, sizeof(s->out));
+    s->out.buf = a->buf;
+    s->out.cap = a->cap;
+    memset(a, 0, sizeof(*a));
+    return;
+  }
+  mp_fake_answer_free(a);
 }
 
 /* ---- matching --------------------------------------------------------- */
@@ -115,6 +171,8 @@ mp_fake_script_match(struct mp_fake_session *s, enum mp_rule_on on,
   const struct mp_fake_config *cfg = s->srv->cfg;
   const struct mp_fake_rule *hit = NULL;
   char v[64];
+  if (!(s->srv->rule_events & (1u << on)))
+    return NULL; /* no rule could match: none counts, none fires */
   if (verb_len >= sizeof(v))
     verb_len = sizeof(v) - 1;
   if (verb_len)
@@ -280,11 +338,13 @@ static void job_finish(struct mp_fake_session *s)
    * The handshake of a TLS event is not an answer, so it always runs. */
   if (s->replaced && fx != MP_FX_HANDSHAKE && !(r && r->take_effect))
     fx = MP_FX_NONE;
-  mp_fake_answer_free(&s->out);
+  struct mp_fake_answer done = s->out;
+  memset(&s->out, 0, sizeof(s->out));
   s->out_off = 0;
   s->body_off = 0;
   s->rep_left = 0;
   s->stage = MP_STAGE_IDLE;
+  mp_fake_answer_keep(s, &done);
   s->rule = NULL;
   s->effect = MP_FX_NONE;
   s->call = NULL;
@@ -347,6 +407,7 @@ void mp_fake_script_run(struct mp_fake_session *s,
                         const struct mp_fake_rule *rule,
                         struct mp_fake_answer *a)
 {
+  mp_fake_answer_free(&s->out); /* a kept buffer a did not take */
   s->rule = rule;
   s->replaced = mp_fake_rule_replaces(rule);
   s->effect = a->effect;

@@ -24,6 +24,9 @@
  * flood of 8 KiB lines stays bounded too). */
 #define MAX_SEEN 50000u
 #define MAX_SEEN_BYTES (2u << 20)
+/* Line text is kept in chunks of this many bytes (a longer line gets a
+ * chunk of its own). */
+#define TEXT_CHUNK 65536u
 /* A ClientHello record longer than this is not one: act at once. */
 #define MAX_HELLO 18432u
 
@@ -248,15 +251,42 @@ void mp_fake_session_resume(struct mp_fake_session *s)
   mp_conn_resume(s->conn);
 }
 
-void mp_fake_session_touch(struct mp_fake_session *s, uint64_t extra_ms)
+/* The idle timeout from now_us (mp_now_us()), extra ms beyond it. */
+static void touch_at(struct mp_fake_session *s, uint64_t now_us,
+                     uint64_t extra_ms)
 {
   uint64_t idle = s->srv->cfg->idle_timeout_ms;
-  mp_conn_set_deadline(s->conn, (idle ? idle : DEFAULT_IDLE_MS) + extra_ms);
+  mp_conn_set_deadline_at(
+      s->conn, now_us + ((idle ? idle : DEFAULT_IDLE_MS) + extra_ms) * 1000);
 }
 
-/* Appends a line to the server's record. */
+void mp_fake_session_touch(struct mp_fake_session *s, uint64_t extra_ms)
+{
+  touch_at(s, mp_now_us(), extra_ms);
+}
+
+/* Room for len bytes of line text in the record's chunks, or NULL. */
+static char *text_alloc(struct mp_fake_server *srv, size_t len)
+{
+  struct mp_fake_text *t = srv->texts;
+  if (!t || t->cap - t->used < len) {
+    size_t cap = len > TEXT_CHUNK ? len : TEXT_CHUNK;
+    t = malloc(sizeof(*t) + cap);
+    if (!t)
+      return NULL;
+    t->used = 0;
+    t->cap = cap;
+    t->next = srv->texts;
+    srv->texts = t;
+  }
+  char *p = t->text + t->used;
+  t->used += len;
+  return p;
+}
+
+/* Appends a line, received at now_us, to the server's record. */
 static void record(struct mp_fake_session *s, const char *line, size_t len,
-                   int input)
+                   int input, uint64_t now_us)
 {
   struct mp_fake_server *srv = s->srv;
   if (srv->nseen >= MAX_SEEN || srv->seen_bytes + len > MAX_SEEN_BYTES)
@@ -269,7 +299,7 @@ static void record(struct mp_fake_session *s, const char *line, size_t len,
     srv->seen = p;
     srv->seen_cap = cap;
   }
-  char *copy = malloc(len + 1);
+  char *copy = text_alloc(srv, len + 1);
   if (!copy)
     return;
   memcpy(copy, line, len);
@@ -277,7 +307,7 @@ static void record(struct mp_fake_session *s, const char *line, size_t len,
   struct mp_fake_seen *e = &srv->seen[srv->nseen++];
   e->session = s->id;
   e->tls = s->in_tls;
-  e->t_us = mp_now_us();
+  e->t_us = now_us;
   e->line = copy;
   e->input = input;
   srv->seen_bytes += len;
@@ -289,10 +319,11 @@ static void on_line(struct mp_conn *c, char *line, size_t len)
   const struct mp_fake_protocol *p = s->srv->proto;
   const char *verb = NULL;
   size_t verb_len = 0;
-  mp_fake_session_touch(s, 0);
+  uint64_t now = mp_now_us();
+  touch_at(s, now, 0);
   enum mp_fake_kind kind = p->classify(s, line, len, &verb, &verb_len);
   if (kind != MP_KIND_BODY)
-    record(s, line, len, kind == MP_KIND_INPUT);
+    record(s, line, len, kind == MP_KIND_INPUT, now);
   const struct mp_fake_rule *r = NULL;
   if (kind == MP_KIND_COMMAND)
     r = mp_fake_script_match(s, MP_ON_COMMAND, verb, verb_len, line);
@@ -300,10 +331,12 @@ static void on_line(struct mp_conn *c, char *line, size_t len)
     r = mp_fake_script_match(s, MP_ON_LINE, NULL, 0, line);
   else if (kind == MP_KIND_END)
     r = mp_fake_script_match(s, MP_ON_MESSAGE, NULL, 0, NULL);
-  struct mp_fake_answer a = {0};
+  struct mp_fake_answer a = mp_fake_answer_take(s);
   p->line(s, line, len, kind, mp_fake_rule_replaces(r) && !r->take_effect, &a);
-  if (!r && a.len == 0 && a.effect == MP_FX_NONE && !a.oom)
-    return; /* a message line: nothing to say */
+  if (!r && a.len == 0 && a.effect == MP_FX_NONE && !a.oom) {
+    mp_fake_answer_keep(s, &a); /* a message line: nothing to say */
+    return;
+  }
   mp_fake_script_run(s, r, &a);
 }
 
@@ -438,7 +471,6 @@ static void on_close(struct mp_conn *c)
   if (s->proto && srv->proto->close)
     srv->proto->close(s);
   mp_fake_answer_free(&s->out);
-  free(s->count);
   free(s);
   server_maybe_done(srv);
 }
@@ -453,17 +485,15 @@ static const struct mp_conn_cbs session_cbs = {
 static void on_accept(struct mp_listener *l, struct mp_conn *c)
 {
   struct mp_fake_server *srv = mp_listener_data(l);
-  struct mp_fake_session *s = calloc(1, sizeof(*s));
-  if (s)
-    s->count =
-        calloc(srv->cfg->nrules ? srv->cfg->nrules : 1, sizeof(*s->count));
-  if (!s || !s->count || srv->stopping) {
-    if (s)
-      free(s->count);
-    free(s);
+  /* The session and its rule counters in one allocation. */
+  size_t nrules = srv->cfg->nrules;
+  struct mp_fake_session *s =
+      srv->stopping ? NULL : calloc(1, sizeof(*s) + nrules * sizeof(*s->count));
+  if (!s) {
     mp_conn_abort(c);
     return;
   }
+  s->count = (unsigned *)(s + 1);
   s->srv = srv;
   s->conn = c;
   s->id = ++srv->nsessions;
@@ -489,8 +519,11 @@ static void on_accept(struct mp_listener *l, struct mp_conn *c)
 
 static void server_free(struct mp_fake_server *srv)
 {
-  for (size_t i = 0; i < srv->nseen; i++)
-    free(srv->seen[i].line);
+  while (srv->texts) {
+    struct mp_fake_text *t = srv->texts;
+    srv->texts = t->next;
+    free(t);
+  }
   free(srv->seen);
   if (srv->tls_ctx)
     mp_tls_ctx_unref(srv->tls_ctx);
@@ -595,6 +628,13 @@ int mp_fake_start(struct uv_loop_s *loop, const struct mp_fake_config *cfg,
   if (env)
     srv->env = *env;
   srv->proto = protos[cfg->proto];
+  srv->trace = getenv("MP_FAKE_TRACE") != NULL;
+  for (size_t i = 0; i < srv->cfg->nrules; i++) {
+    enum mp_rule_on on = srv->cfg->rules[i].on;
+    srv->rule_events |= 1u << on;
+    if (on == MP_ON_LINE) /* a command line is a line too */
+      srv->rule_events |= 1u << MP_ON_COMMAND;
+  }
   int rc = fill_store(srv);
   if (rc == 0 && needs_tls(srv->cfg))
     rc = make_tls(srv);

@@ -49,6 +49,14 @@ void mp_fake_answer_add(struct mp_fake_answer *a, const void *buf, size_t len);
 
 void mp_fake_answer_free(struct mp_fake_answer *a);
 
+/* An empty answer for s's next event, with the buffer of its last answer
+ * when the session is idle (one allocation per session, not per reply). */
+struct mp_fake_answer mp_fake_answer_take(struct mp_fake_session *s);
+
+/* Gives an answer that will not be sent back to s for its next event
+ * (or frees it). */
+void mp_fake_answer_keep(struct mp_fake_session *s, struct mp_fake_answer *a);
+
 /* How a protocol classifies a received line in its current state. */
 enum mp_fake_kind {
   MP_KIND_COMMAND = 0, /* a command: command and line rules apply */
@@ -97,6 +105,14 @@ extern const struct mp_fake_protocol mp_fake_smtp_proto;
 extern const struct mp_fake_protocol mp_fake_imap_proto;
 extern const struct mp_fake_protocol mp_fake_pop3_proto;
 
+/* Line text of the seen record lives in chunks like this one, a few
+ * lines each, freed with the server. */
+struct mp_fake_text {
+  struct mp_fake_text *next;
+  size_t used, cap;
+  char text[];
+};
+
 struct mp_fake_server {
   struct uv_loop_s *loop;
   struct mp_fake_config *cfg; /* a deep copy */
@@ -105,9 +121,18 @@ struct mp_fake_server {
   struct mp_listener *listener;
   struct mp_tls_ctx *tls_ctx; /* NULL when the server has no TLS */
   uint16_t port;
+  int trace; /* MP_FAKE_TRACE was set at start: trace state changes */
+  /* Bit (1 << enum mp_rule_on) set when some rule of the script can match
+   * that event (a line rule sets MP_ON_COMMAND's bit too): an event
+   * without one skips the rule engine, which would find nothing. */
+  unsigned rule_events;
   struct mp_fake_seen *seen;
   size_t nseen, seen_cap;
-  size_t seen_bytes;                /* line text kept in seen */
+  size_t seen_bytes;          /* line text kept in seen */
+  struct mp_fake_text *texts; /* the newest first */
+  /* The Date of the trace fields (smtp.c), made once per second. */
+  int64_t date_sec;
+  char date[40];
   unsigned nsessions;               /* accepted so far */
   struct mp_fake_session *sessions; /* live ones */
   int stopping, listener_open;
@@ -127,12 +152,15 @@ struct mp_fake_session {
   int greeted;     /* the greeting event ran */
   int paused;      /* we paused the conn */
   int hung;        /* MP_THEN_HANG: never answer again */
-  unsigned *count; /* matches per rule, cfg->nrules of them */
+  unsigned *count; /* matches per rule, cfg->nrules of them (after the
+                      session in the same allocation) */
   unsigned burst;  /* answers since the session last let others run */
   /* The job: one answer going out, with its rule and effect. */
   enum mp_fake_stage stage;
   const struct mp_fake_rule *rule;
   int replaced;
+  /* The answer going out; when the session is idle, its buffer (len 0)
+   * is kept for the next answer (mp_fake_answer_take). */
   struct mp_fake_answer out;
   size_t out_off;
   size_t body_off;   /* a repeat sends out[body_off, len) again ... */

@@ -27,6 +27,8 @@
 #define SMTP_MAX_RCPT 100        /* RFC 5321 4.5.3.1.8: at least 100 */
 #define SMTP_MAX_MESSAGE 10485760u
 #define SMTP_MAX_ERRORS 20
+/* A session keeps its message buffer for the next message up to this. */
+#define SMTP_KEEP_MSG_BUF 65536u
 
 enum smtp_state {
   SMTP_CMD = 0,   /* waiting for a command */
@@ -82,8 +84,12 @@ struct smtp {
   char *from;
   char **rcpt; /* store users, or NULL for a recipient nobody reads */
   size_t nrcpt;
+  /* The message text, kept only when the message reaches a mailbox
+   * (keep_text); its length is counted either way. The buffer stays with
+   * the session from one message to the next. */
   char *msg;
   size_t msg_len, msg_cap;
+  int keep_text;
   int too_big;
   unsigned queued; /* messages accepted in this session */
 };
@@ -91,7 +97,7 @@ struct smtp {
 static void set_state(struct mp_fake_session *s, enum smtp_state st)
 {
   struct smtp *m = s->proto;
-  if (m->state != st && getenv("MP_FAKE_TRACE"))
+  if (m->state != st && s->srv->trace)
     fprintf(stderr, "fake smtp #%u: %s -> %s\n", s->id, state_names[m->state],
             state_names[st]);
   m->state = st;
@@ -106,9 +112,13 @@ static void reset_transaction(struct smtp *m)
   free(m->rcpt);
   m->rcpt = NULL;
   m->nrcpt = 0;
-  free(m->msg);
-  m->msg = NULL;
-  m->msg_len = m->msg_cap = 0;
+  if (m->msg_cap > SMTP_KEEP_MSG_BUF) {
+    free(m->msg);
+    m->msg = NULL;
+    m->msg_cap = 0;
+  }
+  m->msg_len = 0;
+  m->keep_text = 0;
   m->too_big = 0;
   m->in_mail = 0;
 }
@@ -129,6 +139,7 @@ static void smtp_close(struct mp_fake_session *s)
 {
   struct smtp *m = s->proto;
   reset_transaction(m);
+  free(m->msg);
   end_auth(m);
   free(m->helo_name);
   free(m->user);
@@ -362,17 +373,19 @@ static void cmd_rcpt(struct mp_fake_session *s, const char *arg,
 
 /* ---- DATA and delivery ------------------------------------------------ */
 
+/* Appends a message line and its CRLF: counted always, kept when the
+ * message reaches a mailbox. */
 static void msg_append(struct smtp *m, const char *buf, size_t len)
 {
   if (m->too_big)
     return;
-  if (m->msg_len + len > SMTP_MAX_MESSAGE) {
+  if (m->msg_len + len + 2 > SMTP_MAX_MESSAGE) {
     m->too_big = 1;
     return;
   }
-  if (m->msg_len + len + 1 > m->msg_cap) {
+  if (m->keep_text && m->msg_len + len + 2 > m->msg_cap) {
     size_t cap = m->msg_cap ? m->msg_cap : 4096;
-    while (cap < m->msg_len + len + 1)
+    while (cap < m->msg_len + len + 2)
       cap *= 2;
     char *p = realloc(m->msg, cap);
     if (!p) {
@@ -382,51 +395,104 @@ static void msg_append(struct smtp *m, const char *buf, size_t len)
     m->msg = p;
     m->msg_cap = cap;
   }
-  memcpy(m->msg + m->msg_len, buf, len);
-  m->msg_len += len;
+  if (m->keep_text) {
+    memcpy(m->msg + m->msg_len, buf, len);
+    memcpy(m->msg + m->msg_len + len, "\r\n", 2);
+  }
+  m->msg_len += len + 2;
 }
 
-/* Copies the message with its Subject replaced (header folding included),
- * or added when it has none. */
-static char *replace_subject(const char *msg, size_t len, const char *subject,
-                             size_t *outlen)
+/* The mailboxes the transaction delivers to, as cfg->delivery says (the
+ * known recipients, or the redirect user), each once, into to[]; how
+ * many. */
+static size_t targets(struct mp_fake_session *s, const char **to)
 {
-  size_t at = 0, cut = 0, cut_end = 0;
-  int found = 0;
-  while (at < len) {
-    const char *nl = memchr(msg + at, '\n', len - at);
-    size_t next = nl ? (size_t)(nl - msg) + 1 : len;
-    size_t linelen = next - at;
-    if (linelen <= 2 && (msg[at] == '\r' || msg[at] == '\n'))
-      break; /* the blank line ends the header */
-    if (!found && linelen >= 8 && strncasecmp(msg + at, "Subject:", 8) == 0) {
-      found = 1;
-      cut = at;
-      cut_end = next;
-      /* RFC 5322 2.2.3: continuation lines start with white space. */
-      while (cut_end < len && (msg[cut_end] == ' ' || msg[cut_end] == '\t')) {
-        const char *n2 = memchr(msg + cut_end, '\n', len - cut_end);
-        cut_end = n2 ? (size_t)(n2 - msg) + 1 : len;
-      }
-    }
-    at = next;
+  struct smtp *m = s->proto;
+  const struct mp_fake_delivery *d = &s->srv->cfg->delivery;
+  size_t n = 0;
+  if (!s->srv->env.store || d->lose)
+    return 0;
+  for (size_t i = 0; i < m->nrcpt; i++) {
+    const char *u = d->redirect ? d->redirect : m->rcpt[i];
+    if (!u)
+      continue;
+    int dup = 0;
+    for (size_t j = 0; j < n; j++)
+      dup |= strcasecmp(to[j], u) == 0;
+    if (!dup)
+      to[n++] = u;
   }
-  if (!found)
-    cut = cut_end = 0; /* add it as the first field */
-  size_t sl = strlen(subject);
-  size_t total = len - (cut_end - cut) + sl + 11;
+  return n;
+}
+
+/* The message as delivered, in one allocation: the trace fields (head),
+ * then the text with its Subject replaced (header folding included), or
+ * added as the first field when it has none, if subject is set. */
+static char *build_message(const char *head, size_t hl, const char *msg,
+                           size_t len, const char *subject, size_t *outlen)
+{
+  size_t cut = 0, cut_end = 0, sl = 0;
+  if (subject) {
+    size_t at = 0;
+    int found = 0;
+    while (at < len) {
+      const char *nl = memchr(msg + at, '\n', len - at);
+      size_t next = nl ? (size_t)(nl - msg) + 1 : len;
+      size_t linelen = next - at;
+      if (linelen <= 2 && (msg[at] == '\r' || msg[at] == '\n'))
+        break; /* the blank line ends the header */
+      if (!found && linelen >= 8 && strncasecmp(msg + at, "Subject:", 8) == 0) {
+        found = 1;
+        cut = at;
+        cut_end = next;
+        /* RFC 5322 2.2.3: continuation lines start with white space. */
+        while (cut_end < len && (msg[cut_end] == ' ' || msg[cut_end] == '\t')) {
+          const char *n2 = memchr(msg + cut_end, '\n', len - cut_end);
+          cut_end = n2 ? (size_t)(n2 - msg) + 1 : len;
+        }
+      }
+      at = next;
+    }
+    if (!found)
+      cut = cut_end = 0;
+    sl = strlen(subject) + 11; /* "Subject: " and CRLF */
+  }
+  size_t total = hl + len - (cut_end - cut) + sl;
   char *out = malloc(total + 1);
   if (!out)
     return NULL;
-  size_t o = 0;
-  memcpy(out, msg, cut);
+  char *o = out;
+  memcpy(o, head, hl);
+  o += hl;
+  memcpy(o, msg, cut);
   o += cut;
-  o += (size_t)sprintf(out + o, "Subject: %s\r\n", subject);
-  memcpy(out + o, msg + cut_end, len - cut_end);
+  if (subject) {
+    memcpy(o, "Subject: ", 9);
+    memcpy(o + 9, subject, sl - 11);
+    memcpy(o + sl - 2, "\r\n", 2);
+    o += sl;
+  }
+  memcpy(o, msg + cut_end, len - cut_end);
   o += len - cut_end;
-  out[o] = '\0';
-  *outlen = o;
+  *o = '\0';
+  *outlen = total;
   return out;
+}
+
+/* The Date of the trace fields, made once a second. */
+static const char *trace_date(struct mp_fake_server *srv)
+{
+  time_t t = time(NULL);
+  if (srv->date[0] && srv->date_sec == (int64_t)t)
+    return srv->date;
+  struct tm tm;
+  srv->date[0] = '\0';
+  if (gmtime_r(&t, &tm) && strftime(srv->date, sizeof(srv->date),
+                                    "%a, %d %b %Y %H:%M:%S +0000", &tm) > 0)
+    srv->date_sec = (int64_t)t;
+  else
+    srv->date[0] = '\0';
+  return srv->date;
 }
 
 /* Delivers the accepted message as cfg->delivery says: to every known
@@ -436,13 +502,11 @@ static void deliver(struct mp_fake_session *s, const char *qid)
   struct smtp *m = s->proto;
   const struct mp_fake_delivery *d = &s->srv->cfg->delivery;
   struct mp_mailstore *st = s->srv->env.store;
-  if (!st || d->lose)
+  const char *to[SMTP_MAX_RCPT];
+  size_t nto = targets(s, to);
+  if (nto == 0)
     return;
-  char date[64] = "";
-  time_t t = time(NULL);
-  struct tm tm;
-  if (gmtime_r(&t, &tm))
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  const char *date = trace_date(s->srv);
   /* RFC 5321 4.4: the trace fields a delivering server adds; "with" as
    * RFC 3848 names it. */
   const char *with = m->helo < 2 ? "SMTP"
@@ -458,41 +522,23 @@ static void deliver(struct mp_fake_session *s, const char *qid)
                mp_fake_hostname(s->srv), with, qid, date);
   if (hl < 0 || (size_t)hl >= sizeof(head))
     return;
-  const char *body = m->msg ? m->msg : "";
-  size_t body_len = m->msg_len;
-  char *rewritten = NULL;
-  if (d->subject) {
-    rewritten = replace_subject(body, body_len, d->subject, &body_len);
-    if (!rewritten)
-      return;
-    body = rewritten;
-  }
-  char *full = malloc((size_t)hl + body_len + 1);
-  if (!full) {
-    free(rewritten);
+  size_t full_len;
+  char *full = build_message(head, (size_t)hl, m->msg ? m->msg : "", m->msg_len,
+                             d->subject, &full_len);
+  if (!full)
     return;
-  }
-  memcpy(full, head, (size_t)hl);
-  memcpy(full + hl, body, body_len);
-  size_t full_len = (size_t)hl + body_len;
-  free(rewritten);
-
   uint64_t now = mp_now_us();
   uint64_t visible = now + d->delay_ms * 1000;
-  const char *done[SMTP_MAX_RCPT];
-  size_t ndone = 0;
-  for (size_t i = 0; i < m->nrcpt; i++) {
-    const char *to = d->redirect ? d->redirect : m->rcpt[i];
-    if (!to)
-      continue;
-    int dup = 0;
-    for (size_t j = 0; j < ndone; j++)
-      dup |= strcasecmp(done[j], to) == 0;
-    if (dup)
-      continue;
-    done[ndone++] = to;
-    for (int k = 0; k < (d->duplicate ? 2 : 1); k++)
-      mp_mailstore_deliver(st, to, full, full_len, now, visible, NULL);
+  /* Every copy but the last is a copy; the store keeps the last. */
+  size_t copies = nto * (d->duplicate ? 2 : 1);
+  for (size_t i = 0; i < copies; i++) {
+    const char *u = to[d->duplicate ? i / 2 : i];
+    if (i + 1 < copies) {
+      mp_mailstore_deliver(st, u, full, full_len, now, visible, NULL);
+    } else if (mp_mailstore_deliver_take(st, u, full, full_len, now, visible,
+                                         NULL) == 0) {
+      full = NULL;
+    }
   }
   free(full);
 }
@@ -527,7 +573,6 @@ static void data_line(struct mp_fake_session *s, char *line, size_t len,
   if (m->state == SMTP_DATA_HEAD && len == 0)
     set_state(s, SMTP_DATA_BODY);
   msg_append(m, line, len);
-  msg_append(m, "\r\n", 2);
 }
 
 /* ---- AUTH (RFC 4954) ---------------------------------------------------- */
@@ -728,6 +773,8 @@ static void command(struct mp_fake_session *s, char *line, size_t len,
     else if (m->nrcpt == 0)
       client_error(s, a, "503 5.5.1 Error: need RCPT command");
     else {
+      const char *to[SMTP_MAX_RCPT];
+      m->keep_text = targets(s, to) > 0;
       mp_fake_answer_line(a, "354 End data with <CR><LF>.<CR><LF>");
       set_state(s, SMTP_DATA_HEAD);
     }

@@ -34,6 +34,8 @@ struct step {
   int tls;          /* start TLS as a client after the replies */
   int raw;          /* then read this many raw bytes (counts as a reply) */
   size_t len;       /* >0: send exactly len bytes, no CRLF */
+  size_t bulk;      /* >0: first this many bytes of message lines, paced
+                       by the write queue, then send */
 };
 
 struct tc {
@@ -63,6 +65,7 @@ struct tc {
   int tls_up;
   unsigned char raw[64];
   size_t nraw;
+  size_t bulk_left; /* message bytes still to send for the step */
   /* Copied from the server before it stops. */
   char *seen[MAXL];
   unsigned seen_session[MAXL];
@@ -88,6 +91,41 @@ static void on_stopped(void *data)
 }
 
 static void start_client_tls(struct tc *t);
+static void advance(struct tc *t);
+
+/* Sends a step's bulk: lines of 998 characters and CRLF (the last one
+ * shorter), at most 1 MiB waiting in the queue, then the step itself. */
+static void bulk_pump(struct mp_conn *c)
+{
+  struct tc *t = mp_conn_data(c);
+  static char chunk[65000];
+  if (chunk[0] == '\0') {
+    for (size_t i = 0; i < sizeof(chunk); i += 1000) {
+      memset(chunk + i, 'x', 998);
+      memcpy(chunk + i + 998, "\r\n", 2);
+    }
+  }
+  while (t->bulk_left > 0 && mp_conn_queued(c) < (1u << 20)) {
+    size_t n = t->bulk_left < sizeof(chunk) ? t->bulk_left : sizeof(chunk);
+    if (n < sizeof(chunk)) {
+      /* The last piece: a shorter line, still with its CRLF. */
+      char last[sizeof(chunk)];
+      memcpy(last, chunk, n);
+      if (n >= 2)
+        memcpy(last + n - 2, "\r\n", 2);
+      ck_assert_int_eq(mp_conn_write(c, last, n), 0);
+    } else {
+      ck_assert_int_eq(mp_conn_write(c, chunk, n), 0);
+    }
+    t->bulk_left -= n;
+  }
+  if (t->bulk_left > 0) {
+    mp_conn_after(c, 1, bulk_pump);
+    return;
+  }
+  t->pending = 0;
+  advance(t); /* now the step itself */
+}
 
 /* Sends steps while no reply is awaited. */
 static void advance(struct tc *t)
@@ -99,6 +137,13 @@ static void advance(struct tc *t)
         snapshot_and_stop(t);
       else
         mp_conn_close(t->c);
+      return;
+    }
+    if (st->bulk && t->cur != st) {
+      t->cur = st;
+      t->bulk_left = st->bulk;
+      t->pending = LONG_MAX; /* nothing else until the bulk is out */
+      bulk_pump(t->c);
       return;
     }
     t->next++;
@@ -918,6 +963,245 @@ START_TEST(message_rule_rejects)
 }
 END_TEST
 
+/* The trace fields of the first message of session 1: what goes before
+ * the message text; the date is checked for its shape. */
+static void check_trace(const char *data, const char *with, const char *qid,
+                        const char **rest)
+{
+  char want[256];
+  snprintf(want, sizeof(want),
+           "Return-Path: <sender@example.test>\r\n"
+           "Received: from client.test by " HOST " with %s id %s;\r\n\t",
+           with, qid);
+  ck_assert_msg(strncmp(data, want, strlen(want)) == 0, "got %.200s", data);
+  const char *date = data + strlen(want);
+  /* "Sun, 22 Nov 2026 05:03:44 +0000" */
+  ck_assert_uint_eq(strcspn(date, "\r"), 31);
+  ck_assert(strncmp(date + 25, " +0000\r\n", 8) == 0);
+  ck_assert(date[3] == ',' && date[4] == ' ');
+  *rest = date + 33;
+}
+
+struct exact_case {
+  const char *name;
+  struct mp_fake_delivery d;
+  const char *text;   /* the DATA lines sent, CRLF-separated, no final dot */
+  const char *stored; /* the message after the trace fields */
+};
+
+static const struct exact_case exact_cases[] = {
+    {"plain",
+     {0},
+     "From: a\r\nSubject: hi\r\n\r\nbody\r\n..dot\r\n",
+     "From: a\r\nSubject: hi\r\n\r\nbody\r\n.dot\r\n"},
+    {"duplicate",
+     {.duplicate = 1},
+     "Subject: hi\r\n\r\nb\r\n",
+     "Subject: hi\r\n\r\nb\r\n"},
+    {"subject replaced",
+     {.subject = "new one"},
+     "From: a\r\nsubject: old\r\nTo: b\r\n\r\nSubject: in the body\r\n",
+     "From: a\r\nSubject: new one\r\nTo: b\r\n\r\nSubject: in the body\r\n"},
+    {"folded subject replaced",
+     {.subject = "new"},
+     "Subject: old\r\n  folded\r\n\tagain\r\nTo: b\r\n\r\nx\r\n",
+     "Subject: new\r\nTo: b\r\n\r\nx\r\n"},
+    {"subject added",
+     {.subject = "added"},
+     "From: a\r\n\r\nSubject: body\r\n",
+     "Subject: added\r\nFrom: a\r\n\r\nSubject: body\r\n"},
+    {"empty message", {0}, "", ""},
+};
+
+/* The stored message is exactly the trace fields and the unstuffed text,
+ * Subject handled as the delivery says; a duplicate is the same bytes. */
+START_TEST(delivery_exact_text)
+{
+  const struct exact_case *ec = &exact_cases[_i];
+  struct tc *t = tc_new();
+  struct mp_fake_config cfg = smtp_cfg();
+  cfg.users = users;
+  cfg.nusers = 1;
+  cfg.delivery = ec->d;
+  char data[512];
+  snprintf(data, sizeof(data), "%s.", ec->text);
+  struct step steps[] = {{"EHLO client.test"},
+                         {"MAIL FROM:<sender@example.test>"},
+                         {"RCPT TO:<" USER ">"},
+                         {"RCPT TO:<" USER ">"}, /* twice: delivered once */
+                         {"DATA"},
+                         {data},
+                         {"QUIT", NONE},
+                         {NULL}};
+  tc_run(t, &cfg, steps);
+  ck_assert(has_line(t, "250 2.0.0 Ok: queued as 000000010001"));
+  uint64_t *ids;
+  size_t n;
+  ck_assert_int_eq(mp_mailstore_list(t->store, USER, mp_now_us(), &ids, &n), 0);
+  ck_assert_uint_eq(n, ec->d.duplicate ? 2 : 1);
+  for (size_t i = 0; i < n; i++) {
+    const struct mp_mail *m = mp_mailstore_get(t->store, USER, ids[i]);
+    const char *rest;
+    check_trace(m->data, "ESMTP", "000000010001", &rest);
+    ck_assert_msg(strcmp(rest, ec->stored) == 0, "%s: got \"%s\"", ec->name,
+                  rest);
+    ck_assert_uint_eq(m->size, (size_t)(rest - m->data) + strlen(ec->stored));
+    ck_assert_uint_eq(strlen(m->data), m->size);
+  }
+  free(ids);
+  tc_free(t);
+}
+END_TEST
+
+/* A session that sends two messages: the second holds nothing of the
+ * first (the session reuses its buffer), and both trace fields count. */
+START_TEST(two_messages_in_one_session)
+{
+  struct tc *t = tc_new();
+  struct mp_fake_config cfg = smtp_cfg();
+  cfg.users = users;
+  cfg.nusers = 1;
+  static const struct step steps[] = {
+      {"HELO client.test"},
+      {"MAIL FROM:<sender@example.test>"},
+      {"RCPT TO:<" USER ">"},
+      {"DATA"},
+      {"Subject: first and much longer\r\n\r\nline one\r\nline two\r\n."},
+      {"MAIL FROM:<sender@example.test>"},
+      {"RCPT TO:<nobody-known@elsewhere.test>"},
+      {"RCPT TO:<" USER ">"},
+      {"DATA"},
+      {"Subject: 2\r\n\r\nb\r\n."},
+      {"QUIT", NONE},
+      {NULL}};
+  tc_run(t, &cfg, steps);
+  ck_assert(has_line(t, "250 2.0.0 Ok: queued as 000000010001"));
+  ck_assert(has_line(t, "250 2.0.0 Ok: queued as 000000010002"));
+  uint64_t *ids;
+  size_t n;
+  ck_assert_int_eq(mp_mailstore_list(t->store, USER, mp_now_us(), &ids, &n), 0);
+  ck_assert_uint_eq(n, 2);
+  const char *rest;
+  const struct mp_mail *m = mp_mailstore_get(t->store, USER, ids[0]);
+  check_trace(m->data, "SMTP", "000000010001", &rest);
+  ck_assert_str_eq(rest,
+                   "Subject: first and much longer\r\n\r\nline one\r\nline "
+                   "two\r\n");
+  m = mp_mailstore_get(t->store, USER, ids[1]);
+  check_trace(m->data, "SMTP", "000000010002", &rest);
+  ck_assert_str_eq(rest, "Subject: 2\r\n\r\nb\r\n");
+  free(ids);
+  tc_free(t);
+}
+END_TEST
+
+/* RFC 1870 / 5321: a message past the server's limit is refused at its
+ * end with 552, whether its text would be kept (a known recipient) or
+ * only counted (no mailbox would receive it); the session goes on. */
+START_TEST(message_too_big)
+{
+  struct tc *t = tc_new();
+  struct mp_fake_config cfg = smtp_cfg();
+  if (_i) {
+    cfg.users = users;
+    cfg.nusers = 1;
+  }
+  static const struct step steps[] = {{"EHLO client.test"},
+                                      {"MAIL FROM:<sender@example.test>"},
+                                      {"RCPT TO:<" USER ">"},
+                                      {"DATA"},
+                                      {".", .bulk = 10485760 + 1000},
+                                      {"NOOP"},
+                                      {"QUIT", NONE},
+                                      {NULL}};
+  tc_run(t, &cfg, steps);
+  long i = line_index(t, "552 5.3.4 Error: message file too big");
+  ck_assert_int_ge(i, 0);
+  ck_assert_str_eq(t->lines[i + 1], "250 2.0.0 Ok");
+  if (_i)
+    ck_assert_uint_eq(mp_mailstore_count(t->store, USER, mp_now_us()), 0);
+  tc_free(t);
+}
+END_TEST
+
+/* Just under the limit (text and CRLFs, the final dot not counted), the
+ * message is accepted and stored whole. */
+START_TEST(message_at_the_limit)
+{
+  struct tc *t = tc_new();
+  struct mp_fake_config cfg = smtp_cfg();
+  cfg.users = users;
+  cfg.nusers = 1;
+  static const struct step steps[] = {{"EHLO client.test"},
+                                      {"MAIL FROM:<sender@example.test>"},
+                                      {"RCPT TO:<" USER ">"},
+                                      {"DATA"},
+                                      {".", .bulk = 10485760},
+                                      {"QUIT", NONE},
+                                      {NULL}};
+  tc_run(t, &cfg, steps);
+  ck_assert(has_line(t, "250 2.0.0 Ok: queued as 000000010001"));
+  const struct mp_mail *m = only_mail(t, USER, 0);
+  const char *rest;
+  check_trace(m->data, "ESMTP", "000000010001", &rest);
+  ck_assert_uint_eq(m->size - (size_t)(rest - m->data), 10485760);
+  tc_free(t);
+}
+END_TEST
+
+/* A reply longer than the first guess of its size is formatted whole. */
+START_TEST(long_formatted_reply)
+{
+  struct tc *t = tc_new();
+  struct mp_fake_config cfg = smtp_cfg();
+  cfg.users = users;
+  cfg.nusers = 1;
+  char addr[1201];
+  memset(addr, 'a', 1200);
+  addr[1200] = '\0';
+  memcpy(addr + 1200 - 13, "@example.test", 13);
+  char rcpt[1300], want[1400];
+  snprintf(rcpt, sizeof(rcpt), "RCPT TO:<%s>", addr);
+  snprintf(want, sizeof(want),
+           "550 5.1.1 <%s>: Recipient address rejected: User unknown in "
+           "local recipient table",
+           addr);
+  struct step steps[] = {{"EHLO c"}, {"MAIL FROM:<a@b.test>"}, {rcpt},
+                         {"NOOP"},   {"QUIT", NONE},           {NULL}};
+  tc_run(t, &cfg, steps);
+  long i = line_index(t, want);
+  ck_assert_int_ge(i, 0);
+  ck_assert_str_eq(t->lines[i + 1], "250 2.0.0 Ok");
+  tc_free(t);
+}
+END_TEST
+
+/* The record keeps every line whole and in order, past the first chunk
+ * of its text (64 KiB). */
+START_TEST(seen_record_many_long_lines)
+{
+  enum { N = 150, L = 1500 };
+  struct tc *t = tc_new();
+  struct mp_fake_config cfg = smtp_cfg();
+  static char lines[N][L + 1];
+  static struct step steps[N + 2];
+  for (int i = 0; i < N; i++) {
+    int k = snprintf(lines[i], sizeof(lines[i]), "NOOP %d ", i);
+    memset(lines[i] + k, 'a' + i % 26, (size_t)(L - k));
+    lines[i][L] = '\0';
+    steps[i] = (struct step){lines[i]};
+  }
+  steps[N] = (struct step){"QUIT", NONE};
+  steps[N + 1] = (struct step){NULL};
+  tc_run(t, &cfg, steps);
+  ck_assert_uint_eq(t->nseen, N + 1);
+  for (int i = 0; i < N; i++)
+    ck_assert_str_eq(t->seen[i], lines[i]);
+  ck_assert_str_eq(t->seen[N], "QUIT");
+  tc_free(t);
+}
+END_TEST
+
 /* ---- the record -------------------------------------------------------- */
 
 START_TEST(seen_record)
@@ -1208,6 +1492,13 @@ static Suite *fake_smtp_suite(void)
       tc, delivery_table, 0,
       (int)(sizeof(delivery_cases) / sizeof(delivery_cases[0])));
   tcase_add_test(tc, message_rule_rejects);
+  tcase_add_loop_test(tc, delivery_exact_text, 0,
+                      (int)(sizeof(exact_cases) / sizeof(exact_cases[0])));
+  tcase_add_test(tc, two_messages_in_one_session);
+  tcase_add_loop_test(tc, message_too_big, 0, 2);
+  tcase_add_test(tc, message_at_the_limit);
+  tcase_add_test(tc, long_formatted_reply);
+  tcase_add_test(tc, seen_record_many_long_lines);
   tcase_add_test(tc, seen_record);
   tcase_add_test(tc, stop_closes_live_sessions);
   tcase_add_test(tc, unknown_protocol_is_refused);

@@ -71,6 +71,32 @@ START_TEST(deliver_and_get)
 }
 END_TEST
 
+START_TEST(deliver_take_keeps_the_buffer)
+{
+  struct mp_mailstore *s = mp_mailstore_new();
+  uint64_t id = 0;
+  mp_mailstore_add_user(s, "u");
+  char *buf = strdup("taken\r\n");
+  ck_assert_int_eq(mp_mailstore_deliver_take(s, "U", buf, 7, 5, 6, &id), 0);
+  const struct mp_mail *m = mp_mailstore_get(s, "u", id);
+  ck_assert_ptr_eq(m->data, buf); /* no copy */
+  ck_assert_uint_eq(m->size, 7);
+  ck_assert_uint_eq(m->arrived_us, 5);
+  ck_assert_uint_eq(m->visible_us, 6);
+  /* Refused: the caller still owns it. */
+  char *other = strdup("x");
+  ck_assert_int_eq(mp_mailstore_deliver_take(s, "nobody", other, 1, 0, 0, &id),
+                   MP_E_MAILBOX_ERROR);
+  free(other);
+  /* Copies and taken buffers mix; ids keep increasing. */
+  uint64_t id2 = 0;
+  ck_assert_int_eq(mp_mailstore_deliver(s, "u", "copy", 4, 7, 7, &id2), 0);
+  ck_assert_uint_gt(id2, id);
+  ck_assert_uint_eq(mp_mailstore_count(s, "u", 10), 2);
+  mp_mailstore_free(s);
+}
+END_TEST
+
 START_TEST(delayed_messages_are_hidden_until_visible)
 {
   struct mp_mailstore *s = mp_mailstore_new();
@@ -176,6 +202,7 @@ static Suite *mailstore_suite(void)
   tcase_add_loop_test(tc, lookup_table, 0,
                       (int)(sizeof(lookups) / sizeof(lookups[0])));
   tcase_add_test(tc, deliver_and_get);
+  tcase_add_test(tc, deliver_take_keeps_the_buffer);
   tcase_add_test(tc, delayed_messages_are_hidden_until_visible);
   tcase_add_test(tc, delete_flag_then_expunge);
   tcase_add_loop_test(tc, seed_sizes_table, 0,
