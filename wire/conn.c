@@ -56,10 +56,11 @@ struct mp_conn {
   unsigned paused : 1;
   unsigned delivering : 1;
   unsigned lingering : 1;
-  unsigned shut_done : 1;  /* lingering: our FIN is out after the queue */
-  unsigned tls_failed : 1; /* the handshake failed: nothing flows */
-  unsigned quiet : 1;      /* in the quiet-close queue (conn_close_soon) */
-  unsigned expired : 1;    /* the deadline passed: closes go to the queue */
+  unsigned shut_done : 1;    /* lingering: our FIN is out after the queue */
+  unsigned tls_failed : 1;   /* the handshake failed: nothing flows */
+  unsigned quiet : 1;        /* in the quiet-close queue (conn_close_soon) */
+  unsigned expired : 1;      /* the deadline passed: closes go to the queue */
+  unsigned sock_counted : 1; /* counted in socks_open */
   struct mp_conn *quiet_prev, *quiet_next;
   mp_conn_connect_cb connect_cb;
   mp_conn_timer_cb timer_cb;
@@ -140,8 +141,12 @@ struct quiet {
   long fd_high;     /* 3/4 of the descriptor limit */
 };
 static _Thread_local struct quiet quiet;
-/* Connections alive in the process (every thread's): about the sockets. */
-static atomic_long conns_alive;
+/* Connections of the process (every thread's) whose socket is not closed
+ * yet: what holds descriptors. A socket's descriptor goes with uv_close(),
+ * its connection later, after the loop turn's close callbacks; counting
+ * connections alive would call a burst of closes inside one turn (a pass
+ * of deadlines) still near the limit when it no longer is. */
+static atomic_long socks_open;
 static size_t quiet_flush(uv_loop_t *loop);
 
 static void conn_deliver(struct mp_conn *c);
@@ -181,6 +186,7 @@ uint64_t mp_now_us(void)
  * mp_conn_new on a loop, its handles closed after the last connection's
  * on_close (so uv_loop_close succeeds once every connection is closed). */
 #define DQ_NONE SIZE_MAX
+#define DQ_PASS_US 1000
 
 struct dq_entry {
   uint64_t at_us;
@@ -377,18 +383,21 @@ static void deadline_passed(struct mp_conn *c);
 /* Delivers every deadline that has passed, earliest first, reading the
  * clock again whenever the next one looks not yet due; at most as many as
  * were queued when it started (a callback may set new deadlines that have
- * passed already: those wait for the next wake-up). */
+ * passed already: those wait for the next wake-up), and for at most
+ * DQ_PASS_US: then the loop turn goes on (I/O, and the close callbacks
+ * that free what the results closed) and the wake-up, set for a time
+ * that has passed, brings the rest on the next turn. */
 static void dq_fire(struct deadlines *q)
 {
   size_t budget = q->n;
-  uint64_t now = mp_now_us();
+  uint64_t now = mp_now_us(), until = now + DQ_PASS_US;
   q->armed_us = 0; /* the wake-up was used */
   q->firing = 1;
   while (q->n > 0 && budget > 0) {
     struct mp_conn *c = q->heap[0].c;
-    if (q->heap[0].at_us > now) {
+    if (q->heap[0].at_us > now || (budget & 63) == 0) {
       now = mp_now_us();
-      if (q->heap[0].at_us > now)
+      if (q->heap[0].at_us > now || now > until)
         break;
     }
     budget--;
@@ -517,6 +526,15 @@ static void on_linger_done(uv_timer_t *t);
 static int close_would_lose(const struct mp_conn *c);
 static void quiet_maybe_stop(void);
 
+/* c's socket was closed (its descriptor is free). */
+static void sock_closed(struct mp_conn *c)
+{
+  if (!c->sock_counted)
+    return;
+  c->sock_counted = 0;
+  atomic_fetch_sub(&socks_open, 1);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
   struct mp_conn *c = h->data;
@@ -534,8 +552,8 @@ static void on_handle_closed(uv_handle_t *h)
   free(c->in);
   free(c->held);
   free(c->cut_tail);
+  sock_closed(c); /* closed by someone else (uv_walk) */
   free(c);
-  atomic_fetch_sub(&conns_alive, 1);
   dq_put_conn(q);
 }
 
@@ -551,7 +569,8 @@ struct mp_conn *mp_conn_new(uv_loop_t *loop, const struct mp_conn_cbs *cbs,
     return NULL;
   }
   c->dq_idx = DQ_NONE;
-  atomic_fetch_add(&conns_alive, 1);
+  atomic_fetch_add(&socks_open, 1);
+  c->sock_counted = 1;
   c->loop = loop;
   if (cbs)
     c->cbs = *cbs;
@@ -1403,6 +1422,7 @@ static void conn_close_now(struct mp_conn *c, int reset)
   } else {
     close_handle(c, (uv_handle_t *)&c->tcp);
   }
+  sock_closed(c);
   dq_remove(c);
   close_handle(c, (uv_handle_t *)&c->timer);
   close_handle(c, (uv_handle_t *)&c->aux);
@@ -1491,6 +1511,7 @@ static void quiet_close_one(void)
     return;
   }
   close_handle(c, (uv_handle_t *)&c->tcp);
+  sock_closed(c);
   close_handle(c, (uv_handle_t *)&c->aux);
 }
 
@@ -1556,7 +1577,7 @@ static void conn_close_soon(struct mp_conn *c)
   /* Near the descriptor limit a queued socket holds a number that a
    * connect or an accept (maybe another thread's, whose queue this is
    * not) needs now. */
-  if (quiet.n >= QUIET_MAX || atomic_load(&conns_alive) >= quiet.fd_high) {
+  if (quiet.n >= QUIET_MAX || atomic_load(&socks_open) >= quiet.fd_high) {
     close_or_linger(c);
     return;
   }
