@@ -1189,13 +1189,20 @@ static void tls_pump(struct mp_conn *c)
     if (c->tls_failed)
       return; /* the handshake failed earlier; wait for the caller */
     int rc = mp_tls_handshake(c->tls);
-    if (flush_tls(c) < 0) {
+    /* Done: our last flight (the client's Finished) waits for what the
+     * callback writes (EHLO, CAPA, ...), so both leave in one write; a
+     * callback that closes sends it with its close_notify. */
+    if (rc != 0 && flush_tls(c) < 0) {
       conn_fail(c, MP_E_CONNECTION_CLOSED);
       return;
     }
     if (rc == MP_EAGAIN)
       return;
     tls_finish(c, rc);
+    if (rc == 0 && c->state == ST_OPEN && flush_tls(c) < 0) {
+      conn_fail(c, MP_E_CONNECTION_CLOSED);
+      return;
+    }
     if (rc < 0 || c->state != ST_OPEN)
       return;
   }
