@@ -106,6 +106,16 @@ void mp_fake_answer_line(struct mp_fake_answer *a, const char *fmt, ...)
   a->len += (size_t)n + 2;
 }
 
+void mp_fake_answer_join(struct mp_fake_answer *a, const char *first, ...)
+{
+  va_list ap;
+  va_start(ap, first);
+  for (const char *p = first; p; p = va_arg(ap, const char *))
+    mp_fake_answer_add(a, p, strlen(p));
+  va_end(ap);
+  mp_fake_answer_add(a, "\r\n", 2);
+}
+
 void mp_fake_answer_free(struct mp_fake_answer *a)
 {
   free(a->buf);

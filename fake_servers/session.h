@@ -44,6 +44,11 @@ struct mp_fake_answer {
 void mp_fake_answer_line(struct mp_fake_answer *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Appends one line made of the strings given, up to a NULL, CRLF added
+ * (for lines that need no formatting). */
+void mp_fake_answer_join(struct mp_fake_answer *a, const char *first, ...)
+    __attribute__((sentinel));
+
 /* Appends bytes as they are. */
 void mp_fake_answer_add(struct mp_fake_answer *a, const void *buf, size_t len);
 

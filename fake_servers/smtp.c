@@ -151,8 +151,8 @@ static void smtp_greeting(struct mp_fake_session *s, int replaced,
                           struct mp_fake_answer *a)
 {
   if (!replaced)
-    mp_fake_answer_line(a, "220 %s ESMTP mailprobe-fake",
-                        mp_fake_hostname(s->srv));
+    mp_fake_answer_join(a, "220 ", mp_fake_hostname(s->srv),
+                        " ESMTP mailprobe-fake", NULL);
 }
 
 /* A reply that counts as a client error; past the cap the session ends
@@ -238,10 +238,10 @@ static void ehlo_reply(struct mp_fake_session *s, struct mp_fake_answer *a)
 
 /* ---- MAIL, RCPT ------------------------------------------------------ */
 
-/* Parses "FROM:<addr> params" after the verb: the address (malloc'd) and
- * where the parameters start. -1 on bad syntax. */
-static int parse_path(const char *arg, const char *prefix, char **addr,
-                      const char **params)
+/* Parses "FROM:<addr> params" after the verb: where the address starts,
+ * its length, and where the parameters start. -1 on bad syntax. */
+static int parse_path(const char *arg, const char *prefix, const char **addr,
+                      size_t *addr_len, const char **params)
 {
   size_t pl = strlen(prefix);
   if (strncasecmp(arg, prefix, pl) != 0)
@@ -267,17 +267,18 @@ static int parse_path(const char *arg, const char *prefix, char **addr,
     return -1;
   while (*p == ' ')
     p++;
-  *addr = strndup(start, (size_t)(end - start));
+  *addr = start;
+  *addr_len = (size_t)(end - start);
   *params = p;
-  return *addr ? 0 : -1;
+  return 0;
 }
 
 static void cmd_mail(struct mp_fake_session *s, const char *arg,
                      struct mp_fake_answer *a)
 {
   struct smtp *m = s->proto;
-  char *addr;
-  const char *params;
+  const char *at, *params;
+  size_t at_len;
   if (!m->helo) {
     client_error(s, a, "503 5.5.1 Error: send HELO/EHLO first");
     return;
@@ -286,7 +287,7 @@ static void cmd_mail(struct mp_fake_session *s, const char *arg,
     client_error(s, a, "503 5.5.1 Error: nested MAIL command");
     return;
   }
-  if (parse_path(arg, "FROM:", &addr, &params) < 0) {
+  if (parse_path(arg, "FROM:", &at, &at_len, &params) < 0) {
     client_error(s, a, "501 5.5.4 Syntax: MAIL FROM:<address>");
     return;
   }
@@ -296,14 +297,12 @@ static void cmd_mail(struct mp_fake_session *s, const char *arg,
     if (n > 5 && strncasecmp(params, "SIZE=", 5) == 0) {
       unsigned long long size = strtoull(params + 5, NULL, 10);
       if (size > SMTP_MAX_MESSAGE) {
-        free(addr);
         mp_fake_answer_line(a, "552 5.3.4 Message size exceeds fixed limit");
         return;
       }
     } else if (!(n > 5 && strncasecmp(params, "BODY=", 5) == 0) &&
                !(n > 5 && strncasecmp(params, "AUTH=", 5) == 0) &&
                !(n == 8 && strncasecmp(params, "SMTPUTF8", 8) == 0)) {
-      free(addr);
       /* RFC 5321 4.1.1.11: an unknown parameter is 555. */
       client_error(s, a, "555 5.5.4 Unsupported option");
       return;
@@ -312,8 +311,13 @@ static void cmd_mail(struct mp_fake_session *s, const char *arg,
     while (*params == ' ')
       params++;
   }
+  char *from = strndup(at, at_len);
+  if (!from) {
+    mp_fake_answer_line(a, "452 4.3.1 Insufficient system storage");
+    return;
+  }
   m->in_mail = 1;
-  m->from = addr;
+  m->from = from;
   mp_fake_answer_line(a, "250 2.1.0 Ok");
 }
 
@@ -322,23 +326,21 @@ static void cmd_rcpt(struct mp_fake_session *s, const char *arg,
 {
   struct smtp *m = s->proto;
   struct mp_mailstore *st = s->srv->env.store;
-  char *addr;
-  const char *params;
+  const char *at, *params;
+  size_t at_len;
   if (!m->in_mail) {
     client_error(s, a, "503 5.5.1 Error: need MAIL command");
     return;
   }
-  if (parse_path(arg, "TO:", &addr, &params) < 0) {
+  if (parse_path(arg, "TO:", &at, &at_len, &params) < 0) {
     client_error(s, a, "501 5.5.4 Syntax: RCPT TO:<address>");
     return;
   }
-  if (addr[0] == '\0') {
-    free(addr);
+  if (at_len == 0) {
     client_error(s, a, "501 5.1.3 Bad recipient address syntax");
     return;
   }
   if (m->nrcpt >= SMTP_MAX_RCPT) {
-    free(addr);
     mp_fake_answer_line(a, "452 4.5.3 Error: too many recipients");
     return;
   }
@@ -346,17 +348,18 @@ static void cmd_rcpt(struct mp_fake_session *s, const char *arg,
    * accepted and nothing is kept. */
   const char *user = NULL;
   if (st && mp_mailstore_users(st) > 0) {
+    char addr[SMTP_MAX_COMMAND + 1]; /* the line is at most that long */
+    memcpy(addr, at, at_len);
+    addr[at_len] = '\0';
     user = mp_mailstore_lookup(st, addr);
     if (!user) {
       mp_fake_answer_line(a,
                           "550 5.1.1 <%s>: Recipient address rejected: "
                           "User unknown in local recipient table",
                           addr);
-      free(addr);
       return;
     }
   }
-  free(addr);
   char **p = realloc(m->rcpt, (m->nrcpt + 1) * sizeof(*p));
   char *u = user ? strdup(user) : NULL;
   if (!p || (user && !u)) {
@@ -543,6 +546,24 @@ static void deliver(struct mp_fake_session *s, const char *qid)
   free(full);
 }
 
+/* Writes v in upper-case hex, at least width digits (printf's "%0*X");
+ * returns how many. */
+static size_t put_hex(char *out, unsigned v, size_t width)
+{
+  char tmp[2 * sizeof(v)];
+  size_t n = 0;
+  do {
+    tmp[n++] = "0123456789ABCDEF"[v & 15];
+    v >>= 4;
+  } while (v);
+  size_t k = 0;
+  for (; k + n < width; k++)
+    out[k] = '0';
+  while (n)
+    out[k++] = tmp[--n];
+  return k;
+}
+
 static void data_line(struct mp_fake_session *s, char *line, size_t len,
                       enum mp_fake_kind kind, int replaced,
                       struct mp_fake_answer *a)
@@ -558,9 +579,11 @@ static void data_line(struct mp_fake_session *s, char *line, size_t len,
       mp_fake_answer_line(a, "552 5.3.4 Error: message file too big");
     } else {
       char qid[32];
-      snprintf(qid, sizeof(qid), "%08X%04X", s->id, ++m->queued);
+      size_t ql = put_hex(qid, s->id, 8);
+      ql += put_hex(qid + ql, ++m->queued, 4);
+      qid[ql] = '\0';
       deliver(s, qid);
-      mp_fake_answer_line(a, "250 2.0.0 Ok: queued as %s", qid);
+      mp_fake_answer_join(a, "250 2.0.0 Ok: queued as ", qid, NULL);
     }
     reset_transaction(m);
     return;
@@ -695,9 +718,16 @@ static void auth_line(struct mp_fake_session *s, const char *line, int replaced,
 
 static enum smtp_cmd lookup_command(const char *verb, size_t len)
 {
+  char up[8];
+  if (len != 4 && len != 8)
+    return CMD_UNKNOWN; /* every verb has 4 letters, but STARTTLS */
+  for (size_t i = 0; i < len; i++) {
+    char c = verb[i];
+    up[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+  }
   for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
-    if (strlen(commands[i].name) == len &&
-        strncasecmp(commands[i].name, verb, len) == 0)
+    if (commands[i].name[0] == up[0] &&
+        memcmp(commands[i].name, up, len) == 0 && commands[i].name[len] == '\0')
       return commands[i].cmd;
   return CMD_UNKNOWN;
 }
@@ -757,7 +787,7 @@ static void command(struct mp_fake_session *s, char *line, size_t len,
     if (cmd == CMD_EHLO)
       ehlo_reply(s, a);
     else
-      mp_fake_answer_line(a, "250 %s", host);
+      mp_fake_answer_join(a, "250 ", host, NULL);
     return;
   case CMD_MAIL:
     cmd_mail(s, arg, a);

@@ -535,6 +535,37 @@ START_TEST(helo_then_mail)
 }
 END_TEST
 
+/* Verbs are matched whatever their case (RFC 5321 2.4), whole: a longer
+ * or shorter word, or one with a verb inside it, is not that verb. */
+START_TEST(verbs_in_any_case)
+{
+  struct tc *t = tc_new();
+  struct mp_fake_config cfg = smtp_cfg();
+  static const struct step steps[] = {
+      {"helo client.test"}, {"nOoP"}, {"StartTLS"}, {"NOOPS"},  {"NOO"},
+      {"STARTTL"},          {"RsEt"}, {"vrfy x"},   {"exPN x"}, {"Mail "},
+      {"qUiT", NONE},       {NULL}};
+  tc_run(t, &cfg, steps);
+  static const char *const want[] = {
+      "250 " HOST,
+      "250 2.0.0 Ok",
+      "454 4.7.0 TLS not available",
+      "500 5.5.2 Error: command not recognized",
+      "500 5.5.2 Error: command not recognized",
+      "500 5.5.2 Error: command not recognized",
+      "250 2.0.0 Ok",
+      "252 2.0.0 Cannot VRFY user, but will accept message and attempt "
+      "delivery",
+      "502 5.5.1 Error: EXPN not implemented",
+      "501 5.5.4 Syntax: MAIL FROM:<address>",
+      "221 2.0.0 Bye"};
+  ck_assert_uint_eq(t->nlines, 1 + sizeof(want) / sizeof(want[0]));
+  for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+    ck_assert_str_eq(t->lines[i + 1], want[i]);
+  tc_free(t);
+}
+END_TEST
+
 START_TEST(errors_and_error_limit)
 {
   struct tc *t = tc_new();
@@ -1475,6 +1506,7 @@ static Suite *fake_smtp_suite(void)
   tcase_add_loop_test(tc, ehlo_capabilities, 0,
                       (int)(sizeof(ehlo_cases) / sizeof(ehlo_cases[0])));
   tcase_add_test(tc, helo_then_mail);
+  tcase_add_test(tc, verbs_in_any_case);
   tcase_add_test(tc, errors_and_error_limit);
   tcase_add_test(tc, rule_replaces_greeting_and_closes);
   tcase_add_test(tc, delay_rule_holds_pipelined_commands);
