@@ -507,8 +507,8 @@ static void deliver(struct mp_fake_session *s, const char *qid)
   struct mp_mailstore *st = s->srv->env.store;
   const char *to[SMTP_MAX_RCPT];
   size_t nto = targets(s, to);
-  if (nto == 0)
-    return;
+  if (nto == 0 || !m->keep_text)
+    return; /* (keep_text was set from the same targets at DATA) */
   const char *date = trace_date(s->srv);
   /* RFC 5321 4.4: the trace fields a delivering server adds; "with" as
    * RFC 3848 names it. */
