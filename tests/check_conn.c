@@ -1560,6 +1560,79 @@ START_TEST(test_deadline_many)
 }
 END_TEST
 
+/* Deadlines moved later again and again (a server touching its idle
+ * timeout on every line) keep their old place in the queue until it comes
+ * up: each still fires once, never before its last time, in the order of
+ * the last times; among equal times, in the order they were last set. */
+#define NMOVE 40
+static struct dl *move_order[NMOVE + 1];
+static int move_n;
+
+static void move_on_error(struct mp_conn *c, int err)
+{
+  dl_on_error(c, err);
+  if (move_n <= NMOVE)
+    move_order[move_n++] = mp_conn_data(c);
+}
+
+START_TEST(test_deadline_moved_later)
+{
+  static struct dl d[NMOVE];
+  static const struct mp_conn_cbs cbs = {.on_error = move_on_error,
+                                         .on_close = dl_on_close};
+  uv_loop_t loop;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  memset(d, 0, sizeof(d));
+  dl_fired = 0;
+  move_n = 0;
+  uint64_t base = mp_now_us() + 20000;
+  for (int k = 0; k < NMOVE; k++) {
+    d[k].c = mp_conn_new(&loop, &cbs, &d[k]);
+    ck_assert_ptr_nonnull(d[k].c);
+    mp_conn_set_deadline_at(d[k].c, base + (uint64_t)k * 100);
+  }
+  /* Even ones: later, twice, past every odd one, in reverse order. */
+  for (int round = 1; round <= 2; round++)
+    for (int k = 0; k < NMOVE; k += 2)
+      mp_conn_set_deadline_at(d[k].c, base + 10000ull * (uint64_t)round +
+                                          (uint64_t)(NMOVE - k) * 100);
+  /* The last two odd ones: the same time as each other, the first set
+   * last (later, then back), so it fires after the other. */
+  uint64_t tie = base + 5000;
+  mp_conn_set_deadline_at(d[NMOVE - 1].c, tie);
+  mp_conn_set_deadline_at(d[NMOVE - 3].c, tie + 50000);
+  mp_conn_set_deadline_at(d[NMOVE - 3].c, tie);
+  for (int k = 0; k < NMOVE; k++)
+    d[k].at_us = mp_conn_deadline_at(d[k].c);
+
+  uint64_t stop = mp_now_us() + SAFETY_MS * 1000ull;
+  while (dl_fired < NMOVE && mp_now_us() < stop)
+    uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(move_n, NMOVE);
+  for (int k = 0; k < NMOVE; k++) {
+    ck_assert_int_eq(d[k].nerr, 1);
+    ck_assert_msg(d[k].fired_us >= d[k].at_us,
+                  "deadline %d fired %llu us early", k,
+                  (unsigned long long)(d[k].at_us - d[k].fired_us));
+  }
+  for (int i = 1; i < NMOVE; i++)
+    ck_assert_msg(move_order[i]->at_us >= move_order[i - 1]->at_us,
+                  "fired out of order at %d", i);
+  int a = -1, b = -1;
+  for (int i = 0; i < NMOVE; i++) {
+    if (move_order[i] == &d[NMOVE - 1])
+      a = i;
+    if (move_order[i] == &d[NMOVE - 3])
+      b = i;
+  }
+  ck_assert_int_eq(b, a + 1);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  for (int k = 0; k < NMOVE; k++)
+    ck_assert_int_eq(d[k].closed, 1);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 /* ---- TLS ---------------------------------------------------------------- */
 
 #define TLS_HOST "mx.example.test"
@@ -1977,6 +2050,7 @@ static Suite *conn_suite(void)
   tcase_add_test(tc, test_deadline_drip);
   tcase_add_test(tc, test_deadline_cleared);
   tcase_add_test(tc, test_deadline_many);
+  tcase_add_test(tc, test_deadline_moved_later);
   tcase_add_test(tc, test_eof);
   tcase_add_loop_test(tc, test_reset, 0, 2);
   tcase_add_loop_test(tc, test_close_flushes, 0, 2);

@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,12 +18,10 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/timerfd.h>
-#endif
 
 #include <uv.h>
 
+#include "wire/deadline.h"
 #include "wire/errors.h"
 #include "wire/tls.h"
 
@@ -73,10 +70,8 @@ struct mp_conn {
   size_t in_off, in_len, in_cap;
   size_t max_line;
   uint64_t raw_left;
-  size_t queued;        /* bytes handed to libuv, not yet written */
-  uint64_t deadline_us; /* mp_now_us() clock; 0: none */
-  struct deadlines *dq; /* the loop's deadline queue */
-  size_t dq_idx;        /* place in dq->heap; DQ_NONE when not queued */
+  size_t queued;         /* bytes handed to libuv, not yet written */
+  struct mp_deadline dl; /* the deadline, in the loop's queue */
   uint64_t bytes_in, bytes_out;
   /* Output shaping (mp_conn_drip_output, mp_conn_cut_output): wire bytes
    * held in [held_off, held_len) until their turn. */
@@ -155,369 +150,11 @@ static void conn_fail(struct mp_conn *c, int err);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void read_start(struct mp_conn *c);
 static void linger_read(struct mp_conn *c, ssize_t nread);
+static void deadline_passed(struct mp_deadline *d);
 
 uint64_t mp_now_us(void)
 {
   return uv_hrtime() / 1000;
-}
-
-/* ---- deadlines ----------------------------------------------------------
- *
- * Every connection's deadline sits in one queue per loop: a binary heap in
- * an array (the connection knows its place, so moving or removing one is
- * O(log n) in memory that stays in cache), with one wake-up for the
- * earliest. A uv_timer per connection would cost a libuv heap operation
- * that chases pointers across thousands of connections for every result,
- * and counts whole milliseconds: armed on a clock read to the millisecond
- * and slept on with epoll_wait's millisecond timeout from the start of the
- * loop turn, a deadline that must never fire early fires up to ~2 ms late
- * before any work is done. Here the wake-up is a timerfd (Linux) set to the
- * earliest deadline in absolute CLOCK_MONOTONIC nanoseconds (uv_hrtime's
- * clock), watched by a uv_poll_t: the loop wakes within the kernel's timer
- * slack (~50 us) of the deadline, and the queue then delivers every
- * deadline that has passed, reading the clock again as it goes, so a burst
- * of expiries is not cut into loop turns that each wait for the clock to
- * tick. Without a timerfd (another system, or no descriptor left) one
- * uv_timer per loop stands in, armed for the first loop millisecond at or
- * after the deadline. Either way a deadline is checked against the precise
- * clock before it fires: never early.
- *
- * The queue lives while its loop has connections: made by the first
- * mp_conn_new on a loop, its handles closed after the last connection's
- * on_close (so uv_loop_close succeeds once every connection is closed). */
-#define DQ_NONE SIZE_MAX
-#define DQ_PASS_US 1000
-
-struct dq_entry {
-  uint64_t at_us;
-  uint64_t seq; /* equal deadlines fire in the order they were set */
-  struct mp_conn *c;
-};
-
-struct deadlines {
-  uv_loop_t *loop;
-  struct deadlines *next; /* the registry */
-  uv_timer_t timer;       /* without a timerfd */
-  uv_poll_t poll;         /* on tfd */
-  int tfd;                /* -1: none */
-  int handles;            /* open handles */
-  size_t nconns;          /* connections of this loop not yet freed */
-  struct dq_entry *heap;
-  size_t n, cap;
-  uint64_t seq;
-  uint64_t armed_us; /* what the wake-up is set for; 0: nothing */
-  unsigned firing : 1;
-  unsigned polling : 1; /* poll is started */
-};
-
-/* Loops with a queue; looked up when a connection is made. */
-static pthread_mutex_t dq_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct deadlines *dq_all;
-static pthread_once_t dq_once = PTHREAD_ONCE_INIT;
-
-/* A forked child starts with no queues: the parent's loops are not its
- * own (their timerfds are shared with the parent), and the lock may have
- * been held by another thread of the parent when it forked. */
-static void dq_atfork_child(void)
-{
-  pthread_mutex_init(&dq_lock, NULL);
-  dq_all = NULL;
-}
-
-static void dq_init_once(void)
-{
-  pthread_atfork(NULL, NULL, dq_atfork_child);
-}
-
-static void dq_fire(struct deadlines *q);
-
-static int dq_before(const struct dq_entry *a, const struct dq_entry *b)
-{
-  return a->at_us < b->at_us || (a->at_us == b->at_us && a->seq < b->seq);
-}
-
-static void dq_put(struct deadlines *q, size_t i, struct dq_entry e)
-{
-  q->heap[i] = e;
-  e.c->dq_idx = i;
-}
-
-static void dq_up(struct deadlines *q, size_t i)
-{
-  struct dq_entry e = q->heap[i];
-  while (i > 0) {
-    size_t parent = (i - 1) / 2;
-    if (!dq_before(&e, &q->heap[parent]))
-      break;
-    dq_put(q, i, q->heap[parent]);
-    i = parent;
-  }
-  dq_put(q, i, e);
-}
-
-static void dq_down(struct deadlines *q, size_t i)
-{
-  struct dq_entry e = q->heap[i];
-  for (;;) {
-    size_t child = 2 * i + 1;
-    if (child >= q->n)
-      break;
-    if (child + 1 < q->n && dq_before(&q->heap[child + 1], &q->heap[child]))
-      child++;
-    if (!dq_before(&q->heap[child], &e))
-      break;
-    dq_put(q, i, q->heap[child]);
-    i = child;
-  }
-  dq_put(q, i, e);
-}
-
-static void dq_on_timer(uv_timer_t *t)
-{
-  dq_fire(t->data);
-}
-
-#ifdef __linux__
-static void dq_on_poll(uv_poll_t *p, int status, int events)
-{
-  struct deadlines *q = p->data;
-  uint64_t ticks;
-  (void)status;
-  (void)events;
-  if (read(q->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-    ticks = 0; /* nothing to clear; the queue looks at the clock */
-  dq_fire(q);
-}
-#endif
-
-/* Sets the wake-up for the earliest deadline (unless one at or before it
- * is set: a wake-up that finds nothing due only sets the next), and keeps
- * the loop alive while deadlines wait, as a timer would. armed_us != 0
- * means the wake-up's handle is running. */
-static void dq_arm(struct deadlines *q)
-{
-  if (q->firing)
-    return; /* dq_fire arms once it is done */
-  if (q->n == 0) {
-    if (q->polling)
-      uv_poll_stop(&q->poll);
-    q->polling = 0;
-    uv_timer_stop(&q->timer);
-    q->armed_us = 0;
-    return;
-  }
-  uint64_t at = q->heap[0].at_us;
-  if (q->armed_us != 0 && q->armed_us <= at)
-    return;
-#ifdef __linux__
-  if (q->tfd >= 0 && !uv_is_closing((uv_handle_t *)&q->poll)) {
-    struct itimerspec its = {0};
-    its.it_value.tv_sec = (time_t)(at / 1000000);
-    its.it_value.tv_nsec = (long)(at % 1000000) * 1000;
-    if (timerfd_settime(q->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0) {
-      if (!q->polling)
-        uv_poll_start(&q->poll, UV_READABLE, dq_on_poll);
-      q->polling = 1;
-      q->armed_us = at;
-      return;
-    }
-  }
-#endif
-  if (uv_is_closing((uv_handle_t *)&q->timer))
-    return; /* closed under us (uv_walk): nothing fires any more */
-  /* The loop's clock counts whole milliseconds of the same clock, so the
-   * first loop millisecond at or after the deadline is never before it. */
-  uv_update_time(q->loop);
-  uint64_t due_ms = (at + 999) / 1000, now_ms = uv_now(q->loop);
-  uv_timer_start(&q->timer, dq_on_timer, due_ms > now_ms ? due_ms - now_ms : 0,
-                 0);
-  q->armed_us = due_ms * 1000;
-}
-
-/* Takes c out of its loop's queue. */
-static void dq_remove(struct mp_conn *c)
-{
-  struct deadlines *q = c->dq;
-  size_t i = c->dq_idx;
-  c->deadline_us = 0;
-  if (i == DQ_NONE)
-    return;
-  c->dq_idx = DQ_NONE;
-  q->n--;
-  if (i < q->n) {
-    struct dq_entry last = q->heap[q->n];
-    dq_put(q, i, last);
-    if (i > 0 && dq_before(&last, &q->heap[(i - 1) / 2]))
-      dq_up(q, i);
-    else
-      dq_down(q, i);
-  }
-  dq_arm(q);
-}
-
-/* Queues (or moves) c's deadline to at_us. There is room: every
- * connection reserved its place when it was made (dq_get). */
-static void dq_set(struct mp_conn *c, uint64_t at_us)
-{
-  struct deadlines *q = c->dq;
-  struct dq_entry e = {.at_us = at_us, .seq = q->seq++, .c = c};
-  size_t i = c->dq_idx;
-  if (i == DQ_NONE) {
-    i = q->n++;
-    q->heap[i] = e;
-    dq_up(q, i);
-  } else {
-    int later = dq_before(&q->heap[i], &e);
-    q->heap[i] = e;
-    if (later)
-      dq_down(q, i);
-    else
-      dq_up(q, i);
-  }
-  c->deadline_us = at_us;
-  dq_arm(q);
-}
-
-static void deadline_passed(struct mp_conn *c);
-
-/* Delivers every deadline that has passed, earliest first, reading the
- * clock again whenever the next one looks not yet due; at most as many as
- * were queued when it started (a callback may set new deadlines that have
- * passed already: those wait for the next wake-up), and for at most
- * DQ_PASS_US: then the loop turn goes on (I/O, and the close callbacks
- * that free what the results closed) and the wake-up, set for a time
- * that has passed, brings the rest on the next turn. */
-static void dq_fire(struct deadlines *q)
-{
-  size_t budget = q->n;
-  uint64_t now = mp_now_us(), until = now + DQ_PASS_US;
-  q->armed_us = 0; /* the wake-up was used */
-  q->firing = 1;
-  while (q->n > 0 && budget > 0) {
-    struct mp_conn *c = q->heap[0].c;
-    if (q->heap[0].at_us > now || (budget & 63) == 0) {
-      now = mp_now_us();
-      if (q->heap[0].at_us > now || now > until)
-        break;
-    }
-    budget--;
-    dq_remove(c);
-    deadline_passed(c);
-  }
-  q->firing = 0;
-  dq_arm(q);
-}
-
-static void dq_handle_closed(uv_handle_t *h)
-{
-  struct deadlines *q = h->data;
-  if (--q->handles > 0)
-    return;
-  if (q->tfd >= 0)
-    close(q->tfd);
-  free(q->heap);
-  free(q);
-}
-
-static void dq_unlink(struct deadlines *q);
-static void dq_release(struct deadlines *q);
-
-/* The queue of loop, made on first use, with room for one more
- * connection's deadline; NULL when out of memory. */
-static struct deadlines *dq_get(uv_loop_t *loop)
-{
-  struct deadlines *q;
-  pthread_once(&dq_once, dq_init_once);
-  pthread_mutex_lock(&dq_lock);
-  for (q = dq_all; q && q->loop != loop; q = q->next)
-    ;
-  if (!q) {
-    q = calloc(1, sizeof(*q));
-    if (!q) {
-      pthread_mutex_unlock(&dq_lock);
-      return NULL;
-    }
-    q->loop = loop;
-    q->tfd = -1;
-#ifdef __linux__
-    q->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (q->tfd >= 0 && uv_poll_init(loop, &q->poll, q->tfd) < 0) {
-      close(q->tfd);
-      q->tfd = -1;
-    }
-    if (q->tfd >= 0) {
-      q->poll.data = q;
-      q->handles++;
-    }
-#endif
-    uv_timer_init(loop, &q->timer);
-    q->timer.data = q;
-    q->handles++;
-    q->next = dq_all;
-    dq_all = q;
-  }
-  if (q->nconns == q->cap) {
-    size_t cap = q->cap ? q->cap * 2 : 64;
-    struct dq_entry *h = realloc(q->heap, cap * sizeof(*h));
-    if (h) {
-      q->heap = h;
-      q->cap = cap;
-    }
-  }
-  if (q->nconns < q->cap) {
-    q->nconns++;
-    pthread_mutex_unlock(&dq_lock);
-    return q;
-  }
-  int unused = q->nconns == 0;
-  if (unused)
-    dq_unlink(q); /* made for nothing */
-  pthread_mutex_unlock(&dq_lock);
-  if (unused)
-    dq_release(q);
-  return NULL;
-}
-
-/* Takes q out of the registry (the lock held). */
-static void dq_unlink(struct deadlines *q)
-{
-  struct deadlines **pp = &dq_all;
-  while (*pp && *pp != q)
-    pp = &(*pp)->next;
-  if (*pp)
-    *pp = q->next;
-}
-
-/* Closes an unlinked q's handles; it is freed after their close. */
-static void dq_release(struct deadlines *q)
-{
-  /* Handles someone else closed (uv_walk) are not ours to close again,
-   * nor is q ours to free then: their close callback is not ours. */
-  int foreign = 0;
-  if (q->tfd >= 0) {
-    if (uv_is_closing((uv_handle_t *)&q->poll))
-      foreign = 1;
-    else
-      uv_close((uv_handle_t *)&q->poll, dq_handle_closed);
-  }
-  if (uv_is_closing((uv_handle_t *)&q->timer))
-    foreign = 1;
-  else
-    uv_close((uv_handle_t *)&q->timer, dq_handle_closed);
-  if (foreign)
-    q->handles = INT_MAX; /* never freed: a handle may still be closing */
-}
-
-/* A connection of q's loop is gone; the last one closes the queue. */
-static void dq_put_conn(struct deadlines *q)
-{
-  pthread_mutex_lock(&dq_lock);
-  size_t left = --q->nconns;
-  if (left == 0)
-    dq_unlink(q);
-  pthread_mutex_unlock(&dq_lock);
-  if (left == 0)
-    dq_release(q);
 }
 
 static void quiet_unlink(struct mp_conn *c);
@@ -544,17 +181,17 @@ static void on_handle_closed(uv_handle_t *h)
     quiet_unlink(c); /* closed by someone else (uv_walk) while queued */
     quiet_maybe_stop();
   }
-  dq_remove(c); /* none is left by now; one never outlives c */
+  mp_deadline_set(&c->dl, 0); /* none is left by now; one never outlives c */
   if (c->cbs.on_close)
     c->cbs.on_close(c);
-  struct deadlines *q = c->dq;
+  struct mp_deadline dl = c->dl;
   mp_tls_free(c->tls);
   free(c->in);
   free(c->held);
   free(c->cut_tail);
   sock_closed(c); /* closed by someone else (uv_walk) */
   free(c);
-  dq_put_conn(q);
+  mp_deadline_leave(&dl);
 }
 
 struct mp_conn *mp_conn_new(uv_loop_t *loop, const struct mp_conn_cbs *cbs,
@@ -563,12 +200,10 @@ struct mp_conn *mp_conn_new(uv_loop_t *loop, const struct mp_conn_cbs *cbs,
   struct mp_conn *c = calloc(1, sizeof(*c));
   if (!c)
     return NULL;
-  c->dq = dq_get(loop);
-  if (!c->dq) {
+  if (mp_deadline_join(&c->dl, loop, deadline_passed) < 0) {
     free(c);
     return NULL;
   }
-  c->dq_idx = DQ_NONE;
   atomic_fetch_add(&socks_open, 1);
   c->sock_counted = 1;
   c->loop = loop;
@@ -724,9 +359,12 @@ int mp_conn_adopt(struct mp_conn *c, void *server_stream)
   return 0;
 }
 
-/* The deadline passed (from dq_fire). */
-static void deadline_passed(struct mp_conn *c)
+/* The deadline passed (from the loop's deadline queue). */
+static void deadline_passed(struct mp_deadline *d)
 {
+  struct mp_conn *c =
+      (struct mp_conn *)((char *)d - offsetof(struct mp_conn, dl));
+
   if (c->state == ST_CONNECTING) {
     connect_done(c, MP_E_CONNECT_TIMEOUT);
     return;
@@ -739,11 +377,7 @@ void mp_conn_set_deadline_at(struct mp_conn *c, uint64_t at_us)
 {
   if (c->state == ST_CLOSING)
     return;
-  if (at_us == 0) {
-    dq_remove(c);
-    return;
-  }
-  dq_set(c, at_us);
+  mp_deadline_set(&c->dl, at_us);
 }
 
 void mp_conn_set_deadline(struct mp_conn *c, uint64_t ms)
@@ -756,15 +390,15 @@ void mp_conn_set_deadline(struct mp_conn *c, uint64_t ms)
 
 uint64_t mp_conn_deadline_at(const struct mp_conn *c)
 {
-  return c->deadline_us;
+  return c->dl.at_us;
 }
 
 uint64_t mp_conn_deadline_left(const struct mp_conn *c)
 {
-  if (c->deadline_us == 0)
+  if (c->dl.at_us == 0)
     return UINT64_MAX;
   uint64_t now = mp_now_us();
-  return now >= c->deadline_us ? 0 : (c->deadline_us - now) / 1000;
+  return now >= c->dl.at_us ? 0 : (c->dl.at_us - now) / 1000;
 }
 
 /* ---- output ---------------------------------------------------------- */
@@ -1430,7 +1064,7 @@ static void conn_close_now(struct mp_conn *c, int reset)
     close_handle(c, (uv_handle_t *)&c->tcp);
   }
   sock_closed(c);
-  dq_remove(c);
+  mp_deadline_set(&c->dl, 0);
   close_handle(c, (uv_handle_t *)&c->timer);
   close_handle(c, (uv_handle_t *)&c->aux);
   close_handle(c, (uv_handle_t *)&c->shape);
@@ -1447,7 +1081,7 @@ static void conn_linger(struct mp_conn *c)
   void (*on_close)(struct mp_conn *) = c->cbs.on_close;
   memset(&c->cbs, 0, sizeof(c->cbs));
   c->cbs.on_close = on_close;
-  dq_remove(c);
+  mp_deadline_set(&c->dl, 0);
   uv_timer_stop(&c->timer);
   c->shutdown_req.data = c;
   if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
@@ -1522,11 +1156,11 @@ static void quiet_close_one(void)
   close_handle(c, (uv_handle_t *)&c->aux);
 }
 
-/* 1 if a deadline of q passes within QUIET_GUARD_US: its result goes
- * before any close. */
-static int deadline_near(const struct deadlines *q)
+/* 1 if a deadline of c's loop passes within QUIET_GUARD_US: its result
+ * goes before any close. */
+static int deadline_near(const struct mp_conn *c)
 {
-  return q->n > 0 && q->heap[0].at_us <= mp_now_us() + QUIET_GUARD_US;
+  return mp_deadline_due_within(&c->dl, QUIET_GUARD_US);
 }
 
 static void on_quiet_idle(uv_idle_t *idle)
@@ -1538,7 +1172,7 @@ static void on_quiet_idle(uv_idle_t *idle)
   if (budget < QUIET_BUDGET_US * 1000)
     budget = QUIET_BUDGET_US * 1000;
   while (quiet.head && (n < QUIET_MIN || uv_hrtime() - t0 < budget)) {
-    if (deadline_near(quiet.head->dq))
+    if (deadline_near(quiet.head))
       break; /* every queued connection is of quiet.loop, as is this */
     quiet_close_one();
     n++;
@@ -1606,7 +1240,7 @@ static void conn_close_soon(struct mp_conn *c)
   c->connect_cb = NULL;
   c->timer_cb = NULL;
   c->tls_cb = NULL;
-  dq_remove(c);
+  mp_deadline_set(&c->dl, 0);
   close_handle(c, (uv_handle_t *)&c->timer);
   close_handle(c, (uv_handle_t *)&c->shape);
   close_handle(c, (uv_handle_t *)&c->turn);
