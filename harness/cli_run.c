@@ -32,6 +32,10 @@ static const char run_usage[] =
     "  --filter GLOB    only cases whose name or file matches (case-\n"
     "                   insensitive; * and ? as in the shell)\n"
     "  -v, --verbose    human: whole transcripts of failures\n"
+    "  --no-fork        run each case with expect.memory alone in this\n"
+    "                   process, one after another, instead of in a child\n"
+    "                   process beside the others (for a debugger, or\n"
+    "                   valgrind, where parallel cases miss time bounds)\n"
     "  -h, --help       this help\n"
     "\n"
     "Exit status: 0 if every case passed, 1 if any failed, 3 on usage\n"
@@ -42,12 +46,19 @@ static const char run_usage[] =
     "  mailprobe run cases/smtp --jobs 32 --format junit > report.xml\n"
     "  mailprobe run --filter '*banner*' --verbose\n";
 
-enum { OPT_FORMAT = 1, OPT_JOBS, OPT_FILTER, OPT_VERBOSE, OPT_HELP };
+enum {
+  OPT_FORMAT = 1,
+  OPT_JOBS,
+  OPT_FILTER,
+  OPT_VERBOSE,
+  OPT_NO_FORK,
+  OPT_HELP
+};
 
 static const struct mp_opt run_opts[] = {
-    {"format", 0, 1, OPT_FORMAT}, {"jobs", 'j', 1, OPT_JOBS},
-    {"filter", 0, 1, OPT_FILTER}, {"verbose", 'v', 0, OPT_VERBOSE},
-    {"help", 'h', 0, OPT_HELP},
+    {"format", 0, 1, OPT_FORMAT},   {"jobs", 'j', 1, OPT_JOBS},
+    {"filter", 0, 1, OPT_FILTER},   {"verbose", 'v', 0, OPT_VERBOSE},
+    {"no-fork", 0, 0, OPT_NO_FORK}, {"help", 'h', 0, OPT_HELP},
 };
 
 struct files {
@@ -260,6 +271,9 @@ int mp_cli_run(int argc, char **argv)
       break;
     case OPT_VERBOSE:
       ropts.verbose = 1;
+      break;
+    case OPT_NO_FORK:
+      opts.no_fork = 1;
       break;
     case OPT_HELP:
       fputs(run_usage, stdout);
