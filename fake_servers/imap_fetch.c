@@ -154,6 +154,8 @@ int fi_header_has(const struct mp_mail *mail, const char *name,
  * microseconds). */
 time_t fi_arrived_wall(const struct mp_mail *mail)
 {
+  if (mail->dated)
+    return (time_t)mail->date_s;
   uint64_t now = mp_now_us();
   uint64_t ago = now > mail->arrived_us ? now - mail->arrived_us : 0;
   return time(NULL) - (time_t)(ago / 1000000);

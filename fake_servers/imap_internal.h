@@ -17,6 +17,8 @@
 #define IMAP_MAX_LITERAL 65536  /* one literal in a command */
 #define IMAP_MAX_COMMAND 131072 /* a whole command, literals included */
 #define IMAP_MAX_LITERALS 16    /* literals in one command */
+#define IMAP_MAX_APPEND                                                        \
+  10485760u /* one literal of APPEND: the fake SMTP server's 552 limit */
 #define IMAP_MAX_TAG 64
 #define IMAP_MAX_ERRORS 20
 #define IMAP_MAX_RANGES 1024 /* ranges in one sequence set */
@@ -65,6 +67,7 @@ struct imap {
   struct lit lits[IMAP_MAX_LITERALS];
   size_t nlits;
   size_t total;
+  int append; /* the command is APPEND: its literals may be larger */
   /* The selected mailbox: its UIDs by sequence number (RFC 9051 2.3.1). */
   int read_only;
   uint64_t *uids;
@@ -157,6 +160,10 @@ int fi_arg_string(struct args *g, int list, char **out, size_t *len);
 /* An astring without NULs. */
 int fi_arg_astring(struct args *g, char **out);
 
+/* A literal (RFC 9051 4.3), neither atom nor quoted: its index in the
+ * command's literals. 0 or -1. */
+int fi_arg_literal(struct args *g, size_t *index);
+
 /* A number (RFC 9051 9: number64 is enough for us). */
 int fi_arg_number(struct args *g, uint64_t *v);
 
@@ -186,8 +193,8 @@ int fi_mem_icase_has(const char *hay, size_t hl, const char *needle, size_t nl);
 int fi_header_has(const struct mp_mail *mail, const char *name,
                   const char *value, size_t vlen);
 
-/* The message's arrival as wall-clock seconds (the fi_store keeps monotonic
- * microseconds). */
+/* The message's INTERNALDATE as wall-clock seconds: the date APPEND gave
+ * it, else its arrival (the store keeps monotonic microseconds). */
 time_t fi_arrived_wall(const struct mp_mail *mail);
 
 /* "Jan" ... "Dec" (RFC 5322 dates, INTERNALDATE). */

@@ -98,6 +98,16 @@ static int arg_literal(struct args *g, const char **out, size_t *len)
   return 0;
 }
 
+int fi_arg_literal(struct args *g, size_t *index)
+{
+  const char *lit;
+  size_t len, i = g->next_lit;
+  if (arg_literal(g, &lit, &len) < 0)
+    return -1;
+  *index = i;
+  return 0;
+}
+
 /* A quoted string (RFC 9051 4.3): unescaped into a malloc'd copy. */
 int fi_arg_quoted(struct args *g, char **out, size_t *len)
 {

@@ -137,6 +137,8 @@ int mp_mailstore_deliver_take(struct mp_mailstore *s, const char *user,
   m->arrived_us = now_us;
   m->visible_us = visible_us;
   m->flags = 0;
+  m->dated = 0;
+  m->date_s = 0;
   if (id)
     *id = m->id;
   return 0;
@@ -289,6 +291,18 @@ int mp_mailstore_set_flags(struct mp_mailstore *s, const char *user,
   if (i < 0)
     return MP_E_MAILBOX_ERROR;
   b->mail[i].flags = (b->mail[i].flags & ~clear) | set;
+  return 0;
+}
+
+int mp_mailstore_set_date(struct mp_mailstore *s, const char *user, uint64_t id,
+                          int64_t date_s)
+{
+  struct box *b = find_box(s, user);
+  long i = b ? find_mail(b, id) : -1;
+  if (i < 0)
+    return MP_E_MAILBOX_ERROR;
+  b->mail[i].dated = 1;
+  b->mail[i].date_s = date_s;
   return 0;
 }
 

@@ -33,6 +33,8 @@ struct mp_mail {
   uint64_t arrived_us; /* when it was delivered (caller's clock) */
   uint64_t visible_us; /* hidden from listings until then */
   unsigned flags;      /* MP_MAIL_* */
+  int dated;           /* date_s holds the message's date (IMAP APPEND) */
+  int64_t date_s;      /* wall-clock seconds; when dated, the INTERNALDATE */
 };
 
 /* An empty store. NULL when out of memory. */
@@ -97,6 +99,12 @@ const struct mp_mail *mp_mailstore_get(const struct mp_mailstore *s,
 /* Sets and clears flags on a message: 0 or MP_E_MAILBOX_ERROR. */
 int mp_mailstore_set_flags(struct mp_mailstore *s, const char *user,
                            uint64_t id, unsigned set, unsigned clear);
+
+/* Dates a message (IMAP APPEND's date-time, RFC 9051 6.3.12): wall-clock
+ * seconds, which arrived_us cannot hold (a date may precede the caller's
+ * clock's zero). 0 or MP_E_MAILBOX_ERROR. */
+int mp_mailstore_set_date(struct mp_mailstore *s, const char *user, uint64_t id,
+                          int64_t date_s);
 
 /* Marks a message deleted (MP_MAIL_DELETED): 0 or MP_E_MAILBOX_ERROR. */
 int mp_mailstore_delete(struct mp_mailstore *s, const char *user, uint64_t id);

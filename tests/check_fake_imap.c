@@ -961,6 +961,151 @@ START_TEST(line_and_literal_limits)
 }
 END_TEST
 
+/* ---- APPEND ----------------------------------------------------------- */
+
+#define APPEND_MSG(token)                                                      \
+  "From: Drafter <drafter@example.test>\r\n"                                   \
+  "To: probe@example.test\r\n"                                                 \
+  "Subject: appended " token "\r\n"                                            \
+  "\r\n"                                                                       \
+  "saved copy\r\n"
+
+#define BIG_APPEND 70000 /* past every other command's literal cap */
+
+/* RFC 9051 6.3.12, RFC 4315 3: a synchronizing literal, then LITERAL-
+ * with flags and a date-time, each announced to the selected INBOX and
+ * fetched back byte for byte; the errors a client can make. */
+START_TEST(append_stores_and_announces)
+{
+  struct tc *t = tc_new();
+  struct mp_fake_config cfg = imap_cfg();
+  deliver(t, MSG("old"), 0);
+  static const char m1[] = APPEND_MSG("one");
+  static const char m2[] = APPEND_MSG("two");
+  static char s1[64], s2[512], s3[128], big[BIG_APPEND + 2];
+  snprintf(s1, sizeof(s1), "a3 APPEND INBOX {%zu}", sizeof(m1) - 1);
+  snprintf(s2, sizeof(s2),
+           "a4 APPEND inbox (\\Seen \\Flagged $Junk \\X-Ext) "
+           "\" 5-Nov-2026 10:00:07 +0200\" {%zu+}\r\n%s",
+           sizeof(m2) - 1, m2);
+  snprintf(s3, sizeof(s3), "b1 APPEND INBOX {%d}", BIG_APPEND);
+  for (size_t i = 0; i < BIG_APPEND; i++)
+    big[i] = i % 78 == 76 ? '\r' : i % 78 == 77 ? '\n' : (char)('a' + i % 26);
+  memcpy(big + BIG_APPEND, "\r\n", 2);
+  struct step steps[] = {
+      {"a0 APPEND INBOX {5}"},
+      {"hello"},
+      {"a1 LOGIN " USER " " PASS},
+      {"a2 SELECT INBOX"},
+      {s1},
+      {m1},
+      {s2},
+      {"a5 UID FETCH 2:3 (FLAGS INTERNALDATE BODY.PEEK[])"},
+      {"a6 APPEND Drafts {5+}\r\nhello"},
+      {"a7 APPEND INBOX (\\Seen {5+}\r\nhello"},
+      {"a8 APPEND INBOX \"31-Foo-2026 10:00:00 +0000\" {5+}\r\nhello"},
+      {"a9 APPEND INBOX hello"},
+      {"b0 APPEND INBOX {20000000}"},
+      {s3},
+      {big, 0, 0, sizeof(big)},
+      {"b2 NOOP"},
+      {"b3 APPEND INBOX {20000000+}", NONE},
+      {NULL}};
+  tc_run(t, &cfg, steps);
+  uint32_t v = mp_mailstore_validity(t->store);
+  char want[128];
+  ck_assert(has_line(t, "a0 NO [CLIENTBUG] APPEND needs a login first."));
+  ck_assert(has_line(t, "* 1 EXISTS"));
+  ck_assert(has_line(t, "+ Ready for literal data"));
+  /* The new message is announced before the tagged OK. */
+  snprintf(want, sizeof(want), "a3 OK [APPENDUID %u 2] APPEND completed", v);
+  ck_assert_int_eq(line_index(t, "* 2 EXISTS") + 1, line_index(t, want));
+  snprintf(want, sizeof(want), "a4 OK [APPENDUID %u 3] APPEND completed", v);
+  ck_assert_int_eq(line_index(t, "* 3 EXISTS") + 1, line_index(t, want));
+  const char *f2 = line_with(t, "* 2 FETCH (UID 2 FLAGS () INTERNALDATE ");
+  ck_assert_ptr_nonnull(f2);
+  snprintf(want, sizeof(want),
+           "* 3 FETCH (UID 3 FLAGS (\\Flagged \\Seen) INTERNALDATE "
+           "\" 5-Nov-2026 08:00:07 +0000\" BODY[] {%zu}",
+           sizeof(m2) - 1);
+  ck_assert(has_line(t, want));
+  ck_assert_str_eq(t->lit, APPEND_MSG("one") APPEND_MSG("two"));
+  ck_assert(has_line(t, "a6 NO [TRYCREATE] Mailbox doesn't exist (only INBOX "
+                        "does)"));
+  ck_assert(has_line(t, "a7 BAD Error in IMAP command APPEND: Invalid flags"));
+  ck_assert(has_line(t, "a8 BAD Error in IMAP command APPEND: Invalid "
+                        "date-time"));
+  ck_assert(has_line(t, "a9 BAD Error in IMAP command APPEND: Invalid "
+                        "arguments"));
+  /* RFC 9051 7.1: a synchronizing literal past 10 MiB is refused before
+   * it is sent; one past 64 KiB is not. */
+  ck_assert(has_line(t, "b0 NO [TOOBIG] Literal too big."));
+  snprintf(want, sizeof(want), "b1 OK [APPENDUID %u 4] APPEND completed", v);
+  ck_assert(has_line(t, want));
+  ck_assert(has_line(t, "* 4 EXISTS"));
+  /* RFC 7888 4: LITERAL- past what we take is the client's error. */
+  ck_assert_int_eq(line_index(t, "b3 BAD [TOOBIG] Literal too big.") + 1,
+                   (long)t->nlines - 1);
+  ck_assert_str_eq(t->lines[t->nlines - 1], "* BYE [TOOBIG] Literal too big.");
+  ck_assert(t->server_closed);
+  /* What the store holds: the exact bytes, the system flags only. */
+  const struct mp_mail *mail = mp_mailstore_get(t->store, USER, 2);
+  ck_assert_ptr_nonnull(mail);
+  ck_assert_uint_eq(mail->size, sizeof(m1) - 1);
+  ck_assert_uint_eq(mail->flags, 0);
+  mail = mp_mailstore_get(t->store, USER, 3);
+  ck_assert_ptr_nonnull(mail);
+  ck_assert_uint_eq(mail->flags, MP_MAIL_SEEN | MP_MAIL_FLAGGED);
+  mail = mp_mailstore_get(t->store, USER, 4);
+  ck_assert_ptr_nonnull(mail);
+  ck_assert_uint_eq(mail->size, BIG_APPEND);
+  ck_assert_int_eq(memcmp(mail->data, big, BIG_APPEND), 0);
+  ck_assert_ptr_null(mp_mailstore_get(t->store, USER, 5));
+  ck_assert_uint_eq(mp_mailstore_count(t->store, USER, mp_now_us()), 4);
+  tc_free(t);
+}
+END_TEST
+
+/* APPEND in the authenticated state announces nothing; a rule on APPEND
+ * answers it and nothing is stored. */
+START_TEST(append_unselected_and_rule)
+{
+  struct tc *t = tc_new();
+  struct mp_fake_config cfg = imap_cfg();
+  static char *reply[] = {"{tag} NO [OVERQUOTA] mailbox full"};
+  struct mp_fake_rule rules[] = {{.on = MP_ON_COMMAND,
+                                  .match = "APPEND",
+                                  .nth = 2,
+                                  .when_tls = -1,
+                                  .reply = reply,
+                                  .nreply = 1}};
+  cfg.rules = rules;
+  cfg.nrules = 1;
+  static const struct step steps[] = {
+      {"a1 LOGIN " USER " " PASS},
+      {"a2 APPEND INBOX (\\Draft) {7+}\r\nhi\r\nyo\r"},
+      {"a3 APPEND INBOX {5}"},
+      {"hello"},
+      {"a4 STATUS INBOX (MESSAGES UIDNEXT)"},
+      {"a5 LOGOUT", NONE},
+      {NULL}};
+  tc_run(t, &cfg, steps);
+  char want[128];
+  snprintf(want, sizeof(want), "a2 OK [APPENDUID %u 1] APPEND completed",
+           mp_mailstore_validity(t->store));
+  ck_assert(has_line(t, want));
+  ck_assert(!line_with(t, "* 1 EXISTS"));
+  ck_assert(has_line(t, "a3 NO [OVERQUOTA] mailbox full"));
+  ck_assert(has_line(t, "* STATUS INBOX (MESSAGES 1 UIDNEXT 2)"));
+  const struct mp_mail *mail = mp_mailstore_get(t->store, USER, 1);
+  ck_assert_ptr_nonnull(mail);
+  ck_assert_str_eq(mail->data, "hi\r\nyo\r");
+  ck_assert_uint_eq(mail->flags, MP_MAIL_DRAFT);
+  ck_assert(saw(t, "a2 APPEND INBOX (\\Draft) {7+}"));
+  tc_free(t);
+}
+END_TEST
+
 /* ---- rules ------------------------------------------------------------ */
 
 START_TEST(rule_reply_uses_the_tag)
@@ -1078,6 +1223,8 @@ static Suite *fake_imap_suite(void)
   tcase_add_test(tc, idle_and_new_mail);
   tcase_add_test(tc, errors_and_error_limit);
   tcase_add_test(tc, line_and_literal_limits);
+  tcase_add_test(tc, append_stores_and_announces);
+  tcase_add_test(tc, append_unselected_and_rule);
   tcase_add_test(tc, rule_reply_uses_the_tag);
   tcase_add_test(tc, rule_on_literal_command_sees_its_verb);
   tcase_add_test(tc, preauth_greeting_logs_in);
