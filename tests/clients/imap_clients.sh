@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Real IMAP clients against the fake IMAP server: curl (LIST, FETCH by UID
 # and by index, SEARCH, each login method, STARTTLS with --ssl-reqd and a
-# CA, imaps, STORE + EXPUNGE as custom requests) and Python's imaplib
-# (LOGIN, a LOGIN with a literal, AUTHENTICATE PLAIN, CRAM-MD5, SELECT,
-# SEARCH, FETCH, STORE, EXPUNGE, UID EXPUNGE, STARTTLS, IMAP4_SSL), plus a
+# CA, imaps, STORE + EXPUNGE as custom requests, an upload by APPEND) and
+# Python's imaplib (LOGIN, a LOGIN with a literal, AUTHENTICATE PLAIN,
+# CRAM-MD5, SELECT, SEARCH, FETCH, STORE, EXPUNGE, UID EXPUNGE, APPEND,
+# STARTTLS, IMAP4_SSL), plus a
 # message sent with smtplib and found by UID SEARCH HEADER, and
 # `mailprobe roundtrip` over the same servers. Each server is held up by
 # `mailprobe serve` on 127.0.0.1.
@@ -142,6 +143,14 @@ if start_serve cases/imap/happy_tls_none.yaml; then
   expect "curl EXPUNGE" '^\* 1 EXPUNGE' -- icurl "${A[@]}" -X EXPUNGE "$U/INBOX"
   expect "curl SEARCH after EXPUNGE" '^\* SEARCH 1 2$' -- \
     icurl "${A[@]}" "$U/INBOX?ALL"
+  # curl -T to a mailbox URL is APPEND with a synchronizing literal.
+  printf 'From: %s\r\nSubject: uploaded by curl\r\n\r\nhello\r\n' \
+    "$USER_NAME" >"$TMP/upload.eml"
+  expect "curl upload (APPEND)" 'OK \[APPENDUID [0-9]+ 4\] APPEND completed' -- \
+    sh -c "curl -v -sS --max-time 10 --resolve $HOST:$PORT:127.0.0.1 \
+      -u $USER_NAME:$PASS -T $TMP/upload.eml $U/INBOX 2>&1"
+  expect "curl SEARCH finds the upload" '^\* SEARCH 3$' -- \
+    icurl "${A[@]}" "$U/INBOX?SUBJECT%20%22uploaded%20by%20curl%22"
   stop_serve
 fi
 
@@ -279,6 +288,36 @@ def run_plain():
     M.logout()
 
 
+def run_append():
+    msg = ("From: %s\r\nTo: %s\r\nSubject: saved by imaplib\r\n\r\nhello\r\n"
+           % (USER, USER)).encode()
+    M = Local(HOST, port, timeout=10)
+    M.login(USER, PASS)
+    typ, dat = M.append("INBOX", None, None, msg)
+    check("imaplib APPEND (synchronizing literal) says APPENDUID",
+          typ == "OK" and dat[0].startswith(b"[APPENDUID ") and
+          dat[0].split(b"]")[0].split()[-1] == b"4", (typ, dat))
+    typ, dat = M.append("inbox", "(\\Seen \\Draft)", '"05-Nov-2026 10:00:07 +0200"', msg)
+    check("imaplib APPEND with flags and a date-time", typ == "OK", (typ, dat))
+    typ, dat = M.append("Sent", None, None, msg)
+    check("imaplib APPEND to another mailbox: TRYCREATE",
+          typ == "NO" and b"[TRYCREATE]" in dat[0], (typ, dat))
+    typ, dat = M.select("INBOX")
+    check("imaplib SELECT counts the appended", dat == [b"5"], dat)
+    typ, dat = M.append("INBOX", None, None, msg)
+    # select() reads EXISTS without taking it: the last one is the news.
+    check("imaplib APPEND while selected: EXISTS",
+          typ == "OK" and M.response("EXISTS")[1][-1:] == [b"6"], (typ, dat))
+    typ, dat = M.uid("FETCH", "4:5", "(FLAGS INTERNALDATE BODY.PEEK[])")
+    bodies = [d[1] for d in dat if isinstance(d, tuple)]
+    check("imaplib UID FETCH the appended bytes", bodies == [msg, msg], dat)
+    check("imaplib the flags and date kept",
+          len(dat) > 2 and isinstance(dat[2], tuple) and
+          b"FLAGS (\\Seen \\Draft)" in dat[2][0] and
+          b'INTERNALDATE " 5-Nov-2026 08:00:07 +0000"' in dat[2][0], dat)
+    M.logout()
+
+
 def run_starttls():
     M = Local(HOST, port, timeout=10)
     check("imaplib STARTTLS offered", "STARTTLS" in M.capabilities, M.capabilities)
@@ -328,8 +367,8 @@ def run_roundtrip():
     M.logout()
 
 
-{"plain": run_plain, "starttls": run_starttls, "implicit": run_implicit,
- "roundtrip": run_roundtrip}[mode]()
+{"plain": run_plain, "append": run_append, "starttls": run_starttls,
+ "implicit": run_implicit, "roundtrip": run_roundtrip}[mode]()
 PYEOF
 
 # Runs the Python part; counts its ok/FAIL lines.
@@ -347,6 +386,10 @@ py() {
 
 if start_serve cases/imap/happy_tls_none.yaml; then
   py plain "$PORT" "$CA"
+  stop_serve
+fi
+if start_serve cases/imap/happy_tls_none.yaml; then
+  py append "$PORT" "$CA"
   stop_serve
 fi
 if start_serve cases/imap/happy_tls_starttls.yaml; then
