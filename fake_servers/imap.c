@@ -7,10 +7,19 @@
  * Extensions: STARTTLS and LOGINDISABLED (RFC 2595, RFC 9051 6.2.1),
  * SASL-IR (RFC 4959), LITERAL- (RFC 7888: non-synchronizing literals
  * up to 4096 octets; we take them up to 64 KiB), UIDPLUS's UID EXPUNGE
- * (RFC 4315 2.1), IDLE (RFC 2177), UNSELECT (RFC 3691), NAMESPACE
- * (RFC 2342), ID (RFC 2971), ENABLE (RFC 5161), response codes of
- * RFC 5530. One mailbox, INBOX, over the shared mail fi_store: the fi_store's
+ * and APPENDUID (RFC 4315 2.1, 3), IDLE (RFC 2177), UNSELECT (RFC 3691),
+ * NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE (RFC 5161), response codes
+ * of RFC 5530. One mailbox, INBOX, over the shared mail store: the store's
  * message ids are the UIDs.
+ *
+ * APPEND (RFC 9051 6.3.12) stores a message in the user's INBOX with its
+ * system flags and date-time, answers OK [APPENDUID v uid], and a selected
+ * INBOX hears EXISTS through view_refresh, as for any new delivery. Once
+ * logged in, APPEND's literals may be up to 10 MiB (the fake SMTP
+ * server's 552 limit); a larger synchronizing one gets NO [TOOBIG] before
+ * it is sent, a larger non-synchronizing one BAD [TOOBIG] and BYE. Other
+ * mailboxes get NO [TRYCREATE]; COPY, MOVE, CREATE, DELETE and RENAME
+ * stay NO [CANNOT].
  *
  * A command with literals ("a LOGIN {5}" CRLF, then 5 bytes, then the rest
  * of the line) is put together before it runs: the lines that announce a
