@@ -725,9 +725,13 @@ static enum smtp_cmd lookup_command(const char *verb, size_t len)
     char c = verb[i];
     up[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
   }
+  /* strncmp stops at a name's end: an 8-letter verb is never compared
+   * past a 4-letter name's NUL (memcmp read beyond it: the fuzzer's
+   * fake_smtp-1). */
   for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
     if (commands[i].name[0] == up[0] &&
-        memcmp(commands[i].name, up, len) == 0 && commands[i].name[len] == '\0')
+        strncmp(commands[i].name, up, len) == 0 &&
+        commands[i].name[len] == '\0')
       return commands[i].cmd;
   return CMD_UNKNOWN;
 }
