@@ -18,7 +18,8 @@
  * logged in, APPEND's literals may be up to 10 MiB (the fake SMTP
  * server's 552 limit); a larger synchronizing one gets NO [TOOBIG] before
  * it is sent, a larger non-synchronizing one BAD [TOOBIG] and BYE. Other
- * mailboxes get NO [TRYCREATE]; COPY, MOVE, CREATE, DELETE and RENAME
+ * mailboxes get NO [TRYCREATE], as do COPY and MOVE to them (to INBOX,
+ * the selected mailbox, they are NO [CANNOT]); CREATE, DELETE and RENAME
  * stay NO [CANNOT].
  *
  * A command with literals ("a LOGIN {5}" CRLF, then 5 bytes, then the rest
@@ -1168,6 +1169,51 @@ static void cmd_unsupported(struct mp_fake_session *s, struct args *g,
             "NO [CANNOT] Not supported by this server: only INBOX exists");
 }
 
+/* COPY and MOVE (RFC 9051 6.4.7, 6.4.8; RFC 6851): only INBOX exists, and
+ * it is the selected mailbox, so there is nowhere to copy to. Another
+ * mailbox does not exist: NO [TRYCREATE] (the client may try CREATE, which
+ * is NO [CANNOT]); INBOX itself is refused with NO [CANNOT]. A bad set or
+ * mailbox is BAD. */
+static void copy_or_move(struct mp_fake_session *s, struct args *g,
+                         struct mp_fake_answer *a, const char *cmd)
+{
+  struct set *set = malloc(sizeof(*set));
+  char *name = NULL;
+  if (!set) {
+    fi_tagged(s, a, "NO [SERVERBUG] Out of memory");
+    return;
+  }
+  if (fi_arg_sp(g) < 0 || fi_parse_msgset(s, g, set) < 0) {
+    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid messageset",
+                    cmd);
+  } else if (fi_arg_sp(g) < 0 || fi_arg_astring(g, &name) < 0 ||
+             !fi_at_end(g)) {
+    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid arguments",
+                    cmd);
+  } else if (!is_inbox(name)) {
+    fi_tagged(s, a, "NO [TRYCREATE] Mailbox doesn't exist (only INBOX does)");
+  } else {
+    fi_tagged(s, a,
+              "NO [CANNOT] %s into the selected mailbox is not "
+              "supported by this server",
+              cmd);
+  }
+  free(name);
+  free(set);
+}
+
+static void cmd_copy(struct mp_fake_session *s, struct args *g,
+                     struct mp_fake_answer *a)
+{
+  copy_or_move(s, g, a, g->uid ? "UID COPY" : "COPY");
+}
+
+static void cmd_move(struct mp_fake_session *s, struct args *g,
+                     struct mp_fake_answer *a)
+{
+  copy_or_move(s, g, a, g->uid ? "UID MOVE" : "MOVE");
+}
+
 static void cmd_uid(struct mp_fake_session *s, struct args *g,
                     struct mp_fake_answer *a);
 
@@ -1200,8 +1246,8 @@ static const struct command commands[] = {
     {"SEARCH", S_SE, fi_cmd_search},
     {"FETCH", S_SE, fi_cmd_fetch},
     {"STORE", S_SE, cmd_store},
-    {"COPY", S_SE, cmd_unsupported},
-    {"MOVE", S_SE, cmd_unsupported},
+    {"COPY", S_SE, cmd_copy},
+    {"MOVE", S_SE, cmd_move},
     {"UID", S_SE, cmd_uid},
 };
 
@@ -1232,8 +1278,10 @@ static void cmd_uid(struct mp_fake_session *s, struct args *g,
     cmd_store(s, g, a);
   else if (strcasecmp(sub, "EXPUNGE") == 0)
     cmd_expunge(s, g, a);
-  else if (strcasecmp(sub, "COPY") == 0 || strcasecmp(sub, "MOVE") == 0)
-    cmd_unsupported(s, g, a);
+  else if (strcasecmp(sub, "COPY") == 0)
+    cmd_copy(s, g, a);
+  else if (strcasecmp(sub, "MOVE") == 0)
+    cmd_move(s, g, a);
   else
     fi_client_error(s, a, "BAD Error in IMAP command UID: Unknown command %s",
                     sub);

@@ -1068,6 +1068,45 @@ END_TEST
 
 /* APPEND in the authenticated state announces nothing; a rule on APPEND
  * answers it and nothing is stored. */
+/* COPY and MOVE (and their UID forms): only INBOX exists, so another
+ * mailbox is TRYCREATE (RFC 9051 6.4.7), INBOX itself CANNOT, and a bad
+ * set or argument BAD; nothing is copied. */
+START_TEST(copy_move_nowhere)
+{
+  struct tc *t = tc_new();
+  struct mp_fake_config cfg = imap_cfg();
+  deliver(t, "Subject: one\r\n\r\nbody\r\n", 0);
+  static const struct step steps[] = {{"a1 LOGIN " USER " " PASS},
+                                      {"a2 SELECT INBOX"},
+                                      {"a3 COPY 1 Trash"},
+                                      {"a4 UID MOVE 1:* \"Archive 2026\""},
+                                      {"a5 MOVE 1 inbox"},
+                                      {"a6 UID COPY 1 INBOX"},
+                                      {"a7 COPY 9 Trash"},
+                                      {"a8 COPY 1"},
+                                      {"a9 MOVE x Trash"},
+                                      {"b1 LOGOUT", NONE},
+                                      {NULL}};
+  tc_run(t, &cfg, steps);
+  ck_assert(has_line(t, "a3 NO [TRYCREATE] Mailbox doesn't exist (only INBOX "
+                        "does)"));
+  ck_assert(has_line(t, "a4 NO [TRYCREATE] Mailbox doesn't exist (only INBOX "
+                        "does)"));
+  ck_assert(has_line(t, "a5 NO [CANNOT] MOVE into the selected mailbox is not "
+                        "supported by this server"));
+  ck_assert(has_line(t, "a6 NO [CANNOT] UID COPY into the selected mailbox is "
+                        "not supported by this server"));
+  ck_assert(has_line(t, "a7 BAD Error in IMAP command COPY: Invalid "
+                        "messageset"));
+  ck_assert(has_line(t, "a8 BAD Error in IMAP command COPY: Invalid "
+                        "arguments"));
+  ck_assert(has_line(t, "a9 BAD Error in IMAP command MOVE: Invalid "
+                        "messageset"));
+  ck_assert_uint_eq(mp_mailstore_count(t->store, USER, mp_now_us()), 1);
+  tc_free(t);
+}
+END_TEST
+
 START_TEST(append_unselected_and_rule)
 {
   struct tc *t = tc_new();
@@ -1225,6 +1264,7 @@ static Suite *fake_imap_suite(void)
   tcase_add_test(tc, line_and_literal_limits);
   tcase_add_test(tc, append_stores_and_announces);
   tcase_add_test(tc, append_unselected_and_rule);
+  tcase_add_test(tc, copy_move_nowhere);
   tcase_add_test(tc, rule_reply_uses_the_tag);
   tcase_add_test(tc, rule_on_literal_command_sees_its_verb);
   tcase_add_test(tc, preauth_greeting_logs_in);
