@@ -12,15 +12,14 @@
  * of RFC 5530. One mailbox, INBOX, over the shared mail store: the store's
  * message ids are the UIDs.
  *
- * APPEND (RFC 9051 6.3.12) stores a message in the user's INBOX with its
- * system flags and date-time, answers OK [APPENDUID v uid], and a selected
- * INBOX hears EXISTS through view_refresh, as for any new delivery. Once
- * logged in, APPEND's literals may be up to 10 MiB (the fake SMTP
- * server's 552 limit); a larger synchronizing one gets NO [TOOBIG] before
- * it is sent, a larger non-synchronizing one BAD [TOOBIG] and BYE. Other
- * mailboxes get NO [TRYCREATE], as do COPY and MOVE to them (to INBOX,
- * the selected mailbox, they are NO [CANNOT]); CREATE, DELETE and RENAME
- * stay NO [CANNOT].
+ * APPEND (RFC 9051 6.3.12, imap_append.c) stores a message in the user's INBOX
+ * with its system flags and date-time, answers OK [APPENDUID v uid], and a
+ * selected INBOX hears EXISTS through view_refresh, as for any new delivery.
+ * Once logged in, APPEND's literals may be up to 10 MiB (the fake SMTP server's
+ * 552 limit); a larger synchronizing one gets NO [TOOBIG] before it is sent, a
+ * larger non-synchronizing one BAD [TOOBIG] and BYE. Other mailboxes get NO
+ * [TRYCREATE], as do COPY and MOVE to them (to INBOX, the selected mailbox,
+ * they are NO [CANNOT]); CREATE, DELETE and RENAME stay NO [CANNOT].
  *
  * A command with literals ("a LOGIN {5}" CRLF, then 5 bytes, then the rest
  * of the line) is put together before it runs: the lines that announce a
@@ -277,8 +276,8 @@ static void view_remove(struct imap *m, size_t i)
  * A delayed message whose UID is below one already shown stays hidden
  * from this selection (UIDs only grow, RFC 9051 2.3.1.1); a new session
  * sees it. */
-static void view_refresh(struct mp_fake_session *s, struct mp_fake_answer *a,
-                         int expunges)
+void fi_view_refresh(struct mp_fake_session *s, struct mp_fake_answer *a,
+                     int expunges)
 {
   struct imap *m = s->proto;
   uint64_t *ids;
@@ -333,7 +332,7 @@ void fi_flag_list(unsigned flags, char *buf, size_t cap)
                              names[i].name);
 }
 
-static unsigned flag_from_name(const char *name)
+unsigned fi_flag_from_name(const char *name)
 {
   static const struct {
     const char *name;
@@ -400,7 +399,7 @@ static void cmd_store(struct mp_fake_session *s, struct args *g,
     }
     if (bs) {
       flag[0] = '\\';
-      unsigned bit = flag_from_name(flag);
+      unsigned bit = fi_flag_from_name(flag);
       if (!bit) { /* \Recent cannot be stored; unknown system flags */
         bad = 1;
         break;
@@ -508,7 +507,7 @@ static void cmd_expunge(struct mp_fake_session *s, struct args *g,
 
 /* ---- mailboxes -------------------------------------------------------- */
 
-static int is_inbox(const char *name)
+int fi_is_inbox(const char *name)
 {
   return strcasecmp(name, "INBOX") == 0;
 }
@@ -527,7 +526,7 @@ static void cmd_select(struct mp_fake_session *s, struct args *g,
   /* RFC 9051 6.3.2: a failed SELECT leaves no mailbox selected. */
   view_clear(m);
   set_state(s, IMAP_AUTH);
-  if (!is_inbox(name)) {
+  if (!fi_is_inbox(name)) {
     fi_tagged(s, a,
               "NO [NONEXISTENT] Mailbox doesn't exist (only INBOX "
               "does)");
@@ -537,7 +536,7 @@ static void cmd_select(struct mp_fake_session *s, struct args *g,
   free(name);
   m->read_only = examine;
   size_t unseen = 0;
-  view_refresh(s, NULL, 0);
+  fi_view_refresh(s, NULL, 0);
   mp_fake_answer_line(a, "* FLAGS (" IMAP_FLAGS ")");
   if (examine)
     mp_fake_answer_line(a, "* OK [PERMANENTFLAGS ()] Read-only mailbox.");
@@ -631,7 +630,7 @@ static void cmd_status(struct mp_fake_session *s, struct args *g,
                     "BAD Error in IMAP command STATUS: Invalid arguments");
     return;
   }
-  if (!is_inbox(name)) {
+  if (!fi_is_inbox(name)) {
     free(name);
     fi_tagged(s, a, "NO [NONEXISTENT] Mailbox doesn't exist");
     return;
@@ -692,147 +691,6 @@ static void cmd_status(struct mp_fake_session *s, struct args *g,
   }
   fi_client_error(s, a,
                   "BAD Error in IMAP command STATUS: Invalid status item");
-}
-
-/* ---- APPEND (RFC 9051 6.3.12, RFC 3501 6.3.11, RFC 4315 3) ------------- */
-
-/* flag-list (RFC 9051 9): "(" [flag *(SP flag)] ")". The system flags
- * become bits; keywords and other "\" flags are accepted and not kept
- * (PERMANENTFLAGS has no \*). 0 or -1 (syntax). */
-static int append_flags(struct args *g, unsigned *flags)
-{
-  *flags = 0;
-  if (fi_arg_char(g, '(') < 0)
-    return -1;
-  if (fi_arg_char(g, ')') == 0)
-    return 0;
-  for (;;) {
-    char flag[128];
-    int bs = fi_arg_char(g, '\\') == 0;
-    if (fi_arg_atom(g, flag + bs, sizeof(flag) - 1, 0, NULL) < 0)
-      return -1;
-    if (bs) {
-      flag[0] = '\\';
-      *flags |= flag_from_name(flag);
-    }
-    if (fi_arg_char(g, ')') == 0)
-      return 0;
-    if (fi_arg_sp(g) < 0)
-      return -1;
-  }
-}
-
-/* date-time (RFC 9051 9): "dd-Mon-yyyy hh:mm:ss +zzzz", the day with a
- * leading space or digit. The instant as wall-clock seconds, or -1. */
-static int append_date(const char *d, size_t len, time_t *when)
-{
-  if (len != 26 || (d[0] != ' ' && (d[0] < '0' || d[0] > '9')) || d[2] != '-' ||
-      d[6] != '-' || d[11] != ' ' || d[14] != ':' || d[17] != ':' ||
-      d[20] != ' ' || (d[21] != '+' && d[21] != '-'))
-    return -1;
-  static const int digits[] = {1,  7,  8,  9,  10, 12, 13, 15,
-                               16, 18, 19, 22, 23, 24, 25};
-  for (size_t i = 0; i < sizeof(digits) / sizeof(*digits); i++)
-    if (d[digits[i]] < '0' || d[digits[i]] > '9')
-      return -1;
-#define NUM2(i) ((d[i] - '0') * 10 + (d[(i) + 1] - '0'))
-  struct tm tm = {0};
-  tm.tm_mday = d[0] == ' ' ? d[1] - '0' : NUM2(0);
-  tm.tm_mon = -1;
-  for (int i = 0; i < 12; i++)
-    if (strncasecmp(d + 3, fi_months[i], 3) == 0)
-      tm.tm_mon = i;
-  tm.tm_year = NUM2(7) * 100 + NUM2(9) - 1900;
-  tm.tm_hour = NUM2(12);
-  tm.tm_min = NUM2(15);
-  tm.tm_sec = NUM2(18);
-  int zone = NUM2(22) * 60 + NUM2(24);
-#undef NUM2
-  if (tm.tm_mon < 0 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-      tm.tm_min > 59 || tm.tm_sec > 60 || zone % 100 > 59)
-    return -1;
-  time_t t = timegm(&tm);
-  if (t == (time_t)-1)
-    return -1;
-  *when = t - (d[21] == '+' ? 1 : -1) * (time_t)zone * 60;
-  return 0;
-}
-
-static void cmd_append(struct mp_fake_session *s, struct args *g,
-                       struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  char *name = NULL, *date = NULL;
-  size_t date_len = 0, lit = 0;
-  unsigned flags = 0;
-  time_t when = 0;
-  int dated = 0;
-  if (fi_arg_sp(g) < 0 || fi_arg_astring(g, &name) < 0 || fi_arg_sp(g) < 0)
-    goto bad_args;
-  if (g->p < g->end && *g->p == '(') {
-    if (append_flags(g, &flags) < 0 || fi_arg_sp(g) < 0) {
-      free(name);
-      fi_client_error(s, a, "BAD Error in IMAP command APPEND: Invalid flags");
-      return;
-    }
-  }
-  if (g->p < g->end && *g->p == '"') {
-    dated = 1;
-    if (fi_arg_quoted(g, &date, &date_len) < 0 ||
-        append_date(date, date_len, &when) < 0 || fi_arg_sp(g) < 0) {
-      free(name);
-      free(date);
-      fi_client_error(s, a,
-                      "BAD Error in IMAP command APPEND: Invalid date-time");
-      return;
-    }
-    free(date);
-  }
-  /* The message is a literal (RFC 9051 6.3.12); one message, no
-   * MULTIAPPEND (RFC 3502) and no literal8 (RFC 3516). */
-  if (fi_arg_literal(g, &lit) < 0 || !fi_at_end(g))
-    goto bad_args;
-  if (!is_inbox(name)) {
-    /* RFC 9051 6.3.12: the mailbox does not exist. */
-    free(name);
-    fi_tagged(s, a, "NO [TRYCREATE] Mailbox doesn't exist (only INBOX does)");
-    return;
-  }
-  free(name);
-  struct lit *l = &m->lits[lit];
-  if (l->len == 0) {
-    fi_tagged(s, a, "NO Can't save a zero byte message.");
-    return;
-  }
-  if (!fi_store(s) || !m->user) {
-    fi_tagged(s, a, "NO [SERVERBUG] No mail store");
-    return;
-  }
-  uint64_t now = mp_now_us(), id = 0;
-  int rc = mp_mailstore_deliver_take(fi_store(s), m->user, l->buf, l->len, now,
-                                     now, &id);
-  if (rc < 0) {
-    fi_tagged(s, a, "NO [SERVERBUG] %s",
-              rc == MP_E_NO_RESOURCES ? "Out of memory" : "No such mailbox");
-    return;
-  }
-  l->buf = NULL; /* the store owns the bytes */
-  if (flags)
-    mp_mailstore_set_flags(fi_store(s), m->user, id, flags, 0);
-  /* INTERNALDATE: the date-time given, else now (RFC 9051 6.3.12). */
-  if (dated)
-    mp_mailstore_set_date(fi_store(s), m->user, id, (int64_t)when);
-  /* The selected INBOX learns of the new message as of any other
-   * (RFC 9051 6.3.12: "* n EXISTS"). */
-  if (m->state == IMAP_SELECTED)
-    view_refresh(s, a, 1);
-  /* RFC 4315 3. */
-  fi_tagged(s, a, "OK [APPENDUID %u %llu] APPEND completed",
-            mp_mailstore_validity(fi_store(s)), (unsigned long long)id);
-  return;
-bad_args:
-  free(name);
-  fi_client_error(s, a, "BAD Error in IMAP command APPEND: Invalid arguments");
 }
 
 /* ---- login ------------------------------------------------------------ */
@@ -1003,7 +861,7 @@ static void refresh_cmd(struct mp_fake_session *s, struct args *g,
     return;
   }
   if (m->state == IMAP_SELECTED)
-    view_refresh(s, a, 1);
+    fi_view_refresh(s, a, 1);
   fi_tagged(s, a, "OK %s completed", verb);
 }
 
@@ -1112,7 +970,7 @@ static void cmd_idle(struct mp_fake_session *s, struct args *g,
   }
   /* RFC 2177 3. */
   if (m->state == IMAP_SELECTED)
-    view_refresh(s, a, 1);
+    fi_view_refresh(s, a, 1);
   mp_fake_answer_line(a, "+ idling");
   m->mode = MODE_IDLE;
 }
@@ -1129,7 +987,7 @@ static void idle_line(struct mp_fake_session *s, const char *line, int replaced,
     return;
   }
   if (m->state == IMAP_SELECTED)
-    view_refresh(s, a, 1);
+    fi_view_refresh(s, a, 1);
   fi_tagged(s, a, "OK Idle completed.");
 }
 
@@ -1169,51 +1027,6 @@ static void cmd_unsupported(struct mp_fake_session *s, struct args *g,
             "NO [CANNOT] Not supported by this server: only INBOX exists");
 }
 
-/* COPY and MOVE (RFC 9051 6.4.7, 6.4.8; RFC 6851): only INBOX exists, and
- * it is the selected mailbox, so there is nowhere to copy to. Another
- * mailbox does not exist: NO [TRYCREATE] (the client may try CREATE, which
- * is NO [CANNOT]); INBOX itself is refused with NO [CANNOT]. A bad set or
- * mailbox is BAD. */
-static void copy_or_move(struct mp_fake_session *s, struct args *g,
-                         struct mp_fake_answer *a, const char *cmd)
-{
-  struct set *set = malloc(sizeof(*set));
-  char *name = NULL;
-  if (!set) {
-    fi_tagged(s, a, "NO [SERVERBUG] Out of memory");
-    return;
-  }
-  if (fi_arg_sp(g) < 0 || fi_parse_msgset(s, g, set) < 0) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid messageset",
-                    cmd);
-  } else if (fi_arg_sp(g) < 0 || fi_arg_astring(g, &name) < 0 ||
-             !fi_at_end(g)) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid arguments",
-                    cmd);
-  } else if (!is_inbox(name)) {
-    fi_tagged(s, a, "NO [TRYCREATE] Mailbox doesn't exist (only INBOX does)");
-  } else {
-    fi_tagged(s, a,
-              "NO [CANNOT] %s into the selected mailbox is not "
-              "supported by this server",
-              cmd);
-  }
-  free(name);
-  free(set);
-}
-
-static void cmd_copy(struct mp_fake_session *s, struct args *g,
-                     struct mp_fake_answer *a)
-{
-  copy_or_move(s, g, a, g->uid ? "UID COPY" : "COPY");
-}
-
-static void cmd_move(struct mp_fake_session *s, struct args *g,
-                     struct mp_fake_answer *a)
-{
-  copy_or_move(s, g, a, g->uid ? "UID MOVE" : "MOVE");
-}
-
 static void cmd_uid(struct mp_fake_session *s, struct args *g,
                     struct mp_fake_answer *a);
 
@@ -1238,7 +1051,7 @@ static const struct command commands[] = {
     {"RENAME", S_AU | S_SE, cmd_unsupported},
     {"SUBSCRIBE", S_AU | S_SE, cmd_unsupported},
     {"UNSUBSCRIBE", S_AU | S_SE, cmd_unsupported},
-    {"APPEND", S_AU | S_SE, cmd_append},
+    {"APPEND", S_AU | S_SE, fi_cmd_append},
     {"CHECK", S_SE, cmd_check},
     {"CLOSE", S_SE, cmd_close_close},
     {"UNSELECT", S_SE, cmd_unselect},
@@ -1246,8 +1059,8 @@ static const struct command commands[] = {
     {"SEARCH", S_SE, fi_cmd_search},
     {"FETCH", S_SE, fi_cmd_fetch},
     {"STORE", S_SE, cmd_store},
-    {"COPY", S_SE, cmd_copy},
-    {"MOVE", S_SE, cmd_move},
+    {"COPY", S_SE, fi_cmd_copy},
+    {"MOVE", S_SE, fi_cmd_move},
     {"UID", S_SE, cmd_uid},
 };
 
@@ -1279,9 +1092,9 @@ static void cmd_uid(struct mp_fake_session *s, struct args *g,
   else if (strcasecmp(sub, "EXPUNGE") == 0)
     cmd_expunge(s, g, a);
   else if (strcasecmp(sub, "COPY") == 0)
-    cmd_copy(s, g, a);
+    fi_cmd_copy(s, g, a);
   else if (strcasecmp(sub, "MOVE") == 0)
-    cmd_move(s, g, a);
+    fi_cmd_move(s, g, a);
   else
     fi_client_error(s, a, "BAD Error in IMAP command UID: Unknown command %s",
                     sub);

@@ -200,6 +200,26 @@ time_t fi_arrived_wall(const struct mp_mail *mail);
 /* "Jan" ... "Dec" (RFC 5322 dates, INTERNALDATE). */
 extern const char *const fi_months[];
 
+/* The selected mailbox catches up with the store: with expunges, "*
+ * N EXPUNGE" for messages gone; then "* N EXISTS" for new arrivals. a may
+ * be NULL (nothing said). */
+void fi_view_refresh(struct mp_fake_session *s, struct mp_fake_answer *a,
+                     int expunges);
+
+/* "\Seen" ... -> MP_MAIL_SEEN ... (case-insensitive); 0 for any other. */
+unsigned fi_flag_from_name(const char *name);
+
+/* Is this mailbox name INBOX (case-insensitive, RFC 9051 5.1)? */
+int fi_is_inbox(const char *name);
+
+/* APPEND, COPY and MOVE, also under UID (imap_append.c). */
+void fi_cmd_append(struct mp_fake_session *s, struct args *g,
+                   struct mp_fake_answer *a);
+void fi_cmd_copy(struct mp_fake_session *s, struct args *g,
+                 struct mp_fake_answer *a);
+void fi_cmd_move(struct mp_fake_session *s, struct args *g,
+                 struct mp_fake_answer *a);
+
 /* FETCH and UID FETCH (imap_fetch.c). */
 void fi_cmd_fetch(struct mp_fake_session *s, struct args *g,
                   struct mp_fake_answer *a);
