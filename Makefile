@@ -14,8 +14,8 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -I. -MMD -MP \
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-LIB_SRC := $(sort $(wildcard wire/*.c probes/*.c fake_servers/*.c harness/*.c))
-LIB_SRC := $(filter-out harness/main.c,$(LIB_SRC))
+LIB_SRC := $(sort $(wildcard wire/*.c probes/*.c fake_servers/*.c harness/*/*.c))
+LIB_SRC := $(filter-out harness/cli/main.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/check_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -49,7 +49,7 @@ $(BUILD)/libmailprobe.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN): $(BUILD)/harness/main.o $(BUILD)/libmailprobe.a
+$(BIN): $(BUILD)/harness/cli/main.o $(BUILD)/libmailprobe.a
 	$(CC) $(SAN) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_HELP_OBJ) $(BUILD)/libmailprobe.a
@@ -128,5 +128,5 @@ format:
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/harness/main.d $(TEST_BIN:=.d) \
+-include $(LIB_OBJ:.o=.d) $(BUILD)/harness/cli/main.d $(TEST_BIN:=.d) \
 	$(TEST_HELP_OBJ:.o=.d)

@@ -1,7 +1,7 @@
 /* mailprobe bench's engine: the histogram (table), workload names, and
  * short runs that check behaviour (counts, errors, what was sampled),
  * never timing: benchmarks report, tests assert behaviour. */
-#include "harness/bench.h"
+#include "harness/bench/bench.h"
 
 #include <check.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
-/* Unit tests for harness/case.c: the DESIGN.md example and a file with
+/* Unit tests for harness/case/case.c: the DESIGN.md example and a file with
  * every key parse into the expected structs; every rule field; probe auth
  * names; durations; and a table of broken files, each with the exact
  * line:column and a part of the message (tests/data/cases/bad/). */
-#include "harness/case.h"
+#include "harness/case/case.h"
 
 #include "wire/errors.h"
 #include "wire/sasl.h"

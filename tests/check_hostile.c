@@ -8,8 +8,8 @@
  *
  * The hostile clients run on a thread of their own with blocking POSIX
  * sockets and static buffers: they allocate no heap, so the heap the test
- * measures (harness/heap.h) is the server's. */
-#include "harness/heap.h"
+ * measures (harness/run/heap.h) is the server's. */
+#include "harness/run/heap.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -28,7 +28,7 @@
 
 #include "fake_servers/fake.h"
 #include "fake_servers/mailstore.h"
-#include "harness/case.h"
+#include "harness/case/case.h"
 #include "wire/cert.h"
 #include "wire/conn.h"
 #include "wire/errors.h"

@@ -1,5 +1,5 @@
-/* A function in a process of its own (harness/isolate.c) and the outcome
- * bytes it hands back (harness/outcome_pack.c): bytes arrive whole, a
+/* A function in a process of its own (harness/run/isolate.c) and the outcome
+ * bytes it hands back (harness/run/outcome_pack.c): bytes arrive whole, a
  * child killed by a signal or past its deadline is told apart from one
  * that ended, and packed outcomes read back field for field while every
  * cut-short or damaged copy is refused without a crash. */
@@ -12,9 +12,9 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "harness/isolate.h"
-#include "harness/outcome_pack.h"
-#include "harness/report.h"
+#include "harness/run/isolate.h"
+#include "harness/run/outcome_pack.h"
+#include "harness/report/report.h"
 #include "probes/result.h"
 
 struct got {

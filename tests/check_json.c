@@ -1,5 +1,5 @@
 /* The JSON writer: string escaping (table), UTF-8 validation, structure. */
-#include "harness/json.h"
+#include "harness/report/json.h"
 
 #include <check.h>
 #include <stdint.h>

@@ -3,7 +3,7 @@
  * the runner's expectation diffs, and the command-line parsers (URLs for
  * `check`, host:port, --auth lists, host maps, password files, the option
  * scanner). */
-#include "harness/report.h"
+#include "harness/report/report.h"
 
 #include <check.h>
 #include <stdint.h>
@@ -12,11 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness/args.h"
-#include "harness/case.h"
-#include "harness/json.h"
-#include "harness/result_json.h"
-#include "harness/runner.h"
+#include "harness/cli/args.h"
+#include "harness/case/case.h"
+#include "harness/report/json.h"
+#include "harness/report/result_json.h"
+#include "harness/run/runner.h"
 #include "probes/probe.h"
 #include "probes/result.h"
 #include "wire/errors.h"

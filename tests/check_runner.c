@@ -2,14 +2,14 @@
  * on 127.0.0.1:0, the probe, the diffs, the safety deadline, and every
  * handle closed at the end (mp_run closes its loop; ASan/valgrind see the
  * rest). */
-#include "harness/runner.h"
+#include "harness/run/runner.h"
 
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "harness/case.h"
+#include "harness/case/case.h"
 #include "probes/result.h"
 #include "wire/errors.h"
 

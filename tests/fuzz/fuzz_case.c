@@ -1,7 +1,7 @@
-/* Fuzz target for harness/case.c: mp_case_parse on the input bytes. It
+/* Fuzz target for harness/case/case.c: mp_case_parse on the input bytes. It
  * must never crash or leak; errors are fine, but an error must come with
  * a message and no case, and a success with a case and no message. */
-#include "harness/case.h"
+#include "harness/case/case.h"
 
 #include <stdint.h>
 #include <stdlib.h>

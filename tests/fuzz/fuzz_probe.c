@@ -29,7 +29,7 @@
 
 #include <uv.h>
 
-#include "harness/result_json.h"
+#include "harness/report/result_json.h"
 #include "probes/result.h"
 #include "tests/fuzz/feeder.h"
 #include "wire/codec.h"

@@ -1,6 +1,6 @@
 /* probe: in a case file: one probe or a round trip, into struct
  * mp_case_probe (docs/case-format.md "The probe"). */
-#include "harness/case_yaml.h"
+#include "harness/case/case_yaml.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

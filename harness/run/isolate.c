@@ -1,5 +1,5 @@
 /* A function in a child process of its own (harness/isolate.h). */
-#include "harness/isolate.h"
+#include "harness/run/isolate.h"
 
 #include <errno.h>
 #include <fcntl.h>

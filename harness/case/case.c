@@ -3,7 +3,7 @@
  * then the tree becomes struct mp_case, checking every key, type and value
  * on the way, so that a mistake is an error naming file:line:column and
  * never a silent default. Pure: no event loop, no network. */
-#include "harness/case.h"
+#include "harness/case/case.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -21,7 +21,7 @@
 #include "wire/errors.h"
 #include "wire/sasl.h"
 
-#include "harness/case_yaml.h"
+#include "harness/case/case_yaml.h"
 
 /* ------------------------------------------------------------------ */
 /* The whole case. */

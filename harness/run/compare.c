@@ -1,6 +1,6 @@
 /* Comparing a probe's result with a case's expect: (harness/compare.h,
  * harness/runner.h). Pure: no loop, no servers. */
-#include "harness/compare.h"
+#include "harness/run/compare.h"
 
 #include <fnmatch.h>
 #include <inttypes.h>
@@ -10,8 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "harness/case.h"
-#include "harness/runner.h"
+#include "harness/case/case.h"
+#include "harness/run/runner.h"
 #include "probes/result.h"
 #include "wire/errors.h"
 

@@ -1,11 +1,11 @@
 /* Outcomes as bytes (harness/outcome_pack.h). */
-#include "harness/outcome_pack.h"
+#include "harness/run/outcome_pack.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness/report.h"
+#include "harness/report/report.h"
 #include "probes/result.h"
 #include "wire/sasl.h"
 

@@ -1,11 +1,11 @@
-#include "harness/report.h"
+#include "harness/report/report.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness/json.h"
-#include "harness/result_json.h"
+#include "harness/report/json.h"
+#include "harness/report/result_json.h"
 #include "probes/result.h"
 #include "wire/errors.h"
 

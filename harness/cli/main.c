@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "harness/cli.h"
+#include "harness/cli/cli.h"
 
 static const char usage[] =
     "usage: mailprobe COMMAND [OPTIONS]\n"

@@ -1,4 +1,4 @@
-#include "harness/runner.h"
+#include "harness/run/runner.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -10,12 +10,12 @@
 
 #include "fake_servers/fake.h"
 #include "fake_servers/mailstore.h"
-#include "harness/args.h"
-#include "harness/case.h"
-#include "harness/compare.h"
-#include "harness/heap.h"
-#include "harness/isolate.h"
-#include "harness/outcome_pack.h"
+#include "harness/cli/args.h"
+#include "harness/case/case.h"
+#include "harness/run/compare.h"
+#include "harness/run/heap.h"
+#include "harness/run/isolate.h"
+#include "harness/run/outcome_pack.h"
 #include "probes/probe.h"
 #include "probes/result.h"
 #include "probes/roundtrip.h"

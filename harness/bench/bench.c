@@ -8,7 +8,7 @@
  * until the count or the duration is reached, and folds every result into
  * histograms allocated up front (no allocation per result, so the RSS
  * figures are the engine's). */
-#include "harness/bench.h"
+#include "harness/bench/bench.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,8 +27,8 @@
 
 #include "fake_servers/fake.h"
 #include "fake_servers/mailstore.h"
-#include "harness/args.h"
-#include "harness/case.h"
+#include "harness/cli/args.h"
+#include "harness/case/case.h"
 #include "probes/probe.h"
 #include "wire/cert.h"
 #include "wire/conn.h"

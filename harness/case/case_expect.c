@@ -1,6 +1,6 @@
 /* expect: in a case file: what must come out, into struct
  * mp_case_expect (docs/case-format.md "What must come out"). */
-#include "harness/case_yaml.h"
+#include "harness/case/case_yaml.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "harness/case.h"
+#include "harness/case/case.h"
 
 #define MAX_DEPTH 32 /* nesting of maps and lists */
 #define MAX_MAP 4096 /* pairs in one map (duplicates are O(n^2)) */

@@ -2,7 +2,7 @@
  * libyaml events into a tree of nodes that keep their 1-based line and
  * column, errors as "file:line:column: sentence", and typed values read
  * off the tree with a clear message for every mistake. */
-#include "harness/case_yaml.h"
+#include "harness/case/case_yaml.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -1,6 +1,6 @@
 /* `mailprobe run`: finds case files, parses them, runs them through the
  * runner and reports in file order as they finish. */
-#include "harness/cli.h"
+#include "harness/cli/cli.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,10 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "harness/args.h"
-#include "harness/case.h"
-#include "harness/report.h"
-#include "harness/runner.h"
+#include "harness/cli/args.h"
+#include "harness/case/case.h"
+#include "harness/report/report.h"
+#include "harness/run/runner.h"
 
 static const char run_usage[] =
     "usage: mailprobe run [PATH...] [OPTIONS]\n"

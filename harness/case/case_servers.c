@@ -1,6 +1,6 @@
 /* servers: in a case file: the fake servers and their scripts, into
  * struct mp_fake_config (docs/case-format.md "Servers"). */
-#include "harness/case_yaml.h"
+#include "harness/case/case_yaml.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

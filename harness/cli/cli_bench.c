@@ -1,6 +1,6 @@
 /* `mailprobe bench`: runs one workload (harness/bench.h) and prints its
  * figures for people or, with --format json, as one object for machines. */
-#include "harness/cli.h"
+#include "harness/cli/cli.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,9 +9,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "harness/args.h"
-#include "harness/bench.h"
-#include "harness/json.h"
+#include "harness/cli/args.h"
+#include "harness/bench/bench.h"
+#include "harness/report/json.h"
 #include "wire/errors.h"
 
 static const char bench_usage[] =

@@ -1,4 +1,4 @@
-#include "harness/result_json.h"
+#include "harness/report/result_json.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness/json.h"
+#include "harness/report/json.h"
 #include "probes/result.h"
 #include "wire/errors.h"
 

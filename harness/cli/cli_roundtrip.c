@@ -1,7 +1,7 @@
 /* `mailprobe roundtrip --send URL --fetch URL --to ADDR`: sends a tokened
  * message over SMTP and finds and deletes it over POP3 or IMAP
  * (probes/roundtrip.h), reported like `check`. */
-#include "harness/cli.h"
+#include "harness/cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +12,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "harness/args.h"
-#include "harness/result_json.h"
+#include "harness/cli/args.h"
+#include "harness/report/result_json.h"
 #include "probes/probe.h"
 #include "probes/resolve.h"
 #include "probes/result.h"

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "harness/report.h"
+#include "harness/report/report.h"
 
 struct mp_case;
 struct mp_mailstore;

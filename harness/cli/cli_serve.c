@@ -1,7 +1,7 @@
 /* `mailprobe serve CASE.yaml`: holds a case's fake servers up on 127.0.0.1
  * for a real client (swaks, openssl s_client, a mail client) until SIGINT
  * or SIGTERM. */
-#include "harness/cli.h"
+#include "harness/cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +14,9 @@
 
 #include "fake_servers/fake.h"
 #include "fake_servers/mailstore.h"
-#include "harness/args.h"
-#include "harness/case.h"
-#include "harness/runner.h"
+#include "harness/cli/args.h"
+#include "harness/case/case.h"
+#include "harness/run/runner.h"
 #include "wire/cert.h"
 #include "wire/errors.h"
 

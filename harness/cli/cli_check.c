@@ -1,6 +1,6 @@
 /* `mailprobe check URL`: one probe against a real server, reported as a
  * Nagios plugin line (default), JSON or Prometheus text. */
-#include "harness/cli.h"
+#include "harness/cli/cli.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -8,9 +8,9 @@
 #include <string.h>
 #include <uv.h>
 
-#include "harness/args.h"
-#include "harness/monitor_loop.h"
-#include "harness/result_json.h"
+#include "harness/cli/args.h"
+#include "harness/cli/monitor_loop.h"
+#include "harness/report/result_json.h"
 #include "probes/monitor.h"
 #include "probes/probe.h"
 #include "probes/resolve.h"

@@ -1,7 +1,7 @@
 /* The --monitor loop (harness/monitor_loop.h): probe, record, print, wait
  * the state's interval, again. The next probe starts only after the last
  * one ended, so a slow server cannot pile up runs. */
-#include "harness/monitor_loop.h"
+#include "harness/cli/monitor_loop.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include <time.h>
 #include <uv.h>
 
-#include "harness/result_json.h"
+#include "harness/report/result_json.h"
 #include "probes/monitor.h"
 #include "probes/probe.h"
 #include "probes/result.h"

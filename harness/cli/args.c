@@ -1,4 +1,4 @@
-#include "harness/args.h"
+#include "harness/cli/args.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "harness/case.h"
+#include "harness/case/case.h"
 #include "wire/sasl.h"
 
 void mp_args_init(struct mp_args *a, int argc, char **argv)

@@ -2,7 +2,7 @@
  * handed out and not freed), not RSS: RSS only grows back slowly after a
  * free and ru_maxrss is a high-water mark of the whole run, so neither
  * says what one case holds. */
-#include "harness/heap.h"
+#include "harness/run/heap.h"
 
 #include <malloc.h>
 
