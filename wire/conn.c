@@ -378,41 +378,23 @@ int mp_conn_printf(struct mp_conn *c, const char *fmt, ...)
 
 /* ---- input ----------------------------------------------------------- */
 
-/* Appends plaintext to the connection's buffer. */
+/* Appends plaintext to the connection's buffer (growing keeps a byte
+ * spare past the bytes, as it always did). */
 static int buffer_input(struct mp_conn *c, const char *buf, size_t n)
 {
-  if (c->in.off > 0 && c->in.off == c->in.len)
-    c->in.off = c->in.len = 0;
-  if (c->in.len + n > c->in.cap) {
-    if (c->in.off > 0) {
-      memmove(c->in.buf, c->in.buf + c->in.off, c->in.len - c->in.off);
-      c->in.len -= c->in.off;
-      c->in.off = 0;
-    }
-    if (c->in.len + n > c->in.cap) {
-      size_t cap = c->in.cap ? c->in.cap : 256;
-      while (cap < c->in.len + n + 1)
-        cap *= 2;
-      char *p = realloc(c->in.buf, cap);
-      if (!p)
-        return MP_E_NO_RESOURCES;
-      c->in.buf = p;
-      c->in.cap = cap;
-    }
-  }
-  memcpy(c->in.buf + c->in.len, buf, n);
-  c->in.len += n;
+  if (conn_buf_append(&c->in.buf, buf, n, 256, 1) < 0)
+    return MP_E_NO_RESOURCES;
   return 0;
 }
 
 /* Frees the buffer once everything in it was delivered. */
 static void release_input(struct mp_conn *c)
 {
-  if (c->in.off < c->in.len)
+  if (c->in.buf.off < c->in.buf.len)
     return;
-  free(c->in.buf);
-  c->in.buf = NULL;
-  c->in.off = c->in.len = c->in.cap = 0;
+  free(c->in.buf.p);
+  c->in.buf.p = NULL;
+  c->in.buf.off = c->in.buf.len = c->in.buf.cap = 0;
 }
 
 static int can_deliver(const struct mp_conn *c)
@@ -426,13 +408,13 @@ static void conn_deliver(struct mp_conn *c)
   if (c->delivering)
     return; /* the outer loop goes on once the callback returns */
   c->delivering = 1;
-  while (can_deliver(c) && c->in.off < c->in.len) {
-    char *start = c->in.buf + c->in.off;
-    size_t avail = c->in.len - c->in.off;
+  while (can_deliver(c) && c->in.buf.off < c->in.buf.len) {
+    char *start = c->in.buf.p + c->in.buf.off;
+    size_t avail = c->in.buf.len - c->in.buf.off;
     if (c->in.raw_left > 0) {
       size_t n = avail < c->in.raw_left ? avail : (size_t)c->in.raw_left;
       c->in.raw_left -= n;
-      c->in.off += n;
+      c->in.buf.off += n;
       if (c->cbs.on_raw)
         c->cbs.on_raw(c, start, n, c->in.raw_left == 0);
       continue;
@@ -445,7 +427,7 @@ static void conn_deliver(struct mp_conn *c)
       break;
     }
     size_t len = (size_t)(nl - start);
-    c->in.off += len + 1;
+    c->in.buf.off += len + 1;
     if (len > 0 && start[len - 1] == '\r')
       len--;
     if (len > c->in.max_line) {
@@ -603,12 +585,12 @@ struct mp_tls *mp_conn_tls(const struct mp_conn *c)
 
 size_t mp_conn_buffered(const struct mp_conn *c)
 {
-  return c->in.len - c->in.off;
+  return c->in.buf.len - c->in.buf.off;
 }
 
 void mp_conn_discard_input(struct mp_conn *c)
 {
-  c->in.off = c->in.len;
+  c->in.buf.off = c->in.buf.len;
   if (!c->delivering)
     release_input(c);
 }
@@ -642,7 +624,7 @@ void mp_conn_resume(struct mp_conn *c)
     read_start(c); /* the delivery loop we are inside of goes on */
     return;
   }
-  if (c->in.off < c->in.len || c->in.eof_err) {
+  if (c->in.buf.off < c->in.buf.len || c->in.eof_err) {
     /* Buffered bytes (and a pending EOF) first, then new ones: reading
      * starts only after on_resume delivered what is here. */
     uv_timer_start(&c->aux, on_resume, 0, 0);

@@ -29,8 +29,8 @@ void mp_conn__on_handle_closed(uv_handle_t *h)
     c->cbs.on_close(c);
   struct mp_deadline dl = c->dl;
   mp_tls_free(c->tls.layer);
-  free(c->in.buf);
-  free(c->shape.held);
+  free(c->in.buf.p);
+  free(c->shape.held.p);
   free(c->shape.cut_tail);
   mp_conn__sock_closed(c); /* closed by someone else (uv_walk) */
   free(c);

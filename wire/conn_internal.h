@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <uv.h>
@@ -32,11 +33,46 @@ enum conn_state {
   ST_CLOSING /* handles closing; only on_close may still run */
 };
 
+/* Bytes read from the front: [off, len) of p, which holds cap. */
+struct conn_buf {
+  char *p;
+  size_t off, len, cap;
+};
+
+/* Appends n bytes at src to b, moving what is left to the front first or
+ * growing (doubling from first_cap, to keep spare bytes past the end) when
+ * they do not fit. 0, or -1 when out of memory (b unchanged but moved). */
+static inline int conn_buf_append(struct conn_buf *b, const char *src, size_t n,
+                                  size_t first_cap, size_t spare)
+{
+  if (b->off > 0 && b->off == b->len)
+    b->off = b->len = 0;
+  if (b->len + n > b->cap) {
+    if (b->off > 0) {
+      memmove(b->p, b->p + b->off, b->len - b->off);
+      b->len -= b->off;
+      b->off = 0;
+    }
+    if (b->len + n > b->cap) {
+      size_t cap = b->cap ? b->cap : first_cap;
+      while (cap < b->len + n + spare)
+        cap *= 2;
+      char *p = realloc(b->p, cap);
+      if (!p)
+        return -1;
+      b->p = p;
+      b->cap = cap;
+    }
+  }
+  memcpy(b->p + b->len, src, n);
+  b->len += n;
+  return 0;
+}
+
 /* Input: plaintext received and not yet delivered. The buffer exists only
  * while it holds undelivered bytes, so an idle connection costs none. */
 struct conn_input {
-  char *buf; /* undelivered plaintext: [off, len) */
-  size_t off, len, cap;
+  struct conn_buf buf; /* undelivered plaintext */
   size_t max_line;
   uint64_t raw_left; /* bytes still owed to on_raw */
   int eof_err;       /* the peer is done (EOF, reset, close_notify):
@@ -67,12 +103,10 @@ struct conn_user_timer {
   unsigned next_turn : 1; /* waits for the next loop turn (ms == 0) */
 };
 
-/* Output shaping (wire/conn_shape.c): wire bytes held in [off, len) until
- * their turn. */
+/* Output shaping (wire/conn_shape.c): wire bytes held until their turn. */
 struct conn_shape {
   uv_timer_t timer;
-  char *held;
-  size_t off, len, cap;
+  struct conn_buf held;
   uint32_t drip_bytes; /* 0: no dripping */
   uint64_t drip_every_ms;
   unsigned cut_left;        /* records before the cut; 0: no cut */
@@ -232,7 +266,7 @@ size_t mp_conn__quiet_flush(uv_loop_t *loop);
 /* Wire bytes held for their turn (shaping on). */
 static inline size_t mp_conn__held(const struct mp_conn *c)
 {
-  return c->shape.len - c->shape.off;
+  return c->shape.held.len - c->shape.held.off;
 }
 
 /* Holds wire bytes for their turn; 0 or MP_E_NO_RESOURCES. */

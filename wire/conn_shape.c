@@ -51,16 +51,17 @@ static int shape_send(struct mp_conn *c, size_t max, int *cut)
   size_t n = mp_conn__held(c);
   if (max > 0 && n > max)
     n = max;
-  n = cut_scan(c, (const unsigned char *)c->shape.held + c->shape.off, n, cut);
-  int rc = mp_conn__wire_send(c, c->shape.held + c->shape.off, n, 1);
-  c->shape.off += n;
+  n = cut_scan(c, (const unsigned char *)c->shape.held.p + c->shape.held.off, n,
+               cut);
+  int rc = mp_conn__wire_send(c, c->shape.held.p + c->shape.held.off, n, 1);
+  c->shape.held.off += n;
   if (rc == 0 && *cut) {
     c->shape.cut_done = 1;
-    c->shape.off = c->shape.len; /* the rest never goes out */
+    c->shape.held.off = c->shape.held.len; /* the rest never goes out */
     rc = mp_conn__wire_send(c, c->shape.cut_tail, c->shape.cut_tail_len, 1);
   }
-  if (c->shape.off == c->shape.len)
-    c->shape.off = c->shape.len = 0;
+  if (c->shape.held.off == c->shape.held.len)
+    c->shape.held.off = c->shape.held.len = 0;
   return rc;
 }
 
@@ -119,25 +120,8 @@ int mp_conn__shape_hold(struct mp_conn *c, const char *buf, size_t len,
     return 0; /* past the cut: dropped */
   if (!force && c->out.queued_mem + mp_conn__held(c) + len > MP_CONN_MAX_QUEUE)
     return MP_E_NO_RESOURCES;
-  if (c->shape.len + len > c->shape.cap) {
-    if (c->shape.off > 0) {
-      memmove(c->shape.held, c->shape.held + c->shape.off, mp_conn__held(c));
-      c->shape.len -= c->shape.off;
-      c->shape.off = 0;
-    }
-    size_t cap = c->shape.cap ? c->shape.cap : 4096;
-    while (cap < c->shape.len + len)
-      cap *= 2;
-    if (cap != c->shape.cap) {
-      char *p = realloc(c->shape.held, cap);
-      if (!p)
-        return MP_E_NO_RESOURCES;
-      c->shape.held = p;
-      c->shape.cap = cap;
-    }
-  }
-  memcpy(c->shape.held + c->shape.len, buf, len);
-  c->shape.len += len;
+  if (conn_buf_append(&c->shape.held, buf, len, 4096, 0) < 0)
+    return MP_E_NO_RESOURCES;
   if (!shape_pending(c))
     shape_schedule(c, 0);
   return 0;
