@@ -64,7 +64,8 @@ void mp_conn__close_now(struct mp_conn *c, int reset)
 
 /* FIN after the queue, then read and drop until the peer's EOF; not
  * forever: the peer may neither read nor close. The input buffer stays
- * (a line being delivered may point into it) until on_handle_closed. */
+ * (a line being delivered may point into it) until the last handle
+ * closed. */
 void mp_conn__linger(struct mp_conn *c)
 {
   c->state = ST_CLOSING;

@@ -135,8 +135,9 @@ size_t mp_conn__quiet_flush(uv_loop_t *loop)
   return n;
 }
 
-/* mp_conn__close_now for a graceful close with nothing left to lose, with the
- * socket's close() put off to the quiet queue (see struct quiet). */
+/* mp_conn__close_now for a graceful close with nothing left to lose, with
+ * the socket's close() put off to the quiet queue (see the top of this
+ * file). */
 void mp_conn__quiet_close(struct mp_conn *c)
 {
   if (quiet.idle &&

@@ -14,28 +14,26 @@
 /* How many of the n held bytes at p go out before the cut, reading TLS
  * record headers as they pass (RFC 8446 5.1: type, version, 2-byte
  * length); sets *cut when the last record before the cut ends in them. */
-static size_t cut_scan(struct mp_conn *c, const unsigned char *p, size_t n,
+static size_t cut_scan(struct conn_shape *sh, const unsigned char *p, size_t n,
                        int *cut)
 {
   size_t i = 0;
   *cut = 0;
-  if (c->shape.cut_left == 0)
+  if (sh->cut_left == 0)
     return n;
   while (i < n) {
-    if (c->shape.cut_hdr_len < sizeof(c->shape.cut_hdr)) {
-      c->shape.cut_hdr[c->shape.cut_hdr_len++] = p[i++];
-      if (c->shape.cut_hdr_len == sizeof(c->shape.cut_hdr))
-        c->shape.cut_body =
-            ((size_t)c->shape.cut_hdr[3] << 8) | c->shape.cut_hdr[4];
+    if (sh->cut_hdr_len < sizeof(sh->cut_hdr)) {
+      sh->cut_hdr[sh->cut_hdr_len++] = p[i++];
+      if (sh->cut_hdr_len == sizeof(sh->cut_hdr))
+        sh->cut_body = ((size_t)sh->cut_hdr[3] << 8) | sh->cut_hdr[4];
     } else {
-      size_t k = n - i < c->shape.cut_body ? n - i : c->shape.cut_body;
+      size_t k = n - i < sh->cut_body ? n - i : sh->cut_body;
       i += k;
-      c->shape.cut_body -= k;
+      sh->cut_body -= k;
     }
-    if (c->shape.cut_hdr_len == sizeof(c->shape.cut_hdr) &&
-        c->shape.cut_body == 0) {
-      c->shape.cut_hdr_len = 0; /* a whole record went by */
-      if (--c->shape.cut_left == 0) {
+    if (sh->cut_hdr_len == sizeof(sh->cut_hdr) && sh->cut_body == 0) {
+      sh->cut_hdr_len = 0; /* a whole record went by */
+      if (--sh->cut_left == 0) {
         *cut = 1;
         return i;
       }
@@ -48,20 +46,20 @@ static size_t cut_scan(struct mp_conn *c, const unsigned char *p, size_t n,
  * when it comes (*cut set: the caller closes). 0 or a negative code. */
 static int shape_send(struct mp_conn *c, size_t max, int *cut)
 {
+  struct conn_shape *sh = &c->shape;
   size_t n = mp_conn__held(c);
   if (max > 0 && n > max)
     n = max;
-  n = cut_scan(c, (const unsigned char *)c->shape.held.p + c->shape.held.off, n,
-               cut);
-  int rc = mp_conn__wire_send(c, c->shape.held.p + c->shape.held.off, n, 1);
-  c->shape.held.off += n;
+  n = cut_scan(sh, (const unsigned char *)sh->held.p + sh->held.off, n, cut);
+  int rc = mp_conn__wire_send(c, sh->held.p + sh->held.off, n, 1);
+  sh->held.off += n;
   if (rc == 0 && *cut) {
-    c->shape.cut_done = 1;
-    c->shape.held.off = c->shape.held.len; /* the rest never goes out */
-    rc = mp_conn__wire_send(c, c->shape.cut_tail, c->shape.cut_tail_len, 1);
+    sh->cut_done = 1;
+    sh->held.off = sh->held.len; /* the rest never goes out */
+    rc = mp_conn__wire_send(c, sh->cut_tail, sh->cut_tail_len, 1);
   }
-  if (c->shape.held.off == c->shape.held.len)
-    c->shape.held.off = c->shape.held.len = 0;
+  if (sh->held.off == sh->held.len)
+    sh->held.off = sh->held.len = 0;
   return rc;
 }
 
