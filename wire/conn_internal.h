@@ -8,9 +8,10 @@
  *   wire/conn_quiet.c  the quiet-close queue (closes after a deadline)
  *   wire/conn_shape.c  output shaping for fake servers: drip and cut
  *
- * Shared functions are named mp_conn__<verb>; none of them is on the path
- * of a line (read, frame, deliver, write): that path stays in wire/conn.c,
- * where the compiler can inline it. */
+ * Shared functions are named mp_conn__<verb>. None that is out of line is
+ * on the path of a line (read, frame, deliver, write): that path stays in
+ * wire/conn.c, static where the compiler can inline it, and what it shares
+ * from here (conn_buf_append, mp_conn__read_stop) is static inline. */
 #ifndef MP_CONN_INTERNAL_H
 #define MP_CONN_INTERNAL_H
 
