@@ -126,6 +126,31 @@ START_TEST(test_hex)
 }
 END_TEST
 
+/* mp_unhex takes either case and refuses anything else, including the
+ * bytes that differ from a digit only in the case bit. */
+START_TEST(test_unhex)
+{
+  static const struct {
+    const char *hex;
+    int rc;
+  } cases[] = {
+      {"000fa0ff5c", 0},  {"000FA0FF5C", 0},  {"000fA0Ff5c", 0},
+      {"000fa0ff5g", -1}, {"000fa0ff5 ", -1}, {"\x10\x0f", -1},
+      {"0@", -1},         {"0`", -1},         {"0G", -1},
+  };
+  unsigned char out[5];
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    size_t n = strlen(cases[i].hex) / 2;
+    ck_assert_msg(mp_unhex(cases[i].hex, n, out) == cases[i].rc, "%s",
+                  cases[i].hex);
+    if (cases[i].rc == 0)
+      ck_assert_mem_eq(out, "\x00\x0f\xa0\xff\x5c", n);
+  }
+  ck_assert_int_eq(mp_unhex("", 0, out), 0);
+}
+END_TEST
+
 /* RFC 2202 section 2 (HMAC-MD5) and RFC 2195 section 2 (CRAM-MD5). */
 static const struct {
   const char *key;
@@ -224,6 +249,7 @@ static Suite *codec_suite(void)
   tcase_add_test(tc, test_b64_binary_roundtrip);
   tcase_add_test(tc, test_b64_decode_nul_bytes);
   tcase_add_test(tc, test_hex);
+  tcase_add_test(tc, test_unhex);
   tcase_add_loop_test(tc, test_hmac_md5, 0, N(hmac_vectors));
   tcase_add_loop_test(tc, test_md5, 0, N(md5_vectors));
   tcase_add_test(tc, test_random);

@@ -103,6 +103,28 @@ void mp_hex(const unsigned char *buf, size_t len, char *out)
   out[2 * len] = '\0';
 }
 
+/* The value of a hex digit of either case, or -1. */
+static int hex_digit(unsigned char ch)
+{
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  ch |= 0x20; /* 'A'..'F' -> 'a'..'f'; nothing else lands there */
+  return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+int mp_unhex(const char *hex, size_t len, unsigned char *out)
+{
+  int bad = 0;
+
+  for (size_t i = 0; i < len; i++) {
+    int hi = hex_digit((unsigned char)hex[2 * i]);
+    int lo = hex_digit((unsigned char)hex[2 * i + 1]);
+    bad |= hi < 0 || lo < 0;
+    out[i] = (unsigned char)((hi & 0x0f) << 4 | (lo & 0x0f));
+  }
+  return bad ? -1 : 0;
+}
+
 int mp_hmac_md5(const void *key, size_t keylen, const void *msg, size_t len,
                 unsigned char out[16])
 {

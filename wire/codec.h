@@ -19,6 +19,10 @@ unsigned char *mp_b64_decode(const char *text, size_t *outlen);
 /* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
 void mp_hex(const unsigned char *buf, size_t len, char *out);
 
+/* Decodes 2 * len hex digits (either case) into out[len]: 0, or -1 when
+ * one of them is not a hex digit. */
+int mp_unhex(const char *hex, size_t len, unsigned char *out);
+
 /* HMAC-MD5 of msg under key into out[16]: 0, or MP_E_NO_RESOURCES when
  * libcrypto cannot compute it (out is then zeroed; never trust it). */
 int mp_hmac_md5(const void *key, size_t keylen, const void *msg, size_t len,

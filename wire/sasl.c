@@ -1,73 +1,274 @@
+/* The SASL mechanism table, strongest first, and the mechanisms written
+ * here (PLAIN, LOGIN, CRAM-MD5) with the client and the server half of
+ * each side by side; the client and server sessions that run them. SCRAM's
+ * halves go through GNU SASL in wire/sasl_scram.c. */
 #include "wire/sasl.h"
 
 #include "wire/codec.h"
 #include "wire/errors.h"
+#include "wire/sasl_internal.h"
 
-#include <gsasl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-/* A message as raw bytes before base64 (or after decoding). */
-struct raw {
-  unsigned char *buf; /* malloc'd; NULL: no message */
-  size_t len;
-};
+/* Copies len bytes into a fresh message. */
+int mp_sasl__raw_set(struct raw *out, const void *buf, size_t len)
+{
+  out->buf = malloc(len + 1);
+  if (out->buf == NULL)
+    return MP_E_NO_RESOURCES;
+  if (len > 0)
+    memcpy(out->buf, buf, len);
+  out->buf[len] = '\0';
+  out->len = len;
+  return 0;
+}
 
-/* One half of one mechanism: in/len is the decoded peer message, have_in
- * says whether there was one (a client's first call and a server's start
- * without an initial response have none). Returns MP_SASL_CONTINUE,
- * MP_SASL_DONE or a negative code, with the message to send in *out. */
-typedef int (*client_fn)(struct mp_sasl_client *c, const unsigned char *in,
-                         size_t len, int have_in, struct raw *out);
-typedef int (*server_fn)(struct mp_sasl_server *s, const unsigned char *in,
-                         size_t len, int have_in, struct raw *out);
+/* Turns a message into the base64 text the caller sends; empty_ir picks
+ * RFC 4954's "=" for an empty initial response. */
+static int raw_to_b64(struct raw *msg, int empty_ir, char **out)
+{
+  *out = NULL;
+  if (msg->buf == NULL)
+    return 0;
+  if (msg->len == 0 && empty_ir)
+    *out = strdup("=");
+  else
+    *out = mp_b64_encode(msg->buf, msg->len);
+  free(msg->buf);
+  msg->buf = NULL;
+  return *out == NULL ? MP_E_NO_RESOURCES : 0;
+}
 
-struct mp_sasl_client {
-  int mech;
-  int step;   /* client_fn calls made so far */
-  int ended;  /* DONE or failed: no more steps */
-  int phase;  /* the mechanism's own progress */
-  char *user; /* copies */
-  char *password;
-  char *nonce; /* test-only fixed SCRAM nonce, base64 */
-  Gsasl_session *gs;
-};
+/* A password check that takes the same time wherever the bytes differ. */
+static int password_ok(const char *want, const unsigned char *got,
+                       size_t gotlen)
+{
+  return want != NULL && mp_ct_equal(want, strlen(want), got, gotlen);
+}
 
-enum server_state { SERVER_NEW, SERVER_RUNNING, SERVER_DONE, SERVER_FAILED };
-
-struct mp_sasl_server {
-  int mech;
-  enum server_state state;
-  int phase;
-  char *hostname;
-  mp_sasl_lookup_cb lookup;
-  void *data;
-  char *fixed;     /* test-only: CRAM-MD5 challenge or SCRAM nonce */
-  char *challenge; /* CRAM-MD5: the challenge sent */
-  char *user;      /* LOGIN: the name given; all: the user once DONE */
-  Gsasl_session *gs;
-};
+/* --- PLAIN (RFC 4616). --- */
 
 static int plain_client(struct mp_sasl_client *c, const unsigned char *in,
-                        size_t len, int have_in, struct raw *out);
+                        size_t len, int have_in, struct raw *out)
+{
+  size_t ulen = strlen(c->user), plen = strlen(c->password);
+  unsigned char *msg;
+
+  /* RFC 4616 section 2: the client speaks first; a server that did not
+   * take an initial response sends an empty challenge. Anything after
+   * the message is a server out of step. */
+  if (c->phase != 0 || (have_in && len != 0))
+    return MP_E_PROTOCOL_ERROR;
+  /* message = [authzid] NUL authcid NUL passwd; no authzid: act as the
+   * user we log in as. */
+  msg = malloc(ulen + plen + 2);
+  if (msg == NULL)
+    return MP_E_NO_RESOURCES;
+  msg[0] = '\0';
+  memcpy(msg + 1, c->user, ulen);
+  msg[1 + ulen] = '\0';
+  memcpy(msg + 2 + ulen, c->password, plen);
+  out->buf = msg;
+  out->len = ulen + plen + 2;
+  c->phase = 1;
+  return MP_SASL_CONTINUE;
+}
+
 static int plain_server(struct mp_sasl_server *s, const unsigned char *in,
-                        size_t len, int have_in, struct raw *out);
+                        size_t len, int have_in, struct raw *out)
+{
+  const unsigned char *nul1, *nul2, *authcid, *pw;
+  size_t zlen, clen, plen;
+  const char *want;
+
+  /* RFC 4616 section 2: no initial response: an empty challenge. */
+  if (!have_in && s->phase == 0) {
+    s->phase = 1;
+    return mp_sasl__raw_set(out, "", 0) < 0 ? MP_E_NO_RESOURCES
+                                            : MP_SASL_CONTINUE;
+  }
+  /* message = [authzid] UTF8NUL authcid UTF8NUL passwd, with authcid and
+   * passwd 1*SAFE (no NUL). */
+  nul1 = memchr(in, '\0', len);
+  if (nul1 == NULL)
+    return MP_E_PROTOCOL_ERROR;
+  zlen = (size_t)(nul1 - in);
+  authcid = nul1 + 1;
+  nul2 = memchr(authcid, '\0', len - zlen - 1);
+  if (nul2 == NULL)
+    return MP_E_PROTOCOL_ERROR;
+  clen = (size_t)(nul2 - authcid);
+  pw = nul2 + 1;
+  plen = len - zlen - clen - 2;
+  if (clen == 0 || plen == 0 || memchr(pw, '\0', plen) != NULL)
+    return MP_E_PROTOCOL_ERROR;
+  /* We authorize no one as anyone else: the authzid is empty or the
+   * authcid itself (RFC 4616 section 2, the server decides). */
+  if (zlen != 0 && (zlen != clen || memcmp(in, authcid, clen) != 0))
+    return MP_E_AUTH_FAILED;
+  s->user = strndup((const char *)authcid, clen);
+  if (s->user == NULL)
+    return MP_E_NO_RESOURCES;
+  want = s->lookup != NULL ? s->lookup(s->data, s->user) : NULL;
+  if (!password_ok(want, pw, plen))
+    return MP_E_AUTH_FAILED;
+  return MP_SASL_DONE;
+}
+
+/* --- LOGIN (draft-murchison-sasl-login-00). --- */
+
 static int login_client(struct mp_sasl_client *c, const unsigned char *in,
-                        size_t len, int have_in, struct raw *out);
+                        size_t len, int have_in, struct raw *out)
+{
+  const char *answer;
+
+  /* Section 2: no initial response; the server asks for the user name,
+   * then the password. Servers word the prompts differently ("Username:",
+   * "User Name"), so the order decides, not the text. */
+  if (!have_in)
+    return 0;
+  if (c->phase == 0)
+    answer = c->user;
+  else if (c->phase == 1)
+    answer = c->password;
+  else
+    return MP_E_PROTOCOL_ERROR;
+  c->phase++;
+  if (mp_sasl__raw_set(out, answer, strlen(answer)) < 0)
+    return MP_E_NO_RESOURCES;
+  return MP_SASL_CONTINUE;
+}
+
 static int login_server(struct mp_sasl_server *s, const unsigned char *in,
-                        size_t len, int have_in, struct raw *out);
+                        size_t len, int have_in, struct raw *out)
+{
+  static const char user_prompt[] = "Username:";
+  static const char pass_prompt[] = "Password:";
+  const char *want;
+
+  switch (s->phase) {
+  case 0:
+    /* A client may put the user name in an initial response (RFC 4954
+     * allows one for any mechanism; Postfix and Dovecot take it). */
+    if (!have_in || len == 0) {
+      s->phase = 1;
+      return mp_sasl__raw_set(out, user_prompt, strlen(user_prompt)) < 0
+                 ? MP_E_NO_RESOURCES
+                 : MP_SASL_CONTINUE;
+    }
+    /* The initial response is the user name: fall through. */
+    /* FALLTHROUGH */
+  case 1:
+    if (memchr(in, '\0', len) != NULL)
+      return MP_E_PROTOCOL_ERROR;
+    s->user = strndup((const char *)in, len);
+    if (s->user == NULL)
+      return MP_E_NO_RESOURCES;
+    s->phase = 2;
+    return mp_sasl__raw_set(out, pass_prompt, strlen(pass_prompt)) < 0
+               ? MP_E_NO_RESOURCES
+               : MP_SASL_CONTINUE;
+  case 2:
+    s->phase = 3;
+    want = s->lookup != NULL ? s->lookup(s->data, s->user) : NULL;
+    if (!password_ok(want, in, len))
+      return MP_E_AUTH_FAILED;
+    return MP_SASL_DONE;
+  default:
+    return MP_E_PROTOCOL_ERROR;
+  }
+}
+
+/* --- CRAM-MD5 (RFC 2195). --- */
+
 static int cram_client(struct mp_sasl_client *c, const unsigned char *in,
-                       size_t len, int have_in, struct raw *out);
+                       size_t len, int have_in, struct raw *out)
+{
+  unsigned char mac[16];
+  size_t ulen = strlen(c->user);
+
+  /* Section 2: the server speaks first with a challenge; the answer is
+   * the user name, a space and hex(HMAC-MD5(password, challenge)). */
+  if (!have_in)
+    return 0;
+  if (c->phase != 0 || len == 0)
+    return MP_E_PROTOCOL_ERROR;
+  if (mp_hmac_md5(c->password, strlen(c->password), in, len, mac) < 0)
+    return MP_E_NO_RESOURCES;
+  out->buf = malloc(ulen + 1 + 32 + 1);
+  if (out->buf == NULL)
+    return MP_E_NO_RESOURCES;
+  memcpy(out->buf, c->user, ulen);
+  out->buf[ulen] = ' ';
+  mp_hex(mac, sizeof mac, (char *)out->buf + ulen + 1);
+  out->len = ulen + 1 + 32;
+  c->phase = 1;
+  return MP_SASL_CONTINUE;
+}
+
+/* A fresh challenge "<random.timestamp@hostname>" (RFC 2195 section 2:
+ * the msg-id form of RFC 822, unique per exchange). */
+static char *cram_challenge(const char *hostname)
+{
+  unsigned r;
+  char *ch;
+
+  if (mp_random(&r, sizeof r) < 0)
+    return NULL;
+  if (asprintf(&ch, "<%u.%lld@%s>", r, (long long)time(NULL),
+               hostname != NULL && *hostname != '\0' ? hostname : "localhost") <
+      0)
+    return NULL;
+  return ch;
+}
+
 static int cram_server(struct mp_sasl_server *s, const unsigned char *in,
-                       size_t len, int have_in, struct raw *out);
-static int scram_client(struct mp_sasl_client *c, const unsigned char *in,
-                        size_t len, int have_in, struct raw *out);
-static int scram_server(struct mp_sasl_server *s, const unsigned char *in,
-                        size_t len, int have_in, struct raw *out);
+                       size_t len, int have_in, struct raw *out)
+{
+  unsigned char want_mac[16], got_mac[16];
+  const unsigned char *sp, *hex;
+  const char *pw;
+
+  if (s->phase == 0) {
+    /* The server speaks first: an initial response has no place here. */
+    if (have_in)
+      return MP_E_PROTOCOL_ERROR;
+    s->challenge =
+        s->fixed != NULL ? strdup(s->fixed) : cram_challenge(s->hostname);
+    if (s->challenge == NULL)
+      return MP_E_NO_RESOURCES;
+    s->phase = 1;
+    if (mp_sasl__raw_set(out, s->challenge, strlen(s->challenge)) < 0)
+      return MP_E_NO_RESOURCES;
+    return MP_SASL_CONTINUE;
+  }
+  /* "user SP digest": the digest is 32 hex digits and has no space, so
+   * the last space splits (a user name may contain spaces). */
+  if (len < 34)
+    return MP_E_PROTOCOL_ERROR;
+  sp = in + len - 33;
+  hex = sp + 1;
+  if (*sp != ' ' || memchr(in, '\0', len) != NULL)
+    return MP_E_PROTOCOL_ERROR;
+  if (mp_unhex((const char *)hex, sizeof got_mac, got_mac) < 0)
+    return MP_E_PROTOCOL_ERROR;
+  s->user = strndup((const char *)in, (size_t)(sp - in));
+  if (s->user == NULL)
+    return MP_E_NO_RESOURCES;
+  pw = s->lookup != NULL ? s->lookup(s->data, s->user) : NULL;
+  if (pw == NULL)
+    return MP_E_AUTH_FAILED;
+  if (mp_hmac_md5(pw, strlen(pw), s->challenge, strlen(s->challenge),
+                  want_mac) < 0)
+    return MP_E_NO_RESOURCES;
+  if (!mp_ct_equal(want_mac, sizeof want_mac, got_mac, sizeof got_mac))
+    return MP_E_AUTH_FAILED;
+  return MP_SASL_DONE;
+}
 
 /* The mechanisms, strongest first (the order of enum mp_sasl_mech). */
 static const struct mech {
@@ -76,8 +277,10 @@ static const struct mech {
   client_fn client;
   server_fn server;
 } mechs[MP_SASL_COUNT] = {
-    [MP_SASL_SCRAM_SHA_256] = {"SCRAM-SHA-256", 0, scram_client, scram_server},
-    [MP_SASL_SCRAM_SHA_1] = {"SCRAM-SHA-1", 0, scram_client, scram_server},
+    [MP_SASL_SCRAM_SHA_256] = {"SCRAM-SHA-256", 0, mp_sasl__scram_client,
+                               mp_sasl__scram_server},
+    [MP_SASL_SCRAM_SHA_1] = {"SCRAM-SHA-1", 0, mp_sasl__scram_client,
+                             mp_sasl__scram_server},
     [MP_SASL_CRAM_MD5] = {"CRAM-MD5", 0, cram_client, cram_server},
     [MP_SASL_LOGIN] = {"LOGIN", 1, login_client, login_server},
     [MP_SASL_PLAIN] = {"PLAIN", 1, plain_client, plain_server},
@@ -142,541 +345,6 @@ int mp_sasl_choose(unsigned advertised, unsigned allowed, unsigned tried)
   return -1;
 }
 
-/* Copies len bytes into a fresh message. */
-static int raw_set(struct raw *out, const void *buf, size_t len)
-{
-  out->buf = malloc(len + 1);
-  if (out->buf == NULL)
-    return MP_E_NO_RESOURCES;
-  if (len > 0)
-    memcpy(out->buf, buf, len);
-  out->buf[len] = '\0';
-  out->len = len;
-  return 0;
-}
-
-/* Turns a message into the base64 text the caller sends; empty_ir picks
- * RFC 4954's "=" for an empty initial response. */
-static int raw_to_b64(struct raw *msg, int empty_ir, char **out)
-{
-  *out = NULL;
-  if (msg->buf == NULL)
-    return 0;
-  if (msg->len == 0 && empty_ir)
-    *out = strdup("=");
-  else
-    *out = mp_b64_encode(msg->buf, msg->len);
-  free(msg->buf);
-  msg->buf = NULL;
-  return *out == NULL ? MP_E_NO_RESOURCES : 0;
-}
-
-/* A password check that takes the same time wherever the bytes differ. */
-static int password_ok(const char *want, const unsigned char *got,
-                       size_t gotlen)
-{
-  return want != NULL && mp_ct_equal(want, strlen(want), got, gotlen);
-}
-
-/* --- The shared GNU SASL context. --- */
-
-static Gsasl *gs_ctx;
-static pthread_once_t gs_once = PTHREAD_ONCE_INIT;
-
-/* The fixed nonce a test asked for, while its session starts. */
-static _Thread_local const char *gs_fixed_nonce;
-
-static int gs_callback(Gsasl *ctx, Gsasl_session *gs, Gsasl_property prop)
-{
-  struct mp_sasl_server *s = gsasl_session_hook_get(gs);
-  const char *user, *pw;
-
-  /* Clients set their properties up front; a server asks for the
-   * password of the user named in the client-first message. Everything
-   * else (salt, iteration count, channel bindings) keeps GNU SASL's
-   * defaults: a fresh salt, 4096 iterations, no binding. */
-  if (s == NULL || prop != GSASL_PASSWORD)
-    return GSASL_NO_CALLBACK;
-  user = gsasl_property_fast(gs, GSASL_AUTHID);
-  pw = user != NULL && s->lookup != NULL ? s->lookup(s->data, user) : NULL;
-  if (pw == NULL)
-    return GSASL_NO_PASSWORD;
-  return gsasl_property_set(gs, GSASL_PASSWORD, pw);
-}
-
-static void gs_free(void)
-{
-  gsasl_done(gs_ctx);
-  gs_ctx = NULL;
-}
-
-static void gs_init(void)
-{
-  if (gsasl_init(&gs_ctx) != GSASL_OK) {
-    gs_ctx = NULL;
-    return;
-  }
-  gsasl_callback_set(gs_ctx, gs_callback);
-  /* Freed at exit so leak checkers see nothing of it; should atexit fail,
-   * it stays "still reachable", never lost. */
-  (void)atexit(gs_free);
-}
-
-static Gsasl *gs_get(void)
-{
-  pthread_once(&gs_once, gs_init);
-  return gs_ctx;
-}
-
-int mp_sasl_take_nonce(void *buf, size_t len)
-{
-  unsigned char *bin;
-  size_t n;
-  int ok = 0;
-
-  if (gs_fixed_nonce == NULL)
-    return 0;
-  bin = mp_b64_decode(gs_fixed_nonce, &n);
-  if (bin != NULL && n == len) {
-    memcpy(buf, bin, len);
-    ok = 1;
-  }
-  free(bin);
-  /* Only the first draw: a server's second one is its salt. */
-  gs_fixed_nonce = NULL;
-  return ok;
-}
-
-/* Maps a GNU SASL failure onto our names. */
-static int gs_error(int rc)
-{
-  switch (rc) {
-  case GSASL_MALLOC_ERROR:
-  case GSASL_CRYPTO_ERROR:
-    return MP_E_NO_RESOURCES;
-  case GSASL_MECHANISM_PARSE_ERROR:
-  case GSASL_BASE64_ERROR:
-  case GSASL_MECHANISM_CALLED_TOO_MANY_TIMES:
-    return MP_E_PROTOCOL_ERROR;
-  default:
-    /* GSASL_AUTHENTICATION_ERROR (a wrong proof, or on the client side a
-     * server signature that does not match: the server does not know the
-     * password), GSASL_NO_PASSWORD (no such user), SASLprep failures. */
-    return MP_E_AUTH_FAILED;
-  }
-}
-
-/* One GNU SASL step: in -> *out. */
-static int gs_step(Gsasl_session *gs, const unsigned char *in, size_t len,
-                   struct raw *out)
-{
-  char *o = NULL;
-  size_t olen = 0;
-  int rc, err;
-
-  rc = gsasl_step(gs, (const char *)in, len, &o, &olen);
-  if (rc != GSASL_OK && rc != GSASL_NEEDS_MORE) {
-    gsasl_free(o);
-    return gs_error(rc);
-  }
-  err = raw_set(out, o, o != NULL ? olen : 0);
-  gsasl_free(o);
-  if (err < 0)
-    return err;
-  return rc == GSASL_OK ? MP_SASL_DONE : MP_SASL_CONTINUE;
-}
-
-/* --- PLAIN (RFC 4616). --- */
-
-static int plain_client(struct mp_sasl_client *c, const unsigned char *in,
-                        size_t len, int have_in, struct raw *out)
-{
-  size_t ulen = strlen(c->user), plen = strlen(c->password);
-  unsigned char *msg;
-
-  /* RFC 4616 section 2: the client speaks first; a server that did not
-   * take an initial response sends an empty challenge. Anything after
-   * the message is a server out of step. */
-  if (c->phase != 0 || (have_in && len != 0))
-    return MP_E_PROTOCOL_ERROR;
-  /* message = [authzid] NUL authcid NUL passwd; no authzid: act as the
-   * user we log in as. */
-  msg = malloc(ulen + plen + 2);
-  if (msg == NULL)
-    return MP_E_NO_RESOURCES;
-  msg[0] = '\0';
-  memcpy(msg + 1, c->user, ulen);
-  msg[1 + ulen] = '\0';
-  memcpy(msg + 2 + ulen, c->password, plen);
-  out->buf = msg;
-  out->len = ulen + plen + 2;
-  c->phase = 1;
-  return MP_SASL_CONTINUE;
-}
-
-static int plain_server(struct mp_sasl_server *s, const unsigned char *in,
-                        size_t len, int have_in, struct raw *out)
-{
-  const unsigned char *nul1, *nul2, *authcid, *pw;
-  size_t zlen, clen, plen;
-  const char *want;
-
-  /* RFC 4616 section 2: no initial response: an empty challenge. */
-  if (!have_in && s->phase == 0) {
-    s->phase = 1;
-    return raw_set(out, "", 0) < 0 ? MP_E_NO_RESOURCES : MP_SASL_CONTINUE;
-  }
-  /* message = [authzid] UTF8NUL authcid UTF8NUL passwd, with authcid and
-   * passwd 1*SAFE (no NUL). */
-  nul1 = memchr(in, '\0', len);
-  if (nul1 == NULL)
-    return MP_E_PROTOCOL_ERROR;
-  zlen = (size_t)(nul1 - in);
-  authcid = nul1 + 1;
-  nul2 = memchr(authcid, '\0', len - zlen - 1);
-  if (nul2 == NULL)
-    return MP_E_PROTOCOL_ERROR;
-  clen = (size_t)(nul2 - authcid);
-  pw = nul2 + 1;
-  plen = len - zlen - clen - 2;
-  if (clen == 0 || plen == 0 || memchr(pw, '\0', plen) != NULL)
-    return MP_E_PROTOCOL_ERROR;
-  /* We authorize no one as anyone else: the authzid is empty or the
-   * authcid itself (RFC 4616 section 2, the server decides). */
-  if (zlen != 0 && (zlen != clen || memcmp(in, authcid, clen) != 0))
-    return MP_E_AUTH_FAILED;
-  s->user = strndup((const char *)authcid, clen);
-  if (s->user == NULL)
-    return MP_E_NO_RESOURCES;
-  want = s->lookup != NULL ? s->lookup(s->data, s->user) : NULL;
-  if (!password_ok(want, pw, plen))
-    return MP_E_AUTH_FAILED;
-  return MP_SASL_DONE;
-}
-
-/* --- LOGIN (draft-murchison-sasl-login-00). --- */
-
-static int login_client(struct mp_sasl_client *c, const unsigned char *in,
-                        size_t len, int have_in, struct raw *out)
-{
-  const char *answer;
-
-  /* Section 2: no initial response; the server asks for the user name,
-   * then the password. Servers word the prompts differently ("Username:",
-   * "User Name"), so the order decides, not the text. */
-  if (!have_in)
-    return 0;
-  if (c->phase == 0)
-    answer = c->user;
-  else if (c->phase == 1)
-    answer = c->password;
-  else
-    return MP_E_PROTOCOL_ERROR;
-  c->phase++;
-  if (raw_set(out, answer, strlen(answer)) < 0)
-    return MP_E_NO_RESOURCES;
-  return MP_SASL_CONTINUE;
-}
-
-static int login_server(struct mp_sasl_server *s, const unsigned char *in,
-                        size_t len, int have_in, struct raw *out)
-{
-  static const char user_prompt[] = "Username:";
-  static const char pass_prompt[] = "Password:";
-  const char *want;
-
-  switch (s->phase) {
-  case 0:
-    /* A client may put the user name in an initial response (RFC 4954
-     * allows one for any mechanism; Postfix and Dovecot take it). */
-    if (!have_in || len == 0) {
-      s->phase = 1;
-      return raw_set(out, user_prompt, strlen(user_prompt)) < 0
-                 ? MP_E_NO_RESOURCES
-                 : MP_SASL_CONTINUE;
-    }
-    /* The initial response is the user name: fall through. */
-    /* FALLTHROUGH */
-  case 1:
-    if (memchr(in, '\0', len) != NULL)
-      return MP_E_PROTOCOL_ERROR;
-    s->user = strndup((const char *)in, len);
-    if (s->user == NULL)
-      return MP_E_NO_RESOURCES;
-    s->phase = 2;
-    return raw_set(out, pass_prompt, strlen(pass_prompt)) < 0
-               ? MP_E_NO_RESOURCES
-               : MP_SASL_CONTINUE;
-  case 2:
-    s->phase = 3;
-    want = s->lookup != NULL ? s->lookup(s->data, s->user) : NULL;
-    if (!password_ok(want, in, len))
-      return MP_E_AUTH_FAILED;
-    return MP_SASL_DONE;
-  default:
-    return MP_E_PROTOCOL_ERROR;
-  }
-}
-
-/* --- CRAM-MD5 (RFC 2195). --- */
-
-static int cram_client(struct mp_sasl_client *c, const unsigned char *in,
-                       size_t len, int have_in, struct raw *out)
-{
-  unsigned char mac[16];
-  size_t ulen = strlen(c->user);
-
-  /* Section 2: the server speaks first with a challenge; the answer is
-   * the user name, a space and hex(HMAC-MD5(password, challenge)). */
-  if (!have_in)
-    return 0;
-  if (c->phase != 0 || len == 0)
-    return MP_E_PROTOCOL_ERROR;
-  if (mp_hmac_md5(c->password, strlen(c->password), in, len, mac) < 0)
-    return MP_E_NO_RESOURCES;
-  out->buf = malloc(ulen + 1 + 32 + 1);
-  if (out->buf == NULL)
-    return MP_E_NO_RESOURCES;
-  memcpy(out->buf, c->user, ulen);
-  out->buf[ulen] = ' ';
-  mp_hex(mac, sizeof mac, (char *)out->buf + ulen + 1);
-  out->len = ulen + 1 + 32;
-  c->phase = 1;
-  return MP_SASL_CONTINUE;
-}
-
-static int hex_value(unsigned char ch)
-{
-  if (ch >= '0' && ch <= '9')
-    return ch - '0';
-  if (ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F')
-    return ch - 'A' + 10;
-  return -1;
-}
-
-/* A fresh challenge "<random.timestamp@hostname>" (RFC 2195 section 2:
- * the msg-id form of RFC 822, unique per exchange). */
-static char *cram_challenge(const char *hostname)
-{
-  unsigned r;
-  char *ch;
-
-  if (mp_random(&r, sizeof r) < 0)
-    return NULL;
-  if (asprintf(&ch, "<%u.%lld@%s>", r, (long long)time(NULL),
-               hostname != NULL && *hostname != '\0' ? hostname : "localhost") <
-      0)
-    return NULL;
-  return ch;
-}
-
-static int cram_server(struct mp_sasl_server *s, const unsigned char *in,
-                       size_t len, int have_in, struct raw *out)
-{
-  unsigned char want_mac[16], got_mac[16];
-  const unsigned char *sp, *hex;
-  const char *pw;
-  size_t i;
-  int hi, lo, bad = 0;
-
-  if (s->phase == 0) {
-    /* The server speaks first: an initial response has no place here. */
-    if (have_in)
-      return MP_E_PROTOCOL_ERROR;
-    s->challenge =
-        s->fixed != NULL ? strdup(s->fixed) : cram_challenge(s->hostname);
-    if (s->challenge == NULL)
-      return MP_E_NO_RESOURCES;
-    s->phase = 1;
-    if (raw_set(out, s->challenge, strlen(s->challenge)) < 0)
-      return MP_E_NO_RESOURCES;
-    return MP_SASL_CONTINUE;
-  }
-  /* "user SP digest": the digest is 32 hex digits and has no space, so
-   * the last space splits (a user name may contain spaces). */
-  if (len < 34)
-    return MP_E_PROTOCOL_ERROR;
-  sp = in + len - 33;
-  hex = sp + 1;
-  if (*sp != ' ' || memchr(in, '\0', len) != NULL)
-    return MP_E_PROTOCOL_ERROR;
-  for (i = 0; i < 16; i++) {
-    hi = hex_value(hex[2 * i]);
-    lo = hex_value(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0)
-      bad = 1;
-    got_mac[i] = (unsigned char)((hi & 0x0f) << 4 | (lo & 0x0f));
-  }
-  if (bad)
-    return MP_E_PROTOCOL_ERROR;
-  s->user = strndup((const char *)in, (size_t)(sp - in));
-  if (s->user == NULL)
-    return MP_E_NO_RESOURCES;
-  pw = s->lookup != NULL ? s->lookup(s->data, s->user) : NULL;
-  if (pw == NULL)
-    return MP_E_AUTH_FAILED;
-  if (mp_hmac_md5(pw, strlen(pw), s->challenge, strlen(s->challenge),
-                  want_mac) < 0)
-    return MP_E_NO_RESOURCES;
-  if (!mp_ct_equal(want_mac, sizeof want_mac, got_mac, sizeof got_mac))
-    return MP_E_AUTH_FAILED;
-  return MP_SASL_DONE;
-}
-
-/* --- SCRAM-SHA-256 and SCRAM-SHA-1 through GNU SASL. --- */
-
-static int scram_client_start(struct mp_sasl_client *c, struct raw *out)
-{
-  Gsasl *ctx = gs_get();
-  int rc;
-
-  if (ctx == NULL)
-    return MP_E_NO_RESOURCES;
-  gs_fixed_nonce = c->nonce;
-  rc = gsasl_client_start(ctx, mechs[c->mech].name, &c->gs);
-  gs_fixed_nonce = NULL;
-  if (rc != GSASL_OK) {
-    c->gs = NULL;
-    return gs_error(rc);
-  }
-  gsasl_property_set(c->gs, GSASL_AUTHID, c->user);
-  gsasl_property_set(c->gs, GSASL_PASSWORD, c->password);
-  /* The client-first message: "n,,n=user,r=nonce" (RFC 5802 5.1). */
-  rc = gs_step(c->gs, NULL, 0, out);
-  c->phase = 1;
-  if (rc == MP_SASL_DONE) {
-    free(out->buf);
-    out->buf = NULL;
-    rc = MP_E_PROTOCOL_ERROR;
-  }
-  return rc;
-}
-
-/* RFC 5802 5.1 leaves the iteration count to the server; RFC 7677 asks
- * for at least 4096. PBKDF2 runs on the event loop, so a hostile server
- * asking for billions could stall every probe: refuse past this. */
-#define SCRAM_MAX_ITERATIONS 100000
-
-/* 1 when the server-first message asks for more than we will compute. */
-static int scram_too_many_iterations(const unsigned char *in, size_t len)
-{
-  for (size_t i = 0; i + 1 < len; i++) {
-    if ((i == 0 || in[i - 1] == ',') && in[i] == 'i' && in[i + 1] == '=') {
-      unsigned long long n = 0;
-      size_t k = i + 2;
-      if (k >= len || in[k] < '0' || in[k] > '9')
-        return 1; /* not a number: gsasl would refuse it anyway */
-      for (; k < len && in[k] >= '0' && in[k] <= '9'; k++) {
-        n = n * 10 + (unsigned)(in[k] - '0');
-        if (n > SCRAM_MAX_ITERATIONS)
-          return 1;
-      }
-      return 0;
-    }
-  }
-  return 0;
-}
-
-static int scram_client(struct mp_sasl_client *c, const unsigned char *in,
-                        size_t len, int have_in, struct raw *out)
-{
-  int rc;
-
-  if (c->phase == 0) {
-    /* Without an initial response the server opens with an empty
-     * challenge (RFC 4422 section 5). */
-    if (have_in && len != 0)
-      return MP_E_PROTOCOL_ERROR;
-    return scram_client_start(c, out);
-  }
-  if (c->phase == 3)
-    return MP_E_PROTOCOL_ERROR;
-  /* RFC 5802 7: server-error "e=..." in place of the server-final
-   * message: the server refused the proof. */
-  if (c->phase == 2 && len >= 2 && in[0] == 'e' && in[1] == '=')
-    return MP_E_AUTH_FAILED;
-  if (c->phase == 1 && scram_too_many_iterations(in, len))
-    return MP_E_PROTOCOL_ERROR;
-  rc = gs_step(c->gs, in, len, out);
-  if (rc < 0)
-    return rc;
-  c->phase++;
-  if (rc == MP_SASL_DONE) {
-    /* The server signature matched. Nothing more to say, but the
-     * protocol wants an answer to this challenge: an empty one. */
-    if (c->phase != 3) {
-      free(out->buf);
-      out->buf = NULL;
-      return MP_E_PROTOCOL_ERROR;
-    }
-    free(out->buf);
-    return raw_set(out, "", 0) < 0 ? MP_E_NO_RESOURCES : MP_SASL_DONE;
-  }
-  /* A server-final message that GNU SASL wants more after is a server
-   * out of step. */
-  if (c->phase == 3) {
-    free(out->buf);
-    out->buf = NULL;
-    return MP_E_PROTOCOL_ERROR;
-  }
-  return MP_SASL_CONTINUE;
-}
-
-static int scram_server(struct mp_sasl_server *s, const unsigned char *in,
-                        size_t len, int have_in, struct raw *out)
-{
-  Gsasl *ctx;
-  const char *authzid, *authid;
-  int rc;
-
-  if (s->phase == 0) {
-    ctx = gs_get();
-    if (ctx == NULL)
-      return MP_E_NO_RESOURCES;
-    gs_fixed_nonce = s->fixed;
-    rc = gsasl_server_start(ctx, mechs[s->mech].name, &s->gs);
-    gs_fixed_nonce = NULL;
-    if (rc != GSASL_OK) {
-      s->gs = NULL;
-      return gs_error(rc);
-    }
-    gsasl_session_hook_set(s->gs, s);
-    s->phase = 1;
-    /* No initial response: GNU SASL answers the empty input with an
-     * empty challenge and waits for the client-first message. */
-  }
-  if (s->phase == 2) {
-    /* The client's answer to our server-final message is empty. */
-    if (len != 0)
-      return MP_E_PROTOCOL_ERROR;
-    s->phase = 3;
-    return MP_SASL_DONE;
-  }
-  rc = gs_step(s->gs, in, have_in ? len : 0, out);
-  if (rc != MP_SASL_DONE)
-    return rc;
-  /* The proof checked out; out holds "v=ServerSignature". Authorize no
-   * one as anyone else. */
-  authid = gsasl_property_fast(s->gs, GSASL_AUTHID);
-  authzid = gsasl_property_fast(s->gs, GSASL_AUTHZID);
-  if (authid == NULL ||
-      (authzid != NULL && *authzid != '\0' && strcmp(authzid, authid) != 0)) {
-    free(out->buf);
-    out->buf = NULL;
-    return MP_E_AUTH_FAILED;
-  }
-  s->user = strdup(authid);
-  if (s->user == NULL) {
-    free(out->buf);
-    out->buf = NULL;
-    return MP_E_NO_RESOURCES;
-  }
-  s->phase = 2;
-  return MP_SASL_CONTINUE;
-}
-
 /* --- The client half. --- */
 
 struct mp_sasl_client *mp_sasl_client_new(int mech, const char *user,
@@ -715,8 +383,7 @@ void mp_sasl_client_free(struct mp_sasl_client *c)
 {
   if (c == NULL)
     return;
-  if (c->gs != NULL)
-    gsasl_finish(c->gs);
+  mp_sasl__scram_finish(c->gs);
   free(c->user);
   free_secret(c->password);
   free(c->nonce);
@@ -804,8 +471,7 @@ void mp_sasl_server_free(struct mp_sasl_server *s)
 {
   if (s == NULL)
     return;
-  if (s->gs != NULL)
-    gsasl_finish(s->gs);
+  mp_sasl__scram_finish(s->gs);
   free(s->hostname);
   free(s->fixed);
   free(s->challenge);

@@ -5,11 +5,11 @@
  * its own framing (334 / "+ ").
  *
  * SCRAM-SHA-256 and SCRAM-SHA-1 (RFC 7677, RFC 5802; the non-PLUS variants,
- * no channel binding) run through GNU SASL; CRAM-MD5, LOGIN and PLAIN are
- * written here. All SCRAM sessions share one GNU SASL context, created on
- * first use under pthread_once and freed by an atexit handler: sessions
- * may run on several threads at once, but no SCRAM session may outlive
- * exit(). */
+ * no channel binding) run through GNU SASL (wire/sasl_scram.c); CRAM-MD5,
+ * LOGIN and PLAIN are written in wire/sasl.c. All SCRAM sessions share one
+ * GNU SASL context, created on first use under pthread_once and freed by an
+ * atexit handler: sessions may run on several threads at once, but no SCRAM
+ * session may outlive exit(). */
 #ifndef MP_SASL_H
 #define MP_SASL_H
 

@@ -8,7 +8,6 @@
 
 #include <arpa/inet.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,39 +22,18 @@
 #include <openssl/x509v3.h>
 
 #include "wire/errors.h"
+#include "wire/tls_memo.h"
 
 /* A memory BIO never shrinks; after a burst above this many bytes an empty
  * BIO is replaced by a fresh one so an idle session stays small. */
 #define BIO_KEEP_MAX (32 * 1024)
-
-/* The memo of chain verifications (see "Chain memo" below): how many a
- * client context keeps, the longest key it takes, the longest chain. */
-#define MEMO_SLOTS 16
-#define MEMO_KEY_MAX (16 * 1024)
-#define MEMO_DEPTH_MAX 8
-
-/* One chain that verified: the key it verified under (the parameters,
- * the names checked, the DER of every certificate the peer sent) and the
- * chain that was built, each link either the peer's certificate of that
- * index or a certificate of the trust store (held). */
-struct memo_entry {
-  uint64_t hash;
-  unsigned char *key; /* NULL: a free slot */
-  size_t key_len;
-  int depth;
-  int peer_index[MEMO_DEPTH_MAX]; /* -1: store_cert[i] */
-  X509 *store_cert[MEMO_DEPTH_MAX];
-};
 
 struct mp_tls_ctx {
   SSL_CTX *ssl_ctx;
   atomic_int refs;
   int is_server;
   int insecure;
-  pthread_mutex_t memo_lock; /* a context may serve several threads */
-  unsigned memo_next;        /* the slot the next new entry takes */
-  struct memo_entry memo[MEMO_SLOTS];
-  unsigned long memo_hits, memo_misses; /* for tests */
+  struct mp_tls_memo memo; /* chains verified (client contexts) */
 };
 
 struct mp_tls {
@@ -160,230 +138,6 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
   return t->insecure;
 }
 
-/* ---- Chain memo ----------------------------------------------------------
- *
- * A probe that checks the same server again and again gets the same
- * certificate chain every time, and building and verifying it (one more
- * signature check per link) is a fifth of a handshake. A client context
- * remembers the chains that verified without any fault, keyed by exactly
- * what decides the verdict: the store, the verification parameters (flags,
- * depth, security level, host flags), the host names, IP address and email
- * checked, and the DER of every certificate the peer sent, byte for byte.
- * Only the validity times change with the clock, so a hit checks them
- * again for every certificate of the chain and verifies in full when one
- * is out of its window. Anything else that differs is a different key and
- * a full verification. The handshake's own signature (CertificateVerify,
- * RFC 8446 4.4.3: proof that the server holds the key) is checked by
- * OpenSSL on every handshake; the memo does not touch it. Failures are
- * never remembered. Hashed-directory stores load a certificate once and
- * keep it, so the memo trusts nothing that the store itself would not. */
-
-static uint64_t fnv1a(const unsigned char *p, size_t n)
-{
-  uint64_t h = 14695981039346656037ULL;
-
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ p[i]) * 1099511628211ULL;
-  return h;
-}
-
-/* The key bytes, appended to a growing buffer. */
-struct keybuf {
-  unsigned char *p;
-  size_t len, cap;
-  int too_long;
-};
-
-static unsigned char *key_room(struct keybuf *k, size_t n)
-{
-  if (k->too_long || k->len + n > MEMO_KEY_MAX) {
-    k->too_long = 1;
-    return NULL;
-  }
-  if (k->len + n > k->cap) {
-    size_t cap = k->cap ? k->cap : 2048;
-    while (cap < k->len + n)
-      cap *= 2;
-    unsigned char *q = realloc(k->p, cap);
-    if (q == NULL) {
-      k->too_long = 1;
-      return NULL;
-    }
-    k->p = q;
-    k->cap = cap;
-  }
-  unsigned char *at = k->p + k->len;
-  k->len += n;
-  return at;
-}
-
-static void key_add(struct keybuf *k, const void *data, size_t n)
-{
-  unsigned char *at = key_room(k, sizeof n + n);
-  if (at != NULL) {
-    memcpy(at, &n, sizeof n);
-    memcpy(at + sizeof n, data, n);
-  }
-}
-
-static void key_add_str(struct keybuf *k, const char *s)
-{
-  key_add(k, s ? s : "", s ? strlen(s) + 1 : 0);
-}
-
-static void key_add_cert(struct keybuf *k, X509 *x)
-{
-  int n = i2d_X509(x, NULL);
-  unsigned char *at, *p;
-
-  if (n <= 0) {
-    k->too_long = 1; /* cannot say what it is: no memo */
-    return;
-  }
-  at = key_room(k, sizeof(size_t) + (size_t)n);
-  if (at == NULL)
-    return;
-  size_t len = (size_t)n;
-  memcpy(at, &len, sizeof len);
-  p = at + sizeof len;
-  if (i2d_X509(x, &p) != n)
-    k->too_long = 1;
-}
-
-/* Builds the key of the verification xs is about to do; 0 when the memo
- * must stay out of it (a fixed check time, a key too long, no memory). */
-static int memo_key(X509_STORE_CTX *xs, struct keybuf *k)
-{
-  X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(xs);
-  STACK_OF(X509) *peer = X509_STORE_CTX_get0_untrusted(xs);
-  X509_STORE *store = X509_STORE_CTX_get0_store(xs);
-  unsigned long flags = X509_VERIFY_PARAM_get_flags(param);
-  long nums[6];
-  char *ip;
-
-  if (flags & (X509_V_FLAG_USE_CHECK_TIME | X509_V_FLAG_NO_CHECK_TIME))
-    return 0;
-  nums[0] = (long)flags;
-  nums[1] = (long)X509_VERIFY_PARAM_get_inh_flags(param);
-  nums[2] = (long)X509_VERIFY_PARAM_get_hostflags(param);
-  nums[3] = X509_VERIFY_PARAM_get_depth(param);
-  nums[4] = X509_VERIFY_PARAM_get_auth_level(param);
-  nums[5] = peer != NULL ? sk_X509_num(peer) : 0;
-  key_add(k, &store, sizeof store);
-  key_add(k, nums, sizeof nums);
-  key_add_str(k, X509_VERIFY_PARAM_get0_name(param));
-  for (int i = 0; i < 64; i++) {
-    const char *h = X509_VERIFY_PARAM_get0_host(param, i);
-    if (h == NULL)
-      break;
-    key_add_str(k, h);
-  }
-  key_add_str(k, "");
-  ip = X509_VERIFY_PARAM_get1_ip_asc(param);
-  key_add_str(k, ip);
-  OPENSSL_free(ip);
-  key_add_str(k, X509_VERIFY_PARAM_get0_email(param));
-  key_add_cert(k, X509_STORE_CTX_get0_cert(xs));
-  for (int i = 0; i < nums[5]; i++)
-    key_add_cert(k, sk_X509_value(peer, i));
-  return !k->too_long;
-}
-
-static void memo_entry_clear(struct memo_entry *e)
-{
-  for (int i = 0; i < e->depth; i++)
-    X509_free(e->store_cert[i]);
-  free(e->key);
-  memset(e, 0, sizeof *e);
-}
-
-/* 1 when x is inside its validity window now (what X509_verify_cert
- * checks for every certificate of the chain, the trust anchor too). */
-static int in_validity(const X509 *x)
-{
-  return X509_cmp_time(X509_get0_notBefore(x), NULL) < 0 &&
-         X509_cmp_time(X509_get0_notAfter(x), NULL) > 0;
-}
-
-/* Looks the key up; on a hit with every certificate in its window, gives
- * xs the chain as it was built and returns 1. */
-static int memo_lookup(struct mp_tls_ctx *ctx, X509_STORE_CTX *xs,
-                       const struct keybuf *k, uint64_t hash)
-{
-  STACK_OF(X509) *peer = X509_STORE_CTX_get0_untrusted(xs);
-  STACK_OF(X509) *chain = NULL;
-  struct memo_entry *e = NULL;
-
-  pthread_mutex_lock(&ctx->memo_lock);
-  for (int i = 0; i < MEMO_SLOTS && e == NULL; i++)
-    if (ctx->memo[i].key != NULL && ctx->memo[i].hash == hash &&
-        ctx->memo[i].key_len == k->len &&
-        memcmp(ctx->memo[i].key, k->p, k->len) == 0)
-      e = &ctx->memo[i];
-  if (e != NULL && (chain = sk_X509_new_reserve(NULL, e->depth)) != NULL) {
-    for (int d = 0; d < e->depth; d++) {
-      X509 *x = e->peer_index[d] < 0 ? e->store_cert[d]
-                                     : sk_X509_value(peer, e->peer_index[d]);
-      if (x == NULL || !in_validity(x) || !X509_up_ref(x)) {
-        sk_X509_pop_free(chain, X509_free);
-        chain = NULL;
-        break;
-      }
-      sk_X509_push(chain, x); /* reserved: cannot fail */
-    }
-  }
-  if (chain != NULL)
-    ctx->memo_hits++;
-  else
-    ctx->memo_misses++;
-  pthread_mutex_unlock(&ctx->memo_lock);
-  if (chain == NULL)
-    return 0;
-  X509_STORE_CTX_set0_verified_chain(xs, chain);
-  X509_STORE_CTX_set_error(xs, X509_V_OK);
-  return 1;
-}
-
-/* Remembers a chain that verified without a fault; takes the key. */
-static void memo_insert(struct mp_tls_ctx *ctx, X509_STORE_CTX *xs,
-                        struct keybuf *k, uint64_t hash)
-{
-  STACK_OF(X509) *peer = X509_STORE_CTX_get0_untrusted(xs);
-  STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(xs);
-  struct memo_entry e = {.hash = hash, .key = k->p, .key_len = k->len};
-  int n = chain != NULL ? sk_X509_num(chain) : 0;
-
-  if (n <= 0 || n > MEMO_DEPTH_MAX)
-    return;
-  for (int d = 0; d < n; d++) {
-    X509 *x = sk_X509_value(chain, d);
-    int j = -1;
-    /* The chain holds the very objects it took from the peer's list. */
-    for (int i = 0; peer != NULL && i < sk_X509_num(peer) && j < 0; i++)
-      if (sk_X509_value(peer, i) == x)
-        j = i;
-    e.peer_index[d] = j;
-    e.store_cert[d] = NULL;
-    if (j < 0) {
-      if (!X509_up_ref(x)) {
-        e.depth = d;
-        e.key = NULL;
-        memo_entry_clear(&e);
-        return;
-      }
-      e.store_cert[d] = x;
-    }
-    e.depth = d + 1;
-  }
-  k->p = NULL; /* the entry owns the key now */
-  pthread_mutex_lock(&ctx->memo_lock);
-  struct memo_entry *slot = &ctx->memo[ctx->memo_next % MEMO_SLOTS];
-  ctx->memo_next++;
-  memo_entry_clear(slot);
-  *slot = e;
-  pthread_mutex_unlock(&ctx->memo_lock);
-}
-
 /* The client context's chain verification (SSL_CTX_set_cert_verify_
  * callback): the memo, or OpenSSL's X509_verify_cert, which calls
  * verify_cb as before. */
@@ -393,26 +147,8 @@ static int verify_chain(X509_STORE_CTX *xs, void *arg)
   SSL *ssl =
       X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
   struct mp_tls *t = ssl ? SSL_get_app_data(ssl) : NULL;
-  struct keybuf k = {0};
-  uint64_t hash = 0;
-  int use_memo = t != NULL && memo_key(xs, &k);
-  int ok;
 
-  if (use_memo) {
-    hash = fnv1a(k.p, k.len);
-    if (memo_lookup(ctx, xs, &k, hash)) {
-      free(k.p);
-      return 1;
-    }
-  }
-  ok = X509_verify_cert(xs);
-  if (ok < 0)
-    ok = 0; /* an error counts as a failure, as in libssl */
-  if (use_memo && ok == 1 && t->verify_err == 0 &&
-      X509_STORE_CTX_get_error(xs) == X509_V_OK)
-    memo_insert(ctx, xs, &k, hash);
-  free(k.p);
-  return ok;
+  return mp_tls_memo_verify(&ctx->memo, xs, t ? &t->verify_err : NULL);
 }
 
 static struct mp_tls_ctx *ctx_new(const SSL_METHOD *method, int is_server,
@@ -431,7 +167,7 @@ static struct mp_tls_ctx *ctx_new(const SSL_METHOD *method, int is_server,
     return NULL;
   }
   atomic_init(&ctx->refs, 1);
-  pthread_mutex_init(&ctx->memo_lock, NULL);
+  mp_tls_memo_init(&ctx->memo);
   ctx->is_server = is_server;
   SSL_CTX_set_min_proto_version(ctx->ssl_ctx, TLS1_2_VERSION);
   /* Renegotiation is a known source of trouble and nothing here needs it;
@@ -582,9 +318,7 @@ void mp_tls_ctx_unref(struct mp_tls_ctx *ctx)
   if (ctx == NULL || atomic_fetch_sub(&ctx->refs, 1) != 1)
     return;
   SSL_CTX_free(ctx->ssl_ctx);
-  for (int i = 0; i < MEMO_SLOTS; i++)
-    memo_entry_clear(&ctx->memo[i]);
-  pthread_mutex_destroy(&ctx->memo_lock);
+  mp_tls_memo_free(&ctx->memo);
   free(ctx);
 }
 
@@ -592,10 +326,7 @@ void mp_tls_ctx_unref(struct mp_tls_ctx *ctx)
 void mp_tls_ctx_memo_counts(struct mp_tls_ctx *ctx, unsigned long *hits,
                             unsigned long *misses)
 {
-  pthread_mutex_lock(&ctx->memo_lock);
-  *hits = ctx->memo_hits;
-  *misses = ctx->memo_misses;
-  pthread_mutex_unlock(&ctx->memo_lock);
+  mp_tls_memo_counts(&ctx->memo, hits, misses);
 }
 
 /* Strips one pair of brackets ("[::1]") into buf; 1 if host is an IP

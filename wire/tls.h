@@ -2,8 +2,9 @@
  *
  * The adapter owns no socket and knows no event loop, so a client and a
  * server can be wired back to back in memory (tests/check_tls.c). Only
- * wire/tls.c includes OpenSSL's TLS headers; SSL_get_error is mapped to the
- * error names in exactly one place. */
+ * wire/tls.c includes OpenSSL's TLS headers (its chain memo, which needs
+ * only X509, is wire/tls_memo.c); SSL_get_error is mapped to the error
+ * names in exactly one place. */
 #ifndef MP_TLS_H
 #define MP_TLS_H
 

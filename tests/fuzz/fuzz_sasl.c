@@ -1,4 +1,5 @@
-/* Fuzz target for wire/sasl.c, both halves of every mechanism.
+/* Fuzz target for wire/sasl.c and wire/sasl_scram.c, both halves of every
+ * mechanism.
  *
  * Input: one control byte, then lines (split on '\n').
  *   bits 0-2  mechanism (mod MP_SASL_COUNT: SCRAM-SHA-256, SCRAM-SHA-1,
