@@ -27,9 +27,9 @@
 
 #include "fake_servers/fake.h"
 #include "fake_servers/mailstore.h"
-#include "harness/cli/args.h"
 #include "harness/case/case.h"
 #include "probes/probe.h"
+#include "probes/target.h"
 #include "wire/cert.h"
 #include "wire/conn.h"
 #include "wire/errors.h"

@@ -15,6 +15,7 @@
 #include "probes/probe.h"
 #include "probes/resolve.h"
 #include "probes/result.h"
+#include "probes/target.h"
 #include "wire/errors.h"
 
 static const char check_usage[] =

@@ -17,6 +17,7 @@
 #include "probes/probe.h"
 #include "probes/resolve.h"
 #include "probes/result.h"
+#include "probes/target.h"
 #include "probes/roundtrip.h"
 #include "wire/errors.h"
 

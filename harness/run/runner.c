@@ -10,7 +10,6 @@
 
 #include "fake_servers/fake.h"
 #include "fake_servers/mailstore.h"
-#include "harness/cli/args.h"
 #include "harness/case/case.h"
 #include "harness/run/compare.h"
 #include "harness/run/heap.h"
@@ -19,6 +18,7 @@
 #include "probes/probe.h"
 #include "probes/result.h"
 #include "probes/roundtrip.h"
+#include "probes/target.h"
 #include "wire/cert.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
