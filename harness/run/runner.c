@@ -326,8 +326,9 @@ static void mask_line(const char *line, char *out, size_t cap)
   snprintf(out, cap, "%s", line);
 }
 
-/* What the servers saw against expect.servers. Runs while they still run,
- * after the grace period. */
+/* What the servers saw against expect.server (the case file's key: a map
+ * from server name to saw, not_saw, not_saw_in_clear, sessions). Runs while
+ * they still run, after the grace period. */
 static void check_servers(struct job *j)
 {
   const struct mp_case *c = j->rc->c;
@@ -341,7 +342,7 @@ static void check_servers(struct job *j)
     int idx = server_index(c, es->server);
 
     if (idx < 0) {
-      job_diff(j, "expect.servers: no server named \"%s\"",
+      job_diff(j, "expect.server: no server named \"%s\"",
                es->server ? es->server : "");
       continue;
     }
