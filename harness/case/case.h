@@ -1,4 +1,4 @@
-/* A case file (DESIGN.md "Case files") parsed into plain structs: the fake
+/* A case file (docs/case-format.md) parsed into plain structs: the fake
  * servers, the probe, and what must come out. Pure: knows YAML (libyaml,
  * with marks for file:line:column) but no event loop. */
 #ifndef MP_CASE_H

@@ -421,7 +421,8 @@ int mp_cli_check(int argc, char **argv)
   opts.proto = url.proto;
   opts.tls = tls >= 0 ? (enum mp_tls_mode)tls : url.tls;
   opts.host = url.host;
-  /* DESIGN.md: no port given, the default port of the mode. */
+  /* No port in the URL but a --tls mode: the default port of that mode
+   * (mp_default_port: smtp:// --tls implicit goes to 465). */
   opts.port = url.port_given || tls < 0 ? url.port
                                         : mp_default_port(opts.proto, opts.tls);
   opts.password = password;

@@ -1,4 +1,5 @@
-/* mailprobe: one binary, subcommands (DESIGN.md "The command line"). */
+/* mailprobe: one binary, subcommands (cli.h); `mailprobe --help` lists
+ * them. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
