@@ -226,3 +226,9 @@ int mp_url_parse(const char *url, struct mp_url *u, char *err, size_t errlen)
                          ':') != NULL;
   return 0;
 }
+
+void mp_hostport_format(char *buf, size_t len, const char *host, uint16_t port)
+{
+  snprintf(buf, len, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+           (unsigned)port);
+}

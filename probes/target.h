@@ -32,6 +32,10 @@ int mp_url_parse(const char *url, struct mp_url *u, char *err, size_t errlen);
 int mp_hostport_parse(const char *s, uint16_t default_port, char *host,
                       size_t hostlen, uint16_t *port, char *err, size_t errlen);
 
+/* Writes "host:port", or "[host]:port" when host is an IPv6 literal: the
+ * way results and messages name a target. */
+void mp_hostport_format(char *buf, size_t len, const char *host, uint16_t port);
+
 /* 1 if s is a host name: letters, digits, '-', '.', '_' (RFC 1123 2.1
  * names, and the underscores real zones contain); else 0. */
 int mp_host_name_valid(const char *s);

@@ -93,6 +93,18 @@ int mp_args_duration(const char *opt, const char *text, uint64_t *us, char *err,
   return 0;
 }
 
+int mp_args_duration_positive(const char *opt, const char *text, uint64_t *us,
+                              char *err, size_t errlen)
+{
+  if (mp_args_duration(opt, text, us, err, errlen) < 0)
+    return -1;
+  if (*us == 0) {
+    snprintf(err, errlen, "--%s: must be more than 0", opt);
+    return -1;
+  }
+  return 0;
+}
+
 int mp_args_uint(const char *opt, const char *text, unsigned long min,
                  unsigned long max, unsigned long *out, char *err,
                  size_t errlen)

@@ -45,6 +45,10 @@ int mp_args_next(struct mp_args *a, const struct mp_opt *opts, size_t nopts,
 int mp_args_duration(const char *opt, const char *text, uint64_t *us, char *err,
                      size_t errlen);
 
+/* The same, and 0 is refused ("--timeout: must be more than 0"). */
+int mp_args_duration_positive(const char *opt, const char *text, uint64_t *us,
+                              char *err, size_t errlen);
+
 /* A whole number in [min, max]. 0 or -1 with a message naming opt. */
 int mp_args_uint(const char *opt, const char *text, unsigned long min,
                  unsigned long max, unsigned long *out, char *err,
