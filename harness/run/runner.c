@@ -46,13 +46,11 @@ void mp_run_case_clear(struct mp_run_case *rc)
 
 void mp_job_diff(struct job *j, const char *fmt, ...)
 {
-  char buf[1024];
   va_list ap;
 
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof(buf), fmt, ap);
+  mp_diff_vadd(&j->diffs, &j->ndiffs, "", fmt, ap);
   va_end(ap);
-  mp_diff_add(&j->diffs, &j->ndiffs, "%s", buf);
 }
 
 static void on_job_timer_closed(uv_handle_t *h)
