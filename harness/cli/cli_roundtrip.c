@@ -284,20 +284,18 @@ int mp_cli_roundtrip(int argc, char **argv)
       break;
     case OPT_SEND_PASSWORD_FILE:
     case OPT_SEND_PASSWORD_ENV:
-      bad = mp_login_password(
-                &lsend,
-                id == OPT_SEND_PASSWORD_ENV ? "send-password-env"
-                                            : "send-password-file",
-                val, id == OPT_SEND_PASSWORD_ENV, err, sizeof(err)) < 0;
-      break;
     case OPT_FETCH_PASSWORD_FILE:
-    case OPT_FETCH_PASSWORD_ENV:
-      bad = mp_login_password(
-                &lfetch,
-                id == OPT_FETCH_PASSWORD_ENV ? "fetch-password-env"
-                                             : "fetch-password-file",
-                val, id == OPT_FETCH_PASSWORD_ENV, err, sizeof(err)) < 0;
+    case OPT_FETCH_PASSWORD_ENV: {
+      int snd = id == OPT_SEND_PASSWORD_FILE || id == OPT_SEND_PASSWORD_ENV;
+      int env = id == OPT_SEND_PASSWORD_ENV || id == OPT_FETCH_PASSWORD_ENV;
+      char opt[32];
+
+      snprintf(opt, sizeof(opt), "%s-password-%s", snd ? "send" : "fetch",
+               env ? "env" : "file");
+      bad = mp_login_password(snd ? &lsend : &lfetch, opt, val, env, err,
+                              sizeof(err)) < 0;
       break;
+    }
     case OPT_PASSWORD:
       snprintf(err, sizeof(err),
                "a password on the command line is visible to every user of "
