@@ -79,8 +79,18 @@ hosts_local() {
   return 0
 }
 
-# runs WHERE CMD: CMD with its mailprobe replaced by $BIN, run in the repo
-# (stdout redirected into $TMP); ok when it ends as the command promises.
+# try WHERE CMD MAXRC SECONDS ARGS: $BIN ARGS (shell words) in the repo;
+# ok when it ends within SECONDS with an exit status of at most MAXRC.
+try() {
+  timeout "$4" sh -c "\"\$0\" $5" "$BIN" >"$TMP/out" 2>&1
+  rc=$?
+  if [ $rc -le "$3" ]; then ok "$1: runs: $2"; else
+    bad "$1: $2" "exit status $rc: $(tail -n 3 "$TMP/out")"
+  fi
+}
+
+# run_example WHERE CMD: CMD with its mailprobe replaced by $BIN, run in
+# the repo (a redirection goes into $TMP), when it is safe offline.
 run_example() {
   where=$1
   cmd=$2
@@ -89,43 +99,22 @@ run_example() {
   rest=$(printf '%s\n' "$cmd" | sed -E 's|^[^ ]*mailprobe ?||')
   # A redirection writes into $TMP, never into the repo.
   rest=$(printf '%s\n' "$rest" | sed -E 's/>[ ]*[^ ]+/>"$TMP\/redirect.out"/')
-  case $sub in
-  -h | --help | -V | --version | "")
-    sh -c "\"\$0\" $rest" "$BIN" >"$TMP/out" 2>&1
-    rc=$?
-    if [ $rc -eq 0 ]; then ok "$where: runs: $cmd"; else
-      bad "$where: $cmd" "exit status $rc: $(tail -n 2 "$TMP/out")"
-    fi
+  case " $rest " in
+  *" --help "* | *" -h "* | " -V " | " --version ")
+    try "$where" "$cmd" 0 60 "$rest"
+    return
     ;;
+  esac
+  case $sub in
   run)
-    case " $rest " in
-    *" --help "* | *" -h "*) ;;
-    *)
-      # Without a path below cases/, `run` is the whole suite.
-      if ! printf '%s\n' "$rest" | grep -qE '(^| )cases/[^ ]'; then
-        if ! printf '%s\n' "$rest" | grep -q -- '--filter'; then
-          skip "$where: $cmd" "the whole suite (make check runs it)"
-          return
-        fi
-      fi
-      ;;
-    esac
-    timeout 300 sh -c "\"\$0\" $rest" "$BIN" >"$TMP/out" 2>&1
-    rc=$?
-    if [ $rc -eq 0 ]; then ok "$where: runs: $cmd"; else
-      bad "$where: $cmd" "exit status $rc: $(tail -n 3 "$TMP/out")"
+    # Without a path below cases/ or a --filter, `run` is the whole suite.
+    if ! printf '%s\n' "$rest" | grep -qE '(^| )(cases/[^ ]|--filter)'; then
+      skip "$where: $cmd" "the whole suite (make check runs it)"
+      return
     fi
+    try "$where" "$cmd" 0 300 "$rest"
     ;;
   serve)
-    case " $rest " in
-    *" --help "* | *" -h "*)
-      sh -c "\"\$0\" $rest" "$BIN" >"$TMP/out" 2>&1
-      if [ $? -eq 0 ]; then ok "$where: runs: $cmd"; else
-        bad "$where: $cmd" "exit status $?"
-      fi
-      return
-      ;;
-    esac
     # Any free port instead of a fixed one; not in the background.
     rest=$(printf '%s\n' "$rest" |
       sed -E 's/(--port[ =][^ =]+=)[0-9]+/\10/g; s/ ?&$//')
@@ -153,21 +142,12 @@ run_example() {
     fi
     ;;
   check | roundtrip)
-    case " $rest " in
-    *" --help "* | *" -h "*) ;;
-    *)
-      if ! hosts_local "$rest"; then
-        skip "$where: $cmd" "it would reach a host other than 127.0.0.1/::1"
-        return
-      fi
-      ;;
-    esac
-    # Exit codes as a Nagios plugin: 0-3 whatever the server (if any) says.
-    timeout 60 sh -c "\"\$0\" $rest" "$BIN" >"$TMP/out" 2>&1
-    rc=$?
-    if [ $rc -le 3 ]; then ok "$where: runs: $cmd"; else
-      bad "$where: $cmd" "exit status $rc: $(tail -n 2 "$TMP/out")"
+    if ! hosts_local "$rest"; then
+      skip "$where: $cmd" "it would reach a host other than 127.0.0.1/::1"
+      return
     fi
+    # Exit codes as a Nagios plugin: 0-3 whatever the server (if any) says.
+    try "$where" "$cmd" 3 60 "$rest"
     ;;
   bench)
     skip "$where: $cmd" "a load test"
