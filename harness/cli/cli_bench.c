@@ -1,4 +1,4 @@
-/* `mailprobe bench`: runs one workload (harness/bench.h) and prints its
+/* `mailprobe bench`: runs one workload (harness/bench/bench.h) and prints its
  * figures for people or, with --format json, as one object for machines. */
 #include "harness/cli/cli.h"
 

@@ -1,5 +1,5 @@
-/* Comparing a probe's result with a case's expect: (harness/compare.h,
- * harness/runner.h). Pure: no loop, no servers. */
+/* Comparing a probe's result with a case's expect: (harness/run/compare.h,
+ * harness/run/runner.h). Pure: no loop, no servers. */
 #include "harness/run/compare.h"
 
 #include <fnmatch.h>

@@ -2,7 +2,7 @@
  * ("error: expected timeout, got connection_closed"), and the glob match
  * the server assertions use. The comparison of a result with a case's
  * expect (mp_run_compare, mp_run_compare_run) is declared in
- * harness/runner.h and lives in compare.c with these. */
+ * harness/run/runner.h and lives in compare.c with these. */
 #ifndef MP_COMPARE_H
 #define MP_COMPARE_H
 
