@@ -1,7 +1,8 @@
 /* The harness's pure parts: reporters (human, TAP, JUnit, JSON) on
  * synthetic results, the result serialisers (JSON, Nagios, Prometheus),
  * the runner's expectation diffs, and the command-line parsers (--auth
- * lists, host maps, password files, the option scanner). URLs and
+ * lists, host maps, password files, the option scanner, the options check
+ * and roundtrip share). URLs and
  * host:port are tested in check_target.c. */
 #include "harness/report/report.h"
 
@@ -13,12 +14,14 @@
 #include <unistd.h>
 
 #include "harness/cli/args.h"
+#include "harness/cli/probe_opts.h"
 #include "harness/case/case.h"
 #include "harness/report/json.h"
 #include "harness/report/result_json.h"
 #include "harness/run/runner.h"
 #include "probes/probe.h"
 #include "probes/result.h"
+#include "probes/target.h"
 #include "wire/errors.h"
 #include "wire/sasl.h"
 
@@ -1000,6 +1003,99 @@ START_TEST(test_secret_file)
 }
 END_TEST
 
+/* The options check and roundtrip share: taken into the helper, the
+ * command's own handed back, a bad value an error with the message both
+ * commands print. */
+START_TEST(test_probe_cli)
+{
+  static const struct mp_opt own[] = {{"tls", 0, 1, 1}, {"help", 'h', 0, 2}};
+  char *argv[] = {"check",
+                  "smtp://mx.test",
+                  "--timeout",
+                  "1500ms",
+                  "--tls",
+                  "implicit",
+                  "-v",
+                  "--format=json",
+                  "--dns-server",
+                  "127.0.0.1:5353",
+                  "--host-map",
+                  "192.0.2.1 mx.test",
+                  "--warning",
+                  "2",
+                  NULL};
+  struct mp_probe_cli p;
+  struct mp_args a;
+  struct mp_url u;
+  const char *val;
+  char err[256];
+  int tls;
+
+  mp_probe_cli_init(&p, "check", own, 2);
+  mp_args_init(&a, 14, argv);
+  ck_assert_int_eq(mp_probe_cli_next(&p, &a, &val, err, sizeof(err)),
+                   MP_ARG_POSITIONAL);
+  ck_assert_str_eq(val, "smtp://mx.test");
+  ck_assert_int_eq(mp_probe_cli_next(&p, &a, &val, err, sizeof(err)), 1);
+  tls = mp_probe_cli_tls("tls", val, err, sizeof(err));
+  ck_assert_int_eq(tls, MP_TLSMODE_IMPLICIT);
+  ck_assert_int_eq(mp_probe_cli_next(&p, &a, &val, err, sizeof(err)),
+                   MP_ARG_END);
+  ck_assert_uint_eq(p.probe.timeout_ms, 1500);
+  ck_assert_ptr_nonnull(p.probe.trace);
+  ck_assert_int_eq(p.format, MP_OUT_JSON);
+  ck_assert_uint_eq(p.warning_us, 2000000);
+  ck_assert_int_eq(mp_probe_cli_thresholds(&p, err, sizeof(err)), 0);
+  ck_assert_int_eq(mp_probe_cli_dns(&p, err, sizeof(err)), 0);
+  ck_assert_int_eq(p.probe.dns.mode, MP_DNS_SERVER);
+  ck_assert_uint_eq(p.probe.dns.nhosts, 1);
+  /* No port in the URL but a TLS mode: that mode's port. */
+  ck_assert_int_eq(mp_url_parse("smtp://mx.test", &u, err, sizeof(err)), 0);
+  mp_probe_cli_target(&p.probe, &u, tls);
+  ck_assert_uint_eq(p.probe.port, 465);
+  mp_probe_cli_target(&p.probe, &u, -1);
+  ck_assert_uint_eq(p.probe.port, 25);
+  ck_assert_int_eq(p.probe.tls, MP_TLSMODE_AUTO);
+  ck_assert_int_lt(mp_probe_cli_tls("send-tls", "tls1", err, sizeof(err)), 0);
+  ck_assert_str_eq(err, "--send-tls: \"tls1\" is not one of none, starttls, "
+                        "implicit, auto");
+  mp_probe_cli_free(&p);
+
+  {
+    char *bad[] = {"roundtrip", "--timeout",    "0",       "--format",
+                   "xml",       "--dns-server", "mx.test", "--warning",
+                   "5",         "--critical",   "1",       NULL};
+
+    mp_probe_cli_init(&p, "roundtrip", own, 2);
+    mp_args_init(&a, 3, bad);
+    ck_assert_int_eq(mp_probe_cli_next(&p, &a, &val, err, sizeof(err)),
+                     MP_ARG_ERROR);
+    ck_assert_str_eq(err, "--timeout: must be more than 0");
+    mp_args_init(&a, 5, bad);
+    a.i = 3;
+    ck_assert_int_eq(mp_probe_cli_next(&p, &a, &val, err, sizeof(err)),
+                     MP_ARG_ERROR);
+    ck_assert_str_eq(
+        err, "--format: \"xml\" is not one of nagios, json, prometheus");
+    mp_args_init(&a, 7, bad);
+    a.i = 5;
+    ck_assert_int_eq(mp_probe_cli_next(&p, &a, &val, err, sizeof(err)),
+                     MP_ARG_ERROR);
+    ck_assert_str_eq(err, "--dns-server: \"mx.test\" is not an IP address");
+    mp_args_init(&a, 11, bad);
+    a.i = 7;
+    ck_assert_int_eq(mp_probe_cli_next(&p, &a, &val, err, sizeof(err)),
+                     MP_ARG_END);
+    ck_assert_int_lt(mp_probe_cli_thresholds(&p, err, sizeof(err)), 0);
+    ck_assert_str_eq(err, "--warning is above --critical");
+    p.dns_mode = MP_DNS_SERVER;
+    ck_assert_int_lt(mp_probe_cli_dns(&p, err, sizeof(err)), 0);
+    ck_assert_str_eq(err, "--dns-mode server needs --dns-server IP[:PORT]");
+    mp_probe_cli_free(&p);
+  }
+}
+END_TEST
+
 START_TEST(test_args_scanner)
 {
   static const struct mp_opt opts[] = {
@@ -1106,6 +1202,7 @@ static Suite *report_suite(void)
   tcase_add_test(tc, test_host_map);
   tcase_add_test(tc, test_secret_file);
   tcase_add_test(tc, test_args_scanner);
+  tcase_add_test(tc, test_probe_cli);
   tcase_add_test(tc, test_durations_and_numbers);
   tcase_add_test(tc, test_classname);
   suite_add_tcase(s, tc);
