@@ -1,8 +1,9 @@
 /* The harness's pure parts: reporters (human, TAP, JUnit, JSON) on
  * synthetic results, the result serialisers (JSON, Nagios, Prometheus),
- * the runner's expectation diffs, and the command-line parsers (URLs for
- * `check`, host:port, --auth lists, host maps, password files, the option
- * scanner). */
+ * the runner's expectation diffs, and the command-line parsers (--auth
+ * lists, host maps, password files, the option scanner, the options check
+ * and roundtrip share). URLs and
+ * host:port are tested in check_target.c. */
 #include "harness/report/report.h"
 
 #include <check.h>
@@ -13,12 +14,14 @@
 #include <unistd.h>
 
 #include "harness/cli/args.h"
+#include "harness/cli/probe_opts.h"
 #include "harness/case/case.h"
 #include "harness/report/json.h"
 #include "harness/report/result_json.h"
 #include "harness/run/runner.h"
 #include "probes/probe.h"
 #include "probes/result.h"
+#include "probes/target.h"
 #include "wire/errors.h"
 #include "wire/sasl.h"
 
@@ -909,118 +912,6 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Command-line parsers. */
 
-struct url_case {
-  const char *url;
-  int ok;
-  enum mp_proto proto;
-  enum mp_tls_mode tls;
-  const char *host;
-  uint16_t port;
-  int port_given;
-};
-
-static const struct url_case url_cases[] = {
-    {"smtp://mx.example.com", 1, MP_PROTO_SMTP, MP_TLSMODE_AUTO,
-     "mx.example.com", 25, 0},
-    {"smtp://mx.example.com:2525", 1, MP_PROTO_SMTP, MP_TLSMODE_AUTO,
-     "mx.example.com", 2525, 1},
-    {"SMTPS://MX.example.com/", 1, MP_PROTO_SMTP, MP_TLSMODE_IMPLICIT,
-     "MX.example.com", 465, 0},
-    {"submission://mail.example.com", 1, MP_PROTO_SMTP, MP_TLSMODE_STARTTLS,
-     "mail.example.com", 587, 0},
-    {"pop3://10.0.0.1", 1, MP_PROTO_POP3, MP_TLSMODE_AUTO, "10.0.0.1", 110, 0},
-    {"pop3s://pop.example.com", 1, MP_PROTO_POP3, MP_TLSMODE_IMPLICIT,
-     "pop.example.com", 995, 0},
-    {"imap://imap.example.com:1143", 1, MP_PROTO_IMAP, MP_TLSMODE_AUTO,
-     "imap.example.com", 1143, 1},
-    {"imaps://[::1]", 1, MP_PROTO_IMAP, MP_TLSMODE_IMPLICIT, "::1", 993, 0},
-    {"imaps://[2001:db8::1]:10993", 1, MP_PROTO_IMAP, MP_TLSMODE_IMPLICIT,
-     "2001:db8::1", 10993, 1},
-    {"smtp://under_score.example.com", 1, MP_PROTO_SMTP, MP_TLSMODE_AUTO,
-     "under_score.example.com", 25, 0},
-    {"smtp://127.0.0.1:65535", 1, MP_PROTO_SMTP, MP_TLSMODE_AUTO, "127.0.0.1",
-     65535, 1},
-    /* Bad ones. */
-    {"mx.example.com", 0, 0, 0, NULL, 0, 0},
-    {"http://mx.example.com", 0, 0, 0, NULL, 0, 0},
-    {"smtp://", 0, 0, 0, NULL, 0, 0},
-    {"smtp:///", 0, 0, 0, NULL, 0, 0},
-    {"smtp://:25", 0, 0, 0, NULL, 0, 0},
-    {"smtp://mx.example.com:0", 0, 0, 0, NULL, 0, 0},
-    {"smtp://mx.example.com:65536", 0, 0, 0, NULL, 0, 0},
-    {"smtp://mx.example.com:", 0, 0, 0, NULL, 0, 0},
-    {"smtp://mx.example.com:25x", 0, 0, 0, NULL, 0, 0},
-    {"smtp://mx.example.com:-1", 0, 0, 0, NULL, 0, 0},
-    {"smtp://user@mx.example.com", 0, 0, 0, NULL, 0, 0},
-    {"smtp://mx.example.com/path", 0, 0, 0, NULL, 0, 0},
-    {"smtp://mx.example.com?x=1", 0, 0, 0, NULL, 0, 0},
-    {"smtp://::1", 0, 0, 0, NULL, 0, 0},
-    {"smtp://::1:25", 0, 0, 0, NULL, 0, 0},
-    {"imaps://[::1", 0, 0, 0, NULL, 0, 0},
-    {"imaps://[::1]x", 0, 0, 0, NULL, 0, 0},
-    {"imaps://[]:993", 0, 0, 0, NULL, 0, 0},
-    {"imaps://[not-v6]:993", 0, 0, 0, NULL, 0, 0},
-    {"smtp://bad host", 0, 0, 0, NULL, 0, 0},
-    {"smtp://mx.exa$mple.com", 0, 0, 0, NULL, 0, 0},
-};
-
-START_TEST(test_url)
-{
-  const struct url_case *c = &url_cases[_i];
-  struct mp_url u;
-  char err[256] = "";
-  int rc = mp_url_parse(c->url, &u, err, sizeof(err));
-
-  if (!c->ok) {
-    ck_assert_msg(rc < 0, "%s: accepted", c->url);
-    ck_assert_msg(err[0] != '\0', "%s: no message", c->url);
-    return;
-  }
-  ck_assert_msg(rc == 0, "%s: %s", c->url, err);
-  ck_assert_int_eq(u.proto, c->proto);
-  ck_assert_int_eq(u.tls, c->tls);
-  ck_assert_str_eq(u.host, c->host);
-  ck_assert_uint_eq(u.port, c->port);
-  ck_assert_int_eq(u.port_given, c->port_given);
-}
-END_TEST
-
-struct hp_case {
-  const char *in;
-  uint16_t def;
-  int ok;
-  const char *host;
-  uint16_t port;
-};
-
-static const struct hp_case hp_cases[] = {
-    {"127.0.0.1:53", 0, 1, "127.0.0.1", 53},
-    {"127.0.0.1", 53, 1, "127.0.0.1", 53},
-    {"127.0.0.1", 0, 0, NULL, 0},
-    {"[::1]:5353", 0, 1, "::1", 5353},
-    {"::1", 53, 1, "::1", 53},
-    {"::1", 0, 0, NULL, 0},
-    {"[fe80::1%lo]:25", 0, 1, "fe80::1%lo", 25},
-    {"mx:99999", 0, 0, NULL, 0},
-    {"", 25, 0, NULL, 0},
-};
-
-START_TEST(test_hostport)
-{
-  const struct hp_case *c = &hp_cases[_i];
-  char host[256], err[256];
-  uint16_t port = 0;
-  int rc = mp_hostport_parse(c->in, c->def, host, sizeof(host), &port, err,
-                             sizeof(err));
-
-  ck_assert_msg((rc == 0) == c->ok, "%s: rc %d (%s)", c->in, rc, err);
-  if (c->ok) {
-    ck_assert_str_eq(host, c->host);
-    ck_assert_uint_eq(port, c->port);
-  }
-}
-END_TEST
-
 START_TEST(test_auth_list)
 {
   char err[256];
@@ -1109,6 +1000,99 @@ START_TEST(test_secret_file)
                                        err, sizeof(err)),
                    0);
   ck_assert_ptr_nonnull(strstr(err, "/nonexistent/secret"));
+}
+END_TEST
+
+/* The options check and roundtrip share: taken into the helper, the
+ * command's own handed back, a bad value an error with the message both
+ * commands print. */
+START_TEST(test_probe_cli)
+{
+  static const struct mp_opt own[] = {{"tls", 0, 1, 1}, {"help", 'h', 0, 2}};
+  char *argv[] = {"check",
+                  "smtp://mx.test",
+                  "--timeout",
+                  "1500ms",
+                  "--tls",
+                  "implicit",
+                  "-v",
+                  "--format=json",
+                  "--dns-server",
+                  "127.0.0.1:5353",
+                  "--host-map",
+                  "192.0.2.1 mx.test",
+                  "--warning",
+                  "2",
+                  NULL};
+  struct mp_probe_cli p;
+  struct mp_args a;
+  struct mp_url u;
+  const char *val;
+  char err[256];
+  int tls;
+
+  mp_probe_cli_init(&p, "check", own, 2);
+  mp_args_init(&a, 14, argv);
+  ck_assert_int_eq(mp_probe_cli_next(&p, &a, &val, err, sizeof(err)),
+                   MP_ARG_POSITIONAL);
+  ck_assert_str_eq(val, "smtp://mx.test");
+  ck_assert_int_eq(mp_probe_cli_next(&p, &a, &val, err, sizeof(err)), 1);
+  tls = mp_probe_cli_tls("tls", val, err, sizeof(err));
+  ck_assert_int_eq(tls, MP_TLSMODE_IMPLICIT);
+  ck_assert_int_eq(mp_probe_cli_next(&p, &a, &val, err, sizeof(err)),
+                   MP_ARG_END);
+  ck_assert_uint_eq(p.probe.timeout_ms, 1500);
+  ck_assert_ptr_nonnull(p.probe.trace);
+  ck_assert_int_eq(p.format, MP_OUT_JSON);
+  ck_assert_uint_eq(p.warning_us, 2000000);
+  ck_assert_int_eq(mp_probe_cli_thresholds(&p, err, sizeof(err)), 0);
+  ck_assert_int_eq(mp_probe_cli_dns(&p, err, sizeof(err)), 0);
+  ck_assert_int_eq(p.probe.dns.mode, MP_DNS_SERVER);
+  ck_assert_uint_eq(p.probe.dns.nhosts, 1);
+  /* No port in the URL but a TLS mode: that mode's port. */
+  ck_assert_int_eq(mp_url_parse("smtp://mx.test", &u, err, sizeof(err)), 0);
+  mp_probe_cli_target(&p.probe, &u, tls);
+  ck_assert_uint_eq(p.probe.port, 465);
+  mp_probe_cli_target(&p.probe, &u, -1);
+  ck_assert_uint_eq(p.probe.port, 25);
+  ck_assert_int_eq(p.probe.tls, MP_TLSMODE_AUTO);
+  ck_assert_int_lt(mp_probe_cli_tls("send-tls", "tls1", err, sizeof(err)), 0);
+  ck_assert_str_eq(err, "--send-tls: \"tls1\" is not one of none, starttls, "
+                        "implicit, auto");
+  mp_probe_cli_free(&p);
+
+  {
+    char *bad[] = {"roundtrip", "--timeout",    "0",       "--format",
+                   "xml",       "--dns-server", "mx.test", "--warning",
+                   "5",         "--critical",   "1",       NULL};
+
+    mp_probe_cli_init(&p, "roundtrip", own, 2);
+    mp_args_init(&a, 3, bad);
+    ck_assert_int_eq(mp_probe_cli_next(&p, &a, &val, err, sizeof(err)),
+                     MP_ARG_ERROR);
+    ck_assert_str_eq(err, "--timeout: must be more than 0");
+    mp_args_init(&a, 5, bad);
+    a.i = 3;
+    ck_assert_int_eq(mp_probe_cli_next(&p, &a, &val, err, sizeof(err)),
+                     MP_ARG_ERROR);
+    ck_assert_str_eq(
+        err, "--format: \"xml\" is not one of nagios, json, prometheus");
+    mp_args_init(&a, 7, bad);
+    a.i = 5;
+    ck_assert_int_eq(mp_probe_cli_next(&p, &a, &val, err, sizeof(err)),
+                     MP_ARG_ERROR);
+    ck_assert_str_eq(err, "--dns-server: \"mx.test\" is not an IP address");
+    mp_args_init(&a, 11, bad);
+    a.i = 7;
+    ck_assert_int_eq(mp_probe_cli_next(&p, &a, &val, err, sizeof(err)),
+                     MP_ARG_END);
+    ck_assert_int_lt(mp_probe_cli_thresholds(&p, err, sizeof(err)), 0);
+    ck_assert_str_eq(err, "--warning is above --critical");
+    p.dns_mode = MP_DNS_SERVER;
+    ck_assert_int_lt(mp_probe_cli_dns(&p, err, sizeof(err)), 0);
+    ck_assert_str_eq(err, "--dns-mode server needs --dns-server IP[:PORT]");
+    mp_probe_cli_free(&p);
+  }
 }
 END_TEST
 
@@ -1214,14 +1198,11 @@ static Suite *report_suite(void)
   tcase_add_test(tc, test_nagios);
   tcase_add_test(tc, test_prometheus);
   tcase_add_test(tc, test_compare);
-  tcase_add_loop_test(tc, test_url, 0,
-                      sizeof(url_cases) / sizeof(url_cases[0]));
-  tcase_add_loop_test(tc, test_hostport, 0,
-                      sizeof(hp_cases) / sizeof(hp_cases[0]));
   tcase_add_test(tc, test_auth_list);
   tcase_add_test(tc, test_host_map);
   tcase_add_test(tc, test_secret_file);
   tcase_add_test(tc, test_args_scanner);
+  tcase_add_test(tc, test_probe_cli);
   tcase_add_test(tc, test_durations_and_numbers);
   tcase_add_test(tc, test_classname);
   suite_add_tcase(s, tc);

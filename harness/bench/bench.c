@@ -1,18 +1,17 @@
-/* `mailprobe bench`'s engine (harness/bench.h).
+/* `mailprobe bench`'s engine (harness/bench/bench.h).
  *
- * Two sides. The server side ("host") runs the workload's fake servers on a
- * loop of its own, in a second thread or a child process, and publishes
- * their ports, the sessions accepted so far and its CPU time in a shared
- * anonymous mapping (MAP_SHARED, so the same code serves both). The probe
- * side runs on the caller's thread: it keeps `concurrency` probes in flight
- * until the count or the duration is reached, and folds every result into
- * histograms allocated up front (no allocation per result, so the RSS
- * figures are the engine's). */
+ * Two sides. The server side ("host", bench_servers.c) runs the workload's
+ * fake servers on a loop of its own, in a second thread or a child
+ * process, and publishes their ports, the sessions accepted so far and its
+ * CPU time in a shared anonymous mapping (MAP_SHARED, so the same code
+ * serves both). The probe side, here, runs on the caller's thread: it keeps
+ * `concurrency` probes in flight until the count or the duration is reached,
+ * and folds every result into histograms allocated up front (no allocation per
+ * result, so the RSS figures are the engine's). */
 #include "harness/bench/bench.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,21 +19,20 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "fake_servers/fake.h"
 #include "fake_servers/mailstore.h"
-#include "harness/cli/args.h"
+#include "harness/bench/bench_servers.h"
 #include "harness/case/case.h"
 #include "probes/probe.h"
+#include "probes/target.h"
 #include "wire/cert.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
 
-#define MAX_SERVERS 8
 #define TICK_MS 20
 #define PROGRESS_TICKS 10
 /* Descriptors kept back from the limit for the loops, the listeners and
@@ -156,14 +154,6 @@ static uint64_t rss_kib(void)
   return (uint64_t)res * (uint64_t)page_kib;
 }
 
-static double thread_cpu_s(void)
-{
-  struct timespec ts;
-  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
-    return 0;
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static double process_cpu_s(void)
 {
   struct rusage ru;
@@ -171,207 +161,6 @@ static double process_cpu_s(void)
     return 0;
   return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
          (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-/* ---- the server side --------------------------------------------------- */
-
-/* What both sides see (a MAP_SHARED mapping). */
-struct shared {
-  _Atomic uint32_t sessions; /* accepted by all servers so far */
-  _Atomic int failed;        /* a server did not start (err says why) */
-  uint16_t ports[MAX_SERVERS];
-  double cpu_ready_s; /* the server side's CPU when ready ... */
-  double cpu_end_s;   /* ... and when stopped */
-  char err[256];
-};
-
-struct host {
-  enum mp_bench_servers mode;
-  const struct mp_fake_config *cfgs;
-  size_t ncfgs;
-  char addrs[MAX_SERVERS][16]; /* where each listens: 127.0.0.N */
-  struct mp_ca *ca;
-  struct shared *sh;
-  int ready[2]; /* the server side writes one byte when listening */
-  int ctl[2];   /* the probe side writes one byte to stop it */
-  pthread_t thread;
-  pid_t pid;
-  int running;
-  /* The server side's own state. */
-  uv_loop_t loop;
-  uv_poll_t ctl_poll;
-  uv_timer_t tick;
-  struct mp_mailstore *store;
-  struct mp_fake_server *srv[MAX_SERVERS];
-  size_t stopping;
-};
-
-static void host_publish(struct host *h)
-{
-  uint32_t n = 0;
-  for (size_t i = 0; i < h->ncfgs; i++)
-    if (h->srv[i])
-      n += mp_fake_sessions(h->srv[i]);
-  atomic_store(&h->sh->sessions, n);
-}
-
-static void host_on_tick(uv_timer_t *t)
-{
-  host_publish(t->data);
-}
-
-static void host_server_stopped(void *data)
-{
-  struct host *h = data;
-  h->stopping--;
-}
-
-static void host_on_ctl(uv_poll_t *p, int status, int events)
-{
-  struct host *h = p->data;
-  (void)status;
-  (void)events;
-  uv_poll_stop(p);
-  uv_close((uv_handle_t *)p, NULL);
-  uv_timer_stop(&h->tick);
-  host_publish(h);
-  uv_close((uv_handle_t *)&h->tick, NULL);
-  for (size_t i = 0; i < h->ncfgs; i++) {
-    if (!h->srv[i])
-      continue;
-    h->stopping++;
-    mp_fake_stop(h->srv[i], host_server_stopped, h);
-    h->srv[i] = NULL;
-  }
-}
-
-/* The server side: start, say ready, serve until told to stop. */
-static void host_main(struct host *h)
-{
-  char c = 'R';
-  int rc = uv_loop_init(&h->loop);
-  if (rc < 0) {
-    snprintf(h->sh->err, sizeof(h->sh->err), "uv_loop_init: %s",
-             uv_strerror(rc));
-    atomic_store(&h->sh->failed, 1);
-    c = 'E';
-    (void)!write(h->ready[1], &c, 1);
-    return;
-  }
-  h->store = mp_mailstore_new();
-  struct mp_fake_env env = {.ca = h->ca, .store = h->store};
-  for (size_t i = 0; i < h->ncfgs && c == 'R'; i++) {
-    rc = mp_fake_start(&h->loop, &h->cfgs[i], &env, h->addrs[i], 0, &h->srv[i]);
-    if (rc < 0) {
-      h->srv[i] = NULL;
-      snprintf(h->sh->err, sizeof(h->sh->err),
-               "the %s server did not start: %s",
-               h->cfgs[i].proto == MP_FAKE_IMAP   ? "IMAP"
-               : h->cfgs[i].proto == MP_FAKE_POP3 ? "POP3"
-                                                  : "SMTP",
-               rc == MP_E_PROTOCOL_ERROR
-                   ? "that protocol is not built in this version"
-                   : mp_err_message(rc));
-      c = 'E';
-      break;
-    }
-    h->sh->ports[i] = mp_fake_port(h->srv[i]);
-  }
-  uv_poll_init(&h->loop, &h->ctl_poll, h->ctl[0]);
-  h->ctl_poll.data = h;
-  uv_timer_init(&h->loop, &h->tick);
-  h->tick.data = h;
-  if (c == 'R') {
-    uv_poll_start(&h->ctl_poll, UV_READABLE | UV_DISCONNECT, host_on_ctl);
-    uv_timer_start(&h->tick, host_on_tick, 5, 5);
-  } else {
-    atomic_store(&h->sh->failed, 1);
-    /* Stop what did start, right away. */
-    host_on_ctl(&h->ctl_poll, 0, 0);
-  }
-  h->sh->cpu_ready_s = thread_cpu_s();
-  (void)!write(h->ready[1], &c, 1);
-  uv_run(&h->loop, UV_RUN_DEFAULT);
-  uv_loop_close(&h->loop);
-  mp_mailstore_free(h->store);
-  h->store = NULL;
-  h->sh->cpu_end_s = thread_cpu_s();
-}
-
-static void *host_thread(void *arg)
-{
-  host_main(arg);
-  return NULL;
-}
-
-static void close_fd(int *fd)
-{
-  if (*fd >= 0)
-    close(*fd);
-  *fd = -1;
-}
-
-/* Starts the server side and waits until it listens. 0 or -1 (err). */
-static int host_start(struct host *h, char *err, size_t errlen)
-{
-  h->ready[0] = h->ready[1] = h->ctl[0] = h->ctl[1] = -1;
-  if (pipe(h->ready) < 0 || pipe(h->ctl) < 0) {
-    snprintf(err, errlen, "pipe: %s", strerror(errno));
-    return -1;
-  }
-  if (h->mode == MP_BENCH_SERVERS_PROCESS) {
-    fflush(NULL);
-    h->pid = fork();
-    if (h->pid < 0) {
-      snprintf(err, errlen, "fork: %s", strerror(errno));
-      return -1;
-    }
-    if (h->pid == 0) {
-      close(h->ready[0]);
-      close(h->ctl[1]);
-      host_main(h);
-      mp_probe_cleanup();
-      _exit(0);
-    }
-    close_fd(&h->ready[1]);
-    close_fd(&h->ctl[0]);
-  } else if (pthread_create(&h->thread, NULL, host_thread, h) != 0) {
-    snprintf(err, errlen, "could not start the server thread");
-    return -1;
-  }
-  h->running = 1;
-  char c = 0;
-  ssize_t n;
-  do
-    n = read(h->ready[0], &c, 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 1 || c != 'R') {
-    snprintf(err, errlen, "%s",
-             h->sh->err[0] ? h->sh->err : "the servers did not start");
-    return -1;
-  }
-  return 0;
-}
-
-/* Stops the server side and waits for it. */
-static void host_stop(struct host *h)
-{
-  if (h->running) {
-    char c = 'Q';
-    (void)!write(h->ctl[1], &c, 1);
-    if (h->mode == MP_BENCH_SERVERS_PROCESS) {
-      int status;
-      while (waitpid(h->pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    } else {
-      pthread_join(h->thread, NULL);
-    }
-    h->running = 0;
-  }
-  close_fd(&h->ready[0]);
-  close_fd(&h->ready[1]);
-  close_fd(&h->ctl[0]);
-  close_fd(&h->ctl[1]);
 }
 
 /* ---- the probe side ---------------------------------------------------- */
@@ -397,12 +186,12 @@ struct bench {
   int slow;          /* every probe is expected to time out */
   int user_per_slot; /* log in as the slot's user */
   unsigned ndest;    /* copies of the server, one per address */
-  char dest_host[MAX_SERVERS][16];
-  uint16_t dest_port[MAX_SERVERS];
+  char dest_host[MP_BENCH_MAX_SERVERS][16];
+  uint16_t dest_port[MP_BENCH_MAX_SERVERS];
   uv_timer_t tick;
   unsigned ticks;
-  struct shared *sh;      /* NULL with a target */
-  uint32_t sessions_base; /* accepted before the first probe */
+  struct mp_bench_shared *sh; /* NULL with a target */
+  uint32_t sessions_base;     /* accepted before the first probe */
 };
 
 static void start_more(struct bench *b);
@@ -561,7 +350,8 @@ struct builtin {
   struct mp_fake_user user;
   struct mp_fake_rule rule;
   struct mp_fake_user *users; /* POP3/IMAP: one per slot (malloc'd) */
-  struct mp_fake_config copies[MAX_SERVERS]; /* cfg on 127.0.0.1, .2, ... */
+  struct mp_fake_config
+      copies[MP_BENCH_MAX_SERVERS]; /* cfg on 127.0.0.1, .2, ... */
 };
 
 /* POP3 and IMAP: a user per slot, named in the slots. 0 or -1. */
@@ -668,9 +458,9 @@ int mp_bench_run(const struct mp_bench_opts *opts, struct mp_bench_report *rep,
   struct mp_bench_opts o = *opts;
   struct mp_case *kase = NULL;
   struct builtin bw = {0};
-  struct host h;
+  struct mp_bench_host h;
   struct bench *b = NULL;
-  struct shared *sh = MAP_FAILED;
+  struct mp_bench_shared *sh = MAP_FAILED;
   char hostbuf[256];
   int rc = -1, server_idx = 0;
 
@@ -738,9 +528,9 @@ int mp_bench_run(const struct mp_bench_opts *opts, struct mp_bench_report *rep,
                o.case_file);
       goto out;
     }
-    if (kase->nservers > MAX_SERVERS) {
+    if (kase->nservers > MP_BENCH_MAX_SERVERS) {
       snprintf(err, errlen, "%s: more than %d servers", o.case_file,
-               MAX_SERVERS);
+               MP_BENCH_MAX_SERVERS);
       goto out;
     }
     snprintf(rep->workload, sizeof(rep->workload), "%s",
@@ -783,7 +573,7 @@ int mp_bench_run(const struct mp_bench_opts *opts, struct mp_bench_report *rep,
        * scans the ports in use); copies of the server on 127.0.0.2, ...
        * give each its own set. */
       unsigned n = (rep->concurrency + DEST_EACH - 1) / DEST_EACH;
-      n = n < 1 ? 1 : n > MAX_SERVERS ? MAX_SERVERS : n;
+      n = n < 1 ? 1 : n > MP_BENCH_MAX_SERVERS ? MP_BENCH_MAX_SERVERS : n;
       for (unsigned i = 0; i < n; i++) {
         bw.copies[i] = bw.cfg;
         snprintf(h.addrs[i], sizeof(h.addrs[i]), "127.0.0.%u", i + 1);
@@ -821,7 +611,7 @@ int mp_bench_run(const struct mp_bench_opts *opts, struct mp_bench_report *rep,
     }
     h.sh = sh;
     h.mode = o.servers;
-    if (host_start(&h, err, errlen) < 0)
+    if (mp_bench_host_start(&h, err, errlen) < 0)
       goto out;
     b->sh = sh;
     b->popts.host = h.addrs[server_idx];
@@ -851,10 +641,10 @@ int mp_bench_run(const struct mp_bench_opts *opts, struct mp_bench_report *rep,
     b->sessions_base = atomic_load(&b->sh->sessions);
   rep->rss_base_kib = rss_kib();
   rep->rss_peak_kib = rep->rss_base_kib;
-  double cpu_thread0 = thread_cpu_s(), cpu_proc0 = process_cpu_s();
+  double cpu_thread0 = mp_bench_thread_cpu_s(), cpu_proc0 = process_cpu_s();
   start_more(b);
   uv_run(&b->loop, UV_RUN_DEFAULT);
-  rep->cpu_probe_s = thread_cpu_s() - cpu_thread0;
+  rep->cpu_probe_s = mp_bench_thread_cpu_s() - cpu_thread0;
   rep->cpu_process_s = process_cpu_s() - cpu_proc0;
   if (uv_loop_close(&b->loop) != 0)
     fprintf(stderr, "mailprobe bench: the probe loop still had handles\n");
@@ -868,10 +658,10 @@ int mp_bench_run(const struct mp_bench_opts *opts, struct mp_bench_report *rep,
 
 out:
   if (h.running) {
-    host_stop(&h);
+    mp_bench_host_stop(&h);
     rep->cpu_servers_s = sh->cpu_end_s - sh->cpu_ready_s;
   } else {
-    host_stop(&h);
+    mp_bench_host_stop(&h);
   }
   mp_probe_cleanup(); /* the client contexts trust this run's CA */
   mp_ca_free(h.ca);

@@ -1,4 +1,4 @@
-/* A case file (DESIGN.md "Case files") parsed into plain structs: the fake
+/* A case file (docs/case-format.md) parsed into plain structs: the fake
  * servers, the probe, and what must come out. Pure: knows YAML (libyaml,
  * with marks for file:line:column) but no event loop. */
 #ifndef MP_CASE_H
@@ -81,7 +81,7 @@ struct mp_case_expect {
   /* Memory: the most the process's heap in use may grow while the case
    * runs (bytes over the heap at its start). The runner runs such a case
    * alone, so the growth is the case's own: its servers' and its probe's
-   * (harness/runner.c). Top level only. */
+   * (harness/run/runner.c). Top level only. */
   int has_memory;
   uint64_t memory_max;
   struct mp_case_expect *runs; /* one per run (probe.runs), or NULL */

@@ -155,59 +155,32 @@ static int get_reply(struct ctx *x, const struct ynode *n,
   return 0;
 }
 
-static int get_drip(struct ctx *x, const struct ynode *n,
-                    struct mp_fake_rule *r)
+/* drip (key "drip") and tls_drip: DUR (one byte each DUR) or {bytes: N,
+ * every: DUR}; every may be 0 (a piece per loop turn). like is the example
+ * a missing 'every' names. */
+static int get_drip_spec(struct ctx *x, const char *key, const char *like,
+                         const struct ynode *n, uint32_t *nbytes,
+                         uint64_t *every_ms)
 {
   static const char *const keys[] = {"bytes", "every", NULL};
   const struct ynode *v;
   long long bytes = 1;
 
   if (n->kind == Y_SCALAR)
-    return cy_get_dur_ms(x, "drip", n, 0, &r->drip_every_ms) < 0
-               ? -1
-               : (r->drip_bytes = 1, 0);
+    return cy_get_dur_ms(x, key, n, 0, every_ms) < 0 ? -1 : (*nbytes = 1, 0);
   if (n->kind != Y_MAP)
-    return cy_wrong_type(x, "drip", n, "a duration or {bytes: N, every: DUR}");
-  if (cy_check_keys(x, n, "drip", keys) < 0)
+    return cy_wrong_type(x, key, n, "a duration or {bytes: N, every: DUR}");
+  if (cy_check_keys(x, n, key, keys) < 0)
     return -1;
   if ((v = cy_get(n, "bytes")) != NULL &&
       cy_get_int(x, "bytes", v, 1, 65536, &bytes) < 0)
     return -1;
   if ((v = cy_get(n, "every")) == NULL)
-    return cy_fail(x, n, "drip: missing required key 'every' (like every: 1s)");
-  if (cy_get_dur_ms(x, "every", v, 0, &r->drip_every_ms) < 0)
+    return cy_fail(x, n, "%s: missing required key 'every' (like every: %s)",
+                   key, like);
+  if (cy_get_dur_ms(x, "every", v, 0, every_ms) < 0)
     return -1;
-  r->drip_bytes = (uint32_t)bytes;
-  return 0;
-}
-
-/* tls_drip: DUR (one byte each DUR) or {bytes: N, every: DUR}; every may
- * be 0 (a piece per loop turn). */
-static int get_tls_drip(struct ctx *x, const struct ynode *n,
-                        struct mp_fake_rule *r)
-{
-  static const char *const keys[] = {"bytes", "every", NULL};
-  const struct ynode *v;
-  long long bytes = 1;
-
-  if (n->kind == Y_SCALAR)
-    return cy_get_dur_ms(x, "tls_drip", n, 0, &r->tls_drip_every_ms) < 0
-               ? -1
-               : (r->tls_drip_bytes = 1, 0);
-  if (n->kind != Y_MAP)
-    return cy_wrong_type(x, "tls_drip", n,
-                         "a duration or {bytes: N, every: DUR}");
-  if (cy_check_keys(x, n, "tls_drip", keys) < 0)
-    return -1;
-  if ((v = cy_get(n, "bytes")) != NULL &&
-      cy_get_int(x, "bytes", v, 1, 65536, &bytes) < 0)
-    return -1;
-  if ((v = cy_get(n, "every")) == NULL)
-    return cy_fail(x, n,
-                   "tls_drip: missing required key 'every' (like every: 1ms)");
-  if (cy_get_dur_ms(x, "every", v, 0, &r->tls_drip_every_ms) < 0)
-    return -1;
-  r->tls_drip_bytes = (uint32_t)bytes;
+  *nbytes = (uint32_t)bytes;
   return 0;
 }
 
@@ -396,7 +369,8 @@ static int parse_rule(struct ctx *x, const struct ynode *n,
   }
   if ((v = cy_get(n, "send_hex")) != NULL && get_send_hex(x, v, r) < 0)
     return -1;
-  if ((v = cy_get(n, "drip")) != NULL && get_drip(x, v, r) < 0)
+  if ((v = cy_get(n, "drip")) != NULL &&
+      get_drip_spec(x, "drip", "1s", v, &r->drip_bytes, &r->drip_every_ms) < 0)
     return -1;
   if ((v = cy_get(n, "then")) != NULL) {
     if (cy_get_enum(x, "then", v, then_names, &e) < 0)
@@ -433,7 +407,8 @@ static int parse_rule(struct ctx *x, const struct ynode *n,
       return cy_fail(x, v,
                      "tls_drip (the server's TLS records in pieces) needs "
                      "'on: tls'");
-    if (get_tls_drip(x, v, r) < 0)
+    if (get_drip_spec(x, "tls_drip", "1ms", v, &r->tls_drip_bytes,
+                      &r->tls_drip_every_ms) < 0)
       return -1;
   }
   if (cy_get(n, "delay") == NULL && cy_get(n, "reply") == NULL &&

@@ -1,4 +1,4 @@
-/* The case parser's first pass and its readers (harness/case_yaml.h):
+/* The case parser's first pass and its readers (harness/case/case_yaml.h):
  * libyaml events into a tree of nodes that keep their 1-based line and
  * column, errors as "file:line:column: sentence", and typed values read
  * off the tree with a clear message for every mistake. */

@@ -1,7 +1,7 @@
 /* The case parser's insides, shared by harness/case*.c and by nothing
  * else: the YAML tree with its marks, the error context, and the typed
  * readers every part of the format uses (cy_ for "case YAML"). The
- * public face is harness/case.h. */
+ * public face is harness/case/case.h. */
 #ifndef MP_CASE_YAML_H
 #define MP_CASE_YAML_H
 
@@ -151,7 +151,7 @@ void cy_free_strv(char **v, size_t n);
  * the servers. */
 void cy_free_fake_config(struct mp_fake_config *s);
 
-/* servers: into c->servers (harness/case_servers.c). */
+/* servers: into c->servers (harness/case/case_servers.c). */
 int cy_parse_servers(struct ctx *x, const struct ynode *n, struct mp_case *c);
 
 /* The name of a defined server; suggests a close one. */
@@ -161,14 +161,14 @@ int cy_server_ref(struct ctx *x, const struct mp_case *c, const struct ynode *n,
 /* 1 if s is in the NULL-terminated list (exactly). */
 int cy_in_list(const char *s, const char *const *list);
 
-/* probe: into c->probe (harness/case_probe.c). */
+/* probe: into c->probe (harness/case/case_probe.c). */
 int cy_parse_probe(struct ctx *x, const struct ynode *kn, const struct ynode *n,
                    struct mp_case *c);
 
 /* An expectation with everything unset. */
 void cy_expect_init(struct mp_case_expect *e);
 
-/* expect: into c->expect (harness/case_expect.c). */
+/* expect: into c->expect (harness/case/case_expect.c). */
 int cy_parse_expect(struct ctx *x, const struct ynode *kn,
                     const struct ynode *n, struct mp_case *c);
 

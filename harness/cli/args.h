@@ -1,8 +1,8 @@
 /* Command-line helpers for the subcommands: an option scanner that takes
  * "--name value", "--name=value" and short aliases, and the parsers for what
- * options carry: URLs (`mailprobe check smtps://host:465`), host:port,
- * durations ("10" = seconds, "500ms"), login method lists, host mappings
- * and password files. Pure: no event loop. */
+ * options carry: durations ("10" = seconds, "500ms"), login method lists,
+ * host mappings and password files. URLs and host:port are the probe's
+ * (probes/target.h). Pure: no event loop. */
 #ifndef MP_ARGS_H
 #define MP_ARGS_H
 
@@ -45,30 +45,14 @@ int mp_args_next(struct mp_args *a, const struct mp_opt *opts, size_t nopts,
 int mp_args_duration(const char *opt, const char *text, uint64_t *us, char *err,
                      size_t errlen);
 
+/* The same, and 0 is refused ("--timeout: must be more than 0"). */
+int mp_args_duration_positive(const char *opt, const char *text, uint64_t *us,
+                              char *err, size_t errlen);
+
 /* A whole number in [min, max]. 0 or -1 with a message naming opt. */
 int mp_args_uint(const char *opt, const char *text, unsigned long min,
                  unsigned long max, unsigned long *out, char *err,
                  size_t errlen);
-
-/* What `mailprobe check` reads from its URL. */
-struct mp_url {
-  enum mp_proto proto;
-  enum mp_tls_mode tls; /* the scheme's mode: implicit for smtps/pop3s/
-                           imaps, starttls for submission, else auto */
-  char host[256];       /* a name or an IP literal, brackets removed */
-  uint16_t port;        /* given, or the scheme's port */
-  int port_given;
-};
-
-/* Parses "scheme://host[:port][/]" with scheme one of smtp, smtps,
- * submission, pop3, pop3s, imap, imaps (any case) and IPv6 literals in
- * brackets. 0 or -1 with a message. */
-int mp_url_parse(const char *url, struct mp_url *u, char *err, size_t errlen);
-
-/* Parses "host:port", "[v6]:port", or without a port when default_port is
- * nonzero ("host", "[v6]", or a bare IPv6 literal). 0 or -1. */
-int mp_hostport_parse(const char *s, uint16_t default_port, char *host,
-                      size_t hostlen, uint16_t *port, char *err, size_t errlen);
 
 /* Parses a login method list ("CRAM-MD5,PLAIN" or space separated) into
  * allowed bits for mp_probe_opts.auth, the way case files name them: SASL
@@ -89,14 +73,16 @@ struct mp_host_maps {
 /* Adds one "IP name [name...]" mapping (IPv4 or IPv6). 0 or -1. */
 int mp_host_map_add(struct mp_host_maps *m, const char *spec, char *err,
                     size_t errlen);
+
+/* Frees what the mappings hold and empties m. */
 void mp_host_maps_free(struct mp_host_maps *m);
 
 /* Reads a secret from a file (at most 4 KiB), one trailing newline (LF or
  * CRLF) removed. *out is malloc'd. 0 or -1 with a message. */
+int mp_read_secret_file(const char *path, char **out, char *err, size_t errlen);
+
 /* A probe trace callback for --verbose: each transcript line to stderr as
  * "C: ...", "S: ..." or "*: ..." (already masked by the probe). */
 void mp_cli_trace(void *data, char dir, const char *line);
-
-int mp_read_secret_file(const char *path, char **out, char *err, size_t errlen);
 
 #endif

@@ -1,6 +1,6 @@
-/* The subcommands of the `mailprobe` binary (DESIGN.md "The command line").
- * Each takes its own argv (argv[0] is the subcommand's name) and returns
- * the process exit code. */
+/* The subcommands of the `mailprobe` binary (`mailprobe --help` lists them;
+ * each has its own --help). Each takes its own argv (argv[0] is the
+ * subcommand's name) and returns the process exit code. */
 #ifndef MP_CLI_H
 #define MP_CLI_H
 

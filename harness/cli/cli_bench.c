@@ -1,4 +1,4 @@
-/* `mailprobe bench`: runs one workload (harness/bench.h) and prints its
+/* `mailprobe bench`: runs one workload (harness/bench/bench.h) and prints its
  * figures for people or, with --format json, as one object for machines. */
 #include "harness/cli/cli.h"
 
@@ -107,18 +107,12 @@ static const char *error_name(int idx)
 static void json_hist(struct mp_json *j, const struct mp_bench_hist *h)
 {
   mp_json_obj_begin(j);
-  mp_json_key(j, "n");
-  mp_json_uint(j, h->n);
-  mp_json_key(j, "p50");
-  mp_json_uint(j, mp_bench_hist_quantile(h, 0.50));
-  mp_json_key(j, "p90");
-  mp_json_uint(j, mp_bench_hist_quantile(h, 0.90));
-  mp_json_key(j, "p99");
-  mp_json_uint(j, mp_bench_hist_quantile(h, 0.99));
-  mp_json_key(j, "max");
-  mp_json_uint(j, h->max);
-  mp_json_key(j, "mean");
-  mp_json_double(j, h->n ? (double)h->sum / (double)h->n : 0, 1);
+  mp_json_kv_uint(j, "n", h->n);
+  mp_json_kv_uint(j, "p50", mp_bench_hist_quantile(h, 0.50));
+  mp_json_kv_uint(j, "p90", mp_bench_hist_quantile(h, 0.90));
+  mp_json_kv_uint(j, "p99", mp_bench_hist_quantile(h, 0.99));
+  mp_json_kv_uint(j, "max", h->max);
+  mp_json_kv_double(j, "mean", h->n ? (double)h->sum / (double)h->n : 0, 1);
   mp_json_obj_end(j);
 }
 
@@ -128,26 +122,16 @@ static void print_json(const struct mp_bench_report *r, const char *servers)
   mp_json_init(&j);
   j.pretty = 1;
   mp_json_obj_begin(&j);
-  mp_json_key(&j, "workload");
-  mp_json_str(&j, r->workload);
-  mp_json_key(&j, "servers");
-  mp_json_str(&j, servers);
-  mp_json_key(&j, "cert");
-  mp_json_str(&j, r->cert);
-  mp_json_key(&j, "timeout_ms");
-  mp_json_uint(&j, r->timeout_ms);
-  mp_json_key(&j, "concurrency");
-  mp_json_uint(&j, r->concurrency);
-  mp_json_key(&j, "max_in_flight");
-  mp_json_uint(&j, r->max_in_flight);
-  mp_json_key(&j, "fd_limit");
-  mp_json_uint(&j, r->fd_limit);
-  mp_json_key(&j, "probes");
-  mp_json_uint(&j, r->done);
-  mp_json_key(&j, "ok");
-  mp_json_uint(&j, r->ok);
-  mp_json_key(&j, "failed");
-  mp_json_uint(&j, r->failed);
+  mp_json_kv_str(&j, "workload", r->workload);
+  mp_json_kv_str(&j, "servers", servers);
+  mp_json_kv_str(&j, "cert", r->cert);
+  mp_json_kv_uint(&j, "timeout_ms", r->timeout_ms);
+  mp_json_kv_uint(&j, "concurrency", r->concurrency);
+  mp_json_kv_uint(&j, "max_in_flight", r->max_in_flight);
+  mp_json_kv_uint(&j, "fd_limit", r->fd_limit);
+  mp_json_kv_uint(&j, "probes", r->done);
+  mp_json_kv_uint(&j, "ok", r->ok);
+  mp_json_kv_uint(&j, "failed", r->failed);
   mp_json_key(&j, "errors");
   mp_json_obj_begin(&j);
   for (int i = 0; i < 32; i++) {
@@ -157,12 +141,9 @@ static void print_json(const struct mp_bench_report *r, const char *servers)
     mp_json_uint(&j, r->errors[i]);
   }
   mp_json_obj_end(&j);
-  mp_json_key(&j, "first_error");
-  mp_json_str(&j, r->first_error[0] ? r->first_error : NULL);
-  mp_json_key(&j, "wall_s");
-  mp_json_double(&j, r->wall_s, 3);
-  mp_json_key(&j, "probes_per_s");
-  mp_json_double(&j, r->probes_per_s, 1);
+  mp_json_kv_str(&j, "first_error", r->first_error[0] ? r->first_error : NULL);
+  mp_json_kv_double(&j, "wall_s", r->wall_s, 3);
+  mp_json_kv_double(&j, "probes_per_s", r->probes_per_s, 1);
   mp_json_key(&j, "latency_us");
   mp_json_obj_begin(&j);
   mp_json_key(&j, "total");
@@ -180,43 +161,29 @@ static void print_json(const struct mp_bench_report *r, const char *servers)
   } else {
     mp_json_null(&j);
   }
-  mp_json_key(&j, "early");
-  mp_json_uint(&j, r->early_n);
-  mp_json_key(&j, "earliest_us");
-  mp_json_int(&j, r->early_max_us);
+  mp_json_kv_uint(&j, "early", r->early_n);
+  mp_json_kv_int(&j, "earliest_us", r->early_max_us);
   mp_json_key(&j, "rss");
   mp_json_obj_begin(&j);
-  mp_json_key(&j, "base_kib");
-  mp_json_uint(&j, r->rss_base_kib);
-  mp_json_key(&j, "peak_kib");
-  mp_json_uint(&j, r->rss_peak_kib);
-  mp_json_key(&j, "full_kib");
-  mp_json_uint(&j, r->rss_full_kib);
-  mp_json_key(&j, "full_in_flight");
-  mp_json_uint(&j, r->rss_full_n);
-  mp_json_key(&j, "per_probe_bytes");
-  mp_json_double(&j, r->rss_per_probe, 0);
-  mp_json_key(&j, "includes_servers");
-  mp_json_bool(&j, r->servers_in_process);
+  mp_json_kv_uint(&j, "base_kib", r->rss_base_kib);
+  mp_json_kv_uint(&j, "peak_kib", r->rss_peak_kib);
+  mp_json_kv_uint(&j, "full_kib", r->rss_full_kib);
+  mp_json_kv_uint(&j, "full_in_flight", r->rss_full_n);
+  mp_json_kv_double(&j, "per_probe_bytes", r->rss_per_probe, 0);
+  mp_json_kv_bool(&j, "includes_servers", r->servers_in_process);
   mp_json_obj_end(&j);
   mp_json_key(&j, "cpu_s");
   mp_json_obj_begin(&j);
-  mp_json_key(&j, "probe_thread");
-  mp_json_double(&j, r->cpu_probe_s, 3);
-  mp_json_key(&j, "process");
-  mp_json_double(&j, r->cpu_process_s, 3);
-  mp_json_key(&j, "servers");
-  mp_json_double(&j, r->cpu_servers_s, 3);
+  mp_json_kv_double(&j, "probe_thread", r->cpu_probe_s, 3);
+  mp_json_kv_double(&j, "process", r->cpu_process_s, 3);
+  mp_json_kv_double(&j, "servers", r->cpu_servers_s, 3);
   mp_json_obj_end(&j);
-  mp_json_key(&j, "auth");
-  mp_json_str(&j, r->auth[0] ? r->auth : NULL);
+  mp_json_kv_str(&j, "auth", r->auth[0] ? r->auth : NULL);
   mp_json_key(&j, "tls");
   if (r->tls_version[0]) {
     mp_json_obj_begin(&j);
-    mp_json_key(&j, "version");
-    mp_json_str(&j, r->tls_version);
-    mp_json_key(&j, "cipher");
-    mp_json_str(&j, r->tls_cipher);
+    mp_json_kv_str(&j, "version", r->tls_version);
+    mp_json_kv_str(&j, "cipher", r->tls_cipher);
     mp_json_obj_end(&j);
   } else {
     mp_json_null(&j);

@@ -2,19 +2,18 @@
  * Nagios plugin line (default), JSON or Prometheus text. */
 #include "harness/cli/cli.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
 #include "harness/cli/args.h"
+#include "harness/cli/probe_opts.h"
 #include "harness/cli/monitor_loop.h"
 #include "harness/report/result_json.h"
 #include "probes/monitor.h"
 #include "probes/probe.h"
-#include "probes/resolve.h"
 #include "probes/result.h"
+#include "probes/target.h"
 #include "wire/errors.h"
 
 static const char check_usage[] =
@@ -88,26 +87,12 @@ static const char check_usage[] =
     "  mailprobe check pop3://mail.example.com --tls none --auth APOP \\\n"
     "      --user probe --password-file secret\n";
 
+/* Its own options; the ones it shares with roundtrip are in probe_opts.c. */
 enum {
   OPT_TLS = 1,
-  OPT_USER,
   OPT_PASSWORD,
-  OPT_PASSWORD_FILE,
-  OPT_PASSWORD_ENV,
   OPT_AUTH,
-  OPT_TIMEOUT,
-  OPT_CONNECT_TIMEOUT,
-  OPT_CAFILE,
-  OPT_INSECURE,
   OPT_SERVERNAME,
-  OPT_HELO,
-  OPT_WARNING,
-  OPT_CRITICAL,
-  OPT_FORMAT,
-  OPT_DNS_MODE,
-  OPT_DNS_SERVER,
-  OPT_HOST_MAP,
-  OPT_VERBOSE,
   OPT_HELP,
   OPT_MONITOR,
   OPT_COUNT,
@@ -121,24 +106,9 @@ enum {
 
 static const struct mp_opt check_opts[] = {
     {"tls", 0, 1, OPT_TLS},
-    {"user", 0, 1, OPT_USER},
     {"password", 0, 1, OPT_PASSWORD},
-    {"password-file", 0, 1, OPT_PASSWORD_FILE},
-    {"password-env", 0, 1, OPT_PASSWORD_ENV},
     {"auth", 0, 1, OPT_AUTH},
-    {"timeout", 0, 1, OPT_TIMEOUT},
-    {"connect-timeout", 0, 1, OPT_CONNECT_TIMEOUT},
-    {"cafile", 0, 1, OPT_CAFILE},
-    {"insecure", 0, 0, OPT_INSECURE},
     {"servername", 0, 1, OPT_SERVERNAME},
-    {"helo", 0, 1, OPT_HELO},
-    {"warning", 0, 1, OPT_WARNING},
-    {"critical", 0, 1, OPT_CRITICAL},
-    {"format", 0, 1, OPT_FORMAT},
-    {"dns-mode", 0, 1, OPT_DNS_MODE},
-    {"dns-server", 0, 1, OPT_DNS_SERVER},
-    {"host-map", 0, 1, OPT_HOST_MAP},
-    {"verbose", 'v', 0, OPT_VERBOSE},
     {"help", 'h', 0, OPT_HELP},
     {"monitor", 0, 0, OPT_MONITOR},
     {"count", 0, 1, OPT_COUNT},
@@ -151,19 +121,8 @@ static const struct mp_opt check_opts[] = {
 };
 
 struct check {
-  enum mp_out_format format;
   struct mp_result *result;
-  uint64_t start_us;
 };
-
-static int usage_error(enum mp_out_format fmt, const char *msg)
-{
-  fprintf(stderr, "mailprobe check: %s\nTry 'mailprobe check --help'.\n", msg);
-  /* A Nagios plugin's first stdout line is what the operator sees. */
-  if (fmt == MP_OUT_NAGIOS)
-    printf("MAILPROBE UNKNOWN - %s\n", msg);
-  return MP_EXIT_USAGE;
-}
 
 static void on_result(struct mp_result *r, void *data)
 {
@@ -172,183 +131,59 @@ static void on_result(struct mp_result *r, void *data)
   c->result = r;
 }
 
-/* A --dns-server value: an IP address with an optional port. */
-static int valid_dns_server(const char *s, char *err, size_t errlen)
-{
-  char host[256];
-  uint16_t port;
-  struct in_addr a4;
-  struct in6_addr a6;
-
-  if (mp_hostport_parse(s, 53, host, sizeof(host), &port, err, errlen) < 0)
-    return -1;
-  if (inet_pton(AF_INET, host, &a4) != 1 &&
-      inet_pton(AF_INET6, host, &a6) != 1) {
-    snprintf(err, errlen, "--dns-server: \"%s\" is not an IP address", host);
-    return -1;
-  }
-  return 0;
-}
-
 int mp_cli_check(int argc, char **argv)
 {
-  struct mp_probe_opts opts;
-  struct mp_host_maps maps = {0};
+  struct mp_probe_cli pc;
+  struct mp_probe_opts *opts = &pc.probe;
   struct mp_result_fmt rf = {0};
   struct check st = {0};
   struct mp_url url;
   struct mp_args a;
   uv_loop_t loop;
-  const char *val, *urlstr = NULL, *auth_list = NULL, *env;
+  const char *val, *urlstr = NULL, *auth_list = NULL;
   char err[512], target[300];
-  char *password = NULL;
-  int id, rc = MP_EXIT_USAGE, tls = -1, dns_mode = -1, npw = 0;
-  uint64_t warning_us = 0, critical_us = 0;
-  enum mp_out_format fmt = MP_OUT_NAGIOS;
+  int id, rc = MP_EXIT_USAGE, tls = -1;
   struct mp_monitor_cfg mon = {{0}, 0, 0};
   int monitor = 0;
   unsigned long count = 0, num;
 
-  memset(&opts, 0, sizeof(opts));
+  mp_probe_cli_init(&pc, "check", check_opts,
+                    sizeof(check_opts) / sizeof(*check_opts));
   mp_args_init(&a, argc, argv);
-  while ((id = mp_args_next(&a, check_opts,
-                            sizeof(check_opts) / sizeof(*check_opts), &val, err,
-                            sizeof(err))) != MP_ARG_END) {
+  while ((id = mp_probe_cli_next(&pc, &a, &val, err, sizeof(err))) !=
+         MP_ARG_END) {
     switch (id) {
     case MP_ARG_ERROR:
-      rc = usage_error(fmt, err);
+      rc = mp_probe_cli_usage(&pc, err);
       goto out;
     case MP_ARG_POSITIONAL:
       if (urlstr) {
         snprintf(err, sizeof(err), "one URL only (got \"%s\" and \"%s\")",
                  urlstr, val);
-        rc = usage_error(fmt, err);
+        rc = mp_probe_cli_usage(&pc, err);
         goto out;
       }
       urlstr = val;
       break;
     case OPT_TLS:
-      tls = mp_tls_mode_from_name(val);
+      tls = mp_probe_cli_tls("tls", val, err, sizeof(err));
       if (tls < 0) {
-        snprintf(err, sizeof(err),
-                 "--tls: \"%s\" is not one of none, starttls, implicit, auto",
-                 val);
-        rc = usage_error(fmt, err);
+        rc = mp_probe_cli_usage(&pc, err);
         goto out;
       }
-      break;
-    case OPT_USER:
-      opts.user = val;
       break;
     case OPT_PASSWORD:
-      rc = usage_error(fmt,
-                       "--password would show the password to every user of "
-                       "this machine (ps, /proc, shell history): use "
-                       "--password-file FILE or --password-env VAR");
+      rc =
+          mp_probe_cli_usage(&pc, "--password would show the password to every "
+                                  "user of this machine (ps, /proc, shell "
+                                  "history): use --password-file FILE or "
+                                  "--password-env VAR");
       goto out;
-    case OPT_PASSWORD_FILE:
-      npw++;
-      free(password);
-      password = NULL;
-      if (mp_read_secret_file(val, &password, err, sizeof(err)) < 0) {
-        rc = usage_error(fmt, err);
-        goto out;
-      }
-      break;
-    case OPT_PASSWORD_ENV:
-      npw++;
-      env = getenv(val);
-      if (!env) {
-        snprintf(err, sizeof(err),
-                 "--password-env: the environment variable %s is not set", val);
-        rc = usage_error(fmt, err);
-        goto out;
-      }
-      free(password);
-      password = strdup(env);
-      if (!password) {
-        rc = usage_error(fmt, "out of memory");
-        goto out;
-      }
-      break;
     case OPT_AUTH:
       auth_list = val;
       break;
-    case OPT_TIMEOUT:
-    case OPT_CONNECT_TIMEOUT:
-    case OPT_WARNING:
-    case OPT_CRITICAL: {
-      const char *name = id == OPT_TIMEOUT           ? "timeout"
-                         : id == OPT_CONNECT_TIMEOUT ? "connect-timeout"
-                         : id == OPT_WARNING         ? "warning"
-                                                     : "critical";
-      uint64_t us;
-
-      if (mp_args_duration(name, val, &us, err, sizeof(err)) < 0) {
-        rc = usage_error(fmt, err);
-        goto out;
-      }
-      if (us == 0) {
-        snprintf(err, sizeof(err), "--%s: must be more than 0", name);
-        rc = usage_error(fmt, err);
-        goto out;
-      }
-      if (id == OPT_TIMEOUT)
-        opts.timeout_ms = (us + 999) / 1000;
-      else if (id == OPT_CONNECT_TIMEOUT)
-        opts.connect_timeout_ms = (us + 999) / 1000;
-      else if (id == OPT_WARNING)
-        warning_us = us;
-      else
-        critical_us = us;
-      break;
-    }
-    case OPT_CAFILE:
-      opts.cafile = val;
-      break;
-    case OPT_INSECURE:
-      opts.insecure = 1;
-      break;
     case OPT_SERVERNAME:
-      opts.servername = val;
-      break;
-    case OPT_HELO:
-      opts.helo = val;
-      break;
-    case OPT_FORMAT:
-      if (mp_out_format_from_name(val) >= 0)
-        fmt = (enum mp_out_format)mp_out_format_from_name(val);
-      else {
-        snprintf(err, sizeof(err),
-                 "--format: \"%s\" is not one of nagios, json, prometheus",
-                 val);
-        rc = usage_error(fmt, err);
-        goto out;
-      }
-      break;
-    case OPT_DNS_MODE:
-      dns_mode = mp_dns_mode_from_name(val);
-      if (dns_mode < 0) {
-        snprintf(err, sizeof(err), "--dns-mode: unknown mode \"%s\"", val);
-        rc = usage_error(fmt, err);
-        goto out;
-      }
-      break;
-    case OPT_DNS_SERVER:
-      if (valid_dns_server(val, err, sizeof(err)) < 0) {
-        rc = usage_error(fmt, err);
-        goto out;
-      }
-      opts.dns.server = val;
-      break;
-    case OPT_HOST_MAP:
-      if (mp_host_map_add(&maps, val, err, sizeof(err)) < 0) {
-        rc = usage_error(fmt, err);
-        goto out;
-      }
-      break;
-    case OPT_VERBOSE:
-      opts.trace = mp_cli_trace;
+      opts->servername = val;
       break;
     case OPT_HELP:
       fputs(check_usage, stdout);
@@ -364,7 +199,7 @@ int mp_cli_check(int argc, char **argv)
                          : id == OPT_FAILURES ? "failures"
                                               : "max-alerts";
       if (mp_args_uint(name, val, 1, 1000000, &num, err, sizeof(err)) < 0) {
-        rc = usage_error(fmt, err);
+        rc = mp_probe_cli_usage(&pc, err);
         goto out;
       }
       if (id == OPT_COUNT)
@@ -384,7 +219,7 @@ int mp_cli_check(int argc, char **argv)
       int ms = id - OPT_INTERVAL; /* MP_MON_UP .. MP_MON_LOST */
       uint64_t us;
       if (mp_args_duration(names[ms], val, &us, err, sizeof(err)) < 0) {
-        rc = usage_error(fmt, err);
+        rc = mp_probe_cli_usage(&pc, err);
         goto out;
       }
       mon.interval_ms[ms] = us ? (us + 999) / 1000 : 1;
@@ -394,73 +229,65 @@ int mp_cli_check(int argc, char **argv)
   }
 
   if (!urlstr) {
-    rc = usage_error(fmt, "missing URL (smtp://host[:port], ...)");
+    rc = mp_probe_cli_usage(&pc, "missing URL (smtp://host[:port], ...)");
     goto out;
   }
   if (mp_url_parse(urlstr, &url, err, sizeof(err)) < 0) {
-    rc = usage_error(fmt, err);
+    rc = mp_probe_cli_usage(&pc, err);
     goto out;
   }
-  if (npw > 1) {
-    rc = usage_error(fmt, "give one of --password-file and --password-env");
+  if (pc.login.npw > 1) {
+    rc = mp_probe_cli_usage(&pc,
+                            "give one of --password-file and --password-env");
     goto out;
   }
-  if (opts.user && !password) {
-    rc = usage_error(fmt, "--user needs --password-file or --password-env");
+  if (pc.login.user && !pc.login.password) {
+    rc = mp_probe_cli_usage(&pc,
+                            "--user needs --password-file or --password-env");
     goto out;
   }
-  if (password && !opts.user) {
-    rc = usage_error(fmt, "a password without --user");
+  if (pc.login.password && !pc.login.user) {
+    rc = mp_probe_cli_usage(&pc, "a password without --user");
     goto out;
   }
-  if (warning_us && critical_us && warning_us > critical_us) {
-    rc = usage_error(fmt, "--warning is above --critical");
+  if (mp_probe_cli_thresholds(&pc, err, sizeof(err)) < 0) {
+    rc = mp_probe_cli_usage(&pc, err);
     goto out;
   }
-  opts.proto = url.proto;
-  opts.tls = tls >= 0 ? (enum mp_tls_mode)tls : url.tls;
-  opts.host = url.host;
-  /* DESIGN.md: no port given, the default port of the mode. */
-  opts.port = url.port_given || tls < 0 ? url.port
-                                        : mp_default_port(opts.proto, opts.tls);
-  opts.password = password;
-  if (auth_list && mp_auth_list_parse(auth_list, opts.proto, &opts.auth, err,
+  mp_probe_cli_target(opts, &url, tls);
+  opts->user = pc.login.user;
+  opts->password = pc.login.password;
+  if (auth_list && mp_auth_list_parse(auth_list, opts->proto, &opts->auth, err,
                                       sizeof(err)) < 0) {
-    rc = usage_error(fmt, err);
+    rc = mp_probe_cli_usage(&pc, err);
     goto out;
   }
-  if (dns_mode >= 0)
-    opts.dns.mode = (enum mp_dns_mode)dns_mode;
-  else if (opts.dns.server)
-    opts.dns.mode = MP_DNS_SERVER;
-  if (opts.dns.mode == MP_DNS_SERVER && !opts.dns.server) {
-    rc = usage_error(fmt, "--dns-mode server needs --dns-server IP[:PORT]");
+  if (mp_probe_cli_dns(&pc, err, sizeof(err)) < 0) {
+    rc = mp_probe_cli_usage(&pc, err);
     goto out;
   }
-  opts.dns.hosts = maps.v;
-  opts.dns.nhosts = maps.n;
 
-  snprintf(target, sizeof(target), strchr(url.host, ':') ? "[%s]:%u" : "%s:%u",
-           url.host, (unsigned)opts.port);
-  rf.proto = mp_proto_name(opts.proto);
+  mp_hostport_format(target, sizeof(target), url.host, opts->port);
+  rf.proto = mp_proto_name(opts->proto);
   rf.target = target;
-  rf.warning_us = warning_us;
-  rf.critical_us = critical_us;
+  rf.warning_us = pc.warning_us;
+  rf.critical_us = pc.critical_us;
   rf.timeout_us =
-      (opts.timeout_ms ? opts.timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS) * 1000;
+      (opts->timeout_ms ? opts->timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS) *
+      1000;
 
   if (uv_loop_init(&loop) < 0) {
-    rc = usage_error(fmt, "could not start the event loop");
+    rc = mp_probe_cli_usage(&pc, "could not start the event loop");
     goto out;
   }
   if (monitor) {
-    if (fmt == MP_OUT_PROMETHEUS) {
+    if (pc.format == MP_OUT_PROMETHEUS) {
       uv_loop_close(&loop);
-      rc = usage_error(fmt, "--monitor prints nagios or json lines");
+      rc = mp_probe_cli_usage(&pc, "--monitor prints nagios or json lines");
       goto out;
     }
-    rc = mp_monitor_loop(&loop, &opts, &rf, &mon, (unsigned)count,
-                         fmt == MP_OUT_JSON);
+    rc = mp_monitor_loop(&loop, opts, &rf, &mon, (unsigned)count,
+                         pc.format == MP_OUT_JSON);
     if (uv_loop_close(&loop) != 0)
       fprintf(stderr, "mailprobe check: handles left open on the loop\n");
     goto out;
@@ -468,36 +295,31 @@ int mp_cli_check(int argc, char **argv)
   if (count || mon.failures_per_alert || mon.max_alerts || mon.interval_ms[0] ||
       mon.interval_ms[1] || mon.interval_ms[2] || mon.interval_ms[3]) {
     uv_loop_close(&loop);
-    rc = usage_error(fmt, "--count, --interval*, --failures and --max-alerts "
-                          "go with --monitor");
+    rc = mp_probe_cli_usage(&pc, "--count, --interval*, --failures and "
+                                 "--max-alerts go with --monitor");
     goto out;
   }
-  st.format = fmt;
-  id = mp_probe_start(&loop, &opts, on_result, &st);
+  id = mp_probe_start(&loop, opts, on_result, &st);
   if (id < 0) {
     snprintf(err, sizeof(err), "the probe did not start: %s",
              mp_err_message(id));
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-    rc = usage_error(fmt, err);
+    rc = mp_probe_cli_usage(&pc, err);
     goto out;
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop) != 0)
     fprintf(stderr, "mailprobe check: handles left open on the loop\n");
   if (!st.result) {
-    rc = usage_error(fmt, "the probe ended without a result");
+    rc = mp_probe_cli_usage(&pc, "the probe ended without a result");
     goto out;
   }
 
-  rc = mp_result_print(stdout, st.result, &rf, fmt, "check");
+  rc = mp_result_print(stdout, st.result, &rf, pc.format, "check");
 
 out:
   mp_result_free(st.result);
-  if (password) {
-    memset(password, 0, strlen(password));
-    free(password);
-  }
-  mp_host_maps_free(&maps);
+  mp_probe_cli_free(&pc);
   return rc;
 }

@@ -4,19 +4,18 @@
 #include "harness/cli/cli.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include "harness/cli/args.h"
+#include "harness/cli/probe_opts.h"
 #include "harness/report/result_json.h"
 #include "probes/probe.h"
-#include "probes/resolve.h"
 #include "probes/result.h"
+#include "probes/target.h"
 #include "probes/roundtrip.h"
 #include "wire/errors.h"
 
@@ -81,6 +80,7 @@ static const char rt_usage[] =
     "      --state /var/lib/mailprobe/rt.state --fetch-user probe \\\n"
     "      --fetch-password-file /etc/mailprobe/pw\n";
 
+/* Its own options; the ones it shares with check are in probe_opts.c. */
 enum {
   OPT_SEND = 1,
   OPT_FETCH,
@@ -92,10 +92,8 @@ enum {
   OPT_MODE,
   OPT_STATE,
   OPT_ID,
-  /* Login: three sides (both, send, fetch) x three options. */
-  OPT_USER,
-  OPT_PASSWORD_FILE,
-  OPT_PASSWORD_ENV,
+  /* Login for one side; --user and its passwords (both sides) are
+   * shared. */
   OPT_SEND_USER,
   OPT_SEND_PASSWORD_FILE,
   OPT_SEND_PASSWORD_ENV,
@@ -107,18 +105,6 @@ enum {
   OPT_FETCH_TLS,
   OPT_SEND_AUTH,
   OPT_FETCH_AUTH,
-  OPT_TIMEOUT,
-  OPT_CONNECT_TIMEOUT,
-  OPT_CAFILE,
-  OPT_INSECURE,
-  OPT_HELO,
-  OPT_WARNING,
-  OPT_CRITICAL,
-  OPT_FORMAT,
-  OPT_DNS_MODE,
-  OPT_DNS_SERVER,
-  OPT_HOST_MAP,
-  OPT_VERBOSE,
   OPT_HELP
 };
 
@@ -133,9 +119,6 @@ static const struct mp_opt rt_opts[] = {
     {"mode", 0, 1, OPT_MODE},
     {"state", 0, 1, OPT_STATE},
     {"id", 0, 1, OPT_ID},
-    {"user", 0, 1, OPT_USER},
-    {"password-file", 0, 1, OPT_PASSWORD_FILE},
-    {"password-env", 0, 1, OPT_PASSWORD_ENV},
     {"send-user", 0, 1, OPT_SEND_USER},
     {"send-password-file", 0, 1, OPT_SEND_PASSWORD_FILE},
     {"send-password-env", 0, 1, OPT_SEND_PASSWORD_ENV},
@@ -149,26 +132,7 @@ static const struct mp_opt rt_opts[] = {
     {"fetch-tls", 0, 1, OPT_FETCH_TLS},
     {"send-auth", 0, 1, OPT_SEND_AUTH},
     {"fetch-auth", 0, 1, OPT_FETCH_AUTH},
-    {"timeout", 0, 1, OPT_TIMEOUT},
-    {"connect-timeout", 0, 1, OPT_CONNECT_TIMEOUT},
-    {"cafile", 0, 1, OPT_CAFILE},
-    {"insecure", 0, 0, OPT_INSECURE},
-    {"helo", 0, 1, OPT_HELO},
-    {"warning", 0, 1, OPT_WARNING},
-    {"critical", 0, 1, OPT_CRITICAL},
-    {"format", 0, 1, OPT_FORMAT},
-    {"dns-mode", 0, 1, OPT_DNS_MODE},
-    {"dns-server", 0, 1, OPT_DNS_SERVER},
-    {"host-map", 0, 1, OPT_HOST_MAP},
-    {"verbose", 'v', 0, OPT_VERBOSE},
     {"help", 'h', 0, OPT_HELP},
-};
-
-/* Login for one side (or both). */
-struct login {
-  const char *user;
-  char *password;
-  int npw;
 };
 
 struct side {
@@ -183,15 +147,6 @@ struct rt_state {
   char token[MP_RT_TOKEN_MAX];
 };
 
-static int usage_error(enum mp_out_format fmt, const char *msg)
-{
-  fprintf(stderr,
-          "mailprobe roundtrip: %s\nTry 'mailprobe roundtrip --help'.\n", msg);
-  if (fmt == MP_OUT_NAGIOS)
-    printf("MAILPROBE UNKNOWN - %s\n", msg);
-  return MP_EXIT_USAGE;
-}
-
 static void on_done(struct mp_result *r, const char *token, void *data)
 {
   struct rt_state *st = data;
@@ -200,43 +155,11 @@ static void on_done(struct mp_result *r, const char *token, void *data)
   snprintf(st->token, sizeof(st->token), "%s", token ? token : "");
 }
 
-static void login_free(struct login *l)
-{
-  if (l->password) {
-    memset(l->password, 0, strlen(l->password));
-    free(l->password);
-  }
-  l->password = NULL;
-}
-
-/* Reads a password from a file (env == 0) or an environment variable. */
-static int login_password(struct login *l, const char *opt, const char *val,
-                          int env, char *err, size_t errlen)
-{
-  const char *v;
-
-  l->npw++;
-  login_free(l);
-  if (!env)
-    return mp_read_secret_file(val, &l->password, err, errlen);
-  v = getenv(val);
-  if (!v) {
-    snprintf(err, errlen, "--%s: the environment variable %s is not set", opt,
-             val);
-    return -1;
-  }
-  l->password = strdup(v);
-  if (!l->password) {
-    snprintf(err, errlen, "out of memory");
-    return -1;
-  }
-  return 0;
-}
-
 /* Fills one side's probe options. 0 or -1 with a message. */
-static int side_opts(const char *name, struct side *s, const struct login *own,
-                     const struct login *both, int want_smtp,
-                     struct mp_probe_opts *o, char *err, size_t errlen)
+static int side_opts(const char *name, struct side *s,
+                     const struct mp_login *own, const struct mp_login *both,
+                     int want_smtp, struct mp_probe_opts *o, char *err,
+                     size_t errlen)
 {
   if (!s->url) {
     snprintf(err, errlen, "missing --%s URL", name);
@@ -250,11 +173,7 @@ static int side_opts(const char *name, struct side *s, const struct login *own,
                        : "a POP3 or IMAP URL (pop3, pop3s, imap, imaps)");
     return -1;
   }
-  o->proto = s->u.proto;
-  o->tls = s->tls >= 0 ? (enum mp_tls_mode)s->tls : s->u.tls;
-  o->host = s->u.host;
-  o->port = s->u.port_given || s->tls < 0 ? s->u.port
-                                          : mp_default_port(o->proto, o->tls);
+  mp_probe_cli_target(o, &s->u, s->tls);
   if (s->auth_list &&
       mp_auth_list_parse(s->auth_list, o->proto, &o->auth, err, errlen) < 0)
     return -1;
@@ -295,10 +214,9 @@ static int write_state(const char *path, const char *token)
 int mp_cli_roundtrip(int argc, char **argv)
 {
   struct mp_rt_opts o;
-  struct mp_probe_opts common;
+  struct mp_probe_cli pc;
   struct side send = {.tls = -1}, fetch = {.tls = -1};
-  struct login both = {0}, lsend = {0}, lfetch = {0};
-  struct mp_host_maps maps = {0};
+  struct mp_login lsend = {0}, lfetch = {0};
   struct mp_result_fmt rf = {0};
   struct rt_state st = {0};
   struct mp_args a;
@@ -306,15 +224,15 @@ int mp_cli_roundtrip(int argc, char **argv)
   uv_loop_t loop;
   const char *val, *state = NULL;
   char err[512], target[700], sendt[300], fetcht[300];
-  int id, rc = MP_EXIT_USAGE, dns_mode = -1;
-  uint64_t warning_us = 0, critical_us = 0, us;
-  enum mp_out_format fmt = MP_OUT_NAGIOS;
+  int id, rc = MP_EXIT_USAGE;
+  uint64_t us;
 
   memset(&o, 0, sizeof(o));
-  memset(&common, 0, sizeof(common));
+  mp_probe_cli_init(&pc, "roundtrip", rt_opts,
+                    sizeof(rt_opts) / sizeof(*rt_opts));
   mp_args_init(&a, argc, argv);
-  while ((id = mp_args_next(&a, rt_opts, sizeof(rt_opts) / sizeof(*rt_opts),
-                            &val, err, sizeof(err))) != MP_ARG_END) {
+  while ((id = mp_probe_cli_next(&pc, &a, &val, err, sizeof(err))) !=
+         MP_ARG_END) {
     int bad = 0;
 
     switch (id) {
@@ -358,38 +276,26 @@ int mp_cli_roundtrip(int argc, char **argv)
     case OPT_ID:
       o.id = val;
       break;
-    case OPT_USER:
-      both.user = val;
-      break;
     case OPT_SEND_USER:
       lsend.user = val;
       break;
     case OPT_FETCH_USER:
       lfetch.user = val;
       break;
-    case OPT_PASSWORD_FILE:
-    case OPT_PASSWORD_ENV:
-      bad = login_password(&both,
-                           id == OPT_PASSWORD_ENV ? "password-env"
-                                                  : "password-file",
-                           val, id == OPT_PASSWORD_ENV, err, sizeof(err)) < 0;
-      break;
     case OPT_SEND_PASSWORD_FILE:
     case OPT_SEND_PASSWORD_ENV:
-      bad = login_password(&lsend,
-                           id == OPT_SEND_PASSWORD_ENV ? "send-password-env"
-                                                       : "send-password-file",
-                           val, id == OPT_SEND_PASSWORD_ENV, err,
-                           sizeof(err)) < 0;
-      break;
     case OPT_FETCH_PASSWORD_FILE:
-    case OPT_FETCH_PASSWORD_ENV:
-      bad = login_password(&lfetch,
-                           id == OPT_FETCH_PASSWORD_ENV ? "fetch-password-env"
-                                                        : "fetch-password-file",
-                           val, id == OPT_FETCH_PASSWORD_ENV, err,
-                           sizeof(err)) < 0;
+    case OPT_FETCH_PASSWORD_ENV: {
+      int snd = id == OPT_SEND_PASSWORD_FILE || id == OPT_SEND_PASSWORD_ENV;
+      int env = id == OPT_SEND_PASSWORD_ENV || id == OPT_FETCH_PASSWORD_ENV;
+      char opt[32];
+
+      snprintf(opt, sizeof(opt), "%s-password-%s", snd ? "send" : "fetch",
+               env ? "env" : "file");
+      bad = mp_login_password(snd ? &lsend : &lfetch, opt, val, env, err,
+                              sizeof(err)) < 0;
       break;
+    }
     case OPT_PASSWORD:
       snprintf(err, sizeof(err),
                "a password on the command line is visible to every user of "
@@ -398,22 +304,13 @@ int mp_cli_roundtrip(int argc, char **argv)
       bad = 1;
       break;
     case OPT_SEND_TLS:
-    case OPT_FETCH_TLS: {
-      int t = mp_tls_mode_from_name(val);
-
-      if (t < 0) {
-        snprintf(err, sizeof(err),
-                 "--%s-tls: \"%s\" is not one of none, starttls, implicit, "
-                 "auto",
-                 id == OPT_SEND_TLS ? "send" : "fetch", val);
-        bad = 1;
-      } else if (id == OPT_SEND_TLS) {
-        send.tls = t;
-      } else {
-        fetch.tls = t;
-      }
+      send.tls = mp_probe_cli_tls("send-tls", val, err, sizeof(err));
+      bad = send.tls < 0;
       break;
-    }
+    case OPT_FETCH_TLS:
+      fetch.tls = mp_probe_cli_tls("fetch-tls", val, err, sizeof(err));
+      bad = fetch.tls < 0;
+      break;
     case OPT_SEND_AUTH:
       send.auth_list = val;
       break;
@@ -422,81 +319,15 @@ int mp_cli_roundtrip(int argc, char **argv)
       break;
     case OPT_EMAIL_TIMEOUT:
     case OPT_POLL:
-    case OPT_TIMEOUT:
-    case OPT_CONNECT_TIMEOUT:
-    case OPT_WARNING:
-    case OPT_CRITICAL: {
-      const char *name = id == OPT_EMAIL_TIMEOUT     ? "email-timeout"
-                         : id == OPT_POLL            ? "poll"
-                         : id == OPT_TIMEOUT         ? "timeout"
-                         : id == OPT_CONNECT_TIMEOUT ? "connect-timeout"
-                         : id == OPT_WARNING         ? "warning"
-                                                     : "critical";
-
-      if (mp_args_duration(name, val, &us, err, sizeof(err)) < 0) {
-        bad = 1;
-        break;
-      }
-      if (us == 0) {
-        snprintf(err, sizeof(err), "--%s: must be more than 0", name);
+      if (mp_args_duration_positive(id == OPT_POLL ? "poll" : "email-timeout",
+                                    val, &us, err, sizeof(err)) < 0) {
         bad = 1;
         break;
       }
       if (id == OPT_EMAIL_TIMEOUT)
         o.email_timeout_ms = (us + 999) / 1000;
-      else if (id == OPT_POLL)
-        o.poll_ms = (us + 999) / 1000;
-      else if (id == OPT_TIMEOUT)
-        common.timeout_ms = (us + 999) / 1000;
-      else if (id == OPT_CONNECT_TIMEOUT)
-        common.connect_timeout_ms = (us + 999) / 1000;
-      else if (id == OPT_WARNING)
-        warning_us = us;
       else
-        critical_us = us;
-      break;
-    }
-    case OPT_CAFILE:
-      common.cafile = val;
-      break;
-    case OPT_INSECURE:
-      common.insecure = 1;
-      break;
-    case OPT_HELO:
-      common.helo = val;
-      break;
-    case OPT_FORMAT:
-      if (mp_out_format_from_name(val) >= 0)
-        fmt = (enum mp_out_format)mp_out_format_from_name(val);
-      else {
-        snprintf(err, sizeof(err),
-                 "--format: \"%s\" is not one of nagios, json, prometheus",
-                 val);
-        bad = 1;
-      }
-      break;
-    case OPT_DNS_MODE:
-      dns_mode = mp_dns_mode_from_name(val);
-      if (dns_mode < 0) {
-        snprintf(err, sizeof(err), "--dns-mode: unknown mode \"%s\"", val);
-        bad = 1;
-      }
-      break;
-    case OPT_DNS_SERVER: {
-      char host[256];
-      uint16_t port;
-
-      if (mp_hostport_parse(val, 53, host, sizeof(host), &port, err,
-                            sizeof(err)) < 0)
-        bad = 1;
-      common.dns.server = val;
-      break;
-    }
-    case OPT_HOST_MAP:
-      bad = mp_host_map_add(&maps, val, err, sizeof(err)) < 0;
-      break;
-    case OPT_VERBOSE:
-      common.trace = mp_cli_trace;
+        o.poll_ms = (us + 999) / 1000;
       break;
     case OPT_HELP:
       fputs(rt_usage, stdout);
@@ -504,67 +335,55 @@ int mp_cli_roundtrip(int argc, char **argv)
       goto out;
     }
     if (bad) {
-      rc = usage_error(fmt, err);
+      rc = mp_probe_cli_usage(&pc, err);
       goto out;
     }
   }
 
   if (!o.to) {
-    rc = usage_error(fmt, "missing --to ADDR");
+    rc = mp_probe_cli_usage(&pc, "missing --to ADDR");
     goto out;
   }
   if (!o.from)
     o.from = o.to;
-  if (dns_mode >= 0)
-    common.dns.mode = (enum mp_dns_mode)dns_mode;
-  else if (common.dns.server)
-    common.dns.mode = MP_DNS_SERVER;
-  if (common.dns.mode == MP_DNS_SERVER && !common.dns.server) {
-    rc = usage_error(fmt, "--dns-mode server needs --dns-server IP[:PORT]");
+  if (mp_probe_cli_dns(&pc, err, sizeof(err)) < 0) {
+    rc = mp_probe_cli_usage(&pc, err);
     goto out;
   }
-  common.dns.hosts = maps.v;
-  common.dns.nhosts = maps.n;
-  o.send = common;
-  o.fetch = common;
-  if (side_opts("send", &send, &lsend, &both, 1, &o.send, err, sizeof(err)) <
-          0 ||
-      side_opts("fetch", &fetch, &lfetch, &both, 0, &o.fetch, err,
-                sizeof(err)) < 0) {
-    rc = usage_error(fmt, err);
-    goto out;
-  }
-  if (warning_us && critical_us && warning_us > critical_us) {
-    rc = usage_error(fmt, "--warning is above --critical");
+  o.send = pc.probe;
+  o.fetch = pc.probe;
+  if (side_opts("send", &send, &lsend, &pc.login, 1, &o.send, err,
+                sizeof(err)) < 0 ||
+      side_opts("fetch", &fetch, &lfetch, &pc.login, 0, &o.fetch, err,
+                sizeof(err)) < 0 ||
+      mp_probe_cli_thresholds(&pc, err, sizeof(err)) < 0) {
+    rc = mp_probe_cli_usage(&pc, err);
     goto out;
   }
   if (o.mode == MP_RT_PREVIOUS) {
     if (!state) {
-      rc = usage_error(fmt, "--mode previous needs --state FILE (to know "
-                            "the first run)");
+      rc = mp_probe_cli_usage(&pc, "--mode previous needs --state FILE (to "
+                                   "know the first run)");
       goto out;
     }
     o.first_run = stat(state, &sb) < 0 && errno == ENOENT;
   }
 
-  snprintf(sendt, sizeof(sendt), strchr(send.u.host, ':') ? "[%s]:%u" : "%s:%u",
-           send.u.host, (unsigned)o.send.port);
-  snprintf(fetcht, sizeof(fetcht),
-           strchr(fetch.u.host, ':') ? "[%s]:%u" : "%s:%u", fetch.u.host,
-           (unsigned)o.fetch.port);
+  mp_hostport_format(sendt, sizeof(sendt), send.u.host, o.send.port);
+  mp_hostport_format(fetcht, sizeof(fetcht), fetch.u.host, o.fetch.port);
   snprintf(target, sizeof(target), "%s -> %s", sendt, fetcht);
   rf.proto = "roundtrip";
   rf.target = target;
-  rf.warning_us = warning_us;
-  rf.critical_us = critical_us;
-  rf.timeout_us =
-      ((o.email_timeout_ms ? o.email_timeout_ms
-                           : MP_RT_DEFAULT_EMAIL_TIMEOUT_MS) +
-       (common.timeout_ms ? common.timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS)) *
-      1000;
+  rf.warning_us = pc.warning_us;
+  rf.critical_us = pc.critical_us;
+  rf.timeout_us = ((o.email_timeout_ms ? o.email_timeout_ms
+                                       : MP_RT_DEFAULT_EMAIL_TIMEOUT_MS) +
+                   (pc.probe.timeout_ms ? pc.probe.timeout_ms
+                                        : MP_PROBE_DEFAULT_TIMEOUT_MS)) *
+                  1000;
 
   if (uv_loop_init(&loop) < 0) {
-    rc = usage_error(fmt, "could not start the event loop");
+    rc = mp_probe_cli_usage(&pc, "could not start the event loop");
     goto out;
   }
   id = mp_roundtrip_start(&loop, &o, on_done, &st);
@@ -575,14 +394,14 @@ int mp_cli_roundtrip(int argc, char **argv)
              mp_err_message(id),
              id == MP_E_PROTOCOL_ERROR ? " (check --id and the addresses)"
                                        : "");
-    rc = usage_error(fmt, err);
+    rc = mp_probe_cli_usage(&pc, err);
     goto out;
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop) != 0)
     fprintf(stderr, "mailprobe roundtrip: handles left open on the loop\n");
   if (!st.result) {
-    rc = usage_error(fmt, "the round trip ended without a result");
+    rc = mp_probe_cli_usage(&pc, "the round trip ended without a result");
     goto out;
   }
   /* Previous mode: a message went out, so the next run is not the first. */
@@ -590,13 +409,12 @@ int mp_cli_roundtrip(int argc, char **argv)
       write_state(state, st.token) < 0)
     fprintf(stderr, "mailprobe roundtrip: %s: %s\n", state, strerror(errno));
 
-  rc = mp_result_print(stdout, st.result, &rf, fmt, "roundtrip");
+  rc = mp_result_print(stdout, st.result, &rf, pc.format, "roundtrip");
 
 out:
   mp_result_free(st.result);
-  login_free(&both);
-  login_free(&lsend);
-  login_free(&lfetch);
-  mp_host_maps_free(&maps);
+  mp_login_free(&lsend);
+  mp_login_free(&lfetch);
+  mp_probe_cli_free(&pc);
   return rc;
 }

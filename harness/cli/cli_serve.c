@@ -38,8 +38,8 @@ static const char serve_usage[] =
     "  -h, --help        this help\n"
     "\n"
     "examples:\n"
-    "  mailprobe serve cases/smtp/slow_banner.yaml\n"
-    "  mailprobe serve case.yaml --port mx=2525 &\n"
+    "  mailprobe serve cases/smtp/banner_just_over_timeout.yaml\n"
+    "  mailprobe serve cases/smtp/happy_tls_starttls.yaml --port mx=2525 &\n"
     "  swaks --server 127.0.0.1:2525 --tls --tls-ca-path "
     "/tmp/mailprobe-ca-PID.pem\n";
 

@@ -1,4 +1,5 @@
-/* mailprobe: one binary, subcommands (DESIGN.md "The command line"). */
+/* mailprobe: one binary, subcommands (cli.h); `mailprobe --help` lists
+ * them. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,7 +37,8 @@ static const char usage[] =
     "  mailprobe run cases --jobs 16\n"
     "  mailprobe check submission://mail.example.com --user probe \\\n"
     "      --password-file /etc/mailprobe/secret --warning 2 --critical 5\n"
-    "  mailprobe serve cases/smtp/slow_banner.yaml --port mx=2525\n";
+    "  mailprobe serve cases/smtp/banner_just_over_timeout.yaml --port "
+    "mx=2525\n";
 
 int main(int argc, char **argv)
 {

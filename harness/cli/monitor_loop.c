@@ -1,4 +1,4 @@
-/* The --monitor loop (harness/monitor_loop.h): probe, record, print, wait
+/* The --monitor loop (harness/cli/monitor_loop.h): probe, record, print, wait
  * the state's interval, again. The next probe starts only after the last
  * one ended, so a slow server cannot pile up runs. */
 #include "harness/cli/monitor_loop.h"

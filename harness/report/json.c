@@ -306,3 +306,34 @@ void mp_json_null(struct mp_json *j)
   before_value(j);
   put(j, "null");
 }
+
+void mp_json_kv_str(struct mp_json *j, const char *key, const char *s)
+{
+  mp_json_key(j, key);
+  mp_json_str(j, s);
+}
+
+void mp_json_kv_int(struct mp_json *j, const char *key, int64_t v)
+{
+  mp_json_key(j, key);
+  mp_json_int(j, v);
+}
+
+void mp_json_kv_uint(struct mp_json *j, const char *key, uint64_t v)
+{
+  mp_json_key(j, key);
+  mp_json_uint(j, v);
+}
+
+void mp_json_kv_double(struct mp_json *j, const char *key, double v,
+                       int decimals)
+{
+  mp_json_key(j, key);
+  mp_json_double(j, v, decimals);
+}
+
+void mp_json_kv_bool(struct mp_json *j, const char *key, int v)
+{
+  mp_json_key(j, key);
+  mp_json_bool(j, v);
+}

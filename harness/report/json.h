@@ -49,6 +49,14 @@ void mp_json_double(struct mp_json *j, double v, int decimals);
 void mp_json_bool(struct mp_json *j, int v);
 void mp_json_null(struct mp_json *j);
 
+/* A key and its value in one call: mp_json_key, then the value. */
+void mp_json_kv_str(struct mp_json *j, const char *key, const char *s);
+void mp_json_kv_int(struct mp_json *j, const char *key, int64_t v);
+void mp_json_kv_uint(struct mp_json *j, const char *key, uint64_t v);
+void mp_json_kv_double(struct mp_json *j, const char *key, double v,
+                       int decimals);
+void mp_json_kv_bool(struct mp_json *j, const char *key, int v);
+
 /* Appends the escaped form of s[0..len) without quotes to j's buffer,
  * outside of the value bookkeeping (for YAML double-quoted scalars, which
  * accept JSON escapes). */

@@ -444,14 +444,10 @@ static void json_end(struct mp_reporter *rep)
     const struct mp_outcome *o = rep->seen[i];
 
     mp_json_obj_begin(&j);
-    mp_json_key(&j, "name");
-    mp_json_str(&j, o->name);
-    mp_json_key(&j, "file");
-    mp_json_str(&j, o->file);
-    mp_json_key(&j, "passed");
-    mp_json_bool(&j, o->passed);
-    mp_json_key(&j, "seconds");
-    mp_json_double(&j, o->seconds, 3);
+    mp_json_kv_str(&j, "name", o->name);
+    mp_json_kv_str(&j, "file", o->file);
+    mp_json_kv_bool(&j, "passed", o->passed);
+    mp_json_kv_double(&j, "seconds", o->seconds, 3);
     mp_json_key(&j, "diffs");
     mp_json_arr_begin(&j);
     for (k = 0; k < o->ndiffs; k++)

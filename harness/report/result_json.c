@@ -58,27 +58,19 @@ void mp_result_write_json(struct mp_json *j, const struct mp_result *r)
   int p;
 
   mp_json_obj_begin(j);
-  mp_json_key(j, "status");
-  mp_json_str(j, r->ok ? "ok" : "fail");
-  mp_json_key(j, "error");
-  mp_json_str(j, r->err ? mp_err_name(r->err) : NULL);
-  mp_json_key(j, "phase");
-  mp_json_str(j, phase_name((int)r->phase));
-  mp_json_key(j, "detail");
-  mp_json_str(j, r->detail);
-  mp_json_key(j, "warn");
-  mp_json_bool(j, r->warn);
+  mp_json_kv_str(j, "status", r->ok ? "ok" : "fail");
+  mp_json_kv_str(j, "error", r->err ? mp_err_name(r->err) : NULL);
+  mp_json_kv_str(j, "phase", phase_name((int)r->phase));
+  mp_json_kv_str(j, "detail", r->detail);
+  mp_json_kv_bool(j, "warn", r->warn);
 
   mp_json_key(j, "reply");
   if (r->reply_code != 0 || r->reply_text) {
     mp_json_obj_begin(j);
-    mp_json_key(j, "code");
-    mp_json_int(j, r->reply_code);
-    mp_json_key(j, "text");
-    mp_json_str(j, r->reply_text ? r->reply_text : "");
+    mp_json_kv_int(j, "code", r->reply_code);
+    mp_json_kv_str(j, "text", r->reply_text ? r->reply_text : "");
     if (r->resp_code) {
-      mp_json_key(j, "resp_code");
-      mp_json_str(j, r->resp_code);
+      mp_json_kv_str(j, "resp_code", r->resp_code);
     }
     mp_json_obj_end(j);
   } else {
@@ -94,61 +86,45 @@ void mp_result_write_json(struct mp_json *j, const struct mp_result *r)
     mp_json_int(j, r->timings_us[p]);
   }
   if (r->delivery_us >= 0) {
-    mp_json_key(j, "delivery");
-    mp_json_int(j, r->delivery_us);
+    mp_json_kv_int(j, "delivery", r->delivery_us);
   }
-  mp_json_key(j, "total");
-  mp_json_uint(j, r->total_us);
+  mp_json_kv_uint(j, "total", r->total_us);
   mp_json_obj_end(j);
 
   mp_json_key(j, "tls");
   if (r->tls_used) {
     mp_json_obj_begin(j);
-    mp_json_key(j, "version");
-    mp_json_str(j, r->tls.version);
-    mp_json_key(j, "cipher");
-    mp_json_str(j, r->tls.cipher);
-    mp_json_key(j, "subject");
-    mp_json_str(j, r->tls.subject);
-    mp_json_key(j, "issuer");
-    mp_json_str(j, r->tls.issuer);
-    mp_json_key(j, "days_left");
-    mp_json_int(j, r->tls.days_left);
-    mp_json_key(j, "verified");
-    mp_json_bool(j, r->tls.verified);
-    mp_json_key(j, "verify_error");
-    mp_json_str(j, r->tls.verify_error[0] ? r->tls.verify_error : NULL);
+    mp_json_kv_str(j, "version", r->tls.version);
+    mp_json_kv_str(j, "cipher", r->tls.cipher);
+    mp_json_kv_str(j, "subject", r->tls.subject);
+    mp_json_kv_str(j, "issuer", r->tls.issuer);
+    mp_json_kv_int(j, "days_left", r->tls.days_left);
+    mp_json_kv_bool(j, "verified", r->tls.verified);
+    mp_json_kv_str(j, "verify_error",
+                   r->tls.verify_error[0] ? r->tls.verify_error : NULL);
     mp_json_obj_end(j);
   } else {
     mp_json_null(j);
   }
 
-  mp_json_key(j, "auth");
-  mp_json_str(j, r->auth);
-  mp_json_key(j, "address");
-  mp_json_str(j, r->address[0] ? r->address : NULL);
+  mp_json_kv_str(j, "auth", r->auth);
+  mp_json_kv_str(j, "address", r->address[0] ? r->address : NULL);
   if (r->messages >= 0) {
-    mp_json_key(j, "messages");
-    mp_json_int(j, r->messages);
+    mp_json_kv_int(j, "messages", r->messages);
   }
   if (r->octets >= 0) {
-    mp_json_key(j, "octets");
-    mp_json_int(j, r->octets);
+    mp_json_kv_int(j, "octets", r->octets);
   }
   if (r->found >= 0) {
-    mp_json_key(j, "found");
-    mp_json_int(j, r->found);
+    mp_json_kv_int(j, "found", r->found);
   }
   if (r->deleted >= 0) {
-    mp_json_key(j, "deleted");
-    mp_json_int(j, r->deleted);
+    mp_json_kv_int(j, "deleted", r->deleted);
   }
   if (r->polls) {
-    mp_json_key(j, "polls");
-    mp_json_uint(j, r->polls);
+    mp_json_kv_uint(j, "polls", r->polls);
   }
-  mp_json_key(j, "insecure");
-  mp_json_bool(j, r->insecure);
+  mp_json_kv_bool(j, "insecure", r->insecure);
 
   /* The contract's transcript holds what crossed the wire ("c" and "s");
    * the probe's own notes go beside it. */
@@ -163,12 +139,9 @@ void mp_result_write_json(struct mp_json *j, const struct mp_result *r)
       continue;
     }
     mp_json_obj_begin(j);
-    mp_json_key(j, "dir");
-    mp_json_str(j, dir);
-    mp_json_key(j, "t_us");
-    mp_json_uint(j, t->t_us);
-    mp_json_key(j, "line");
-    mp_json_str(j, t->line ? t->line : "");
+    mp_json_kv_str(j, "dir", dir);
+    mp_json_kv_uint(j, "t_us", t->t_us);
+    mp_json_kv_str(j, "line", t->line ? t->line : "");
     mp_json_obj_end(j);
   }
   mp_json_arr_end(j);

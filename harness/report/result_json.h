@@ -1,5 +1,6 @@
-/* A probe result in the three shapes monitoring wants: the JSON object of
- * DESIGN.md ("--format json"), one Nagios plugin line with perfdata, and
+/* A probe result in the three shapes monitoring wants: the JSON object
+ * that `--format json` prints (status, error, phase, reply, timings_us,
+ * tls, auth, transcript), one Nagios plugin line with perfdata, and
  * Prometheus text exposition. Shared by `mailprobe check` and the `run`
  * reporters. Pure: no event loop. */
 #ifndef MP_RESULT_JSON_H
@@ -30,7 +31,8 @@ struct mp_result_fmt {
   uint64_t timeout_us;  /* the probe's timeout: perfdata max (0: none) */
 };
 
-/* Writes the result as one JSON object (DESIGN.md "The command line"). */
+/* Writes the result as one JSON object: the one `check --format json` and
+ * `roundtrip --format json` print, and `run --format json` nests. */
 void mp_result_write_json(struct mp_json *j, const struct mp_result *r);
 
 /* The same as a malloc'd string (pretty: indented); NULL when out of

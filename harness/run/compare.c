@@ -1,5 +1,5 @@
-/* Comparing a probe's result with a case's expect: (harness/compare.h,
- * harness/runner.h). Pure: no loop, no servers. */
+/* Comparing a probe's result with a case's expect: (harness/run/compare.h,
+ * harness/run/runner.h). Pure: no loop, no servers. */
 #include "harness/run/compare.h"
 
 #include <fnmatch.h>
@@ -15,17 +15,16 @@
 #include "probes/result.h"
 #include "wire/errors.h"
 
-void mp_diff_add(char ***v, size_t *n, const char *fmt, ...)
+void mp_diff_vadd(char ***v, size_t *n, const char *prefix, const char *fmt,
+                  va_list ap)
 {
-  char buf[1024];
+  char buf[1024], line[1024];
   char **nv;
   char *s;
-  va_list ap;
 
-  va_start(ap, fmt);
   vsnprintf(buf, sizeof(buf), fmt, ap);
-  va_end(ap);
-  s = strdup(buf);
+  snprintf(line, sizeof(line), "%s%s", prefix, buf);
+  s = strdup(line);
   nv = realloc(*v, (*n + 1) * sizeof(*nv));
   if (!s || !nv) {
     free(s);
@@ -35,6 +34,15 @@ void mp_diff_add(char ***v, size_t *n, const char *fmt, ...)
   }
   *v = nv;
   nv[(*n)++] = s;
+}
+
+void mp_diff_add(char ***v, size_t *n, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  mp_diff_vadd(v, n, "", fmt, ap);
+  va_end(ap);
 }
 
 /* "1.5s", "250ms", "0s" for messages. */
@@ -68,13 +76,11 @@ struct cmp {
 __attribute__((format(printf, 2, 3))) static void cdiff(struct cmp *k,
                                                         const char *fmt, ...)
 {
-  char buf[1024];
   va_list ap;
 
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof(buf), fmt, ap);
+  mp_diff_vadd(k->v, k->n, k->prefix, fmt, ap);
   va_end(ap);
-  mp_diff_add(k->v, k->n, "%s%s", k->prefix, buf);
 }
 
 static void check_bound(struct cmp *k, const char *what,

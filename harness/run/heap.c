@@ -1,4 +1,4 @@
-/* Heap in use (harness/heap.h). The count is the allocator's own (bytes
+/* Heap in use (harness/run/heap.h). The count is the allocator's own (bytes
  * handed out and not freed), not RSS: RSS only grows back slowly after a
  * free and ru_maxrss is a high-water mark of the whole run, so neither
  * says what one case holds. */

@@ -1,4 +1,4 @@
-/* A function in a child process of its own (harness/isolate.h). */
+/* A function in a child process of its own (harness/run/isolate.h). */
 #include "harness/run/isolate.h"
 
 #include <errno.h>

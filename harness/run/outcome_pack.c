@@ -1,4 +1,4 @@
-/* Outcomes as bytes (harness/outcome_pack.h). */
+/* Outcomes as bytes (harness/run/outcome_pack.h). */
 #include "harness/run/outcome_pack.h"
 
 #include <stdint.h>

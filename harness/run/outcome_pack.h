@@ -1,5 +1,5 @@
 /* A case's outcome as bytes: what a case run in a process of its own
- * (harness/isolate.c) hands back to the run. Passed, seconds, the diffs and
+ * (harness/run/isolate.c) hands back to the run. Passed, seconds, the diffs and
  * the probe's whole result go in; file and name stay with the caller (they
  * are the parent's strings). The bytes are native (same binary on both
  * ends); the reader checks every length, so a child that died half-way

@@ -5,89 +5,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <uv.h>
 
 #include "fake_servers/fake.h"
 #include "fake_servers/mailstore.h"
-#include "harness/cli/args.h"
 #include "harness/case/case.h"
 #include "harness/run/compare.h"
 #include "harness/run/heap.h"
 #include "harness/run/isolate.h"
+#include "harness/run/job.h"
 #include "harness/run/outcome_pack.h"
 #include "probes/probe.h"
 #include "probes/result.h"
 #include "probes/roundtrip.h"
+#include "probes/target.h"
 #include "wire/cert.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
 
 #define DEFAULT_GRACE_MS 1000
-#define GRACE_POLL_MS 5
 #define DEFAULT_SAFETY_MS 10000
-/* How long a finished run waits for abandoned probes before it gives up on
- * them. */
-#define REAPER_MS 3000
 /* A case in a process of its own is killed this long after its own safety
  * deadline, grace and reaper would have ended it. */
 #define ISOLATED_SLACK_MS 10000
-
-struct job;
-
-struct run {
-  uv_loop_t loop;
-  struct mp_run_case *cases;
-  size_t n;
-  struct mp_run_opts opts;
-  struct mp_ca *ca;
-  size_t next;    /* the next case to start */
-  size_t running; /* started, not finished */
-  size_t finished;
-  size_t abandoned; /* probes past the safety deadline, still out */
-  int pumping;
-  uv_timer_t reaper;
-  int reaper_on;
-  struct job *jobs; /* every job not yet freed */
-  /* expect.memory: such a case runs alone (the heap is the process's),
-   * its heap sampled after every poll of the loop. */
-  uv_check_t mem_check;
-  struct job *mem_job; /* the case measured, or NULL */
-  size_t mem_base, mem_peak;
-};
-
-struct job {
-  struct run *run;
-  struct job *next, *prev;
-  struct mp_run_case *rc;
-  uint64_t start_us;
-  struct mp_mailstore *store;
-  struct mp_fake_server **servers; /* one per config, NULL once stopped */
-  size_t nservers;
-  size_t stopping; /* stops not yet done (plus one while issuing them) */
-  struct mp_probe_opts opts;
-  char host[256];
-  uv_timer_t timer;    /* the safety deadline, then the grace before checks */
-  uv_timer_t gap;      /* round trips: the pause between two runs */
-  int handles;         /* timers not yet closed */
-  char want_last[256]; /* the probe's last line sent, for the grace ("":
-                          none) */
-  int grace_srv;       /* -1: want_last on any server; else on
-                          this server's last session */
-  uint64_t grace_start_us;
-  /* Round trips: the options of every run, the runs done, and whether
-   * rc->result is a run that did not match (kept for the report). */
-  struct mp_rt_opts rto;
-  char host2[256];
-  unsigned runs_done;
-  int kept_bad_run;
-  int probe_pending;
-  int abandoned;
-  int finished;
-  int closing;
-  char **diffs;
-  size_t ndiffs;
-};
 
 static void pump(struct run *R);
 
@@ -104,18 +44,13 @@ void mp_run_case_clear(struct mp_run_case *rc)
   rc->done = 0;
 }
 
-static void job_diff(struct job *j, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void job_diff(struct job *j, const char *fmt, ...)
+void mp_job_diff(struct job *j, const char *fmt, ...)
 {
-  char buf[1024];
   va_list ap;
 
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof(buf), fmt, ap);
+  mp_diff_vadd(&j->diffs, &j->ndiffs, "", fmt, ap);
   va_end(ap);
-  mp_diff_add(&j->diffs, &j->ndiffs, "%s", buf);
 }
 
 static void on_job_timer_closed(uv_handle_t *h)
@@ -205,15 +140,15 @@ static void mem_check(struct job *j)
   R->mem_job = NULL;
   mem_sample(&R->mem_check);
   if (!mp_heap_measurable()) {
-    job_diff(j, "memory: this build cannot measure the heap (expect.memory "
-                "is not checked)");
+    mp_job_diff(j, "memory: this build cannot measure the heap (expect.memory "
+                   "is not checked)");
     return;
   }
   grew = R->mem_peak - R->mem_base;
   if (grew > max)
-    job_diff(j,
-             "memory: expected the heap to grow by at most %s, it grew by %s",
-             fmt_size(a, sizeof(a), max), fmt_size(b, sizeof(b), grew));
+    mp_job_diff(
+        j, "memory: expected the heap to grow by at most %s, it grew by %s",
+        fmt_size(a, sizeof(a), max), fmt_size(b, sizeof(b), grew));
 }
 
 static void job_finish(struct job *j)
@@ -255,7 +190,7 @@ static void on_server_stopped(void *data)
 }
 
 /* Stops every server that runs; finishes the job when all are down. */
-static void job_stop_servers(struct job *j)
+void mp_job_stop_servers(struct job *j)
 {
   size_t i;
 
@@ -272,221 +207,54 @@ static void job_stop_servers(struct job *j)
   on_server_stopped(j);
 }
 
-static int server_index(const struct mp_case *c, const char *name)
-{
-  size_t i;
-
-  for (i = 0; i < c->nservers; i++)
-    if (c->servers[i].name && name && strcmp(c->servers[i].name, name) == 0)
-      return (int)i;
-  return -1;
-}
-
-/* A received line as it may be shown in a report: credentials masked the
- * way the probe masks its transcript. Covers AUTH/AUTHENTICATE initial
- * responses, PASS, APOP and IMAP LOGIN arguments, and bare base64 lines
- * (SASL responses). */
-static void mask_line(const char *line, char *out, size_t cap)
-{
-  const char *p = line, *verb;
-  size_t n;
-
-  /* An IMAP tag comes first: skip one atom if a known verb follows. */
-  n = strcspn(p, " ");
-  if (p[n] == ' ') {
-    const char *v = p + n + 1;
-    if (strncasecmp(v, "LOGIN ", 6) == 0 ||
-        strncasecmp(v, "AUTHENTICATE ", 13) == 0)
-      p = v;
-  }
-  verb = p;
-  n = strcspn(verb, " ");
-  if ((n == 4 && strncasecmp(verb, "PASS", 4) == 0) ||
-      (n == 4 && strncasecmp(verb, "AUTH", 4) == 0) ||
-      (n == 4 && strncasecmp(verb, "APOP", 4) == 0) ||
-      (n == 5 && strncasecmp(verb, "LOGIN", 5) == 0) ||
-      (n == 12 && strncasecmp(verb, "AUTHENTICATE", 12) == 0)) {
-    /* Keep the verb and, but for PASS, its first argument. */
-    size_t keep = n;
-    if (verb[n] == ' ' && !(n == 4 && strncasecmp(verb, "PASS", 4) == 0)) {
-      keep = n + 1 + strcspn(verb + n + 1, " ");
-    }
-    if (verb[keep] == ' ') {
-      snprintf(out, cap, "%.*s ****", (int)(verb - line + keep), line);
-      return;
-    }
-  } else if (strlen(line) >= 4 &&
-             strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                          "0123456789+/=") == strlen(line) &&
-             strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") < strlen(line)) {
-    /* base64, but not a command word like QUIT or STARTTLS */
-    snprintf(out, cap, "****");
-    return;
-  }
-  snprintf(out, cap, "%s", line);
-}
-
-/* What the servers saw against expect.servers. Runs while they still run,
- * after the grace period. */
-static void check_servers(struct job *j)
-{
-  const struct mp_case *c = j->rc->c;
-  size_t k, i, l, nseen;
-  char shown[512];
-
-  for (k = 0; k < c->expect.nservers; k++) {
-    const struct mp_expect_server *es = &c->expect.servers[k];
-    const struct mp_fake_seen *seen;
-    struct mp_fake_server *s;
-    int idx = server_index(c, es->server);
-
-    if (idx < 0) {
-      job_diff(j, "expect.servers: no server named \"%s\"",
-               es->server ? es->server : "");
-      continue;
-    }
-    s = (size_t)idx < j->nservers ? j->servers[idx] : NULL;
-    if (!s) {
-      /* With probe.target no fake server runs: nothing can be checked. */
-      job_diff(j, "server %s: did not run, so nothing it saw can be checked",
-               es->server);
-      continue;
-    }
-    seen = mp_fake_seen(s, &nseen);
-    for (i = 0; i < es->nsaw; i++) {
-      for (l = 0; l < nseen; l++)
-        if (mp_glob_match(es->saw[i], seen[l].line))
-          break;
-      if (l == nseen)
-        job_diff(j, "server %s: expected to see \"%s\", not seen", es->server,
-                 es->saw[i]);
-    }
-    for (i = 0; i < es->nnot_saw; i++) {
-      for (l = 0; l < nseen; l++) {
-        if (mp_glob_match(es->not_saw[i], seen[l].line)) {
-          mask_line(seen[l].input ? "****" : seen[l].line, shown,
-                    sizeof(shown));
-          job_diff(j, "server %s: saw \"%s\" (not_saw \"%s\")", es->server,
-                   shown, es->not_saw[i]);
-          break;
-        }
-      }
-    }
-    for (i = 0; i < es->nnot_saw_in_clear; i++) {
-      for (l = 0; l < nseen; l++) {
-        if (!seen[l].tls &&
-            mp_glob_match(es->not_saw_in_clear[i], seen[l].line)) {
-          mask_line(seen[l].input ? "****" : seen[l].line, shown,
-                    sizeof(shown));
-          job_diff(j,
-                   "server %s: saw \"%s\" before TLS (not_saw_in_clear "
-                   "\"%s\")",
-                   es->server, shown, es->not_saw_in_clear[i]);
-          break;
-        }
-      }
-    }
-    if (es->sessions >= 0 && (unsigned)es->sessions != mp_fake_sessions(s))
-      job_diff(j, "server %s: sessions: expected %d, got %u", es->server,
-               es->sessions, mp_fake_sessions(s));
-  }
-}
-
-/* 1 when server s (or every server when s is NULL) is done with the
- * probe: its latest session received the probe's last line, or no session
- * is open any more (the probe's close was seen, so nothing is in flight). */
-static int servers_caught_up(const struct job *j, struct mp_fake_server *s,
-                             const char *last)
-{
-  size_t i, k, n;
-
-  for (i = 0; i < j->nservers; i++) {
-    struct mp_fake_server *x = s ? s : j->servers[i];
-    if (!x)
-      continue;
-    if (mp_fake_live_sessions(x) > 0) {
-      const struct mp_fake_seen *seen = mp_fake_seen(x, &n);
-      unsigned cur = mp_fake_sessions(x);
-      int found = 0;
-      for (k = n; last && k > 0 && seen[k - 1].session == cur; k--)
-        if (strcmp(seen[k - 1].line, last) == 0) {
-          found = 1;
-          break;
-        }
-      if (!found)
-        return 0;
-    }
-    if (s)
-      break;
-  }
-  return 1;
-}
-
-/* The INBOX sizes left when the case is over, against expect.mailboxes. */
-static void check_mailboxes(struct job *j)
-{
-  const struct mp_case_expect *e = &j->rc->c->expect;
-  uint64_t now = mp_now_us();
-  size_t i, got;
-
-  for (i = 0; i < e->nmailboxes; i++) {
-    const struct mp_expect_mailbox *m = &e->mailboxes[i];
-
-    if (!j->store || !mp_mailstore_has_user(j->store, m->user)) {
-      job_diff(j,
-               "mailbox %s: no fake server kept it, so it cannot be "
-               "counted",
-               m->user);
-      continue;
-    }
-    got = mp_mailstore_count(j->store, m->user, now);
-    if ((int64_t)got != m->messages)
-      job_diff(j, "mailbox %s: expected %" PRId64 " message%s left, got %zu",
-               m->user, m->messages, m->messages == 1 ? "" : "s", got);
-  }
-}
-
 /* Polls until the servers have caught up with the probe (its last line,
  * often QUIT, may still be in flight when the result comes), or grace_ms
  * passed (a line sent into a closed connection never arrives); then
  * compares and stops the servers. */
-static void on_grace(uv_timer_t *t)
+void mp_job_on_grace(uv_timer_t *t)
 {
   struct job *j = t->data;
   struct run *R = j->run;
   struct mp_fake_server *gs =
       j->grace_srv >= 0 ? j->servers[j->grace_srv] : NULL;
 
-  if (!servers_caught_up(j, gs, j->want_last[0] ? j->want_last : NULL) &&
+  if (!mp_job_servers_caught_up(j, gs, j->want_last[0] ? j->want_last : NULL) &&
       uv_hrtime() / 1000 - j->grace_start_us < R->opts.grace_ms * 1000)
     return; /* the repeating timer calls again */
   uv_timer_stop(&j->timer);
   /* Round trips were compared run by run. */
   if (j->rc->c->probe.type != MP_CASE_ROUNDTRIP)
     mp_run_compare(j->rc->c, j->rc->result, &j->diffs, &j->ndiffs);
-  check_servers(j);
-  check_mailboxes(j);
-  job_stop_servers(j);
+  mp_job_check_servers(j);
+  mp_job_check_mailboxes(j);
+  mp_job_stop_servers(j);
+}
+
+int mp_job_late(struct job *j, struct mp_result *r)
+{
+  struct run *R = j->run;
+
+  if (!j->abandoned)
+    return 0;
+  /* Too late: the case already failed on the safety deadline. */
+  mp_result_free(r);
+  R->abandoned--;
+  job_maybe_free(j);
+  if (R->abandoned == 0 && R->reaper_on) {
+    uv_close((uv_handle_t *)&R->reaper, NULL);
+    R->reaper_on = 0;
+  }
+  return 1;
 }
 
 static void on_probe(struct mp_result *r, void *data)
 {
   struct job *j = data;
-  struct run *R = j->run;
   size_t i;
 
   j->probe_pending = 0;
-  if (j->abandoned) {
-    /* Too late: the case already failed on the safety deadline. */
-    mp_result_free(r);
-    R->abandoned--;
-    job_maybe_free(j);
-    if (R->abandoned == 0 && R->reaper_on) {
-      uv_close((uv_handle_t *)&R->reaper, NULL);
-      R->reaper_on = 0;
-    }
+  if (mp_job_late(j, r))
     return;
-  }
   j->rc->result = r;
   uv_timer_stop(&j->timer);
   j->want_last[0] = '\0';
@@ -498,7 +266,7 @@ static void on_probe(struct mp_result *r, void *data)
     }
   j->grace_start_us = uv_hrtime() / 1000;
   /* Give the servers a moment to read the probe's last line (QUIT). */
-  uv_timer_start(&j->timer, on_grace, GRACE_POLL_MS, GRACE_POLL_MS);
+  uv_timer_start(&j->timer, mp_job_on_grace, GRACE_POLL_MS, GRACE_POLL_MS);
 }
 
 static uint64_t timeout_or_default(uint64_t ms)
@@ -526,12 +294,12 @@ static uint64_t case_safety_ms(const struct run *R, const struct mp_case *c)
   return per_run * rt->runs + rt->interval_ms * (rt->runs - 1);
 }
 
-static uint64_t safety_deadline_ms(const struct run *R, const struct job *j)
+uint64_t mp_job_safety_ms(const struct run *R, const struct job *j)
 {
   return case_safety_ms(R, j->rc->c);
 }
 
-static void on_safety(uv_timer_t *t)
+void mp_job_on_safety(uv_timer_t *t)
 {
   struct job *j = t->data;
   struct run *R = j->run;
@@ -539,20 +307,20 @@ static void on_safety(uv_timer_t *t)
   if (!j->probe_pending) {
     /* Between two runs of a round trip: nothing is out to wait for. */
     uv_timer_stop(&j->gap);
-    job_diff(j,
-             "the round trip did not finish within %" PRIu64
-             " ms (the harness's safety deadline)",
-             safety_deadline_ms(R, j));
-    job_stop_servers(j);
+    mp_job_diff(j,
+                "the round trip did not finish within %" PRIu64
+                " ms (the harness's safety deadline)",
+                mp_job_safety_ms(R, j));
+    mp_job_stop_servers(j);
     return;
   }
   j->abandoned = 1;
   R->abandoned++;
-  job_diff(j,
-           "the probe did not finish within %" PRIu64
-           " ms (the harness's safety deadline): the case was abandoned",
-           safety_deadline_ms(R, j));
-  job_stop_servers(j);
+  mp_job_diff(j,
+              "the probe did not finish within %" PRIu64
+              " ms (the harness's safety deadline): the case was abandoned",
+              mp_job_safety_ms(R, j));
+  mp_job_stop_servers(j);
 }
 
 static enum mp_proto case_proto(const struct mp_case *c)
@@ -571,7 +339,7 @@ static enum mp_proto case_proto(const struct mp_case *c)
  * real target, or a fake server of the job (127.0.0.1, its port, the
  * certificate's name, the run's CA). where names it in diffs. 0, or -1
  * with a diff. */
-static int point(struct job *j, const struct mp_case_probe *p,
+int mp_job_point(struct job *j, const struct mp_case_probe *p,
                  struct mp_probe_opts *o, char *host, size_t hostlen,
                  const char *where)
 {
@@ -589,18 +357,19 @@ static int point(struct job *j, const struct mp_case_probe *p,
   if (p->target) {
     if (mp_hostport_parse(p->target, mp_default_port(o->proto, o->tls), host,
                           hostlen, &o->port, err, sizeof(err)) < 0) {
-      job_diff(j, "%s.target: %s", where, err);
+      mp_job_diff(j, "%s.target: %s", where, err);
       return -1;
     }
     o->host = host;
     return 0;
   }
-  idx = p->server ? server_index(c, p->server) : (c->nservers == 1 ? 0 : -1);
+  idx = p->server ? mp_job_server_index(c, p->server)
+                  : (c->nservers == 1 ? 0 : -1);
   if (idx < 0 || (size_t)idx >= j->nservers || !j->servers[idx]) {
     if (p->server)
-      job_diff(j, "%s.server: no server named \"%s\"", where, p->server);
+      mp_job_diff(j, "%s.server: no server named \"%s\"", where, p->server);
     else
-      job_diff(j, "%s: name a server or a target", where);
+      mp_job_diff(j, "%s: name a server or a target", where);
     return -1;
   }
   cfg = &c->servers[idx];
@@ -611,139 +380,6 @@ static int point(struct job *j, const struct mp_case_probe *p,
   if (!o->cafile && !o->ca_pem)
     o->ca_pem = mp_ca_pem(j->run->ca);
   return 0;
-}
-
-static void rt_next(struct job *j);
-
-/* Where the last run's transcript ends (its send or its last fetch) and
- * how many lines the probe sent there, so the grace waits for that
- * server's last session to have them all. */
-static void rt_grace_target(struct job *j, const struct mp_result *r)
-{
-  const struct mp_case_rt *rt = j->rc->c->probe.rt;
-  const struct mp_case_probe *half = NULL;
-  size_t i = r->ntranscript;
-  const char *last = NULL;
-  int idx;
-
-  while (i > 0) {
-    const struct mp_transcript_line *l = &r->transcript[--i];
-
-    if (l->dir == 'c' && !last)
-      last = l->line;
-    else if (l->dir == '*' && strncmp(l->line, "-- send", 7) == 0)
-      half = &rt->send;
-    else if (l->dir == '*' && strncmp(l->line, "-- fetch", 8) == 0)
-      half = &rt->fetch;
-    if (half)
-      break;
-  }
-  idx = half && half->server ? server_index(j->rc->c, half->server) : -1;
-  if (idx >= 0 && (size_t)idx < j->nservers && j->servers[idx]) {
-    j->grace_srv = idx;
-    snprintf(j->want_last, sizeof(j->want_last), "%s", last ? last : "");
-  } else {
-    j->grace_srv = -1;
-    j->want_last[0] = '\0';
-  }
-}
-
-static void on_gap(uv_timer_t *t)
-{
-  rt_next(t->data);
-}
-
-/* One run of a round trip is over: compare it, keep it for the report,
- * then the next run or the grace before the server checks. */
-static void on_rt(struct mp_result *r, const char *token, void *data)
-{
-  struct job *j = data;
-  struct run *R = j->run;
-  const struct mp_case_rt *rt = j->rc->c->probe.rt;
-  size_t before = j->ndiffs;
-
-  (void)token;
-  j->probe_pending = 0;
-  if (j->abandoned) {
-    mp_result_free(r);
-    R->abandoned--;
-    job_maybe_free(j);
-    if (R->abandoned == 0 && R->reaper_on) {
-      uv_close((uv_handle_t *)&R->reaper, NULL);
-      R->reaper_on = 0;
-    }
-    return;
-  }
-  mp_run_compare_run(j->rc->c, j->runs_done, r, &j->diffs, &j->ndiffs);
-  j->runs_done++;
-  /* Previous mode: once a message went out, no later run is the first. */
-  if (r->sent_at_us)
-    j->rto.first_run = 0;
-  if (j->runs_done == rt->runs)
-    rt_grace_target(j, r);
-  /* The report shows the first run that did not match, else the last. */
-  if (j->kept_bad_run) {
-    mp_result_free(r);
-  } else {
-    mp_result_free(j->rc->result);
-    j->rc->result = r;
-    j->kept_bad_run = j->ndiffs > before;
-  }
-  if (j->runs_done < rt->runs) {
-    if (rt->interval_ms)
-      uv_timer_start(&j->gap, on_gap, rt->interval_ms, 0);
-    else
-      rt_next(j);
-    return;
-  }
-  uv_timer_stop(&j->timer);
-  j->grace_start_us = uv_hrtime() / 1000;
-  uv_timer_start(&j->timer, on_grace, GRACE_POLL_MS, GRACE_POLL_MS);
-}
-
-static void rt_next(struct job *j)
-{
-  int rc;
-
-  j->probe_pending = 1;
-  rc = mp_roundtrip_start(&j->run->loop, &j->rto, on_rt, j);
-  if (rc < 0) {
-    j->probe_pending = 0;
-    job_diff(j, "run %u: the round trip did not start: %s", j->runs_done + 1,
-             mp_err_message(rc));
-    uv_timer_stop(&j->timer);
-    job_stop_servers(j);
-  }
-}
-
-/* Fills the round trip's options from the case and starts its first run
- * (the servers run already). */
-static void rt_start(struct job *j)
-{
-  const struct mp_case_rt *rt = j->rc->c->probe.rt;
-  struct mp_rt_opts *o = &j->rto;
-
-  memset(o, 0, sizeof(*o));
-  o->send = rt->send.opts;
-  o->send.proto = MP_PROTO_SMTP;
-  o->fetch = rt->fetch.opts;
-  if (point(j, &rt->send, &o->send, j->host, sizeof(j->host), "probe.send") <
-          0 ||
-      point(j, &rt->fetch, &o->fetch, j->host2, sizeof(j->host2),
-            "probe.fetch") < 0) {
-    job_stop_servers(j);
-    return;
-  }
-  o->from = rt->from;
-  o->to = rt->to;
-  o->subject = rt->subject;
-  o->id = rt->id;
-  o->email_timeout_ms = rt->email_timeout_ms;
-  o->poll_ms = rt->poll_ms;
-  o->mode = rt->mode == 1 ? MP_RT_PREVIOUS : MP_RT_SAME;
-  o->first_run = 1;
-  uv_timer_start(&j->timer, on_safety, safety_deadline_ms(j->run, j), 0);
-  rt_next(j);
 }
 
 int mp_run_seed_mail(const struct mp_case *c, struct mp_mailstore *store)
@@ -774,32 +410,32 @@ static void job_start(struct job *j)
   int rc;
 
   if (!c) {
-    job_diff(j, "%s",
-             j->rc->parse_error ? j->rc->parse_error
-                                : "the case file did not parse");
-    job_stop_servers(j);
+    mp_job_diff(j, "%s",
+                j->rc->parse_error ? j->rc->parse_error
+                                   : "the case file did not parse");
+    mp_job_stop_servers(j);
     return;
   }
   j->opts = c->probe.opts;
   j->opts.proto = case_proto(c);
   if (c->nservers && !c->probe.target) {
     if (!R->ca) {
-      job_diff(j, "could not make the run's test CA");
-      job_stop_servers(j);
+      mp_job_diff(j, "could not make the run's test CA");
+      mp_job_stop_servers(j);
       return;
     }
     j->servers = calloc(c->nservers, sizeof(*j->servers));
     j->store = mp_mailstore_new();
     if (!j->servers || !j->store) {
-      job_diff(j, "out of memory");
-      job_stop_servers(j);
+      mp_job_diff(j, "out of memory");
+      mp_job_stop_servers(j);
       return;
     }
     j->nservers = c->nservers;
     rc = mp_run_seed_mail(c, j->store);
     if (rc < 0) {
-      job_diff(j, "could not fill the mailboxes: %s", mp_err_message(rc));
-      job_stop_servers(j);
+      mp_job_diff(j, "could not fill the mailboxes: %s", mp_err_message(rc));
+      mp_job_stop_servers(j);
       return;
     }
     env.ca = R->ca;
@@ -809,37 +445,38 @@ static void job_start(struct job *j)
                          &j->servers[i]);
       if (rc < 0) {
         j->servers[i] = NULL;
-        job_diff(j, "server %s: could not start: %s",
-                 c->servers[i].name ? c->servers[i].name : "?",
-                 mp_err_message(rc));
-        job_stop_servers(j);
+        mp_job_diff(j, "server %s: could not start: %s",
+                    c->servers[i].name ? c->servers[i].name : "?",
+                    mp_err_message(rc));
+        mp_job_stop_servers(j);
         return;
       }
     }
   }
   if (c->probe.type == MP_CASE_ROUNDTRIP) {
     if (!c->probe.rt) {
-      job_diff(j, "probe: a roundtrip without send and fetch");
-      job_stop_servers(j);
+      mp_job_diff(j, "probe: a roundtrip without send and fetch");
+      mp_job_stop_servers(j);
       return;
     }
-    rt_start(j);
+    mp_job_rt_start(j);
     return;
   }
-  if (point(j, &c->probe, &j->opts, j->host, sizeof(j->host), "probe") < 0) {
-    job_stop_servers(j);
+  if (mp_job_point(j, &c->probe, &j->opts, j->host, sizeof(j->host), "probe") <
+      0) {
+    mp_job_stop_servers(j);
     return;
   }
   j->probe_pending = 1;
   rc = mp_probe_start(&R->loop, &j->opts, on_probe, j);
   if (rc < 0) {
     j->probe_pending = 0;
-    job_diff(j, "the probe did not start: %s", mp_err_message(rc));
-    job_stop_servers(j);
+    mp_job_diff(j, "the probe did not start: %s", mp_err_message(rc));
+    mp_job_stop_servers(j);
     return;
   }
   if (j->probe_pending)
-    uv_timer_start(&j->timer, on_safety, safety_deadline_ms(R, j), 0);
+    uv_timer_start(&j->timer, mp_job_on_safety, mp_job_safety_ms(R, j), 0);
 }
 
 static void start_case(struct run *R, struct mp_run_case *rc)

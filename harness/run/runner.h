@@ -5,7 +5,7 @@
  * what the servers saw, and stops the servers. A case with probe.target
  * talks to a real server and starts none. A safety deadline (the probe's
  * timeout + 10 s) keeps a broken case from hanging the run. A case with
- * expect.memory runs in a child process of its own (harness/isolate.h)
+ * expect.memory runs in a child process of its own (harness/run/isolate.h)
  * that hands its outcome back, so its heap is its own.
  *
  * A roundtrip case starts all its servers on the one mail store (the fake
@@ -14,7 +14,13 @@
  * for previous mode from run to run), compares each run as it ends, and
  * after the last checks what the servers saw and what the mailboxes hold.
  * Its safety deadline is, per run, the email timeout plus both halves'
- * timeouts plus 10 s. */
+ * timeouts plus 10 s.
+ *
+ * The parts: runner.c schedules cases and runs each job (servers, probe,
+ * grace, safety deadline, cases in a process of their own);
+ * server_checks.c checks what the servers saw and the mailboxes left;
+ * roundtrip_run.c runs a roundtrip case's runs; job.h is what they
+ * share. */
 #ifndef MP_RUNNER_H
 #define MP_RUNNER_H
 
@@ -52,7 +58,7 @@ struct mp_run_opts {
   uint64_t deadline_ms; /* for tests: when nonzero, the whole safety
                            deadline per case, whatever the timeout */
   /* Cases with expect.memory measure the process's heap. 0: each runs in
-   * a child process of its own (harness/isolate.h), beside the other
+   * a child process of its own (harness/run/isolate.h), beside the other
    * cases; 1: each runs alone in this process, the others waiting (also
    * the fallback when a child cannot be made). */
   int no_fork;

@@ -1,0 +1,125 @@
+/* What the runner's parts share (runner.c, server_checks.c,
+ * roundtrip_run.c): a run over many cases and the job of one case, and the
+ * steps each part calls in the others. Private to harness/run/. */
+#ifndef MP_JOB_H
+#define MP_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "harness/run/runner.h"
+#include "probes/probe.h"
+#include "probes/roundtrip.h"
+
+struct mp_case;
+struct mp_case_probe;
+struct mp_ca;
+struct mp_fake_server;
+struct mp_mailstore;
+struct mp_result;
+
+/* How often the grace polls whether the servers caught up with the probe. */
+#define GRACE_POLL_MS 5
+/* How long a finished run waits for abandoned probes before it gives up on
+ * them. */
+#define REAPER_MS 3000
+
+struct run {
+  uv_loop_t loop;
+  struct mp_run_case *cases;
+  size_t n;
+  struct mp_run_opts opts;
+  struct mp_ca *ca;
+  size_t next;    /* the next case to start */
+  size_t running; /* started, not finished */
+  size_t finished;
+  size_t abandoned; /* probes past the safety deadline, still out */
+  int pumping;
+  uv_timer_t reaper;
+  int reaper_on;
+  struct job *jobs; /* every job not yet freed */
+  /* expect.memory: such a case runs alone (the heap is the process's),
+   * its heap sampled after every poll of the loop. */
+  uv_check_t mem_check;
+  struct job *mem_job; /* the case measured, or NULL */
+  size_t mem_base, mem_peak;
+};
+
+struct job {
+  struct run *run;
+  struct job *next, *prev;
+  struct mp_run_case *rc;
+  uint64_t start_us;
+  struct mp_mailstore *store;
+  struct mp_fake_server **servers; /* one per config, NULL once stopped */
+  size_t nservers;
+  size_t stopping; /* stops not yet done (plus one while issuing them) */
+  struct mp_probe_opts opts;
+  char host[256];
+  uv_timer_t timer;    /* the safety deadline, then the grace before checks */
+  uv_timer_t gap;      /* round trips: the pause between two runs */
+  int handles;         /* timers not yet closed */
+  char want_last[256]; /* the probe's last line sent, for the grace ("":
+                          none) */
+  int grace_srv;       /* -1: want_last on any server; else on
+                          this server's last session */
+  uint64_t grace_start_us;
+  /* Round trips: the options of every run, the runs done, and whether
+   * rc->result is a run that did not match (kept for the report). */
+  struct mp_rt_opts rto;
+  char host2[256];
+  unsigned runs_done;
+  int kept_bad_run;
+  int probe_pending;
+  int abandoned;
+  int finished;
+  int closing;
+  char **diffs;
+  size_t ndiffs;
+};
+
+/* Adds one line to the job's diffs (what the report shows). */
+void mp_job_diff(struct job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Stops every server that runs; finishes the job when all are down. */
+void mp_job_stop_servers(struct job *j);
+
+/* A probe's (or a round trip run's) result that came after the safety
+ * deadline abandoned the job: frees r and lets the job go; 1. Else 0 and
+ * the result is the caller's. */
+int mp_job_late(struct job *j, struct mp_result *r);
+
+/* The index of the case's server called name, or -1. */
+int mp_job_server_index(const struct mp_case *c, const char *name);
+
+/* Points probe options at what the case's probe description names: a
+ * real target, or a fake server of the job (127.0.0.1, its port, the
+ * certificate's name, the run's CA). where names it in diffs. 0, or -1
+ * with a diff. */
+int mp_job_point(struct job *j, const struct mp_case_probe *p,
+                 struct mp_probe_opts *o, char *host, size_t hostlen,
+                 const char *where);
+
+/* The job's safety deadline in ms, and its timer callback. */
+uint64_t mp_job_safety_ms(const struct run *R, const struct job *j);
+void mp_job_on_safety(uv_timer_t *t);
+
+/* The grace timer's callback: waits for the servers to catch up with the
+ * probe, then compares and stops them. */
+void mp_job_on_grace(uv_timer_t *t);
+
+/* server_checks.c: what the servers saw against expect.server, whether
+ * they caught up with the probe's last line, and the mailboxes left
+ * against expect.mailboxes. */
+void mp_job_check_servers(struct job *j);
+int mp_job_servers_caught_up(const struct job *j, struct mp_fake_server *s,
+                             const char *last);
+void mp_job_check_mailboxes(struct job *j);
+
+/* roundtrip_run.c: fills a roundtrip case's options and starts its first
+ * run (the servers run already). */
+void mp_job_rt_start(struct job *j);
+
+#endif
