@@ -16,6 +16,7 @@
 #include "harness/run/heap.h"
 #include "harness/run/isolate.h"
 #include "harness/run/outcome_pack.h"
+#include "probes/mask.h"
 #include "probes/probe.h"
 #include "probes/result.h"
 #include "probes/roundtrip.h"
@@ -282,50 +283,6 @@ static int server_index(const struct mp_case *c, const char *name)
   return -1;
 }
 
-/* A received line as it may be shown in a report: credentials masked the
- * way the probe masks its transcript. Covers AUTH/AUTHENTICATE initial
- * responses, PASS, APOP and IMAP LOGIN arguments, and bare base64 lines
- * (SASL responses). */
-static void mask_line(const char *line, char *out, size_t cap)
-{
-  const char *p = line, *verb;
-  size_t n;
-
-  /* An IMAP tag comes first: skip one atom if a known verb follows. */
-  n = strcspn(p, " ");
-  if (p[n] == ' ') {
-    const char *v = p + n + 1;
-    if (strncasecmp(v, "LOGIN ", 6) == 0 ||
-        strncasecmp(v, "AUTHENTICATE ", 13) == 0)
-      p = v;
-  }
-  verb = p;
-  n = strcspn(verb, " ");
-  if ((n == 4 && strncasecmp(verb, "PASS", 4) == 0) ||
-      (n == 4 && strncasecmp(verb, "AUTH", 4) == 0) ||
-      (n == 4 && strncasecmp(verb, "APOP", 4) == 0) ||
-      (n == 5 && strncasecmp(verb, "LOGIN", 5) == 0) ||
-      (n == 12 && strncasecmp(verb, "AUTHENTICATE", 12) == 0)) {
-    /* Keep the verb and, but for PASS, its first argument. */
-    size_t keep = n;
-    if (verb[n] == ' ' && !(n == 4 && strncasecmp(verb, "PASS", 4) == 0)) {
-      keep = n + 1 + strcspn(verb + n + 1, " ");
-    }
-    if (verb[keep] == ' ') {
-      snprintf(out, cap, "%.*s ****", (int)(verb - line + keep), line);
-      return;
-    }
-  } else if (strlen(line) >= 4 &&
-             strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                          "0123456789+/=") == strlen(line) &&
-             strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") < strlen(line)) {
-    /* base64, but not a command word like QUIT or STARTTLS */
-    snprintf(out, cap, "****");
-    return;
-  }
-  snprintf(out, cap, "%s", line);
-}
-
 /* What the servers saw against expect.servers. Runs while they still run,
  * after the grace period. */
 static void check_servers(struct job *j)
@@ -364,8 +321,7 @@ static void check_servers(struct job *j)
     for (i = 0; i < es->nnot_saw; i++) {
       for (l = 0; l < nseen; l++) {
         if (mp_glob_match(es->not_saw[i], seen[l].line)) {
-          mask_line(seen[l].input ? "****" : seen[l].line, shown,
-                    sizeof(shown));
+          mp_mask_line(seen[l].line, seen[l].input, shown, sizeof(shown));
           job_diff(j, "server %s: saw \"%s\" (not_saw \"%s\")", es->server,
                    shown, es->not_saw[i]);
           break;
@@ -376,8 +332,7 @@ static void check_servers(struct job *j)
       for (l = 0; l < nseen; l++) {
         if (!seen[l].tls &&
             mp_glob_match(es->not_saw_in_clear[i], seen[l].line)) {
-          mask_line(seen[l].input ? "****" : seen[l].line, shown,
-                    sizeof(shown));
+          mp_mask_line(seen[l].line, seen[l].input, shown, sizeof(shown));
           job_diff(j,
                    "server %s: saw \"%s\" before TLS (not_saw_in_clear "
                    "\"%s\")",
