@@ -50,13 +50,6 @@ enum { IMAP_OK = 1, IMAP_NO = 2, IMAP_BAD = 3, IMAP_BYE = 4 };
 #define IMAP_MAX_MATCHES 64
 #define IMAP_MAX_HEADER 4096 /* the token header we fetch */
 
-static const struct mp_login_rules imap_login = {
-    .refused = "the server refused the credentials with every method "
-               "tried",
-    .failed = "every login method tried failed",
-    .none = "no login method in common with the server",
-};
-
 struct imap {
   enum imap_state st;
   unsigned tag;
@@ -83,10 +76,9 @@ struct imap {
 static void imap_set(struct mp_probe *p, enum imap_state st)
 {
   struct imap *s = p->state;
-  mp_session_trace(p, imap_state_names[s->st], imap_state_names[st]);
+  mp_session_move(p, imap_state_names[s->st], imap_state_names[st],
+                  imap_phase[st]);
   s->st = st;
-  if (p->phase != imap_phase[st])
-    mp_session_phase(p, imap_phase[st]);
 }
 
 static void imap_start(struct mp_probe *p)
@@ -270,7 +262,7 @@ static void send_next_login(struct mp_probe *p)
   l->announced = 1;
   /* RFC 9051 6.2.3: LOGINDISABLED until TLS. */
   l->tls_hint = s->starttls || s->logindisabled;
-  int m = mp_login_next(p, &imap_login);
+  int m = mp_login_next(p, &mp_login_method_rules);
   if (m == MP_LOGIN_CMD)
     send_login(p);
   else if (m >= 0)

@@ -12,7 +12,15 @@
 _Static_assert(MP_LOGIN_BIT(MP_LOGIN_USER) == MP_AUTH_USER, "USER bit");
 _Static_assert(MP_LOGIN_BIT(MP_LOGIN_APOP) == MP_AUTH_APOP, "APOP bit");
 _Static_assert(MP_LOGIN_BIT(MP_LOGIN_CMD) == MP_AUTH_LOGIN_CMD, "LOGIN bit");
-_Static_assert((int)MP_SASL_COUNT <= (int)MP_LOGIN_USER, "SASL bits below the rest");
+_Static_assert((int)MP_SASL_COUNT <= (int)MP_LOGIN_USER,
+               "SASL bits below the rest");
+
+const struct mp_login_rules mp_login_method_rules = {
+    .refused = "the server refused the credentials with every method "
+               "tried",
+    .failed = "every login method tried failed",
+    .none = "no login method in common with the server",
+};
 
 unsigned mp_login_allowed(const struct mp_probe *p)
 {

@@ -56,6 +56,10 @@ struct mp_login_rules {
   int tls_if_clear_only;
 };
 
+/* The rules of POP3 and IMAP, whose logins mix SASL and simple commands
+ * ("method" where SMTP says "mechanism"). */
+extern const struct mp_login_rules mp_login_method_rules;
+
 /* The allowed login methods for the current TLS state: everything the user
  * allowed, less cleartext SASL and simple logins when not in TLS and the
  * mode is not none (never a password in clear unless tls is none). */

@@ -67,13 +67,6 @@ static const struct {
  * octets. */
 static const struct mp_sasl_frame pop3_sasl = {"AUTH", 240};
 
-static const struct mp_login_rules pop3_login = {
-    .refused = "the server refused the credentials with every method "
-               "tried",
-    .failed = "every login method tried failed",
-    .none = "no login method in common with the server",
-};
-
 struct pop3 {
   enum pop3_state st;
   char timestamp[256]; /* the APOP banner's <...>, "" if none */
@@ -96,10 +89,9 @@ struct pop3 {
 static void pop3_set(struct mp_probe *p, enum pop3_state st)
 {
   struct pop3 *s = p->state;
-  mp_session_trace(p, pop3_state_names[s->st], pop3_state_names[st]);
+  mp_session_move(p, pop3_state_names[s->st], pop3_state_names[st],
+                  pop3_rows[st].phase);
   s->st = st;
-  if (p->phase != pop3_rows[st].phase)
-    mp_session_phase(p, pop3_rows[st].phase);
 }
 
 /* Sets the next state and sends its command. */
@@ -280,7 +272,7 @@ static void send_login(struct mp_probe *p)
     l->offered |= MP_LOGIN_BIT(MP_LOGIN_USER);
   l->announced = 1;
   l->tls_hint = s->stls;
-  int m = mp_login_next(p, &pop3_login);
+  int m = mp_login_next(p, &mp_login_method_rules);
   char line[600];
   if (m == MP_LOGIN_APOP) {
     send_apop(p);

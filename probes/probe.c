@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "probes/mask.h"
+#include "probes/names.h"
 #include "probes/session.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
@@ -28,28 +29,23 @@ static const char *const tls_names[] = {"none", "starttls", "implicit", "auto"};
 
 const char *mp_proto_name(enum mp_proto p)
 {
-  return (unsigned)p < 3 ? proto_names[p] : "unknown";
+  return mp_name_of(proto_names, MP_NAMES_COUNT(proto_names), (int)p,
+                    "unknown");
 }
 
 int mp_proto_from_name(const char *name)
 {
-  for (int i = 0; i < 3; i++)
-    if (strcasecmp(name, proto_names[i]) == 0)
-      return i;
-  return -1;
+  return mp_name_find(proto_names, MP_NAMES_COUNT(proto_names), name, 1);
 }
 
 const char *mp_tls_mode_name(enum mp_tls_mode m)
 {
-  return (unsigned)m < 4 ? tls_names[m] : "unknown";
+  return mp_name_of(tls_names, MP_NAMES_COUNT(tls_names), (int)m, "unknown");
 }
 
 int mp_tls_mode_from_name(const char *name)
 {
-  for (int i = 0; i < 4; i++)
-    if (strcasecmp(name, tls_names[i]) == 0)
-      return i;
-  return -1;
+  return mp_name_find(tls_names, MP_NAMES_COUNT(tls_names), name, 1);
 }
 
 uint16_t mp_default_port(enum mp_proto proto, enum mp_tls_mode tls)
@@ -114,8 +110,8 @@ void mp_session_log(struct mp_probe *p, char dir, const char *text)
   log_line(p, dir, text, strlen(text));
 }
 
-void mp_session_trace(const struct mp_probe *p, const char *from,
-                      const char *to)
+void mp_session_move(struct mp_probe *p, const char *from, const char *to,
+                     enum mp_phase phase)
 {
   static int debug = -1;
   if (debug < 0)
@@ -123,6 +119,8 @@ void mp_session_trace(const struct mp_probe *p, const char *from,
   if (debug)
     fprintf(stderr, "%s %8.3fms %s -> %s\n", p->proto->name,
             (double)mp_session_elapsed(p) / 1000.0, from, to);
+  if (p->phase != phase)
+    mp_session_phase(p, phase);
 }
 
 int (*mp_session_writer)(struct mp_conn *c, const void *buf,
@@ -607,14 +605,6 @@ static void on_resolved(int status, const struct sockaddr_storage *addrs,
   try_connect(p);
 }
 
-static char *own(struct mp_probe *p, size_t slot, const char *s)
-{
-  if (!s)
-    return NULL;
-  p->owned[slot] = strdup(s);
-  return p->owned[slot];
-}
-
 int mp_probe_start(struct uv_loop_s *loop, const struct mp_probe_opts *opts,
                    mp_probe_cb cb, void *data)
 {
@@ -629,13 +619,15 @@ int mp_probe_start(struct uv_loop_s *loop, const struct mp_probe_opts *opts,
     return MP_E_NO_RESOURCES;
   p->loop = loop;
   p->o = *opts;
-  p->o.host = own(p, 0, opts->host);
-  p->o.user = own(p, 1, opts->user);
-  p->o.password = own(p, 2, opts->password);
-  p->o.cafile = own(p, 3, opts->cafile);
-  p->o.ca_pem = own(p, 4, opts->ca_pem);
-  p->o.servername = own(p, 5, opts->servername);
-  p->o.helo = own(p, 6, opts->helo ? opts->helo : "mailprobe.invalid");
+  if (!p->o.helo)
+    p->o.helo = "mailprobe.invalid";
+  /* Copies: the caller's strings need not outlive this call. */
+  const char **strs[] = {&p->o.host,   &p->o.user,   &p->o.password,
+                         &p->o.cafile, &p->o.ca_pem, &p->o.servername,
+                         &p->o.helo};
+  for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+    if (*strs[i])
+      *strs[i] = p->owned[i] = strdup(*strs[i]);
   if (!p->o.timeout_ms)
     p->o.timeout_ms = MP_PROBE_DEFAULT_TIMEOUT_MS;
   if (!p->o.port)

@@ -4,6 +4,7 @@
 #include "probes/resolve_parse.h"
 
 #include "probes/resolve.h"
+#include "probes/names.h"
 #include "wire/errors.h"
 
 #include <ares.h>
@@ -31,25 +32,14 @@ static const char *const mode_names[] = {
     [MP_DNS_PREFER_V6] = "prefer_ipv6",
 };
 
-#define MODE_COUNT ((int)(sizeof(mode_names) / sizeof(mode_names[0])))
-
 int mp_dns_mode_from_name(const char *name)
 {
-  int i;
-
-  if (name == NULL)
-    return -1;
-  for (i = 0; i < MODE_COUNT; i++)
-    if (strcmp(name, mode_names[i]) == 0)
-      return i;
-  return -1;
+  return mp_name_find(mode_names, MP_NAMES_COUNT(mode_names), name, 0);
 }
 
 const char *mp_dns_mode_name(enum mp_dns_mode m)
 {
-  if ((int)m < 0 || (int)m >= MODE_COUNT)
-    return NULL;
-  return mode_names[m];
+  return mp_name_of(mode_names, MP_NAMES_COUNT(mode_names), (int)m, NULL);
 }
 
 /* --- Literals and names ------------------------------------------------ */

@@ -116,9 +116,11 @@ void mp_session_quit_deadline(struct mp_probe *p);
 /* Microseconds since the probe started. */
 uint64_t mp_session_elapsed(const struct mp_probe *p);
 
-/* Writes a state change to stderr when MAILPROBE_DEBUG is set. */
-void mp_session_trace(const struct mp_probe *p, const char *from,
-                      const char *to);
+/* A protocol's state machine moves from state `from` to `to` (their
+ * names): the change is traced (to stderr when MAILPROBE_DEBUG is set)
+ * and the probe goes into phase if it is not there yet. */
+void mp_session_move(struct mp_probe *p, const char *from, const char *to,
+                     enum mp_phase phase);
 
 /* The protocol tables. */
 extern const struct mp_probe_proto mp_smtp_proto;

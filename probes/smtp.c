@@ -80,10 +80,9 @@ struct smtp {
 static void smtp_set(struct mp_probe *p, enum smtp_state st)
 {
   struct smtp *s = p->state;
-  mp_session_trace(p, smtp_state_names[s->st], smtp_state_names[st]);
+  mp_session_move(p, smtp_state_names[s->st], smtp_state_names[st],
+                  smtp_expect[st].phase);
   s->st = st;
-  if (p->phase != smtp_expect[st].phase)
-    mp_session_phase(p, smtp_expect[st].phase);
 }
 
 /* Sets the next state and sends its command. */
