@@ -1,6 +1,7 @@
-/* A probe's result (DESIGN.md "Results and error names"): status, error
- * name, phase, last reply, per-phase timings, TLS facts, the mechanism that
- * logged in and a transcript with credentials masked. */
+/* A probe's result: status, error name (wire/errors.h, the names case
+ * files and JSON output use), phase, last reply, per-phase timings, TLS
+ * facts, the mechanism that logged in and a transcript with credentials
+ * masked (probes/mask.h). */
 #ifndef MP_RESULT_H
 #define MP_RESULT_H
 
