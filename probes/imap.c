@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "probes/names.h"
 #include "probes/session.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
@@ -110,13 +111,13 @@ static void parse_caps(struct imap *s, const char *list)
     while (*t == ' ')
       t++;
     size_t n = strcspn(t, " ]");
-    if (n == 8 && strncasecmp(t, "STARTTLS", 8) == 0)
+    if (mp_word_is(t, n, "STARTTLS"))
       s->starttls = 1;
-    else if (n == 13 && strncasecmp(t, "LOGINDISABLED", 13) == 0)
+    else if (mp_word_is(t, n, "LOGINDISABLED"))
       s->logindisabled = 1;
-    else if (n == 7 && strncasecmp(t, "SASL-IR", 7) == 0)
+    else if (mp_word_is(t, n, "SASL-IR"))
       s->sasl_ir = 1;
-    else if (n == 7 && strncasecmp(t, "UIDPLUS", 7) == 0)
+    else if (mp_word_is(t, n, "UIDPLUS"))
       s->uidplus = 1;
     else if (n > 5 && strncasecmp(t, "AUTH=", 5) == 0) {
       char mech[64];
@@ -144,7 +145,7 @@ static void resp_code(struct mp_probe *p, const char *text)
   if (n == 0 || n > 63)
     return;
   p->r->resp_code = strndup(text + 1, n);
-  if (n == 10 && strncasecmp(text + 1, "CAPABILITY", 10) == 0)
+  if (mp_word_is(text + 1, n, "CAPABILITY"))
     parse_caps(s, text + 11);
 }
 
@@ -392,21 +393,10 @@ static void fetch_done(struct mp_probe *p)
 
 /* ---- one handler per state: the tagged answer to its command ------- */
 
-static void on_capability(struct mp_probe *p, int st)
-{
-  (void)st;
-  after_caps(p);
-}
-
-static void on_starttls(struct mp_probe *p, int st)
-{
-  (void)st;
-  mp_session_starttls(p);
-}
-
 /* AUTHENTICATE and LOGIN: logged in, or this method failed. */
-static void on_login(struct mp_probe *p, int st)
+static void on_login(struct mp_probe *p)
 {
+  int st = p->r->reply_code;
   if (st == IMAP_OK) {
     if (mp_login_accepted(p) == 0)
       send_cmd(p, IMAP_SELECT, "SELECT INBOX");
@@ -427,53 +417,41 @@ static void on_login(struct mp_probe *p, int st)
   send_next_login(p);
 }
 
-static void on_select(struct mp_probe *p, int st)
+static void on_select(struct mp_probe *p)
 {
-  (void)st;
   if (p->o.find_token)
     send_search(p);
   else
     send_logout(p);
 }
 
-static void on_search(struct mp_probe *p, int st)
-{
-  (void)st;
-  search_next(p);
-}
-
-static void on_logout(struct mp_probe *p, int st)
-{
-  (void)st;
-  mp_session_ok(p);
-}
-
-/* Each state's handler, and what an answer other than OK means: the
- * error (0: the handler decides) and its sentence; a session still in
- * step says LOGOUT first. A refusal in the delete phase comes with a
- * warning: the test message was found. */
+/* Each state's handler (the reply is in p->r), and what an answer other
+ * than OK means: the error (0: the handler decides) and its sentence; a
+ * session still in step says LOGOUT first. A refusal in the delete phase
+ * comes with a warning: the test message was found. */
 static const struct {
-  void (*on_tagged)(struct mp_probe *p, int st);
+  void (*on_tagged)(struct mp_probe *p);
   int fail;
   int quit;
   const char *refused;
 } on_state[IMAP_STATE_COUNT] = {
-    [IMAP_CAPABILITY] = {on_capability, MP_E_PROTOCOL_ERROR, 0,
+    [IMAP_CAPABILITY] = {after_caps, MP_E_PROTOCOL_ERROR, 0,
                          "CAPABILITY was refused"},
-    [IMAP_STARTTLS] = {on_starttls, MP_E_STARTTLS_REJECTED, 1,
+    [IMAP_STARTTLS] = {mp_session_starttls, MP_E_STARTTLS_REJECTED, 1,
                        "STARTTLS was refused"},
     [IMAP_AUTHENTICATE] = {on_login, 0, 0, NULL},
     [IMAP_LOGIN] = {on_login, 0, 0, NULL},
     [IMAP_SELECT] = {on_select, MP_E_MAILBOX_ERROR, 1,
                      "SELECT INBOX was refused"},
-    [IMAP_SEARCH] = {on_search, MP_E_MAILBOX_ERROR, 1,
+    [IMAP_SEARCH] = {search_next, MP_E_MAILBOX_ERROR, 1,
                      "UID SEARCH was refused"},
-    [IMAP_FETCH] = {on_search, MP_E_MAILBOX_ERROR, 1, "UID FETCH was refused"},
-    [IMAP_STORE] = {on_search, MP_E_MAILBOX_ERROR, 1,
+    [IMAP_FETCH] = {search_next, MP_E_MAILBOX_ERROR, 1,
+                    "UID FETCH was refused"},
+    [IMAP_STORE] = {search_next, MP_E_MAILBOX_ERROR, 1,
                     "the test message was found but UID STORE was refused"},
-    [IMAP_EXPUNGE] = {on_search, MP_E_MAILBOX_ERROR, 1,
+    [IMAP_EXPUNGE] = {search_next, MP_E_MAILBOX_ERROR, 1,
                       "the test message was found but EXPUNGE was refused"},
-    [IMAP_LOGOUT] = {on_logout, 0, 0, NULL},
+    [IMAP_LOGOUT] = {mp_session_ok, 0, 0, NULL},
 };
 
 /* The tagged answer to our command. */
@@ -484,7 +462,7 @@ static void on_tagged(struct mp_probe *p, int st)
   if (!on_state[s->st].on_tagged) {
     mp_session_fail(p, MP_E_PROTOCOL_ERROR, "a tagged response out of turn");
   } else if (st == IMAP_OK || !on_state[s->st].fail) {
-    on_state[s->st].on_tagged(p, st);
+    on_state[s->st].on_tagged(p);
   } else if (!on_state[s->st].quit) {
     mp_session_fail(p, on_state[s->st].fail, "%s", refused);
   } else {

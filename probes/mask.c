@@ -1,15 +1,11 @@
 /* The credential masker (probes/mask.h). */
 #include "probes/mask.h"
 
+#include "probes/names.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-/* 1 when the n bytes at s are the word w, whatever the case. */
-static int word_is(const char *s, size_t n, const char *w)
-{
-  return n == strlen(w) && strncasecmp(s, w, n) == 0;
-}
 
 /* The length of the IMAP astring at s (RFC 9051 9): a quoted string with
  * its escapes, else an atom up to the next space. */
@@ -28,9 +24,9 @@ static size_t astring_len(const char *s)
  * LOGIN and APOP, nothing of PASS. */
 static size_t clear_args(const char *verb, size_t n, const char *arg)
 {
-  if (word_is(verb, n, "LOGIN"))
+  if (mp_word_is(verb, n, "LOGIN"))
     return astring_len(arg); /* RFC 9051 6.2.3: user, then password */
-  if (word_is(verb, n, "APOP")) {
+  if (mp_word_is(verb, n, "APOP")) {
     /* RFC 1939 7: APOP name digest; the digest is the last word. */
     size_t end = strlen(arg);
     while (end > 0 && arg[end - 1] == ' ')
@@ -57,11 +53,11 @@ size_t mp_mask_line(const char *line, int response, char *out, size_t cap)
                           strncasecmp(line + vl + 1, "AUTHENTICATE ", 13) == 0))
     verb = line + vl + 1;
   vl = strcspn(verb, " ");
-  if (word_is(verb, vl, "PASS") || word_is(verb, vl, "AUTH") ||
-      word_is(verb, vl, "APOP") || word_is(verb, vl, "LOGIN") ||
-      word_is(verb, vl, "AUTHENTICATE")) {
+  if (mp_word_is(verb, vl, "PASS") || mp_word_is(verb, vl, "AUTH") ||
+      mp_word_is(verb, vl, "APOP") || mp_word_is(verb, vl, "LOGIN") ||
+      mp_word_is(verb, vl, "AUTHENTICATE")) {
     size_t keep = vl; /* of verb, in clear */
-    if (verb[vl] == ' ' && !word_is(verb, vl, "PASS"))
+    if (verb[vl] == ' ' && !mp_word_is(verb, vl, "PASS"))
       keep = vl + 1 + clear_args(verb, vl, verb + vl + 1);
     if (verb[keep] == ' ')
       n = snprintf(out, cap, "%.*s ****", (int)(verb - line + keep), line);

@@ -11,6 +11,11 @@ const char *mp_name_of(const char *const *names, int n, int i,
   return i >= 0 && i < n ? names[i] : unknown;
 }
 
+int mp_word_is(const char *s, size_t n, const char *w)
+{
+  return n == strlen(w) && strncasecmp(s, w, n) == 0;
+}
+
 int mp_name_find(const char *const *names, int n, const char *name, int nocase)
 {
   if (name == NULL)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "probes/names.h"
 #include "probes/session.h"
 #include "wire/codec.h"
 #include "wire/conn.h"
@@ -375,15 +376,15 @@ static void on_capa_item(struct mp_probe *p, const char *line, size_t len)
     return;
   }
   size_t kw = strcspn(line, " ");
-  if (kw == 4 && strncasecmp(line, "STLS", 4) == 0)
+  if (mp_word_is(line, kw, "STLS"))
     s->stls = 1;
-  else if (kw == 4 && strncasecmp(line, "USER", 4) == 0)
+  else if (mp_word_is(line, kw, "USER"))
     s->user_cap = 1;
-  else if (kw == 4 && strncasecmp(line, "SASL", 4) == 0)
+  else if (mp_word_is(line, kw, "SASL"))
     s->sasl_offered |= mp_sasl_mask_from_list(line + 4);
-  else if (kw == 10 && strncasecmp(line, "RESP-CODES", 10) == 0)
+  else if (mp_word_is(line, kw, "RESP-CODES"))
     s->resp_codes = 1;
-  else if (kw == 3 && strncasecmp(line, "TOP", 3) == 0)
+  else if (mp_word_is(line, kw, "TOP"))
     s->top_cap = 1;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "probes/names.h"
 #include "probes/session.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
@@ -190,9 +191,9 @@ static void parse_caps(struct smtp *s)
     if (mp_smtp_reply_line(&s->reply, i, line, sizeof(line)) < 0)
       break;
     size_t kw = strcspn(line, " =");
-    if (kw == 8 && strncasecmp(line, "STARTTLS", 8) == 0) {
+    if (mp_word_is(line, kw, "STARTTLS")) {
       s->starttls_offered = 1;
-    } else if (kw == 4 && strncasecmp(line, "AUTH", 4) == 0) {
+    } else if (mp_word_is(line, kw, "AUTH")) {
       /* "AUTH PLAIN LOGIN" and the old "AUTH=PLAIN LOGIN" alike. */
       s->auth_offered = 1;
       s->sasl_offered |= mp_sasl_mask_from_list(line + 4 + (line[4] != 0));
