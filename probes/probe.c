@@ -132,7 +132,7 @@ static void conn_failed(struct mp_probe *p, int err, const char *unsent);
  * leaves the queue full, a TLS record failed, no memory): the command
  * never left, so no answer will come. The probe ends now, in the phase of
  * the command, with the connection's error, rather than at its deadline. */
-static int write_out(struct mp_probe *p, const void *buf, size_t len,
+int mp_session_write(struct mp_probe *p, const void *buf, size_t len,
                      const char *unsent)
 {
   if (p->finished)
@@ -150,12 +150,6 @@ static int write_out(struct mp_probe *p, const void *buf, size_t len,
   return rc;
 }
 
-int mp_session_write(struct mp_probe *p, const void *buf, size_t len,
-                     const char *unsent)
-{
-  return write_out(p, buf, len, unsent);
-}
-
 /* Logs line through the masker and sends it with CRLF. */
 static int send_line(struct mp_probe *p, const char *line, int response)
 {
@@ -163,16 +157,17 @@ static int send_line(struct mp_probe *p, const char *line, int response)
     return MP_E_CONNECTION_CLOSED;
   size_t len = strlen(line);
   /* The masked line is at most 5 bytes longer ("PASS " -> "PASS ****"). */
-  char *buf = malloc(2 * len + 10), *shown = buf + len + 2;
+  char *buf = malloc(2 * len + 10);
   if (!buf) {
     conn_failed(p, MP_E_NO_RESOURCES, "out of memory");
     return MP_E_NO_RESOURCES;
   }
+  char *shown = buf + len + 2;
   size_t n = mp_mask_line(line, response, shown, len + 8);
   log_line(p, 'c', shown, n);
   memcpy(buf, line, len);
   memcpy(buf + len, "\r\n", 2);
-  int rc = write_out(p, buf, len + 2, NULL);
+  int rc = mp_session_write(p, buf, len + 2, NULL);
   free(buf);
   return rc;
 }
