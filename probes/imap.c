@@ -187,17 +187,13 @@ static void after_caps(struct mp_probe *p)
   if (!p->in_tls && s->starttls && !s->preauth &&
       (p->o.tls == MP_TLSMODE_STARTTLS || p->o.tls == MP_TLSMODE_AUTO)) {
     send_cmd(p, IMAP_STARTTLS, "STARTTLS");
-    return;
-  }
-  if (s->preauth) {
+  } else if (s->preauth) {
     send_cmd(p, IMAP_SELECT, "SELECT INBOX");
-    return;
-  }
-  if (!p->o.user) {
+  } else if (p->o.user) {
+    send_next_login(p);
+  } else {
     send_logout(p);
-    return;
   }
-  send_next_login(p);
 }
 
 /* Quotes a string for IMAP (RFC 9051 4.3): NULL if it cannot be quoted. */

@@ -301,13 +301,11 @@ static void after_capa(struct mp_probe *p)
       (s->stls ? p->o.tls == MP_TLSMODE_STARTTLS || p->o.tls == MP_TLSMODE_AUTO
                : p->o.tls == MP_TLSMODE_STARTTLS)) {
     send_cmd(p, POP3_STLS, "STLS");
-    return;
-  }
-  if (!p->o.user) {
+  } else if (p->o.user) {
+    send_login(p);
+  } else {
     send_quit(p);
-    return;
   }
-  send_login(p);
 }
 
 /* Asks for the headers of the next message to look at, or moves on to

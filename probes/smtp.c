@@ -234,13 +234,11 @@ static void after_ehlo(struct mp_probe *p)
   if (!p->in_tls && s->starttls_offered &&
       (p->o.tls == MP_TLSMODE_STARTTLS || p->o.tls == MP_TLSMODE_AUTO)) {
     send_cmd(p, SMTP_STARTTLS, "STARTTLS");
-    return;
-  }
-  if (!p->o.user) {
+  } else if (p->o.user) {
+    send_auth(p);
+  } else {
     send_mail_or_quit(p);
-    return;
   }
-  send_auth(p);
 }
 
 /* ---- one handler per state: the reply to its command --------------- */
