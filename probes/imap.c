@@ -4,12 +4,12 @@
  * (not when LOGINDISABLED), SELECT INBOX for the message count, LOGOUT.
  * Tagged and untagged responses, continuations and literals are read with
  * hard limits. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "probes/names.h"
 #include "probes/session.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
@@ -51,9 +51,6 @@ enum { IMAP_OK = 1, IMAP_NO = 2, IMAP_BAD = 3, IMAP_BYE = 4 };
 #define IMAP_MAX_MATCHES 64
 #define IMAP_MAX_HEADER 4096 /* the token header we fetch */
 
-/* Login methods in the order tried: SASL by its table, then LOGIN. */
-enum { METHOD_LOGIN = MP_SASL_COUNT };
-
 struct imap {
   enum imap_state st;
   unsigned tag;
@@ -63,13 +60,9 @@ struct imap {
   int logindisabled;
   int sasl_ir;
   unsigned sasl_offered;
-  unsigned tried;
-  int method;
   int preauth;
   int in_literal; /* the next line continues a response */
   unsigned untagged;
-  int saw_auth_fail;
-  int saw_tls_req;
   int uidplus;
   /* the round trip's search */
   unsigned long uids[IMAP_MAX_MATCHES]; /* SEARCH results */
@@ -84,31 +77,27 @@ struct imap {
 static void imap_set(struct mp_probe *p, enum imap_state st)
 {
   struct imap *s = p->state;
-  mp_session_trace(p, imap_state_names[s->st], imap_state_names[st]);
+  mp_session_move(p, imap_state_names[s->st], imap_state_names[st],
+                  imap_phase[st]);
   s->st = st;
-  if (p->phase != imap_phase[st])
-    mp_session_phase(p, imap_phase[st]);
 }
 
 static void imap_start(struct mp_probe *p)
 {
   struct imap *s = p->state;
   s->st = IMAP_GREETING;
-  s->method = -1;
 }
 
-/* Sends "<tag> <command>" with a fresh tag; shown masks secrets. */
-static void send_cmd(struct mp_probe *p, enum imap_state st, const char *cmd,
-                     const char *shown)
+/* Sets the next state and sends "<tag> <command>" with a fresh tag. */
+static void send_cmd(struct mp_probe *p, enum imap_state st, const char *cmd)
 {
   struct imap *s = p->state;
-  char line[1200], masked[1200];
+  char line[1200];
   snprintf(s->tagbuf, sizeof(s->tagbuf), "A%u", ++s->tag);
   snprintf(line, sizeof(line), "%s %s", s->tagbuf, cmd);
-  snprintf(masked, sizeof(masked), "%s %s", s->tagbuf, shown ? shown : cmd);
   s->untagged = 0;
   imap_set(p, st);
-  mp_session_send_secret(p, line, masked);
+  mp_session_send(p, line);
 }
 
 /* Reads a capability list (RFC 9051 7.2.2): atoms separated by spaces. */
@@ -122,13 +111,13 @@ static void parse_caps(struct imap *s, const char *list)
     while (*t == ' ')
       t++;
     size_t n = strcspn(t, " ]");
-    if (n == 8 && strncasecmp(t, "STARTTLS", 8) == 0)
+    if (mp_word_is(t, n, "STARTTLS"))
       s->starttls = 1;
-    else if (n == 13 && strncasecmp(t, "LOGINDISABLED", 13) == 0)
+    else if (mp_word_is(t, n, "LOGINDISABLED"))
       s->logindisabled = 1;
-    else if (n == 7 && strncasecmp(t, "SASL-IR", 7) == 0)
+    else if (mp_word_is(t, n, "SASL-IR"))
       s->sasl_ir = 1;
-    else if (n == 7 && strncasecmp(t, "UIDPLUS", 7) == 0)
+    else if (mp_word_is(t, n, "UIDPLUS"))
       s->uidplus = 1;
     else if (n > 5 && strncasecmp(t, "AUTH=", 5) == 0) {
       char mech[64];
@@ -156,7 +145,7 @@ static void resp_code(struct mp_probe *p, const char *text)
   if (n == 0 || n > 63)
     return;
   p->r->resp_code = strndup(text + 1, n);
-  if (n == 10 && strncasecmp(text + 1, "CAPABILITY", 10) == 0)
+  if (mp_word_is(text + 1, n, "CAPABILITY"))
     parse_caps(s, text + 11);
 }
 
@@ -168,30 +157,18 @@ static int code_is(const struct mp_probe *p, const char *code)
 static void send_logout(struct mp_probe *p)
 {
   mp_session_quit_deadline(p);
-  send_cmd(p, IMAP_LOGOUT, "LOGOUT", NULL);
+  send_cmd(p, IMAP_LOGOUT, "LOGOUT");
 }
 
-/* Fails the probe while the session is still in step: says LOGOUT first
- * (RFC 9051 6.1.3), as the SMTP and POP3 probes say QUIT, so the server
- * sees a clean end. The close that follows writes it out; the answer is
- * not awaited, so the result keeps the phase and reply that failed. Not
- * after BYE (the server is closing) nor for a session out of step
- * (protocol errors, TLS failures). */
-__attribute__((format(printf, 3, 4))) static void
-fail_logout(struct mp_probe *p, int err, const char *fmt, ...)
+/* RFC 9051 6.1.3, with a fresh tag. Not after BYE: the server is
+ * closing (those paths fail without a goodbye). */
+static void imap_goodbye(struct mp_probe *p, char *line, size_t cap)
 {
   struct imap *s = p->state;
-  char buf[512], line[32];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof(buf), fmt, ap);
-  va_end(ap);
-  snprintf(line, sizeof(line), "A%u LOGOUT", ++s->tag);
-  mp_session_send(p, line);
-  mp_session_fail(p, err, "%s", buf);
+  snprintf(line, cap, "A%u LOGOUT", ++s->tag);
 }
 
-static void imap_login_next(struct mp_probe *p);
+static void send_next_login(struct mp_probe *p);
 
 static void after_caps(struct mp_probe *p)
 {
@@ -202,25 +179,21 @@ static void after_caps(struct mp_probe *p)
     mp_session_phase(p, MP_PHASE_EHLO);
   if (!p->in_tls && p->o.tls == MP_TLSMODE_STARTTLS &&
       (!s->starttls || s->preauth)) {
-    fail_logout(p, MP_E_STARTTLS_UNSUPPORTED, "%s",
-                s->preauth ? "PREAUTH: STARTTLS is no longer possible"
-                           : "the server does not offer STARTTLS");
+    mp_session_fail_quit(p, MP_E_STARTTLS_UNSUPPORTED, "%s",
+                         s->preauth ? "PREAUTH: STARTTLS is no longer possible"
+                                    : "the server does not offer STARTTLS");
     return;
   }
   if (!p->in_tls && s->starttls && !s->preauth &&
       (p->o.tls == MP_TLSMODE_STARTTLS || p->o.tls == MP_TLSMODE_AUTO)) {
-    send_cmd(p, IMAP_STARTTLS, "STARTTLS", NULL);
-    return;
-  }
-  if (s->preauth) {
-    send_cmd(p, IMAP_SELECT, "SELECT INBOX", NULL);
-    return;
-  }
-  if (!p->o.user) {
+    send_cmd(p, IMAP_STARTTLS, "STARTTLS");
+  } else if (s->preauth) {
+    send_cmd(p, IMAP_SELECT, "SELECT INBOX");
+  } else if (p->o.user) {
+    send_next_login(p);
+  } else {
     send_logout(p);
-    return;
   }
-  imap_login_next(p);
 }
 
 /* Quotes a string for IMAP (RFC 9051 4.3): NULL if it cannot be quoted. */
@@ -255,12 +228,11 @@ static void send_login(struct mp_probe *p)
                     "the user name or password cannot be sent with LOGIN");
     return;
   }
-  char cmd[1100], shown[600];
+  char cmd[1100];
   snprintf(cmd, sizeof(cmd), "LOGIN %s %s", u, w);
-  snprintf(shown, sizeof(shown), "LOGIN %s ****", u);
   free(u);
   free(w);
-  send_cmd(p, IMAP_LOGIN, cmd, shown);
+  send_cmd(p, IMAP_LOGIN, cmd);
 }
 
 static void send_authenticate(struct mp_probe *p, int mech)
@@ -269,53 +241,28 @@ static void send_authenticate(struct mp_probe *p, int mech)
   /* RFC 4959 3: the initial response on the command line only with
    * SASL-IR; RFC 9051 allows long lines, but keep ours modest. */
   const struct mp_sasl_frame frame = {"AUTHENTICATE", s->sasl_ir ? 1000 : 0};
-  char cmd[1100], shown[1100];
-  if (mp_session_sasl_begin(p, &frame, mech, cmd, shown, sizeof(cmd)) < 0)
+  char cmd[1100];
+  if (mp_login_sasl_begin(p, &frame, mech, cmd, sizeof(cmd)) < 0)
     return;
-  send_cmd(p, IMAP_AUTHENTICATE, cmd, shown);
+  send_cmd(p, IMAP_AUTHENTICATE, cmd);
 }
 
-static void imap_login_next(struct mp_probe *p)
+/* Logs in with the strongest method left, or gives up with the error
+ * that says why (probes/login.c). */
+static void send_next_login(struct mp_probe *p)
 {
   struct imap *s = p->state;
-  unsigned allowed = mp_session_login_allowed(p);
-  unsigned offered = s->sasl_offered;
-  if (p->phase != MP_PHASE_AUTH)
-    mp_session_phase(p, MP_PHASE_AUTH);
+  struct mp_login *l = &p->login;
+  l->offered = s->sasl_offered;
   if (!s->logindisabled)
-    offered |= 1u << METHOD_LOGIN;
-  unsigned allow = allowed & MP_SASL_ALL;
-  if (allowed & MP_AUTH_LOGIN_CMD)
-    allow |= 1u << METHOD_LOGIN;
-  int m = mp_sasl_choose(offered, allow, s->tried);
-  if (m < 0 && (offered & allow & (1u << METHOD_LOGIN)) &&
-      !(s->tried & (1u << METHOD_LOGIN)))
-    m = METHOD_LOGIN;
-  if (m < 0) {
-    unsigned user_all = p->o.auth ? p->o.auth : (MP_SASL_ALL | MP_AUTH_SIMPLE);
-    unsigned all = user_all & MP_SASL_ALL;
-    if (user_all & MP_AUTH_LOGIN_CMD)
-      all |= 1u << METHOD_LOGIN;
-    if (s->saw_auth_fail)
-      fail_logout(p, MP_E_AUTH_FAILED,
-                  "the server refused the credentials with every method "
-                  "tried");
-    else if (s->saw_tls_req || (!p->in_tls && (offered & all)) ||
-             (!p->in_tls && (s->starttls || s->logindisabled)))
-      fail_logout(p, MP_E_AUTH_TLS_REQUIRED, "login needs TLS, and tls is %s",
-                  mp_tls_mode_name(p->o.tls));
-    else if (s->tried)
-      fail_logout(p, MP_E_AUTH_FAILED, "every login method tried failed");
-    else
-      fail_logout(p, MP_E_AUTH_UNSUPPORTED,
-                  "no login method in common with the server");
-    return;
-  }
-  s->method = m;
-  s->tried |= 1u << m;
-  if (m == METHOD_LOGIN)
+    l->offered |= MP_LOGIN_BIT(MP_LOGIN_CMD);
+  l->announced = 1;
+  /* RFC 9051 6.2.3: LOGINDISABLED until TLS. */
+  l->tls_hint = s->starttls || s->logindisabled;
+  int m = mp_login_next(p, &mp_login_method_rules);
+  if (m == MP_LOGIN_CMD)
     send_login(p);
-  else
+  else if (m >= 0)
     send_authenticate(p, m);
 }
 
@@ -328,7 +275,7 @@ static void on_continue(struct mp_probe *p, const char *line)
                     "a continuation request nobody asked for");
     return;
   }
-  mp_session_sasl_answer(p, line[1] == ' ' ? line + 2 : line + 1);
+  mp_login_sasl_answer(p, line[1] == ' ' ? line + 2 : line + 1);
 }
 
 /* "1,5,9" from a list of UIDs into buf. */
@@ -355,7 +302,7 @@ static void send_search(struct mp_probe *p)
    * confirms the prefix before anything is deleted. */
   snprintf(cmd, sizeof(cmd), "UID SEARCH HEADER X-Mailprobe-Token %s", q);
   free(q);
-  send_cmd(p, IMAP_SEARCH, cmd, NULL);
+  send_cmd(p, IMAP_SEARCH, cmd);
 }
 
 /* After the search, the fetch, the store, the expunge: the next step. */
@@ -371,7 +318,7 @@ static void search_next(struct mp_probe *p)
     snprintf(cmd, sizeof(cmd),
              "UID FETCH %s (UID BODY.PEEK[HEADER.FIELDS (X-Mailprobe-Token)])",
              set);
-    send_cmd(p, IMAP_FETCH, cmd, NULL);
+    send_cmd(p, IMAP_FETCH, cmd);
     return;
   case IMAP_FETCH:
     p->r->found = (int64_t)s->nmine;
@@ -379,7 +326,7 @@ static void search_next(struct mp_probe *p)
       break;
     uid_set(s->mine, s->nmine, set, sizeof(set));
     snprintf(cmd, sizeof(cmd), "UID STORE %s +FLAGS.SILENT (\\Deleted)", set);
-    send_cmd(p, IMAP_STORE, cmd, NULL);
+    send_cmd(p, IMAP_STORE, cmd);
     return;
   case IMAP_STORE:
     /* RFC 4315 2.1: UID EXPUNGE touches only our messages; plain EXPUNGE
@@ -389,7 +336,7 @@ static void search_next(struct mp_probe *p)
       snprintf(cmd, sizeof(cmd), "UID EXPUNGE %s", set);
     else
       snprintf(cmd, sizeof(cmd), "EXPUNGE");
-    send_cmd(p, IMAP_EXPUNGE, cmd, NULL);
+    send_cmd(p, IMAP_EXPUNGE, cmd);
     return;
   case IMAP_EXPUNGE:
     p->r->deleted = (int64_t)s->nmine;
@@ -440,100 +387,85 @@ static void fetch_done(struct mp_probe *p)
   s->hdr_len = 0;
 }
 
-static const char *method_name(int m)
+/* ---- one handler per state: the tagged answer to its command ------- */
+
+/* AUTHENTICATE and LOGIN: logged in, or this method failed. */
+static void on_login(struct mp_probe *p)
 {
-  return m == METHOD_LOGIN ? "LOGIN" : mp_sasl_name(m);
+  int st = p->r->reply_code;
+  if (st == IMAP_OK) {
+    if (mp_login_accepted(p) == 0)
+      send_cmd(p, IMAP_SELECT, "SELECT INBOX");
+    return;
+  }
+  if (mp_login_refused(p) < 0)
+    return;
+  /* RFC 5530 response codes say why. */
+  if (code_is(p, "UNAVAILABLE")) {
+    mp_session_fail_quit(p, MP_E_REJECTED,
+                         "the server cannot log anyone in now [UNAVAILABLE]");
+    return;
+  }
+  if (code_is(p, "PRIVACYREQUIRED"))
+    p->login.tls_asked = 1;
+  else if (st == IMAP_NO)
+    p->login.refused = 1;
+  send_next_login(p);
 }
 
+static void on_select(struct mp_probe *p)
+{
+  if (p->o.find_token)
+    send_search(p);
+  else
+    send_logout(p);
+}
+
+/* Each state's handler (the reply is in p->r), and what an answer other
+ * than OK means: the error (0: the handler decides) and its sentence; a
+ * session still in step says LOGOUT first. A refusal in the delete phase
+ * comes with a warning: the test message was found. */
+static const struct {
+  void (*on_tagged)(struct mp_probe *p);
+  int fail;
+  int quit;
+  const char *refused;
+} on_state[IMAP_STATE_COUNT] = {
+    [IMAP_CAPABILITY] = {after_caps, MP_E_PROTOCOL_ERROR, 0,
+                         "CAPABILITY was refused"},
+    [IMAP_STARTTLS] = {mp_session_starttls, MP_E_STARTTLS_REJECTED, 1,
+                       "STARTTLS was refused"},
+    [IMAP_AUTHENTICATE] = {on_login, 0, 0, NULL},
+    [IMAP_LOGIN] = {on_login, 0, 0, NULL},
+    [IMAP_SELECT] = {on_select, MP_E_MAILBOX_ERROR, 1,
+                     "SELECT INBOX was refused"},
+    [IMAP_SEARCH] = {search_next, MP_E_MAILBOX_ERROR, 1,
+                     "UID SEARCH was refused"},
+    [IMAP_FETCH] = {search_next, MP_E_MAILBOX_ERROR, 1,
+                    "UID FETCH was refused"},
+    [IMAP_STORE] = {search_next, MP_E_MAILBOX_ERROR, 1,
+                    "the test message was found but UID STORE was refused"},
+    [IMAP_EXPUNGE] = {search_next, MP_E_MAILBOX_ERROR, 1,
+                      "the test message was found but EXPUNGE was refused"},
+    [IMAP_LOGOUT] = {mp_session_ok, 0, 0, NULL},
+};
+
 /* The tagged answer to our command. */
-static void on_tagged(struct mp_probe *p, int st, const char *text)
+static void on_tagged(struct mp_probe *p, int st)
 {
   struct imap *s = p->state;
-  switch (s->st) {
-  case IMAP_CAPABILITY:
-    if (st != IMAP_OK) {
-      mp_session_fail(p, MP_E_PROTOCOL_ERROR, "CAPABILITY was refused");
-      return;
-    }
-    after_caps(p);
-    return;
-  case IMAP_STARTTLS:
-    if (st != IMAP_OK) {
-      fail_logout(p, MP_E_STARTTLS_REJECTED, "STARTTLS was refused");
-      return;
-    }
-    mp_session_starttls(p);
-    return;
-  case IMAP_AUTHENTICATE:
-  case IMAP_LOGIN:
-    if (st == IMAP_OK && s->st == IMAP_AUTHENTICATE &&
-        !mp_session_sasl_complete(p)) {
-      fail_logout(p, MP_E_PROTOCOL_ERROR,
-                  "the server accepted %s before the exchange was complete",
-                  mp_sasl_name(p->sasl_mech));
-      return;
-    }
-    if (st == IMAP_OK) {
-      p->r->auth = method_name(s->method);
-      send_cmd(p, IMAP_SELECT, "SELECT INBOX", NULL);
-      return;
-    }
-    if (s->st == IMAP_AUTHENTICATE && p->sasl_cancelled) {
-      fail_logout(p, MP_E_PROTOCOL_ERROR,
-                  "the server sent a SASL challenge we could not answer");
-      return;
-    }
-    /* RFC 5530 response codes say why. */
-    if (code_is(p, "UNAVAILABLE")) {
-      fail_logout(p, MP_E_REJECTED,
-                  "the server cannot log anyone in now [UNAVAILABLE]");
-      return;
-    }
-    if (code_is(p, "PRIVACYREQUIRED"))
-      s->saw_tls_req = 1;
-    else if (st == IMAP_NO)
-      s->saw_auth_fail = 1;
-    imap_login_next(p);
-    return;
-  case IMAP_SELECT:
-    if (st != IMAP_OK) {
-      fail_logout(p, MP_E_MAILBOX_ERROR, "SELECT INBOX was refused");
-      return;
-    }
-    if (p->o.find_token)
-      send_search(p);
-    else
-      send_logout(p);
-    return;
-  case IMAP_SEARCH:
-  case IMAP_FETCH:
-    if (st != IMAP_OK) {
-      fail_logout(p, MP_E_MAILBOX_ERROR, "%s was refused",
-                  s->st == IMAP_SEARCH ? "UID SEARCH" : "UID FETCH");
-      return;
-    }
-    search_next(p);
-    return;
-  case IMAP_STORE:
-  case IMAP_EXPUNGE:
-    if (st != IMAP_OK) {
+  const char *refused = on_state[s->st].refused;
+  if (!on_state[s->st].on_tagged) {
+    mp_session_fail(p, MP_E_PROTOCOL_ERROR, "a tagged response out of turn");
+  } else if (st == IMAP_OK || !on_state[s->st].fail) {
+    on_state[s->st].on_tagged(p);
+  } else if (!on_state[s->st].quit) {
+    mp_session_fail(p, on_state[s->st].fail, "%s", refused);
+  } else {
+    if (p->phase == MP_PHASE_DELETE)
       p->r->warn = 1;
-      fail_logout(p, MP_E_MAILBOX_ERROR,
-                  "the test message was found but %s was refused",
-                  s->st == IMAP_STORE ? "UID STORE" : "EXPUNGE");
-      return;
-    }
-    search_next(p);
-    return;
-  case IMAP_LOGOUT:
-    mp_session_ok(p);
-    return;
-  case IMAP_GREETING:
-  case IMAP_STATE_COUNT:
-    break;
+    mp_session_fail_quit(p, on_state[s->st].fail, "%s", refused);
   }
-  (void)text;
-  mp_session_fail(p, MP_E_PROTOCOL_ERROR, "a tagged response out of turn");
 }
 
 /* Splits "OK [code] text" into a status and the text. */
@@ -576,7 +508,7 @@ static void on_untagged(struct mp_probe *p, const char *rest)
     if (s->caps_known)
       after_caps(p);
     else
-      send_cmd(p, IMAP_CAPABILITY, "CAPABILITY", NULL);
+      send_cmd(p, IMAP_CAPABILITY, "CAPABILITY");
     return;
   }
   if (st == IMAP_BYE) {
@@ -691,7 +623,7 @@ static void imap_line(struct mp_probe *p, char *line, size_t len)
   resp_code(p, text);
   /* Untagged data may come at any time (RFC 9051 7): no check for bytes
    * after a tagged response, unlike SMTP and POP3. */
-  on_tagged(p, st, text);
+  on_tagged(p, st);
 }
 
 /* Literal bytes: kept (bounded) only while fetching our header. */
@@ -712,7 +644,7 @@ static void imap_tls_done(struct mp_probe *p)
   struct imap *s = p->state;
   /* RFC 9051 6.2.1: capabilities learned before TLS are void. */
   s->caps_known = 0;
-  send_cmd(p, IMAP_CAPABILITY, "CAPABILITY", NULL);
+  send_cmd(p, IMAP_CAPABILITY, "CAPABILITY");
 }
 
 const struct mp_probe_proto mp_imap_proto = {
@@ -722,4 +654,5 @@ const struct mp_probe_proto mp_imap_proto = {
     .line = imap_line,
     .raw = imap_raw,
     .tls_done = imap_tls_done,
+    .goodbye = imap_goodbye,
 };

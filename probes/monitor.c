@@ -1,22 +1,21 @@
 /* The ipMonitor state machine (probes/monitor.h). */
 #include "probes/monitor.h"
 
+#include "probes/names.h"
+
 #include <string.h>
-#include <strings.h>
 
 static const char *const state_names[] = {"up", "warn", "down", "lost"};
 
 const char *mp_mon_state_name(enum mp_mon_state s)
 {
-  return (unsigned)s < 4 ? state_names[s] : "unknown";
+  return mp_name_of(state_names, MP_NAMES_COUNT(state_names), (int)s,
+                    "unknown");
 }
 
 int mp_mon_state_from_name(const char *name)
 {
-  for (int i = 0; i < 4; i++)
-    if (strcasecmp(name, state_names[i]) == 0)
-      return i;
-  return -1;
+  return mp_name_find(state_names, MP_NAMES_COUNT(state_names), name, 1);
 }
 
 void mp_monitor_init(struct mp_monitor *m, const struct mp_monitor_cfg *cfg)

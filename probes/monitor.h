@@ -1,4 +1,4 @@
-/* Monitor timing as ipMonitor does it (seeds/003): a monitor is Up, Warn,
+/* Monitor timing as ipMonitor does it: a monitor is Up, Warn,
  * Down or Lost, each state with its own test interval; N failed tests in a
  * row make an alert (default 3); after the most alerts allowed the monitor
  * is Lost and sends no more, but a recovery notice still goes out when a

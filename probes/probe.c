@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "probes/mask.h"
+#include "probes/names.h"
 #include "probes/session.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
@@ -27,28 +29,23 @@ static const char *const tls_names[] = {"none", "starttls", "implicit", "auto"};
 
 const char *mp_proto_name(enum mp_proto p)
 {
-  return (unsigned)p < 3 ? proto_names[p] : "unknown";
+  return mp_name_of(proto_names, MP_NAMES_COUNT(proto_names), (int)p,
+                    "unknown");
 }
 
 int mp_proto_from_name(const char *name)
 {
-  for (int i = 0; i < 3; i++)
-    if (strcasecmp(name, proto_names[i]) == 0)
-      return i;
-  return -1;
+  return mp_name_find(proto_names, MP_NAMES_COUNT(proto_names), name, 1);
 }
 
 const char *mp_tls_mode_name(enum mp_tls_mode m)
 {
-  return (unsigned)m < 4 ? tls_names[m] : "unknown";
+  return mp_name_of(tls_names, MP_NAMES_COUNT(tls_names), (int)m, "unknown");
 }
 
 int mp_tls_mode_from_name(const char *name)
 {
-  for (int i = 0; i < 4; i++)
-    if (strcasecmp(name, tls_names[i]) == 0)
-      return i;
-  return -1;
+  return mp_name_find(tls_names, MP_NAMES_COUNT(tls_names), name, 1);
 }
 
 uint16_t mp_default_port(enum mp_proto proto, enum mp_tls_mode tls)
@@ -113,8 +110,8 @@ void mp_session_log(struct mp_probe *p, char dir, const char *text)
   log_line(p, dir, text, strlen(text));
 }
 
-void mp_session_trace(const struct mp_probe *p, const char *from,
-                      const char *to)
+void mp_session_move(struct mp_probe *p, const char *from, const char *to,
+                     enum mp_phase phase)
 {
   static int debug = -1;
   if (debug < 0)
@@ -122,129 +119,72 @@ void mp_session_trace(const struct mp_probe *p, const char *from,
   if (debug)
     fprintf(stderr, "%s %8.3fms %s -> %s\n", p->proto->name,
             (double)mp_session_elapsed(p) / 1000.0, from, to);
+  if (p->phase != phase)
+    mp_session_phase(p, phase);
 }
 
-static int send_raw_line(struct mp_probe *p, const char *line)
+int (*mp_session_writer)(struct mp_conn *c, const void *buf,
+                         size_t len) = mp_conn_write;
+
+static void conn_failed(struct mp_probe *p, int err, const char *unsent);
+
+/* A write the connection refused (mp_conn_write: it is closing, the peer
+ * leaves the queue full, a TLS record failed, no memory): the command
+ * never left, so no answer will come. The probe ends now, in the phase of
+ * the command, with the connection's error, rather than at its deadline. */
+int mp_session_write(struct mp_probe *p, const void *buf, size_t len,
+                     const char *unsent)
 {
+  if (p->finished)
+    return MP_E_CONNECTION_CLOSED;
+  int rc = mp_session_writer(p->conn, buf, len);
+  if (rc < 0) {
+    char why[256];
+    if (!unsent) {
+      snprintf(why, sizeof(why), "could not send a command in %s: %s",
+               mp_phase_name(p->phase), mp_err_message(rc));
+      unsent = why;
+    }
+    conn_failed(p, rc, unsent);
+  }
+  return rc;
+}
+
+/* Logs line through the masker and sends it with CRLF. */
+static int send_line(struct mp_probe *p, const char *line, int response)
+{
+  if (p->finished)
+    return MP_E_CONNECTION_CLOSED;
   size_t len = strlen(line);
-  char *buf = malloc(len + 2);
-  if (!buf)
+  /* The masked line is at most 5 bytes longer ("PASS " -> "PASS ****"). */
+  char *buf = malloc(2 * len + 10);
+  if (!buf) {
+    conn_failed(p, MP_E_NO_RESOURCES, "out of memory");
     return MP_E_NO_RESOURCES;
+  }
+  char *shown = buf + len + 2;
+  size_t n = mp_mask_line(line, response, shown, len + 8);
+  log_line(p, 'c', shown, n);
   memcpy(buf, line, len);
   memcpy(buf + len, "\r\n", 2);
-  int rc = mp_conn_write(p->conn, buf, len + 2);
+  int rc = mp_session_write(p, buf, len + 2, NULL);
   free(buf);
   return rc;
 }
 
 int mp_session_send(struct mp_probe *p, const char *line)
 {
-  log_line(p, 'c', line, strlen(line));
-  return send_raw_line(p, line);
+  return send_line(p, line, 0);
 }
 
-int mp_session_send_secret(struct mp_probe *p, const char *line,
-                           const char *shown)
+int mp_session_send_response(struct mp_probe *p, const char *line)
 {
-  log_line(p, 'c', shown, strlen(shown));
-  return send_raw_line(p, line);
+  return send_line(p, line, 1);
 }
 
 void mp_session_reply(struct mp_probe *p, int code, const char *text)
 {
   mp_result_set_reply(p->r, code, text);
-}
-
-unsigned mp_session_login_allowed(const struct mp_probe *p)
-{
-  unsigned allowed = p->o.auth ? p->o.auth : (MP_SASL_ALL | MP_AUTH_SIMPLE);
-  if (!p->in_tls && p->o.tls != MP_TLSMODE_NONE) {
-    for (int m = 0; m < MP_SASL_COUNT; m++)
-      if (mp_sasl_is_cleartext(m))
-        allowed &= ~MP_SASL_BIT(m);
-    /* APOP sends a digest, not the password; USER and LOGIN do not. */
-    allowed &= ~(MP_AUTH_USER | MP_AUTH_LOGIN_CMD);
-  }
-  return allowed;
-}
-
-/* ---- SASL ------------------------------------------------------------ */
-
-int mp_session_sasl_begin(struct mp_probe *p, const struct mp_sasl_frame *f,
-                          int mech, char *cmd, char *shown, size_t cap)
-{
-  mp_sasl_client_free(p->sasl);
-  p->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
-  p->sasl_mech = mech;
-  p->sasl_began = 0;
-  p->sasl_cancelled = 0;
-  p->sasl_sent = 0;
-  p->sasl_done = 0;
-  char *ir = NULL;
-  if (!p->sasl ||
-      (f->max_initial && mp_sasl_client_initial(p->sasl, &ir) < 0)) {
-    mp_session_fail(p, MP_E_NO_RESOURCES, "SASL set-up failed");
-    return MP_E_NO_RESOURCES;
-  }
-  const char *name = mp_sasl_name(mech);
-  if (ir && strlen(ir) <= f->max_initial) {
-    snprintf(cmd, cap, "%s %s %s", f->verb, name, ir);
-    snprintf(shown, cap, "%s %s ****", f->verb, name);
-    p->sasl_began = 1;
-    p->sasl_sent = 1;
-  } else {
-    snprintf(cmd, cap, "%s %s", f->verb, name);
-    snprintf(shown, cap, "%s", cmd);
-    if (ir) { /* made again at the first, empty challenge */
-      mp_sasl_client_free(p->sasl);
-      p->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
-    }
-  }
-  free(ir);
-  return 0;
-}
-
-void mp_session_sasl_answer(struct mp_probe *p, const char *ch)
-{
-  char *out = NULL;
-  int rc = MP_E_PROTOCOL_ERROR;
-  if (p->sasl && !p->sasl_began && !*ch) {
-    /* An empty challenge asks for the client's first message. */
-    rc = mp_sasl_client_initial(p->sasl, &out);
-    if (rc >= 0 && !out)
-      rc = mp_sasl_client_step(p->sasl, ch, &out);
-  } else if (p->sasl) {
-    rc = mp_sasl_client_step(p->sasl, ch, &out);
-  }
-  p->sasl_began = 1;
-  if (rc == MP_SASL_DONE)
-    p->sasl_done = 1;
-  if (rc == MP_SASL_DONE && !out)
-    out = strdup(""); /* SCRAM: an empty answer to the server's final */
-  if (rc < 0 || !out) {
-    free(out);
-    p->sasl_cancelled = 1;
-    mp_session_send(p, "*"); /* RFC 4954 4, RFC 5034 4, RFC 9051 6.2.2 */
-    return;
-  }
-  p->sasl_sent++;
-  mp_session_send_secret(p, out, "****");
-  free(out);
-}
-
-int mp_session_sasl_complete(const struct mp_probe *p)
-{
-  if (p->sasl_cancelled)
-    return 0; /* we answered "*": no success can follow (RFC 4954 4) */
-  switch (p->sasl_mech) {
-  case MP_SASL_PLAIN:    /* RFC 4616: one message */
-  case MP_SASL_CRAM_MD5: /* RFC 2195: one answer to the challenge */
-    return p->sasl_done || p->sasl_sent >= 1;
-  case MP_SASL_LOGIN: /* the user name, then the password */
-    return p->sasl_done || p->sasl_sent >= 2;
-  default: /* SCRAM: done only once the server signature matched */
-    return p->sasl_done;
-  }
 }
 
 /* ---- the end --------------------------------------------------------- */
@@ -253,7 +193,7 @@ static void probe_free(struct mp_probe *p)
 {
   if (p->proto && p->proto->cleanup)
     p->proto->cleanup(p);
-  mp_sasl_client_free(p->sasl);
+  mp_login_free(&p->login);
   if (p->ctx)
     mp_tls_ctx_unref(p->ctx);
   for (size_t i = 0; i < sizeof(p->owned) / sizeof(p->owned[0]); i++)
@@ -301,7 +241,7 @@ void mp_session_ok(struct mp_probe *p)
   probe_finish(p);
 }
 
-void mp_session_fail(struct mp_probe *p, int err, const char *fmt, ...)
+static void vfail(struct mp_probe *p, int err, const char *fmt, va_list ap)
 {
   if (p->finished)
     return;
@@ -309,14 +249,37 @@ void mp_session_fail(struct mp_probe *p, int err, const char *fmt, ...)
   p->r->err = err;
   if (fmt) {
     char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
     mp_result_set_detail(p->r, "%s", buf);
     log_line(p, '*', buf, strlen(buf));
   }
   probe_finish(p);
+}
+
+void mp_session_fail(struct mp_probe *p, int err, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vfail(p, err, fmt, ap);
+  va_end(ap);
+}
+
+void mp_session_fail_quit(struct mp_probe *p, int err, const char *fmt, ...)
+{
+  char line[64] = "";
+  if (p->finished)
+    return;
+  p->proto->goodbye(p, line, sizeof(line) - 2);
+  if (line[0]) {
+    /* Its write may fail: the failure being reported is the news. */
+    log_line(p, 'c', line, strlen(line));
+    memcpy(line + strlen(line), "\r\n", 3);
+    mp_session_writer(p->conn, line, strlen(line));
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  vfail(p, err, fmt, ap);
+  va_end(ap);
 }
 
 void mp_session_quit_deadline(struct mp_probe *p)
@@ -353,11 +316,11 @@ static void on_raw(struct mp_conn *c, const char *buf, size_t len, int last)
     p->proto->raw(p, buf, len, last);
 }
 
-static void on_error(struct mp_conn *c, int err)
+/* The connection failed with err: reported by it (on_error), or a write
+ * it refused (unsent names what was not sent: a line, NULL, or the
+ * sentence to give). */
+static void conn_failed(struct mp_probe *p, int err, const char *unsent)
 {
-  struct mp_probe *p = mp_conn_data(c);
-  if (p->finished)
-    return;
   if (p->phase == MP_PHASE_QUIT) {
     /* The goodbye is ours to send, not the server's to finish. */
     if (err == MP_E_TIMEOUT) {
@@ -368,6 +331,10 @@ static void on_error(struct mp_conn *c, int err)
       mp_session_ok(p);
       return;
     }
+  }
+  if (unsent) {
+    mp_session_fail(p, err, "%s", unsent);
+    return;
   }
   switch (err) {
   case MP_E_TIMEOUT:
@@ -384,6 +351,13 @@ static void on_error(struct mp_conn *c, int err)
   default:
     mp_session_fail(p, err, "%s", mp_err_message(err));
   }
+}
+
+static void on_error(struct mp_conn *c, int err)
+{
+  struct mp_probe *p = mp_conn_data(c);
+  if (!p->finished)
+    conn_failed(p, err, NULL);
 }
 
 static const struct mp_conn_cbs probe_cbs = {
@@ -626,14 +600,6 @@ static void on_resolved(int status, const struct sockaddr_storage *addrs,
   try_connect(p);
 }
 
-static char *own(struct mp_probe *p, size_t slot, const char *s)
-{
-  if (!s)
-    return NULL;
-  p->owned[slot] = strdup(s);
-  return p->owned[slot];
-}
-
 int mp_probe_start(struct uv_loop_s *loop, const struct mp_probe_opts *opts,
                    mp_probe_cb cb, void *data)
 {
@@ -648,13 +614,15 @@ int mp_probe_start(struct uv_loop_s *loop, const struct mp_probe_opts *opts,
     return MP_E_NO_RESOURCES;
   p->loop = loop;
   p->o = *opts;
-  p->o.host = own(p, 0, opts->host);
-  p->o.user = own(p, 1, opts->user);
-  p->o.password = own(p, 2, opts->password);
-  p->o.cafile = own(p, 3, opts->cafile);
-  p->o.ca_pem = own(p, 4, opts->ca_pem);
-  p->o.servername = own(p, 5, opts->servername);
-  p->o.helo = own(p, 6, opts->helo ? opts->helo : "mailprobe.invalid");
+  if (!p->o.helo)
+    p->o.helo = "mailprobe.invalid";
+  /* Copies: the caller's strings need not outlive this call. */
+  const char **strs[] = {&p->o.host,   &p->o.user,   &p->o.password,
+                         &p->o.cafile, &p->o.ca_pem, &p->o.servername,
+                         &p->o.helo};
+  for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+    if (*strs[i])
+      *strs[i] = p->owned[i] = strdup(*strs[i]);
   if (!p->o.timeout_ms)
     p->o.timeout_ms = MP_PROBE_DEFAULT_TIMEOUT_MS;
   if (!p->o.port)
@@ -662,6 +630,7 @@ int mp_probe_start(struct uv_loop_s *loop, const struct mp_probe_opts *opts,
   p->cb = cb;
   p->cb_data = data;
   p->proto = proto;
+  p->login.method = -1;
   p->state = calloc(1, proto->state_size);
   p->r = mp_result_new();
   if (!p->state || !p->r || !p->o.host || !p->o.helo) {

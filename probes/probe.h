@@ -22,8 +22,8 @@ enum mp_tls_mode {
 };
 
 /* Login methods that are not SASL, above the SASL bits of wire/sasl.h. */
-#define MP_AUTH_USER (1u << 16)  /* POP3 USER/PASS (RFC 1939) */
-#define MP_AUTH_APOP (1u << 17)  /* POP3 APOP (RFC 1939 7) */
+#define MP_AUTH_USER (1u << 16)      /* POP3 USER/PASS (RFC 1939) */
+#define MP_AUTH_APOP (1u << 17)      /* POP3 APOP (RFC 1939 7) */
 #define MP_AUTH_LOGIN_CMD (1u << 18) /* IMAP LOGIN (RFC 9051 6.2.3) */
 #define MP_AUTH_SIMPLE (MP_AUTH_USER | MP_AUTH_APOP | MP_AUTH_LOGIN_CMD)
 
@@ -32,23 +32,23 @@ enum mp_tls_mode {
 struct mp_probe_opts {
   enum mp_proto proto;
   enum mp_tls_mode tls;
-  const char *host;      /* a name or an IP literal */
-  uint16_t port;         /* 0: the default of proto and tls */
-  const char *user;      /* NULL: connect and QUIT without logging in */
+  const char *host; /* a name or an IP literal */
+  uint16_t port;    /* 0: the default of proto and tls */
+  const char *user; /* NULL: connect and QUIT without logging in */
   const char *password;
-  unsigned auth;         /* allowed methods (SASL bits | MP_AUTH_*); 0: all */
-  uint64_t timeout_ms;   /* the whole probe; 0: 120 s */
+  unsigned auth;       /* allowed methods (SASL bits | MP_AUTH_*); 0: all */
+  uint64_t timeout_ms; /* the whole probe; 0: 120 s */
   uint64_t connect_timeout_ms; /* 0: the probe's timeout */
-  const char *cafile;    /* trust for verification; NULL: system store */
-  const char *ca_pem;    /* or trust as PEM text */
-  int insecure;          /* do not fail on a bad certificate */
-  const char *servername; /* SNI and the name to verify; NULL: host */
-  const char *helo;      /* EHLO/HELO argument; NULL: "mailprobe.invalid" */
+  const char *cafile;          /* trust for verification; NULL: system store */
+  const char *ca_pem;          /* or trust as PEM text */
+  int insecure;                /* do not fail on a bad certificate */
+  const char *servername;      /* SNI and the name to verify; NULL: host */
+  const char *helo; /* EHLO/HELO argument; NULL: "mailprobe.invalid" */
   struct mp_resolve_opts dns;
   /* SMTP only: send one message after login (the round trip's first
    * half). The message is the whole RFC 5322 text with CRLF line ends;
    * dot-stuffing is done on the way out (RFC 5321 4.5.2). */
-  const char *mail_from;  /* NULL: no message */
+  const char *mail_from; /* NULL: no message */
   const char *rcpt_to;
   const char *message;
   size_t message_len;

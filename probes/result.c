@@ -1,6 +1,8 @@
 /* Probe results: allocation, transcript, reply and names of phases. */
 #include "probes/result.h"
 
+#include "probes/names.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,15 +19,12 @@ static const char *const phase_names[MP_PHASE_COUNT] = {
 
 const char *mp_phase_name(enum mp_phase p)
 {
-  return (unsigned)p < MP_PHASE_COUNT ? phase_names[p] : "unknown";
+  return mp_name_of(phase_names, MP_PHASE_COUNT, (int)p, "unknown");
 }
 
 int mp_phase_from_name(const char *name)
 {
-  for (int i = 0; i < MP_PHASE_COUNT; i++)
-    if (strcmp(name, phase_names[i]) == 0)
-      return i;
-  return -1;
+  return mp_name_find(phase_names, MP_PHASE_COUNT, name, 0);
 }
 
 struct mp_result *mp_result_new(void)

@@ -1,6 +1,7 @@
-/* A probe's result (DESIGN.md "Results and error names"): status, error
- * name, phase, last reply, per-phase timings, TLS facts, the mechanism that
- * logged in and a transcript with credentials masked. */
+/* A probe's result: status, error name (wire/errors.h, the names case
+ * files and JSON output use), phase, last reply, per-phase timings, TLS
+ * facts, the mechanism that logged in and a transcript with credentials
+ * masked (probes/mask.h). */
 #ifndef MP_RESULT_H
 #define MP_RESULT_H
 
@@ -26,7 +27,7 @@ enum mp_phase {
 #define MP_PHASE_ENUM(code, name) MP_PHASE_##code,
   MP_PHASE_MAP(MP_PHASE_ENUM)
 #undef MP_PHASE_ENUM
-  MP_PHASE_COUNT
+      MP_PHASE_COUNT
 };
 
 /* "banner" for MP_PHASE_BANNER; and back (-1 if unknown). */
@@ -34,37 +35,37 @@ const char *mp_phase_name(enum mp_phase p);
 int mp_phase_from_name(const char *name);
 
 struct mp_transcript_line {
-  char dir;        /* 'c' client to server, 's' server to client, '*' note */
-  uint64_t t_us;   /* since the probe started */
-  char *line;      /* credentials already masked */
+  char dir;      /* 'c' client to server, 's' server to client, '*' note */
+  uint64_t t_us; /* since the probe started */
+  char *line;    /* credentials already masked */
 };
 
 struct mp_result {
-  int ok;                  /* 1: status "ok" */
-  int warn;                /* 1: ok but something is worth a warning */
-  int err;                 /* 0 or MP_E_* */
-  enum mp_phase phase;     /* where it stopped (or the last phase run) */
-  char *detail;            /* a sentence for people, or NULL */
-  int reply_code;          /* the last server reply: SMTP code, or for POP3
-                              1 (+OK) / -1 (-ERR), IMAP 1 OK 2 NO 3 BAD 4 BYE;
-                              0: none */
-  char *reply_text;        /* its text, or NULL */
-  char *resp_code;         /* POP3/IMAP response code ("IN-USE"), or NULL */
+  int ok;              /* 1: status "ok" */
+  int warn;            /* 1: ok but something is worth a warning */
+  int err;             /* 0 or MP_E_* */
+  enum mp_phase phase; /* where it stopped (or the last phase run) */
+  char *detail;        /* a sentence for people, or NULL */
+  int reply_code;      /* the last server reply: SMTP code, or for POP3
+                          1 (+OK) / -1 (-ERR), IMAP 1 OK 2 NO 3 BAD 4 BYE;
+                          0: none */
+  char *reply_text;    /* its text, or NULL */
+  char *resp_code;     /* POP3/IMAP response code ("IN-USE"), or NULL */
   int64_t timings_us[MP_PHASE_COUNT]; /* -1: the phase did not run */
   uint64_t total_us;
   int tls_used;
-  struct mp_tls_info tls;  /* valid when tls_used */
-  const char *auth;        /* "CRAM-MD5", "USER", ... or NULL (static) */
-  char address[72];        /* the address connected to, "127.0.0.1:25" */
-  int64_t messages;        /* mailbox count (POP3 STAT, IMAP EXISTS), -1 */
-  int64_t octets;          /* mailbox size (POP3 STAT), -1 */
-  int insecure;            /* verification was switched off */
-  int64_t found;           /* messages that matched find_token, -1 */
-  int64_t deleted;         /* of those, deleted, -1 */
-  int64_t delivery_us;     /* round trip: accepted -> seen, -1 */
-  unsigned polls;          /* round trip: mailbox checks made */
-  uint64_t sent_at_us;     /* mp_now_us() when the server accepted the
-                              message (SMTP DATA 250), 0 if none */
+  struct mp_tls_info tls; /* valid when tls_used */
+  const char *auth;       /* "CRAM-MD5", "USER", ... or NULL (static) */
+  char address[72];       /* the address connected to, "127.0.0.1:25" */
+  int64_t messages;       /* mailbox count (POP3 STAT, IMAP EXISTS), -1 */
+  int64_t octets;         /* mailbox size (POP3 STAT), -1 */
+  int insecure;           /* verification was switched off */
+  int64_t found;          /* messages that matched find_token, -1 */
+  int64_t deleted;        /* of those, deleted, -1 */
+  int64_t delivery_us;    /* round trip: accepted -> seen, -1 */
+  unsigned polls;         /* round trip: mailbox checks made */
+  uint64_t sent_at_us;    /* mp_now_us() when the server accepted the
+                             message (SMTP DATA 250), 0 if none */
   struct mp_transcript_line *transcript;
   size_t ntranscript;
 };

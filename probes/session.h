@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "probes/login.h"
 #include "probes/probe.h"
 
 struct mp_conn;
@@ -28,6 +29,9 @@ struct mp_probe_proto {
   /* The STARTTLS handshake finished: forget what was learned (RFC 3207
    * 4.2) and ask for capabilities again. */
   void (*tls_done)(struct mp_probe *p);
+  /* Writes the goodbye to send before failing a session in step into
+   * line (of cap bytes), or "" for none (mp_session_fail_quit). */
+  void (*goodbye)(struct mp_probe *p, char *line, size_t cap);
   /* Frees what state points to (not state itself). May be NULL. */
   void (*cleanup)(struct mp_probe *p);
 };
@@ -51,33 +55,33 @@ struct mp_probe {
   size_t naddrs, next_addr;
   int finished;
   int in_tls;
-  /* the SASL exchange in progress (mp_session_sasl_*) */
-  struct mp_sasl_client *sasl;
-  int sasl_mech;
-  int sasl_began;     /* the client's first message went out */
-  int sasl_cancelled; /* we answered "*" */
-  int sasl_sent;      /* messages of ours sent (the initial one too) */
-  int sasl_done;      /* the mechanism said it needs nothing more */
-};
-
-/* What differs between the protocols' SASL commands (curl's per-protocol
- * numbers): the verb, and the longest initial response that may go on
- * the command line (0: never, as IMAP without SASL-IR). */
-struct mp_sasl_frame {
-  const char *verb; /* "AUTH" (SMTP, POP3), "AUTHENTICATE" (IMAP) */
-  size_t max_initial;
+  struct mp_login login;
 };
 
 /* Switches to a phase; the time since the last switch is added to the
  * phase being left. */
 void mp_session_phase(struct mp_probe *p, enum mp_phase phase);
 
-/* Sends one command line (CRLF added) and logs it. */
+/* Sends one command line (CRLF added); the transcript shows it through
+ * the one masker (probes/mask.h). A write the connection refuses ends the
+ * probe at once, in the phase of the command, with the connection's error
+ * (or, in the quit phase, as a server that hung up on the goodbye: ok): 0,
+ * or that negative code, after which the caller sends nothing more. */
 int mp_session_send(struct mp_probe *p, const char *line);
 
-/* Sends a line carrying a secret; the transcript shows `shown` instead. */
-int mp_session_send_secret(struct mp_probe *p, const char *line,
-                           const char *shown);
+/* The same for an answer to a SASL challenge: all of it is masked. */
+int mp_session_send_response(struct mp_probe *p, const char *line);
+
+/* Writes bytes as they are (the SMTP message), which the transcript does
+ * not show; a refused write ends the probe as for mp_session_send, with
+ * the sentence unsent. */
+int mp_session_write(struct mp_probe *p, const void *buf, size_t len,
+                     const char *unsent);
+
+/* Every probe write goes through this: mp_conn_write, unless a test put
+ * another writer in its place to make a write fail
+ * (tests/check_probe_send.c). */
+extern int (*mp_session_writer)(struct mp_conn *c, const void *buf, size_t len);
 
 /* Adds a line to the transcript without sending anything. */
 void mp_session_log(struct mp_probe *p, char dir, const char *text);
@@ -87,27 +91,6 @@ void mp_session_log(struct mp_probe *p, char dir, const char *text);
  * bytes is refused (RFC 3207 4.2, CVE-2011-0411). */
 void mp_session_starttls(struct mp_probe *p);
 
-/* Starts SASL mechanism mech: builds "VERB MECH [initial-response]" into
- * cmd and the same with the response masked into shown (each of size
- * cap). An initial response too long for the frame goes after the
- * server's first, empty challenge instead (RFC 4954 4, RFC 5034 4,
- * RFC 4959 3). 0, or the probe has failed. */
-int mp_session_sasl_begin(struct mp_probe *p, const struct mp_sasl_frame *f,
-                          int mech, char *cmd, char *shown, size_t cap);
-
-/* Answers one server challenge (the base64 text, "" when empty): sends the
- * response, masked in the transcript, or "*" to cancel when the challenge
- * makes no sense (p->sasl_cancelled is set: the server's refusal that
- * follows is the server's fault, not the credentials'). */
-void mp_session_sasl_answer(struct mp_probe *p, const char *challenge);
-
-/* 1 when our side of the SASL exchange is over: every message of the
- * mechanism sent and, for SCRAM, the server's signature checked (RFC 5802
- * 5: the server proves it knows the password too). A server that reports
- * success before that accepted a login it never checked: the probes call
- * it a protocol error, not a login. */
-int mp_session_sasl_complete(const struct mp_probe *p);
-
 /* Records the server's last reply. */
 void mp_session_reply(struct mp_probe *p, int code, const char *text);
 
@@ -116,21 +99,28 @@ void mp_session_ok(struct mp_probe *p);
 void mp_session_fail(struct mp_probe *p, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Fails the probe while the session is still in step: says goodbye first
+ * (proto->goodbye: QUIT, LOGOUT), as RFC 5321 4.1.1.10 asks of SMTP ("The
+ * sender MUST NOT intentionally close the transmission channel until it
+ * sends a QUIT command"), so the server sees a clean end. The close that
+ * follows writes it out; the answer is not awaited, so the result keeps
+ * the phase and reply that failed. Not for a session out of step
+ * (protocol errors the server made, TLS failures). */
+void mp_session_fail_quit(struct mp_probe *p, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Caps the time left for the QUIT exchange (a server that never answers
  * QUIT does not make an otherwise good probe wait for its deadline). */
 void mp_session_quit_deadline(struct mp_probe *p);
 
-/* The allowed login methods for the current TLS state: everything the user
- * allowed, less cleartext SASL and simple logins when not in TLS and the
- * mode is not none (never a password in clear unless tls is none). */
-unsigned mp_session_login_allowed(const struct mp_probe *p);
-
 /* Microseconds since the probe started. */
 uint64_t mp_session_elapsed(const struct mp_probe *p);
 
-/* Writes a state change to stderr when MAILPROBE_DEBUG is set. */
-void mp_session_trace(const struct mp_probe *p, const char *from,
-                      const char *to);
+/* A protocol's state machine moves from state `from` to `to` (their
+ * names): the change is traced (to stderr when MAILPROBE_DEBUG is set)
+ * and the probe goes into phase if it is not there yet. */
+void mp_session_move(struct mp_probe *p, const char *from, const char *to,
+                     enum mp_phase phase);
 
 /* The protocol tables. */
 extern const struct mp_probe_proto mp_smtp_proto;

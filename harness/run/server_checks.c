@@ -13,10 +13,12 @@
 #include "fake_servers/mailstore.h"
 #include "harness/case/case.h"
 #include "harness/run/compare.h"
+include "probes/mask.h"
 #include "probes/result.h"
 #include "wire/conn.h"
 
-int mp_job_server_index(const struct mp_case *c, const char *name)
+    int
+    mp_job_server_index(const struct mp_case *c, const char *name)
 {
   size_t i;
 
@@ -24,50 +26,6 @@ int mp_job_server_index(const struct mp_case *c, const char *name)
     if (c->servers[i].name && name && strcmp(c->servers[i].name, name) == 0)
       return (int)i;
   return -1;
-}
-
-/* A received line as it may be shown in a report: credentials masked the
- * way the probe masks its transcript. Covers AUTH/AUTHENTICATE initial
- * responses, PASS, APOP and IMAP LOGIN arguments, and bare base64 lines
- * (SASL responses). */
-static void mask_line(const char *line, char *out, size_t cap)
-{
-  const char *p = line, *verb;
-  size_t n;
-
-  /* An IMAP tag comes first: skip one atom if a known verb follows. */
-  n = strcspn(p, " ");
-  if (p[n] == ' ') {
-    const char *v = p + n + 1;
-    if (strncasecmp(v, "LOGIN ", 6) == 0 ||
-        strncasecmp(v, "AUTHENTICATE ", 13) == 0)
-      p = v;
-  }
-  verb = p;
-  n = strcspn(verb, " ");
-  if ((n == 4 && strncasecmp(verb, "PASS", 4) == 0) ||
-      (n == 4 && strncasecmp(verb, "AUTH", 4) == 0) ||
-      (n == 4 && strncasecmp(verb, "APOP", 4) == 0) ||
-      (n == 5 && strncasecmp(verb, "LOGIN", 5) == 0) ||
-      (n == 12 && strncasecmp(verb, "AUTHENTICATE", 12) == 0)) {
-    /* Keep the verb and, but for PASS, its first argument. */
-    size_t keep = n;
-    if (verb[n] == ' ' && !(n == 4 && strncasecmp(verb, "PASS", 4) == 0)) {
-      keep = n + 1 + strcspn(verb + n + 1, " ");
-    }
-    if (verb[keep] == ' ') {
-      snprintf(out, cap, "%.*s ****", (int)(verb - line + keep), line);
-      return;
-    }
-  } else if (strlen(line) >= 4 &&
-             strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                          "0123456789+/=") == strlen(line) &&
-             strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") < strlen(line)) {
-    /* base64, but not a command word like QUIT or STARTTLS */
-    snprintf(out, cap, "****");
-    return;
-  }
-  snprintf(out, cap, "%s", line);
 }
 
 /* What the servers saw against expect.server (the case file's key: a map
@@ -109,8 +67,7 @@ void mp_job_check_servers(struct job *j)
     for (i = 0; i < es->nnot_saw; i++) {
       for (l = 0; l < nseen; l++) {
         if (mp_glob_match(es->not_saw[i], seen[l].line)) {
-          mask_line(seen[l].input ? "****" : seen[l].line, shown,
-                    sizeof(shown));
+          mp_mask_line(seen[l].line, seen[l].input, shown, sizeof(shown));
           mp_job_diff(j, "server %s: saw \"%s\" (not_saw \"%s\")", es->server,
                       shown, es->not_saw[i]);
           break;
@@ -121,8 +78,7 @@ void mp_job_check_servers(struct job *j)
       for (l = 0; l < nseen; l++) {
         if (!seen[l].tls &&
             mp_glob_match(es->not_saw_in_clear[i], seen[l].line)) {
-          mask_line(seen[l].input ? "****" : seen[l].line, shown,
-                    sizeof(shown));
+          mp_mask_line(seen[l].line, seen[l].input, shown, sizeof(shown));
           mp_job_diff(j,
                       "server %s: saw \"%s\" before TLS (not_saw_in_clear "
                       "\"%s\")",
