@@ -13,7 +13,7 @@
 #include "fake_servers/mailstore.h"
 #include "harness/case/case.h"
 #include "harness/run/compare.h"
-include "probes/mask.h"
+#include "probes/mask.h"
 #include "probes/result.h"
 #include "wire/conn.h"
 
