@@ -157,9 +157,9 @@ static void on_done(struct mp_result *r, const char *token, void *data)
 
 /* Fills one side's probe options. 0 or -1 with a message. */
 static int side_opts(const char *name, struct side *s,
-                     const struct mp_login *own, const struct mp_login *both,
-                     int want_smtp, struct mp_probe_opts *o, char *err,
-                     size_t errlen)
+                     const struct mp_cli_login *own,
+                     const struct mp_cli_login *both, int want_smtp,
+                     struct mp_probe_opts *o, char *err, size_t errlen)
 {
   if (!s->url) {
     snprintf(err, errlen, "missing --%s URL", name);
@@ -216,7 +216,7 @@ int mp_cli_roundtrip(int argc, char **argv)
   struct mp_rt_opts o;
   struct mp_probe_cli pc;
   struct side send = {.tls = -1}, fetch = {.tls = -1};
-  struct mp_login lsend = {0}, lfetch = {0};
+  struct mp_cli_login lsend = {0}, lfetch = {0};
   struct mp_result_fmt rf = {0};
   struct rt_state st = {0};
   struct mp_args a;
@@ -292,8 +292,8 @@ int mp_cli_roundtrip(int argc, char **argv)
 
       snprintf(opt, sizeof(opt), "%s-password-%s", snd ? "send" : "fetch",
                env ? "env" : "file");
-      bad = mp_login_password(snd ? &lsend : &lfetch, opt, val, env, err,
-                              sizeof(err)) < 0;
+      bad = mp_cli_login_password(snd ? &lsend : &lfetch, opt, val, env, err,
+                                  sizeof(err)) < 0;
       break;
     }
     case OPT_PASSWORD:
@@ -413,8 +413,8 @@ int mp_cli_roundtrip(int argc, char **argv)
 
 out:
   mp_result_free(st.result);
-  mp_login_free(&lsend);
-  mp_login_free(&lfetch);
+  mp_cli_login_free(&lsend);
+  mp_cli_login_free(&lfetch);
   mp_probe_cli_free(&pc);
   return rc;
 }

@@ -47,7 +47,7 @@ static const struct mp_opt shared_opts[] = {
 
 #define NSHARED (sizeof(shared_opts) / sizeof(shared_opts[0]))
 
-void mp_login_free(struct mp_login *l)
+void mp_cli_login_free(struct mp_cli_login *l)
 {
   if (l->password) {
     memset(l->password, 0, strlen(l->password));
@@ -56,13 +56,13 @@ void mp_login_free(struct mp_login *l)
   l->password = NULL;
 }
 
-int mp_login_password(struct mp_login *l, const char *opt, const char *val,
-                      int env, char *err, size_t errlen)
+int mp_cli_login_password(struct mp_cli_login *l, const char *opt,
+                          const char *val, int env, char *err, size_t errlen)
 {
   const char *v;
 
   l->npw++;
-  mp_login_free(l);
+  mp_cli_login_free(l);
   if (!env)
     return mp_read_secret_file(val, &l->password, err, errlen);
   v = getenv(val);
@@ -123,9 +123,11 @@ static int take(struct mp_probe_cli *p, int id, const char *val, char *err,
     p->login.user = val;
     return 0;
   case OPT_PASSWORD_FILE:
-    return mp_login_password(&p->login, "password-file", val, 0, err, errlen);
+    return mp_cli_login_password(&p->login, "password-file", val, 0, err,
+                                 errlen);
   case OPT_PASSWORD_ENV:
-    return mp_login_password(&p->login, "password-env", val, 1, err, errlen);
+    return mp_cli_login_password(&p->login, "password-env", val, 1, err,
+                                 errlen);
   case OPT_TIMEOUT:
   case OPT_CONNECT_TIMEOUT:
   case OPT_WARNING:
@@ -258,6 +260,6 @@ int mp_probe_cli_usage(const struct mp_probe_cli *p, const char *msg)
 
 void mp_probe_cli_free(struct mp_probe_cli *p)
 {
-  mp_login_free(&p->login);
+  mp_cli_login_free(&p->login);
   mp_host_maps_free(&p->maps);
 }

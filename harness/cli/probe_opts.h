@@ -20,20 +20,20 @@ struct mp_url;
 /* A login: a user and a password read from a file or the environment
  * (never from argv). npw counts the password options given, so a command
  * can refuse two. */
-struct mp_login {
+struct mp_cli_login {
   const char *user;
-  char *password; /* malloc'd; wiped by mp_login_free */
+  char *password; /* malloc'd; wiped by mp_cli_login_free */
   int npw;
 };
 
 /* Reads l's password from the file val (env == 0) or the environment
  * variable val; opt names the option in messages ("password-env"). 0 or
  * -1 with a message. */
-int mp_login_password(struct mp_login *l, const char *opt, const char *val,
-                      int env, char *err, size_t errlen);
+int mp_cli_login_password(struct mp_cli_login *l, const char *opt,
+                          const char *val, int env, char *err, size_t errlen);
 
 /* Wipes and frees the password. */
-void mp_login_free(struct mp_login *l);
+void mp_cli_login_free(struct mp_cli_login *l);
 
 /* Room for a command's own options next to the shared ones. */
 #define MP_PROBE_CLI_MAX_OPTS 64
@@ -47,7 +47,7 @@ struct mp_probe_cli {
   enum mp_out_format format;  /* --format (default nagios) */
   struct mp_probe_opts probe; /* timeouts, cafile, insecure, helo, dns
                                  server and hosts, trace */
-  struct mp_login login;      /* --user, --password-file/-env */
+  struct mp_cli_login login;  /* --user, --password-file/-env */
   struct mp_host_maps maps;   /* --host-map */
   int dns_mode;               /* --dns-mode, -1: not given */
   uint64_t warning_us;        /* --warning, 0: not given */
