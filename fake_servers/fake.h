@@ -213,6 +213,15 @@ unsigned mp_fake_live_sessions(const struct mp_fake_server *s);
 void mp_fake_stop(struct mp_fake_server *s, void (*done)(void *data),
                   void *data);
 
+/* 1 if the proto server dispatches the command verb name (compared
+ * case-insensitively, whole): the verbs a script's `on:` can name. The
+ * servers' own command tables answer (fake_servers/dispatch.c). */
+int mp_fake_verb_known(enum mp_fake_proto proto, const char *name);
+
+/* The proto server's i-th command verb in its table's order (upper
+ * case), or NULL past the last: for listing them. */
+const char *mp_fake_verb(enum mp_fake_proto proto, size_t i);
+
 /* Frees what a config owns (for configs built by a parser). */
 void mp_fake_config_free(struct mp_fake_config *cfg);
 

@@ -57,47 +57,37 @@ static const char *const state_names[] = {
     [IMAP_LOGOUT] = "logout",
 };
 
-static void set_state(struct mp_fake_session *s, enum imap_state st)
-{
-  struct imap *m = s->proto;
-  if (m->state != st && s->srv->trace)
-    fprintf(stderr, "fake imap #%u: %s -> %s\n", s->id, state_names[m->state],
-            state_names[st]);
-  m->state = st;
-}
-
 /* ---- answers ------------------------------------------------------------ */
 
-/* "<tag> " and a formatted line. */
+/* The tag of the command being answered, "*" before the first. */
+static const char *imap_tag(const struct mp_fake_session *s)
+{
+  const struct imap *m = s->proto;
+  return m->tag[0] ? m->tag : "*";
+}
+
 void fi_tagged(struct mp_fake_session *s, struct mp_fake_answer *a,
                const char *fmt, ...)
 {
-  struct imap *m = s->proto;
   char buf[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
-  mp_fake_answer_line(a, "%s %s", m->tag[0] ? m->tag : "*", buf);
+  mp_fake_reply(s, a, buf);
 }
 
-/* A fi_tagged BAD or NO that counts as a client error; at the cap the session
- * ends with BYE (Dovecot's "Too many invalid IMAP commands"). */
+/* The error cap (the protocol table) ends the session with Dovecot's
+ * "Too many invalid IMAP commands" BYE after the error's own reply. */
 void fi_client_error(struct mp_fake_session *s, struct mp_fake_answer *a,
                      const char *fmt, ...)
 {
-  struct imap *m = s->proto;
   char buf[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
-  mp_fake_answer_line(a, "%s %s", m->tag[0] ? m->tag : "*", buf);
-  if (++m->errors >= IMAP_MAX_ERRORS) {
-    mp_fake_answer_line(a, "* BYE Too many invalid IMAP commands.");
-    a->effect = MP_FX_CLOSE;
-    set_state(s, IMAP_LOGOUT);
-  }
+  mp_fake_client_error(s, a, buf);
 }
 
 /* A string as an IMAP quoted string, or a literal when it cannot be one
@@ -350,7 +340,7 @@ unsigned fi_flag_from_name(const char *name)
 
 /* ---- STORE (RFC 9051 6.4.6) ------------------------------------------- */
 
-static void cmd_store(struct mp_fake_session *s, struct args *g,
+static void cmd_store(struct mp_fake_session *s, struct mp_fake_args *g,
                       struct mp_fake_answer *a)
 {
   struct imap *m = s->proto;
@@ -471,7 +461,7 @@ static void expunge(struct mp_fake_session *s, const struct set *set, int quiet,
   }
 }
 
-static void cmd_expunge(struct mp_fake_session *s, struct args *g,
+static void cmd_expunge(struct mp_fake_session *s, struct mp_fake_args *g,
                         struct mp_fake_answer *a)
 {
   struct imap *m = s->proto;
@@ -512,10 +502,12 @@ int fi_is_inbox(const char *name)
   return strcasecmp(name, "INBOX") == 0;
 }
 
-static void cmd_select(struct mp_fake_session *s, struct args *g,
-                       struct mp_fake_answer *a, int examine)
+/* SELECT and EXAMINE (variant 1). */
+static void cmd_select(struct mp_fake_session *s, struct mp_fake_args *g,
+                       struct mp_fake_answer *a)
 {
   struct imap *m = s->proto;
+  int examine = g->cmd->variant;
   char *name = NULL;
   if (fi_arg_sp(g) < 0 || fi_arg_astring(g, &name) < 0 || !fi_at_end(g)) {
     free(name);
@@ -525,7 +517,7 @@ static void cmd_select(struct mp_fake_session *s, struct args *g,
   }
   /* RFC 9051 6.3.2: a failed SELECT leaves no mailbox selected. */
   view_clear(m);
-  set_state(s, IMAP_AUTH);
+  mp_fake_set_state(s, IMAP_AUTH);
   if (!fi_is_inbox(name)) {
     fi_tagged(s, a,
               "NO [NONEXISTENT] Mailbox doesn't exist (only INBOX "
@@ -557,7 +549,7 @@ static void cmd_select(struct mp_fake_session *s, struct args *g,
   mp_fake_answer_line(a, "* OK [UIDVALIDITY %u] UIDs valid", validity);
   mp_fake_answer_line(a, "* OK [UIDNEXT %llu] Predicted next UID",
                       (unsigned long long)next);
-  set_state(s, IMAP_SELECTED);
+  mp_fake_set_state(s, IMAP_SELECTED);
   fi_tagged(s, a, "OK [%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE",
             examine ? "Examine" : "Select");
 }
@@ -586,9 +578,11 @@ static int list_match(const char *pat, const char *name)
   return a == b && list_match(pat + 1, name + 1);
 }
 
-static void cmd_list(struct mp_fake_session *s, struct args *g,
-                     struct mp_fake_answer *a, const char *verb)
+/* LIST and LSUB. */
+static void cmd_list(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
 {
+  const char *verb = g->cmd->name;
   char *ref = NULL, *pat = NULL;
   size_t rl, pl;
   if (fi_arg_sp(g) < 0 || fi_arg_string(g, 0, &ref, &rl) < 0 ||
@@ -618,7 +612,7 @@ static void cmd_list(struct mp_fake_session *s, struct args *g,
   fi_tagged(s, a, "OK %s completed", verb);
 }
 
-static void cmd_status(struct mp_fake_session *s, struct args *g,
+static void cmd_status(struct mp_fake_session *s, struct mp_fake_args *g,
                        struct mp_fake_answer *a)
 {
   struct imap *m = s->proto;
@@ -700,17 +694,10 @@ static void logged_in(struct mp_fake_session *s, const char *user)
   struct imap *m = s->proto;
   free(m->user);
   m->user = strdup(user ? user : "");
-  set_state(s, IMAP_AUTH);
+  mp_fake_set_state(s, IMAP_AUTH);
 }
 
-static void end_sasl(struct imap *m)
-{
-  mp_sasl_server_free(m->sasl);
-  m->sasl = NULL;
-  m->mode = MODE_COMMAND;
-}
-
-static void cmd_login(struct mp_fake_session *s, struct args *g,
+static void cmd_login(struct mp_fake_session *s, struct mp_fake_args *g,
                       struct mp_fake_answer *a)
 {
   char *user = NULL, *pass = NULL;
@@ -742,36 +729,33 @@ static void cmd_login(struct mp_fake_session *s, struct args *g,
   free(pass);
 }
 
-/* A SASL step's result as the reply (RFC 9051 6.2.2). */
-static void sasl_result(struct mp_fake_session *s, int rc, char *out,
-                        struct mp_fake_answer *a)
+static void imap_logged_in(struct mp_fake_session *s, const char *user,
+                           struct mp_fake_answer *a)
 {
-  struct imap *m = s->proto;
-  if (rc == MP_SASL_CONTINUE) {
-    mp_fake_answer_line(a, "+ %s", out ? out : "");
-    m->mode = MODE_SASL;
-    free(out);
-    return;
-  }
-  free(out);
-  if (rc == MP_SASL_DONE) {
-    logged_in(s, mp_sasl_server_user(m->sasl));
-    fi_tagged(s, a, "OK Logged in");
-  } else if (rc == MP_E_AUTH_FAILED) {
-    fi_tagged(s, a, "NO [AUTHENTICATIONFAILED] Authentication failed.");
-  } else if (rc == MP_E_PROTOCOL_ERROR) {
-    fi_client_error(s, a, "BAD Invalid SASL response");
-  } else {
-    fi_tagged(s, a, "NO [UNAVAILABLE] Temporary authentication failure.");
-  }
-  end_sasl(m);
+  logged_in(s, user);
+  fi_tagged(s, a, "OK Logged in");
 }
 
-static void cmd_authenticate(struct mp_fake_session *s, struct args *g,
+/* RFC 9051 6.2.2: "+ " and the challenge; "*" cancels, and the server
+ * answers BAD. Wrong credentials are NO, not a client error. */
+static const struct mp_fake_sasl_frame imap_sasl = {
+    .cont = "+ ",
+    .exchange_state = -1,
+    .idle_state = -1,
+    .nul_fails = 1,
+    .unsupported = "NO [CANNOT] Unsupported authentication mechanism.",
+    .cancelled = "BAD Authentication aborted by client.",
+    /* RFC 5530 3: AUTHENTICATIONFAILED. */
+    .failed = "NO [AUTHENTICATIONFAILED] Authentication failed.",
+    .undecodable = "BAD Invalid SASL response",
+    .too_long = "BAD Invalid SASL response",
+    .temporary = "NO [UNAVAILABLE] Temporary authentication failure.",
+    .logged_in = imap_logged_in,
+};
+
+static void cmd_authenticate(struct mp_fake_session *s, struct mp_fake_args *g,
                              struct mp_fake_answer *a)
 {
-  struct imap *m = s->proto;
-  const struct mp_fake_config *cfg = s->srv->cfg;
   char mech[64];
   char *ir = NULL;
   size_t irl = 0;
@@ -790,51 +774,18 @@ static void cmd_authenticate(struct mp_fake_session *s, struct args *g,
                     "arguments");
     return;
   }
-  int id = mp_sasl_from_name(mech);
-  if (login_disabled(s)) {
+  if (login_disabled(s))
     fi_tagged(s, a,
               "NO [PRIVACYREQUIRED] Authentication disallowed on "
               "non-secure (SSL/TLS) connections.");
-  } else if (id < 0 || !mp_fake_auth_offered(cfg, mech)) {
-    fi_tagged(s, a, "NO [CANNOT] Unsupported authentication mechanism.");
-  } else if (!(m->sasl = mp_sasl_server_new(id, mp_fake_hostname(s->srv),
-                                            mp_fake_password, s))) {
-    fi_tagged(s, a, "NO [UNAVAILABLE] Temporary authentication failure.");
-  } else {
-    char *out = NULL;
-    int rc = mp_sasl_server_start(m->sasl, ir, &out);
-    sasl_result(s, rc, out, a);
-  }
+  else
+    mp_fake_sasl_start(s, mech, ir, a);
   free(ir);
-}
-
-static void sasl_line(struct mp_fake_session *s, const char *line, size_t len,
-                      int replaced, struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  if (replaced) {
-    end_sasl(m); /* a rule answered: the exchange is over */
-    return;
-  }
-  if (strcmp(line, "*") == 0) {
-    /* RFC 9051 6.2.2: the client cancelled; the server answers BAD. */
-    end_sasl(m);
-    fi_tagged(s, a, "BAD Authentication aborted by client.");
-    return;
-  }
-  if (strlen(line) != len) {
-    end_sasl(m);
-    fi_client_error(s, a, "BAD Invalid SASL response");
-    return;
-  }
-  char *out = NULL;
-  int rc = mp_sasl_server_step(m->sasl, line, &out);
-  sasl_result(s, rc, out, a);
 }
 
 /* ---- the simple commands ---------------------------------------------- */
 
-static void cmd_capability(struct mp_fake_session *s, struct args *g,
+static void cmd_capability(struct mp_fake_session *s, struct mp_fake_args *g,
                            struct mp_fake_answer *a)
 {
   char caps[2048];
@@ -851,37 +802,31 @@ static void cmd_capability(struct mp_fake_session *s, struct args *g,
 
 /* NOOP and CHECK (RFC 9051 6.1.2; CHECK is RFC 3501 6.4.1): what
  * changed. */
-static void refresh_cmd(struct mp_fake_session *s, struct args *g,
-                        struct mp_fake_answer *a, const char *verb)
+static void cmd_refresh(struct mp_fake_session *s, struct mp_fake_args *g,
+                        struct mp_fake_answer *a)
 {
-  struct imap *m = s->proto;
+  const char *verb = g->cmd->name;
   if (!fi_at_end(g)) {
     fi_client_error(s, a, "BAD Error in IMAP command %s: Unexpected arguments",
                     verb);
     return;
   }
-  if (m->state == IMAP_SELECTED)
+  if (s->state == IMAP_SELECTED)
     fi_view_refresh(s, a, 1);
   fi_tagged(s, a, "OK %s completed", verb);
 }
 
-static void cmd_noop(struct mp_fake_session *s, struct args *g,
-                     struct mp_fake_answer *a)
-{
-  refresh_cmd(s, g, a, "NOOP");
-}
-
-static void cmd_logout(struct mp_fake_session *s, struct args *g,
+static void cmd_logout(struct mp_fake_session *s, struct mp_fake_args *g,
                        struct mp_fake_answer *a)
 {
   /* RFC 9051 6.1.3: BYE, then the fi_tagged OK, then the server closes. */
   mp_fake_answer_line(a, "* BYE Logging out");
   fi_tagged(s, a, "OK Logout completed.");
-  set_state(s, IMAP_LOGOUT);
+  mp_fake_set_state(s, IMAP_LOGOUT);
   a->effect = MP_FX_CLOSE;
 }
 
-static void cmd_starttls(struct mp_fake_session *s, struct args *g,
+static void cmd_starttls(struct mp_fake_session *s, struct mp_fake_args *g,
                          struct mp_fake_answer *a)
 {
   if (!fi_at_end(g)) {
@@ -899,40 +844,12 @@ static void cmd_starttls(struct mp_fake_session *s, struct args *g,
   }
 }
 
-static void cmd_select_rw(struct mp_fake_session *s, struct args *g,
-                          struct mp_fake_answer *a)
-{
-  cmd_select(s, g, a, 0);
-}
-
-static void cmd_examine(struct mp_fake_session *s, struct args *g,
-                        struct mp_fake_answer *a)
-{
-  cmd_select(s, g, a, 1);
-}
-
-static void cmd_list_list(struct mp_fake_session *s, struct args *g,
-                          struct mp_fake_answer *a)
-{
-  cmd_list(s, g, a, "LIST");
-}
-
-static void cmd_lsub(struct mp_fake_session *s, struct args *g,
-                     struct mp_fake_answer *a)
-{
-  cmd_list(s, g, a, "LSUB");
-}
-
-static void cmd_check(struct mp_fake_session *s, struct args *g,
+/* CLOSE and UNSELECT (variant 1). */
+static void cmd_close(struct mp_fake_session *s, struct mp_fake_args *g,
                       struct mp_fake_answer *a)
 {
-  refresh_cmd(s, g, a, "CHECK");
-}
-
-static void cmd_close(struct mp_fake_session *s, struct args *g,
-                      struct mp_fake_answer *a, int unselect)
-{
   struct imap *m = s->proto;
+  int unselect = g->cmd->variant;
   if (!fi_at_end(g)) {
     fi_client_error(s, a, "BAD Error in IMAP command %s: Unexpected arguments",
                     unselect ? "UNSELECT" : "CLOSE");
@@ -942,23 +859,11 @@ static void cmd_close(struct mp_fake_session *s, struct args *g,
   if (!unselect && !m->read_only)
     expunge(s, NULL, 1, a);
   view_clear(m);
-  set_state(s, IMAP_AUTH);
+  mp_fake_set_state(s, IMAP_AUTH);
   fi_tagged(s, a, "OK %s completed", unselect ? "Unselect" : "Close");
 }
 
-static void cmd_close_close(struct mp_fake_session *s, struct args *g,
-                            struct mp_fake_answer *a)
-{
-  cmd_close(s, g, a, 0);
-}
-
-static void cmd_unselect(struct mp_fake_session *s, struct args *g,
-                         struct mp_fake_answer *a)
-{
-  cmd_close(s, g, a, 1);
-}
-
-static void cmd_idle(struct mp_fake_session *s, struct args *g,
+static void cmd_idle(struct mp_fake_session *s, struct mp_fake_args *g,
                      struct mp_fake_answer *a)
 {
   struct imap *m = s->proto;
@@ -969,7 +874,7 @@ static void cmd_idle(struct mp_fake_session *s, struct args *g,
     return;
   }
   /* RFC 2177 3. */
-  if (m->state == IMAP_SELECTED)
+  if (s->state == IMAP_SELECTED)
     fi_view_refresh(s, a, 1);
   mp_fake_answer_line(a, "+ idling");
   m->mode = MODE_IDLE;
@@ -986,12 +891,12 @@ static void idle_line(struct mp_fake_session *s, const char *line, int replaced,
     fi_client_error(s, a, "BAD Expected DONE.");
     return;
   }
-  if (m->state == IMAP_SELECTED)
+  if (s->state == IMAP_SELECTED)
     fi_view_refresh(s, a, 1);
   fi_tagged(s, a, "OK Idle completed.");
 }
 
-static void cmd_namespace(struct mp_fake_session *s, struct args *g,
+static void cmd_namespace(struct mp_fake_session *s, struct mp_fake_args *g,
                           struct mp_fake_answer *a)
 {
   /* RFC 2342 5: one personal namespace, no others. */
@@ -999,7 +904,7 @@ static void cmd_namespace(struct mp_fake_session *s, struct args *g,
   fi_tagged(s, a, "OK Namespace completed");
 }
 
-static void cmd_enable(struct mp_fake_session *s, struct args *g,
+static void cmd_enable(struct mp_fake_session *s, struct mp_fake_args *g,
                        struct mp_fake_answer *a)
 {
   if (fi_at_end(g)) {
@@ -1012,7 +917,7 @@ static void cmd_enable(struct mp_fake_session *s, struct args *g,
   fi_tagged(s, a, "OK Enabled");
 }
 
-static void cmd_id(struct mp_fake_session *s, struct args *g,
+static void cmd_id(struct mp_fake_session *s, struct mp_fake_args *g,
                    struct mp_fake_answer *a)
 {
   /* RFC 2971 3.1. */
@@ -1020,61 +925,61 @@ static void cmd_id(struct mp_fake_session *s, struct args *g,
   fi_tagged(s, a, "OK ID completed");
 }
 
-static void cmd_unsupported(struct mp_fake_session *s, struct args *g,
+static void cmd_unsupported(struct mp_fake_session *s, struct mp_fake_args *g,
                             struct mp_fake_answer *a)
 {
   fi_tagged(s, a,
             "NO [CANNOT] Not supported by this server: only INBOX exists");
 }
 
-static void cmd_uid(struct mp_fake_session *s, struct args *g,
+static void cmd_uid(struct mp_fake_session *s, struct mp_fake_args *g,
                     struct mp_fake_answer *a);
 
-static const struct command commands[] = {
-    {"CAPABILITY", S_ANY, cmd_capability},
-    {"NOOP", S_ANY, cmd_noop},
-    {"LOGOUT", S_ANY, cmd_logout},
-    {"ID", S_ANY, cmd_id},
-    {"STARTTLS", S_NA, cmd_starttls},
-    {"LOGIN", S_NA, cmd_login},
-    {"AUTHENTICATE", S_NA, cmd_authenticate},
-    {"SELECT", S_AU | S_SE, cmd_select_rw},
-    {"EXAMINE", S_AU | S_SE, cmd_examine},
-    {"LIST", S_AU | S_SE, cmd_list_list},
-    {"LSUB", S_AU | S_SE, cmd_lsub},
-    {"STATUS", S_AU | S_SE, cmd_status},
-    {"NAMESPACE", S_AU | S_SE, cmd_namespace},
-    {"ENABLE", S_AU | S_SE, cmd_enable},
-    {"IDLE", S_AU | S_SE, cmd_idle},
-    {"CREATE", S_AU | S_SE, cmd_unsupported},
-    {"DELETE", S_AU | S_SE, cmd_unsupported},
-    {"RENAME", S_AU | S_SE, cmd_unsupported},
-    {"SUBSCRIBE", S_AU | S_SE, cmd_unsupported},
-    {"UNSUBSCRIBE", S_AU | S_SE, cmd_unsupported},
-    {"APPEND", S_AU | S_SE, fi_cmd_append},
-    {"CHECK", S_SE, cmd_check},
-    {"CLOSE", S_SE, cmd_close_close},
-    {"UNSELECT", S_SE, cmd_unselect},
-    {"EXPUNGE", S_SE, cmd_expunge},
-    {"SEARCH", S_SE, fi_cmd_search},
-    {"FETCH", S_SE, fi_cmd_fetch},
-    {"STORE", S_SE, cmd_store},
-    {"COPY", S_SE, fi_cmd_copy},
-    {"MOVE", S_SE, fi_cmd_move},
-    {"UID", S_SE, cmd_uid},
+/* The commands, in the order the case format lists them, with the states
+ * they are valid in (RFC 9051 6). */
+static const struct mp_fake_command commands[] = {
+    {"CAPABILITY", S_ANY, cmd_capability, 0},
+    {"NOOP", S_ANY, cmd_refresh, 0},
+    {"LOGOUT", S_ANY, cmd_logout, 0},
+    {"STARTTLS", S_NA, cmd_starttls, 0},
+    {"AUTHENTICATE", S_NA, cmd_authenticate, 0},
+    {"LOGIN", S_NA, cmd_login, 0},
+    {"ENABLE", S_AU | S_SE, cmd_enable, 0},
+    {"ID", S_ANY, cmd_id, 0},
+    {"NAMESPACE", S_AU | S_SE, cmd_namespace, 0},
+    {"SELECT", S_AU | S_SE, cmd_select, 0},
+    {"EXAMINE", S_AU | S_SE, cmd_select, 1},
+    {"CREATE", S_AU | S_SE, cmd_unsupported, 0},
+    {"DELETE", S_AU | S_SE, cmd_unsupported, 0},
+    {"RENAME", S_AU | S_SE, cmd_unsupported, 0},
+    {"SUBSCRIBE", S_AU | S_SE, cmd_unsupported, 0},
+    {"UNSUBSCRIBE", S_AU | S_SE, cmd_unsupported, 0},
+    {"LIST", S_AU | S_SE, cmd_list, 0},
+    {"LSUB", S_AU | S_SE, cmd_list, 0},
+    {"STATUS", S_AU | S_SE, cmd_status, 0},
+    {"APPEND", S_AU | S_SE, fi_cmd_append, 0},
+    {"CHECK", S_SE, cmd_refresh, 0},
+    {"CLOSE", S_SE, cmd_close, 0},
+    {"UNSELECT", S_SE, cmd_close, 1},
+    {"EXPUNGE", S_SE, cmd_expunge, 0},
+    {"SEARCH", S_SE, fi_cmd_search, 0},
+    {"FETCH", S_SE, fi_cmd_fetch, 0},
+    {"STORE", S_SE, cmd_store, 0},
+    {"COPY", S_SE, fi_cmd_copy, 0},
+    {"MOVE", S_SE, fi_cmd_move, 0},
+    {"UID", S_SE, cmd_uid, 0},
+    {"IDLE", S_AU | S_SE, cmd_idle, 0},
 };
 
-static const struct command *lookup(const char *name, size_t len)
-{
-  for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
-    if (strlen(commands[i].name) == len &&
-        strncasecmp(commands[i].name, name, len) == 0)
-      return &commands[i];
-  return NULL;
-}
+/* RFC 9051 6.4.9: what UID may run. */
+static const struct mp_fake_command uid_commands[] = {
+    {"FETCH", S_SE, fi_cmd_fetch, 0}, {"SEARCH", S_SE, fi_cmd_search, 0},
+    {"STORE", S_SE, cmd_store, 0},    {"EXPUNGE", S_SE, cmd_expunge, 0},
+    {"COPY", S_SE, fi_cmd_copy, 0},   {"MOVE", S_SE, fi_cmd_move, 0},
+};
 
 /* RFC 9051 6.4.9: UID COPY, MOVE, FETCH, SEARCH, STORE, EXPUNGE. */
-static void cmd_uid(struct mp_fake_session *s, struct args *g,
+static void cmd_uid(struct mp_fake_session *s, struct mp_fake_args *g,
                     struct mp_fake_answer *a)
 {
   char sub[16];
@@ -1082,22 +987,16 @@ static void cmd_uid(struct mp_fake_session *s, struct args *g,
     fi_client_error(s, a, "BAD Error in IMAP command UID: Missing command");
     return;
   }
-  g->uid = 1;
-  if (strcasecmp(sub, "FETCH") == 0)
-    fi_cmd_fetch(s, g, a);
-  else if (strcasecmp(sub, "SEARCH") == 0)
-    fi_cmd_search(s, g, a);
-  else if (strcasecmp(sub, "STORE") == 0)
-    cmd_store(s, g, a);
-  else if (strcasecmp(sub, "EXPUNGE") == 0)
-    cmd_expunge(s, g, a);
-  else if (strcasecmp(sub, "COPY") == 0)
-    fi_cmd_copy(s, g, a);
-  else if (strcasecmp(sub, "MOVE") == 0)
-    fi_cmd_move(s, g, a);
-  else
+  const struct mp_fake_command *c = mp_fake_command_find(
+      uid_commands, sizeof(uid_commands) / sizeof(*uid_commands), sub,
+      strlen(sub));
+  if (!c) {
     fi_client_error(s, a, "BAD Error in IMAP command UID: Unknown command %s",
                     sub);
+    return;
+  }
+  g->uid = 1;
+  c->fn(s, g, a);
 }
 
 /* ---- commands ------------------------------------------------------- */
@@ -1139,28 +1038,34 @@ static void run_command(struct mp_fake_session *s, const char *text, size_t len,
     fi_client_error(s, a, "BAD Error in IMAP command: Missing command.");
     return;
   }
-  const struct command *c = lookup(verb, vl);
+  const struct mp_fake_command *c = mp_fake_command_find(
+      commands, sizeof(commands) / sizeof(*commands), verb, vl);
   if (!c) {
     fi_client_error(s, a, "BAD Error in IMAP command %.*s: Unknown command.",
                     (int)(vl > 64 ? 64 : vl), verb);
     return;
   }
-  if (m->state == IMAP_LOGOUT)
-    return;
-  if (!(c->states & (1u << m->state))) {
-    if (m->state == IMAP_NOTAUTH)
-      fi_client_error(s, a, "NO [CLIENTBUG] %s needs a login first.", c->name);
-    else if (c->states == S_NA)
-      fi_client_error(
-          s, a, "NO [CLIENTBUG] %s is not valid: already logged in.", c->name);
-    else
-      fi_client_error(s, a, "NO [CLIENTBUG] %s needs a selected mailbox.",
-                      c->name);
-    return;
-  }
-  struct args g = {
+  struct mp_fake_args g = {
       .p = verb + vl, .end = text + len, .lits = m->lits, .nlits = m->nlits};
-  c->fn(s, &g, a);
+  mp_fake_dispatch(s, c, &g, a);
+}
+
+/* A command not valid in the session's state; after LOGOUT nothing is
+ * answered. */
+static void imap_not_now(struct mp_fake_session *s,
+                         const struct mp_fake_command *c,
+                         struct mp_fake_answer *a)
+{
+  if (s->state == IMAP_LOGOUT)
+    return;
+  if (s->state == IMAP_NOTAUTH)
+    fi_client_error(s, a, "NO [CLIENTBUG] %s needs a login first.", c->name);
+  else if (c->states == S_NA)
+    fi_client_error(s, a, "NO [CLIENTBUG] %s is not valid: already logged in.",
+                    c->name);
+  else
+    fi_client_error(s, a, "NO [CLIENTBUG] %s needs a selected mailbox.",
+                    c->name);
 }
 
 /* ---- putting commands together around literals ---------------------- */
@@ -1266,7 +1171,7 @@ static void literal_line(struct mp_fake_session *s, const char *line,
     cmd_reset(m);
     take_tag(m, line, len);
     /* Not before a login: that command fails anyway. */
-    m->append = m->state != IMAP_NOTAUTH && is_append(line, len);
+    m->append = s->state != IMAP_NOTAUTH && is_append(line, len);
   }
   int too_big = size > (m->append ? IMAP_MAX_APPEND : IMAP_MAX_LITERAL) ||
                 m->nlits == IMAP_MAX_LITERALS || len > IMAP_MAX_CMD_LINE ||
@@ -1278,7 +1183,7 @@ static void literal_line(struct mp_fake_session *s, const char *line,
     fi_tagged(s, a, "BAD [TOOBIG] Literal too big.");
     mp_fake_answer_line(a, "* BYE [TOOBIG] Literal too big.");
     a->effect = MP_FX_CLOSE;
-    set_state(s, IMAP_LOGOUT);
+    mp_fake_set_state(s, IMAP_LOGOUT);
     cmd_reset(m);
     return;
   }
@@ -1294,7 +1199,7 @@ static void literal_line(struct mp_fake_session *s, const char *line,
     a->oom = 1;
     return;
   }
-  struct lit *l = &m->lits[m->nlits++];
+  struct mp_fake_literal *l = &m->lits[m->nlits++];
   l->want = (size_t)size;
   l->len = 0;
   l->buf = malloc(l->want + 1);
@@ -1318,7 +1223,7 @@ static void imap_raw(struct mp_fake_session *s, const char *buf, size_t len,
   struct imap *m = s->proto;
   if (m->mode != MODE_LITERAL || m->nlits == 0)
     return;
-  struct lit *l = &m->lits[m->nlits - 1];
+  struct mp_fake_literal *l = &m->lits[m->nlits - 1];
   size_t n = len < l->want - l->len ? len : l->want - l->len;
   memcpy(l->buf + l->len, buf, n);
   l->len += n;
@@ -1327,21 +1232,12 @@ static void imap_raw(struct mp_fake_session *s, const char *buf, size_t len,
 
 /* ---- the protocol table --------------------------------------------- */
 
-static int imap_open(struct mp_fake_session *s)
-{
-  s->proto = calloc(1, sizeof(struct imap));
-  return s->proto ? 0 : MP_E_NO_RESOURCES;
-}
-
 static void imap_close(struct mp_fake_session *s)
 {
   struct imap *m = s->proto;
   cmd_reset(m);
-  end_sasl(m);
   view_clear(m);
   free(m->user);
-  free(m);
-  s->proto = NULL;
 }
 
 static void imap_greeting(struct mp_fake_session *s, int replaced,
@@ -1369,8 +1265,9 @@ static enum mp_fake_kind imap_classify(struct mp_fake_session *s,
   struct imap *m = s->proto;
   uint64_t size;
   int sync;
+  if (s->sasl)
+    return MP_KIND_INPUT; /* a SASL response */
   switch (m->mode) {
-  case MODE_SASL:
   case MODE_IDLE:
     return MP_KIND_INPUT;
   case MODE_LITERAL:
@@ -1396,8 +1293,8 @@ static void imap_line(struct mp_fake_session *s, char *line, size_t len,
                       struct mp_fake_answer *a)
 {
   struct imap *m = s->proto;
-  if (m->mode == MODE_SASL) {
-    sasl_line(s, line, len, replaced, a);
+  if (s->sasl) {
+    mp_fake_sasl_line(s, line, len, replaced, a);
     return;
   }
   if (m->mode == MODE_IDLE) {
@@ -1441,12 +1338,11 @@ static void imap_tls_started(struct mp_fake_session *s)
 {
   struct imap *m = s->proto;
   cmd_reset(m);
-  end_sasl(m);
   view_clear(m);
   free(m->user);
   m->user = NULL;
   m->mode = MODE_COMMAND;
-  set_state(s, IMAP_NOTAUTH);
+  mp_fake_set_state(s, IMAP_NOTAUTH);
 }
 
 static void imap_timeout(struct mp_fake_session *s, struct mp_fake_answer *a)
@@ -1462,7 +1358,7 @@ static void imap_rule_line(struct mp_fake_session *s, const char *line,
 {
   struct imap *m = s->proto;
   const struct mp_fake_config *cfg = s->srv->cfg;
-  if (m->commands == 0 && m->state == IMAP_NOTAUTH &&
+  if (m->commands == 0 && s->state == IMAP_NOTAUTH &&
       strncasecmp(line, "* PREAUTH", 9) == 0 &&
       (line[9] == ' ' || line[9] == '\0')) {
     const char *user = cfg->nusers       ? cfg->users[0].name
@@ -1493,7 +1389,17 @@ static void imap_rule_line(struct mp_fake_session *s, const char *line,
 const struct mp_fake_protocol mp_fake_imap_proto = {
     .name = "imap",
     .max_line = IMAP_MAX_LINE,
-    .open = imap_open,
+    .state_names = state_names,
+    .commands = commands,
+    .ncommands = sizeof(commands) / sizeof(*commands),
+    .not_now = imap_not_now,
+    .max_errors = IMAP_MAX_ERRORS,
+    .too_many = "* BYE Too many invalid IMAP commands.",
+    .too_many_after = 1,
+    .closed_state = IMAP_LOGOUT,
+    .tag = imap_tag,
+    .sasl = &imap_sasl,
+    .data_size = sizeof(struct imap),
     .close = imap_close,
     .greeting = imap_greeting,
     .classify = imap_classify,

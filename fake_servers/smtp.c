@@ -27,6 +27,7 @@
 #define SMTP_MAX_RCPT 100        /* RFC 5321 4.5.3.1.8: at least 100 */
 #define SMTP_MAX_MESSAGE 10485760u
 #define SMTP_MAX_ERRORS 20
+#define SMTP_IN_CMD (1u << SMTP_CMD) /* the states of every command */
 /* A session keeps its message buffer for the next message up to this. */
 #define SMTP_KEEP_MSG_BUF 65536u
 
@@ -44,41 +45,10 @@ static const char *const state_names[] = {
     [SMTP_DATA_BODY] = "data-body",
 };
 
-enum smtp_cmd {
-  CMD_UNKNOWN = 0,
-  CMD_EHLO,
-  CMD_HELO,
-  CMD_MAIL,
-  CMD_RCPT,
-  CMD_DATA,
-  CMD_RSET,
-  CMD_NOOP,
-  CMD_VRFY,
-  CMD_EXPN,
-  CMD_HELP,
-  CMD_QUIT,
-  CMD_STARTTLS,
-  CMD_AUTH
-};
-
-static const struct {
-  const char *name;
-  enum smtp_cmd cmd;
-} commands[] = {
-    {"EHLO", CMD_EHLO}, {"HELO", CMD_HELO}, {"MAIL", CMD_MAIL},
-    {"RCPT", CMD_RCPT}, {"DATA", CMD_DATA}, {"RSET", CMD_RSET},
-    {"NOOP", CMD_NOOP}, {"VRFY", CMD_VRFY}, {"EXPN", CMD_EXPN},
-    {"HELP", CMD_HELP}, {"QUIT", CMD_QUIT}, {"STARTTLS", CMD_STARTTLS},
-    {"AUTH", CMD_AUTH},
-};
-
 struct smtp {
-  enum smtp_state state;
   int helo; /* 0 none yet, 1 HELO, 2 EHLO */
   char *helo_name;
   char *user; /* logged in as, or NULL */
-  struct mp_sasl_server *sasl;
-  unsigned errors; /* bad commands so far */
   /* The mail transaction (RFC 5321 3.3). */
   int in_mail;
   char *from;
@@ -93,15 +63,6 @@ struct smtp {
   int too_big;
   unsigned queued; /* messages accepted in this session */
 };
-
-static void set_state(struct mp_fake_session *s, enum smtp_state st)
-{
-  struct smtp *m = s->proto;
-  if (m->state != st && s->srv->trace)
-    fprintf(stderr, "fake smtp #%u: %s -> %s\n", s->id, state_names[m->state],
-            state_names[st]);
-  m->state = st;
-}
 
 static void reset_transaction(struct smtp *m)
 {
@@ -123,28 +84,13 @@ static void reset_transaction(struct smtp *m)
   m->in_mail = 0;
 }
 
-static void end_auth(struct smtp *m)
-{
-  mp_sasl_server_free(m->sasl);
-  m->sasl = NULL;
-}
-
-static int smtp_open(struct mp_fake_session *s)
-{
-  s->proto = calloc(1, sizeof(struct smtp));
-  return s->proto ? 0 : MP_E_NO_RESOURCES;
-}
-
 static void smtp_close(struct mp_fake_session *s)
 {
   struct smtp *m = s->proto;
   reset_transaction(m);
   free(m->msg);
-  end_auth(m);
   free(m->helo_name);
   free(m->user);
-  free(m);
-  s->proto = NULL;
 }
 
 static void smtp_greeting(struct mp_fake_session *s, int replaced,
@@ -153,21 +99,6 @@ static void smtp_greeting(struct mp_fake_session *s, int replaced,
   if (!replaced)
     mp_fake_answer_join(a, "220 ", mp_fake_hostname(s->srv),
                         " ESMTP mailprobe-fake", NULL);
-}
-
-/* A reply that counts as a client error; past the cap the session ends
- * with 421 instead (nginx's and Postfix's error limit). */
-static void client_error(struct mp_fake_session *s, struct mp_fake_answer *a,
-                         const char *reply)
-{
-  struct smtp *m = s->proto;
-  if (++m->errors >= SMTP_MAX_ERRORS) {
-    mp_fake_answer_line(a, "421 4.7.0 %s Error: too many errors",
-                        mp_fake_hostname(s->srv));
-    a->effect = MP_FX_CLOSE;
-    return;
-  }
-  mp_fake_answer_line(a, "%s", reply);
 }
 
 /* ---- EHLO --------------------------------------------------------------- */
@@ -273,22 +204,23 @@ static int parse_path(const char *arg, const char *prefix, const char **addr,
   return 0;
 }
 
-static void cmd_mail(struct mp_fake_session *s, const char *arg,
+static void cmd_mail(struct mp_fake_session *s, struct mp_fake_args *g,
                      struct mp_fake_answer *a)
 {
   struct smtp *m = s->proto;
+  const char *arg = g->arg;
   const char *at, *params;
   size_t at_len;
   if (!m->helo) {
-    client_error(s, a, "503 5.5.1 Error: send HELO/EHLO first");
+    mp_fake_client_error(s, a, "503 5.5.1 Error: send HELO/EHLO first");
     return;
   }
   if (m->in_mail) {
-    client_error(s, a, "503 5.5.1 Error: nested MAIL command");
+    mp_fake_client_error(s, a, "503 5.5.1 Error: nested MAIL command");
     return;
   }
   if (parse_path(arg, "FROM:", &at, &at_len, &params) < 0) {
-    client_error(s, a, "501 5.5.4 Syntax: MAIL FROM:<address>");
+    mp_fake_client_error(s, a, "501 5.5.4 Syntax: MAIL FROM:<address>");
     return;
   }
   /* RFC 1870 6: SIZE= above the limit is refused at once. */
@@ -304,7 +236,7 @@ static void cmd_mail(struct mp_fake_session *s, const char *arg,
                !(n > 5 && strncasecmp(params, "AUTH=", 5) == 0) &&
                !(n == 8 && strncasecmp(params, "SMTPUTF8", 8) == 0)) {
       /* RFC 5321 4.1.1.11: an unknown parameter is 555. */
-      client_error(s, a, "555 5.5.4 Unsupported option");
+      mp_fake_client_error(s, a, "555 5.5.4 Unsupported option");
       return;
     }
     params += n;
@@ -321,23 +253,24 @@ static void cmd_mail(struct mp_fake_session *s, const char *arg,
   mp_fake_answer_line(a, "250 2.1.0 Ok");
 }
 
-static void cmd_rcpt(struct mp_fake_session *s, const char *arg,
+static void cmd_rcpt(struct mp_fake_session *s, struct mp_fake_args *g,
                      struct mp_fake_answer *a)
 {
   struct smtp *m = s->proto;
+  const char *arg = g->arg;
   struct mp_mailstore *st = s->srv->env.store;
   const char *at, *params;
   size_t at_len;
   if (!m->in_mail) {
-    client_error(s, a, "503 5.5.1 Error: need MAIL command");
+    mp_fake_client_error(s, a, "503 5.5.1 Error: need MAIL command");
     return;
   }
   if (parse_path(arg, "TO:", &at, &at_len, &params) < 0) {
-    client_error(s, a, "501 5.5.4 Syntax: RCPT TO:<address>");
+    mp_fake_client_error(s, a, "501 5.5.4 Syntax: RCPT TO:<address>");
     return;
   }
   if (at_len == 0) {
-    client_error(s, a, "501 5.1.3 Bad recipient address syntax");
+    mp_fake_client_error(s, a, "501 5.1.3 Bad recipient address syntax");
     return;
   }
   if (m->nrcpt >= SMTP_MAX_RCPT) {
@@ -570,7 +503,7 @@ static void data_line(struct mp_fake_session *s, char *line, size_t len,
 {
   struct smtp *m = s->proto;
   if (kind == MP_KIND_END) {
-    set_state(s, SMTP_CMD);
+    mp_fake_set_state(s, SMTP_CMD);
     if (replaced) {
       reset_transaction(m); /* the client was told something else */
       return;
@@ -593,51 +526,49 @@ static void data_line(struct mp_fake_session *s, char *line, size_t len,
     line++;
     len--;
   }
-  if (m->state == SMTP_DATA_HEAD && len == 0)
-    set_state(s, SMTP_DATA_BODY);
+  if (s->state == SMTP_DATA_HEAD && len == 0)
+    mp_fake_set_state(s, SMTP_DATA_BODY);
   msg_append(m, line, len);
 }
 
 /* ---- AUTH (RFC 4954) ---------------------------------------------------- */
 
-/* Turns a SASL step's result into the reply. */
-static void auth_result(struct mp_fake_session *s, int rc, char *out,
-                        struct mp_fake_answer *a)
+static void smtp_logged_in(struct mp_fake_session *s, const char *user,
+                           struct mp_fake_answer *a)
 {
   struct smtp *m = s->proto;
-  if (rc == MP_SASL_CONTINUE) {
-    /* RFC 4954 4: "334 " and the challenge, maybe empty. */
-    mp_fake_answer_line(a, "334 %s", out ? out : "");
-    set_state(s, SMTP_AUTH);
-    free(out);
-    return;
-  }
-  free(out);
-  set_state(s, SMTP_CMD);
-  if (rc == MP_SASL_DONE) {
-    const char *u = mp_sasl_server_user(m->sasl);
-    m->user = strdup(u ? u : "");
-    mp_fake_answer_line(a, "235 2.7.0 Authentication successful");
-  } else if (rc == MP_E_AUTH_FAILED) {
-    client_error(s, a, "535 5.7.8 Error: authentication failed");
-  } else if (rc == MP_E_PROTOCOL_ERROR) {
-    client_error(s, a, "501 5.5.2 Error: cannot decode response");
-  } else {
-    mp_fake_answer_line(a, "454 4.7.0 Temporary authentication failure");
-  }
-  end_auth(m);
+  m->user = strdup(user ? user : "");
+  mp_fake_answer_line(a, "235 2.7.0 Authentication successful");
 }
 
-static void cmd_auth(struct mp_fake_session *s, const char *arg,
+/* RFC 4954 4: "334 " and the challenge; "*" cancels with 501. */
+static const struct mp_fake_sasl_frame smtp_sasl = {
+    .cont = "334 ",
+    .exchange_state = SMTP_AUTH,
+    .idle_state = SMTP_CMD,
+    .max_response = SMTP_MAX_AUTH_LINE,
+    .unsupported = "504 5.5.4 Unrecognized authentication type",
+    .unsupported_counts = 1,
+    .cancelled = "501 5.0.0 Authentication cancelled",
+    .failed = "535 5.7.8 Error: authentication failed",
+    .failed_counts = 1,
+    .undecodable = "501 5.5.2 Error: cannot decode response",
+    .too_long = "500 5.5.6 Authentication exchange line is too long",
+    .temporary = "454 4.7.0 Temporary authentication failure",
+    .logged_in = smtp_logged_in,
+};
+
+static void cmd_auth(struct mp_fake_session *s, struct mp_fake_args *g,
                      struct mp_fake_answer *a)
 {
   struct smtp *m = s->proto;
   const struct mp_fake_config *cfg = s->srv->cfg;
+  const char *arg = g->arg;
   char mech[64];
   size_t ml = strcspn(arg, " ");
   const char *initial = arg[ml] ? arg + ml + 1 : NULL;
   if (ml == 0 || ml >= sizeof(mech)) {
-    client_error(s, a, "501 5.5.4 Syntax: AUTH mechanism");
+    mp_fake_client_error(s, a, "501 5.5.4 Syntax: AUTH mechanism");
     return;
   }
   memcpy(mech, arg, ml);
@@ -651,103 +582,123 @@ static void cmd_auth(struct mp_fake_session *s, const char *arg,
   char list[512];
   mp_fake_auth_list(cfg, list, sizeof(list));
   if (m->helo < 2) {
-    client_error(s, a, "503 5.5.1 Error: send EHLO first");
-    return;
-  }
-  if (m->user) {
-    client_error(s, a, "503 5.5.1 Error: already authenticated");
-    return;
-  }
-  if (m->in_mail) {
+    mp_fake_client_error(s, a, "503 5.5.1 Error: send EHLO first");
+  } else if (m->user) {
+    mp_fake_client_error(s, a, "503 5.5.1 Error: already authenticated");
+  } else if (m->in_mail) {
     /* RFC 4954 4: not during a mail transaction. */
-    client_error(s, a, "503 5.5.1 Error: MAIL transaction in progress");
-    return;
-  }
-  if (!list[0]) {
-    client_error(s, a, "503 5.5.1 Error: authentication not enabled");
-    return;
-  }
-  if (cfg->auth_requires_tls && !s->in_tls) {
+    mp_fake_client_error(s, a, "503 5.5.1 Error: MAIL transaction in progress");
+  } else if (!list[0]) {
+    mp_fake_client_error(s, a, "503 5.5.1 Error: authentication not enabled");
+  } else if (cfg->auth_requires_tls && !s->in_tls) {
     mp_fake_answer_line(a, "530 5.7.0 Must issue a STARTTLS command first");
-    return;
+  } else {
+    mp_fake_sasl_start(s, mech, initial, a);
   }
-  int id = mp_sasl_from_name(mech);
-  if (id < 0 || !mp_fake_auth_offered(cfg, mech)) {
-    client_error(s, a, "504 5.5.4 Unrecognized authentication type");
-    return;
-  }
-  m->sasl =
-      mp_sasl_server_new(id, mp_fake_hostname(s->srv), mp_fake_password, s);
-  if (!m->sasl) {
-    mp_fake_answer_line(a, "454 4.7.0 Temporary authentication failure");
-    return;
-  }
-  char *out = NULL;
-  int rc = mp_sasl_server_start(m->sasl, initial, &out);
-  auth_result(s, rc, out, a);
-}
-
-static void auth_line(struct mp_fake_session *s, const char *line, int replaced,
-                      struct mp_fake_answer *a)
-{
-  struct smtp *m = s->proto;
-  if (replaced) {
-    end_auth(m); /* a rule answered: the exchange is over */
-    set_state(s, SMTP_CMD);
-    return;
-  }
-  if (strcmp(line, "*") == 0) {
-    /* RFC 4954 4: the client cancelled. */
-    end_auth(m);
-    set_state(s, SMTP_CMD);
-    mp_fake_answer_line(a, "501 5.0.0 Authentication cancelled");
-    return;
-  }
-  if (strlen(line) > SMTP_MAX_AUTH_LINE) {
-    end_auth(m);
-    set_state(s, SMTP_CMD);
-    client_error(s, a, "500 5.5.6 Authentication exchange line is too long");
-    return;
-  }
-  char *out = NULL;
-  int rc = mp_sasl_server_step(m->sasl, line, &out);
-  auth_result(s, rc, out, a);
 }
 
 /* ---- commands ------------------------------------------------------------ */
 
-static enum smtp_cmd lookup_command(const char *verb, size_t len)
+/* EHLO (variant 2) and HELO (1). */
+static void cmd_helo(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
 {
-  char up[8];
-  if (len != 4 && len != 8)
-    return CMD_UNKNOWN; /* every verb has 4 letters, but STARTTLS */
-  for (size_t i = 0; i < len; i++) {
-    char c = verb[i];
-    up[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+  struct smtp *m = s->proto;
+  int ehlo = g->cmd->variant == 2;
+  if (!*g->arg) {
+    mp_fake_client_error(s, a,
+                         ehlo ? "501 5.5.4 Syntax: EHLO hostname"
+                              : "501 5.5.4 Syntax: HELO hostname");
+    return;
   }
-  /* strncmp stops at a name's end: an 8-letter verb is never compared
-   * past a 4-letter name's NUL (memcmp read beyond it: the fuzzer's
-   * fake_smtp-1). */
-  for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
-    if (commands[i].name[0] == up[0] &&
-        strncmp(commands[i].name, up, len) == 0 &&
-        commands[i].name[len] == '\0')
-      return commands[i].cmd;
-  return CMD_UNKNOWN;
+  /* RFC 5321 4.1.4: EHLO/HELO resets a transaction in progress. */
+  reset_transaction(m);
+  free(m->helo_name);
+  m->helo_name = strdup(g->arg);
+  m->helo = g->cmd->variant;
+  if (ehlo)
+    ehlo_reply(s, a);
+  else
+    mp_fake_answer_join(a, "250 ", mp_fake_hostname(s->srv), NULL);
 }
 
-static void cmd_starttls(struct mp_fake_session *s, const char *arg,
+static void cmd_data(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
+{
+  struct smtp *m = s->proto;
+  if (*g->arg)
+    mp_fake_client_error(s, a, "501 5.5.4 Syntax: DATA");
+  else if (!m->in_mail)
+    mp_fake_client_error(s, a, "503 5.5.1 Error: need MAIL command");
+  else if (m->nrcpt == 0)
+    mp_fake_client_error(s, a, "503 5.5.1 Error: need RCPT command");
+  else {
+    const char *to[SMTP_MAX_RCPT];
+    m->keep_text = targets(s, to) > 0;
+    mp_fake_answer_line(a, "354 End data with <CR><LF>.<CR><LF>");
+    mp_fake_set_state(s, SMTP_DATA_HEAD);
+  }
+}
+
+static void cmd_rset(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
+{
+  if (*g->arg) {
+    mp_fake_client_error(s, a, "501 5.5.4 Syntax: RSET");
+    return;
+  }
+  reset_transaction(s->proto);
+  mp_fake_answer_line(a, "250 2.0.0 Ok");
+}
+
+static void cmd_noop(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
+{
+  mp_fake_answer_line(a, "250 2.0.0 Ok");
+}
+
+static void cmd_vrfy(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
+{
+  if (!*g->arg)
+    mp_fake_client_error(s, a, "501 5.5.4 Syntax: VRFY address");
+  else /* RFC 5321 3.5.3 */
+    mp_fake_answer_line(a, "252 2.0.0 Cannot VRFY user, but will accept "
+                           "message and attempt delivery");
+}
+
+static void cmd_expn(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
+{
+  mp_fake_answer_line(a, "502 5.5.1 Error: EXPN not implemented");
+}
+
+static void cmd_help(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
+{
+  mp_fake_answer_line(a, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
+                         "NOOP VRFY QUIT STARTTLS AUTH");
+}
+
+static void cmd_quit(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
+{
+  mp_fake_answer_line(a, "221 2.0.0 Bye");
+  a->effect = MP_FX_CLOSE;
+}
+
+static void cmd_starttls(struct mp_fake_session *s, struct mp_fake_args *g,
                          struct mp_fake_answer *a)
 {
   struct smtp *m = s->proto;
-  if (*arg) {
-    client_error(s, a, "501 5.5.4 Syntax: STARTTLS");
+  if (*g->arg) {
+    mp_fake_client_error(s, a, "501 5.5.4 Syntax: STARTTLS");
   } else if (s->in_tls) {
-    client_error(s, a, "503 5.5.1 Error: TLS already active");
+    mp_fake_client_error(s, a, "503 5.5.1 Error: TLS already active");
   } else if (s->srv->cfg->tls != MP_FAKE_TLS_STARTTLS || !s->srv->tls_ctx) {
     mp_fake_answer_line(a, "454 4.7.0 TLS not available");
   } else if (m->in_mail) {
-    client_error(s, a, "503 5.5.1 Error: MAIL transaction in progress");
+    mp_fake_client_error(s, a, "503 5.5.1 Error: MAIL transaction in progress");
   } else {
     /* RFC 3207 4: the go-ahead; the handshake starts once it is out. */
     mp_fake_answer_line(a, "220 2.0.0 Ready to start TLS");
@@ -755,115 +706,58 @@ static void cmd_starttls(struct mp_fake_session *s, const char *arg,
   }
 }
 
+/* The commands, in the order the case format lists them. Every one is
+ * valid whenever a command is (SMTP_CMD); RFC 5321 decides the order of
+ * a transaction in the functions themselves (503). */
+static const struct mp_fake_command commands[] = {
+    {"HELO", SMTP_IN_CMD, cmd_helo, 1},
+    {"EHLO", SMTP_IN_CMD, cmd_helo, 2},
+    {"STARTTLS", SMTP_IN_CMD, cmd_starttls, 0},
+    {"AUTH", SMTP_IN_CMD, cmd_auth, 0},
+    {"MAIL", SMTP_IN_CMD, cmd_mail, 0},
+    {"RCPT", SMTP_IN_CMD, cmd_rcpt, 0},
+    {"DATA", SMTP_IN_CMD, cmd_data, 0},
+    {"RSET", SMTP_IN_CMD, cmd_rset, 0},
+    {"NOOP", SMTP_IN_CMD, cmd_noop, 0},
+    {"QUIT", SMTP_IN_CMD, cmd_quit, 0},
+    {"VRFY", SMTP_IN_CMD, cmd_vrfy, 0},
+    {"EXPN", SMTP_IN_CMD, cmd_expn, 0},
+    {"HELP", SMTP_IN_CMD, cmd_help, 0},
+};
+
 static void command(struct mp_fake_session *s, char *line, size_t len,
                     struct mp_fake_answer *a)
 {
-  struct smtp *m = s->proto;
-  const char *host = mp_fake_hostname(s->srv);
   size_t vl = strcspn(line, " ");
-  enum smtp_cmd cmd = lookup_command(line, vl);
-  const char *arg = line + vl;
+  const struct mp_fake_command *c = mp_fake_command_find(
+      commands, sizeof(commands) / sizeof(*commands), line, vl);
+  char *arg = line + vl;
   while (*arg == ' ')
     arg++;
   if (len == 0 || strlen(line) != len) {
-    client_error(s, a, "500 5.5.2 Error: bad syntax");
+    mp_fake_client_error(s, a, "500 5.5.2 Error: bad syntax");
     return;
   }
-  if (len > (cmd == CMD_AUTH ? SMTP_MAX_AUTH_LINE : SMTP_MAX_COMMAND)) {
+  if (len > (c && c->fn == cmd_auth ? SMTP_MAX_AUTH_LINE : SMTP_MAX_COMMAND)) {
     /* RFC 5321 4.5.3.1.4 */
-    client_error(s, a, "500 5.5.2 Error: line too long");
+    mp_fake_client_error(s, a, "500 5.5.2 Error: line too long");
     return;
   }
-  switch (cmd) {
-  case CMD_EHLO:
-  case CMD_HELO:
-    if (!*arg) {
-      client_error(s, a,
-                   cmd == CMD_EHLO ? "501 5.5.4 Syntax: EHLO hostname"
-                                   : "501 5.5.4 Syntax: HELO hostname");
-      return;
-    }
-    /* RFC 5321 4.1.4: EHLO/HELO resets a transaction in progress. */
-    reset_transaction(m);
-    free(m->helo_name);
-    m->helo_name = strdup(arg);
-    m->helo = cmd == CMD_EHLO ? 2 : 1;
-    if (cmd == CMD_EHLO)
-      ehlo_reply(s, a);
-    else
-      mp_fake_answer_join(a, "250 ", host, NULL);
-    return;
-  case CMD_MAIL:
-    cmd_mail(s, arg, a);
-    return;
-  case CMD_RCPT:
-    cmd_rcpt(s, arg, a);
-    return;
-  case CMD_DATA:
-    if (*arg)
-      client_error(s, a, "501 5.5.4 Syntax: DATA");
-    else if (!m->in_mail)
-      client_error(s, a, "503 5.5.1 Error: need MAIL command");
-    else if (m->nrcpt == 0)
-      client_error(s, a, "503 5.5.1 Error: need RCPT command");
-    else {
-      const char *to[SMTP_MAX_RCPT];
-      m->keep_text = targets(s, to) > 0;
-      mp_fake_answer_line(a, "354 End data with <CR><LF>.<CR><LF>");
-      set_state(s, SMTP_DATA_HEAD);
-    }
-    return;
-  case CMD_RSET:
-    if (*arg) {
-      client_error(s, a, "501 5.5.4 Syntax: RSET");
-      return;
-    }
-    reset_transaction(m);
-    mp_fake_answer_line(a, "250 2.0.0 Ok");
-    return;
-  case CMD_NOOP:
-    mp_fake_answer_line(a, "250 2.0.0 Ok");
-    return;
-  case CMD_VRFY:
-    if (!*arg)
-      client_error(s, a, "501 5.5.4 Syntax: VRFY address");
-    else /* RFC 5321 3.5.3 */
-      mp_fake_answer_line(a, "252 2.0.0 Cannot VRFY user, but will accept "
-                             "message and attempt delivery");
-    return;
-  case CMD_EXPN:
-    mp_fake_answer_line(a, "502 5.5.1 Error: EXPN not implemented");
-    return;
-  case CMD_HELP:
-    mp_fake_answer_line(a, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
-                           "NOOP VRFY QUIT STARTTLS AUTH");
-    return;
-  case CMD_QUIT:
-    mp_fake_answer_line(a, "221 2.0.0 Bye");
-    a->effect = MP_FX_CLOSE;
-    return;
-  case CMD_STARTTLS:
-    cmd_starttls(s, arg, a);
-    return;
-  case CMD_AUTH:
-    cmd_auth(s, arg, a);
-    return;
-  case CMD_UNKNOWN:
-  default:
-    client_error(s, a, "500 5.5.2 Error: command not recognized");
+  if (!c) {
+    mp_fake_client_error(s, a, "500 5.5.2 Error: command not recognized");
     return;
   }
+  struct mp_fake_args g = {.arg = arg};
+  mp_fake_dispatch(s, c, &g, a);
 }
 
-/* ---- the protocol table ---------------------------------------------------
- */
+/* ---- the protocol table ------------------------------------------------- */
 
 static enum mp_fake_kind smtp_classify(struct mp_fake_session *s,
                                        const char *line, size_t len,
                                        const char **verb, size_t *verb_len)
 {
-  struct smtp *m = s->proto;
-  switch (m->state) {
+  switch (s->state) {
   case SMTP_AUTH:
     return MP_KIND_INPUT;
   case SMTP_DATA_HEAD:
@@ -871,7 +765,7 @@ static enum mp_fake_kind smtp_classify(struct mp_fake_session *s,
     /* RFC 5321 4.1.1.4: a line with a single dot ends the data. */
     if (len == 1 && line[0] == '.')
       return MP_KIND_END;
-    return m->state == SMTP_DATA_HEAD ? MP_KIND_HEADER : MP_KIND_BODY;
+    return s->state == SMTP_DATA_HEAD ? MP_KIND_HEADER : MP_KIND_BODY;
   case SMTP_CMD:
   default:
     *verb = line;
@@ -884,10 +778,9 @@ static void smtp_line(struct mp_fake_session *s, char *line, size_t len,
                       enum mp_fake_kind kind, int replaced,
                       struct mp_fake_answer *a)
 {
-  struct smtp *m = s->proto;
-  switch (m->state) {
+  switch (s->state) {
   case SMTP_AUTH:
-    auth_line(s, line, replaced, a);
+    mp_fake_sasl_line(s, line, len, replaced, a);
     return;
   case SMTP_DATA_HEAD:
   case SMTP_DATA_BODY:
@@ -907,13 +800,12 @@ static void smtp_tls_started(struct mp_fake_session *s)
 {
   struct smtp *m = s->proto;
   reset_transaction(m);
-  end_auth(m);
   free(m->helo_name);
   m->helo_name = NULL;
   free(m->user);
   m->user = NULL;
   m->helo = 0;
-  set_state(s, SMTP_CMD);
+  mp_fake_set_state(s, SMTP_CMD);
 }
 
 static void smtp_timeout(struct mp_fake_session *s, struct mp_fake_answer *a)
@@ -925,7 +817,14 @@ static void smtp_timeout(struct mp_fake_session *s, struct mp_fake_answer *a)
 const struct mp_fake_protocol mp_fake_smtp_proto = {
     .name = "smtp",
     .max_line = SMTP_MAX_LINE,
-    .open = smtp_open,
+    .state_names = state_names,
+    .commands = commands,
+    .ncommands = sizeof(commands) / sizeof(*commands),
+    .max_errors = SMTP_MAX_ERRORS,
+    .too_many = "421 4.7.0 %s Error: too many errors",
+    .closed_state = -1,
+    .sasl = &smtp_sasl,
+    .data_size = sizeof(struct smtp),
     .close = smtp_close,
     .greeting = smtp_greeting,
     .classify = smtp_classify,
