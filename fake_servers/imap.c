@@ -1,8 +1,13 @@
 /* The fake IMAP server: the IMAP4rev1 subset (RFC 3501, RFC 9051) that
  * real clients (curl, Python's imaplib) and our probe use, in nginx's
- * shape: a switch on the session's mode and state, then on the command,
- * with caps on lines, literals, arguments and errors. It builds answers
- * and effects (session.h); the script decides when and how they go out.
+ * shape: the session's mode (a command, the rest of one after a literal,
+ * IDLE, or a SASL response), then a table of commands with the states
+ * they are valid in (dispatch.c runs it), with caps on lines, literals,
+ * arguments and errors. It builds answers and effects (session.h); the
+ * script decides when and how they go out. This file has the command
+ * table, the simple commands, tags and literals; the login side is
+ * imap_auth.c, the mailbox commands imap_mailbox.c, then imap_append.c,
+ * imap_fetch.c, imap_search.c, and the argument parser imap_parse.c.
  *
  * Extensions: STARTTLS and LOGINDISABLED (RFC 2595, RFC 9051 6.2.1),
  * SASL-IR (RFC 4959), LITERAL- (RFC 7888: non-synchronizing literals
@@ -14,7 +19,7 @@
  *
  * APPEND (RFC 9051 6.3.12, imap_append.c) stores a message in the user's INBOX
  * with its system flags and date-time, answers OK [APPENDUID v uid], and a
- * selected INBOX hears EXISTS through view_refresh, as for any new delivery.
+ * selected INBOX hears EXISTS through fi_view_refresh, as for any new delivery.
  * Once logged in, APPEND's literals may be up to 10 MiB (the fake SMTP server's
  * 552 limit); a larger synchronizing one gets NO [TOOBIG] before it is sent, a
  * larger non-synchronizing one BAD [TOOBIG] and BYE. Other mailboxes get NO
@@ -137,652 +142,6 @@ void fi_put_fmt(struct mp_fake_answer *a, const char *fmt, ...)
                        (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
-/* ---- capabilities --------------------------------------------------- */
-
-/* Does a withhold entry name this capability? The entry itself, or its
- * name before '=' ("AUTH" withholds every AUTH=). */
-static int cap_listed(char *const *list, size_t n, const char *cap)
-{
-  size_t k = strcspn(cap, "=");
-  for (size_t i = 0; list && i < n; i++) {
-    if (!list[i])
-      continue;
-    if (strcasecmp(list[i], cap) == 0)
-      return 1;
-    if (strlen(list[i]) == k && cap[k] == '=' &&
-        strncasecmp(list[i], cap, k) == 0)
-      return 1;
-  }
-  return 0;
-}
-
-static int login_disabled(const struct mp_fake_session *s)
-{
-  return s->srv->cfg->auth_requires_tls && !s->in_tls;
-}
-
-static void cap_add(char *buf, size_t cap, size_t *at,
-                    const struct mp_fake_config *cfg, const char *name)
-{
-  if (cap_listed(cfg->withhold, cfg->nwithhold, name))
-    return;
-  int n = snprintf(buf + *at, cap - *at, "%s%s", *at ? " " : "", name);
-  if (n > 0 && (size_t)n < cap - *at)
-    *at += (size_t)n;
-}
-
-/* The capability list for the session's state (RFC 9051 7.2.2), built-in
- * names less withhold, then advertise. */
-static void capabilities(const struct mp_fake_session *s, char *buf, size_t cap)
-{
-  const struct mp_fake_config *cfg = s->srv->cfg;
-  size_t at = 0;
-  buf[0] = '\0';
-  cap_add(buf, cap, &at, cfg, "IMAP4rev1");
-  if (cfg->tls == MP_FAKE_TLS_STARTTLS && s->srv->tls_ctx && !s->in_tls)
-    cap_add(buf, cap, &at, cfg, "STARTTLS");
-  if (login_disabled(s)) {
-    cap_add(buf, cap, &at, cfg, "LOGINDISABLED");
-  } else {
-    char list[512], one[80];
-    mp_fake_auth_list(cfg, list, sizeof(list));
-    for (const char *p = list; *p;) {
-      size_t n = strcspn(p, " ");
-      if (n > 0 && n < 64) {
-        snprintf(one, sizeof(one), "AUTH=%.*s", (int)n, p);
-        cap_add(buf, cap, &at, cfg, one);
-      }
-      p += n;
-      p += strspn(p, " ");
-    }
-  }
-  static const char *const more[] = {"SASL-IR", "LITERAL-", "UIDPLUS",
-                                     "IDLE",    "UNSELECT", "NAMESPACE",
-                                     "ID",      "ENABLE"};
-  for (size_t i = 0; i < sizeof(more) / sizeof(*more); i++)
-    cap_add(buf, cap, &at, cfg, more[i]);
-  for (size_t i = 0; i < cfg->nadvertise; i++) {
-    const char *c = cfg->advertise[i];
-    if (!c || cap_listed(cfg->withhold, cfg->nwithhold, c))
-      continue;
-    /* Not twice. */
-    int dup = 0;
-    for (const char *p = buf; *p && !dup;) {
-      size_t n = strcspn(p, " ");
-      dup = n == strlen(c) && strncasecmp(p, c, n) == 0;
-      p += n;
-      p += strspn(p, " ");
-    }
-    if (!dup)
-      cap_add(buf, cap, &at, cfg, c);
-  }
-}
-
-/* ---- the selected mailbox ----------------------------------------------- */
-
-struct mp_mailstore *fi_store(const struct mp_fake_session *s)
-{
-  return s->srv->env.store;
-}
-
-const struct mp_mail *fi_mail_at(const struct mp_fake_session *s, size_t i)
-{
-  const struct imap *m = s->proto;
-  if (!fi_store(s) || !m->user || i >= m->nuids)
-    return NULL;
-  return mp_mailstore_get(fi_store(s), m->user, m->uids[i]);
-}
-
-static void view_clear(struct imap *m)
-{
-  free(m->uids);
-  m->uids = NULL;
-  m->nuids = 0;
-  m->top_uid = 0;
-}
-
-/* The visible messages now (empty when the fi_store has no such user). */
-static void store_list(const struct mp_fake_session *s, uint64_t **ids,
-                       size_t *n)
-{
-  const struct imap *m = s->proto;
-  *ids = NULL;
-  *n = 0;
-  if (fi_store(s) && m->user)
-    mp_mailstore_list(fi_store(s), m->user, mp_now_us(), ids, n);
-}
-
-/* Removes sequence number i (0-based) from the view. */
-static void view_remove(struct imap *m, size_t i)
-{
-  memmove(m->uids + i, m->uids + i + 1, (m->nuids - i - 1) * sizeof(*m->uids));
-  m->nuids--;
-}
-
-/* Tells the client (a; NULL: nobody) what changed in the fi_store since it
- * last looked
- * (RFC 9051 7.4.1, 7.3.1): messages another session expunged, highest
- * sequence number first so the others keep theirs, then new arrivals.
- * A delayed message whose UID is below one already shown stays hidden
- * from this selection (UIDs only grow, RFC 9051 2.3.1.1); a new session
- * sees it. */
-void fi_view_refresh(struct mp_fake_session *s, struct mp_fake_answer *a,
-                     int expunges)
-{
-  struct imap *m = s->proto;
-  uint64_t *ids;
-  size_t n;
-  store_list(s, &ids, &n);
-  if (expunges) {
-    for (size_t i = m->nuids; i-- > 0;) {
-      if (fi_mail_at(s, i))
-        continue;
-      if (a)
-        mp_fake_answer_line(a, "* %zu EXPUNGE", i + 1);
-      view_remove(m, i);
-    }
-  }
-  size_t add = 0;
-  for (size_t i = 0; i < n; i++)
-    add += ids[i] > m->top_uid;
-  if (add > 0) {
-    uint64_t *p = realloc(m->uids, (m->nuids + add) * sizeof(*p));
-    if (!p) {
-      if (a)
-        a->oom = 1;
-      free(ids);
-      return;
-    }
-    m->uids = p;
-    for (size_t i = 0; i < n; i++)
-      if (ids[i] > m->top_uid)
-        m->uids[m->nuids++] = ids[i];
-    m->top_uid = m->uids[m->nuids - 1];
-    if (a)
-      mp_fake_answer_line(a, "* %zu EXISTS", m->nuids);
-  }
-  free(ids);
-}
-
-void fi_flag_list(unsigned flags, char *buf, size_t cap)
-{
-  static const struct {
-    unsigned bit;
-    const char *name;
-  } names[] = {{MP_MAIL_ANSWERED, "\\Answered"},
-               {MP_MAIL_FLAGGED, "\\Flagged"},
-               {MP_MAIL_DELETED, "\\Deleted"},
-               {MP_MAIL_SEEN, "\\Seen"},
-               {MP_MAIL_DRAFT, "\\Draft"}};
-  size_t at = 0;
-  buf[0] = '\0';
-  for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
-    if (flags & names[i].bit)
-      at += (size_t)snprintf(buf + at, cap - at, "%s%s", at ? " " : "",
-                             names[i].name);
-}
-
-unsigned fi_flag_from_name(const char *name)
-{
-  static const struct {
-    const char *name;
-    unsigned bit;
-  } names[] = {{"\\Answered", MP_MAIL_ANSWERED},
-               {"\\Flagged", MP_MAIL_FLAGGED},
-               {"\\Deleted", MP_MAIL_DELETED},
-               {"\\Seen", MP_MAIL_SEEN},
-               {"\\Draft", MP_MAIL_DRAFT}};
-  for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
-    if (strcasecmp(names[i].name, name) == 0)
-      return names[i].bit;
-  return 0;
-}
-
-/* ---- STORE (RFC 9051 6.4.6) ------------------------------------------- */
-
-static void cmd_store(struct mp_fake_session *s, struct mp_fake_args *g,
-                      struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  struct set *set = malloc(sizeof(*set));
-  char item[32];
-  const char *cmd = g->uid ? "UID STORE" : "STORE";
-  if (!set) {
-    fi_tagged(s, a, "NO [SERVERBUG] Out of memory");
-    return;
-  }
-  if (fi_arg_sp(g) < 0 || fi_parse_msgset(s, g, set) < 0) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid messageset",
-                    cmd);
-    free(set);
-    return;
-  }
-  int mode = 0, silent = 0; /* mode: 0 replace, 1 add, -1 remove */
-  if (fi_arg_sp(g) < 0 || fi_arg_atom(g, item, sizeof(item), 0, NULL) < 0) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid arguments",
-                    cmd);
-    free(set);
-    return;
-  }
-  const char *it = item;
-  if (*it == '+' || *it == '-')
-    mode = *it++ == '+' ? 1 : -1;
-  if (strcasecmp(it, "FLAGS.SILENT") == 0)
-    silent = 1;
-  else if (strcasecmp(it, "FLAGS") != 0) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid item %s", cmd,
-                    item);
-    free(set);
-    return;
-  }
-  /* flag-list, or flags without parentheses (RFC 9051 9: fi_store-att-flags).
-   */
-  unsigned flags = 0;
-  int bad = fi_arg_sp(g) < 0;
-  int paren = !bad && fi_arg_char(g, '(') == 0;
-  while (!bad && !fi_at_end(g) && !(paren && *g->p == ')')) {
-    char flag[128];
-    int bs = fi_arg_char(g, '\\') == 0;
-    if (fi_arg_atom(g, flag + bs, sizeof(flag) - 1, 0, NULL) < 0) {
-      bad = 1;
-      break;
-    }
-    if (bs) {
-      flag[0] = '\\';
-      unsigned bit = fi_flag_from_name(flag);
-      if (!bit) { /* \Recent cannot be stored; unknown system flags */
-        bad = 1;
-        break;
-      }
-      flags |= bit;
-    } /* keywords: accepted, not kept (no \* in PERMANENTFLAGS) */
-    if (fi_at_end(g) || (paren && *g->p == ')'))
-      break;
-    if (fi_arg_sp(g) < 0)
-      bad = 1;
-  }
-  if (!bad && paren && fi_arg_char(g, ')') < 0)
-    bad = 1;
-  if (bad || !fi_at_end(g)) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid flags", cmd);
-    free(set);
-    return;
-  }
-  if (m->read_only) {
-    fi_tagged(s, a, "NO [READ-ONLY] Mailbox is read-only");
-    free(set);
-    return;
-  }
-  for (size_t i = 0; i < m->nuids; i++) {
-    if (!fi_msg_in(m, set, i, g->uid) || !fi_mail_at(s, i))
-      continue;
-    unsigned on = mode >= 0 ? flags : 0;
-    unsigned off = mode < 0 ? flags
-                   : mode == 0
-                       ? (MP_MAIL_SEEN | MP_MAIL_ANSWERED | MP_MAIL_FLAGGED |
-                          MP_MAIL_DELETED | MP_MAIL_DRAFT) &
-                             ~flags
-                       : 0;
-    mp_mailstore_set_flags(fi_store(s), m->user, m->uids[i], on, off);
-    const struct mp_mail *mail = fi_mail_at(s, i);
-    if (silent || !mail)
-      continue;
-    char fl[128];
-    fi_flag_list(mail->flags, fl, sizeof(fl));
-    if (g->uid)
-      mp_fake_answer_line(a, "* %zu FETCH (UID %llu FLAGS (%s))", i + 1,
-                          (unsigned long long)m->uids[i], fl);
-    else
-      mp_fake_answer_line(a, "* %zu FETCH (FLAGS (%s))", i + 1, fl);
-  }
-  free(set);
-  fi_tagged(s, a, "OK %s completed", cmd);
-}
-
-/* ---- EXPUNGE (RFC 9051 6.4.3, RFC 4315 2.1) ---------------------------- */
-
-/* Removes the \Deleted messages in the view (those in set, when given),
- * telling the client "* n EXPUNGE" highest first so that the numbers
- * still to come do not move (RFC 9051 7.5.1). quiet: CLOSE says nothing. */
-static void expunge(struct mp_fake_session *s, const struct set *set, int quiet,
-                    struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  for (size_t i = m->nuids; i-- > 0;) {
-    const struct mp_mail *mail = fi_mail_at(s, i);
-    if (mail && (!(mail->flags & MP_MAIL_DELETED) ||
-                 (set && !fi_set_has(set, m->uids[i]))))
-      continue;
-    if (mail)
-      mp_mailstore_remove(fi_store(s), m->user, m->uids[i]);
-    if (!quiet)
-      mp_fake_answer_line(a, "* %zu EXPUNGE", i + 1);
-    view_remove(m, i);
-  }
-}
-
-static void cmd_expunge(struct mp_fake_session *s, struct mp_fake_args *g,
-                        struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  struct set *set = NULL;
-  if (g->uid) {
-    set = malloc(sizeof(*set));
-    if (!set) {
-      fi_tagged(s, a, "NO [SERVERBUG] Out of memory");
-      return;
-    }
-    if (fi_arg_sp(g) < 0 || fi_parse_msgset(s, g, set) < 0 || !fi_at_end(g)) {
-      free(set);
-      fi_client_error(s, a,
-                      "BAD Error in IMAP command UID EXPUNGE: Invalid "
-                      "messageset");
-      return;
-    }
-  } else if (!fi_at_end(g)) {
-    fi_client_error(s, a,
-                    "BAD Error in IMAP command EXPUNGE: Unexpected "
-                    "arguments");
-    return;
-  }
-  if (m->read_only) {
-    free(set);
-    fi_tagged(s, a, "NO [READ-ONLY] Mailbox is read-only");
-    return;
-  }
-  expunge(s, set, 0, a);
-  free(set);
-  fi_tagged(s, a, "OK %sExpunge completed", g->uid ? "UID " : "");
-}
-
-/* ---- mailboxes -------------------------------------------------------- */
-
-int fi_is_inbox(const char *name)
-{
-  return strcasecmp(name, "INBOX") == 0;
-}
-
-/* SELECT and EXAMINE (variant 1). */
-static void cmd_select(struct mp_fake_session *s, struct mp_fake_args *g,
-                       struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  int examine = g->cmd->variant;
-  char *name = NULL;
-  if (fi_arg_sp(g) < 0 || fi_arg_astring(g, &name) < 0 || !fi_at_end(g)) {
-    free(name);
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid arguments",
-                    examine ? "EXAMINE" : "SELECT");
-    return;
-  }
-  /* RFC 9051 6.3.2: a failed SELECT leaves no mailbox selected. */
-  view_clear(m);
-  mp_fake_set_state(s, IMAP_AUTH);
-  if (!fi_is_inbox(name)) {
-    fi_tagged(s, a,
-              "NO [NONEXISTENT] Mailbox doesn't exist (only INBOX "
-              "does)");
-    free(name);
-    return;
-  }
-  free(name);
-  m->read_only = examine;
-  size_t unseen = 0;
-  fi_view_refresh(s, NULL, 0);
-  mp_fake_answer_line(a, "* FLAGS (" IMAP_FLAGS ")");
-  if (examine)
-    mp_fake_answer_line(a, "* OK [PERMANENTFLAGS ()] Read-only mailbox.");
-  else
-    mp_fake_answer_line(a, "* OK [PERMANENTFLAGS (" IMAP_FLAGS
-                           ")] Flags permitted.");
-  mp_fake_answer_line(a, "* %zu EXISTS", m->nuids);
-  mp_fake_answer_line(a, "* 0 RECENT");
-  for (size_t i = 0; i < m->nuids && !unseen; i++) {
-    const struct mp_mail *mail = fi_mail_at(s, i);
-    if (mail && !(mail->flags & MP_MAIL_SEEN))
-      unseen = i + 1;
-  }
-  if (unseen)
-    mp_fake_answer_line(a, "* OK [UNSEEN %zu] First unseen.", unseen);
-  uint32_t validity = fi_store(s) ? mp_mailstore_validity(fi_store(s)) : 1;
-  uint64_t next = fi_store(s) ? mp_mailstore_next_id(fi_store(s)) : 1;
-  mp_fake_answer_line(a, "* OK [UIDVALIDITY %u] UIDs valid", validity);
-  mp_fake_answer_line(a, "* OK [UIDNEXT %llu] Predicted next UID",
-                      (unsigned long long)next);
-  mp_fake_set_state(s, IMAP_SELECTED);
-  fi_tagged(s, a, "OK [%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE",
-            examine ? "Examine" : "Select");
-}
-
-/* RFC 9051 6.3.9 list wildcards: "*" matches anything, "%" anything
- * but the hierarchy delimiter (there is none below INBOX). */
-static int list_match(const char *pat, const char *name)
-{
-  if (!*pat)
-    return !*name;
-  if (*pat == '*' || *pat == '%') {
-    for (const char *n = name;; n++) {
-      if (list_match(pat + 1, n))
-        return 1;
-      if (!*n || (*pat == '%' && *n == '/'))
-        return 0;
-    }
-  }
-  if (!*name)
-    return 0;
-  char a = *pat, b = *name;
-  if (a >= 'a' && a <= 'z')
-    a = (char)(a - 32);
-  if (b >= 'a' && b <= 'z')
-    b = (char)(b - 32);
-  return a == b && list_match(pat + 1, name + 1);
-}
-
-/* LIST and LSUB. */
-static void cmd_list(struct mp_fake_session *s, struct mp_fake_args *g,
-                     struct mp_fake_answer *a)
-{
-  const char *verb = g->cmd->name;
-  char *ref = NULL, *pat = NULL;
-  size_t rl, pl;
-  if (fi_arg_sp(g) < 0 || fi_arg_string(g, 0, &ref, &rl) < 0 ||
-      fi_arg_sp(g) < 0 || fi_arg_string(g, 1, &pat, &pl) < 0 || !fi_at_end(g)) {
-    free(ref);
-    free(pat);
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid arguments",
-                    verb);
-    return;
-  }
-  if (pat[0] == '\0') {
-    /* RFC 9051 6.3.9: the delimiter and the root. */
-    mp_fake_answer_line(a, "* %s (\\Noselect) \"/\" \"\"", verb);
-  } else {
-    size_t n = strlen(ref) + strlen(pat) + 1;
-    char *full = malloc(n);
-    if (full) {
-      snprintf(full, n, "%s%s", ref, pat);
-      /* INBOX is case-insensitive (RFC 9051 5.1). */
-      if (list_match(full, "INBOX"))
-        mp_fake_answer_line(a, "* %s (\\HasNoChildren) \"/\" INBOX", verb);
-      free(full);
-    }
-  }
-  free(ref);
-  free(pat);
-  fi_tagged(s, a, "OK %s completed", verb);
-}
-
-static void cmd_status(struct mp_fake_session *s, struct mp_fake_args *g,
-                       struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  char *name = NULL;
-  if (fi_arg_sp(g) < 0 || fi_arg_astring(g, &name) < 0 || fi_arg_sp(g) < 0 ||
-      fi_arg_char(g, '(') < 0) {
-    free(name);
-    fi_client_error(s, a,
-                    "BAD Error in IMAP command STATUS: Invalid arguments");
-    return;
-  }
-  if (!fi_is_inbox(name)) {
-    free(name);
-    fi_tagged(s, a, "NO [NONEXISTENT] Mailbox doesn't exist");
-    return;
-  }
-  free(name);
-  uint64_t *ids;
-  size_t n;
-  store_list(s, &ids, &n);
-  size_t unseen = 0, deleted = 0;
-  uint64_t size = 0;
-  for (size_t i = 0; i < n; i++) {
-    const struct mp_mail *mail = mp_mailstore_get(fi_store(s), m->user, ids[i]);
-    if (!mail)
-      continue;
-    unseen += !(mail->flags & MP_MAIL_SEEN);
-    deleted += (mail->flags & MP_MAIL_DELETED) != 0;
-    size += mail->size;
-  }
-  free(ids);
-  char out[512];
-  size_t at = 0;
-  for (;;) {
-    char item[32];
-    unsigned long long v;
-    if (fi_arg_atom(g, item, sizeof(item), 0, NULL) < 0)
-      break;
-    if (strcasecmp(item, "MESSAGES") == 0)
-      v = n;
-    else if (strcasecmp(item, "RECENT") == 0)
-      v = 0;
-    else if (strcasecmp(item, "UIDNEXT") == 0)
-      v = fi_store(s) ? mp_mailstore_next_id(fi_store(s)) : 1;
-    else if (strcasecmp(item, "UIDVALIDITY") == 0)
-      v = fi_store(s) ? mp_mailstore_validity(fi_store(s)) : 1;
-    else if (strcasecmp(item, "UNSEEN") == 0)
-      v = unseen;
-    else if (strcasecmp(item, "DELETED") == 0)
-      v = deleted;
-    else if (strcasecmp(item, "SIZE") == 0)
-      v = size;
-    else
-      break;
-    for (char *c = item; *c; c++)
-      if (*c >= 'a' && *c <= 'z')
-        *c = (char)(*c - 32);
-    if (at < sizeof(out) - 64)
-      at += (size_t)snprintf(out + at, sizeof(out) - at, "%s%s %llu",
-                             at ? " " : "", item, v);
-    if (fi_arg_char(g, ')') == 0) {
-      if (!fi_at_end(g))
-        break;
-      mp_fake_answer_line(a, "* STATUS INBOX (%s)", out);
-      fi_tagged(s, a, "OK Status completed");
-      return;
-    }
-    if (fi_arg_sp(g) < 0)
-      break;
-  }
-  fi_client_error(s, a,
-                  "BAD Error in IMAP command STATUS: Invalid status item");
-}
-
-/* ---- login ------------------------------------------------------------ */
-
-static void logged_in(struct mp_fake_session *s, const char *user)
-{
-  struct imap *m = s->proto;
-  free(m->user);
-  m->user = strdup(user ? user : "");
-  mp_fake_set_state(s, IMAP_AUTH);
-}
-
-static void cmd_login(struct mp_fake_session *s, struct mp_fake_args *g,
-                      struct mp_fake_answer *a)
-{
-  char *user = NULL, *pass = NULL;
-  if (fi_arg_sp(g) < 0 || fi_arg_astring(g, &user) < 0 || fi_arg_sp(g) < 0 ||
-      fi_arg_astring(g, &pass) < 0 || !fi_at_end(g)) {
-    free(user);
-    free(pass);
-    fi_client_error(s, a, "BAD Error in IMAP command LOGIN: Invalid arguments");
-    return;
-  }
-  if (login_disabled(s)) {
-    /* RFC 9051 6.2.3, RFC 5530 3: PRIVACYREQUIRED. */
-    fi_tagged(s, a,
-              "NO [PRIVACYREQUIRED] Plaintext authentication disallowed "
-              "on non-secure (SSL/TLS) connections.");
-  } else {
-    const char *want = mp_fake_password(s, user);
-    if (want && strcmp(want, pass) == 0) {
-      logged_in(s, user);
-      fi_tagged(s, a, "OK Logged in");
-    } else {
-      /* RFC 5530 3: AUTHENTICATIONFAILED. */
-      fi_tagged(s, a, "NO [AUTHENTICATIONFAILED] Authentication failed.");
-    }
-  }
-  free(user);
-  /* The password is not kept. */
-  memset(pass, 0, strlen(pass));
-  free(pass);
-}
-
-static void imap_logged_in(struct mp_fake_session *s, const char *user,
-                           struct mp_fake_answer *a)
-{
-  logged_in(s, user);
-  fi_tagged(s, a, "OK Logged in");
-}
-
-/* RFC 9051 6.2.2: "+ " and the challenge; "*" cancels, and the server
- * answers BAD. Wrong credentials are NO, not a client error. */
-static const struct mp_fake_sasl_frame imap_sasl = {
-    .cont = "+ ",
-    .exchange_state = -1,
-    .idle_state = -1,
-    .nul_fails = 1,
-    .unsupported = "NO [CANNOT] Unsupported authentication mechanism.",
-    .cancelled = "BAD Authentication aborted by client.",
-    /* RFC 5530 3: AUTHENTICATIONFAILED. */
-    .failed = "NO [AUTHENTICATIONFAILED] Authentication failed.",
-    .undecodable = "BAD Invalid SASL response",
-    .too_long = "BAD Invalid SASL response",
-    .temporary = "NO [UNAVAILABLE] Temporary authentication failure.",
-    .logged_in = imap_logged_in,
-};
-
-static void cmd_authenticate(struct mp_fake_session *s, struct mp_fake_args *g,
-                             struct mp_fake_answer *a)
-{
-  char mech[64];
-  char *ir = NULL;
-  size_t irl = 0;
-  if (fi_arg_sp(g) < 0 || fi_arg_atom(g, mech, sizeof(mech), 0, NULL) < 0) {
-    fi_client_error(s, a,
-                    "BAD Error in IMAP command AUTHENTICATE: Invalid "
-                    "arguments");
-    return;
-  }
-  /* RFC 4959: SASL-IR, the initial response ("=" for an empty one). */
-  if (!fi_at_end(g) && (fi_arg_sp(g) < 0 ||
-                        fi_arg_string(g, 0, &ir, &irl) < 0 || !fi_at_end(g))) {
-    free(ir);
-    fi_client_error(s, a,
-                    "BAD Error in IMAP command AUTHENTICATE: Invalid "
-                    "arguments");
-    return;
-  }
-  if (login_disabled(s))
-    fi_tagged(s, a,
-              "NO [PRIVACYREQUIRED] Authentication disallowed on "
-              "non-secure (SSL/TLS) connections.");
-  else
-    mp_fake_sasl_start(s, mech, ir, a);
-  free(ir);
-}
-
 /* ---- the simple commands ---------------------------------------------- */
 
 static void cmd_capability(struct mp_fake_session *s, struct mp_fake_args *g,
@@ -795,7 +154,7 @@ static void cmd_capability(struct mp_fake_session *s, struct mp_fake_args *g,
                     "arguments");
     return;
   }
-  capabilities(s, caps, sizeof(caps));
+  fi_capabilities(s, caps, sizeof(caps));
   mp_fake_answer_line(a, "* CAPABILITY %s", caps);
   fi_tagged(s, a, "OK Capability completed.");
 }
@@ -824,43 +183,6 @@ static void cmd_logout(struct mp_fake_session *s, struct mp_fake_args *g,
   fi_tagged(s, a, "OK Logout completed.");
   mp_fake_set_state(s, IMAP_LOGOUT);
   a->effect = MP_FX_CLOSE;
-}
-
-static void cmd_starttls(struct mp_fake_session *s, struct mp_fake_args *g,
-                         struct mp_fake_answer *a)
-{
-  if (!fi_at_end(g)) {
-    fi_client_error(s, a,
-                    "BAD Error in IMAP command STARTTLS: Unexpected "
-                    "arguments");
-  } else if (s->in_tls) {
-    fi_client_error(s, a, "BAD TLS is already active.");
-  } else if (s->srv->cfg->tls != MP_FAKE_TLS_STARTTLS || !s->srv->tls_ctx) {
-    fi_client_error(s, a, "BAD STARTTLS is not available.");
-  } else {
-    /* RFC 9051 6.2.1: the handshake starts after the fi_tagged OK. */
-    fi_tagged(s, a, "OK Begin TLS negotiation now.");
-    a->effect = MP_FX_STARTTLS;
-  }
-}
-
-/* CLOSE and UNSELECT (variant 1). */
-static void cmd_close(struct mp_fake_session *s, struct mp_fake_args *g,
-                      struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  int unselect = g->cmd->variant;
-  if (!fi_at_end(g)) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Unexpected arguments",
-                    unselect ? "UNSELECT" : "CLOSE");
-    return;
-  }
-  /* RFC 9051 6.4.1: CLOSE expunges silently, unless read-only. */
-  if (!unselect && !m->read_only)
-    expunge(s, NULL, 1, a);
-  view_clear(m);
-  mp_fake_set_state(s, IMAP_AUTH);
-  fi_tagged(s, a, "OK %s completed", unselect ? "Unselect" : "Close");
 }
 
 static void cmd_idle(struct mp_fake_session *s, struct mp_fake_args *g,
@@ -941,30 +263,30 @@ static const struct mp_fake_command commands[] = {
     {"CAPABILITY", S_ANY, cmd_capability, 0},
     {"NOOP", S_ANY, cmd_refresh, 0},
     {"LOGOUT", S_ANY, cmd_logout, 0},
-    {"STARTTLS", S_NA, cmd_starttls, 0},
-    {"AUTHENTICATE", S_NA, cmd_authenticate, 0},
-    {"LOGIN", S_NA, cmd_login, 0},
+    {"STARTTLS", S_NA, fi_cmd_starttls, 0},
+    {"AUTHENTICATE", S_NA, fi_cmd_authenticate, 0},
+    {"LOGIN", S_NA, fi_cmd_login, 0},
     {"ENABLE", S_AU | S_SE, cmd_enable, 0},
     {"ID", S_ANY, cmd_id, 0},
     {"NAMESPACE", S_AU | S_SE, cmd_namespace, 0},
-    {"SELECT", S_AU | S_SE, cmd_select, 0},
-    {"EXAMINE", S_AU | S_SE, cmd_select, 1},
+    {"SELECT", S_AU | S_SE, fi_cmd_select, 0},
+    {"EXAMINE", S_AU | S_SE, fi_cmd_select, 1},
     {"CREATE", S_AU | S_SE, cmd_unsupported, 0},
     {"DELETE", S_AU | S_SE, cmd_unsupported, 0},
     {"RENAME", S_AU | S_SE, cmd_unsupported, 0},
     {"SUBSCRIBE", S_AU | S_SE, cmd_unsupported, 0},
     {"UNSUBSCRIBE", S_AU | S_SE, cmd_unsupported, 0},
-    {"LIST", S_AU | S_SE, cmd_list, 0},
-    {"LSUB", S_AU | S_SE, cmd_list, 0},
-    {"STATUS", S_AU | S_SE, cmd_status, 0},
+    {"LIST", S_AU | S_SE, fi_cmd_list, 0},
+    {"LSUB", S_AU | S_SE, fi_cmd_list, 0},
+    {"STATUS", S_AU | S_SE, fi_cmd_status, 0},
     {"APPEND", S_AU | S_SE, fi_cmd_append, 0},
     {"CHECK", S_SE, cmd_refresh, 0},
-    {"CLOSE", S_SE, cmd_close, 0},
-    {"UNSELECT", S_SE, cmd_close, 1},
-    {"EXPUNGE", S_SE, cmd_expunge, 0},
+    {"CLOSE", S_SE, fi_cmd_close, 0},
+    {"UNSELECT", S_SE, fi_cmd_close, 1},
+    {"EXPUNGE", S_SE, fi_cmd_expunge, 0},
     {"SEARCH", S_SE, fi_cmd_search, 0},
     {"FETCH", S_SE, fi_cmd_fetch, 0},
-    {"STORE", S_SE, cmd_store, 0},
+    {"STORE", S_SE, fi_cmd_store, 0},
     {"COPY", S_SE, fi_cmd_copy, 0},
     {"MOVE", S_SE, fi_cmd_move, 0},
     {"UID", S_SE, cmd_uid, 0},
@@ -974,7 +296,7 @@ static const struct mp_fake_command commands[] = {
 /* RFC 9051 6.4.9: what UID may run. */
 static const struct mp_fake_command uid_commands[] = {
     {"FETCH", S_SE, fi_cmd_fetch, 0}, {"SEARCH", S_SE, fi_cmd_search, 0},
-    {"STORE", S_SE, cmd_store, 0},    {"EXPUNGE", S_SE, cmd_expunge, 0},
+    {"STORE", S_SE, fi_cmd_store, 0}, {"EXPUNGE", S_SE, fi_cmd_expunge, 0},
     {"COPY", S_SE, fi_cmd_copy, 0},   {"MOVE", S_SE, fi_cmd_move, 0},
 };
 
@@ -1236,7 +558,7 @@ static void imap_close(struct mp_fake_session *s)
 {
   struct imap *m = s->proto;
   cmd_reset(m);
-  view_clear(m);
+  fi_view_clear(m);
   free(m->user);
 }
 
@@ -1253,7 +575,7 @@ static void imap_greeting(struct mp_fake_session *s, int replaced,
     return;
   }
   char caps[2048];
-  capabilities(s, caps, sizeof(caps));
+  fi_capabilities(s, caps, sizeof(caps));
   mp_fake_answer_line(a, "* OK [CAPABILITY %s] %s IMAP ready", caps,
                       mp_fake_hostname(s->srv));
 }
@@ -1338,7 +660,7 @@ static void imap_tls_started(struct mp_fake_session *s)
 {
   struct imap *m = s->proto;
   cmd_reset(m);
-  view_clear(m);
+  fi_view_clear(m);
   free(m->user);
   m->user = NULL;
   m->mode = MODE_COMMAND;
@@ -1364,7 +686,7 @@ static void imap_rule_line(struct mp_fake_session *s, const char *line,
     const char *user = cfg->nusers       ? cfg->users[0].name
                        : cfg->nmailboxes ? cfg->mailboxes[0].user
                                          : NULL;
-    logged_in(s, user);
+    fi_logged_in(s, user);
   }
   const char *tag = m->tag[0] ? m->tag : "*";
   size_t tl = strlen(tag);
@@ -1398,7 +720,7 @@ const struct mp_fake_protocol mp_fake_imap_proto = {
     .too_many_after = 1,
     .closed_state = IMAP_LOGOUT,
     .tag = imap_tag,
-    .sasl = &imap_sasl,
+    .sasl = &fi_sasl,
     .data_size = sizeof(struct imap),
     .close = imap_close,
     .greeting = imap_greeting,

@@ -192,6 +192,43 @@ unsigned fi_flag_from_name(const char *name);
 /* Is this mailbox name INBOX (case-insensitive, RFC 9051 5.1)? */
 int fi_is_inbox(const char *name);
 
+/* The selected mailbox is forgotten (imap_mailbox.c). */
+void fi_view_clear(struct imap *m);
+
+/* SELECT and EXAMINE (variant 1), LIST and LSUB, STATUS, STORE and UID
+ * STORE, EXPUNGE and UID EXPUNGE, CLOSE and UNSELECT (variant 1)
+ * (imap_mailbox.c). */
+void fi_cmd_select(struct mp_fake_session *s, struct mp_fake_args *g,
+                   struct mp_fake_answer *a);
+void fi_cmd_list(struct mp_fake_session *s, struct mp_fake_args *g,
+                 struct mp_fake_answer *a);
+void fi_cmd_status(struct mp_fake_session *s, struct mp_fake_args *g,
+                   struct mp_fake_answer *a);
+void fi_cmd_store(struct mp_fake_session *s, struct mp_fake_args *g,
+                  struct mp_fake_answer *a);
+void fi_cmd_expunge(struct mp_fake_session *s, struct mp_fake_args *g,
+                    struct mp_fake_answer *a);
+void fi_cmd_close(struct mp_fake_session *s, struct mp_fake_args *g,
+                  struct mp_fake_answer *a);
+
+/* The capability list for the session's state (RFC 9051 7.2.2): built-in
+ * names less withhold, then advertise (imap_auth.c). */
+void fi_capabilities(const struct mp_fake_session *s, char *buf, size_t cap);
+
+/* The session is logged in as user (NULL: "") (imap_auth.c). */
+void fi_logged_in(struct mp_fake_session *s, const char *user);
+
+/* The IMAP frame of the SASL exchange (imap_auth.c). */
+extern const struct mp_fake_sasl_frame fi_sasl;
+
+/* STARTTLS, LOGIN and AUTHENTICATE (imap_auth.c). */
+void fi_cmd_starttls(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a);
+void fi_cmd_login(struct mp_fake_session *s, struct mp_fake_args *g,
+                  struct mp_fake_answer *a);
+void fi_cmd_authenticate(struct mp_fake_session *s, struct mp_fake_args *g,
+                         struct mp_fake_answer *a);
+
 /* APPEND, COPY and MOVE, also under UID (imap_append.c). */
 void fi_cmd_append(struct mp_fake_session *s, struct mp_fake_args *g,
                    struct mp_fake_answer *a);

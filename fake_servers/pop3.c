@@ -1,7 +1,7 @@
-/* The fake POP3 server (RFC 1939) in nginx's shape: a switch on the
- * session's state, then on the command; caps on line length, arguments and
- * errors. It builds answers and effects (session.h); the script decides
- * when and how they go out.
+/* The fake POP3 server (RFC 1939) in nginx's shape: the session's state,
+ * then a table of commands with the states they are valid in (dispatch.c
+ * runs it); caps on line length, arguments and errors. It builds answers
+ * and effects (session.h); the script decides when and how they go out.
  *
  * Extensions: CAPA and response codes (RFC 2449), AUTH-RESP-CODE (RFC
  * 3206), STLS (RFC 2595), AUTH (RFC 5034) with the SASL server halves of
