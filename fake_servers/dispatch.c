@@ -77,6 +77,34 @@ void mp_fake_dispatch(struct mp_fake_session *s,
   c->fn(s, g, a);
 }
 
+void mp_fake_command_line(struct mp_fake_session *s, char *line, size_t len,
+                          const struct mp_fake_verb_line *f,
+                          struct mp_fake_answer *a)
+{
+  const struct mp_fake_protocol *p = s->srv->proto;
+  size_t vl = strcspn(line, " ");
+  const struct mp_fake_command *c =
+      mp_fake_command_find(p->commands, p->ncommands, line, vl);
+  if (len == 0 || strlen(line) != len) {
+    mp_fake_client_error(s, a, f->bad_syntax);
+    return;
+  }
+  /* RFC 5321 4.5.3.1.4, RFC 2449 4; RFC 4954 4 and RFC 5034 4 let AUTH
+   * carry an initial response as long as a SASL response. */
+  if (len > (c && strcmp(c->name, "AUTH") == 0 ? p->sasl->max_response
+                                               : f->max_command)) {
+    mp_fake_client_error(s, a, f->too_long);
+    return;
+  }
+  if (!c) {
+    mp_fake_client_error(s, a, f->unknown);
+    return;
+  }
+  struct mp_fake_args g = {.raw = line + vl + (line[vl] == ' ')};
+  g.arg = g.raw + strspn(g.raw, " ");
+  mp_fake_dispatch(s, c, &g, a);
+}
+
 /* ---- states and replies ------------------------------------------------- */
 
 void mp_fake_set_state(struct mp_fake_session *s, int state)
@@ -165,6 +193,20 @@ static void sasl_result(struct mp_fake_session *s, int rc, char *out,
   else
     mp_fake_reply(s, a, f->temporary);
   mp_fake_sasl_end(s);
+}
+
+int mp_fake_sasl_args(const char *arg, char *mech, size_t cap,
+                      const char **initial)
+{
+  size_t n = strcspn(arg, " ");
+  if (n == 0 || n >= cap)
+    return MP_E_PROTOCOL_ERROR;
+  memcpy(mech, arg, n);
+  mech[n] = '\0';
+  *initial = arg + n + strspn(arg + n, " ");
+  if (!**initial)
+    *initial = NULL;
+  return 0;
 }
 
 int mp_fake_sasl_start(struct mp_fake_session *s, const char *mech,

@@ -71,15 +71,25 @@ static const char *imap_tag(const struct mp_fake_session *s)
   return m->tag[0] ? m->tag : "*";
 }
 
+/* A tagged reply line made by fmt, a client error or not. */
+static void vreply(struct mp_fake_session *s, struct mp_fake_answer *a,
+                   int error, const char *fmt, va_list ap)
+{
+  char buf[1024];
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  if (error)
+    mp_fake_client_error(s, a, buf);
+  else
+    mp_fake_reply(s, a, buf);
+}
+
 void fi_tagged(struct mp_fake_session *s, struct mp_fake_answer *a,
                const char *fmt, ...)
 {
-  char buf[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof(buf), fmt, ap);
+  vreply(s, a, 0, fmt, ap);
   va_end(ap);
-  mp_fake_reply(s, a, buf);
 }
 
 /* The error cap (the protocol table) ends the session with Dovecot's
@@ -87,12 +97,10 @@ void fi_tagged(struct mp_fake_session *s, struct mp_fake_answer *a,
 void fi_client_error(struct mp_fake_session *s, struct mp_fake_answer *a,
                      const char *fmt, ...)
 {
-  char buf[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof(buf), fmt, ap);
+  vreply(s, a, 1, fmt, ap);
   va_end(ap);
-  mp_fake_client_error(s, a, buf);
 }
 
 /* A string as an IMAP quoted string, or a literal when it cannot be one
@@ -218,12 +226,19 @@ static void idle_line(struct mp_fake_session *s, const char *line, int replaced,
   fi_tagged(s, a, "OK Idle completed.");
 }
 
-static void cmd_namespace(struct mp_fake_session *s, struct mp_fake_args *g,
-                          struct mp_fake_answer *a)
+/* A command whose answer never changes: ID (variant 0) and NAMESPACE
+ * (1). */
+static void cmd_canned(struct mp_fake_session *s, struct mp_fake_args *g,
+                       struct mp_fake_answer *a)
 {
-  /* RFC 2342 5: one personal namespace, no others. */
-  mp_fake_answer_line(a, "* NAMESPACE ((\"\" \"/\")) NIL NIL");
-  fi_tagged(s, a, "OK Namespace completed");
+  static const char *const answers[][2] = {
+      /* RFC 2971 3.1. */
+      {"* ID (\"name\" \"mailprobe-fake\")", "OK ID completed"},
+      /* RFC 2342 5: one personal namespace, no others. */
+      {"* NAMESPACE ((\"\" \"/\")) NIL NIL", "OK Namespace completed"},
+  };
+  mp_fake_answer_join(a, answers[g->cmd->variant][0], NULL);
+  mp_fake_reply(s, a, answers[g->cmd->variant][1]);
 }
 
 static void cmd_enable(struct mp_fake_session *s, struct mp_fake_args *g,
@@ -237,14 +252,6 @@ static void cmd_enable(struct mp_fake_session *s, struct mp_fake_args *g,
   /* RFC 5161 3.1: nothing here can be enabled. */
   mp_fake_answer_line(a, "* ENABLED");
   fi_tagged(s, a, "OK Enabled");
-}
-
-static void cmd_id(struct mp_fake_session *s, struct mp_fake_args *g,
-                   struct mp_fake_answer *a)
-{
-  /* RFC 2971 3.1. */
-  mp_fake_answer_line(a, "* ID (\"name\" \"mailprobe-fake\")");
-  fi_tagged(s, a, "OK ID completed");
 }
 
 static void cmd_unsupported(struct mp_fake_session *s, struct mp_fake_args *g,
@@ -267,8 +274,8 @@ static const struct mp_fake_command commands[] = {
     {"AUTHENTICATE", S_NA, fi_cmd_authenticate, 0},
     {"LOGIN", S_NA, fi_cmd_login, 0},
     {"ENABLE", S_AU | S_SE, cmd_enable, 0},
-    {"ID", S_ANY, cmd_id, 0},
-    {"NAMESPACE", S_AU | S_SE, cmd_namespace, 0},
+    {"ID", S_ANY, cmd_canned, 0},
+    {"NAMESPACE", S_AU | S_SE, cmd_canned, 1},
     {"SELECT", S_AU | S_SE, fi_cmd_select, 0},
     {"EXAMINE", S_AU | S_SE, fi_cmd_select, 1},
     {"CREATE", S_AU | S_SE, cmd_unsupported, 0},

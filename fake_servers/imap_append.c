@@ -160,17 +160,11 @@ bad_args:
 static void copy_or_move(struct mp_fake_session *s, struct mp_fake_args *g,
                          struct mp_fake_answer *a, const char *cmd)
 {
-  struct set *set = malloc(sizeof(*set));
+  struct set *set = fi_arg_msgset(s, g, cmd, a);
   char *name = NULL;
-  if (!set) {
-    fi_tagged(s, a, "NO [SERVERBUG] Out of memory");
+  if (!set)
     return;
-  }
-  if (fi_arg_sp(g) < 0 || fi_parse_msgset(s, g, set) < 0) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid messageset",
-                    cmd);
-  } else if (fi_arg_sp(g) < 0 || fi_arg_astring(g, &name) < 0 ||
-             !fi_at_end(g)) {
+  if (fi_arg_sp(g) < 0 || fi_arg_astring(g, &name) < 0 || !fi_at_end(g)) {
     fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid arguments",
                     cmd);
   } else if (!fi_is_inbox(name)) {

@@ -158,6 +158,12 @@ int fi_set_has(const struct set *set, uint64_t v);
 int fi_parse_msgset(struct mp_fake_session *s, struct mp_fake_args *g,
                     struct set *set);
 
+/* SP and a message set (fi_parse_msgset), malloc'd; NULL with the
+ * answer given: NO [SERVERBUG] when out of memory, else BAD Invalid
+ * messageset (cmd names the command). */
+struct set *fi_arg_msgset(struct mp_fake_session *s, struct mp_fake_args *g,
+                          const char *cmd, struct mp_fake_answer *a);
+
 /* Is message i (0-based) in the set? */
 int fi_msg_in(const struct imap *m, const struct set *set, size_t i, int uid);
 

@@ -138,19 +138,11 @@ void fi_cmd_store(struct mp_fake_session *s, struct mp_fake_args *g,
                   struct mp_fake_answer *a)
 {
   struct imap *m = s->proto;
-  struct set *set = malloc(sizeof(*set));
   char item[32];
   const char *cmd = g->uid ? "UID STORE" : "STORE";
-  if (!set) {
-    fi_tagged(s, a, "NO [SERVERBUG] Out of memory");
+  struct set *set = fi_arg_msgset(s, g, cmd, a);
+  if (!set)
     return;
-  }
-  if (fi_arg_sp(g) < 0 || fi_parse_msgset(s, g, set) < 0) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid messageset",
-                    cmd);
-    free(set);
-    return;
-  }
   int mode = 0, silent = 0; /* mode: 0 replace, 1 add, -1 remove */
   if (fi_arg_sp(g) < 0 || fi_arg_atom(g, item, sizeof(item), 0, NULL) < 0) {
     fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid arguments",
@@ -261,12 +253,9 @@ void fi_cmd_expunge(struct mp_fake_session *s, struct mp_fake_args *g,
   struct imap *m = s->proto;
   struct set *set = NULL;
   if (g->uid) {
-    set = malloc(sizeof(*set));
-    if (!set) {
-      fi_tagged(s, a, "NO [SERVERBUG] Out of memory");
+    if ((set = fi_arg_msgset(s, g, "UID EXPUNGE", a)) == NULL)
       return;
-    }
-    if (fi_arg_sp(g) < 0 || fi_parse_msgset(s, g, set) < 0 || !fi_at_end(g)) {
+    if (!fi_at_end(g)) {
       free(set);
       fi_client_error(s, a,
                       "BAD Error in IMAP command UID EXPUNGE: Invalid "

@@ -251,6 +251,23 @@ int fi_parse_msgset(struct mp_fake_session *s, struct mp_fake_args *g,
   return 0;
 }
 
+struct set *fi_arg_msgset(struct mp_fake_session *s, struct mp_fake_args *g,
+                          const char *cmd, struct mp_fake_answer *a)
+{
+  struct set *set = malloc(sizeof(*set));
+  if (!set) {
+    fi_tagged(s, a, "NO [SERVERBUG] Out of memory");
+    return NULL;
+  }
+  if (fi_arg_sp(g) < 0 || fi_parse_msgset(s, g, set) < 0) {
+    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid messageset",
+                    cmd);
+    free(set);
+    return NULL;
+  }
+  return set;
+}
+
 /* Is message i (0-based) in the set? */
 int fi_msg_in(const struct imap *m, const struct set *set, size_t i, int uid)
 {

@@ -75,30 +75,14 @@ static void pop3_greeting(struct mp_fake_session *s, int replaced,
 
 /* ---- CAPA (RFC 2449 5) --------------------------------------------------- */
 
-/* The length of a capability's keyword ("SASL" of "SASL PLAIN"). */
-static size_t keyword_len(const char *cap)
-{
-  return strcspn(cap, " ");
-}
-
-/* 1 if cap's keyword is in list (the keyword, or the whole line). "AUTH"
- * stands for SASL too, so one withhold list serves SMTP and POP3. */
+/* 1 if cap's keyword ("SASL" of "SASL PLAIN") is in list. "AUTH" stands
+ * for SASL too, so one withhold list serves SMTP and POP3. */
 static int keyword_in(char *const *list, size_t n, const char *cap)
 {
-  size_t k = keyword_len(cap);
-  int sasl = k == 4 && strncasecmp(cap, "SASL", 4) == 0;
-  for (size_t i = 0; list && i < n; i++) {
-    if (!list[i])
-      continue;
-    if (strcasecmp(list[i], cap) == 0)
-      return 1;
-    size_t lk = keyword_len(list[i]);
-    if (lk == k && strncasecmp(list[i], cap, k) == 0)
-      return 1;
-    if (sasl && lk == 4 && strncasecmp(list[i], "AUTH", 4) == 0)
-      return 1;
-  }
-  return 0;
+  if (mp_fake_keyword_in(list, n, cap, " "))
+    return 1;
+  return strcspn(cap, " ") == 4 && strncasecmp(cap, "SASL", 4) == 0 &&
+         mp_fake_keyword_in(list, n, "AUTH", " ");
 }
 
 void fp_multi_line(struct mp_fake_answer *a, const char *line, size_t len)
@@ -116,7 +100,7 @@ static void capa_reply(struct mp_fake_session *s, struct mp_fake_answer *a)
   const char *caps[16 + 64];
   const char *builtin[10] = {"TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE",
                              "PIPELINING"};
-  size_t nb = 5, n = 0;
+  size_t nb = 5;
   /* Login capabilities mean something only before login (RFC 2449 5). */
   if (s->state == POP3_AUTHORIZATION) {
     builtin[nb++] = "USER";
@@ -129,17 +113,8 @@ static void capa_reply(struct mp_fake_session *s, struct mp_fake_answer *a)
     if (cfg->tls == MP_FAKE_TLS_STARTTLS && s->srv->tls_ctx && !s->in_tls)
       builtin[nb++] = "STLS";
   }
-  /* A capability given in advertise replaces the built-in one of the same
-   * keyword; withhold removes either. */
-  for (size_t i = 0; i < nb; i++)
-    if (!keyword_in(cfg->withhold, cfg->nwithhold, builtin[i]) &&
-        !keyword_in(cfg->advertise, cfg->nadvertise, builtin[i]))
-      caps[n++] = builtin[i];
-  for (size_t i = 0; i < cfg->nadvertise && n < sizeof(caps) / sizeof(*caps);
-       i++)
-    if (cfg->advertise[i] &&
-        !keyword_in(cfg->withhold, cfg->nwithhold, cfg->advertise[i]))
-      caps[n++] = cfg->advertise[i];
+  size_t n = mp_fake_caps(cfg, builtin, nb, caps, sizeof(caps) / sizeof(*caps),
+                          keyword_in);
   mp_fake_answer_line(a, "+OK Capability list follows");
   for (size_t i = 0; i < n; i++)
     fp_multi_line(a, caps[i], strlen(caps[i]));
@@ -184,7 +159,7 @@ static void cmd_pass(struct mp_fake_session *s, struct mp_fake_args *g,
                      struct mp_fake_answer *a)
 {
   struct pop3 *m = s->proto;
-  const char *arg = g->arg;
+  const char *arg = g->raw;
   if (!m->user) {
     mp_fake_client_error(s, a, "-ERR No username given");
     return;
@@ -308,17 +283,11 @@ static void cmd_auth(struct mp_fake_session *s, struct mp_fake_args *g,
     mp_fake_answer_line(a, ".");
     return;
   }
-  size_t ml = strcspn(arg, " ");
-  if (ml >= sizeof(mech)) {
+  const char *initial;
+  if (mp_fake_sasl_args(arg, mech, sizeof(mech), &initial) < 0) {
     mp_fake_client_error(s, a, "-ERR Unsupported authentication mechanism");
     return;
   }
-  memcpy(mech, arg, ml);
-  mech[ml] = '\0';
-  const char *initial = arg + ml;
-  initial += strspn(initial, " ");
-  if (!*initial)
-    initial = NULL;
   if (tls_first(s, a))
     return;
   /* RFC 5034 4: "=" is the empty initial response. AUTH starts over: a
@@ -401,32 +370,14 @@ static void pop3_not_now(struct mp_fake_session *s,
                            : "-ERR Command not valid before login");
 }
 
-static void command(struct mp_fake_session *s, char *line, size_t len,
-                    struct mp_fake_answer *a)
-{
-  size_t vl = strcspn(line, " ");
-  const struct mp_fake_command *c = mp_fake_command_find(
-      commands, sizeof(commands) / sizeof(*commands), line, vl);
-  char *arg = line + vl;
-  if (*arg)
-    arg++; /* RFC 1939 3: one space; PASS keeps the rest as it is */
-  if (len == 0 || strlen(line) != len) {
-    mp_fake_client_error(s, a, "-ERR Bad syntax");
-    return;
-  }
-  if (len > (c && c->fn == cmd_auth ? POP3_MAX_AUTH_LINE : POP3_MAX_COMMAND)) {
-    mp_fake_client_error(s, a, "-ERR Line too long");
-    return;
-  }
-  if (!c) {
-    mp_fake_client_error(s, a, "-ERR Unknown command");
-    return;
-  }
-  if (c->fn != cmd_pass)
-    arg += strspn(arg, " ");
-  struct mp_fake_args g = {.arg = arg};
-  mp_fake_dispatch(s, c, &g, a);
-}
+/* RFC 1939 3: a verb, one space, its arguments (PASS keeps the rest of
+ * the line as it is). */
+static const struct mp_fake_verb_line pop3_lines = {
+    .max_command = POP3_MAX_COMMAND,
+    .bad_syntax = "-ERR Bad syntax",
+    .too_long = "-ERR Line too long",
+    .unknown = "-ERR Unknown command",
+};
 
 /* ---- the protocol table ------------------------------------------------- */
 
@@ -457,7 +408,7 @@ static void pop3_line(struct mp_fake_session *s, char *line, size_t len,
   case POP3_TRANSACTION:
   default:
     if (!replaced)
-      command(s, line, len, a);
+      mp_fake_command_line(s, line, len, &pop3_lines, a);
     return;
   }
 }

@@ -216,6 +216,40 @@ int mp_fake_auth_offered(const struct mp_fake_config *cfg, const char *name)
          mp_fake_in_list((char *const *)default_auth, 3, name);
 }
 
+int mp_fake_keyword_in(char *const *list, size_t n, const char *cap,
+                       const char *stop)
+{
+  size_t k = strcspn(cap, stop);
+  for (size_t i = 0; list && i < n; i++) {
+    if (!list[i])
+      continue;
+    if (strcasecmp(list[i], cap) == 0)
+      return 1;
+    if (strcspn(list[i], stop) == k && strncasecmp(list[i], cap, k) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+size_t mp_fake_caps(const struct mp_fake_config *cfg,
+                    const char *const *builtin, size_t nb, const char **caps,
+                    size_t max,
+                    int (*in)(char *const *list, size_t n, const char *cap))
+{
+  size_t n = 0;
+  /* A capability given in advertise replaces the built-in one of the
+   * same keyword; withhold removes either. */
+  for (size_t i = 0; i < nb && n < max; i++)
+    if (!in(cfg->withhold, cfg->nwithhold, builtin[i]) &&
+        !in(cfg->advertise, cfg->nadvertise, builtin[i]))
+      caps[n++] = builtin[i];
+  for (size_t i = 0; i < cfg->nadvertise && n < max; i++)
+    if (cfg->advertise[i] &&
+        !in(cfg->withhold, cfg->nwithhold, cfg->advertise[i]))
+      caps[n++] = cfg->advertise[i];
+  return n;
+}
+
 const char *mp_fake_password(void *session, const char *user)
 {
   struct mp_fake_session *s = session;

@@ -233,7 +233,9 @@ struct mp_fake_command {
 /* A command's arguments as its function gets them. */
 struct mp_fake_args {
   const struct mp_fake_command *cmd; /* the command being run */
-  char *arg; /* SMTP, POP3: the text after the verb, NUL-terminated */
+  /* SMTP, POP3: the text after the verb and the space after it (raw,
+   * POP3's PASS takes it as it is), and with all spaces skipped (arg). */
+  char *raw, *arg;
   /* IMAP: the command's text after the verb, with literals as "{n}"
    * markers, and the literals' bytes in order (imap_parse.c reads them). */
   const char *p, *end;
@@ -247,6 +249,22 @@ struct mp_fake_args {
 const struct mp_fake_command *
 mp_fake_command_find(const struct mp_fake_command *table, size_t n,
                      const char *verb, size_t len);
+
+/* How a protocol of verb lines (SMTP, POP3: "VERB arguments") answers a
+ * line it cannot run. */
+struct mp_fake_verb_line {
+  size_t max_command;     /* a longer line is too_long (AUTH's cap is the
+                             SASL frame's max_response) */
+  const char *bad_syntax; /* an empty line, or one holding a NUL */
+  const char *too_long;
+  const char *unknown; /* a verb not in the protocol's table */
+};
+
+/* Runs a command line of a protocol of verb lines: the checks of f, then
+ * mp_fake_dispatch. */
+void mp_fake_command_line(struct mp_fake_session *s, char *line, size_t len,
+                          const struct mp_fake_verb_line *f,
+                          struct mp_fake_answer *a);
 
 /* Runs a command looked up with mp_fake_command_find: the protocol's
  * not_now when it is not valid in the session's state, else its function
@@ -291,6 +309,13 @@ struct mp_fake_sasl_frame {
   void (*logged_in)(struct mp_fake_session *s, const char *user,
                     struct mp_fake_answer *a);
 };
+
+/* Splits an AUTH command's arguments, "MECH [initial-response]" (RFC
+ * 4954 4, RFC 5034 4): the mechanism into mech (cap bytes with its NUL),
+ * the initial response into *initial (NULL: none; "=" is an empty one).
+ * 0, or a negative code when the name is empty or too long. */
+int mp_fake_sasl_args(const char *arg, char *mech, size_t cap,
+                      const char **initial);
 
 /* Starts an exchange with mechanism mech (its name as the client gave
  * it) and an initial response (NULL: none). 0 when it started (it may
@@ -356,6 +381,20 @@ int mp_fake_in_list(char *const *list, size_t n, const char *name);
  * cfg->auth as the case gave it, or CRAM-MD5 LOGIN PLAIN for a server with
  * users when it gave none. */
 void mp_fake_auth_list(const struct mp_fake_config *cfg, char *buf, size_t cap);
+
+/* 1 if cap's keyword (its text up to a character of stop) is in list:
+ * an entry that is the whole capability, or has the same keyword
+ * (case-insensitive). */
+int mp_fake_keyword_in(char *const *list, size_t n, const char *cap,
+                       const char *stop);
+
+/* The capabilities an EHLO or CAPA announces, into caps (at most max):
+ * builtin less those withheld or advertised anew, then advertise less
+ * withheld; in says whether a capability is in a list. How many. */
+size_t mp_fake_caps(const struct mp_fake_config *cfg,
+                    const char *const *builtin, size_t nb, const char **caps,
+                    size_t max,
+                    int (*in)(char *const *list, size_t n, const char *cap));
 
 /* 1 if the server offers mechanism name (as mp_fake_auth_list). */
 int mp_fake_auth_offered(const struct mp_fake_config *cfg, const char *name);

@@ -47,11 +47,10 @@ void fs_reset_transaction(struct smtp *m)
   free(m->rcpt);
   m->rcpt = NULL;
   m->nrcpt = 0;
-  if (m->msg_cap > SMTP_KEEP_MSG_BUF) {
-    free(m->msg);
-    m->msg = NULL;
-    m->msg_cap = 0;
-  }
+  if (m->text.cap > SMTP_KEEP_MSG_BUF)
+    mp_fake_answer_free(&m->text);
+  m->text.len = 0;
+  m->text.oom = 0;
   m->msg_len = 0;
   m->keep_text = 0;
   m->too_big = 0;
@@ -62,7 +61,7 @@ static void smtp_close(struct mp_fake_session *s)
 {
   struct smtp *m = s->proto;
   fs_reset_transaction(m);
-  free(m->msg);
+  mp_fake_answer_free(&m->text);
   free(m->helo_name);
   free(m->user);
 }
@@ -77,28 +76,11 @@ static void smtp_greeting(struct mp_fake_session *s, int replaced,
 
 /* ---- EHLO --------------------------------------------------------------- */
 
-/* The length of a capability's keyword ("SIZE" of "SIZE 100"). */
-static size_t keyword_len(const char *cap)
-{
-  size_t n = 0;
-  while (cap[n] && cap[n] != ' ' && cap[n] != '=')
-    n++;
-  return n;
-}
-
-/* 1 if cap's keyword is in list (the keyword, or the whole line). */
+/* 1 if cap's keyword ("SIZE" of "SIZE 100", "AUTH" of "AUTH=LOGIN") is
+ * in list. */
 static int keyword_in(char *const *list, size_t n, const char *cap)
 {
-  size_t k = keyword_len(cap);
-  for (size_t i = 0; list && i < n; i++) {
-    if (!list[i])
-      continue;
-    if (strcasecmp(list[i], cap) == 0)
-      return 1;
-    if (keyword_len(list[i]) == k && strncasecmp(list[i], cap, k) == 0)
-      return 1;
-  }
-  return 0;
+  return mp_fake_keyword_in(list, n, cap, " =");
 }
 
 static void ehlo_reply(struct mp_fake_session *s, struct mp_fake_answer *a)
@@ -106,7 +88,6 @@ static void ehlo_reply(struct mp_fake_session *s, struct mp_fake_answer *a)
   const struct mp_fake_config *cfg = s->srv->cfg;
   char size[32], auth[512], authcap[520];
   const char *caps[16 + 64];
-  size_t n = 0;
   snprintf(size, sizeof(size), "SIZE %u", SMTP_MAX_MESSAGE);
   const char *builtin[6] = {"PIPELINING", size, "8BITMIME",
                             "ENHANCEDSTATUSCODES"};
@@ -118,17 +99,8 @@ static void ehlo_reply(struct mp_fake_session *s, struct mp_fake_answer *a)
     snprintf(authcap, sizeof(authcap), "AUTH %s", auth);
     builtin[nb++] = authcap;
   }
-  /* A capability given in advertise replaces the built-in one of the
-   * same keyword; withhold removes either. */
-  for (size_t i = 0; i < nb; i++)
-    if (!keyword_in(cfg->withhold, cfg->nwithhold, builtin[i]) &&
-        !keyword_in(cfg->advertise, cfg->nadvertise, builtin[i]))
-      caps[n++] = builtin[i];
-  for (size_t i = 0; i < cfg->nadvertise && n < sizeof(caps) / sizeof(*caps);
-       i++)
-    if (cfg->advertise[i] &&
-        !keyword_in(cfg->withhold, cfg->nwithhold, cfg->advertise[i]))
-      caps[n++] = cfg->advertise[i];
+  size_t n = mp_fake_caps(cfg, builtin, nb, caps, sizeof(caps) / sizeof(*caps),
+                          keyword_in);
   /* RFC 5321 4.1.1.1 and 4.2.1: "250-domain", one line per keyword, the
    * last with a space. */
   const char *host = mp_fake_hostname(s->srv);
@@ -313,21 +285,11 @@ static void cmd_auth(struct mp_fake_session *s, struct mp_fake_args *g,
 {
   struct smtp *m = s->proto;
   const struct mp_fake_config *cfg = s->srv->cfg;
-  const char *arg = g->arg;
   char mech[64];
-  size_t ml = strcspn(arg, " ");
-  const char *initial = arg[ml] ? arg + ml + 1 : NULL;
-  if (ml == 0 || ml >= sizeof(mech)) {
+  const char *initial;
+  if (mp_fake_sasl_args(g->arg, mech, sizeof(mech), &initial) < 0) {
     mp_fake_client_error(s, a, "501 5.5.4 Syntax: AUTH mechanism");
     return;
-  }
-  memcpy(mech, arg, ml);
-  mech[ml] = '\0';
-  if (initial) {
-    while (*initial == ' ')
-      initial++;
-    if (!*initial)
-      initial = NULL;
   }
   char list[512];
   mp_fake_auth_list(cfg, list, sizeof(list));
@@ -457,31 +419,12 @@ static const struct mp_fake_command commands[] = {
     {"HELP", SMTP_IN_CMD, cmd_help, 0},
 };
 
-static void command(struct mp_fake_session *s, char *line, size_t len,
-                    struct mp_fake_answer *a)
-{
-  size_t vl = strcspn(line, " ");
-  const struct mp_fake_command *c = mp_fake_command_find(
-      commands, sizeof(commands) / sizeof(*commands), line, vl);
-  char *arg = line + vl;
-  while (*arg == ' ')
-    arg++;
-  if (len == 0 || strlen(line) != len) {
-    mp_fake_client_error(s, a, "500 5.5.2 Error: bad syntax");
-    return;
-  }
-  if (len > (c && c->fn == cmd_auth ? SMTP_MAX_AUTH_LINE : SMTP_MAX_COMMAND)) {
-    /* RFC 5321 4.5.3.1.4 */
-    mp_fake_client_error(s, a, "500 5.5.2 Error: line too long");
-    return;
-  }
-  if (!c) {
-    mp_fake_client_error(s, a, "500 5.5.2 Error: command not recognized");
-    return;
-  }
-  struct mp_fake_args g = {.arg = arg};
-  mp_fake_dispatch(s, c, &g, a);
-}
+static const struct mp_fake_verb_line smtp_lines = {
+    .max_command = SMTP_MAX_COMMAND,
+    .bad_syntax = "500 5.5.2 Error: bad syntax",
+    .too_long = "500 5.5.2 Error: line too long",
+    .unknown = "500 5.5.2 Error: command not recognized",
+};
 
 /* ---- the protocol table ------------------------------------------------- */
 
@@ -521,7 +464,7 @@ static void smtp_line(struct mp_fake_session *s, char *line, size_t len,
   case SMTP_CMD:
   default:
     if (!replaced)
-      command(s, line, len, a);
+      mp_fake_command_line(s, line, len, &smtp_lines, a);
     return;
   }
 }

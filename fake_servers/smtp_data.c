@@ -26,21 +26,13 @@ static void msg_append(struct smtp *m, const char *buf, size_t len)
     m->too_big = 1;
     return;
   }
-  if (m->keep_text && m->msg_len + len + 2 > m->msg_cap) {
-    size_t cap = m->msg_cap ? m->msg_cap : 4096;
-    while (cap < m->msg_len + len + 2)
-      cap *= 2;
-    char *p = realloc(m->msg, cap);
-    if (!p) {
-      m->too_big = 1;
+  if (m->keep_text) {
+    mp_fake_answer_add(&m->text, buf, len);
+    mp_fake_answer_add(&m->text, "\r\n", 2);
+    if (m->text.oom) {
+      m->too_big = 1; /* out of memory: refused as too big */
       return;
     }
-    m->msg = p;
-    m->msg_cap = cap;
-  }
-  if (m->keep_text) {
-    memcpy(m->msg + m->msg_len, buf, len);
-    memcpy(m->msg + m->msg_len + len, "\r\n", 2);
   }
   m->msg_len += len + 2;
 }
@@ -166,8 +158,8 @@ static void deliver(struct mp_fake_session *s, const char *qid)
   if (hl < 0 || (size_t)hl >= sizeof(head))
     return;
   size_t full_len;
-  char *full = build_message(head, (size_t)hl, m->msg ? m->msg : "", m->msg_len,
-                             d->subject, &full_len);
+  char *full = build_message(head, (size_t)hl, m->text.buf ? m->text.buf : "",
+                             m->msg_len, d->subject, &full_len);
   if (!full)
     return;
   uint64_t now = mp_now_us();

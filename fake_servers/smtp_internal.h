@@ -30,8 +30,8 @@ struct smtp {
   /* The message text, kept only when the message reaches a mailbox
    * (keep_text); its length is counted either way. The buffer stays with
    * the session from one message to the next. */
-  char *msg;
-  size_t msg_len, msg_cap;
+  struct mp_fake_answer text; /* a byte buffer, like an answer's */
+  size_t msg_len;
   int keep_text;
   int too_big;
   unsigned queued; /* messages accepted in this session */

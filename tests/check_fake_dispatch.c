@@ -360,6 +360,29 @@ START_TEST(commands_outside_their_states)
 }
 END_TEST
 
+/* The verb line: POP3's PASS takes the rest of the line after one space
+ * as it is (RFC 1939 7); other arguments lose their leading spaces. */
+START_TEST(verb_line_arguments)
+{
+  struct drv d;
+  drv_open(&d, MP_FAKE_POP3);
+  ck_assert_str_eq(drv_say(&d, "USER   u"), "+OK\r\n");
+  ck_assert_str_eq(drv_say(&d, "PASS  p"),
+                   "-ERR [AUTH] Authentication failed.\r\n");
+  ck_assert_str_eq(drv_say(&d, "user u"), "+OK\r\n");
+  ck_assert_str_eq(drv_say(&d, "pass p"),
+                   "+OK Logged in: 0 messages (0 octets)\r\n");
+  ck_assert_str_eq(drv_say(&d, ""), "-ERR Bad syntax\r\n");
+  drv_close(&d);
+  drv_open(&d, MP_FAKE_SMTP);
+  ck_assert_str_eq(drv_say(&d, "HELO    client.test"),
+                   "250 mx.example.test\r\n");
+  ck_assert_str_eq(drv_say(&d, "NOOP\tx"),
+                   "500 5.5.2 Error: command not recognized\r\n");
+  drv_close(&d);
+}
+END_TEST
+
 static Suite *dispatch_suite(void)
 {
   Suite *s = suite_create("fake_dispatch");
@@ -373,6 +396,7 @@ static Suite *dispatch_suite(void)
   tcase_add_loop_test(tc, sasl_success_and_failure, 0, N(sasl));
   tcase_add_loop_test(tc, sasl_unsupported_mechanism, 0, N(sasl));
   tcase_add_test(tc, commands_outside_their_states);
+  tcase_add_test(tc, verb_line_arguments);
   suite_add_tcase(s, tc);
   return s;
 }
