@@ -186,10 +186,10 @@ struct mp_fake_env {
 };
 
 /* Starts a server on host:port (port 0: any; read it back). The config is
- * copied. 0 or a negative code: MP_E_PROTOCOL_ERROR for a protocol not
- * written yet, MP_E_TLS_FAILED when TLS is configured without a CA (or the
- * certificate could not be made), MP_E_CONNECT_FAILED when host:port
- * cannot be bound, MP_E_NO_RESOURCES. */
+ * copied. 0 or a negative code: MP_E_PROTOCOL_ERROR for a protocol that
+ * is not one of enum mp_fake_proto, MP_E_TLS_FAILED when TLS is configured
+ * without a CA (or the certificate could not be made), MP_E_CONNECT_FAILED when
+ * host:port cannot be bound, MP_E_NO_RESOURCES. */
 int mp_fake_start(struct uv_loop_s *loop, const struct mp_fake_config *cfg,
                   const struct mp_fake_env *env, const char *host,
                   uint16_t port, struct mp_fake_server **out);

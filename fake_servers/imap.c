@@ -51,7 +51,6 @@
 #include "fake_servers/mailstore.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
-#include "wire/sasl.h"
 
 #include "fake_servers/imap_internal.h"
 

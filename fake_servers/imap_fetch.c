@@ -11,7 +11,6 @@
 #include "fake_servers/mailstore.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
-#include "wire/sasl.h"
 
 /* ---- message text ----------------------------------------------------- */
 

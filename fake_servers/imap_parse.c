@@ -11,7 +11,6 @@
 #include "fake_servers/mailstore.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
-#include "wire/sasl.h"
 
 /* ---- argument parsing (RFC 9051 9, the formal syntax) ----------------- */
 

@@ -4,10 +4,10 @@
  * and effects (session.h); the script decides when and how they go out.
  *
  * Extensions: CAPA and response codes (RFC 2449), AUTH-RESP-CODE (RFC
- * 3206), STLS (RFC 2595), AUTH (RFC 5034) with the SASL server halves of
- * wire/sasl.h, APOP (RFC 1939 7). The maildrop is the shared mail store's
- * INBOX of the user who logged in, as it stood at login (RFC 1939 4);
- * it and the TRANSACTION state's commands are fake_servers/pop3_drop.c. */
+ * 3206), STLS (RFC 2595), AUTH (RFC 5034) through the shared SASL
+ * exchange (dispatch.c), APOP (RFC 1939 7). The maildrop is the shared
+ * mail store's INBOX of the user who logged in, as it stood at login (RFC
+ * 1939 4); it and the TRANSACTION state's commands are pop3_drop.c. */
 #include "fake_servers/pop3_internal.h"
 
 #include <stdio.h>
@@ -21,7 +21,6 @@
 #include "wire/codec.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
-#include "wire/sasl.h"
 
 #define POP3_MAX_LINE 16384 /* the conn's cap; SASL responses need it */
 /* RFC 2449 4: a command line is at most 255 octets with its CRLF. */

@@ -19,7 +19,6 @@
 #include "fake_servers/mailstore.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
-#include "wire/sasl.h"
 
 #define SMTP_MAX_LINE 16384 /* the conn's cap; AUTH needs 12288 */
 #define SMTP_MAX_COMMAND                                                       \
