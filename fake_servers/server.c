@@ -536,7 +536,7 @@ static void on_accept(struct mp_listener *l, struct mp_conn *c)
   mp_conn_set_max_line(c, srv->proto->max_line);
   mp_fake_session_touch(s, 0);
   s->proto = calloc(1, srv->proto->data_size);
-  if (!s->proto || (srv->proto->open && srv->proto->open(s) < 0)) {
+  if (!s->proto) {
     mp_conn_abort(c);
     return;
   }

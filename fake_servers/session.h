@@ -106,8 +106,6 @@ struct mp_fake_protocol {
   /* The size of the protocol's session data (s->proto, zeroed at
    * accept, freed after close). */
   size_t data_size;
-  /* Sets the session data up (may be NULL). 0 or negative. */
-  int (*open)(struct mp_fake_session *s);
   /* Frees what the session data holds, not the data itself (may be NULL). */
   void (*close)(struct mp_fake_session *s);
   /* The greeting (sent on connect, after the handshake on implicit TLS).
