@@ -186,10 +186,10 @@ struct mp_fake_env {
 };
 
 /* Starts a server on host:port (port 0: any; read it back). The config is
- * copied. 0 or a negative code: MP_E_PROTOCOL_ERROR for a protocol not
- * written yet, MP_E_TLS_FAILED when TLS is configured without a CA (or the
- * certificate could not be made), MP_E_CONNECT_FAILED when host:port
- * cannot be bound, MP_E_NO_RESOURCES. */
+ * copied. 0 or a negative code: MP_E_PROTOCOL_ERROR for a protocol that
+ * is not one of enum mp_fake_proto, MP_E_TLS_FAILED when TLS is configured
+ * without a CA (or the certificate could not be made), MP_E_CONNECT_FAILED when
+ * host:port cannot be bound, MP_E_NO_RESOURCES. */
 int mp_fake_start(struct uv_loop_s *loop, const struct mp_fake_config *cfg,
                   const struct mp_fake_env *env, const char *host,
                   uint16_t port, struct mp_fake_server **out);
@@ -212,6 +212,15 @@ unsigned mp_fake_live_sessions(const struct mp_fake_server *s);
  * handle closed, then calls done (may be NULL). */
 void mp_fake_stop(struct mp_fake_server *s, void (*done)(void *data),
                   void *data);
+
+/* 1 if the proto server dispatches the command verb name (compared
+ * case-insensitively, whole): the verbs a script's `on:` can name. The
+ * servers' own command tables answer (fake_servers/dispatch.c). */
+int mp_fake_verb_known(enum mp_fake_proto proto, const char *name);
+
+/* The proto server's i-th command verb in its table's order (upper
+ * case), or NULL past the last: for listing them. */
+const char *mp_fake_verb(enum mp_fake_proto proto, size_t i);
 
 /* Frees what a config owns (for configs built by a parser). */
 void mp_fake_config_free(struct mp_fake_config *cfg);

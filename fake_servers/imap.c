@@ -1,8 +1,13 @@
 /* The fake IMAP server: the IMAP4rev1 subset (RFC 3501, RFC 9051) that
  * real clients (curl, Python's imaplib) and our probe use, in nginx's
- * shape: a switch on the session's mode and state, then on the command,
- * with caps on lines, literals, arguments and errors. It builds answers
- * and effects (session.h); the script decides when and how they go out.
+ * shape: the session's mode (a command, the rest of one after a literal,
+ * IDLE, or a SASL response), then a table of commands with the states
+ * they are valid in (dispatch.c runs it), with caps on lines, literals,
+ * arguments and errors. It builds answers and effects (session.h); the
+ * script decides when and how they go out. This file has the command
+ * table, the simple commands, tags and literals; the login side is
+ * imap_auth.c, the mailbox commands imap_mailbox.c, then imap_append.c,
+ * imap_fetch.c, imap_search.c, and the argument parser imap_parse.c.
  *
  * Extensions: STARTTLS and LOGINDISABLED (RFC 2595, RFC 9051 6.2.1),
  * SASL-IR (RFC 4959), LITERAL- (RFC 7888: non-synchronizing literals
@@ -14,7 +19,7 @@
  *
  * APPEND (RFC 9051 6.3.12, imap_append.c) stores a message in the user's INBOX
  * with its system flags and date-time, answers OK [APPENDUID v uid], and a
- * selected INBOX hears EXISTS through view_refresh, as for any new delivery.
+ * selected INBOX hears EXISTS through fi_view_refresh, as for any new delivery.
  * Once logged in, APPEND's literals may be up to 10 MiB (the fake SMTP server's
  * 552 limit); a larger synchronizing one gets NO [TOOBIG] before it is sent, a
  * larger non-synchronizing one BAD [TOOBIG] and BYE. Other mailboxes get NO
@@ -46,7 +51,6 @@
 #include "fake_servers/mailstore.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
-#include "wire/sasl.h"
 
 #include "fake_servers/imap_internal.h"
 
@@ -57,47 +61,45 @@ static const char *const state_names[] = {
     [IMAP_LOGOUT] = "logout",
 };
 
-static void set_state(struct mp_fake_session *s, enum imap_state st)
-{
-  struct imap *m = s->proto;
-  if (m->state != st && s->srv->trace)
-    fprintf(stderr, "fake imap #%u: %s -> %s\n", s->id, state_names[m->state],
-            state_names[st]);
-  m->state = st;
-}
-
 /* ---- answers ------------------------------------------------------------ */
 
-/* "<tag> " and a formatted line. */
+/* The tag of the command being answered, "*" before the first. */
+static const char *imap_tag(const struct mp_fake_session *s)
+{
+  const struct imap *m = s->proto;
+  return m->tag[0] ? m->tag : "*";
+}
+
+/* A tagged reply line made by fmt, a client error or not. */
+static void vreply(struct mp_fake_session *s, struct mp_fake_answer *a,
+                   int error, const char *fmt, va_list ap)
+{
+  char buf[1024];
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  if (error)
+    mp_fake_client_error(s, a, buf);
+  else
+    mp_fake_reply(s, a, buf);
+}
+
 void fi_tagged(struct mp_fake_session *s, struct mp_fake_answer *a,
                const char *fmt, ...)
 {
-  struct imap *m = s->proto;
-  char buf[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof(buf), fmt, ap);
+  vreply(s, a, 0, fmt, ap);
   va_end(ap);
-  mp_fake_answer_line(a, "%s %s", m->tag[0] ? m->tag : "*", buf);
 }
 
-/* A fi_tagged BAD or NO that counts as a client error; at the cap the session
- * ends with BYE (Dovecot's "Too many invalid IMAP commands"). */
+/* The error cap (the protocol table) ends the session with Dovecot's
+ * "Too many invalid IMAP commands" BYE after the error's own reply. */
 void fi_client_error(struct mp_fake_session *s, struct mp_fake_answer *a,
                      const char *fmt, ...)
 {
-  struct imap *m = s->proto;
-  char buf[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof(buf), fmt, ap);
+  vreply(s, a, 1, fmt, ap);
   va_end(ap);
-  mp_fake_answer_line(a, "%s %s", m->tag[0] ? m->tag : "*", buf);
-  if (++m->errors >= IMAP_MAX_ERRORS) {
-    mp_fake_answer_line(a, "* BYE Too many invalid IMAP commands.");
-    a->effect = MP_FX_CLOSE;
-    set_state(s, IMAP_LOGOUT);
-  }
 }
 
 /* A string as an IMAP quoted string, or a literal when it cannot be one
@@ -147,694 +149,9 @@ void fi_put_fmt(struct mp_fake_answer *a, const char *fmt, ...)
                        (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
-/* ---- capabilities --------------------------------------------------- */
-
-/* Does a withhold entry name this capability? The entry itself, or its
- * name before '=' ("AUTH" withholds every AUTH=). */
-static int cap_listed(char *const *list, size_t n, const char *cap)
-{
-  size_t k = strcspn(cap, "=");
-  for (size_t i = 0; list && i < n; i++) {
-    if (!list[i])
-      continue;
-    if (strcasecmp(list[i], cap) == 0)
-      return 1;
-    if (strlen(list[i]) == k && cap[k] == '=' &&
-        strncasecmp(list[i], cap, k) == 0)
-      return 1;
-  }
-  return 0;
-}
-
-static int login_disabled(const struct mp_fake_session *s)
-{
-  return s->srv->cfg->auth_requires_tls && !s->in_tls;
-}
-
-static void cap_add(char *buf, size_t cap, size_t *at,
-                    const struct mp_fake_config *cfg, const char *name)
-{
-  if (cap_listed(cfg->withhold, cfg->nwithhold, name))
-    return;
-  int n = snprintf(buf + *at, cap - *at, "%s%s", *at ? " " : "", name);
-  if (n > 0 && (size_t)n < cap - *at)
-    *at += (size_t)n;
-}
-
-/* The capability list for the session's state (RFC 9051 7.2.2), built-in
- * names less withhold, then advertise. */
-static void capabilities(const struct mp_fake_session *s, char *buf, size_t cap)
-{
-  const struct mp_fake_config *cfg = s->srv->cfg;
-  size_t at = 0;
-  buf[0] = '\0';
-  cap_add(buf, cap, &at, cfg, "IMAP4rev1");
-  if (cfg->tls == MP_FAKE_TLS_STARTTLS && s->srv->tls_ctx && !s->in_tls)
-    cap_add(buf, cap, &at, cfg, "STARTTLS");
-  if (login_disabled(s)) {
-    cap_add(buf, cap, &at, cfg, "LOGINDISABLED");
-  } else {
-    char list[512], one[80];
-    mp_fake_auth_list(cfg, list, sizeof(list));
-    for (const char *p = list; *p;) {
-      size_t n = strcspn(p, " ");
-      if (n > 0 && n < 64) {
-        snprintf(one, sizeof(one), "AUTH=%.*s", (int)n, p);
-        cap_add(buf, cap, &at, cfg, one);
-      }
-      p += n;
-      p += strspn(p, " ");
-    }
-  }
-  static const char *const more[] = {"SASL-IR", "LITERAL-", "UIDPLUS",
-                                     "IDLE",    "UNSELECT", "NAMESPACE",
-                                     "ID",      "ENABLE"};
-  for (size_t i = 0; i < sizeof(more) / sizeof(*more); i++)
-    cap_add(buf, cap, &at, cfg, more[i]);
-  for (size_t i = 0; i < cfg->nadvertise; i++) {
-    const char *c = cfg->advertise[i];
-    if (!c || cap_listed(cfg->withhold, cfg->nwithhold, c))
-      continue;
-    /* Not twice. */
-    int dup = 0;
-    for (const char *p = buf; *p && !dup;) {
-      size_t n = strcspn(p, " ");
-      dup = n == strlen(c) && strncasecmp(p, c, n) == 0;
-      p += n;
-      p += strspn(p, " ");
-    }
-    if (!dup)
-      cap_add(buf, cap, &at, cfg, c);
-  }
-}
-
-/* ---- the selected mailbox ----------------------------------------------- */
-
-struct mp_mailstore *fi_store(const struct mp_fake_session *s)
-{
-  return s->srv->env.store;
-}
-
-const struct mp_mail *fi_mail_at(const struct mp_fake_session *s, size_t i)
-{
-  const struct imap *m = s->proto;
-  if (!fi_store(s) || !m->user || i >= m->nuids)
-    return NULL;
-  return mp_mailstore_get(fi_store(s), m->user, m->uids[i]);
-}
-
-static void view_clear(struct imap *m)
-{
-  free(m->uids);
-  m->uids = NULL;
-  m->nuids = 0;
-  m->top_uid = 0;
-}
-
-/* The visible messages now (empty when the fi_store has no such user). */
-static void store_list(const struct mp_fake_session *s, uint64_t **ids,
-                       size_t *n)
-{
-  const struct imap *m = s->proto;
-  *ids = NULL;
-  *n = 0;
-  if (fi_store(s) && m->user)
-    mp_mailstore_list(fi_store(s), m->user, mp_now_us(), ids, n);
-}
-
-/* Removes sequence number i (0-based) from the view. */
-static void view_remove(struct imap *m, size_t i)
-{
-  memmove(m->uids + i, m->uids + i + 1, (m->nuids - i - 1) * sizeof(*m->uids));
-  m->nuids--;
-}
-
-/* Tells the client (a; NULL: nobody) what changed in the fi_store since it
- * last looked
- * (RFC 9051 7.4.1, 7.3.1): messages another session expunged, highest
- * sequence number first so the others keep theirs, then new arrivals.
- * A delayed message whose UID is below one already shown stays hidden
- * from this selection (UIDs only grow, RFC 9051 2.3.1.1); a new session
- * sees it. */
-void fi_view_refresh(struct mp_fake_session *s, struct mp_fake_answer *a,
-                     int expunges)
-{
-  struct imap *m = s->proto;
-  uint64_t *ids;
-  size_t n;
-  store_list(s, &ids, &n);
-  if (expunges) {
-    for (size_t i = m->nuids; i-- > 0;) {
-      if (fi_mail_at(s, i))
-        continue;
-      if (a)
-        mp_fake_answer_line(a, "* %zu EXPUNGE", i + 1);
-      view_remove(m, i);
-    }
-  }
-  size_t add = 0;
-  for (size_t i = 0; i < n; i++)
-    add += ids[i] > m->top_uid;
-  if (add > 0) {
-    uint64_t *p = realloc(m->uids, (m->nuids + add) * sizeof(*p));
-    if (!p) {
-      if (a)
-        a->oom = 1;
-      free(ids);
-      return;
-    }
-    m->uids = p;
-    for (size_t i = 0; i < n; i++)
-      if (ids[i] > m->top_uid)
-        m->uids[m->nuids++] = ids[i];
-    m->top_uid = m->uids[m->nuids - 1];
-    if (a)
-      mp_fake_answer_line(a, "* %zu EXISTS", m->nuids);
-  }
-  free(ids);
-}
-
-void fi_flag_list(unsigned flags, char *buf, size_t cap)
-{
-  static const struct {
-    unsigned bit;
-    const char *name;
-  } names[] = {{MP_MAIL_ANSWERED, "\\Answered"},
-               {MP_MAIL_FLAGGED, "\\Flagged"},
-               {MP_MAIL_DELETED, "\\Deleted"},
-               {MP_MAIL_SEEN, "\\Seen"},
-               {MP_MAIL_DRAFT, "\\Draft"}};
-  size_t at = 0;
-  buf[0] = '\0';
-  for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
-    if (flags & names[i].bit)
-      at += (size_t)snprintf(buf + at, cap - at, "%s%s", at ? " " : "",
-                             names[i].name);
-}
-
-unsigned fi_flag_from_name(const char *name)
-{
-  static const struct {
-    const char *name;
-    unsigned bit;
-  } names[] = {{"\\Answered", MP_MAIL_ANSWERED},
-               {"\\Flagged", MP_MAIL_FLAGGED},
-               {"\\Deleted", MP_MAIL_DELETED},
-               {"\\Seen", MP_MAIL_SEEN},
-               {"\\Draft", MP_MAIL_DRAFT}};
-  for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
-    if (strcasecmp(names[i].name, name) == 0)
-      return names[i].bit;
-  return 0;
-}
-
-/* ---- STORE (RFC 9051 6.4.6) ------------------------------------------- */
-
-static void cmd_store(struct mp_fake_session *s, struct args *g,
-                      struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  struct set *set = malloc(sizeof(*set));
-  char item[32];
-  const char *cmd = g->uid ? "UID STORE" : "STORE";
-  if (!set) {
-    fi_tagged(s, a, "NO [SERVERBUG] Out of memory");
-    return;
-  }
-  if (fi_arg_sp(g) < 0 || fi_parse_msgset(s, g, set) < 0) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid messageset",
-                    cmd);
-    free(set);
-    return;
-  }
-  int mode = 0, silent = 0; /* mode: 0 replace, 1 add, -1 remove */
-  if (fi_arg_sp(g) < 0 || fi_arg_atom(g, item, sizeof(item), 0, NULL) < 0) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid arguments",
-                    cmd);
-    free(set);
-    return;
-  }
-  const char *it = item;
-  if (*it == '+' || *it == '-')
-    mode = *it++ == '+' ? 1 : -1;
-  if (strcasecmp(it, "FLAGS.SILENT") == 0)
-    silent = 1;
-  else if (strcasecmp(it, "FLAGS") != 0) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid item %s", cmd,
-                    item);
-    free(set);
-    return;
-  }
-  /* flag-list, or flags without parentheses (RFC 9051 9: fi_store-att-flags).
-   */
-  unsigned flags = 0;
-  int bad = fi_arg_sp(g) < 0;
-  int paren = !bad && fi_arg_char(g, '(') == 0;
-  while (!bad && !fi_at_end(g) && !(paren && *g->p == ')')) {
-    char flag[128];
-    int bs = fi_arg_char(g, '\\') == 0;
-    if (fi_arg_atom(g, flag + bs, sizeof(flag) - 1, 0, NULL) < 0) {
-      bad = 1;
-      break;
-    }
-    if (bs) {
-      flag[0] = '\\';
-      unsigned bit = fi_flag_from_name(flag);
-      if (!bit) { /* \Recent cannot be stored; unknown system flags */
-        bad = 1;
-        break;
-      }
-      flags |= bit;
-    } /* keywords: accepted, not kept (no \* in PERMANENTFLAGS) */
-    if (fi_at_end(g) || (paren && *g->p == ')'))
-      break;
-    if (fi_arg_sp(g) < 0)
-      bad = 1;
-  }
-  if (!bad && paren && fi_arg_char(g, ')') < 0)
-    bad = 1;
-  if (bad || !fi_at_end(g)) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid flags", cmd);
-    free(set);
-    return;
-  }
-  if (m->read_only) {
-    fi_tagged(s, a, "NO [READ-ONLY] Mailbox is read-only");
-    free(set);
-    return;
-  }
-  for (size_t i = 0; i < m->nuids; i++) {
-    if (!fi_msg_in(m, set, i, g->uid) || !fi_mail_at(s, i))
-      continue;
-    unsigned on = mode >= 0 ? flags : 0;
-    unsigned off = mode < 0 ? flags
-                   : mode == 0
-                       ? (MP_MAIL_SEEN | MP_MAIL_ANSWERED | MP_MAIL_FLAGGED |
-                          MP_MAIL_DELETED | MP_MAIL_DRAFT) &
-                             ~flags
-                       : 0;
-    mp_mailstore_set_flags(fi_store(s), m->user, m->uids[i], on, off);
-    const struct mp_mail *mail = fi_mail_at(s, i);
-    if (silent || !mail)
-      continue;
-    char fl[128];
-    fi_flag_list(mail->flags, fl, sizeof(fl));
-    if (g->uid)
-      mp_fake_answer_line(a, "* %zu FETCH (UID %llu FLAGS (%s))", i + 1,
-                          (unsigned long long)m->uids[i], fl);
-    else
-      mp_fake_answer_line(a, "* %zu FETCH (FLAGS (%s))", i + 1, fl);
-  }
-  free(set);
-  fi_tagged(s, a, "OK %s completed", cmd);
-}
-
-/* ---- EXPUNGE (RFC 9051 6.4.3, RFC 4315 2.1) ---------------------------- */
-
-/* Removes the \Deleted messages in the view (those in set, when given),
- * telling the client "* n EXPUNGE" highest first so that the numbers
- * still to come do not move (RFC 9051 7.5.1). quiet: CLOSE says nothing. */
-static void expunge(struct mp_fake_session *s, const struct set *set, int quiet,
-                    struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  for (size_t i = m->nuids; i-- > 0;) {
-    const struct mp_mail *mail = fi_mail_at(s, i);
-    if (mail && (!(mail->flags & MP_MAIL_DELETED) ||
-                 (set && !fi_set_has(set, m->uids[i]))))
-      continue;
-    if (mail)
-      mp_mailstore_remove(fi_store(s), m->user, m->uids[i]);
-    if (!quiet)
-      mp_fake_answer_line(a, "* %zu EXPUNGE", i + 1);
-    view_remove(m, i);
-  }
-}
-
-static void cmd_expunge(struct mp_fake_session *s, struct args *g,
-                        struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  struct set *set = NULL;
-  if (g->uid) {
-    set = malloc(sizeof(*set));
-    if (!set) {
-      fi_tagged(s, a, "NO [SERVERBUG] Out of memory");
-      return;
-    }
-    if (fi_arg_sp(g) < 0 || fi_parse_msgset(s, g, set) < 0 || !fi_at_end(g)) {
-      free(set);
-      fi_client_error(s, a,
-                      "BAD Error in IMAP command UID EXPUNGE: Invalid "
-                      "messageset");
-      return;
-    }
-  } else if (!fi_at_end(g)) {
-    fi_client_error(s, a,
-                    "BAD Error in IMAP command EXPUNGE: Unexpected "
-                    "arguments");
-    return;
-  }
-  if (m->read_only) {
-    free(set);
-    fi_tagged(s, a, "NO [READ-ONLY] Mailbox is read-only");
-    return;
-  }
-  expunge(s, set, 0, a);
-  free(set);
-  fi_tagged(s, a, "OK %sExpunge completed", g->uid ? "UID " : "");
-}
-
-/* ---- mailboxes -------------------------------------------------------- */
-
-int fi_is_inbox(const char *name)
-{
-  return strcasecmp(name, "INBOX") == 0;
-}
-
-static void cmd_select(struct mp_fake_session *s, struct args *g,
-                       struct mp_fake_answer *a, int examine)
-{
-  struct imap *m = s->proto;
-  char *name = NULL;
-  if (fi_arg_sp(g) < 0 || fi_arg_astring(g, &name) < 0 || !fi_at_end(g)) {
-    free(name);
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid arguments",
-                    examine ? "EXAMINE" : "SELECT");
-    return;
-  }
-  /* RFC 9051 6.3.2: a failed SELECT leaves no mailbox selected. */
-  view_clear(m);
-  set_state(s, IMAP_AUTH);
-  if (!fi_is_inbox(name)) {
-    fi_tagged(s, a,
-              "NO [NONEXISTENT] Mailbox doesn't exist (only INBOX "
-              "does)");
-    free(name);
-    return;
-  }
-  free(name);
-  m->read_only = examine;
-  size_t unseen = 0;
-  fi_view_refresh(s, NULL, 0);
-  mp_fake_answer_line(a, "* FLAGS (" IMAP_FLAGS ")");
-  if (examine)
-    mp_fake_answer_line(a, "* OK [PERMANENTFLAGS ()] Read-only mailbox.");
-  else
-    mp_fake_answer_line(a, "* OK [PERMANENTFLAGS (" IMAP_FLAGS
-                           ")] Flags permitted.");
-  mp_fake_answer_line(a, "* %zu EXISTS", m->nuids);
-  mp_fake_answer_line(a, "* 0 RECENT");
-  for (size_t i = 0; i < m->nuids && !unseen; i++) {
-    const struct mp_mail *mail = fi_mail_at(s, i);
-    if (mail && !(mail->flags & MP_MAIL_SEEN))
-      unseen = i + 1;
-  }
-  if (unseen)
-    mp_fake_answer_line(a, "* OK [UNSEEN %zu] First unseen.", unseen);
-  uint32_t validity = fi_store(s) ? mp_mailstore_validity(fi_store(s)) : 1;
-  uint64_t next = fi_store(s) ? mp_mailstore_next_id(fi_store(s)) : 1;
-  mp_fake_answer_line(a, "* OK [UIDVALIDITY %u] UIDs valid", validity);
-  mp_fake_answer_line(a, "* OK [UIDNEXT %llu] Predicted next UID",
-                      (unsigned long long)next);
-  set_state(s, IMAP_SELECTED);
-  fi_tagged(s, a, "OK [%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE",
-            examine ? "Examine" : "Select");
-}
-
-/* RFC 9051 6.3.9 list wildcards: "*" matches anything, "%" anything
- * but the hierarchy delimiter (there is none below INBOX). */
-static int list_match(const char *pat, const char *name)
-{
-  if (!*pat)
-    return !*name;
-  if (*pat == '*' || *pat == '%') {
-    for (const char *n = name;; n++) {
-      if (list_match(pat + 1, n))
-        return 1;
-      if (!*n || (*pat == '%' && *n == '/'))
-        return 0;
-    }
-  }
-  if (!*name)
-    return 0;
-  char a = *pat, b = *name;
-  if (a >= 'a' && a <= 'z')
-    a = (char)(a - 32);
-  if (b >= 'a' && b <= 'z')
-    b = (char)(b - 32);
-  return a == b && list_match(pat + 1, name + 1);
-}
-
-static void cmd_list(struct mp_fake_session *s, struct args *g,
-                     struct mp_fake_answer *a, const char *verb)
-{
-  char *ref = NULL, *pat = NULL;
-  size_t rl, pl;
-  if (fi_arg_sp(g) < 0 || fi_arg_string(g, 0, &ref, &rl) < 0 ||
-      fi_arg_sp(g) < 0 || fi_arg_string(g, 1, &pat, &pl) < 0 || !fi_at_end(g)) {
-    free(ref);
-    free(pat);
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid arguments",
-                    verb);
-    return;
-  }
-  if (pat[0] == '\0') {
-    /* RFC 9051 6.3.9: the delimiter and the root. */
-    mp_fake_answer_line(a, "* %s (\\Noselect) \"/\" \"\"", verb);
-  } else {
-    size_t n = strlen(ref) + strlen(pat) + 1;
-    char *full = malloc(n);
-    if (full) {
-      snprintf(full, n, "%s%s", ref, pat);
-      /* INBOX is case-insensitive (RFC 9051 5.1). */
-      if (list_match(full, "INBOX"))
-        mp_fake_answer_line(a, "* %s (\\HasNoChildren) \"/\" INBOX", verb);
-      free(full);
-    }
-  }
-  free(ref);
-  free(pat);
-  fi_tagged(s, a, "OK %s completed", verb);
-}
-
-static void cmd_status(struct mp_fake_session *s, struct args *g,
-                       struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  char *name = NULL;
-  if (fi_arg_sp(g) < 0 || fi_arg_astring(g, &name) < 0 || fi_arg_sp(g) < 0 ||
-      fi_arg_char(g, '(') < 0) {
-    free(name);
-    fi_client_error(s, a,
-                    "BAD Error in IMAP command STATUS: Invalid arguments");
-    return;
-  }
-  if (!fi_is_inbox(name)) {
-    free(name);
-    fi_tagged(s, a, "NO [NONEXISTENT] Mailbox doesn't exist");
-    return;
-  }
-  free(name);
-  uint64_t *ids;
-  size_t n;
-  store_list(s, &ids, &n);
-  size_t unseen = 0, deleted = 0;
-  uint64_t size = 0;
-  for (size_t i = 0; i < n; i++) {
-    const struct mp_mail *mail = mp_mailstore_get(fi_store(s), m->user, ids[i]);
-    if (!mail)
-      continue;
-    unseen += !(mail->flags & MP_MAIL_SEEN);
-    deleted += (mail->flags & MP_MAIL_DELETED) != 0;
-    size += mail->size;
-  }
-  free(ids);
-  char out[512];
-  size_t at = 0;
-  for (;;) {
-    char item[32];
-    unsigned long long v;
-    if (fi_arg_atom(g, item, sizeof(item), 0, NULL) < 0)
-      break;
-    if (strcasecmp(item, "MESSAGES") == 0)
-      v = n;
-    else if (strcasecmp(item, "RECENT") == 0)
-      v = 0;
-    else if (strcasecmp(item, "UIDNEXT") == 0)
-      v = fi_store(s) ? mp_mailstore_next_id(fi_store(s)) : 1;
-    else if (strcasecmp(item, "UIDVALIDITY") == 0)
-      v = fi_store(s) ? mp_mailstore_validity(fi_store(s)) : 1;
-    else if (strcasecmp(item, "UNSEEN") == 0)
-      v = unseen;
-    else if (strcasecmp(item, "DELETED") == 0)
-      v = deleted;
-    else if (strcasecmp(item, "SIZE") == 0)
-      v = size;
-    else
-      break;
-    for (char *c = item; *c; c++)
-      if (*c >= 'a' && *c <= 'z')
-        *c = (char)(*c - 32);
-    if (at < sizeof(out) - 64)
-      at += (size_t)snprintf(out + at, sizeof(out) - at, "%s%s %llu",
-                             at ? " " : "", item, v);
-    if (fi_arg_char(g, ')') == 0) {
-      if (!fi_at_end(g))
-        break;
-      mp_fake_answer_line(a, "* STATUS INBOX (%s)", out);
-      fi_tagged(s, a, "OK Status completed");
-      return;
-    }
-    if (fi_arg_sp(g) < 0)
-      break;
-  }
-  fi_client_error(s, a,
-                  "BAD Error in IMAP command STATUS: Invalid status item");
-}
-
-/* ---- login ------------------------------------------------------------ */
-
-static void logged_in(struct mp_fake_session *s, const char *user)
-{
-  struct imap *m = s->proto;
-  free(m->user);
-  m->user = strdup(user ? user : "");
-  set_state(s, IMAP_AUTH);
-}
-
-static void end_sasl(struct imap *m)
-{
-  mp_sasl_server_free(m->sasl);
-  m->sasl = NULL;
-  m->mode = MODE_COMMAND;
-}
-
-static void cmd_login(struct mp_fake_session *s, struct args *g,
-                      struct mp_fake_answer *a)
-{
-  char *user = NULL, *pass = NULL;
-  if (fi_arg_sp(g) < 0 || fi_arg_astring(g, &user) < 0 || fi_arg_sp(g) < 0 ||
-      fi_arg_astring(g, &pass) < 0 || !fi_at_end(g)) {
-    free(user);
-    free(pass);
-    fi_client_error(s, a, "BAD Error in IMAP command LOGIN: Invalid arguments");
-    return;
-  }
-  if (login_disabled(s)) {
-    /* RFC 9051 6.2.3, RFC 5530 3: PRIVACYREQUIRED. */
-    fi_tagged(s, a,
-              "NO [PRIVACYREQUIRED] Plaintext authentication disallowed "
-              "on non-secure (SSL/TLS) connections.");
-  } else {
-    const char *want = mp_fake_password(s, user);
-    if (want && strcmp(want, pass) == 0) {
-      logged_in(s, user);
-      fi_tagged(s, a, "OK Logged in");
-    } else {
-      /* RFC 5530 3: AUTHENTICATIONFAILED. */
-      fi_tagged(s, a, "NO [AUTHENTICATIONFAILED] Authentication failed.");
-    }
-  }
-  free(user);
-  /* The password is not kept. */
-  memset(pass, 0, strlen(pass));
-  free(pass);
-}
-
-/* A SASL step's result as the reply (RFC 9051 6.2.2). */
-static void sasl_result(struct mp_fake_session *s, int rc, char *out,
-                        struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  if (rc == MP_SASL_CONTINUE) {
-    mp_fake_answer_line(a, "+ %s", out ? out : "");
-    m->mode = MODE_SASL;
-    free(out);
-    return;
-  }
-  free(out);
-  if (rc == MP_SASL_DONE) {
-    logged_in(s, mp_sasl_server_user(m->sasl));
-    fi_tagged(s, a, "OK Logged in");
-  } else if (rc == MP_E_AUTH_FAILED) {
-    fi_tagged(s, a, "NO [AUTHENTICATIONFAILED] Authentication failed.");
-  } else if (rc == MP_E_PROTOCOL_ERROR) {
-    fi_client_error(s, a, "BAD Invalid SASL response");
-  } else {
-    fi_tagged(s, a, "NO [UNAVAILABLE] Temporary authentication failure.");
-  }
-  end_sasl(m);
-}
-
-static void cmd_authenticate(struct mp_fake_session *s, struct args *g,
-                             struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  const struct mp_fake_config *cfg = s->srv->cfg;
-  char mech[64];
-  char *ir = NULL;
-  size_t irl = 0;
-  if (fi_arg_sp(g) < 0 || fi_arg_atom(g, mech, sizeof(mech), 0, NULL) < 0) {
-    fi_client_error(s, a,
-                    "BAD Error in IMAP command AUTHENTICATE: Invalid "
-                    "arguments");
-    return;
-  }
-  /* RFC 4959: SASL-IR, the initial response ("=" for an empty one). */
-  if (!fi_at_end(g) && (fi_arg_sp(g) < 0 ||
-                        fi_arg_string(g, 0, &ir, &irl) < 0 || !fi_at_end(g))) {
-    free(ir);
-    fi_client_error(s, a,
-                    "BAD Error in IMAP command AUTHENTICATE: Invalid "
-                    "arguments");
-    return;
-  }
-  int id = mp_sasl_from_name(mech);
-  if (login_disabled(s)) {
-    fi_tagged(s, a,
-              "NO [PRIVACYREQUIRED] Authentication disallowed on "
-              "non-secure (SSL/TLS) connections.");
-  } else if (id < 0 || !mp_fake_auth_offered(cfg, mech)) {
-    fi_tagged(s, a, "NO [CANNOT] Unsupported authentication mechanism.");
-  } else if (!(m->sasl = mp_sasl_server_new(id, mp_fake_hostname(s->srv),
-                                            mp_fake_password, s))) {
-    fi_tagged(s, a, "NO [UNAVAILABLE] Temporary authentication failure.");
-  } else {
-    char *out = NULL;
-    int rc = mp_sasl_server_start(m->sasl, ir, &out);
-    sasl_result(s, rc, out, a);
-  }
-  free(ir);
-}
-
-static void sasl_line(struct mp_fake_session *s, const char *line, size_t len,
-                      int replaced, struct mp_fake_answer *a)
-{
-  struct imap *m = s->proto;
-  if (replaced) {
-    end_sasl(m); /* a rule answered: the exchange is over */
-    return;
-  }
-  if (strcmp(line, "*") == 0) {
-    /* RFC 9051 6.2.2: the client cancelled; the server answers BAD. */
-    end_sasl(m);
-    fi_tagged(s, a, "BAD Authentication aborted by client.");
-    return;
-  }
-  if (strlen(line) != len) {
-    end_sasl(m);
-    fi_client_error(s, a, "BAD Invalid SASL response");
-    return;
-  }
-  char *out = NULL;
-  int rc = mp_sasl_server_step(m->sasl, line, &out);
-  sasl_result(s, rc, out, a);
-}
-
 /* ---- the simple commands ---------------------------------------------- */
 
-static void cmd_capability(struct mp_fake_session *s, struct args *g,
+static void cmd_capability(struct mp_fake_session *s, struct mp_fake_args *g,
                            struct mp_fake_answer *a)
 {
   char caps[2048];
@@ -844,121 +161,38 @@ static void cmd_capability(struct mp_fake_session *s, struct args *g,
                     "arguments");
     return;
   }
-  capabilities(s, caps, sizeof(caps));
+  fi_capabilities(s, caps, sizeof(caps));
   mp_fake_answer_line(a, "* CAPABILITY %s", caps);
   fi_tagged(s, a, "OK Capability completed.");
 }
 
 /* NOOP and CHECK (RFC 9051 6.1.2; CHECK is RFC 3501 6.4.1): what
  * changed. */
-static void refresh_cmd(struct mp_fake_session *s, struct args *g,
-                        struct mp_fake_answer *a, const char *verb)
+static void cmd_refresh(struct mp_fake_session *s, struct mp_fake_args *g,
+                        struct mp_fake_answer *a)
 {
-  struct imap *m = s->proto;
+  const char *verb = g->cmd->name;
   if (!fi_at_end(g)) {
     fi_client_error(s, a, "BAD Error in IMAP command %s: Unexpected arguments",
                     verb);
     return;
   }
-  if (m->state == IMAP_SELECTED)
+  if (s->state == IMAP_SELECTED)
     fi_view_refresh(s, a, 1);
   fi_tagged(s, a, "OK %s completed", verb);
 }
 
-static void cmd_noop(struct mp_fake_session *s, struct args *g,
-                     struct mp_fake_answer *a)
-{
-  refresh_cmd(s, g, a, "NOOP");
-}
-
-static void cmd_logout(struct mp_fake_session *s, struct args *g,
+static void cmd_logout(struct mp_fake_session *s, struct mp_fake_args *g,
                        struct mp_fake_answer *a)
 {
   /* RFC 9051 6.1.3: BYE, then the fi_tagged OK, then the server closes. */
   mp_fake_answer_line(a, "* BYE Logging out");
   fi_tagged(s, a, "OK Logout completed.");
-  set_state(s, IMAP_LOGOUT);
+  mp_fake_set_state(s, IMAP_LOGOUT);
   a->effect = MP_FX_CLOSE;
 }
 
-static void cmd_starttls(struct mp_fake_session *s, struct args *g,
-                         struct mp_fake_answer *a)
-{
-  if (!fi_at_end(g)) {
-    fi_client_error(s, a,
-                    "BAD Error in IMAP command STARTTLS: Unexpected "
-                    "arguments");
-  } else if (s->in_tls) {
-    fi_client_error(s, a, "BAD TLS is already active.");
-  } else if (s->srv->cfg->tls != MP_FAKE_TLS_STARTTLS || !s->srv->tls_ctx) {
-    fi_client_error(s, a, "BAD STARTTLS is not available.");
-  } else {
-    /* RFC 9051 6.2.1: the handshake starts after the fi_tagged OK. */
-    fi_tagged(s, a, "OK Begin TLS negotiation now.");
-    a->effect = MP_FX_STARTTLS;
-  }
-}
-
-static void cmd_select_rw(struct mp_fake_session *s, struct args *g,
-                          struct mp_fake_answer *a)
-{
-  cmd_select(s, g, a, 0);
-}
-
-static void cmd_examine(struct mp_fake_session *s, struct args *g,
-                        struct mp_fake_answer *a)
-{
-  cmd_select(s, g, a, 1);
-}
-
-static void cmd_list_list(struct mp_fake_session *s, struct args *g,
-                          struct mp_fake_answer *a)
-{
-  cmd_list(s, g, a, "LIST");
-}
-
-static void cmd_lsub(struct mp_fake_session *s, struct args *g,
-                     struct mp_fake_answer *a)
-{
-  cmd_list(s, g, a, "LSUB");
-}
-
-static void cmd_check(struct mp_fake_session *s, struct args *g,
-                      struct mp_fake_answer *a)
-{
-  refresh_cmd(s, g, a, "CHECK");
-}
-
-static void cmd_close(struct mp_fake_session *s, struct args *g,
-                      struct mp_fake_answer *a, int unselect)
-{
-  struct imap *m = s->proto;
-  if (!fi_at_end(g)) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Unexpected arguments",
-                    unselect ? "UNSELECT" : "CLOSE");
-    return;
-  }
-  /* RFC 9051 6.4.1: CLOSE expunges silently, unless read-only. */
-  if (!unselect && !m->read_only)
-    expunge(s, NULL, 1, a);
-  view_clear(m);
-  set_state(s, IMAP_AUTH);
-  fi_tagged(s, a, "OK %s completed", unselect ? "Unselect" : "Close");
-}
-
-static void cmd_close_close(struct mp_fake_session *s, struct args *g,
-                            struct mp_fake_answer *a)
-{
-  cmd_close(s, g, a, 0);
-}
-
-static void cmd_unselect(struct mp_fake_session *s, struct args *g,
-                         struct mp_fake_answer *a)
-{
-  cmd_close(s, g, a, 1);
-}
-
-static void cmd_idle(struct mp_fake_session *s, struct args *g,
+static void cmd_idle(struct mp_fake_session *s, struct mp_fake_args *g,
                      struct mp_fake_answer *a)
 {
   struct imap *m = s->proto;
@@ -969,7 +203,7 @@ static void cmd_idle(struct mp_fake_session *s, struct args *g,
     return;
   }
   /* RFC 2177 3. */
-  if (m->state == IMAP_SELECTED)
+  if (s->state == IMAP_SELECTED)
     fi_view_refresh(s, a, 1);
   mp_fake_answer_line(a, "+ idling");
   m->mode = MODE_IDLE;
@@ -986,20 +220,27 @@ static void idle_line(struct mp_fake_session *s, const char *line, int replaced,
     fi_client_error(s, a, "BAD Expected DONE.");
     return;
   }
-  if (m->state == IMAP_SELECTED)
+  if (s->state == IMAP_SELECTED)
     fi_view_refresh(s, a, 1);
   fi_tagged(s, a, "OK Idle completed.");
 }
 
-static void cmd_namespace(struct mp_fake_session *s, struct args *g,
-                          struct mp_fake_answer *a)
+/* A command whose answer never changes: ID (variant 0) and NAMESPACE
+ * (1). */
+static void cmd_canned(struct mp_fake_session *s, struct mp_fake_args *g,
+                       struct mp_fake_answer *a)
 {
-  /* RFC 2342 5: one personal namespace, no others. */
-  mp_fake_answer_line(a, "* NAMESPACE ((\"\" \"/\")) NIL NIL");
-  fi_tagged(s, a, "OK Namespace completed");
+  static const char *const answers[][2] = {
+      /* RFC 2971 3.1. */
+      {"* ID (\"name\" \"mailprobe-fake\")", "OK ID completed"},
+      /* RFC 2342 5: one personal namespace, no others. */
+      {"* NAMESPACE ((\"\" \"/\")) NIL NIL", "OK Namespace completed"},
+  };
+  mp_fake_answer_join(a, answers[g->cmd->variant][0], NULL);
+  mp_fake_reply(s, a, answers[g->cmd->variant][1]);
 }
 
-static void cmd_enable(struct mp_fake_session *s, struct args *g,
+static void cmd_enable(struct mp_fake_session *s, struct mp_fake_args *g,
                        struct mp_fake_answer *a)
 {
   if (fi_at_end(g)) {
@@ -1012,69 +253,61 @@ static void cmd_enable(struct mp_fake_session *s, struct args *g,
   fi_tagged(s, a, "OK Enabled");
 }
 
-static void cmd_id(struct mp_fake_session *s, struct args *g,
-                   struct mp_fake_answer *a)
-{
-  /* RFC 2971 3.1. */
-  mp_fake_answer_line(a, "* ID (\"name\" \"mailprobe-fake\")");
-  fi_tagged(s, a, "OK ID completed");
-}
-
-static void cmd_unsupported(struct mp_fake_session *s, struct args *g,
+static void cmd_unsupported(struct mp_fake_session *s, struct mp_fake_args *g,
                             struct mp_fake_answer *a)
 {
   fi_tagged(s, a,
             "NO [CANNOT] Not supported by this server: only INBOX exists");
 }
 
-static void cmd_uid(struct mp_fake_session *s, struct args *g,
+static void cmd_uid(struct mp_fake_session *s, struct mp_fake_args *g,
                     struct mp_fake_answer *a);
 
-static const struct command commands[] = {
-    {"CAPABILITY", S_ANY, cmd_capability},
-    {"NOOP", S_ANY, cmd_noop},
-    {"LOGOUT", S_ANY, cmd_logout},
-    {"ID", S_ANY, cmd_id},
-    {"STARTTLS", S_NA, cmd_starttls},
-    {"LOGIN", S_NA, cmd_login},
-    {"AUTHENTICATE", S_NA, cmd_authenticate},
-    {"SELECT", S_AU | S_SE, cmd_select_rw},
-    {"EXAMINE", S_AU | S_SE, cmd_examine},
-    {"LIST", S_AU | S_SE, cmd_list_list},
-    {"LSUB", S_AU | S_SE, cmd_lsub},
-    {"STATUS", S_AU | S_SE, cmd_status},
-    {"NAMESPACE", S_AU | S_SE, cmd_namespace},
-    {"ENABLE", S_AU | S_SE, cmd_enable},
-    {"IDLE", S_AU | S_SE, cmd_idle},
-    {"CREATE", S_AU | S_SE, cmd_unsupported},
-    {"DELETE", S_AU | S_SE, cmd_unsupported},
-    {"RENAME", S_AU | S_SE, cmd_unsupported},
-    {"SUBSCRIBE", S_AU | S_SE, cmd_unsupported},
-    {"UNSUBSCRIBE", S_AU | S_SE, cmd_unsupported},
-    {"APPEND", S_AU | S_SE, fi_cmd_append},
-    {"CHECK", S_SE, cmd_check},
-    {"CLOSE", S_SE, cmd_close_close},
-    {"UNSELECT", S_SE, cmd_unselect},
-    {"EXPUNGE", S_SE, cmd_expunge},
-    {"SEARCH", S_SE, fi_cmd_search},
-    {"FETCH", S_SE, fi_cmd_fetch},
-    {"STORE", S_SE, cmd_store},
-    {"COPY", S_SE, fi_cmd_copy},
-    {"MOVE", S_SE, fi_cmd_move},
-    {"UID", S_SE, cmd_uid},
+/* The commands, in the order the case format lists them, with the states
+ * they are valid in (RFC 9051 6). */
+static const struct mp_fake_command commands[] = {
+    {"CAPABILITY", S_ANY, cmd_capability, 0},
+    {"NOOP", S_ANY, cmd_refresh, 0},
+    {"LOGOUT", S_ANY, cmd_logout, 0},
+    {"STARTTLS", S_NA, fi_cmd_starttls, 0},
+    {"AUTHENTICATE", S_NA, fi_cmd_authenticate, 0},
+    {"LOGIN", S_NA, fi_cmd_login, 0},
+    {"ENABLE", S_AU | S_SE, cmd_enable, 0},
+    {"ID", S_ANY, cmd_canned, 0},
+    {"NAMESPACE", S_AU | S_SE, cmd_canned, 1},
+    {"SELECT", S_AU | S_SE, fi_cmd_select, 0},
+    {"EXAMINE", S_AU | S_SE, fi_cmd_select, 1},
+    {"CREATE", S_AU | S_SE, cmd_unsupported, 0},
+    {"DELETE", S_AU | S_SE, cmd_unsupported, 0},
+    {"RENAME", S_AU | S_SE, cmd_unsupported, 0},
+    {"SUBSCRIBE", S_AU | S_SE, cmd_unsupported, 0},
+    {"UNSUBSCRIBE", S_AU | S_SE, cmd_unsupported, 0},
+    {"LIST", S_AU | S_SE, fi_cmd_list, 0},
+    {"LSUB", S_AU | S_SE, fi_cmd_list, 0},
+    {"STATUS", S_AU | S_SE, fi_cmd_status, 0},
+    {"APPEND", S_AU | S_SE, fi_cmd_append, 0},
+    {"CHECK", S_SE, cmd_refresh, 0},
+    {"CLOSE", S_SE, fi_cmd_close, 0},
+    {"UNSELECT", S_SE, fi_cmd_close, 1},
+    {"EXPUNGE", S_SE, fi_cmd_expunge, 0},
+    {"SEARCH", S_SE, fi_cmd_search, 0},
+    {"FETCH", S_SE, fi_cmd_fetch, 0},
+    {"STORE", S_SE, fi_cmd_store, 0},
+    {"COPY", S_SE, fi_cmd_copy, 0},
+    {"MOVE", S_SE, fi_cmd_move, 0},
+    {"UID", S_SE, cmd_uid, 0},
+    {"IDLE", S_AU | S_SE, cmd_idle, 0},
 };
 
-static const struct command *lookup(const char *name, size_t len)
-{
-  for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
-    if (strlen(commands[i].name) == len &&
-        strncasecmp(commands[i].name, name, len) == 0)
-      return &commands[i];
-  return NULL;
-}
+/* RFC 9051 6.4.9: what UID may run. */
+static const struct mp_fake_command uid_commands[] = {
+    {"FETCH", S_SE, fi_cmd_fetch, 0}, {"SEARCH", S_SE, fi_cmd_search, 0},
+    {"STORE", S_SE, fi_cmd_store, 0}, {"EXPUNGE", S_SE, fi_cmd_expunge, 0},
+    {"COPY", S_SE, fi_cmd_copy, 0},   {"MOVE", S_SE, fi_cmd_move, 0},
+};
 
 /* RFC 9051 6.4.9: UID COPY, MOVE, FETCH, SEARCH, STORE, EXPUNGE. */
-static void cmd_uid(struct mp_fake_session *s, struct args *g,
+static void cmd_uid(struct mp_fake_session *s, struct mp_fake_args *g,
                     struct mp_fake_answer *a)
 {
   char sub[16];
@@ -1082,22 +315,16 @@ static void cmd_uid(struct mp_fake_session *s, struct args *g,
     fi_client_error(s, a, "BAD Error in IMAP command UID: Missing command");
     return;
   }
-  g->uid = 1;
-  if (strcasecmp(sub, "FETCH") == 0)
-    fi_cmd_fetch(s, g, a);
-  else if (strcasecmp(sub, "SEARCH") == 0)
-    fi_cmd_search(s, g, a);
-  else if (strcasecmp(sub, "STORE") == 0)
-    cmd_store(s, g, a);
-  else if (strcasecmp(sub, "EXPUNGE") == 0)
-    cmd_expunge(s, g, a);
-  else if (strcasecmp(sub, "COPY") == 0)
-    fi_cmd_copy(s, g, a);
-  else if (strcasecmp(sub, "MOVE") == 0)
-    fi_cmd_move(s, g, a);
-  else
+  const struct mp_fake_command *c = mp_fake_command_find(
+      uid_commands, sizeof(uid_commands) / sizeof(*uid_commands), sub,
+      strlen(sub));
+  if (!c) {
     fi_client_error(s, a, "BAD Error in IMAP command UID: Unknown command %s",
                     sub);
+    return;
+  }
+  g->uid = 1;
+  c->fn(s, g, a);
 }
 
 /* ---- commands ------------------------------------------------------- */
@@ -1139,28 +366,34 @@ static void run_command(struct mp_fake_session *s, const char *text, size_t len,
     fi_client_error(s, a, "BAD Error in IMAP command: Missing command.");
     return;
   }
-  const struct command *c = lookup(verb, vl);
+  const struct mp_fake_command *c = mp_fake_command_find(
+      commands, sizeof(commands) / sizeof(*commands), verb, vl);
   if (!c) {
     fi_client_error(s, a, "BAD Error in IMAP command %.*s: Unknown command.",
                     (int)(vl > 64 ? 64 : vl), verb);
     return;
   }
-  if (m->state == IMAP_LOGOUT)
-    return;
-  if (!(c->states & (1u << m->state))) {
-    if (m->state == IMAP_NOTAUTH)
-      fi_client_error(s, a, "NO [CLIENTBUG] %s needs a login first.", c->name);
-    else if (c->states == S_NA)
-      fi_client_error(
-          s, a, "NO [CLIENTBUG] %s is not valid: already logged in.", c->name);
-    else
-      fi_client_error(s, a, "NO [CLIENTBUG] %s needs a selected mailbox.",
-                      c->name);
-    return;
-  }
-  struct args g = {
+  struct mp_fake_args g = {
       .p = verb + vl, .end = text + len, .lits = m->lits, .nlits = m->nlits};
-  c->fn(s, &g, a);
+  mp_fake_dispatch(s, c, &g, a);
+}
+
+/* A command not valid in the session's state; after LOGOUT nothing is
+ * answered. */
+static void imap_not_now(struct mp_fake_session *s,
+                         const struct mp_fake_command *c,
+                         struct mp_fake_answer *a)
+{
+  if (s->state == IMAP_LOGOUT)
+    return;
+  if (s->state == IMAP_NOTAUTH)
+    fi_client_error(s, a, "NO [CLIENTBUG] %s needs a login first.", c->name);
+  else if (c->states == S_NA)
+    fi_client_error(s, a, "NO [CLIENTBUG] %s is not valid: already logged in.",
+                    c->name);
+  else
+    fi_client_error(s, a, "NO [CLIENTBUG] %s needs a selected mailbox.",
+                    c->name);
 }
 
 /* ---- putting commands together around literals ---------------------- */
@@ -1266,7 +499,7 @@ static void literal_line(struct mp_fake_session *s, const char *line,
     cmd_reset(m);
     take_tag(m, line, len);
     /* Not before a login: that command fails anyway. */
-    m->append = m->state != IMAP_NOTAUTH && is_append(line, len);
+    m->append = s->state != IMAP_NOTAUTH && is_append(line, len);
   }
   int too_big = size > (m->append ? IMAP_MAX_APPEND : IMAP_MAX_LITERAL) ||
                 m->nlits == IMAP_MAX_LITERALS || len > IMAP_MAX_CMD_LINE ||
@@ -1278,7 +511,7 @@ static void literal_line(struct mp_fake_session *s, const char *line,
     fi_tagged(s, a, "BAD [TOOBIG] Literal too big.");
     mp_fake_answer_line(a, "* BYE [TOOBIG] Literal too big.");
     a->effect = MP_FX_CLOSE;
-    set_state(s, IMAP_LOGOUT);
+    mp_fake_set_state(s, IMAP_LOGOUT);
     cmd_reset(m);
     return;
   }
@@ -1294,7 +527,7 @@ static void literal_line(struct mp_fake_session *s, const char *line,
     a->oom = 1;
     return;
   }
-  struct lit *l = &m->lits[m->nlits++];
+  struct mp_fake_literal *l = &m->lits[m->nlits++];
   l->want = (size_t)size;
   l->len = 0;
   l->buf = malloc(l->want + 1);
@@ -1318,7 +551,7 @@ static void imap_raw(struct mp_fake_session *s, const char *buf, size_t len,
   struct imap *m = s->proto;
   if (m->mode != MODE_LITERAL || m->nlits == 0)
     return;
-  struct lit *l = &m->lits[m->nlits - 1];
+  struct mp_fake_literal *l = &m->lits[m->nlits - 1];
   size_t n = len < l->want - l->len ? len : l->want - l->len;
   memcpy(l->buf + l->len, buf, n);
   l->len += n;
@@ -1327,21 +560,12 @@ static void imap_raw(struct mp_fake_session *s, const char *buf, size_t len,
 
 /* ---- the protocol table --------------------------------------------- */
 
-static int imap_open(struct mp_fake_session *s)
-{
-  s->proto = calloc(1, sizeof(struct imap));
-  return s->proto ? 0 : MP_E_NO_RESOURCES;
-}
-
 static void imap_close(struct mp_fake_session *s)
 {
   struct imap *m = s->proto;
   cmd_reset(m);
-  end_sasl(m);
-  view_clear(m);
+  fi_view_clear(m);
   free(m->user);
-  free(m);
-  s->proto = NULL;
 }
 
 static void imap_greeting(struct mp_fake_session *s, int replaced,
@@ -1357,7 +581,7 @@ static void imap_greeting(struct mp_fake_session *s, int replaced,
     return;
   }
   char caps[2048];
-  capabilities(s, caps, sizeof(caps));
+  fi_capabilities(s, caps, sizeof(caps));
   mp_fake_answer_line(a, "* OK [CAPABILITY %s] %s IMAP ready", caps,
                       mp_fake_hostname(s->srv));
 }
@@ -1369,8 +593,9 @@ static enum mp_fake_kind imap_classify(struct mp_fake_session *s,
   struct imap *m = s->proto;
   uint64_t size;
   int sync;
+  if (s->sasl)
+    return MP_KIND_INPUT; /* a SASL response */
   switch (m->mode) {
-  case MODE_SASL:
   case MODE_IDLE:
     return MP_KIND_INPUT;
   case MODE_LITERAL:
@@ -1396,8 +621,8 @@ static void imap_line(struct mp_fake_session *s, char *line, size_t len,
                       struct mp_fake_answer *a)
 {
   struct imap *m = s->proto;
-  if (m->mode == MODE_SASL) {
-    sasl_line(s, line, len, replaced, a);
+  if (s->sasl) {
+    mp_fake_sasl_line(s, line, len, replaced, a);
     return;
   }
   if (m->mode == MODE_IDLE) {
@@ -1441,12 +666,11 @@ static void imap_tls_started(struct mp_fake_session *s)
 {
   struct imap *m = s->proto;
   cmd_reset(m);
-  end_sasl(m);
-  view_clear(m);
+  fi_view_clear(m);
   free(m->user);
   m->user = NULL;
   m->mode = MODE_COMMAND;
-  set_state(s, IMAP_NOTAUTH);
+  mp_fake_set_state(s, IMAP_NOTAUTH);
 }
 
 static void imap_timeout(struct mp_fake_session *s, struct mp_fake_answer *a)
@@ -1462,13 +686,13 @@ static void imap_rule_line(struct mp_fake_session *s, const char *line,
 {
   struct imap *m = s->proto;
   const struct mp_fake_config *cfg = s->srv->cfg;
-  if (m->commands == 0 && m->state == IMAP_NOTAUTH &&
+  if (m->commands == 0 && s->state == IMAP_NOTAUTH &&
       strncasecmp(line, "* PREAUTH", 9) == 0 &&
       (line[9] == ' ' || line[9] == '\0')) {
     const char *user = cfg->nusers       ? cfg->users[0].name
                        : cfg->nmailboxes ? cfg->mailboxes[0].user
                                          : NULL;
-    logged_in(s, user);
+    fi_logged_in(s, user);
   }
   const char *tag = m->tag[0] ? m->tag : "*";
   size_t tl = strlen(tag);
@@ -1493,7 +717,17 @@ static void imap_rule_line(struct mp_fake_session *s, const char *line,
 const struct mp_fake_protocol mp_fake_imap_proto = {
     .name = "imap",
     .max_line = IMAP_MAX_LINE,
-    .open = imap_open,
+    .state_names = state_names,
+    .commands = commands,
+    .ncommands = sizeof(commands) / sizeof(*commands),
+    .not_now = imap_not_now,
+    .max_errors = IMAP_MAX_ERRORS,
+    .too_many = "* BYE Too many invalid IMAP commands.",
+    .too_many_after = 1,
+    .closed_state = IMAP_LOGOUT,
+    .tag = imap_tag,
+    .sasl = &fi_sasl,
+    .data_size = sizeof(struct imap),
     .close = imap_close,
     .greeting = imap_greeting,
     .classify = imap_classify,

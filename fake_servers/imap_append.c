@@ -16,7 +16,7 @@
 /* flag-list (RFC 9051 9): "(" [flag *(SP flag)] ")". The system flags
  * become bits; keywords and other "\" flags are accepted and not kept
  * (PERMANENTFLAGS has no \*). 0 or -1 (syntax). */
-static int append_flags(struct args *g, unsigned *flags)
+static int append_flags(struct mp_fake_args *g, unsigned *flags)
 {
   *flags = 0;
   if (fi_arg_char(g, '(') < 0)
@@ -75,7 +75,7 @@ static int append_date(const char *d, size_t len, time_t *when)
   return 0;
 }
 
-void fi_cmd_append(struct mp_fake_session *s, struct args *g,
+void fi_cmd_append(struct mp_fake_session *s, struct mp_fake_args *g,
                    struct mp_fake_answer *a)
 {
   struct imap *m = s->proto;
@@ -116,7 +116,7 @@ void fi_cmd_append(struct mp_fake_session *s, struct args *g,
     return;
   }
   free(name);
-  struct lit *l = &m->lits[lit];
+  struct mp_fake_literal *l = &m->lits[lit];
   if (l->len == 0) {
     fi_tagged(s, a, "NO Can't save a zero byte message.");
     return;
@@ -141,7 +141,7 @@ void fi_cmd_append(struct mp_fake_session *s, struct args *g,
     mp_mailstore_set_date(fi_store(s), m->user, id, (int64_t)when);
   /* The selected INBOX learns of the new message as of any other
    * (RFC 9051 6.3.12: "* n EXISTS"). */
-  if (m->state == IMAP_SELECTED)
+  if (s->state == IMAP_SELECTED)
     fi_view_refresh(s, a, 1);
   /* RFC 4315 3. */
   fi_tagged(s, a, "OK [APPENDUID %u %llu] APPEND completed",
@@ -157,20 +157,14 @@ bad_args:
  * mailbox does not exist: NO [TRYCREATE] (the client may try CREATE, which
  * is NO [CANNOT]); INBOX itself is refused with NO [CANNOT]. A bad set or
  * mailbox is BAD. */
-static void copy_or_move(struct mp_fake_session *s, struct args *g,
+static void copy_or_move(struct mp_fake_session *s, struct mp_fake_args *g,
                          struct mp_fake_answer *a, const char *cmd)
 {
-  struct set *set = malloc(sizeof(*set));
+  struct set *set = fi_arg_msgset(s, g, cmd, a);
   char *name = NULL;
-  if (!set) {
-    fi_tagged(s, a, "NO [SERVERBUG] Out of memory");
+  if (!set)
     return;
-  }
-  if (fi_arg_sp(g) < 0 || fi_parse_msgset(s, g, set) < 0) {
-    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid messageset",
-                    cmd);
-  } else if (fi_arg_sp(g) < 0 || fi_arg_astring(g, &name) < 0 ||
-             !fi_at_end(g)) {
+  if (fi_arg_sp(g) < 0 || fi_arg_astring(g, &name) < 0 || !fi_at_end(g)) {
     fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid arguments",
                     cmd);
   } else if (!fi_is_inbox(name)) {
@@ -185,13 +179,13 @@ static void copy_or_move(struct mp_fake_session *s, struct args *g,
   free(set);
 }
 
-void fi_cmd_copy(struct mp_fake_session *s, struct args *g,
+void fi_cmd_copy(struct mp_fake_session *s, struct mp_fake_args *g,
                  struct mp_fake_answer *a)
 {
   copy_or_move(s, g, a, g->uid ? "UID COPY" : "COPY");
 }
 
-void fi_cmd_move(struct mp_fake_session *s, struct args *g,
+void fi_cmd_move(struct mp_fake_session *s, struct mp_fake_args *g,
                  struct mp_fake_answer *a)
 {
   copy_or_move(s, g, a, g->uid ? "UID MOVE" : "MOVE");

@@ -11,7 +11,6 @@
 #include "fake_servers/mailstore.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
-#include "wire/sasl.h"
 
 /* ---- message text ----------------------------------------------------- */
 
@@ -222,7 +221,8 @@ static struct fitem *fetch_add(struct fetch *f, enum fitem_kind kind)
 }
 
 /* The section after "BODY[" up to "]", and a partial "<o.c>". */
-static int parse_section(struct args *g, struct fitem *it, const char *prefix)
+static int parse_section(struct mp_fake_args *g, struct fitem *it,
+                         const char *prefix)
 {
   char spec[64];
   size_t n = 0;
@@ -287,7 +287,7 @@ static int parse_section(struct args *g, struct fitem *it, const char *prefix)
 }
 
 /* One fetch-att. */
-static int parse_fitem(struct args *g, struct fetch *f)
+static int parse_fitem(struct mp_fake_args *g, struct fetch *f)
 {
   char word[32];
   size_t n = 0;
@@ -342,7 +342,7 @@ static int parse_fitem(struct args *g, struct fetch *f)
 }
 
 /* fetch-att, a list of them, or a macro (ALL, FAST, FULL). */
-static int parse_fetch(struct args *g, struct fetch *f)
+static int parse_fetch(struct mp_fake_args *g, struct fetch *f)
 {
   f->n = 0;
   if (fi_arg_char(g, '(') == 0) {
@@ -655,7 +655,7 @@ static void fetch_one(struct mp_fake_session *s, const struct fetch *f,
   fi_put_str(a, ")\r\n");
 }
 
-void fi_cmd_fetch(struct mp_fake_session *s, struct args *g,
+void fi_cmd_fetch(struct mp_fake_session *s, struct mp_fake_args *g,
                   struct mp_fake_answer *a)
 {
   struct imap *m = s->proto;

@@ -34,11 +34,11 @@ enum imap_state {
   IMAP_LOGOUT       /* 3.4 */
 };
 
-/* What the next line is. */
+/* What the next line is, unless a SASL exchange (AUTHENTICATE) is under
+ * way: then it is a response (s->sasl is set). */
 enum imap_mode {
   MODE_COMMAND = 0, /* a command, or its first line */
   MODE_LITERAL,     /* the rest of a command after a literal */
-  MODE_SASL,        /* a SASL response (AUTHENTICATE) */
   MODE_IDLE         /* "DONE" ends IDLE */
 };
 
@@ -48,23 +48,21 @@ enum imap_mode {
 #define S_SE (1u << IMAP_SELECTED)
 #define S_ANY (S_NA | S_AU | S_SE)
 
-struct lit {
+/* A literal of the command being put together (RFC 9051 4.3). */
+struct mp_fake_literal {
   char *buf;
   size_t len, want;
 };
 
 struct imap {
-  enum imap_state state;
   enum imap_mode mode;
   char tag[IMAP_MAX_TAG + 1]; /* the command being answered ("" none) */
   unsigned commands;          /* command lines so far */
   char *user;                 /* logged in as, or NULL */
-  struct mp_sasl_server *sasl;
-  unsigned errors;
   /* The command being put together around its literals. */
   char *text;
   size_t text_len, text_cap;
-  struct lit lits[IMAP_MAX_LITERALS];
+  struct mp_fake_literal lits[IMAP_MAX_LITERALS];
   size_t nlits;
   size_t total;
   int append; /* the command is APPEND: its literals may be larger */
@@ -73,25 +71,6 @@ struct imap {
   uint64_t *uids;
   size_t nuids;
   uint64_t top_uid; /* the highest UID shown in this selection */
-};
-
-struct args;
-typedef void (*cmd_fn)(struct mp_fake_session *s, struct args *g,
-                       struct mp_fake_answer *a);
-
-struct command {
-  const char *name;
-  unsigned states;
-  cmd_fn fn;
-};
-
-/* The arguments of a command: its text with literals as "{n}" markers,
- * and the literals' bytes in order. */
-struct args {
-  const char *p, *end;
-  const struct lit *lits;
-  size_t nlits, next_lit;
-  int uid; /* under UID: sets and answers speak UIDs */
 };
 
 struct set {
@@ -132,13 +111,13 @@ const struct mp_mail *fi_mail_at(const struct mp_fake_session *s, size_t i);
 void fi_flag_list(unsigned flags, char *buf, size_t cap);
 
 /* 1 when the arguments are used up. */
-int fi_at_end(const struct args *g);
+int fi_at_end(const struct mp_fake_args *g);
 
 /* One SP. */
-int fi_arg_sp(struct args *g);
+int fi_arg_sp(struct mp_fake_args *g);
 
 /* The character c, or -1. */
-int fi_arg_char(struct args *g, char c);
+int fi_arg_char(struct mp_fake_args *g, char c);
 
 /* ATOM-CHAR: any CHAR but atom-specials (RFC 9051 9). resp ']' is an
  * ASTRING-CHAR. */
@@ -146,29 +125,29 @@ int fi_atom_char(unsigned char c, int astring);
 
 /* An atom into buf (at most cap - 1 bytes): its length, or -1. extra are
  * further characters allowed (list wildcards, sequence-set stars). */
-int fi_arg_atom(struct args *g, char *buf, size_t cap, int astring,
+int fi_arg_atom(struct mp_fake_args *g, char *buf, size_t cap, int astring,
                 const char *extra);
 
 /* A quoted string (RFC 9051 4.3): unescaped into a malloc'd copy. */
-int fi_arg_quoted(struct args *g, char **out, size_t *len);
+int fi_arg_quoted(struct mp_fake_args *g, char **out, size_t *len);
 
 /* astring (atom, quoted or literal) or, with list, a list-mailbox with
  * wildcards: a malloc'd, NUL-terminated copy (literals may hold NULs:
  * *len says). */
-int fi_arg_string(struct args *g, int list, char **out, size_t *len);
+int fi_arg_string(struct mp_fake_args *g, int list, char **out, size_t *len);
 
 /* An astring without NULs. */
-int fi_arg_astring(struct args *g, char **out);
+int fi_arg_astring(struct mp_fake_args *g, char **out);
 
 /* A literal (RFC 9051 4.3), neither atom nor quoted: its index in the
  * command's literals. 0 or -1. */
-int fi_arg_literal(struct args *g, size_t *index);
+int fi_arg_literal(struct mp_fake_args *g, size_t *index);
 
 /* A number (RFC 9051 9: number64 is enough for us). */
-int fi_arg_number(struct args *g, uint64_t *v);
+int fi_arg_number(struct mp_fake_args *g, uint64_t *v);
 
 /* Reads a sequence set, "*" standing for star. 0 or -1 (syntax). */
-int fi_parse_set(struct args *g, uint64_t star, struct set *set);
+int fi_parse_set(struct mp_fake_args *g, uint64_t star, struct set *set);
 
 /* Is v in the set? */
 int fi_set_has(const struct set *set, uint64_t v);
@@ -176,7 +155,14 @@ int fi_set_has(const struct set *set, uint64_t v);
 /* A message set in the mode of the command: sequence numbers (each must
  * exist, RFC 9051 6.4.5 et al.: else BAD) or UIDs (missing ones are
  * ignored). 0 or -1. */
-int fi_parse_msgset(struct mp_fake_session *s, struct args *g, struct set *set);
+int fi_parse_msgset(struct mp_fake_session *s, struct mp_fake_args *g,
+                    struct set *set);
+
+/* SP and a message set (fi_parse_msgset), malloc'd; NULL with the
+ * answer given: NO [SERVERBUG] when out of memory, else BAD Invalid
+ * messageset (cmd names the command). */
+struct set *fi_arg_msgset(struct mp_fake_session *s, struct mp_fake_args *g,
+                          const char *cmd, struct mp_fake_answer *a);
 
 /* Is message i (0-based) in the set? */
 int fi_msg_in(const struct imap *m, const struct set *set, size_t i, int uid);
@@ -212,20 +198,57 @@ unsigned fi_flag_from_name(const char *name);
 /* Is this mailbox name INBOX (case-insensitive, RFC 9051 5.1)? */
 int fi_is_inbox(const char *name);
 
-/* APPEND, COPY and MOVE, also under UID (imap_append.c). */
-void fi_cmd_append(struct mp_fake_session *s, struct args *g,
+/* The selected mailbox is forgotten (imap_mailbox.c). */
+void fi_view_clear(struct imap *m);
+
+/* SELECT and EXAMINE (variant 1), LIST and LSUB, STATUS, STORE and UID
+ * STORE, EXPUNGE and UID EXPUNGE, CLOSE and UNSELECT (variant 1)
+ * (imap_mailbox.c). */
+void fi_cmd_select(struct mp_fake_session *s, struct mp_fake_args *g,
                    struct mp_fake_answer *a);
-void fi_cmd_copy(struct mp_fake_session *s, struct args *g,
+void fi_cmd_list(struct mp_fake_session *s, struct mp_fake_args *g,
                  struct mp_fake_answer *a);
-void fi_cmd_move(struct mp_fake_session *s, struct args *g,
+void fi_cmd_status(struct mp_fake_session *s, struct mp_fake_args *g,
+                   struct mp_fake_answer *a);
+void fi_cmd_store(struct mp_fake_session *s, struct mp_fake_args *g,
+                  struct mp_fake_answer *a);
+void fi_cmd_expunge(struct mp_fake_session *s, struct mp_fake_args *g,
+                    struct mp_fake_answer *a);
+void fi_cmd_close(struct mp_fake_session *s, struct mp_fake_args *g,
+                  struct mp_fake_answer *a);
+
+/* The capability list for the session's state (RFC 9051 7.2.2): built-in
+ * names less withhold, then advertise (imap_auth.c). */
+void fi_capabilities(const struct mp_fake_session *s, char *buf, size_t cap);
+
+/* The session is logged in as user (NULL: "") (imap_auth.c). */
+void fi_logged_in(struct mp_fake_session *s, const char *user);
+
+/* The IMAP frame of the SASL exchange (imap_auth.c). */
+extern const struct mp_fake_sasl_frame fi_sasl;
+
+/* STARTTLS, LOGIN and AUTHENTICATE (imap_auth.c). */
+void fi_cmd_starttls(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a);
+void fi_cmd_login(struct mp_fake_session *s, struct mp_fake_args *g,
+                  struct mp_fake_answer *a);
+void fi_cmd_authenticate(struct mp_fake_session *s, struct mp_fake_args *g,
+                         struct mp_fake_answer *a);
+
+/* APPEND, COPY and MOVE, also under UID (imap_append.c). */
+void fi_cmd_append(struct mp_fake_session *s, struct mp_fake_args *g,
+                   struct mp_fake_answer *a);
+void fi_cmd_copy(struct mp_fake_session *s, struct mp_fake_args *g,
+                 struct mp_fake_answer *a);
+void fi_cmd_move(struct mp_fake_session *s, struct mp_fake_args *g,
                  struct mp_fake_answer *a);
 
 /* FETCH and UID FETCH (imap_fetch.c). */
-void fi_cmd_fetch(struct mp_fake_session *s, struct args *g,
+void fi_cmd_fetch(struct mp_fake_session *s, struct mp_fake_args *g,
                   struct mp_fake_answer *a);
 
 /* SEARCH and UID SEARCH (imap_search.c). */
-void fi_cmd_search(struct mp_fake_session *s, struct args *g,
+void fi_cmd_search(struct mp_fake_session *s, struct mp_fake_args *g,
                    struct mp_fake_answer *a);
 
 #endif

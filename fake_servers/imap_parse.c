@@ -11,17 +11,16 @@
 #include "fake_servers/mailstore.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
-#include "wire/sasl.h"
 
 /* ---- argument parsing (RFC 9051 9, the formal syntax) ----------------- */
 
-int fi_at_end(const struct args *g)
+int fi_at_end(const struct mp_fake_args *g)
 {
   return g->p >= g->end;
 }
 
 /* One SP. */
-int fi_arg_sp(struct args *g)
+int fi_arg_sp(struct mp_fake_args *g)
 {
   if (g->p < g->end && *g->p == ' ') {
     g->p++;
@@ -30,7 +29,7 @@ int fi_arg_sp(struct args *g)
   return -1;
 }
 
-int fi_arg_char(struct args *g, char c)
+int fi_arg_char(struct mp_fake_args *g, char c)
 {
   if (g->p < g->end && *g->p == c) {
     g->p++;
@@ -64,7 +63,7 @@ int fi_atom_char(unsigned char c, int astring)
 
 /* An atom into buf (at most cap - 1 bytes): its length, or -1. extra are
  * further characters allowed (list wildcards, sequence-set stars). */
-int fi_arg_atom(struct args *g, char *buf, size_t cap, int astring,
+int fi_arg_atom(struct mp_fake_args *g, char *buf, size_t cap, int astring,
                 const char *extra)
 {
   size_t n = 0;
@@ -79,7 +78,7 @@ int fi_arg_atom(struct args *g, char *buf, size_t cap, int astring,
 }
 
 /* A literal marker "{n}" or "{n+}" at p: the next literal, or -1. */
-static int arg_literal(struct args *g, const char **out, size_t *len)
+static int arg_literal(struct mp_fake_args *g, const char **out, size_t *len)
 {
   const char *p = g->p;
   if (p >= g->end || *p != '{')
@@ -92,13 +91,13 @@ static int arg_literal(struct args *g, const char **out, size_t *len)
   if (p >= g->end || *p != '}' || g->next_lit >= g->nlits)
     return -1;
   g->p = p + 1;
-  const struct lit *l = &g->lits[g->next_lit++];
+  const struct mp_fake_literal *l = &g->lits[g->next_lit++];
   *out = l->buf ? l->buf : "";
   *len = l->len;
   return 0;
 }
 
-int fi_arg_literal(struct args *g, size_t *index)
+int fi_arg_literal(struct mp_fake_args *g, size_t *index)
 {
   const char *lit;
   size_t len, i = g->next_lit;
@@ -109,7 +108,7 @@ int fi_arg_literal(struct args *g, size_t *index)
 }
 
 /* A quoted string (RFC 9051 4.3): unescaped into a malloc'd copy. */
-int fi_arg_quoted(struct args *g, char **out, size_t *len)
+int fi_arg_quoted(struct mp_fake_args *g, char **out, size_t *len)
 {
   if (fi_arg_char(g, '"') < 0)
     return -1;
@@ -139,7 +138,7 @@ int fi_arg_quoted(struct args *g, char **out, size_t *len)
 /* astring (atom, quoted or literal) or, with list, a list-mailbox with
  * wildcards: a malloc'd, NUL-terminated copy (literals may hold NULs:
  * *len says). */
-int fi_arg_string(struct args *g, int list, char **out, size_t *len)
+int fi_arg_string(struct mp_fake_args *g, int list, char **out, size_t *len)
 {
   if (g->p < g->end && *g->p == '"')
     return fi_arg_quoted(g, out, len);
@@ -164,7 +163,7 @@ int fi_arg_string(struct args *g, int list, char **out, size_t *len)
 }
 
 /* An astring without NULs. */
-int fi_arg_astring(struct args *g, char **out)
+int fi_arg_astring(struct mp_fake_args *g, char **out)
 {
   size_t len;
   if (fi_arg_string(g, 0, out, &len) < 0)
@@ -178,7 +177,7 @@ int fi_arg_astring(struct args *g, char **out)
 }
 
 /* A number (RFC 9051 9: number64 is enough for us). */
-int fi_arg_number(struct args *g, uint64_t *v)
+int fi_arg_number(struct mp_fake_args *g, uint64_t *v)
 {
   const char *p = g->p;
   uint64_t n = 0;
@@ -198,7 +197,7 @@ int fi_arg_number(struct args *g, uint64_t *v)
 /* ---- sequence sets (RFC 9051 9: sequence-set) --------------------------- */
 
 /* Reads a sequence set, "*" standing for star. 0 or -1 (syntax). */
-int fi_parse_set(struct args *g, uint64_t star, struct set *set)
+int fi_parse_set(struct mp_fake_args *g, uint64_t star, struct set *set)
 {
   set->n = 0;
   for (;;) {
@@ -236,7 +235,8 @@ int fi_set_has(const struct set *set, uint64_t v)
 /* A message set in the mode of the command: sequence numbers (each must
  * exist, RFC 9051 6.4.5 et al.: else BAD) or UIDs (missing ones are
  * ignored). 0 or -1. */
-int fi_parse_msgset(struct mp_fake_session *s, struct args *g, struct set *set)
+int fi_parse_msgset(struct mp_fake_session *s, struct mp_fake_args *g,
+                    struct set *set)
 {
   struct imap *m = s->proto;
   uint64_t star = g->uid ? (m->nuids ? m->uids[m->nuids - 1] : 0) : m->nuids;
@@ -248,6 +248,23 @@ int fi_parse_msgset(struct mp_fake_session *s, struct args *g, struct set *set)
       if (set->r[i].hi > m->nuids)
         return -1;
   return 0;
+}
+
+struct set *fi_arg_msgset(struct mp_fake_session *s, struct mp_fake_args *g,
+                          const char *cmd, struct mp_fake_answer *a)
+{
+  struct set *set = malloc(sizeof(*set));
+  if (!set) {
+    fi_tagged(s, a, "NO [SERVERBUG] Out of memory");
+    return NULL;
+  }
+  if (fi_arg_sp(g) < 0 || fi_parse_msgset(s, g, set) < 0) {
+    fi_client_error(s, a, "BAD Error in IMAP command %s: Invalid messageset",
+                    cmd);
+    free(set);
+    return NULL;
+  }
+  return set;
 }
 
 /* Is message i (0-based) in the set? */

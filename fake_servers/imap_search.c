@@ -11,13 +11,12 @@
 #include "fake_servers/mailstore.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
-#include "wire/sasl.h"
 
 /* ---- SEARCH (RFC 9051 6.4.4) ------------------------------------------ */
 
 struct search {
   struct mp_fake_session *s;
-  struct args g;
+  struct mp_fake_args g;
   const struct mp_mail *mail; /* NULL: a dry run to check the syntax */
   size_t seq;                 /* 1-based */
   uint64_t uid;
@@ -27,7 +26,7 @@ struct search {
 static int search_keys(struct search *x, int depth, int in_paren, int *hit);
 
 /* "1-Feb-1994" (RFC 9051 9: date) into days since the epoch. */
-static int parse_date(struct args *g, long *days)
+static int parse_date(struct mp_fake_args *g, long *days)
 {
   char buf[32];
   char *str = NULL;
@@ -59,7 +58,7 @@ static int parse_date(struct args *g, long *days)
 /* One search key. */
 static int search_key(struct search *x, int depth, int *hit)
 {
-  struct args *g = &x->g;
+  struct mp_fake_args *g = &x->g;
   const struct mp_mail *mail = x->mail;
   struct imap *m = x->s->proto;
   if (depth > IMAP_MAX_DEPTH)
@@ -226,7 +225,7 @@ static int search_keys(struct search *x, int depth, int in_paren, int *hit)
   return 0;
 }
 
-void fi_cmd_search(struct mp_fake_session *s, struct args *g,
+void fi_cmd_search(struct mp_fake_session *s, struct mp_fake_args *g,
                    struct mp_fake_answer *a)
 {
   struct imap *m = s->proto;

@@ -55,6 +55,20 @@ void mp_mailstore_free(struct mp_mailstore *s)
   free(s);
 }
 
+/* An array of n elements of size elem, with room for *cap, made room for
+ * one more (doubling, first to min): the array, or NULL when out of
+ * memory (the old one stays as it was). */
+static void *grow(void *array, size_t n, size_t *cap, size_t elem, size_t min)
+{
+  if (n < *cap)
+    return array;
+  size_t want = *cap ? *cap * 2 : min;
+  void *p = realloc(array, want * elem);
+  if (p)
+    *cap = want;
+  return p;
+}
+
 static struct box *find_box(const struct mp_mailstore *s, const char *user)
 {
   if (!user)
@@ -69,14 +83,10 @@ int mp_mailstore_add_user(struct mp_mailstore *s, const char *user)
 {
   if (find_box(s, user))
     return 0;
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? s->cap * 2 : 4;
-    struct box *p = realloc(s->boxes, cap * sizeof(*p));
-    if (!p)
-      return MP_E_NO_RESOURCES;
-    s->boxes = p;
-    s->cap = cap;
-  }
+  struct box *boxes = grow(s->boxes, s->n, &s->cap, sizeof(*boxes), 4);
+  if (!boxes)
+    return MP_E_NO_RESOURCES;
+  s->boxes = boxes;
   struct box *b = &s->boxes[s->n];
   memset(b, 0, sizeof(*b));
   b->user = strdup(user);
@@ -122,14 +132,10 @@ int mp_mailstore_deliver_take(struct mp_mailstore *s, const char *user,
   struct box *b = find_box(s, user);
   if (!b)
     return MP_E_MAILBOX_ERROR;
-  if (b->n == b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 8;
-    struct mp_mail *p = realloc(b->mail, cap * sizeof(*p));
-    if (!p)
-      return MP_E_NO_RESOURCES;
-    b->mail = p;
-    b->cap = cap;
-  }
+  struct mp_mail *mail = grow(b->mail, b->n, &b->cap, sizeof(*mail), 8);
+  if (!mail)
+    return MP_E_NO_RESOURCES;
+  b->mail = mail;
   struct mp_mail *m = &b->mail[b->n++];
   m->id = s->next_id++;
   m->data = data;

@@ -30,13 +30,6 @@
 /* A ClientHello record longer than this is not one: act at once. */
 #define MAX_HELLO 18432u
 
-/* The protocols, by enum mp_fake_proto; NULL until written. */
-static const struct mp_fake_protocol *const protos[] = {
-    [MP_FAKE_SMTP] = &mp_fake_smtp_proto,
-    [MP_FAKE_POP3] = &mp_fake_pop3_proto,
-    [MP_FAKE_IMAP] = &mp_fake_imap_proto,
-};
-
 /* A TLS fatal alert record: TLS 1.2 framing, level fatal (2),
  * handshake_failure (40) (RFC 8446 6). */
 static const unsigned char tls_alert[] = {0x15, 0x03, 0x03, 0x00,
@@ -223,6 +216,40 @@ int mp_fake_auth_offered(const struct mp_fake_config *cfg, const char *name)
          mp_fake_in_list((char *const *)default_auth, 3, name);
 }
 
+int mp_fake_keyword_in(char *const *list, size_t n, const char *cap,
+                       const char *stop)
+{
+  size_t k = strcspn(cap, stop);
+  for (size_t i = 0; list && i < n; i++) {
+    if (!list[i])
+      continue;
+    if (strcasecmp(list[i], cap) == 0)
+      return 1;
+    if (strcspn(list[i], stop) == k && strncasecmp(list[i], cap, k) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+size_t mp_fake_caps(const struct mp_fake_config *cfg,
+                    const char *const *builtin, size_t nb, const char **caps,
+                    size_t max,
+                    int (*in)(char *const *list, size_t n, const char *cap))
+{
+  size_t n = 0;
+  /* A capability given in advertise replaces the built-in one of the
+   * same keyword; withhold removes either. */
+  for (size_t i = 0; i < nb && n < max; i++)
+    if (!in(cfg->withhold, cfg->nwithhold, builtin[i]) &&
+        !in(cfg->advertise, cfg->nadvertise, builtin[i]))
+      caps[n++] = builtin[i];
+  for (size_t i = 0; i < cfg->nadvertise && n < max; i++)
+    if (cfg->advertise[i] &&
+        !in(cfg->withhold, cfg->nwithhold, cfg->advertise[i]))
+      caps[n++] = cfg->advertise[i];
+  return n;
+}
+
 const char *mp_fake_password(void *session, const char *user)
 {
   struct mp_fake_session *s = session;
@@ -405,6 +432,7 @@ static void on_tls_done(struct mp_conn *c, int status)
     return;
   }
   s->in_tls = 1;
+  mp_fake_sasl_end(s); /* an exchange begun in clear does not carry over */
   if (s->srv->proto->tls_started)
     s->srv->proto->tls_started(s);
   if (!s->greeted)
@@ -470,6 +498,8 @@ static void on_close(struct mp_conn *c)
     s->next->prev = s->prev;
   if (s->proto && srv->proto->close)
     srv->proto->close(s);
+  free(s->proto);
+  mp_fake_sasl_end(s);
   mp_fake_answer_free(&s->out);
   free(s);
   server_maybe_done(srv);
@@ -505,7 +535,8 @@ static void on_accept(struct mp_listener *l, struct mp_conn *c)
   mp_conn_set_cbs(c, &session_cbs);
   mp_conn_set_max_line(c, srv->proto->max_line);
   mp_fake_session_touch(s, 0);
-  if (srv->proto->open(s) < 0) {
+  s->proto = calloc(1, srv->proto->data_size);
+  if (!s->proto) {
     mp_conn_abort(c);
     return;
   }
@@ -612,9 +643,8 @@ int mp_fake_start(struct uv_loop_s *loop, const struct mp_fake_config *cfg,
                   const struct mp_fake_env *env, const char *host,
                   uint16_t port, struct mp_fake_server **out)
 {
-  if (!cfg || (unsigned)cfg->proto >= sizeof(protos) / sizeof(protos[0]) ||
-      !protos[cfg->proto])
-    return MP_E_PROTOCOL_ERROR; /* no such protocol (yet) */
+  if (!cfg || !mp_fake_protocol_of((int)cfg->proto))
+    return MP_E_PROTOCOL_ERROR; /* no such protocol */
   struct mp_fake_server *srv = calloc(1, sizeof(*srv));
   if (!srv)
     return MP_E_NO_RESOURCES;
@@ -627,7 +657,7 @@ int mp_fake_start(struct uv_loop_s *loop, const struct mp_fake_config *cfg,
   srv->loop = loop;
   if (env)
     srv->env = *env;
-  srv->proto = protos[cfg->proto];
+  srv->proto = mp_fake_protocol_of((int)cfg->proto);
   srv->trace = getenv("MP_FAKE_TRACE") != NULL;
   for (size_t i = 0; i < srv->cfg->nrules; i++) {
     enum mp_rule_on on = srv->cfg->rules[i].on;

@@ -1,13 +1,16 @@
 /* Inside the fake servers: what server.c (listener, sessions, seen record,
- * TLS), script.c (the rule engine) and the protocol modules (smtp.c, later
- * pop3.c and imap.c) share. Not for use outside fake_servers/.
+ * TLS), script.c (the rule engine), dispatch.c (command tables, states,
+ * the error cap, the server side of SASL) and the protocol modules
+ * (smtp*.c, pop3*.c, imap*.c) share. Not for use outside fake_servers/.
  *
  * The split: a protocol module turns a received line into an answer (the
  * bytes it would send) and an effect (close, start TLS, ...). It never
  * writes to the connection itself. The script decides when and how the
  * answer goes out: at once, after a delay, dripped, or replaced by a
  * rule's reply; then it applies the effect and the rule's `then`. A new
- * protocol is one struct mp_fake_protocol. */
+ * protocol is one struct mp_fake_protocol: its hooks, its command table
+ * (struct mp_fake_command: verb, states, function), its error cap and its
+ * SASL frame. */
 #ifndef MP_FAKE_SESSION_H
 #define MP_FAKE_SESSION_H
 
@@ -18,6 +21,7 @@
 
 struct mp_conn;
 struct mp_listener;
+struct mp_sasl_server;
 struct mp_tls_ctx;
 
 /* What the answer asks for once it is out. */
@@ -71,11 +75,38 @@ enum mp_fake_kind {
   MP_KIND_END          /* the end of a message: message rules */
 };
 
+struct mp_fake_command;
+struct mp_fake_sasl_frame;
+
 struct mp_fake_protocol {
   const char *name;
   size_t max_line; /* the conn's line limit for this protocol */
-  /* Allocates the protocol's state into s->proto. 0 or negative. */
-  int (*open)(struct mp_fake_session *s);
+  /* The names of the protocol's states (s->state), for the trace. */
+  const char *const *state_names;
+  /* The commands it dispatches, by verb: the verbs `on:` rules name. */
+  const struct mp_fake_command *commands;
+  size_t ncommands;
+  /* A known command sent in a state it is not valid in (may be NULL when
+   * that cannot happen). */
+  void (*not_now)(struct mp_fake_session *s, const struct mp_fake_command *c,
+                  struct mp_fake_answer *a);
+  /* The error cap (nginx's, Postfix's and Dovecot's bad-command limit):
+   * the max_errors-th client error ends the session with too_many (a
+   * printf format given the host name), instead of the error's reply, or
+   * after it when too_many_after; the session's state becomes
+   * closed_state (-1: stays). */
+  unsigned max_errors;
+  const char *too_many;
+  int too_many_after;
+  int closed_state;
+  /* What goes before every tagged reply line ("a1" in IMAP), or NULL. */
+  const char *(*tag)(const struct mp_fake_session *s);
+  /* The server side of a SASL exchange (dispatch.c). */
+  const struct mp_fake_sasl_frame *sasl;
+  /* The size of the protocol's session data (s->proto, zeroed at
+   * accept, freed after close). */
+  size_t data_size;
+  /* Frees what the session data holds, not the data itself (may be NULL). */
   void (*close)(struct mp_fake_session *s);
   /* The greeting (sent on connect, after the handshake on implicit TLS).
    * replaced: a rule's reply goes out instead; update state only. */
@@ -176,8 +207,131 @@ struct mp_fake_session {
   enum mp_tls_fault fault;
   unsigned char hdr[5];
   size_t hdr_len;
-  void *proto; /* the protocol's state */
+  int state;                   /* the protocol's state (mp_fake_set_state) */
+  unsigned errors;             /* client errors so far (mp_fake_client_error) */
+  struct mp_sasl_server *sasl; /* the SASL exchange under way, or NULL */
+  void *proto;                 /* the protocol's own session data */
 };
+
+/* ---- one dispatch for the three protocols (dispatch.c) ------------------ */
+
+struct mp_fake_args;
+
+/* One command of a protocol's table: the verb, the states it is valid in
+ * (bit 1 << state) and the function that answers it. variant tells apart
+ * verbs that share a function (EHLO and HELO, SELECT and EXAMINE). */
+struct mp_fake_command {
+  const char *name;
+  unsigned states;
+  void (*fn)(struct mp_fake_session *s, struct mp_fake_args *g,
+             struct mp_fake_answer *a);
+  int variant;
+};
+
+/* A command's arguments as its function gets them. */
+struct mp_fake_args {
+  const struct mp_fake_command *cmd; /* the command being run */
+  /* SMTP, POP3: the text after the verb and the space after it (raw,
+   * POP3's PASS takes it as it is), and with all spaces skipped (arg). */
+  char *raw, *arg;
+  /* IMAP: the command's text after the verb, with literals as "{n}"
+   * markers, and the literals' bytes in order (imap_parse.c reads them). */
+  const char *p, *end;
+  const struct mp_fake_literal *lits;
+  size_t nlits, next_lit;
+  int uid; /* IMAP, under UID: sets and answers speak UIDs */
+};
+
+/* The command named verb (len bytes, case-insensitive, the exact name:
+ * never read past either) in a table, or NULL. */
+const struct mp_fake_command *
+mp_fake_command_find(const struct mp_fake_command *table, size_t n,
+                     const char *verb, size_t len);
+
+/* How a protocol of verb lines (SMTP, POP3: "VERB arguments") answers a
+ * line it cannot run. */
+struct mp_fake_verb_line {
+  size_t max_command;     /* a longer line is too_long (AUTH's cap is the
+                             SASL frame's max_response) */
+  const char *bad_syntax; /* an empty line, or one holding a NUL */
+  const char *too_long;
+  const char *unknown; /* a verb not in the protocol's table */
+};
+
+/* Runs a command line of a protocol of verb lines: the checks of f, then
+ * mp_fake_dispatch. */
+void mp_fake_command_line(struct mp_fake_session *s, char *line, size_t len,
+                          const struct mp_fake_verb_line *f,
+                          struct mp_fake_answer *a);
+
+/* Runs a command looked up with mp_fake_command_find: the protocol's
+ * not_now when it is not valid in the session's state, else its function
+ * (g->cmd set to c). */
+void mp_fake_dispatch(struct mp_fake_session *s,
+                      const struct mp_fake_command *c, struct mp_fake_args *g,
+                      struct mp_fake_answer *a);
+
+/* Sets the session's state, tracing the change when MP_FAKE_TRACE is set
+ * ("fake smtp #1: command -> auth"). */
+void mp_fake_set_state(struct mp_fake_session *s, int state);
+
+/* Appends a reply line, the tag first where the protocol has one. */
+void mp_fake_reply(struct mp_fake_session *s, struct mp_fake_answer *a,
+                   const char *line);
+
+/* A reply that counts as a client error: past the protocol's cap the
+ * session ends (see struct mp_fake_protocol). */
+void mp_fake_client_error(struct mp_fake_session *s, struct mp_fake_answer *a,
+                          const char *line);
+
+/* The server side of a SASL exchange, framed per protocol as curl's
+ * SASLproto frames the client side: what goes before a challenge, the
+ * replies, and the states around it. Every reply goes through
+ * mp_fake_reply (IMAP's are tagged). */
+struct mp_fake_sasl_frame {
+  const char *cont;    /* before a challenge: "334 " (RFC 4954 4), "+ " */
+  int exchange_state;  /* the state while a response is awaited (-1: none) */
+  int idle_state;      /* the state once the exchange ends (-1: stays) */
+  size_t max_response; /* a longer response is too_long (0: no cap) */
+  int nul_fails;       /* a response holding a NUL is too_long */
+  int exact_cancel;    /* only a bare "*" cancels (else "*" up to a NUL) */
+  const char *unsupported; /* the mechanism is not offered */
+  int unsupported_counts;  /* ... and that is a client error */
+  const char *cancelled;   /* the client sent "*" */
+  const char *failed;      /* the credentials are wrong */
+  int failed_counts;       /* ... and that is a client error */
+  const char *undecodable; /* a client error: the mechanism cannot read it */
+  const char *too_long;    /* a client error, see max_response */
+  const char *temporary;   /* the server cannot go on */
+  /* The credentials were right: log user in and answer. */
+  void (*logged_in)(struct mp_fake_session *s, const char *user,
+                    struct mp_fake_answer *a);
+};
+
+/* Splits an AUTH command's arguments, "MECH [initial-response]" (RFC
+ * 4954 4, RFC 5034 4): the mechanism into mech (cap bytes with its NUL),
+ * the initial response into *initial (NULL: none; "=" is an empty one).
+ * 0, or a negative code when the name is empty or too long. */
+int mp_fake_sasl_args(const char *arg, char *mech, size_t cap,
+                      const char **initial);
+
+/* Starts an exchange with mechanism mech (its name as the client gave
+ * it) and an initial response (NULL: none). 0 when it started (it may
+ * have ended already), or a negative code when the mechanism is not
+ * offered or the server could not start it (the reply says so). */
+int mp_fake_sasl_start(struct mp_fake_session *s, const char *mech,
+                       const char *initial, struct mp_fake_answer *a);
+
+/* A line in the exchange: the client's response, or "*" to cancel.
+ * replaced: a rule answered instead, and the exchange is over. */
+void mp_fake_sasl_line(struct mp_fake_session *s, const char *line, size_t len,
+                       int replaced, struct mp_fake_answer *a);
+
+/* Ends the exchange under way, if any (no reply). */
+void mp_fake_sasl_end(struct mp_fake_session *s);
+
+/* The protocol of an enum mp_fake_proto, or NULL. */
+const struct mp_fake_protocol *mp_fake_protocol_of(int proto);
 
 /* The rule for an event, counting matches per rule (nth), or NULL. verb is
  * for MP_ON_COMMAND, line for MP_ON_LINE (both may be NULL). */
@@ -225,6 +379,20 @@ int mp_fake_in_list(char *const *list, size_t n, const char *name);
  * cfg->auth as the case gave it, or CRAM-MD5 LOGIN PLAIN for a server with
  * users when it gave none. */
 void mp_fake_auth_list(const struct mp_fake_config *cfg, char *buf, size_t cap);
+
+/* 1 if cap's keyword (its text up to a character of stop) is in list:
+ * an entry that is the whole capability, or has the same keyword
+ * (case-insensitive). */
+int mp_fake_keyword_in(char *const *list, size_t n, const char *cap,
+                       const char *stop);
+
+/* The capabilities an EHLO or CAPA announces, into caps (at most max):
+ * builtin less those withheld or advertised anew, then advertise less
+ * withheld; in says whether a capability is in a list. How many. */
+size_t mp_fake_caps(const struct mp_fake_config *cfg,
+                    const char *const *builtin, size_t nb, const char **caps,
+                    size_t max,
+                    int (*in)(char *const *list, size_t n, const char *cap));
 
 /* 1 if the server offers mechanism name (as mp_fake_auth_list). */
 int mp_fake_auth_offered(const struct mp_fake_config *cfg, const char *name);

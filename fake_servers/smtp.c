@@ -1,12 +1,14 @@
-/* The fake SMTP server (RFC 5321) in nginx's shape: a switch on the
- * session's state, then on the command; caps on line length, arguments,
- * recipients, message size and errors. It builds answers and effects
- * (session.h); the script decides when and how they go out.
+/* The fake SMTP server (RFC 5321) in nginx's shape: the session's state
+ * (a command, a SASL response, message text), then a table of commands
+ * (dispatch.c runs it); caps on line length, arguments, recipients,
+ * message size and errors. It builds answers and effects (session.h); the
+ * script decides when and how they go out.
  *
  * Extensions: PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152),
  * ENHANCEDSTATUSCODES (RFC 2034, codes from RFC 3463), STARTTLS (RFC 3207),
- * AUTH (RFC 4954) with the SASL server halves of wire/sasl.h. */
-#include "fake_servers/session.h"
+ * AUTH (RFC 4954) through the shared SASL exchange (dispatch.c). DATA and
+ * the delivery of what it brings are fake_servers/smtp_data.c. */
+#include "fake_servers/smtp_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,25 +19,16 @@
 #include "fake_servers/mailstore.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
-#include "wire/sasl.h"
 
 #define SMTP_MAX_LINE 16384 /* the conn's cap; AUTH needs 12288 */
 #define SMTP_MAX_COMMAND                                                       \
   2048                           /* a command line (RFC 5321 4.5.3.1.4         \
                                     says 512; extensions need more) */
 #define SMTP_MAX_AUTH_LINE 12288 /* RFC 4954 4 */
-#define SMTP_MAX_RCPT 100        /* RFC 5321 4.5.3.1.8: at least 100 */
-#define SMTP_MAX_MESSAGE 10485760u
 #define SMTP_MAX_ERRORS 20
+#define SMTP_IN_CMD (1u << SMTP_CMD) /* the states of every command */
 /* A session keeps its message buffer for the next message up to this. */
 #define SMTP_KEEP_MSG_BUF 65536u
-
-enum smtp_state {
-  SMTP_CMD = 0,   /* waiting for a command */
-  SMTP_AUTH,      /* in a SASL exchange: lines are responses */
-  SMTP_DATA_HEAD, /* after 354: the message's header lines */
-  SMTP_DATA_BODY  /* after the blank line: its body */
-};
 
 static const char *const state_names[] = {
     [SMTP_CMD] = "command",
@@ -44,66 +37,7 @@ static const char *const state_names[] = {
     [SMTP_DATA_BODY] = "data-body",
 };
 
-enum smtp_cmd {
-  CMD_UNKNOWN = 0,
-  CMD_EHLO,
-  CMD_HELO,
-  CMD_MAIL,
-  CMD_RCPT,
-  CMD_DATA,
-  CMD_RSET,
-  CMD_NOOP,
-  CMD_VRFY,
-  CMD_EXPN,
-  CMD_HELP,
-  CMD_QUIT,
-  CMD_STARTTLS,
-  CMD_AUTH
-};
-
-static const struct {
-  const char *name;
-  enum smtp_cmd cmd;
-} commands[] = {
-    {"EHLO", CMD_EHLO}, {"HELO", CMD_HELO}, {"MAIL", CMD_MAIL},
-    {"RCPT", CMD_RCPT}, {"DATA", CMD_DATA}, {"RSET", CMD_RSET},
-    {"NOOP", CMD_NOOP}, {"VRFY", CMD_VRFY}, {"EXPN", CMD_EXPN},
-    {"HELP", CMD_HELP}, {"QUIT", CMD_QUIT}, {"STARTTLS", CMD_STARTTLS},
-    {"AUTH", CMD_AUTH},
-};
-
-struct smtp {
-  enum smtp_state state;
-  int helo; /* 0 none yet, 1 HELO, 2 EHLO */
-  char *helo_name;
-  char *user; /* logged in as, or NULL */
-  struct mp_sasl_server *sasl;
-  unsigned errors; /* bad commands so far */
-  /* The mail transaction (RFC 5321 3.3). */
-  int in_mail;
-  char *from;
-  char **rcpt; /* store users, or NULL for a recipient nobody reads */
-  size_t nrcpt;
-  /* The message text, kept only when the message reaches a mailbox
-   * (keep_text); its length is counted either way. The buffer stays with
-   * the session from one message to the next. */
-  char *msg;
-  size_t msg_len, msg_cap;
-  int keep_text;
-  int too_big;
-  unsigned queued; /* messages accepted in this session */
-};
-
-static void set_state(struct mp_fake_session *s, enum smtp_state st)
-{
-  struct smtp *m = s->proto;
-  if (m->state != st && s->srv->trace)
-    fprintf(stderr, "fake smtp #%u: %s -> %s\n", s->id, state_names[m->state],
-            state_names[st]);
-  m->state = st;
-}
-
-static void reset_transaction(struct smtp *m)
+void fs_reset_transaction(struct smtp *m)
 {
   free(m->from);
   m->from = NULL;
@@ -112,39 +46,23 @@ static void reset_transaction(struct smtp *m)
   free(m->rcpt);
   m->rcpt = NULL;
   m->nrcpt = 0;
-  if (m->msg_cap > SMTP_KEEP_MSG_BUF) {
-    free(m->msg);
-    m->msg = NULL;
-    m->msg_cap = 0;
-  }
+  if (m->text.cap > SMTP_KEEP_MSG_BUF)
+    mp_fake_answer_free(&m->text);
+  m->text.len = 0;
+  m->text.oom = 0;
   m->msg_len = 0;
   m->keep_text = 0;
   m->too_big = 0;
   m->in_mail = 0;
 }
 
-static void end_auth(struct smtp *m)
-{
-  mp_sasl_server_free(m->sasl);
-  m->sasl = NULL;
-}
-
-static int smtp_open(struct mp_fake_session *s)
-{
-  s->proto = calloc(1, sizeof(struct smtp));
-  return s->proto ? 0 : MP_E_NO_RESOURCES;
-}
-
 static void smtp_close(struct mp_fake_session *s)
 {
   struct smtp *m = s->proto;
-  reset_transaction(m);
-  free(m->msg);
-  end_auth(m);
+  fs_reset_transaction(m);
+  mp_fake_answer_free(&m->text);
   free(m->helo_name);
   free(m->user);
-  free(m);
-  s->proto = NULL;
 }
 
 static void smtp_greeting(struct mp_fake_session *s, int replaced,
@@ -155,45 +73,13 @@ static void smtp_greeting(struct mp_fake_session *s, int replaced,
                         " ESMTP mailprobe-fake", NULL);
 }
 
-/* A reply that counts as a client error; past the cap the session ends
- * with 421 instead (nginx's and Postfix's error limit). */
-static void client_error(struct mp_fake_session *s, struct mp_fake_answer *a,
-                         const char *reply)
-{
-  struct smtp *m = s->proto;
-  if (++m->errors >= SMTP_MAX_ERRORS) {
-    mp_fake_answer_line(a, "421 4.7.0 %s Error: too many errors",
-                        mp_fake_hostname(s->srv));
-    a->effect = MP_FX_CLOSE;
-    return;
-  }
-  mp_fake_answer_line(a, "%s", reply);
-}
-
 /* ---- EHLO --------------------------------------------------------------- */
 
-/* The length of a capability's keyword ("SIZE" of "SIZE 100"). */
-static size_t keyword_len(const char *cap)
-{
-  size_t n = 0;
-  while (cap[n] && cap[n] != ' ' && cap[n] != '=')
-    n++;
-  return n;
-}
-
-/* 1 if cap's keyword is in list (the keyword, or the whole line). */
+/* 1 if cap's keyword ("SIZE" of "SIZE 100", "AUTH" of "AUTH=LOGIN") is
+ * in list. */
 static int keyword_in(char *const *list, size_t n, const char *cap)
 {
-  size_t k = keyword_len(cap);
-  for (size_t i = 0; list && i < n; i++) {
-    if (!list[i])
-      continue;
-    if (strcasecmp(list[i], cap) == 0)
-      return 1;
-    if (keyword_len(list[i]) == k && strncasecmp(list[i], cap, k) == 0)
-      return 1;
-  }
-  return 0;
+  return mp_fake_keyword_in(list, n, cap, " =");
 }
 
 static void ehlo_reply(struct mp_fake_session *s, struct mp_fake_answer *a)
@@ -201,7 +87,6 @@ static void ehlo_reply(struct mp_fake_session *s, struct mp_fake_answer *a)
   const struct mp_fake_config *cfg = s->srv->cfg;
   char size[32], auth[512], authcap[520];
   const char *caps[16 + 64];
-  size_t n = 0;
   snprintf(size, sizeof(size), "SIZE %u", SMTP_MAX_MESSAGE);
   const char *builtin[6] = {"PIPELINING", size, "8BITMIME",
                             "ENHANCEDSTATUSCODES"};
@@ -213,17 +98,8 @@ static void ehlo_reply(struct mp_fake_session *s, struct mp_fake_answer *a)
     snprintf(authcap, sizeof(authcap), "AUTH %s", auth);
     builtin[nb++] = authcap;
   }
-  /* A capability given in advertise replaces the built-in one of the
-   * same keyword; withhold removes either. */
-  for (size_t i = 0; i < nb; i++)
-    if (!keyword_in(cfg->withhold, cfg->nwithhold, builtin[i]) &&
-        !keyword_in(cfg->advertise, cfg->nadvertise, builtin[i]))
-      caps[n++] = builtin[i];
-  for (size_t i = 0; i < cfg->nadvertise && n < sizeof(caps) / sizeof(*caps);
-       i++)
-    if (cfg->advertise[i] &&
-        !keyword_in(cfg->withhold, cfg->nwithhold, cfg->advertise[i]))
-      caps[n++] = cfg->advertise[i];
+  size_t n = mp_fake_caps(cfg, builtin, nb, caps, sizeof(caps) / sizeof(*caps),
+                          keyword_in);
   /* RFC 5321 4.1.1.1 and 4.2.1: "250-domain", one line per keyword, the
    * last with a space. */
   const char *host = mp_fake_hostname(s->srv);
@@ -273,22 +149,23 @@ static int parse_path(const char *arg, const char *prefix, const char **addr,
   return 0;
 }
 
-static void cmd_mail(struct mp_fake_session *s, const char *arg,
+static void cmd_mail(struct mp_fake_session *s, struct mp_fake_args *g,
                      struct mp_fake_answer *a)
 {
   struct smtp *m = s->proto;
+  const char *arg = g->arg;
   const char *at, *params;
   size_t at_len;
   if (!m->helo) {
-    client_error(s, a, "503 5.5.1 Error: send HELO/EHLO first");
+    mp_fake_client_error(s, a, "503 5.5.1 Error: send HELO/EHLO first");
     return;
   }
   if (m->in_mail) {
-    client_error(s, a, "503 5.5.1 Error: nested MAIL command");
+    mp_fake_client_error(s, a, "503 5.5.1 Error: nested MAIL command");
     return;
   }
   if (parse_path(arg, "FROM:", &at, &at_len, &params) < 0) {
-    client_error(s, a, "501 5.5.4 Syntax: MAIL FROM:<address>");
+    mp_fake_client_error(s, a, "501 5.5.4 Syntax: MAIL FROM:<address>");
     return;
   }
   /* RFC 1870 6: SIZE= above the limit is refused at once. */
@@ -304,7 +181,7 @@ static void cmd_mail(struct mp_fake_session *s, const char *arg,
                !(n > 5 && strncasecmp(params, "AUTH=", 5) == 0) &&
                !(n == 8 && strncasecmp(params, "SMTPUTF8", 8) == 0)) {
       /* RFC 5321 4.1.1.11: an unknown parameter is 555. */
-      client_error(s, a, "555 5.5.4 Unsupported option");
+      mp_fake_client_error(s, a, "555 5.5.4 Unsupported option");
       return;
     }
     params += n;
@@ -321,23 +198,24 @@ static void cmd_mail(struct mp_fake_session *s, const char *arg,
   mp_fake_answer_line(a, "250 2.1.0 Ok");
 }
 
-static void cmd_rcpt(struct mp_fake_session *s, const char *arg,
+static void cmd_rcpt(struct mp_fake_session *s, struct mp_fake_args *g,
                      struct mp_fake_answer *a)
 {
   struct smtp *m = s->proto;
+  const char *arg = g->arg;
   struct mp_mailstore *st = s->srv->env.store;
   const char *at, *params;
   size_t at_len;
   if (!m->in_mail) {
-    client_error(s, a, "503 5.5.1 Error: need MAIL command");
+    mp_fake_client_error(s, a, "503 5.5.1 Error: need MAIL command");
     return;
   }
   if (parse_path(arg, "TO:", &at, &at_len, &params) < 0) {
-    client_error(s, a, "501 5.5.4 Syntax: RCPT TO:<address>");
+    mp_fake_client_error(s, a, "501 5.5.4 Syntax: RCPT TO:<address>");
     return;
   }
   if (at_len == 0) {
-    client_error(s, a, "501 5.1.3 Bad recipient address syntax");
+    mp_fake_client_error(s, a, "501 5.1.3 Bad recipient address syntax");
     return;
   }
   if (m->nrcpt >= SMTP_MAX_RCPT) {
@@ -374,380 +252,146 @@ static void cmd_rcpt(struct mp_fake_session *s, const char *arg,
   mp_fake_answer_line(a, "250 2.1.5 Ok");
 }
 
-/* ---- DATA and delivery ------------------------------------------------ */
-
-/* Appends a message line and its CRLF: counted always, kept when the
- * message reaches a mailbox. */
-static void msg_append(struct smtp *m, const char *buf, size_t len)
-{
-  if (m->too_big)
-    return;
-  if (m->msg_len + len + 2 > SMTP_MAX_MESSAGE) {
-    m->too_big = 1;
-    return;
-  }
-  if (m->keep_text && m->msg_len + len + 2 > m->msg_cap) {
-    size_t cap = m->msg_cap ? m->msg_cap : 4096;
-    while (cap < m->msg_len + len + 2)
-      cap *= 2;
-    char *p = realloc(m->msg, cap);
-    if (!p) {
-      m->too_big = 1;
-      return;
-    }
-    m->msg = p;
-    m->msg_cap = cap;
-  }
-  if (m->keep_text) {
-    memcpy(m->msg + m->msg_len, buf, len);
-    memcpy(m->msg + m->msg_len + len, "\r\n", 2);
-  }
-  m->msg_len += len + 2;
-}
-
-/* The mailboxes the transaction delivers to, as cfg->delivery says (the
- * known recipients, or the redirect user), each once, into to[]; how
- * many. */
-static size_t targets(struct mp_fake_session *s, const char **to)
-{
-  struct smtp *m = s->proto;
-  const struct mp_fake_delivery *d = &s->srv->cfg->delivery;
-  size_t n = 0;
-  if (!s->srv->env.store || d->lose)
-    return 0;
-  for (size_t i = 0; i < m->nrcpt; i++) {
-    const char *u = d->redirect ? d->redirect : m->rcpt[i];
-    if (!u)
-      continue;
-    int dup = 0;
-    for (size_t j = 0; j < n; j++)
-      dup |= strcasecmp(to[j], u) == 0;
-    if (!dup)
-      to[n++] = u;
-  }
-  return n;
-}
-
-/* The message as delivered, in one allocation: the trace fields (head),
- * then the text with its Subject replaced (header folding included), or
- * added as the first field when it has none, if subject is set. */
-static char *build_message(const char *head, size_t hl, const char *msg,
-                           size_t len, const char *subject, size_t *outlen)
-{
-  size_t cut = 0, cut_end = 0, sl = 0;
-  if (subject) {
-    size_t at = 0;
-    int found = 0;
-    while (at < len) {
-      const char *nl = memchr(msg + at, '\n', len - at);
-      size_t next = nl ? (size_t)(nl - msg) + 1 : len;
-      size_t linelen = next - at;
-      if (linelen <= 2 && (msg[at] == '\r' || msg[at] == '\n'))
-        break; /* the blank line ends the header */
-      if (!found && linelen >= 8 && strncasecmp(msg + at, "Subject:", 8) == 0) {
-        found = 1;
-        cut = at;
-        cut_end = next;
-        /* RFC 5322 2.2.3: continuation lines start with white space. */
-        while (cut_end < len && (msg[cut_end] == ' ' || msg[cut_end] == '\t')) {
-          const char *n2 = memchr(msg + cut_end, '\n', len - cut_end);
-          cut_end = n2 ? (size_t)(n2 - msg) + 1 : len;
-        }
-      }
-      at = next;
-    }
-    if (!found)
-      cut = cut_end = 0;
-    sl = strlen(subject) + 11; /* "Subject: " and CRLF */
-  }
-  size_t total = hl + len - (cut_end - cut) + sl;
-  char *out = malloc(total + 1);
-  if (!out)
-    return NULL;
-  char *o = out;
-  memcpy(o, head, hl);
-  o += hl;
-  memcpy(o, msg, cut);
-  o += cut;
-  if (subject) {
-    memcpy(o, "Subject: ", 9);
-    memcpy(o + 9, subject, sl - 11);
-    memcpy(o + sl - 2, "\r\n", 2);
-    o += sl;
-  }
-  memcpy(o, msg + cut_end, len - cut_end);
-  o += len - cut_end;
-  *o = '\0';
-  *outlen = total;
-  return out;
-}
-
-/* The Date of the trace fields, made once a second. */
-static const char *trace_date(struct mp_fake_server *srv)
-{
-  time_t t = time(NULL);
-  if (srv->date[0] && srv->date_sec == (int64_t)t)
-    return srv->date;
-  struct tm tm;
-  srv->date[0] = '\0';
-  if (gmtime_r(&t, &tm) && strftime(srv->date, sizeof(srv->date),
-                                    "%a, %d %b %Y %H:%M:%S +0000", &tm) > 0)
-    srv->date_sec = (int64_t)t;
-  else
-    srv->date[0] = '\0';
-  return srv->date;
-}
-
-/* Delivers the accepted message as cfg->delivery says: to every known
- * recipient (or the redirect user), once or twice, later, or never. */
-static void deliver(struct mp_fake_session *s, const char *qid)
-{
-  struct smtp *m = s->proto;
-  const struct mp_fake_delivery *d = &s->srv->cfg->delivery;
-  struct mp_mailstore *st = s->srv->env.store;
-  const char *to[SMTP_MAX_RCPT];
-  size_t nto = targets(s, to);
-  if (nto == 0 || !m->keep_text)
-    return; /* (keep_text was set from the same targets at DATA) */
-  const char *date = trace_date(s->srv);
-  /* RFC 5321 4.4: the trace fields a delivering server adds; "with" as
-   * RFC 3848 names it. */
-  const char *with = m->helo < 2 ? "SMTP"
-                     : s->in_tls ? (m->user ? "ESMTPSA" : "ESMTPS")
-                                 : (m->user ? "ESMTPA" : "ESMTP");
-  char head[1024];
-  int hl =
-      snprintf(head, sizeof(head),
-               "Return-Path: <%.200s>\r\n"
-               "Received: from %.200s by %.200s with %s id %s;\r\n"
-               "\t%s\r\n",
-               m->from ? m->from : "", m->helo_name ? m->helo_name : "unknown",
-               mp_fake_hostname(s->srv), with, qid, date);
-  if (hl < 0 || (size_t)hl >= sizeof(head))
-    return;
-  size_t full_len;
-  char *full = build_message(head, (size_t)hl, m->msg ? m->msg : "", m->msg_len,
-                             d->subject, &full_len);
-  if (!full)
-    return;
-  uint64_t now = mp_now_us();
-  uint64_t visible = now + d->delay_ms * 1000;
-  /* Every copy but the last is a copy; the store keeps the last. */
-  size_t copies = nto * (d->duplicate ? 2 : 1);
-  for (size_t i = 0; i < copies; i++) {
-    const char *u = to[d->duplicate ? i / 2 : i];
-    if (i + 1 < copies) {
-      mp_mailstore_deliver(st, u, full, full_len, now, visible, NULL);
-    } else if (mp_mailstore_deliver_take(st, u, full, full_len, now, visible,
-                                         NULL) == 0) {
-      full = NULL;
-    }
-  }
-  free(full);
-}
-
-/* Writes v in upper-case hex, at least width digits (printf's "%0*X");
- * returns how many. */
-static size_t put_hex(char *out, unsigned v, size_t width)
-{
-  char tmp[2 * sizeof(v)];
-  size_t n = 0;
-  do {
-    tmp[n++] = "0123456789ABCDEF"[v & 15];
-    v >>= 4;
-  } while (v);
-  size_t k = 0;
-  for (; k + n < width; k++)
-    out[k] = '0';
-  while (n)
-    out[k++] = tmp[--n];
-  return k;
-}
-
-static void data_line(struct mp_fake_session *s, char *line, size_t len,
-                      enum mp_fake_kind kind, int replaced,
-                      struct mp_fake_answer *a)
-{
-  struct smtp *m = s->proto;
-  if (kind == MP_KIND_END) {
-    set_state(s, SMTP_CMD);
-    if (replaced) {
-      reset_transaction(m); /* the client was told something else */
-      return;
-    }
-    if (m->too_big) {
-      mp_fake_answer_line(a, "552 5.3.4 Error: message file too big");
-    } else {
-      char qid[32];
-      size_t ql = put_hex(qid, s->id, 8);
-      ql += put_hex(qid + ql, ++m->queued, 4);
-      qid[ql] = '\0';
-      deliver(s, qid);
-      mp_fake_answer_join(a, "250 2.0.0 Ok: queued as ", qid, NULL);
-    }
-    reset_transaction(m);
-    return;
-  }
-  /* RFC 5321 4.5.2: a leading dot was doubled by the client. */
-  if (len > 0 && line[0] == '.') {
-    line++;
-    len--;
-  }
-  if (m->state == SMTP_DATA_HEAD && len == 0)
-    set_state(s, SMTP_DATA_BODY);
-  msg_append(m, line, len);
-}
-
 /* ---- AUTH (RFC 4954) ---------------------------------------------------- */
 
-/* Turns a SASL step's result into the reply. */
-static void auth_result(struct mp_fake_session *s, int rc, char *out,
-                        struct mp_fake_answer *a)
+static void smtp_logged_in(struct mp_fake_session *s, const char *user,
+                           struct mp_fake_answer *a)
 {
   struct smtp *m = s->proto;
-  if (rc == MP_SASL_CONTINUE) {
-    /* RFC 4954 4: "334 " and the challenge, maybe empty. */
-    mp_fake_answer_line(a, "334 %s", out ? out : "");
-    set_state(s, SMTP_AUTH);
-    free(out);
-    return;
-  }
-  free(out);
-  set_state(s, SMTP_CMD);
-  if (rc == MP_SASL_DONE) {
-    const char *u = mp_sasl_server_user(m->sasl);
-    m->user = strdup(u ? u : "");
-    mp_fake_answer_line(a, "235 2.7.0 Authentication successful");
-  } else if (rc == MP_E_AUTH_FAILED) {
-    client_error(s, a, "535 5.7.8 Error: authentication failed");
-  } else if (rc == MP_E_PROTOCOL_ERROR) {
-    client_error(s, a, "501 5.5.2 Error: cannot decode response");
-  } else {
-    mp_fake_answer_line(a, "454 4.7.0 Temporary authentication failure");
-  }
-  end_auth(m);
+  m->user = strdup(user ? user : "");
+  mp_fake_answer_line(a, "235 2.7.0 Authentication successful");
 }
 
-static void cmd_auth(struct mp_fake_session *s, const char *arg,
+/* RFC 4954 4: "334 " and the challenge; "*" cancels with 501. */
+static const struct mp_fake_sasl_frame smtp_sasl = {
+    .cont = "334 ",
+    .exchange_state = SMTP_AUTH,
+    .idle_state = SMTP_CMD,
+    .max_response = SMTP_MAX_AUTH_LINE,
+    .unsupported = "504 5.5.4 Unrecognized authentication type",
+    .unsupported_counts = 1,
+    .cancelled = "501 5.0.0 Authentication cancelled",
+    .failed = "535 5.7.8 Error: authentication failed",
+    .failed_counts = 1,
+    .undecodable = "501 5.5.2 Error: cannot decode response",
+    .too_long = "500 5.5.6 Authentication exchange line is too long",
+    .temporary = "454 4.7.0 Temporary authentication failure",
+    .logged_in = smtp_logged_in,
+};
+
+static void cmd_auth(struct mp_fake_session *s, struct mp_fake_args *g,
                      struct mp_fake_answer *a)
 {
   struct smtp *m = s->proto;
   const struct mp_fake_config *cfg = s->srv->cfg;
   char mech[64];
-  size_t ml = strcspn(arg, " ");
-  const char *initial = arg[ml] ? arg + ml + 1 : NULL;
-  if (ml == 0 || ml >= sizeof(mech)) {
-    client_error(s, a, "501 5.5.4 Syntax: AUTH mechanism");
+  const char *initial;
+  if (mp_fake_sasl_args(g->arg, mech, sizeof(mech), &initial) < 0) {
+    mp_fake_client_error(s, a, "501 5.5.4 Syntax: AUTH mechanism");
     return;
-  }
-  memcpy(mech, arg, ml);
-  mech[ml] = '\0';
-  if (initial) {
-    while (*initial == ' ')
-      initial++;
-    if (!*initial)
-      initial = NULL;
   }
   char list[512];
   mp_fake_auth_list(cfg, list, sizeof(list));
   if (m->helo < 2) {
-    client_error(s, a, "503 5.5.1 Error: send EHLO first");
-    return;
-  }
-  if (m->user) {
-    client_error(s, a, "503 5.5.1 Error: already authenticated");
-    return;
-  }
-  if (m->in_mail) {
+    mp_fake_client_error(s, a, "503 5.5.1 Error: send EHLO first");
+  } else if (m->user) {
+    mp_fake_client_error(s, a, "503 5.5.1 Error: already authenticated");
+  } else if (m->in_mail) {
     /* RFC 4954 4: not during a mail transaction. */
-    client_error(s, a, "503 5.5.1 Error: MAIL transaction in progress");
-    return;
-  }
-  if (!list[0]) {
-    client_error(s, a, "503 5.5.1 Error: authentication not enabled");
-    return;
-  }
-  if (cfg->auth_requires_tls && !s->in_tls) {
+    mp_fake_client_error(s, a, "503 5.5.1 Error: MAIL transaction in progress");
+  } else if (!list[0]) {
+    mp_fake_client_error(s, a, "503 5.5.1 Error: authentication not enabled");
+  } else if (cfg->auth_requires_tls && !s->in_tls) {
     mp_fake_answer_line(a, "530 5.7.0 Must issue a STARTTLS command first");
-    return;
+  } else {
+    mp_fake_sasl_start(s, mech, initial, a);
   }
-  int id = mp_sasl_from_name(mech);
-  if (id < 0 || !mp_fake_auth_offered(cfg, mech)) {
-    client_error(s, a, "504 5.5.4 Unrecognized authentication type");
-    return;
-  }
-  m->sasl =
-      mp_sasl_server_new(id, mp_fake_hostname(s->srv), mp_fake_password, s);
-  if (!m->sasl) {
-    mp_fake_answer_line(a, "454 4.7.0 Temporary authentication failure");
-    return;
-  }
-  char *out = NULL;
-  int rc = mp_sasl_server_start(m->sasl, initial, &out);
-  auth_result(s, rc, out, a);
-}
-
-static void auth_line(struct mp_fake_session *s, const char *line, int replaced,
-                      struct mp_fake_answer *a)
-{
-  struct smtp *m = s->proto;
-  if (replaced) {
-    end_auth(m); /* a rule answered: the exchange is over */
-    set_state(s, SMTP_CMD);
-    return;
-  }
-  if (strcmp(line, "*") == 0) {
-    /* RFC 4954 4: the client cancelled. */
-    end_auth(m);
-    set_state(s, SMTP_CMD);
-    mp_fake_answer_line(a, "501 5.0.0 Authentication cancelled");
-    return;
-  }
-  if (strlen(line) > SMTP_MAX_AUTH_LINE) {
-    end_auth(m);
-    set_state(s, SMTP_CMD);
-    client_error(s, a, "500 5.5.6 Authentication exchange line is too long");
-    return;
-  }
-  char *out = NULL;
-  int rc = mp_sasl_server_step(m->sasl, line, &out);
-  auth_result(s, rc, out, a);
 }
 
 /* ---- commands ------------------------------------------------------------ */
 
-static enum smtp_cmd lookup_command(const char *verb, size_t len)
+/* EHLO (variant 2) and HELO (1). */
+static void cmd_helo(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
 {
-  char up[8];
-  if (len != 4 && len != 8)
-    return CMD_UNKNOWN; /* every verb has 4 letters, but STARTTLS */
-  for (size_t i = 0; i < len; i++) {
-    char c = verb[i];
-    up[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+  struct smtp *m = s->proto;
+  int ehlo = g->cmd->variant == 2;
+  if (!*g->arg) {
+    mp_fake_client_error(s, a,
+                         ehlo ? "501 5.5.4 Syntax: EHLO hostname"
+                              : "501 5.5.4 Syntax: HELO hostname");
+    return;
   }
-  /* strncmp stops at a name's end: an 8-letter verb is never compared
-   * past a 4-letter name's NUL (memcmp read beyond it: the fuzzer's
-   * fake_smtp-1). */
-  for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
-    if (commands[i].name[0] == up[0] &&
-        strncmp(commands[i].name, up, len) == 0 &&
-        commands[i].name[len] == '\0')
-      return commands[i].cmd;
-  return CMD_UNKNOWN;
+  /* RFC 5321 4.1.4: EHLO/HELO resets a transaction in progress. */
+  fs_reset_transaction(m);
+  free(m->helo_name);
+  m->helo_name = strdup(g->arg);
+  m->helo = g->cmd->variant;
+  if (ehlo)
+    ehlo_reply(s, a);
+  else
+    mp_fake_answer_join(a, "250 ", mp_fake_hostname(s->srv), NULL);
 }
 
-static void cmd_starttls(struct mp_fake_session *s, const char *arg,
+static void cmd_rset(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
+{
+  if (*g->arg) {
+    mp_fake_client_error(s, a, "501 5.5.4 Syntax: RSET");
+    return;
+  }
+  fs_reset_transaction(s->proto);
+  mp_fake_answer_line(a, "250 2.0.0 Ok");
+}
+
+static void cmd_noop(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
+{
+  mp_fake_answer_line(a, "250 2.0.0 Ok");
+}
+
+static void cmd_vrfy(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
+{
+  if (!*g->arg)
+    mp_fake_client_error(s, a, "501 5.5.4 Syntax: VRFY address");
+  else /* RFC 5321 3.5.3 */
+    mp_fake_answer_line(a, "252 2.0.0 Cannot VRFY user, but will accept "
+                           "message and attempt delivery");
+}
+
+static void cmd_expn(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
+{
+  mp_fake_answer_line(a, "502 5.5.1 Error: EXPN not implemented");
+}
+
+static void cmd_help(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
+{
+  mp_fake_answer_line(a, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
+                         "NOOP VRFY QUIT STARTTLS AUTH");
+}
+
+static void cmd_quit(struct mp_fake_session *s, struct mp_fake_args *g,
+                     struct mp_fake_answer *a)
+{
+  mp_fake_answer_line(a, "221 2.0.0 Bye");
+  a->effect = MP_FX_CLOSE;
+}
+
+static void cmd_starttls(struct mp_fake_session *s, struct mp_fake_args *g,
                          struct mp_fake_answer *a)
 {
   struct smtp *m = s->proto;
-  if (*arg) {
-    client_error(s, a, "501 5.5.4 Syntax: STARTTLS");
+  if (*g->arg) {
+    mp_fake_client_error(s, a, "501 5.5.4 Syntax: STARTTLS");
   } else if (s->in_tls) {
-    client_error(s, a, "503 5.5.1 Error: TLS already active");
+    mp_fake_client_error(s, a, "503 5.5.1 Error: TLS already active");
   } else if (s->srv->cfg->tls != MP_FAKE_TLS_STARTTLS || !s->srv->tls_ctx) {
     mp_fake_answer_line(a, "454 4.7.0 TLS not available");
   } else if (m->in_mail) {
-    client_error(s, a, "503 5.5.1 Error: MAIL transaction in progress");
+    mp_fake_client_error(s, a, "503 5.5.1 Error: MAIL transaction in progress");
   } else {
     /* RFC 3207 4: the go-ahead; the handshake starts once it is out. */
     mp_fake_answer_line(a, "220 2.0.0 Ready to start TLS");
@@ -755,115 +399,39 @@ static void cmd_starttls(struct mp_fake_session *s, const char *arg,
   }
 }
 
-static void command(struct mp_fake_session *s, char *line, size_t len,
-                    struct mp_fake_answer *a)
-{
-  struct smtp *m = s->proto;
-  const char *host = mp_fake_hostname(s->srv);
-  size_t vl = strcspn(line, " ");
-  enum smtp_cmd cmd = lookup_command(line, vl);
-  const char *arg = line + vl;
-  while (*arg == ' ')
-    arg++;
-  if (len == 0 || strlen(line) != len) {
-    client_error(s, a, "500 5.5.2 Error: bad syntax");
-    return;
-  }
-  if (len > (cmd == CMD_AUTH ? SMTP_MAX_AUTH_LINE : SMTP_MAX_COMMAND)) {
-    /* RFC 5321 4.5.3.1.4 */
-    client_error(s, a, "500 5.5.2 Error: line too long");
-    return;
-  }
-  switch (cmd) {
-  case CMD_EHLO:
-  case CMD_HELO:
-    if (!*arg) {
-      client_error(s, a,
-                   cmd == CMD_EHLO ? "501 5.5.4 Syntax: EHLO hostname"
-                                   : "501 5.5.4 Syntax: HELO hostname");
-      return;
-    }
-    /* RFC 5321 4.1.4: EHLO/HELO resets a transaction in progress. */
-    reset_transaction(m);
-    free(m->helo_name);
-    m->helo_name = strdup(arg);
-    m->helo = cmd == CMD_EHLO ? 2 : 1;
-    if (cmd == CMD_EHLO)
-      ehlo_reply(s, a);
-    else
-      mp_fake_answer_join(a, "250 ", host, NULL);
-    return;
-  case CMD_MAIL:
-    cmd_mail(s, arg, a);
-    return;
-  case CMD_RCPT:
-    cmd_rcpt(s, arg, a);
-    return;
-  case CMD_DATA:
-    if (*arg)
-      client_error(s, a, "501 5.5.4 Syntax: DATA");
-    else if (!m->in_mail)
-      client_error(s, a, "503 5.5.1 Error: need MAIL command");
-    else if (m->nrcpt == 0)
-      client_error(s, a, "503 5.5.1 Error: need RCPT command");
-    else {
-      const char *to[SMTP_MAX_RCPT];
-      m->keep_text = targets(s, to) > 0;
-      mp_fake_answer_line(a, "354 End data with <CR><LF>.<CR><LF>");
-      set_state(s, SMTP_DATA_HEAD);
-    }
-    return;
-  case CMD_RSET:
-    if (*arg) {
-      client_error(s, a, "501 5.5.4 Syntax: RSET");
-      return;
-    }
-    reset_transaction(m);
-    mp_fake_answer_line(a, "250 2.0.0 Ok");
-    return;
-  case CMD_NOOP:
-    mp_fake_answer_line(a, "250 2.0.0 Ok");
-    return;
-  case CMD_VRFY:
-    if (!*arg)
-      client_error(s, a, "501 5.5.4 Syntax: VRFY address");
-    else /* RFC 5321 3.5.3 */
-      mp_fake_answer_line(a, "252 2.0.0 Cannot VRFY user, but will accept "
-                             "message and attempt delivery");
-    return;
-  case CMD_EXPN:
-    mp_fake_answer_line(a, "502 5.5.1 Error: EXPN not implemented");
-    return;
-  case CMD_HELP:
-    mp_fake_answer_line(a, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
-                           "NOOP VRFY QUIT STARTTLS AUTH");
-    return;
-  case CMD_QUIT:
-    mp_fake_answer_line(a, "221 2.0.0 Bye");
-    a->effect = MP_FX_CLOSE;
-    return;
-  case CMD_STARTTLS:
-    cmd_starttls(s, arg, a);
-    return;
-  case CMD_AUTH:
-    cmd_auth(s, arg, a);
-    return;
-  case CMD_UNKNOWN:
-  default:
-    client_error(s, a, "500 5.5.2 Error: command not recognized");
-    return;
-  }
-}
+/* The commands, in the order the case format lists them. Every one is
+ * valid whenever a command is (SMTP_CMD); RFC 5321 decides the order of
+ * a transaction in the functions themselves (503). */
+static const struct mp_fake_command commands[] = {
+    {"HELO", SMTP_IN_CMD, cmd_helo, 1},
+    {"EHLO", SMTP_IN_CMD, cmd_helo, 2},
+    {"STARTTLS", SMTP_IN_CMD, cmd_starttls, 0},
+    {"AUTH", SMTP_IN_CMD, cmd_auth, 0},
+    {"MAIL", SMTP_IN_CMD, cmd_mail, 0},
+    {"RCPT", SMTP_IN_CMD, cmd_rcpt, 0},
+    {"DATA", SMTP_IN_CMD, fs_cmd_data, 0},
+    {"RSET", SMTP_IN_CMD, cmd_rset, 0},
+    {"NOOP", SMTP_IN_CMD, cmd_noop, 0},
+    {"QUIT", SMTP_IN_CMD, cmd_quit, 0},
+    {"VRFY", SMTP_IN_CMD, cmd_vrfy, 0},
+    {"EXPN", SMTP_IN_CMD, cmd_expn, 0},
+    {"HELP", SMTP_IN_CMD, cmd_help, 0},
+};
 
-/* ---- the protocol table ---------------------------------------------------
- */
+static const struct mp_fake_verb_line smtp_lines = {
+    .max_command = SMTP_MAX_COMMAND,
+    .bad_syntax = "500 5.5.2 Error: bad syntax",
+    .too_long = "500 5.5.2 Error: line too long",
+    .unknown = "500 5.5.2 Error: command not recognized",
+};
+
+/* ---- the protocol table ------------------------------------------------- */
 
 static enum mp_fake_kind smtp_classify(struct mp_fake_session *s,
                                        const char *line, size_t len,
                                        const char **verb, size_t *verb_len)
 {
-  struct smtp *m = s->proto;
-  switch (m->state) {
+  switch (s->state) {
   case SMTP_AUTH:
     return MP_KIND_INPUT;
   case SMTP_DATA_HEAD:
@@ -871,7 +439,7 @@ static enum mp_fake_kind smtp_classify(struct mp_fake_session *s,
     /* RFC 5321 4.1.1.4: a line with a single dot ends the data. */
     if (len == 1 && line[0] == '.')
       return MP_KIND_END;
-    return m->state == SMTP_DATA_HEAD ? MP_KIND_HEADER : MP_KIND_BODY;
+    return s->state == SMTP_DATA_HEAD ? MP_KIND_HEADER : MP_KIND_BODY;
   case SMTP_CMD:
   default:
     *verb = line;
@@ -884,19 +452,18 @@ static void smtp_line(struct mp_fake_session *s, char *line, size_t len,
                       enum mp_fake_kind kind, int replaced,
                       struct mp_fake_answer *a)
 {
-  struct smtp *m = s->proto;
-  switch (m->state) {
+  switch (s->state) {
   case SMTP_AUTH:
-    auth_line(s, line, replaced, a);
+    mp_fake_sasl_line(s, line, len, replaced, a);
     return;
   case SMTP_DATA_HEAD:
   case SMTP_DATA_BODY:
-    data_line(s, line, len, kind, replaced, a);
+    fs_data_line(s, line, len, kind, replaced, a);
     return;
   case SMTP_CMD:
   default:
     if (!replaced)
-      command(s, line, len, a);
+      mp_fake_command_line(s, line, len, &smtp_lines, a);
     return;
   }
 }
@@ -906,14 +473,13 @@ static void smtp_line(struct mp_fake_session *s, char *line, size_t len,
 static void smtp_tls_started(struct mp_fake_session *s)
 {
   struct smtp *m = s->proto;
-  reset_transaction(m);
-  end_auth(m);
+  fs_reset_transaction(m);
   free(m->helo_name);
   m->helo_name = NULL;
   free(m->user);
   m->user = NULL;
   m->helo = 0;
-  set_state(s, SMTP_CMD);
+  mp_fake_set_state(s, SMTP_CMD);
 }
 
 static void smtp_timeout(struct mp_fake_session *s, struct mp_fake_answer *a)
@@ -925,7 +491,14 @@ static void smtp_timeout(struct mp_fake_session *s, struct mp_fake_answer *a)
 const struct mp_fake_protocol mp_fake_smtp_proto = {
     .name = "smtp",
     .max_line = SMTP_MAX_LINE,
-    .open = smtp_open,
+    .state_names = state_names,
+    .commands = commands,
+    .ncommands = sizeof(commands) / sizeof(*commands),
+    .max_errors = SMTP_MAX_ERRORS,
+    .too_many = "421 4.7.0 %s Error: too many errors",
+    .closed_state = -1,
+    .sasl = &smtp_sasl,
+    .data_size = sizeof(struct smtp),
     .close = smtp_close,
     .greeting = smtp_greeting,
     .classify = smtp_classify,

@@ -43,22 +43,6 @@ static const struct nv then_names[] = {
     {"continue", MP_THEN_CONTINUE}, {"close", MP_THEN_CLOSE},
     {"reset", MP_THEN_RESET},       {"hang", MP_THEN_HANG},
     {"starttls", MP_THEN_STARTTLS}, {NULL, 0}};
-/* Command verbs a rule can match, by protocol. */
-static const char *const smtp_verbs[] = {
-    "HELO", "EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT",
-    "RSET", "NOOP", "QUIT",     "VRFY", "EXPN", "HELP", NULL};
-static const char *const pop3_verbs[] = {
-    "CAPA", "STLS", "USER", "PASS", "APOP", "AUTH", "STAT", "LIST",
-    "RETR", "DELE", "TOP",  "UIDL", "NOOP", "RSET", "QUIT", NULL};
-static const char *const imap_verbs[] = {
-    "CAPABILITY",  "NOOP",   "LOGOUT",   "STARTTLS",  "AUTHENTICATE",
-    "LOGIN",       "ENABLE", "ID",       "NAMESPACE", "SELECT",
-    "EXAMINE",     "CREATE", "DELETE",   "RENAME",    "SUBSCRIBE",
-    "UNSUBSCRIBE", "LIST",   "LSUB",     "STATUS",    "APPEND",
-    "CHECK",       "CLOSE",  "UNSELECT", "EXPUNGE",   "SEARCH",
-    "FETCH",       "STORE",  "COPY",     "MOVE",      "UID",
-    "IDLE",        NULL};
-
 /* ------------------------------------------------------------------ */
 /* Servers. */
 
@@ -244,10 +228,10 @@ static int get_repeat(struct ctx *x, const struct ynode *n,
 static int get_on(struct ctx *x, const struct ynode *n,
                   const struct mp_fake_config *s, struct mp_fake_rule *r)
 {
-  const char *const *verbs = s->proto == MP_FAKE_SMTP   ? smtp_verbs
-                             : s->proto == MP_FAKE_POP3 ? pop3_verbs
-                                                        : imap_verbs;
   const char *pname = cy_proto_names[s->proto].name;
+  /* The verbs a rule can match are the ones the server dispatches: its
+   * own command table answers (fake.h), so the two cannot drift. */
+  const char *verbs[64];
   char verb[32], list[512];
   const char *near;
   size_t i;
@@ -294,13 +278,15 @@ static int get_on(struct ctx *x, const struct ynode *n,
   for (i = 0; n->str[i] != '\0' && i + 1 < sizeof verb; i++)
     verb[i] = (char)toupper((unsigned char)n->str[i]);
   verb[i] = '\0';
-  for (i = 0; verbs[i] != NULL; i++) {
-    if (strcmp(verbs[i], verb) == 0) {
-      r->on = MP_ON_COMMAND;
-      r->match = strdup(verb);
-      return r->match == NULL ? cy_oom(x) : 0;
-    }
+  if (mp_fake_verb_known(s->proto, verb)) {
+    r->on = MP_ON_COMMAND;
+    r->match = strdup(verb);
+    return r->match == NULL ? cy_oom(x) : 0;
   }
+  for (i = 0; i + 1 < sizeof verbs / sizeof *verbs; i++)
+    if ((verbs[i] = mp_fake_verb(s->proto, i)) == NULL)
+      break;
+  verbs[i] = NULL;
   near = cy_closest(verb, verbs);
   cy_join(list, sizeof list, verbs);
   if (near != NULL)
