@@ -19,9 +19,11 @@ static uint64_t ms_since(const struct fc *t)
   return (mp_now_us() - t->t0) / 1000;
 }
 
+/* The server freed itself. */
 static void on_stopped(void *data)
 {
   struct fc *t = data;
+  t->srv = NULL;
   t->stopped = 1;
 }
 

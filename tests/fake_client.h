@@ -98,7 +98,7 @@ struct fc {
   struct mp_mailstore *store;
   struct mp_ca *ca;
   struct mp_tls_ctx *cctx;
-  struct mp_fake_server *srv;
+  struct mp_fake_server *srv; /* NULL once it stopped (and freed itself) */
   struct fc_client cl[2];
   int ncl, nclosed;
   int hold; /* at the end of the steps, stop the server, not the client */
