@@ -1,7 +1,8 @@
-/* Unit tests for harness/case/case.c: the DESIGN.md example and a file with
- * every key parse into the expected structs; every rule field; probe auth
- * names; durations; and a table of broken files, each with the exact
- * line:column and a part of the message (tests/data/cases/bad/). */
+/* Unit tests for harness/case/case.c: the example at the top of
+ * docs/case-format.md (tests/data/cases/good/format_example.yaml) and a
+ * file with every key parse into the expected structs; every rule field;
+ * probe auth names; durations; and a table of broken files, each with the
+ * exact line:column and a part of the message (tests/data/cases/bad/). */
 #include "harness/case/case.h"
 
 #include "wire/errors.h"
@@ -68,9 +69,9 @@ static void assert_err(const char *err, const char *file, const char *loc,
 
 /* ---------------------------------------------------------------- */
 
-START_TEST(test_design_example)
+START_TEST(test_format_example)
 {
-  struct mp_case *c = load_ok("good/design.yaml");
+  struct mp_case *c = load_ok("good/format_example.yaml");
   struct mp_fake_config *s;
   struct mp_fake_rule *r;
 
@@ -1347,7 +1348,7 @@ static Suite *case_suite(void)
   Suite *s = suite_create("case");
   TCase *tc = tcase_create("core");
 
-  tcase_add_test(tc, test_design_example);
+  tcase_add_test(tc, test_format_example);
   tcase_add_test(tc, test_full_file);
   tcase_add_test(tc, test_target_file);
   tcase_add_test(tc, test_roundtrip_file);

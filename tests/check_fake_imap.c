@@ -1,186 +1,29 @@
 /* Tests for the fake IMAP server (fake_servers/imap.c) with the shared
  * script engine and sessions: each test starts a server on 127.0.0.1:0 on
- * a fresh loop, talks to it with an mp_conn client following a list of
- * steps, then stops it and checks that the loop closes with no handle
- * left. The client reads literals ("{n}" at a line's end) as raw bytes. */
+ * a fresh loop, talks to it with the scripted client of
+ * tests/fake_client.h following a list of steps, then stops it and checks
+ * that the loop closes with no handle left. The client reads literals
+ * ("{n}" at a line's end) as raw bytes. */
 #include "fake_servers/fake.h"
 
 #include <check.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <uv.h>
-
 #include "fake_servers/mailstore.h"
-#include "wire/cert.h"
+#include "tests/fake_client.h"
 #include "wire/conn.h"
-#include "wire/errors.h"
 #include "wire/sasl.h"
-#include "wire/tls.h"
 
-#define HOST "mx.example.test"
+#define HOST FC_HOST
 #define USER "probe@example.test"
 #define PASS "s3cret"
 #define PLAIN_OK "AHByb2JlQGV4YW1wbGUudGVzdABzM2NyZXQ="  /* s3cret */
 #define PLAIN_BAD "AHByb2JlQGV4YW1wbGUudGVzdAB3cm9uZw==" /* wrong */
-#define MAXL 512
-#define NONE (-1) /* a step after which the server is expected to close */
-/* A step that answers the last "+ challenge" with the client's SASL half. */
-#define SASL_STEP "@step"
-/* A step "@ir PREFIX": PREFIX, a space and the client's initial response. */
-#define SASL_IR "@ir "
 
 /* The step tables below name only the fields a step needs. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-
-struct step {
-  const char *send; /* CRLF is added; "" sends nothing; NULL ends */
-  int replies;      /* tagged or "+" lines to wait for; 0 means 1; NONE */
-  int tls;          /* start TLS as a client after the replies */
-  size_t len;       /* >0: send exactly len bytes, no CRLF */
-  uint64_t wait_ms; /* wait this long before sending */
-};
-
-struct tc {
-  uv_loop_t loop;
-  struct mp_mailstore *store;
-  struct mp_ca *ca;
-  struct mp_tls_ctx *cctx;
-  struct mp_sasl_client *sasl;
-  struct mp_fake_server *srv;
-  struct mp_conn *c;
-  const struct step *steps;
-  const struct step *cur;
-  size_t next;
-  long pending;
-  int implicit;
-  int cont;   /* the next line continues a response after a literal */
-  int waited; /* the current step's wait is over */
-  char *lines[MAXL];
-  size_t nlines;
-  char lit[65536]; /* every literal's bytes, one after the other */
-  size_t nlit;
-  int server_closed;
-  int client_err;
-  int tls_status;
-  int tls_up;
-  /* Copied from the server before it stops. */
-  char *seen[MAXL];
-  int seen_tls[MAXL];
-  size_t nseen;
-  int stopping;
-  int stopped;
-};
-
-static void snapshot_and_stop(struct tc *t);
-static void start_client_tls(struct tc *t);
-static void on_wait(struct mp_conn *c);
-
-static void on_stopped(void *data)
-{
-  struct tc *t = data;
-  t->stopped = 1;
-}
-
-static void send_line(struct tc *t, const char *s)
-{
-  size_t n = strlen(s);
-  char *buf = malloc(n + 2);
-  memcpy(buf, s, n);
-  memcpy(buf + n, "\r\n", 2);
-  mp_conn_write(t->c, buf, n + 2);
-  free(buf);
-}
-
-/* The last "+ ..." line's text after "+ ". */
-static const char *last_challenge(const struct tc *t)
-{
-  for (size_t i = t->nlines; i-- > 0;)
-    if (t->lines[i][0] == '+')
-      return t->lines[i][1] == ' ' ? t->lines[i] + 2 : t->lines[i] + 1;
-  return "";
-}
-
-/* Sends steps while no reply is awaited. */
-static void advance(struct tc *t)
-{
-  while (t->pending == 0) {
-    const struct step *st = &t->steps[t->next];
-    if (!st->send) {
-      mp_conn_close(t->c);
-      return;
-    }
-    if (st->wait_ms && !t->waited) {
-      mp_conn_after(t->c, st->wait_ms, on_wait);
-      return;
-    }
-    t->waited = 0;
-    t->next++;
-    t->cur = st;
-    if (st->len) {
-      mp_conn_write(t->c, st->send, st->len);
-    } else if (strcmp(st->send, SASL_STEP) == 0) {
-      char *out = NULL;
-      int rc = mp_sasl_client_step(t->sasl, last_challenge(t), &out);
-      ck_assert_int_ge(rc, 0);
-      send_line(t, out ? out : "");
-      free(out);
-    } else if (strncmp(st->send, SASL_IR, strlen(SASL_IR)) == 0) {
-      char *ir = NULL, line[2048];
-      ck_assert_int_eq(mp_sasl_client_initial(t->sasl, &ir), 0);
-      ck_assert_ptr_nonnull(ir);
-      snprintf(line, sizeof(line), "%s %s", st->send + strlen(SASL_IR), ir);
-      free(ir);
-      send_line(t, line);
-    } else if (st->send[0]) {
-      /* One write, so pipelined commands travel together. */
-      send_line(t, st->send);
-    }
-    t->pending = st->replies == NONE ? LONG_MAX : st->replies ? st->replies : 1;
-  }
-}
-
-static void on_wait(struct mp_conn *c)
-{
-  struct tc *t = mp_conn_data(c);
-  t->waited = 1;
-  advance(t);
-}
-
-static void got_reply(struct tc *t)
-{
-  if (t->pending == LONG_MAX || --t->pending > 0)
-    return;
-  if (t->cur && t->cur->tls) {
-    start_client_tls(t);
-    return;
-  }
-  advance(t);
-}
-
-static void on_client_tls(struct mp_conn *c, int status)
-{
-  struct tc *t = mp_conn_data(c);
-  t->tls_status = status;
-  if (status < 0) {
-    mp_conn_close(c);
-    return;
-  }
-  t->tls_up = 1;
-  if (!t->implicit || t->nlines > 0)
-    advance(t);
-}
-
-static void start_client_tls(struct tc *t)
-{
-  int rc = mp_conn_start_tls(t->c, t->cctx, 0, HOST, on_client_tls);
-  if (rc < 0) {
-    t->tls_status = rc;
-    mp_conn_close(t->c);
-  }
-}
 
 /* "{n}" or "{n+}" at the end of a line: n, else -1. */
 static long literal_at_end(const char *line, size_t len)
@@ -195,165 +38,58 @@ static long literal_at_end(const char *line, size_t len)
   return end != open + 1 && (*end == '}' || *end == '+') ? n : -1;
 }
 
-static void on_client_line(struct mp_conn *c, char *line, size_t len)
+/* The greeting, a tagged response, a continuation request or an untagged
+ * BAD (the answer to a line without a tag) ends what a step waits for;
+ * other untagged lines and literal tails do not. A literal's bytes come
+ * raw. c->state: the next line continues a response after a literal. */
+static int imap_reply_ends(struct fc_client *c, const char *line, size_t len)
 {
-  struct tc *t = mp_conn_data(c);
-  if (t->nlines < MAXL)
-    t->lines[t->nlines++] = strdup(line);
-  int was_cont = t->cont;
-  t->cont = 0;
+  int was_cont = c->state;
+  c->state = 0;
   long lit = literal_at_end(line, len);
   if (lit >= 0) {
-    t->cont = 1;
+    c->state = 1;
     if (lit > 0)
-      mp_conn_expect_raw(c, (uint64_t)lit);
+      mp_conn_expect_raw(c->c, (uint64_t)lit);
   }
-  /* The greeting, a tagged response, a continuation request or an
-   * untagged BAD (the answer to a line without a tag) ends what a step
-   * waits for; other untagged lines and literal tails do not. */
-  if (t->nlines == 1 || (!was_cont && lit < 0 &&
-                         (!(line[0] == '*' && line[1] == ' ') ||
-                          strncmp(line, "* BAD ", 6) == 0)))
-    got_reply(t);
+  return c->nlines == 1 || (!was_cont && lit < 0 &&
+                            (!(line[0] == '*' && line[1] == ' ') ||
+                             strncmp(line, "* BAD ", 6) == 0));
 }
 
-static void on_client_raw(struct mp_conn *c, const char *buf, size_t len,
-                          int last)
+static const struct fc_proto imap_client = {.line = imap_reply_ends};
+
+/* The last "+ ..." line's text after "+ ". */
+static const char *last_challenge(const struct fc_client *c)
 {
-  struct tc *t = mp_conn_data(c);
-  (void)last;
-  for (size_t i = 0; i < len && t->nlit < sizeof(t->lit) - 1; i++)
-    t->lit[t->nlit++] = buf[i];
-  t->lit[t->nlit] = '\0';
+  for (size_t i = c->nlines; i-- > 0;)
+    if (c->lines[i][0] == '+')
+      return c->lines[i][1] == ' ' ? c->lines[i] + 2 : c->lines[i] + 1;
+  return "";
 }
 
-static void on_client_error(struct mp_conn *c, int err)
+/* A step's maker: answers the last "+ challenge" with the client's SASL
+ * half (c->sasl, set by the test). */
+static const char *sasl_answer(struct fc_client *c)
 {
-  struct tc *t = mp_conn_data(c);
-  if (err == MP_E_CONNECTION_CLOSED)
-    t->server_closed = 1;
-  else
-    t->client_err = err;
+  char *out = NULL;
+  int rc = mp_sasl_client_step(c->sasl, last_challenge(c), &out);
+  ck_assert_int_ge(rc, 0);
+  snprintf(c->made, sizeof(c->made), "%s", out ? out : "");
+  free(out);
+  return c->made;
 }
 
-static void snapshot_and_stop(struct tc *t)
+/* A step's maker: the step's send, a space and the client's initial
+ * response (SASL-IR, RFC 4959). */
+static const char *sasl_ir(struct fc_client *c)
 {
-  if (t->stopping)
-    return;
-  t->stopping = 1;
-  size_t n;
-  const struct mp_fake_seen *seen = mp_fake_seen(t->srv, &n);
-  for (size_t i = 0; i < n && i < MAXL; i++) {
-    t->seen[i] = strdup(seen[i].line);
-    t->seen_tls[i] = seen[i].tls;
-    t->nseen = i + 1;
-  }
-  mp_fake_stop(t->srv, on_stopped, t);
-}
-
-static void on_client_close(struct mp_conn *c)
-{
-  struct tc *t = mp_conn_data(c);
-  t->c = NULL;
-  snapshot_and_stop(t);
-}
-
-static const struct mp_conn_cbs client_cbs = {
-    .on_line = on_client_line,
-    .on_raw = on_client_raw,
-    .on_error = on_client_error,
-    .on_close = on_client_close,
-};
-
-static void on_connect(struct mp_conn *c, int status)
-{
-  struct tc *t = mp_conn_data(c);
-  ck_assert_int_eq(status, 0);
-  if (t->implicit)
-    start_client_tls(t);
-}
-
-static struct tc *tc_new(void)
-{
-  struct tc *t = calloc(1, sizeof(*t));
-  ck_assert_int_eq(uv_loop_init(&t->loop), 0);
-  t->store = mp_mailstore_new();
-  return t;
-}
-
-static void tc_tls(struct tc *t)
-{
-  char err[256];
-  t->ca = mp_ca_new("fake imap test CA", MP_KEY_EC_P256);
-  ck_assert_ptr_nonnull(t->ca);
-  struct mp_tls_client_opts o = {.ca_pem = mp_ca_pem(t->ca)};
-  t->cctx = mp_tls_ctx_client(&o, err, sizeof(err));
-  ck_assert_msg(t->cctx != NULL, "%s", err);
-}
-
-static void tc_run(struct tc *t, const struct mp_fake_config *cfg,
-                   const struct step *steps)
-{
-  struct mp_fake_env env = {.ca = t->ca, .store = t->store};
-  ck_assert_int_eq(mp_fake_start(&t->loop, cfg, &env, "127.0.0.1", 0, &t->srv),
-                   0);
-  t->steps = steps;
-  t->pending = 1; /* the greeting */
-  uv_update_time(&t->loop);
-  t->c = mp_conn_new(&t->loop, &client_cbs, t);
-  mp_conn_set_deadline(t->c, 5000); /* a stuck test fails, never hangs */
-  struct sockaddr_in addr;
-  uv_ip4_addr("127.0.0.1", mp_fake_port(t->srv), &addr);
-  ck_assert_int_eq(
-      mp_conn_connect(t->c, (struct sockaddr *)&addr, 2000, on_connect), 0);
-  uv_run(&t->loop, UV_RUN_DEFAULT);
-  ck_assert_int_eq(t->stopped, 1);
-  ck_assert_int_eq(t->client_err, 0);
-}
-
-static void tc_free(struct tc *t)
-{
-  for (size_t i = 0; i < t->nlines; i++)
-    free(t->lines[i]);
-  for (size_t i = 0; i < t->nseen; i++)
-    free(t->seen[i]);
-  if (t->cctx)
-    mp_tls_ctx_unref(t->cctx);
-  mp_sasl_client_free(t->sasl);
-  mp_ca_free(t->ca);
-  mp_mailstore_free(t->store);
-  ck_assert_int_eq(uv_loop_close(&t->loop), 0);
-  free(t);
-}
-
-static long line_index(const struct tc *t, const char *s)
-{
-  for (size_t i = 0; i < t->nlines; i++)
-    if (strcmp(t->lines[i], s) == 0)
-      return (long)i;
-  return -1;
-}
-
-static int has_line(const struct tc *t, const char *s)
-{
-  return line_index(t, s) >= 0;
-}
-
-/* The first line starting with prefix, or NULL. */
-static const char *line_with(const struct tc *t, const char *prefix)
-{
-  for (size_t i = 0; i < t->nlines; i++)
-    if (strncmp(t->lines[i], prefix, strlen(prefix)) == 0)
-      return t->lines[i];
-  return NULL;
-}
-
-static int saw(const struct tc *t, const char *s)
-{
-  for (size_t i = 0; i < t->nseen; i++)
-    if (strcmp(t->seen[i], s) == 0)
-      return 1;
-  return 0;
+  char *ir = NULL;
+  ck_assert_int_eq(mp_sasl_client_initial(c->sasl, &ir), 0);
+  ck_assert_ptr_nonnull(ir);
+  snprintf(c->made, sizeof(c->made), "%s %s", c->cur->send, ir);
+  free(ir);
+  return c->made;
 }
 
 /* Is word one of the space-separated words of line? */
@@ -378,17 +114,6 @@ static struct mp_fake_config imap_cfg(void)
   c.users = users;
   c.nusers = 1;
   return c;
-}
-
-/* Puts a message into USER's INBOX; its id. */
-static uint64_t deliver(struct tc *t, const char *msg, uint64_t delay_us)
-{
-  uint64_t id = 0, now = mp_now_us();
-  ck_assert_int_eq(mp_mailstore_add_user(t->store, USER), 0);
-  ck_assert_int_eq(mp_mailstore_deliver(t->store, USER, msg, strlen(msg), now,
-                                        now + delay_us, &id),
-                   0);
-  return id;
 }
 
 #define MSG(token)                                                             \
@@ -478,20 +203,21 @@ static const struct cap_case cap_cases[] = {
 START_TEST(greeting_and_capability)
 {
   const struct cap_case *cc = &cap_cases[_i];
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
   cc->setup(&cfg);
   if (cc->tls)
-    tc_tls(t);
-  static const struct step steps[] = {
-      {"a1 CAPABILITY"}, {"a2 LOGOUT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+    fc_tls(t);
+  static const struct fc_step steps[] = {
+      {"a1 CAPABILITY"}, {"a2 LOGOUT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   if (cc->greeting)
-    ck_assert_str_eq(t->lines[0], cc->greeting);
+    ck_assert_str_eq(t->cl->lines[0], cc->greeting);
   else
-    ck_assert_msg(strncmp(t->lines[0], "* OK [CAPABILITY IMAP4rev1", 26) == 0,
-                  "%s: %s", cc->name, t->lines[0]);
-  const char *caps = line_with(t, "* CAPABILITY ");
+    ck_assert_msg(strncmp(t->cl->lines[0], "* OK [CAPABILITY IMAP4rev1", 26) ==
+                      0,
+                  "%s: %s", cc->name, t->cl->lines[0]);
+  const char *caps = fc_line_with(t->cl, "* CAPABILITY ");
   ck_assert_ptr_nonnull(caps);
   for (size_t i = 0; i < 6 && cc->want[i]; i++)
     ck_assert_msg(has_word(caps, cc->want[i]), "%s: no %s in %s", cc->name,
@@ -501,11 +227,11 @@ START_TEST(greeting_and_capability)
                   cc->absent[i], caps);
   /* The greeting's code says what CAPABILITY says. */
   if (!cc->greeting || cc->greeting[5] == '[')
-    ck_assert_ptr_nonnull(strstr(t->lines[0], caps + 13));
-  ck_assert(has_line(t, "* BYE Logging out"));
-  ck_assert(has_line(t, "a2 OK Logout completed."));
-  ck_assert(t->server_closed);
-  tc_free(t);
+    ck_assert_ptr_nonnull(strstr(t->cl->lines[0], caps + 13));
+  ck_assert(fc_has_line(t->cl, "* BYE Logging out"));
+  ck_assert(fc_has_line(t->cl, "a2 OK Logout completed."));
+  ck_assert(t->cl->server_closed);
+  fc_free(t);
 }
 END_TEST
 
@@ -513,11 +239,11 @@ END_TEST
 
 START_TEST(login_quoted_and_literal)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
   /* Wrong passwords three ways, then a synchronizing literal that is
    * right; a literal too big is refused before it is sent. */
-  static const struct step steps[] = {
+  static const struct fc_step steps[] = {
       {"a1 LOGIN \"" USER "\" \"wrong\""},
       {"a2 LOGIN " USER " {5}"},
       {"wrong"},
@@ -528,87 +254,91 @@ START_TEST(login_quoted_and_literal)
       {USER " {6}"},
       {PASS},
       {"a7 LOGIN " USER " " PASS},
-      {"a8 LOGOUT", NONE},
+      {"a8 LOGOUT", FC_NONE},
       {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert(has_line(t, "a1 NO [AUTHENTICATIONFAILED] Authentication "
-                        "failed."));
-  ck_assert(has_line(t, "a2 NO [AUTHENTICATIONFAILED] Authentication "
-                        "failed."));
-  ck_assert(has_line(t, "a3 NO [AUTHENTICATIONFAILED] Authentication "
-                        "failed."));
-  ck_assert(has_line(t, "a4 NO [TOOBIG] Literal too big."));
-  ck_assert(has_line(t, "a5 NO [CLIENTBUG] SELECT needs a login first."));
-  ck_assert(has_line(t, "+ Ready for literal data"));
-  ck_assert(has_line(t, "a6 OK Logged in"));
+  fc_run(t, &cfg, steps);
+  ck_assert(fc_has_line(t->cl, "a1 NO [AUTHENTICATIONFAILED] Authentication "
+                               "failed."));
+  ck_assert(fc_has_line(t->cl, "a2 NO [AUTHENTICATIONFAILED] Authentication "
+                               "failed."));
+  ck_assert(fc_has_line(t->cl, "a3 NO [AUTHENTICATIONFAILED] Authentication "
+                               "failed."));
+  ck_assert(fc_has_line(t->cl, "a4 NO [TOOBIG] Literal too big."));
   ck_assert(
-      has_line(t, "a7 NO [CLIENTBUG] LOGIN is not valid: already logged in."));
+      fc_has_line(t->cl, "a5 NO [CLIENTBUG] SELECT needs a login first."));
+  ck_assert(fc_has_line(t->cl, "+ Ready for literal data"));
+  ck_assert(fc_has_line(t->cl, "a6 OK Logged in"));
+  ck_assert(fc_has_line(
+      t->cl, "a7 NO [CLIENTBUG] LOGIN is not valid: already logged in."));
   /* Every line is in the record, the literals' bytes are not. */
-  ck_assert(saw(t, "a6 LOGIN {18}"));
-  ck_assert(saw(t, " {6}"));
-  ck_assert(saw(t, ""));
-  ck_assert(!saw(t, PASS));
-  tc_free(t);
+  ck_assert(fc_saw(t, "a6 LOGIN {18}"));
+  ck_assert(fc_saw(t, " {6}"));
+  ck_assert(fc_saw(t, ""));
+  ck_assert(!fc_saw(t, PASS));
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(login_disabled_before_tls)
 {
-  struct tc *t = tc_new();
-  tc_tls(t);
+  struct fc *t = fc_new(&imap_client);
+  fc_tls(t);
   struct mp_fake_config cfg = imap_cfg();
   setup_requires_tls(&cfg);
   /* NOOP pipelined after STARTTLS is dropped (RFC 2595 3.1,
    * CVE-2011-0411). */
-  static const struct step steps[] = {{"a1 LOGIN " USER " " PASS},
-                                      {"a2 AUTHENTICATE PLAIN " PLAIN_OK},
-                                      {"a3 STARTTLS\r\nx1 NOOP", 1, 1},
-                                      {"a4 CAPABILITY"},
-                                      {"a5 LOGIN " USER " " PASS},
-                                      {"a6 STARTTLS"},
-                                      {"a7 LOGOUT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert_int_eq(t->tls_status, 0);
-  ck_assert(t->tls_up);
-  ck_assert(has_line(t, "a1 NO [PRIVACYREQUIRED] Plaintext authentication "
+  static const struct fc_step steps[] = {
+      {"a1 LOGIN " USER " " PASS},
+      {"a2 AUTHENTICATE PLAIN " PLAIN_OK},
+      {"a3 STARTTLS\r\nx1 NOOP", 1, .tls = 1},
+      {"a4 CAPABILITY"},
+      {"a5 LOGIN " USER " " PASS},
+      {"a6 STARTTLS"},
+      {"a7 LOGOUT", FC_NONE},
+      {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert_int_eq(t->cl->tls_status, 0);
+  ck_assert(t->cl->tls_up);
+  ck_assert(fc_has_line(t->cl,
+                        "a1 NO [PRIVACYREQUIRED] Plaintext authentication "
                         "disallowed on non-secure (SSL/TLS) connections."));
-  ck_assert(has_line(t, "a2 NO [PRIVACYREQUIRED] Authentication disallowed "
+  ck_assert(fc_has_line(t->cl,
+                        "a2 NO [PRIVACYREQUIRED] Authentication disallowed "
                         "on non-secure (SSL/TLS) connections."));
-  ck_assert(has_line(t, "a3 OK Begin TLS negotiation now."));
-  const char *caps = line_with(t, "* CAPABILITY ");
+  ck_assert(fc_has_line(t->cl, "a3 OK Begin TLS negotiation now."));
+  const char *caps = fc_line_with(t->cl, "* CAPABILITY ");
   ck_assert(!has_word(caps, "STARTTLS"));
   ck_assert(!has_word(caps, "LOGINDISABLED"));
   ck_assert(has_word(caps, "AUTH=PLAIN"));
-  ck_assert(has_line(t, "a5 OK Logged in"));
-  ck_assert(has_line(t,
-                     "a6 NO [CLIENTBUG] STARTTLS is not valid: already logged "
-                     "in."));
-  ck_assert(!saw(t, "x1 NOOP"));
+  ck_assert(fc_has_line(t->cl, "a5 OK Logged in"));
+  ck_assert(fc_has_line(
+      t->cl, "a6 NO [CLIENTBUG] STARTTLS is not valid: already logged "
+             "in."));
+  ck_assert(!fc_saw(t, "x1 NOOP"));
   for (size_t i = 0; i < t->nseen; i++)
     ck_assert_int_eq(t->seen_tls[i], i >= 3); /* a1..a3 in clear */
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(implicit_tls_greets_after_handshake)
 {
-  struct tc *t = tc_new();
-  tc_tls(t);
+  struct fc *t = fc_new(&imap_client);
+  fc_tls(t);
   struct mp_fake_config cfg = imap_cfg();
   cfg.tls = MP_FAKE_TLS_IMPLICIT;
-  t->implicit = 1;
-  static const struct step steps[] = {{"a1 STARTTLS"},
-                                      {"a2 LOGIN " USER " " PASS},
-                                      {"a3 LOGOUT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert(t->tls_up);
-  ck_assert(!has_word(t->lines[0], "STARTTLS"));
-  ck_assert(has_line(t, "a1 BAD TLS is already active."));
-  ck_assert(has_line(t, "a2 OK Logged in"));
+  t->cl->implicit = 1;
+  static const struct fc_step steps[] = {{"a1 STARTTLS"},
+                                         {"a2 LOGIN " USER " " PASS},
+                                         {"a3 LOGOUT", FC_NONE},
+                                         {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert(t->cl->tls_up);
+  ck_assert(!has_word(t->cl->lines[0], "STARTTLS"));
+  ck_assert(fc_has_line(t->cl, "a1 BAD TLS is already active."));
+  ck_assert(fc_has_line(t->cl, "a2 OK Logged in"));
   ck_assert_int_eq(t->seen_tls[0], 1);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -617,54 +347,57 @@ END_TEST
 struct auth_case {
   const char *name;
   int mech; /* for the client half in the test, or -1 */
-  struct step steps[6];
+  struct fc_step steps[6];
   const char *want; /* the last tagged reply */
 };
 
 static const struct auth_case auth_cases[] = {
     {"plain with SASL-IR",
      -1,
-     {{"a1 AUTHENTICATE PLAIN " PLAIN_OK}, {"a2 LOGOUT", NONE}, {NULL}},
+     {{"a1 AUTHENTICATE PLAIN " PLAIN_OK}, {"a2 LOGOUT", FC_NONE}, {NULL}},
      "a1 OK Logged in"},
     {"plain with SASL-IR, wrong password",
      -1,
-     {{"a1 AUTHENTICATE PLAIN " PLAIN_BAD}, {"a2 LOGOUT", NONE}, {NULL}},
+     {{"a1 AUTHENTICATE PLAIN " PLAIN_BAD}, {"a2 LOGOUT", FC_NONE}, {NULL}},
      "a1 NO [AUTHENTICATIONFAILED] Authentication failed."},
     {"plain after the continuation",
      -1,
-     {{"a1 AUTHENTICATE PLAIN"}, {PLAIN_OK}, {"a2 LOGOUT", NONE}, {NULL}},
+     {{"a1 AUTHENTICATE PLAIN"}, {PLAIN_OK}, {"a2 LOGOUT", FC_NONE}, {NULL}},
      "a1 OK Logged in"},
     {"plain, the empty initial response",
      -1,
-     {{"a1 AUTHENTICATE PLAIN ="}, {"a2 LOGOUT", NONE}, {NULL}},
+     {{"a1 AUTHENTICATE PLAIN ="}, {"a2 LOGOUT", FC_NONE}, {NULL}},
      "a1 BAD Invalid SASL response"},
     {"cancelled",
      -1,
-     {{"a1 AUTHENTICATE PLAIN"}, {"*"}, {"a2 LOGOUT", NONE}, {NULL}},
+     {{"a1 AUTHENTICATE PLAIN"}, {"*"}, {"a2 LOGOUT", FC_NONE}, {NULL}},
      "a1 BAD Authentication aborted by client."},
     {"cram-md5",
      MP_SASL_CRAM_MD5,
-     {{"a1 AUTHENTICATE CRAM-MD5"}, {SASL_STEP}, {"a2 LOGOUT", NONE}, {NULL}},
+     {{"a1 AUTHENTICATE CRAM-MD5"},
+      {.make = sasl_answer},
+      {"a2 LOGOUT", FC_NONE},
+      {NULL}},
      "a1 OK Logged in"},
     {"login mechanism",
      MP_SASL_LOGIN,
      {{"a1 AUTHENTICATE LOGIN"},
-      {SASL_STEP},
-      {SASL_STEP},
-      {"a2 LOGOUT", NONE},
+      {.make = sasl_answer},
+      {.make = sasl_answer},
+      {"a2 LOGOUT", FC_NONE},
       {NULL}},
      "a1 OK Logged in"},
     {"scram-sha-256 with SASL-IR",
      MP_SASL_SCRAM_SHA_256,
-     {{SASL_IR "a1 AUTHENTICATE SCRAM-SHA-256"},
-      {SASL_STEP},
-      {SASL_STEP},
-      {"a2 LOGOUT", NONE},
+     {{"a1 AUTHENTICATE SCRAM-SHA-256", .make = sasl_ir},
+      {.make = sasl_answer},
+      {.make = sasl_answer},
+      {"a2 LOGOUT", FC_NONE},
       {NULL}},
      "a1 OK Logged in"},
     {"not offered",
      -1,
-     {{"a1 AUTHENTICATE SCRAM-SHA-1"}, {"a2 LOGOUT", NONE}, {NULL}},
+     {{"a1 AUTHENTICATE SCRAM-SHA-1"}, {"a2 LOGOUT", FC_NONE}, {NULL}},
      "a1 NO [CANNOT] Unsupported authentication mechanism."},
 };
 
@@ -673,19 +406,20 @@ static char *auth_all[] = {"SCRAM-SHA-256", "CRAM-MD5", "LOGIN", "PLAIN"};
 START_TEST(authenticate_table)
 {
   const struct auth_case *ac = &auth_cases[_i];
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
   cfg.auth = auth_all;
   cfg.nauth = 4;
   cfg.auth_set = 1;
   if (ac->mech >= 0) {
-    t->sasl = mp_sasl_client_new(ac->mech, USER, PASS);
-    ck_assert_ptr_nonnull(t->sasl);
+    t->cl->sasl = mp_sasl_client_new(ac->mech, USER, PASS);
+    ck_assert_ptr_nonnull(t->cl->sasl);
   }
-  tc_run(t, &cfg, ac->steps);
-  ck_assert_msg(has_line(t, ac->want), "%s: no \"%s\"", ac->name, ac->want);
-  ck_assert(has_line(t, "a2 OK Logout completed."));
-  tc_free(t);
+  fc_run(t, &cfg, ac->steps);
+  ck_assert_msg(fc_has_line(t->cl, ac->want), "%s: no \"%s\"", ac->name,
+                ac->want);
+  ck_assert(fc_has_line(t->cl, "a2 OK Logout completed."));
+  fc_free(t);
 }
 END_TEST
 
@@ -693,57 +427,59 @@ END_TEST
 
 START_TEST(select_counts)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
   struct mp_fake_mailbox boxes[] = {{USER, 3, 200}};
   cfg.mailboxes = boxes;
   cfg.nmailboxes = 1;
-  static const struct step steps[] = {{"a1 LOGIN " USER " " PASS},
-                                      {"a2 SELECT inbox"},
-                                      {"a3 EXAMINE \"INBOX\""},
-                                      {"a4 SELECT Trash"},
-                                      {"a5 FETCH 1 FLAGS"},
-                                      {"a6 STATUS INBOX (MESSAGES UIDNEXT)"},
-                                      {"a7 LIST \"\" \"*\""},
-                                      {"a8 LOGOUT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, steps);
-  long i = line_index(t, "* 3 EXISTS");
+  static const struct fc_step steps[] = {{"a1 LOGIN " USER " " PASS},
+                                         {"a2 SELECT inbox"},
+                                         {"a3 EXAMINE \"INBOX\""},
+                                         {"a4 SELECT Trash"},
+                                         {"a5 FETCH 1 FLAGS"},
+                                         {"a6 STATUS INBOX (MESSAGES UIDNEXT)"},
+                                         {"a7 LIST \"\" \"*\""},
+                                         {"a8 LOGOUT", FC_NONE},
+                                         {NULL}};
+  fc_run(t, &cfg, steps);
+  long i = fc_line_index(t->cl, "* 3 EXISTS");
   ck_assert_int_ge(i, 0);
-  ck_assert(has_line(t, "* 0 RECENT"));
-  ck_assert(has_line(t, "* OK [UNSEEN 1] First unseen."));
+  ck_assert(fc_has_line(t->cl, "* 0 RECENT"));
+  ck_assert(fc_has_line(t->cl, "* OK [UNSEEN 1] First unseen."));
   char v[64];
   snprintf(v, sizeof(v), "* OK [UIDVALIDITY %u] UIDs valid",
            mp_mailstore_validity(t->store));
-  ck_assert(has_line(t, v));
-  ck_assert(has_line(t, "* OK [UIDNEXT 4] Predicted next UID"));
-  ck_assert(has_line(t, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
-                        "\\Draft)"));
-  ck_assert(has_line(t, "a2 OK [READ-WRITE] Select completed"));
-  ck_assert(has_line(t, "a3 OK [READ-ONLY] Examine completed"));
-  ck_assert(has_line(t, "a4 NO [NONEXISTENT] Mailbox doesn't exist (only "
+  ck_assert(fc_has_line(t->cl, v));
+  ck_assert(fc_has_line(t->cl, "* OK [UIDNEXT 4] Predicted next UID"));
+  ck_assert(fc_has_line(t->cl, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+                               "\\Draft)"));
+  ck_assert(fc_has_line(t->cl, "a2 OK [READ-WRITE] Select completed"));
+  ck_assert(fc_has_line(t->cl, "a3 OK [READ-ONLY] Examine completed"));
+  ck_assert(fc_has_line(t->cl,
+                        "a4 NO [NONEXISTENT] Mailbox doesn't exist (only "
                         "INBOX does)"));
   /* A failed SELECT leaves no mailbox selected (RFC 9051 6.3.2). */
-  ck_assert(has_line(t, "a5 NO [CLIENTBUG] FETCH needs a selected mailbox."));
-  ck_assert(has_line(t, "* STATUS INBOX (MESSAGES 3 UIDNEXT 4)"));
-  ck_assert(has_line(t, "* LIST (\\HasNoChildren) \"/\" INBOX"));
-  tc_free(t);
+  ck_assert(
+      fc_has_line(t->cl, "a5 NO [CLIENTBUG] FETCH needs a selected mailbox."));
+  ck_assert(fc_has_line(t->cl, "* STATUS INBOX (MESSAGES 3 UIDNEXT 4)"));
+  ck_assert(fc_has_line(t->cl, "* LIST (\\HasNoChildren) \"/\" INBOX"));
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(delayed_message_is_hidden)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
-  deliver(t, MSG("tok-1"), 0);
-  deliver(t, MSG("tok-2"), 60u * 1000000u); /* a minute from now */
-  static const struct step steps[] = {{"a1 LOGIN " USER " " PASS},
-                                      {"a2 SELECT INBOX"},
-                                      {"a3 LOGOUT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert(has_line(t, "* 1 EXISTS"));
-  tc_free(t);
+  fc_deliver(t, USER, MSG("tok-1"), 0);
+  fc_deliver(t, USER, MSG("tok-2"), 60u * 1000000u); /* a minute from now */
+  static const struct fc_step steps[] = {{"a1 LOGIN " USER " " PASS},
+                                         {"a2 SELECT INBOX"},
+                                         {"a3 LOGOUT", FC_NONE},
+                                         {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert(fc_has_line(t->cl, "* 1 EXISTS"));
+  fc_free(t);
 }
 END_TEST
 
@@ -751,14 +487,14 @@ END_TEST
  * literal, mark deleted, UID EXPUNGE just those. */
 START_TEST(search_fetch_store_expunge)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
-  uint64_t id1 = deliver(t, MSG("tok-1-aaa"), 0);
-  uint64_t id2 = deliver(t, MSG("other"), 0);
-  uint64_t id3 = deliver(t, MSG("TOK-1-bbb"), 0);
+  uint64_t id1 = fc_deliver(t, USER, MSG("tok-1-aaa"), 0);
+  uint64_t id2 = fc_deliver(t, USER, MSG("other"), 0);
+  uint64_t id3 = fc_deliver(t, USER, MSG("TOK-1-bbb"), 0);
   ck_assert_uint_eq(id1, 1);
   ck_assert_uint_eq(id3, 3);
-  static const struct step steps[] = {
+  static const struct fc_step steps[] = {
       {"a1 LOGIN " USER " " PASS},
       {"a2 SELECT INBOX"},
       {"a3 UID SEARCH HEADER X-Mailprobe-Token \"tok-1\""},
@@ -772,31 +508,32 @@ START_TEST(search_fetch_store_expunge)
       {"b2 SEARCH (OR DELETED FLAGGED) NOT SMALLER 1"},
       {"b3 SEARCH FROB"},
       {"b4 FETCH 9 FLAGS"},
-      {"b5 LOGOUT", NONE},
+      {"b5 LOGOUT", FC_NONE},
       {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert(has_line(t, "* SEARCH 1 3"));
-  ck_assert(has_line(t, "* 1 FETCH (UID 1 BODY[HEADER.FIELDS "
-                        "(X-Mailprobe-Token)] {32}"));
-  ck_assert(has_line(t, "* 3 FETCH (UID 3 BODY[HEADER.FIELDS "
-                        "(X-Mailprobe-Token)] {32}"));
-  ck_assert_str_eq(t->lit, "X-Mailprobe-Token: tok-1-aaa\r\n\r\n"
-                           "X-Mailprobe-Token: TOK-1-bbb\r\n\r\n");
-  ck_assert(has_line(t, "a4 OK UID Fetch completed"));
-  ck_assert(has_line(t, "* SEARCH 2"));
-  ck_assert(has_line(t, "* SEARCH 2 3"));
-  ck_assert(has_line(t, "a7 OK UID STORE completed"));
-  ck_assert(has_line(t, "* 2 FETCH (FLAGS (\\Flagged))"));
+  fc_run(t, &cfg, steps);
+  ck_assert(fc_has_line(t->cl, "* SEARCH 1 3"));
+  ck_assert(fc_has_line(t->cl, "* 1 FETCH (UID 1 BODY[HEADER.FIELDS "
+                               "(X-Mailprobe-Token)] {32}"));
+  ck_assert(fc_has_line(t->cl, "* 3 FETCH (UID 3 BODY[HEADER.FIELDS "
+                               "(X-Mailprobe-Token)] {32}"));
+  ck_assert_str_eq(t->cl->raw, "X-Mailprobe-Token: tok-1-aaa\r\n\r\n"
+                               "X-Mailprobe-Token: TOK-1-bbb\r\n\r\n");
+  ck_assert(fc_has_line(t->cl, "a4 OK UID Fetch completed"));
+  ck_assert(fc_has_line(t->cl, "* SEARCH 2"));
+  ck_assert(fc_has_line(t->cl, "* SEARCH 2 3"));
+  ck_assert(fc_has_line(t->cl, "a7 OK UID STORE completed"));
+  ck_assert(fc_has_line(t->cl, "* 2 FETCH (FLAGS (\\Flagged))"));
   /* Only UID 3 went, though UID 1 is \Deleted too (RFC 4315 2.1). */
-  ck_assert(has_line(t, "* 3 EXPUNGE"));
-  ck_assert(!has_line(t, "* 1 EXPUNGE"));
-  ck_assert(has_line(t, "* 1 FETCH (UID 1 FLAGS (\\Deleted))"));
-  ck_assert(has_line(t, "* 2 FETCH (UID 2 FLAGS (\\Flagged))"));
-  ck_assert(has_line(t, "* SEARCH 1 2"));
-  ck_assert(has_line(t, "b3 BAD Error in IMAP command SEARCH: Invalid search "
+  ck_assert(fc_has_line(t->cl, "* 3 EXPUNGE"));
+  ck_assert(!fc_has_line(t->cl, "* 1 EXPUNGE"));
+  ck_assert(fc_has_line(t->cl, "* 1 FETCH (UID 1 FLAGS (\\Deleted))"));
+  ck_assert(fc_has_line(t->cl, "* 2 FETCH (UID 2 FLAGS (\\Flagged))"));
+  ck_assert(fc_has_line(t->cl, "* SEARCH 1 2"));
+  ck_assert(fc_has_line(t->cl,
+                        "b3 BAD Error in IMAP command SEARCH: Invalid search "
                         "key"));
-  ck_assert(has_line(t, "b4 BAD Error in IMAP command FETCH: Invalid "
-                        "messageset"));
+  ck_assert(fc_has_line(t->cl, "b4 BAD Error in IMAP command FETCH: Invalid "
+                               "messageset"));
   /* PEEK left \Seen alone; the store lost UID 3 only. */
   ck_assert_ptr_null(mp_mailstore_get(t->store, USER, id3));
   ck_assert_ptr_nonnull(mp_mailstore_get(t->store, USER, id1));
@@ -804,97 +541,101 @@ START_TEST(search_fetch_store_expunge)
                     MP_MAIL_DELETED);
   ck_assert_uint_eq(mp_mailstore_count(t->store, USER, mp_now_us()), 1);
   (void)id2;
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(fetch_body_sets_seen)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
-  deliver(t, MSG("x"), 0);
-  static const struct step steps[] = {{"a1 LOGIN " USER " " PASS},
-                                      {"a2 SELECT INBOX"},
-                                      {"a3 FETCH 1 (RFC822.SIZE BODY[TEXT])"},
-                                      {"a4 FETCH 1 (BODY[]<0.4> ENVELOPE)"},
-                                      {"a5 CLOSE"},
-                                      {"a6 LOGOUT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, steps);
+  fc_deliver(t, USER, MSG("x"), 0);
+  static const struct fc_step steps[] = {
+      {"a1 LOGIN " USER " " PASS},
+      {"a2 SELECT INBOX"},
+      {"a3 FETCH 1 (RFC822.SIZE BODY[TEXT])"},
+      {"a4 FETCH 1 (BODY[]<0.4> ENVELOPE)"},
+      {"a5 CLOSE"},
+      {"a6 LOGOUT", FC_NONE},
+      {NULL}};
+  fc_run(t, &cfg, steps);
   size_t size = strlen(MSG("x"));
   char want[128];
   snprintf(want, sizeof(want), "* 1 FETCH (RFC822.SIZE %zu BODY[TEXT] {7}",
            size);
-  ck_assert(has_line(t, want));
-  ck_assert(has_line(t, " FLAGS (\\Seen))"));
-  ck_assert(has_line(t, "* 1 FETCH (BODY[]<0> {4}"));
-  ck_assert(has_line(t, " ENVELOPE (NIL \"probe\" ((\"Sender\" NIL \"sender\" "
+  ck_assert(fc_has_line(t->cl, want));
+  ck_assert(fc_has_line(t->cl, " FLAGS (\\Seen))"));
+  ck_assert(fc_has_line(t->cl, "* 1 FETCH (BODY[]<0> {4}"));
+  ck_assert(fc_has_line(t->cl,
+                        " ENVELOPE (NIL \"probe\" ((\"Sender\" NIL \"sender\" "
                         "\"example.test\")) ((\"Sender\" NIL \"sender\" "
                         "\"example.test\")) ((\"Sender\" NIL \"sender\" "
                         "\"example.test\")) ((NIL NIL \"probe\" "
                         "\"example.test\")) NIL NIL NIL NIL))"));
-  ck_assert_str_eq(t->lit, "hello\r\nFrom");
+  ck_assert_str_eq(t->cl->raw, "hello\r\nFrom");
   ck_assert_uint_eq(mp_mailstore_get(t->store, USER, 1)->flags, MP_MAIL_SEEN);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(expunge_highest_first)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
   struct mp_fake_mailbox boxes[] = {{USER, 4, 100}};
   cfg.mailboxes = boxes;
   cfg.nmailboxes = 1;
-  static const struct step steps[] = {
+  static const struct fc_step steps[] = {
       {"a1 LOGIN " USER " " PASS},
       {"a2 SELECT INBOX"},
       {"a3 STORE 1,3:4 +FLAGS.SILENT (\\Deleted)"},
       {"a4 EXPUNGE"},
       {"a5 NOOP"},
-      {"a6 LOGOUT", NONE},
+      {"a6 LOGOUT", FC_NONE},
       {NULL}};
-  tc_run(t, &cfg, steps);
-  long e4 = line_index(t, "* 4 EXPUNGE"), e3 = line_index(t, "* 3 EXPUNGE"),
-       e1 = line_index(t, "* 1 EXPUNGE");
+  fc_run(t, &cfg, steps);
+  long e4 = fc_line_index(t->cl, "* 4 EXPUNGE"),
+       e3 = fc_line_index(t->cl, "* 3 EXPUNGE"),
+       e1 = fc_line_index(t->cl, "* 1 EXPUNGE");
   ck_assert_int_ge(e4, 0);
   ck_assert_int_eq(e3, e4 + 1);
   ck_assert_int_eq(e1, e3 + 1);
-  ck_assert(has_line(t, "a4 OK Expunge completed"));
+  ck_assert(fc_has_line(t->cl, "a4 OK Expunge completed"));
   ck_assert_uint_eq(mp_mailstore_count(t->store, USER, mp_now_us()), 1);
   ck_assert_ptr_nonnull(mp_mailstore_get(t->store, USER, 2));
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(idle_and_new_mail)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
-  deliver(t, MSG("a"), 0);
-  deliver(t, MSG("b"), 100000); /* visible 100 ms from now */
-  deliver(t, MSG("c"), 400000); /* and 400 ms */
-  static const struct step steps[] = {{"a1 LOGIN " USER " " PASS},
-                                      {"a2 SELECT INBOX"},
-                                      {"a3 IDLE"},
-                                      {"done", 0, 0, 0, 200},
-                                      {"a4 NOOP", 0, 0, 0, 300},
-                                      {"a5 LOGOUT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, steps);
+  fc_deliver(t, USER, MSG("a"), 0);
+  fc_deliver(t, USER, MSG("b"), 100000); /* visible 100 ms from now */
+  fc_deliver(t, USER, MSG("c"), 400000); /* and 400 ms */
+  static const struct fc_step steps[] = {{"a1 LOGIN " USER " " PASS},
+                                         {"a2 SELECT INBOX"},
+                                         {"a3 IDLE"},
+                                         {"done", 0, .wait_ms = 200},
+                                         {"a4 NOOP", 0, .wait_ms = 300},
+                                         {"a5 LOGOUT", FC_NONE},
+                                         {NULL}};
+  fc_run(t, &cfg, steps);
   /* SELECT saw one; DONE after 200 ms the second; NOOP at 500 ms the
    * third (RFC 9051 7.4.1: EXISTS when the count grows). */
-  long e1 = line_index(t, "* 1 EXISTS"), e2 = line_index(t, "* 2 EXISTS"),
-       e3 = line_index(t, "* 3 EXISTS");
-  long idling = line_index(t, "+ idling"),
-       done = line_index(t, "a3 OK Idle completed."),
-       noop = line_index(t, "a4 OK NOOP completed");
+  long e1 = fc_line_index(t->cl, "* 1 EXISTS"),
+       e2 = fc_line_index(t->cl, "* 2 EXISTS"),
+       e3 = fc_line_index(t->cl, "* 3 EXISTS");
+  long idling = fc_line_index(t->cl, "+ idling"),
+       done = fc_line_index(t->cl, "a3 OK Idle completed."),
+       noop = fc_line_index(t->cl, "a4 OK NOOP completed");
   ck_assert_int_ge(e1, 0);
   ck_assert_int_gt(idling, e1);
   ck_assert_int_gt(e2, idling);
   ck_assert_int_eq(done, e2 + 1);
   ck_assert_int_eq(noop, e3 + 1);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -902,35 +643,36 @@ END_TEST
 
 START_TEST(errors_and_error_limit)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
-  static struct step steps[24];
-  steps[0] = (struct step){"+bad tag"};
-  steps[1] = (struct step){"a1"};
-  steps[2] = (struct step){"a2 FROB"};
-  steps[3] = (struct step){"a3 NOOP"};
+  static struct fc_step steps[24];
+  steps[0] = (struct fc_step){"+bad tag"};
+  steps[1] = (struct fc_step){"a1"};
+  steps[2] = (struct fc_step){"a2 FROB"};
+  steps[3] = (struct fc_step){"a3 NOOP"};
   for (int i = 4; i < 21; i++)
-    steps[i] = (struct step){"x BOGUS"};
-  steps[20].replies = NONE; /* the 20th error */
-  steps[21] = (struct step){NULL};
-  tc_run(t, &cfg, steps);
-  ck_assert_str_eq(t->lines[1], "* BAD Error in IMAP command received by "
-                                "server.");
-  ck_assert_str_eq(t->lines[2], "a1 BAD Error in IMAP command: Missing "
-                                "command.");
-  ck_assert_str_eq(t->lines[3], "a2 BAD Error in IMAP command FROB: Unknown "
-                                "command.");
-  ck_assert_str_eq(t->lines[4], "a3 OK NOOP completed");
-  ck_assert_str_eq(t->lines[t->nlines - 1],
+    steps[i] = (struct fc_step){"x BOGUS"};
+  steps[20].replies = FC_NONE; /* the 20th error */
+  steps[21] = (struct fc_step){NULL};
+  fc_run(t, &cfg, steps);
+  ck_assert_str_eq(t->cl->lines[1], "* BAD Error in IMAP command received by "
+                                    "server.");
+  ck_assert_str_eq(t->cl->lines[2], "a1 BAD Error in IMAP command: Missing "
+                                    "command.");
+  ck_assert_str_eq(t->cl->lines[3],
+                   "a2 BAD Error in IMAP command FROB: Unknown "
+                   "command.");
+  ck_assert_str_eq(t->cl->lines[4], "a3 OK NOOP completed");
+  ck_assert_str_eq(t->cl->lines[t->cl->nlines - 1],
                    "* BYE Too many invalid IMAP commands.");
-  ck_assert(t->server_closed);
-  tc_free(t);
+  ck_assert(t->cl->server_closed);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(line_and_literal_limits)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
   static char longline[17100];
   memset(longline, 'x', sizeof(longline) - 1);
@@ -942,22 +684,23 @@ START_TEST(line_and_literal_limits)
   for (int i = 0; i < 16; i++)
     at += (size_t)snprintf(many + at, sizeof(many) - at, " {1+}\r\nx");
   snprintf(many + at, sizeof(many) - at, " {1}");
-  struct step steps[] = {{longline},
-                         {"a2 STARTTLS"},
-                         {many},
-                         {"a4 NOOP"},
-                         {"a5 LOGIN {100000+}", NONE},
-                         {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert(has_line(t, "a1 BAD [TOOBIG] Command line too long."));
-  ck_assert(has_line(t, "a2 BAD STARTTLS is not available."));
-  ck_assert(has_line(t, "a3 NO [TOOBIG] Literal too big."));
-  ck_assert(has_line(t, "a4 OK NOOP completed"));
+  struct fc_step steps[] = {{longline},
+                            {"a2 STARTTLS"},
+                            {many},
+                            {"a4 NOOP"},
+                            {"a5 LOGIN {100000+}", FC_NONE},
+                            {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert(fc_has_line(t->cl, "a1 BAD [TOOBIG] Command line too long."));
+  ck_assert(fc_has_line(t->cl, "a2 BAD STARTTLS is not available."));
+  ck_assert(fc_has_line(t->cl, "a3 NO [TOOBIG] Literal too big."));
+  ck_assert(fc_has_line(t->cl, "a4 OK NOOP completed"));
   /* RFC 7888 4: a non-synchronizing literal we will not take ends the
    * session. */
-  ck_assert_str_eq(t->lines[t->nlines - 1], "* BYE [TOOBIG] Literal too big.");
-  ck_assert(t->server_closed);
-  tc_free(t);
+  ck_assert_str_eq(t->cl->lines[t->cl->nlines - 1],
+                   "* BYE [TOOBIG] Literal too big.");
+  ck_assert(t->cl->server_closed);
+  fc_free(t);
 }
 END_TEST
 
@@ -977,9 +720,9 @@ END_TEST
  * fetched back byte for byte; the errors a client can make. */
 START_TEST(append_stores_and_announces)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
-  deliver(t, MSG("old"), 0);
+  fc_deliver(t, USER, MSG("old"), 0);
   static const char m1[] = APPEND_MSG("one");
   static const char m2[] = APPEND_MSG("two");
   static char s1[64], s2[512], s3[128], big[BIG_APPEND + 2];
@@ -992,7 +735,7 @@ START_TEST(append_stores_and_announces)
   for (size_t i = 0; i < BIG_APPEND; i++)
     big[i] = i % 78 == 76 ? '\r' : i % 78 == 77 ? '\n' : (char)('a' + i % 26);
   memcpy(big + BIG_APPEND, "\r\n", 2);
-  struct step steps[] = {
+  struct fc_step steps[] = {
       {"a0 APPEND INBOX {5}"},
       {"hello"},
       {"a1 LOGIN " USER " " PASS},
@@ -1007,47 +750,54 @@ START_TEST(append_stores_and_announces)
       {"a9 APPEND INBOX hello"},
       {"b0 APPEND INBOX {20000000}"},
       {s3},
-      {big, 0, 0, sizeof(big)},
+      {big, 0, .len = sizeof(big)},
       {"b2 NOOP"},
-      {"b3 APPEND INBOX {20000000+}", NONE},
+      {"b3 APPEND INBOX {20000000+}", FC_NONE},
       {NULL}};
-  tc_run(t, &cfg, steps);
+  fc_run(t, &cfg, steps);
   uint32_t v = mp_mailstore_validity(t->store);
   char want[128];
-  ck_assert(has_line(t, "a0 NO [CLIENTBUG] APPEND needs a login first."));
-  ck_assert(has_line(t, "* 1 EXISTS"));
-  ck_assert(has_line(t, "+ Ready for literal data"));
+  ck_assert(
+      fc_has_line(t->cl, "a0 NO [CLIENTBUG] APPEND needs a login first."));
+  ck_assert(fc_has_line(t->cl, "* 1 EXISTS"));
+  ck_assert(fc_has_line(t->cl, "+ Ready for literal data"));
   /* The new message is announced before the tagged OK. */
   snprintf(want, sizeof(want), "a3 OK [APPENDUID %u 2] APPEND completed", v);
-  ck_assert_int_eq(line_index(t, "* 2 EXISTS") + 1, line_index(t, want));
+  ck_assert_int_eq(fc_line_index(t->cl, "* 2 EXISTS") + 1,
+                   fc_line_index(t->cl, want));
   snprintf(want, sizeof(want), "a4 OK [APPENDUID %u 3] APPEND completed", v);
-  ck_assert_int_eq(line_index(t, "* 3 EXISTS") + 1, line_index(t, want));
-  const char *f2 = line_with(t, "* 2 FETCH (UID 2 FLAGS () INTERNALDATE ");
+  ck_assert_int_eq(fc_line_index(t->cl, "* 3 EXISTS") + 1,
+                   fc_line_index(t->cl, want));
+  const char *f2 =
+      fc_line_with(t->cl, "* 2 FETCH (UID 2 FLAGS () INTERNALDATE ");
   ck_assert_ptr_nonnull(f2);
   snprintf(want, sizeof(want),
            "* 3 FETCH (UID 3 FLAGS (\\Flagged \\Seen) INTERNALDATE "
            "\" 5-Nov-2026 08:00:07 +0000\" BODY[] {%zu}",
            sizeof(m2) - 1);
-  ck_assert(has_line(t, want));
-  ck_assert_str_eq(t->lit, APPEND_MSG("one") APPEND_MSG("two"));
-  ck_assert(has_line(t, "a6 NO [TRYCREATE] Mailbox doesn't exist (only INBOX "
+  ck_assert(fc_has_line(t->cl, want));
+  ck_assert_str_eq(t->cl->raw, APPEND_MSG("one") APPEND_MSG("two"));
+  ck_assert(fc_has_line(t->cl,
+                        "a6 NO [TRYCREATE] Mailbox doesn't exist (only INBOX "
                         "does)"));
-  ck_assert(has_line(t, "a7 BAD Error in IMAP command APPEND: Invalid flags"));
-  ck_assert(has_line(t, "a8 BAD Error in IMAP command APPEND: Invalid "
-                        "date-time"));
-  ck_assert(has_line(t, "a9 BAD Error in IMAP command APPEND: Invalid "
-                        "arguments"));
+  ck_assert(
+      fc_has_line(t->cl, "a7 BAD Error in IMAP command APPEND: Invalid flags"));
+  ck_assert(fc_has_line(t->cl, "a8 BAD Error in IMAP command APPEND: Invalid "
+                               "date-time"));
+  ck_assert(fc_has_line(t->cl, "a9 BAD Error in IMAP command APPEND: Invalid "
+                               "arguments"));
   /* RFC 9051 7.1: a synchronizing literal past 10 MiB is refused before
    * it is sent; one past 64 KiB is not. */
-  ck_assert(has_line(t, "b0 NO [TOOBIG] Literal too big."));
+  ck_assert(fc_has_line(t->cl, "b0 NO [TOOBIG] Literal too big."));
   snprintf(want, sizeof(want), "b1 OK [APPENDUID %u 4] APPEND completed", v);
-  ck_assert(has_line(t, want));
-  ck_assert(has_line(t, "* 4 EXISTS"));
+  ck_assert(fc_has_line(t->cl, want));
+  ck_assert(fc_has_line(t->cl, "* 4 EXISTS"));
   /* RFC 7888 4: LITERAL- past what we take is the client's error. */
-  ck_assert_int_eq(line_index(t, "b3 BAD [TOOBIG] Literal too big.") + 1,
-                   (long)t->nlines - 1);
-  ck_assert_str_eq(t->lines[t->nlines - 1], "* BYE [TOOBIG] Literal too big.");
-  ck_assert(t->server_closed);
+  ck_assert_int_eq(fc_line_index(t->cl, "b3 BAD [TOOBIG] Literal too big.") + 1,
+                   (long)t->cl->nlines - 1);
+  ck_assert_str_eq(t->cl->lines[t->cl->nlines - 1],
+                   "* BYE [TOOBIG] Literal too big.");
+  ck_assert(t->cl->server_closed);
   /* What the store holds: the exact bytes, the system flags only. */
   const struct mp_mail *mail = mp_mailstore_get(t->store, USER, 2);
   ck_assert_ptr_nonnull(mail);
@@ -1062,7 +812,7 @@ START_TEST(append_stores_and_announces)
   ck_assert_int_eq(memcmp(mail->data, big, BIG_APPEND), 0);
   ck_assert_ptr_null(mp_mailstore_get(t->store, USER, 5));
   ck_assert_uint_eq(mp_mailstore_count(t->store, USER, mp_now_us()), 4);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -1073,43 +823,47 @@ END_TEST
  * set or argument BAD; nothing is copied. */
 START_TEST(copy_move_nowhere)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
-  deliver(t, "Subject: one\r\n\r\nbody\r\n", 0);
-  static const struct step steps[] = {{"a1 LOGIN " USER " " PASS},
-                                      {"a2 SELECT INBOX"},
-                                      {"a3 COPY 1 Trash"},
-                                      {"a4 UID MOVE 1:* \"Archive 2026\""},
-                                      {"a5 MOVE 1 inbox"},
-                                      {"a6 UID COPY 1 INBOX"},
-                                      {"a7 COPY 9 Trash"},
-                                      {"a8 COPY 1"},
-                                      {"a9 MOVE x Trash"},
-                                      {"b1 LOGOUT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert(has_line(t, "a3 NO [TRYCREATE] Mailbox doesn't exist (only INBOX "
+  fc_deliver(t, USER, "Subject: one\r\n\r\nbody\r\n", 0);
+  static const struct fc_step steps[] = {{"a1 LOGIN " USER " " PASS},
+                                         {"a2 SELECT INBOX"},
+                                         {"a3 COPY 1 Trash"},
+                                         {"a4 UID MOVE 1:* \"Archive 2026\""},
+                                         {"a5 MOVE 1 inbox"},
+                                         {"a6 UID COPY 1 INBOX"},
+                                         {"a7 COPY 9 Trash"},
+                                         {"a8 COPY 1"},
+                                         {"a9 MOVE x Trash"},
+                                         {"b1 LOGOUT", FC_NONE},
+                                         {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert(fc_has_line(t->cl,
+                        "a3 NO [TRYCREATE] Mailbox doesn't exist (only INBOX "
                         "does)"));
-  ck_assert(has_line(t, "a4 NO [TRYCREATE] Mailbox doesn't exist (only INBOX "
+  ck_assert(fc_has_line(t->cl,
+                        "a4 NO [TRYCREATE] Mailbox doesn't exist (only INBOX "
                         "does)"));
-  ck_assert(has_line(t, "a5 NO [CANNOT] MOVE into the selected mailbox is not "
+  ck_assert(fc_has_line(t->cl,
+                        "a5 NO [CANNOT] MOVE into the selected mailbox is not "
                         "supported by this server"));
-  ck_assert(has_line(t, "a6 NO [CANNOT] UID COPY into the selected mailbox is "
+  ck_assert(fc_has_line(t->cl,
+                        "a6 NO [CANNOT] UID COPY into the selected mailbox is "
                         "not supported by this server"));
-  ck_assert(has_line(t, "a7 BAD Error in IMAP command COPY: Invalid "
-                        "messageset"));
-  ck_assert(has_line(t, "a8 BAD Error in IMAP command COPY: Invalid "
-                        "arguments"));
-  ck_assert(has_line(t, "a9 BAD Error in IMAP command MOVE: Invalid "
-                        "messageset"));
+  ck_assert(fc_has_line(t->cl, "a7 BAD Error in IMAP command COPY: Invalid "
+                               "messageset"));
+  ck_assert(fc_has_line(t->cl, "a8 BAD Error in IMAP command COPY: Invalid "
+                               "arguments"));
+  ck_assert(fc_has_line(t->cl, "a9 BAD Error in IMAP command MOVE: Invalid "
+                               "messageset"));
   ck_assert_uint_eq(mp_mailstore_count(t->store, USER, mp_now_us()), 1);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(append_unselected_and_rule)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
   static char *reply[] = {"{tag} NO [OVERQUOTA] mailbox full"};
   struct mp_fake_rule rules[] = {{.on = MP_ON_COMMAND,
@@ -1120,28 +874,28 @@ START_TEST(append_unselected_and_rule)
                                   .nreply = 1}};
   cfg.rules = rules;
   cfg.nrules = 1;
-  static const struct step steps[] = {
+  static const struct fc_step steps[] = {
       {"a1 LOGIN " USER " " PASS},
       {"a2 APPEND INBOX (\\Draft) {7+}\r\nhi\r\nyo\r"},
       {"a3 APPEND INBOX {5}"},
       {"hello"},
       {"a4 STATUS INBOX (MESSAGES UIDNEXT)"},
-      {"a5 LOGOUT", NONE},
+      {"a5 LOGOUT", FC_NONE},
       {NULL}};
-  tc_run(t, &cfg, steps);
+  fc_run(t, &cfg, steps);
   char want[128];
   snprintf(want, sizeof(want), "a2 OK [APPENDUID %u 1] APPEND completed",
            mp_mailstore_validity(t->store));
-  ck_assert(has_line(t, want));
-  ck_assert(!line_with(t, "* 1 EXISTS"));
-  ck_assert(has_line(t, "a3 NO [OVERQUOTA] mailbox full"));
-  ck_assert(has_line(t, "* STATUS INBOX (MESSAGES 1 UIDNEXT 2)"));
+  ck_assert(fc_has_line(t->cl, want));
+  ck_assert(!fc_line_with(t->cl, "* 1 EXISTS"));
+  ck_assert(fc_has_line(t->cl, "a3 NO [OVERQUOTA] mailbox full"));
+  ck_assert(fc_has_line(t->cl, "* STATUS INBOX (MESSAGES 1 UIDNEXT 2)"));
   const struct mp_mail *mail = mp_mailstore_get(t->store, USER, 1);
   ck_assert_ptr_nonnull(mail);
   ck_assert_str_eq(mail->data, "hi\r\nyo\r");
   ck_assert_uint_eq(mail->flags, MP_MAIL_DRAFT);
-  ck_assert(saw(t, "a2 APPEND INBOX (\\Draft) {7+}"));
-  tc_free(t);
+  ck_assert(fc_saw(t, "a2 APPEND INBOX (\\Draft) {7+}"));
+  fc_free(t);
 }
 END_TEST
 
@@ -1149,7 +903,7 @@ END_TEST
 
 START_TEST(rule_reply_uses_the_tag)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
   static char *reply[] = {"* OK [ALERT] not now",
                           "{tag} NO [UNAVAILABLE] {tag} try later"};
@@ -1161,23 +915,23 @@ START_TEST(rule_reply_uses_the_tag)
                                   .nreply = 2}};
   cfg.rules = rules;
   cfg.nrules = 1;
-  static const struct step steps[] = {{"a1 LOGIN " USER " " PASS},
-                                      {"tag.9 SELECT INBOX"},
-                                      {"a3 SELECT INBOX"},
-                                      {"a4 LOGOUT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert(has_line(t, "* OK [ALERT] not now"));
-  ck_assert(has_line(t, "tag.9 NO [UNAVAILABLE] tag.9 try later"));
+  static const struct fc_step steps[] = {{"a1 LOGIN " USER " " PASS},
+                                         {"tag.9 SELECT INBOX"},
+                                         {"a3 SELECT INBOX"},
+                                         {"a4 LOGOUT", FC_NONE},
+                                         {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert(fc_has_line(t->cl, "* OK [ALERT] not now"));
+  ck_assert(fc_has_line(t->cl, "tag.9 NO [UNAVAILABLE] tag.9 try later"));
   /* The replaced SELECT selected nothing; the next one does. */
-  ck_assert(has_line(t, "a3 OK [READ-WRITE] Select completed"));
-  tc_free(t);
+  ck_assert(fc_has_line(t->cl, "a3 OK [READ-WRITE] Select completed"));
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(rule_on_literal_command_sees_its_verb)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
   static char *reply[] = {"{tag} NO [UNAVAILABLE] maintenance"};
   struct mp_fake_rule rules[] = {{.on = MP_ON_COMMAND,
@@ -1187,24 +941,25 @@ START_TEST(rule_on_literal_command_sees_its_verb)
                                   .nreply = 1}};
   cfg.rules = rules;
   cfg.nrules = 1;
-  static const struct step steps[] = {{"a1 LOGIN {18}"},
-                                      {USER " " PASS},
-                                      {"a2 SELECT INBOX"},
-                                      {"a3 LOGOUT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {{"a1 LOGIN {18}"},
+                                         {USER " " PASS},
+                                         {"a2 SELECT INBOX"},
+                                         {"a3 LOGOUT", FC_NONE},
+                                         {NULL}};
+  fc_run(t, &cfg, steps);
   /* The continuation is protocol, not an answer: the rule answers the
    * whole command once it is complete, and nobody logged in. */
-  ck_assert(has_line(t, "+ Ready for literal data"));
-  ck_assert(has_line(t, "a1 NO [UNAVAILABLE] maintenance"));
-  ck_assert(has_line(t, "a2 NO [CLIENTBUG] SELECT needs a login first."));
-  tc_free(t);
+  ck_assert(fc_has_line(t->cl, "+ Ready for literal data"));
+  ck_assert(fc_has_line(t->cl, "a1 NO [UNAVAILABLE] maintenance"));
+  ck_assert(
+      fc_has_line(t->cl, "a2 NO [CLIENTBUG] SELECT needs a login first."));
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(preauth_greeting_logs_in)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
   struct mp_fake_mailbox boxes[] = {{USER, 2, 100}};
   cfg.mailboxes = boxes;
@@ -1214,31 +969,32 @@ START_TEST(preauth_greeting_logs_in)
       {.on = MP_ON_CONNECT, .when_tls = -1, .reply = reply, .nreply = 1}};
   cfg.rules = rules;
   cfg.nrules = 1;
-  static const struct step steps[] = {{"a1 SELECT INBOX"},
-                                      {"a2 LOGIN " USER " " PASS},
-                                      {"a3 LOGOUT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert_str_eq(t->lines[0], "* PREAUTH [CAPABILITY IMAP4rev1] * welcome");
-  ck_assert(has_line(t, "* 2 EXISTS"));
-  ck_assert(has_line(t, "a1 OK [READ-WRITE] Select completed"));
-  ck_assert(
-      has_line(t, "a2 NO [CLIENTBUG] LOGIN is not valid: already logged in."));
-  tc_free(t);
+  static const struct fc_step steps[] = {{"a1 SELECT INBOX"},
+                                         {"a2 LOGIN " USER " " PASS},
+                                         {"a3 LOGOUT", FC_NONE},
+                                         {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert_str_eq(t->cl->lines[0],
+                   "* PREAUTH [CAPABILITY IMAP4rev1] * welcome");
+  ck_assert(fc_has_line(t->cl, "* 2 EXISTS"));
+  ck_assert(fc_has_line(t->cl, "a1 OK [READ-WRITE] Select completed"));
+  ck_assert(fc_has_line(
+      t->cl, "a2 NO [CLIENTBUG] LOGIN is not valid: already logged in."));
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(idle_timeout_says_bye)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&imap_client);
   struct mp_fake_config cfg = imap_cfg();
   cfg.idle_timeout_ms = 200;
-  static const struct step steps[] = {{"a1 NOOP"}, {"", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert_str_eq(t->lines[t->nlines - 1],
+  static const struct fc_step steps[] = {{"a1 NOOP"}, {"", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert_str_eq(t->cl->lines[t->cl->nlines - 1],
                    "* BYE Disconnected for inactivity.");
-  ck_assert(t->server_closed);
-  tc_free(t);
+  ck_assert(t->cl->server_closed);
+  fc_free(t);
 }
 END_TEST
 

@@ -1,8 +1,8 @@
 /* Tests for the fake POP3 server (fake_servers/pop3.c) with the shared
  * sessions, script engine and mail store: each test starts a server on
- * 127.0.0.1:0 on a fresh loop, talks to it with one or two mp_conn clients
- * following lists of steps, then stops it and checks that the loop closes
- * with no handle left. */
+ * 127.0.0.1:0 on a fresh loop, talks to it with one or two scripted
+ * clients of tests/fake_client.h following lists of steps, then stops it
+ * and checks that the loop closes with no handle left. */
 #include "fake_servers/fake.h"
 
 #include <check.h>
@@ -11,17 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uv.h>
-
 #include "fake_servers/mailstore.h"
-#include "wire/cert.h"
+#include "tests/fake_client.h"
 #include "wire/codec.h"
 #include "wire/conn.h"
-#include "wire/errors.h"
 #include "wire/sasl.h"
-#include "wire/tls.h"
 
-#define HOST "mx.example.test"
+#define HOST FC_HOST
 #define USER "probe@example.test"
 #define PASS "s3cret"
 #define PLAIN_OK "AHByb2JlQGV4YW1wbGUudGVzdABzM2NyZXQ="  /* s3cret */
@@ -31,337 +27,44 @@
 #define TLS_FIRST                                                              \
   "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) "   \
   "connections."
-#define MAXL 1024
-#define NONE (-1) /* a step after which the server is expected to close */
 
 /* The step tables below name only the fields a step needs. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-struct cl;
-
-struct step {
-  const char *send; /* CRLF is added; "" sends nothing; NULL ends */
-  int replies;      /* whole answers to wait for; 0 means 1; NONE */
-  unsigned multi;   /* bit i: a +OK to the i-th answer opens a list */
-  int tls;          /* start TLS as a client after the answers */
-  /* Builds the line instead of send (APOP digests, SASL answers). */
-  const char *(*make)(struct cl *c);
-  int wait; /* send nothing until the other client pokes this one */
-  int poke; /* after the answers, poke the other client */
-};
-
-/* One client. */
-struct cl {
-  struct tc *t;
-  struct mp_conn *c;
-  const struct step *steps;
-  const struct step *cur;
-  size_t next;
-  long pending, want; /* answers still awaited, of want */
-  int in_list;        /* inside a multi-line answer */
-  int pokes, waiting;
-  int implicit; /* start TLS right after connecting */
-  int closed;
-  char *lines[MAXL];
-  size_t nlines;
-  int server_closed;
-  int client_err;
-  int tls_status;
-  int tls_up;
-  /* For make(): a SASL client and the line it made. */
-  struct mp_sasl_client *sasl;
-  int mech;
-  char made[2048];
-};
-
-struct tc {
-  uv_loop_t loop;
-  struct mp_mailstore *store;
-  struct mp_ca *ca;
-  struct mp_tls_ctx *cctx;
-  struct mp_fake_server *srv;
-  struct cl cl[2];
-  int ncl, nclosed;
-  /* Copied from the server before it stops. */
-  char *seen[MAXL];
-  int seen_tls[MAXL];
-  unsigned seen_session[MAXL];
-  size_t nseen;
-  unsigned sessions;
-  int stopping;
-  int stopped;
-};
-
-static void on_stopped(void *data)
+/* Every line but those inside a list ends an answer; a +OK to an answer
+ * its step marks in multi opens a list, and RFC 1939 3: a lone "." ends
+ * it. c->state: inside a list. */
+static int pop3_answer_ends(struct fc_client *c, const char *line, size_t len)
 {
-  struct tc *t = data;
-  t->stopped = 1;
-}
-
-static void snapshot_and_stop(struct tc *t)
-{
-  if (t->stopping)
-    return;
-  t->stopping = 1;
-  size_t n;
-  const struct mp_fake_seen *seen = mp_fake_seen(t->srv, &n);
-  for (size_t i = 0; i < n && i < MAXL; i++) {
-    t->seen[i] = strdup(seen[i].line);
-    t->seen_tls[i] = seen[i].tls;
-    t->seen_session[i] = seen[i].session;
-    t->nseen = i + 1;
-  }
-  t->sessions = mp_fake_sessions(t->srv);
-  mp_fake_stop(t->srv, on_stopped, t);
-}
-
-static void start_client_tls(struct cl *c);
-
-/* Sends steps while no answer is awaited. */
-static void advance(struct cl *c)
-{
-  while (c->pending == 0) {
-    const struct step *st = &c->steps[c->next];
-    if (!st->send && !st->make && !st->wait) {
-      mp_conn_close(c->c);
-      return;
-    }
-    if (st->wait) {
-      if (c->pokes == 0) {
-        c->waiting = 1;
-        return;
-      }
-      c->pokes--;
-      c->next++;
-      continue;
-    }
-    c->next++;
-    c->cur = st;
-    const char *line = st->make ? st->make(c) : st->send;
-    if (line[0] || st->make) {
-      /* One write, so pipelined commands travel together. */
-      size_t n = strlen(line);
-      char *buf = malloc(n + 2);
-      memcpy(buf, line, n);
-      memcpy(buf + n, "\r\n", 2);
-      mp_conn_write(c->c, buf, n + 2);
-      free(buf);
-    }
-    c->want = st->replies == NONE ? LONG_MAX : st->replies ? st->replies : 1;
-    c->pending = c->want;
-  }
-}
-
-static void poke(struct cl *c)
-{
-  c->pokes++;
-  if (c->waiting) {
-    c->waiting = 0;
-    advance(c);
-  }
-}
-
-/* One whole answer arrived. */
-static void got_reply(struct cl *c)
-{
-  if (c->pending == LONG_MAX || --c->pending > 0)
-    return;
-  if (c->cur && c->cur->poke && c->t->ncl > 1)
-    poke(&c->t->cl[c == &c->t->cl[0] ? 1 : 0]);
-  if (c->cur && c->cur->tls) {
-    start_client_tls(c);
-    return;
-  }
-  advance(c);
-}
-
-static void on_client_tls(struct mp_conn *conn, int status)
-{
-  struct cl *c = mp_conn_data(conn);
-  c->tls_status = status;
-  if (status < 0) {
-    mp_conn_close(conn);
-    return;
-  }
-  c->tls_up = 1;
-  if (!c->implicit || c->nlines > 0)
-    advance(c);
-}
-
-static void start_client_tls(struct cl *c)
-{
-  int rc = mp_conn_start_tls(c->c, c->t->cctx, 0, HOST, on_client_tls);
-  if (rc < 0) {
-    c->tls_status = rc;
-    mp_conn_close(c->c);
-  }
-}
-
-static void on_client_line(struct mp_conn *conn, char *line, size_t len)
-{
-  struct cl *c = mp_conn_data(conn);
   (void)len;
-  if (c->nlines < MAXL)
-    c->lines[c->nlines++] = strdup(line);
-  if (c->in_list) {
-    /* RFC 1939 3: a lone "." ends the list. */
-    if (strcmp(line, ".") == 0) {
-      c->in_list = 0;
-      got_reply(c);
-    }
-    return;
+  if (c->state) {
+    if (strcmp(line, ".") != 0)
+      return 0;
+    c->state = 0;
+    return 1;
   }
   long idx = c->want == LONG_MAX ? 0 : c->want - c->pending;
   if (c->cur && idx < 32 && (c->cur->multi & (1u << idx)) &&
       strncmp(line, "+OK", 3) == 0) {
-    c->in_list = 1;
-    return;
+    c->state = 1;
+    return 0;
   }
-  got_reply(c);
+  return 1;
 }
 
-static void on_client_error(struct mp_conn *conn, int err)
-{
-  struct cl *c = mp_conn_data(conn);
-  if (err == MP_E_CONNECTION_CLOSED)
-    c->server_closed = 1;
-  else
-    c->client_err = err;
-}
-
-static void on_client_close(struct mp_conn *conn)
-{
-  struct cl *c = mp_conn_data(conn);
-  c->c = NULL;
-  c->closed = 1;
-  if (++c->t->nclosed == c->t->ncl)
-    snapshot_and_stop(c->t);
-}
-
-static const struct mp_conn_cbs client_cbs = {
-    .on_line = on_client_line,
-    .on_error = on_client_error,
-    .on_close = on_client_close,
-};
-
-static void on_connect(struct mp_conn *conn, int status)
-{
-  struct cl *c = mp_conn_data(conn);
-  ck_assert_int_eq(status, 0);
-  if (c->implicit)
-    start_client_tls(c);
-  /* The greeting is the first awaited answer. */
-}
-
-static struct tc *tc_new(void)
-{
-  struct tc *t = calloc(1, sizeof(*t));
-  ck_assert_int_eq(uv_loop_init(&t->loop), 0);
-  t->store = mp_mailstore_new();
-  ck_assert_ptr_nonnull(t->store);
-  for (int i = 0; i < 2; i++) {
-    t->cl[i].t = t;
-    t->cl[i].mech = -1;
-  }
-  return t;
-}
-
-/* Trust in the test CA for the clients. */
-static void tc_tls(struct tc *t)
-{
-  char err[256];
-  t->ca = mp_ca_new("fake pop3 test CA", MP_KEY_EC_P256);
-  ck_assert_ptr_nonnull(t->ca);
-  struct mp_tls_client_opts o = {.ca_pem = mp_ca_pem(t->ca)};
-  t->cctx = mp_tls_ctx_client(&o, err, sizeof(err));
-  ck_assert_msg(t->cctx != NULL, "%s", err);
-}
-
-/* Runs one client (steps) or two (also steps2, connected at the same time)
- * against a server made from cfg; returns when the loop has nothing left. */
-static void tc_run2(struct tc *t, const struct mp_fake_config *cfg,
-                    const struct step *steps, const struct step *steps2)
-{
-  struct mp_fake_env env = {.ca = t->ca, .store = t->store};
-  ck_assert_int_eq(mp_fake_start(&t->loop, cfg, &env, "127.0.0.1", 0, &t->srv),
-                   0);
-  ck_assert_uint_ne(mp_fake_port(t->srv), 0);
-  t->ncl = steps2 ? 2 : 1;
-  uv_update_time(&t->loop); /* making certificates took a while */
-  struct sockaddr_in addr;
-  uv_ip4_addr("127.0.0.1", mp_fake_port(t->srv), &addr);
-  for (int i = 0; i < t->ncl; i++) {
-    struct cl *c = &t->cl[i];
-    c->steps = i ? steps2 : steps;
-    c->pending = c->want = 1; /* the greeting */
-    c->c = mp_conn_new(&t->loop, &client_cbs, c);
-    mp_conn_set_deadline(c->c, 5000); /* a stuck test fails, never hangs */
-    ck_assert_int_eq(
-        mp_conn_connect(c->c, (struct sockaddr *)&addr, 2000, on_connect), 0);
-  }
-  uv_run(&t->loop, UV_RUN_DEFAULT);
-  ck_assert_int_eq(t->stopped, 1);
-  for (int i = 0; i < t->ncl; i++)
-    ck_assert_int_eq(t->cl[i].client_err, 0);
-}
-
-static void tc_run(struct tc *t, const struct mp_fake_config *cfg,
-                   const struct step *steps)
-{
-  tc_run2(t, cfg, steps, NULL);
-}
-
-/* Frees everything; the loop must close: no handle leaked. */
-static void tc_free(struct tc *t)
-{
-  for (int k = 0; k < 2; k++) {
-    for (size_t i = 0; i < t->cl[k].nlines; i++)
-      free(t->cl[k].lines[i]);
-    mp_sasl_client_free(t->cl[k].sasl);
-  }
-  for (size_t i = 0; i < t->nseen; i++)
-    free(t->seen[i]);
-  if (t->cctx)
-    mp_tls_ctx_unref(t->cctx);
-  mp_ca_free(t->ca);
-  mp_mailstore_free(t->store);
-  ck_assert_int_eq(uv_loop_close(&t->loop), 0);
-  free(t);
-}
-
-/* The index of the first line of client 0 equal to s, or -1. */
-static long line_index(const struct tc *t, const char *s)
-{
-  for (size_t i = 0; i < t->cl[0].nlines; i++)
-    if (strcmp(t->cl[0].lines[i], s) == 0)
-      return (long)i;
-  return -1;
-}
-
-static int has_line(const struct tc *t, const char *s)
-{
-  return line_index(t, s) >= 0;
-}
+static const struct fc_proto pop3_client = {.line = pop3_answer_ends};
 
 /* Client 0's last line before its last (the answer before QUIT's). */
-static const char *before_last(const struct tc *t)
+static const char *before_last(const struct fc *t)
 {
   ck_assert_uint_ge(t->cl[0].nlines, 2);
   return t->cl[0].lines[t->cl[0].nlines - 2];
 }
 
-static const char *last(const struct tc *t)
+static const char *last(const struct fc *t)
 {
   ck_assert_uint_ge(t->cl[0].nlines, 1);
   return t->cl[0].lines[t->cl[0].nlines - 1];
-}
-
-static int saw(const struct tc *t, const char *s)
-{
-  for (size_t i = 0; i < t->nseen; i++)
-    if (strcmp(t->seen[i], s) == 0)
-      return 1;
-  return 0;
 }
 
 static struct mp_fake_user users[] = {{USER, PASS}};
@@ -385,26 +88,21 @@ static void seed_three(struct mp_fake_config *c)
   c->nmailboxes = 1;
 }
 
-static size_t stored(const struct tc *t)
+static size_t stored(const struct fc *t)
 {
   return mp_mailstore_count(t->store, USER, mp_now_us());
 }
 
 /* Delivers data to USER's INBOX, visible ahead_ms from now; its id. */
-static uint64_t deliver(struct tc *t, const char *data, uint64_t ahead_ms)
+static uint64_t deliver(struct fc *t, const char *data, uint64_t ahead_ms)
 {
-  uint64_t id, now = mp_now_us();
-  ck_assert_int_eq(mp_mailstore_add_user(t->store, USER), 0);
-  ck_assert_int_eq(mp_mailstore_deliver(t->store, USER, data, strlen(data), now,
-                                        now + ahead_ms * 1000, &id),
-                   0);
-  return id;
+  return fc_deliver(t, USER, data, ahead_ms * 1000);
 }
 
 /* ---- makers: lines that depend on what the server said ------------------ */
 
 /* APOP with MD5(timestamp password) computed here from the greeting. */
-static const char *apop_with(struct cl *c, const char *password)
+static const char *apop_with(struct fc_client *c, const char *password)
 {
   const char *lt = strchr(c->lines[0], '<');
   const char *gt = lt ? strchr(lt, '>') : NULL;
@@ -420,18 +118,18 @@ static const char *apop_with(struct cl *c, const char *password)
   return c->made;
 }
 
-static const char *apop_good(struct cl *c)
+static const char *apop_good(struct fc_client *c)
 {
   return apop_with(c, PASS);
 }
 
-static const char *apop_bad(struct cl *c)
+static const char *apop_bad(struct fc_client *c)
 {
   return apop_with(c, "wrong");
 }
 
 /* "AUTH mech [initial response]" for the client's mechanism. */
-static const char *auth_start(struct cl *c)
+static const char *auth_start(struct fc_client *c)
 {
   char *ir = NULL;
   c->sasl = mp_sasl_client_new(c->mech, USER, PASS);
@@ -444,7 +142,7 @@ static const char *auth_start(struct cl *c)
 }
 
 /* Answers the last "+ challenge" line. */
-static const char *auth_answer(struct cl *c)
+static const char *auth_answer(struct fc_client *c)
 {
   const char *ch = c->lines[c->nlines - 1];
   ck_assert_msg(ch[0] == '+' && ch[1] == ' ', "not a challenge: %s", ch);
@@ -461,27 +159,27 @@ static const char *auth_answer(struct cl *c)
 
 START_TEST(greeting_and_quit)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
-  static const struct step steps[] = {{"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {{"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert_uint_eq(t->cl[0].nlines, 2);
   ck_assert_str_eq(t->cl[0].lines[0], GREETING);
   ck_assert_str_eq(t->cl[0].lines[1], BYE);
   ck_assert(t->cl[0].server_closed);
   ck_assert_uint_eq(t->sessions, 1);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(greeting_with_apop_timestamp)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   cfg.apop = 1;
-  static const struct step steps[] = {{"QUIT", NONE}, {NULL}};
-  static const struct step steps2[] = {{"QUIT", NONE}, {NULL}};
-  tc_run2(t, &cfg, steps, steps2);
+  static const struct fc_step steps[] = {{"QUIT", FC_NONE}, {NULL}};
+  static const struct fc_step steps2[] = {{"QUIT", FC_NONE}, {NULL}};
+  fc_run2(t, &cfg, steps, steps2);
   /* RFC 1939 7: "<process-ID.clock@hostname>", unique per greeting. */
   for (int i = 0; i < 2; i++) {
     const char *g = t->cl[i].lines[0];
@@ -492,7 +190,7 @@ START_TEST(greeting_with_apop_timestamp)
     ck_assert_str_eq(ts + 1 + strspn(ts + 1, "0123456789."), "@" HOST ">");
   }
   ck_assert_str_ne(t->cl[0].lines[0], t->cl[1].lines[0]);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -576,38 +274,43 @@ static const struct capa_case capa_cases[] = {
 START_TEST(capa_contents)
 {
   const struct capa_case *cc = &capa_cases[_i];
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   cc->setup(&cfg);
   if (cc->tls)
-    tc_tls(t);
-  static const struct step steps[] = {{"CAPA", 1, 1}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+    fc_tls(t);
+  static const struct fc_step steps[] = {
+      {"CAPA", 1, .multi = 1}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert_str_eq(t->cl[0].lines[1], "+OK Capability list follows");
   ck_assert_str_eq(before_last(t), ".");
   for (size_t i = 0; i < 8 && cc->want[i]; i++)
-    ck_assert_msg(has_line(t, cc->want[i]), "%s: no \"%s\"", cc->name,
+    ck_assert_msg(fc_has_line(t->cl, cc->want[i]), "%s: no \"%s\"", cc->name,
                   cc->want[i]);
   for (size_t i = 0; i < 8 && cc->absent[i]; i++)
-    ck_assert_msg(!has_line(t, cc->absent[i]), "%s: got \"%s\"", cc->name,
-                  cc->absent[i]);
-  tc_free(t);
+    ck_assert_msg(!fc_has_line(t->cl, cc->absent[i]), "%s: got \"%s\"",
+                  cc->name, cc->absent[i]);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(capa_after_login_and_after_tls)
 {
-  struct tc *t = tc_new();
-  tc_tls(t);
+  struct fc *t = fc_new(&pop3_client);
+  fc_tls(t);
   struct mp_fake_config cfg = pop3_cfg();
   setup_requires_tls(&cfg);
-  static const struct step steps[] = {
-      {"STLS", 1, 0, 1}, {"CAPA", 1, 1}, {"USER " USER}, {"PASS " PASS},
-      {"CAPA", 1, 1},    {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {{"STLS", 1, .tls = 1},
+                                         {"CAPA", 1, .multi = 1},
+                                         {"USER " USER},
+                                         {"PASS " PASS},
+                                         {"CAPA", 1, .multi = 1},
+                                         {"QUIT", FC_NONE},
+                                         {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert(t->cl[0].tls_up);
   /* After the handshake: SASL shows, STLS does not (RFC 2595 4). */
-  long first = line_index(t, "+OK Capability list follows");
+  long first = fc_line_index(t->cl, "+OK Capability list follows");
   ck_assert_int_ge(first, 0);
   ck_assert_str_eq(t->cl[0].lines[first + 6], "USER");
   ck_assert_str_eq(t->cl[0].lines[first + 7], "SASL CRAM-MD5 LOGIN PLAIN");
@@ -617,7 +320,7 @@ START_TEST(capa_after_login_and_after_tls)
   ck_assert_str_eq(t->cl[0].lines[second], "+OK Capability list follows");
   ck_assert_str_eq(t->cl[0].lines[second + 5], "PIPELINING");
   ck_assert_str_eq(t->cl[0].lines[second + 6], ".");
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -627,7 +330,7 @@ struct login_case {
   const char *name;
   int apop;
   int requires_tls;
-  struct step steps[6];
+  struct fc_step steps[6];
   const char *want; /* the answer before QUIT's */
 };
 
@@ -635,74 +338,74 @@ static const struct login_case login_cases[] = {
     {"user pass",
      0,
      0,
-     {{"USER " USER}, {"PASS " PASS}, {"QUIT", NONE}, {NULL}},
+     {{"USER " USER}, {"PASS " PASS}, {"QUIT", FC_NONE}, {NULL}},
      "+OK Logged in: 0 messages (0 octets)"},
     {"user case-insensitive",
      0,
      0,
-     {{"user PROBE@example.test"}, {"pass " PASS}, {"QUIT", NONE}, {NULL}},
+     {{"user PROBE@example.test"}, {"pass " PASS}, {"QUIT", FC_NONE}, {NULL}},
      "+OK Logged in: 0 messages (0 octets)"},
     {"wrong password",
      0,
      0,
-     {{"USER " USER}, {"PASS wrong"}, {"QUIT", NONE}, {NULL}},
+     {{"USER " USER}, {"PASS wrong"}, {"QUIT", FC_NONE}, {NULL}},
      "-ERR [AUTH] Authentication failed."},
     {"password with a space",
      0,
      0,
-     {{"USER " USER}, {"PASS " PASS " "}, {"QUIT", NONE}, {NULL}},
+     {{"USER " USER}, {"PASS " PASS " "}, {"QUIT", FC_NONE}, {NULL}},
      "-ERR [AUTH] Authentication failed."},
     {"unknown user",
      0,
      0,
-     {{"USER nobody"}, {"PASS " PASS}, {"QUIT", NONE}, {NULL}},
+     {{"USER nobody"}, {"PASS " PASS}, {"QUIT", FC_NONE}, {NULL}},
      "-ERR [AUTH] Authentication failed."},
     {"pass without user",
      0,
      0,
-     {{"PASS " PASS}, {"QUIT", NONE}, {NULL}},
+     {{"PASS " PASS}, {"QUIT", FC_NONE}, {NULL}},
      "-ERR No username given"},
     {"user is forgotten after a failure",
      0,
      0,
-     {{"USER " USER}, {"PASS x"}, {"PASS " PASS}, {"QUIT", NONE}, {NULL}},
+     {{"USER " USER}, {"PASS x"}, {"PASS " PASS}, {"QUIT", FC_NONE}, {NULL}},
      "-ERR No username given"},
     {"apop",
      1,
      0,
-     {{NULL, 0, 0, 0, apop_good}, {"QUIT", NONE}, {NULL}},
+     {{NULL, 0, .make = apop_good}, {"QUIT", FC_NONE}, {NULL}},
      "+OK Logged in: 0 messages (0 octets)"},
     {"apop wrong password",
      1,
      0,
-     {{NULL, 0, 0, 0, apop_bad}, {"QUIT", NONE}, {NULL}},
+     {{NULL, 0, .make = apop_bad}, {"QUIT", FC_NONE}, {NULL}},
      "-ERR [AUTH] Authentication failed."},
     {"apop without a timestamp",
      0,
      0,
      {{"APOP " USER " 0123456789abcdef0123456789abcdef"},
-      {"QUIT", NONE},
+      {"QUIT", FC_NONE},
       {NULL}},
      "-ERR APOP is not supported here"},
     {"apop bad digest",
      1,
      0,
-     {{"APOP " USER " 1234"}, {"QUIT", NONE}, {NULL}},
+     {{"APOP " USER " 1234"}, {"QUIT", FC_NONE}, {NULL}},
      "-ERR Usage: APOP name digest"},
     {"auth plain initial",
      0,
      0,
-     {{"AUTH PLAIN " PLAIN_OK}, {"QUIT", NONE}, {NULL}},
+     {{"AUTH PLAIN " PLAIN_OK}, {"QUIT", FC_NONE}, {NULL}},
      "+OK Logged in: 0 messages (0 octets)"},
     {"auth plain after +",
      0,
      0,
-     {{"AUTH PLAIN"}, {PLAIN_OK}, {"QUIT", NONE}, {NULL}},
+     {{"AUTH PLAIN"}, {PLAIN_OK}, {"QUIT", FC_NONE}, {NULL}},
      "+OK Logged in: 0 messages (0 octets)"},
     {"auth plain bad",
      0,
      0,
-     {{"AUTH PLAIN " PLAIN_BAD}, {"QUIT", NONE}, {NULL}},
+     {{"AUTH PLAIN " PLAIN_BAD}, {"QUIT", FC_NONE}, {NULL}},
      "-ERR [AUTH] Authentication failed."},
     {"auth login",
      0,
@@ -710,85 +413,90 @@ static const struct login_case login_cases[] = {
      {{"AUTH LOGIN"},
       {"cHJvYmVAZXhhbXBsZS50ZXN0"},
       {"czNjcmV0"},
-      {"QUIT", NONE},
+      {"QUIT", FC_NONE},
       {NULL}},
      "+OK Logged in: 0 messages (0 octets)"},
     {"auth cancel",
      0,
      0,
-     {{"AUTH LOGIN"}, {"*"}, {"QUIT", NONE}, {NULL}},
+     {{"AUTH LOGIN"}, {"*"}, {"QUIT", FC_NONE}, {NULL}},
      "-ERR Authentication cancelled"},
     {"auth bad base64",
      0,
      0,
-     {{"AUTH PLAIN"}, {"not base64!"}, {"QUIT", NONE}, {NULL}},
+     {{"AUTH PLAIN"}, {"not base64!"}, {"QUIT", FC_NONE}, {NULL}},
      "-ERR Invalid SASL response"},
     {"auth unknown mechanism",
      0,
      0,
-     {{"AUTH X-UNKNOWN"}, {"QUIT", NONE}, {NULL}},
+     {{"AUTH X-UNKNOWN"}, {"QUIT", FC_NONE}, {NULL}},
      "-ERR Unsupported authentication mechanism"},
     {"auth not offered",
      0,
      0,
-     {{"AUTH SCRAM-SHA-1"}, {"QUIT", NONE}, {NULL}},
+     {{"AUTH SCRAM-SHA-1"}, {"QUIT", FC_NONE}, {NULL}},
      "-ERR Unsupported authentication mechanism"},
     {"auth lists mechanisms",
      0,
      0,
-     {{"AUTH", 1, 1}, {"QUIT", NONE}, {NULL}},
+     {{"AUTH", 1, .multi = 1}, {"QUIT", FC_NONE}, {NULL}},
      "."},
     {"login twice",
      0,
      0,
-     {{"USER " USER}, {"PASS " PASS}, {"USER " USER}, {"QUIT", NONE}, {NULL}},
+     {{"USER " USER},
+      {"PASS " PASS},
+      {"USER " USER},
+      {"QUIT", FC_NONE},
+      {NULL}},
      "-ERR Command not valid after login"},
     {"requires tls: user",
      0,
      1,
-     {{"USER " USER}, {"QUIT", NONE}, {NULL}},
+     {{"USER " USER}, {"QUIT", FC_NONE}, {NULL}},
      TLS_FIRST},
     {"requires tls: auth",
      0,
      1,
-     {{"AUTH PLAIN " PLAIN_OK}, {"QUIT", NONE}, {NULL}},
+     {{"AUTH PLAIN " PLAIN_OK}, {"QUIT", FC_NONE}, {NULL}},
      TLS_FIRST},
     {"requires tls: apop",
      1,
      1,
-     {{NULL, 0, 0, 0, apop_good}, {"QUIT", NONE}, {NULL}},
+     {{NULL, 0, .make = apop_good}, {"QUIT", FC_NONE}, {NULL}},
      TLS_FIRST},
 };
 
 START_TEST(login_table)
 {
   const struct login_case *lc = &login_cases[_i];
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   cfg.apop = lc->apop;
   cfg.auth_requires_tls = lc->requires_tls;
-  tc_run(t, &cfg, lc->steps);
+  fc_run(t, &cfg, lc->steps);
   ck_assert_msg(strncmp(last(t), BYE, strlen(BYE)) == 0, "%s: %s", lc->name,
                 last(t));
   ck_assert_msg(strcmp(before_last(t), lc->want) == 0, "%s: got \"%s\"",
                 lc->name, before_last(t));
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(auth_lists_mechanisms)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   setup_auth_list(&cfg);
-  static const struct step steps[] = {{"AUTH", 1, 1}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {
+      {"AUTH", 1, .multi = 1}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert_uint_eq(t->cl[0].nlines, 6);
   ck_assert_str_eq(t->cl[0].lines[1], "+OK");
   ck_assert_str_eq(t->cl[0].lines[2], "SCRAM-SHA-256");
   ck_assert_str_eq(t->cl[0].lines[3], "PLAIN");
   ck_assert_str_eq(t->cl[0].lines[4], ".");
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -799,7 +507,7 @@ static const int sasl_mechs[] = {MP_SASL_CRAM_MD5, MP_SASL_SCRAM_SHA_256,
 START_TEST(auth_with_challenges)
 {
   int mech = sasl_mechs[_i];
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   char *mechs[] = {(char *)mp_sasl_name(mech)};
   cfg.auth = mechs;
@@ -809,16 +517,16 @@ START_TEST(auth_with_challenges)
   /* CRAM-MD5: challenge, answer. SCRAM: client-first as the initial
    * response, server-first, client-final, server-final ("+ v="), "".
    * LOGIN: two prompts. */
-  static const struct step cram[] = {{NULL, 0, 0, 0, auth_start},
-                                     {NULL, 0, 0, 0, auth_answer},
-                                     {"QUIT", NONE},
-                                     {NULL}};
-  static const struct step scram[] = {{NULL, 0, 0, 0, auth_start},
-                                      {NULL, 0, 0, 0, auth_answer},
-                                      {NULL, 0, 0, 0, auth_answer},
-                                      {"QUIT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, mech == MP_SASL_CRAM_MD5 ? cram : scram);
+  static const struct fc_step cram[] = {{NULL, 0, .make = auth_start},
+                                        {NULL, 0, .make = auth_answer},
+                                        {"QUIT", FC_NONE},
+                                        {NULL}};
+  static const struct fc_step scram[] = {{NULL, 0, .make = auth_start},
+                                         {NULL, 0, .make = auth_answer},
+                                         {NULL, 0, .make = auth_answer},
+                                         {"QUIT", FC_NONE},
+                                         {NULL}};
+  fc_run(t, &cfg, mech == MP_SASL_CRAM_MD5 ? cram : scram);
   ck_assert_msg(
       strcmp(before_last(t), "+OK Logged in: 0 messages (0 octets)") == 0,
       "%s: %s", mp_sasl_name(mech), before_last(t));
@@ -831,7 +539,7 @@ START_TEST(auth_with_challenges)
     ck_assert_ptr_nonnull(strstr((char *)ch, "@" HOST ">"));
     free(ch);
   }
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -839,29 +547,25 @@ END_TEST
  * RFC 2449 8.1.1); once the first quits, it can. */
 START_TEST(maildrop_lock_in_use)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   seed_three(&cfg);
-  static const struct step a[] = {{"USER " USER},
-                                  {"PASS " PASS, 0, 0, 0, NULL, 0, 1},
-                                  {"", 0, 0, 0, NULL, 1},
-                                  {"QUIT", 0, 0, 0, NULL, 0, 1},
-                                  {NULL}};
-  static const struct step b[] = {{"", 0, 0, 0, NULL, 1},
-                                  {"USER " USER},
-                                  {"PASS " PASS, 0, 0, 0, NULL, 0, 1},
-                                  {"", 0, 0, 0, NULL, 1},
-                                  {"USER " USER},
-                                  {"PASS " PASS},
-                                  {"QUIT", NONE},
-                                  {NULL}};
-  tc_run2(t, &cfg, a, b);
+  static const struct fc_step a[] = {{"USER " USER},
+                                     {"PASS " PASS, 0, .poke = 1},
+                                     {"", 0, .wait = 1},
+                                     {"QUIT", 0, .poke = 1},
+                                     {NULL}};
+  static const struct fc_step b[] = {
+      {"", 0, .wait = 1}, {"USER " USER}, {"PASS " PASS, 0, .poke = 1},
+      {"", 0, .wait = 1}, {"USER " USER}, {"PASS " PASS},
+      {"QUIT", FC_NONE},  {NULL}};
+  fc_run2(t, &cfg, a, b);
   ck_assert_str_eq(t->cl[0].lines[2], "+OK Logged in: 3 messages (900 octets)");
   ck_assert_str_eq(t->cl[1].lines[2],
                    "-ERR [IN-USE] Mailbox is locked by another POP3 session");
   ck_assert_str_eq(t->cl[1].lines[4], "+OK Logged in: 3 messages (900 octets)");
   ck_assert_uint_eq(t->sessions, 2);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -869,15 +573,18 @@ END_TEST
 
 START_TEST(listing_commands)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   seed_three(&cfg);
-  static const struct step steps[] = {
-      {"USER " USER}, {"PASS " PASS}, {"STAT"},   {"LIST", 1, 1},
-      {"LIST 2"},     {"LIST 4"},     {"LIST 0"}, {"LIST x"},
-      {"LIST 1 2"},   {"UIDL", 1, 1}, {"UIDL 3"}, {"NOOP"},
-      {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {
+      {"USER " USER},    {"PASS " PASS},
+      {"STAT"},          {"LIST", 1, .multi = 1},
+      {"LIST 2"},        {"LIST 4"},
+      {"LIST 0"},        {"LIST x"},
+      {"LIST 1 2"},      {"UIDL", 1, .multi = 1},
+      {"UIDL 3"},        {"NOOP"},
+      {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   const char *const want[] = {
       GREETING,
       "+OK",
@@ -915,7 +622,7 @@ START_TEST(listing_commands)
   ck_assert_str_eq(t->cl[0].lines[19], one);
   ck_assert_str_eq(t->cl[0].lines[20], "+OK");
   ck_assert_str_eq(last(t), BYE " (3 messages left)");
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -931,21 +638,21 @@ END_TEST
 
 START_TEST(retr_and_top_dot_stuff)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   deliver(t, MESSAGE, 0);
-  static const struct step steps[] = {{"USER " USER},
-                                      {"PASS " PASS},
-                                      {"RETR 1", 1, 1},
-                                      {"TOP 1 0", 1, 1},
-                                      {"TOP 1 2", 1, 1},
-                                      {"TOP 1 99", 1, 1},
-                                      {"TOP 1"},
-                                      {"TOP 1 -1"},
-                                      {"RETR 2"},
-                                      {"QUIT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {{"USER " USER},
+                                         {"PASS " PASS},
+                                         {"RETR 1", 1, .multi = 1},
+                                         {"TOP 1 0", 1, .multi = 1},
+                                         {"TOP 1 2", 1, .multi = 1},
+                                         {"TOP 1 99", 1, .multi = 1},
+                                         {"TOP 1"},
+                                         {"TOP 1 -1"},
+                                         {"RETR 2"},
+                                         {"QUIT", FC_NONE},
+                                         {NULL}};
+  fc_run(t, &cfg, steps);
   char size[64];
   snprintf(size, sizeof(size), "+OK %zu octets", strlen(MESSAGE));
   const char *const want[] = {
@@ -976,7 +683,7 @@ START_TEST(retr_and_top_dot_stuff)
   free(ids);
   ck_assert_uint_eq(m->flags, MP_MAIL_SEEN);
   ck_assert_str_eq(m->data, MESSAGE);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -984,20 +691,20 @@ START_TEST(sizes_count_crlf)
 {
   /* A message with bare LF line ends and no final line end: RETR sends
    * CRLF lines, and LIST's size counts what RETR sends. */
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   deliver(t, "Subject: lf\n\nbody", 0);
-  static const struct step steps[] = {{"USER " USER}, {"PASS " PASS},
-                                      {"LIST 1"},     {"RETR 1", 1, 1},
-                                      {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {
+      {"USER " USER},    {"PASS " PASS}, {"LIST 1"}, {"RETR 1", 1, .multi = 1},
+      {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert_str_eq(t->cl[0].lines[3], "+OK 1 21");
   ck_assert_str_eq(t->cl[0].lines[4], "+OK 21 octets");
   ck_assert_str_eq(t->cl[0].lines[5], "Subject: lf");
   ck_assert_str_eq(t->cl[0].lines[6], "");
   ck_assert_str_eq(t->cl[0].lines[7], "body");
   ck_assert_str_eq(t->cl[0].lines[8], ".");
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -1005,33 +712,33 @@ START_TEST(only_visible_messages)
 {
   /* Delayed deliveries and messages IMAP flagged deleted are not in the
    * maildrop. */
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   deliver(t, "Subject: now\r\n\r\nx\r\n", 0);
   deliver(t, "Subject: later\r\n\r\nx\r\n", 60000);
   uint64_t gone = deliver(t, "Subject: flagged\r\n\r\nx\r\n", 0);
   ck_assert_int_eq(mp_mailstore_delete(t->store, USER, gone), 0);
-  static const struct step steps[] = {{"USER " USER}, {"PASS " PASS},
-                                      {"STAT"},       {"TOP 1 0", 1, 1},
-                                      {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {
+      {"USER " USER},    {"PASS " PASS}, {"STAT"}, {"TOP 1 0", 1, .multi = 1},
+      {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert_str_eq(t->cl[0].lines[2], "+OK Logged in: 1 messages (19 octets)");
   ck_assert_str_eq(t->cl[0].lines[3], "+OK 1 19");
   ck_assert_str_eq(t->cl[0].lines[5], "Subject: now");
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(dele_and_quit_delete)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   seed_three(&cfg);
-  static const struct step steps[] = {
-      {"USER " USER}, {"PASS " PASS}, {"DELE 1"}, {"DELE 1"},
-      {"LIST 1"},     {"RETR 1"},     {"STAT"},   {"LIST", 1, 1},
-      {"DELE 3"},     {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {
+      {"USER " USER}, {"PASS " PASS},    {"DELE 1"}, {"DELE 1"},
+      {"LIST 1"},     {"RETR 1"},        {"STAT"},   {"LIST", 1, .multi = 1},
+      {"DELE 3"},     {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   const char *const want[] = {"+OK Marked to be deleted.",
                               "-ERR Message is deleted",
                               "-ERR Message is deleted",
@@ -1054,24 +761,24 @@ START_TEST(dele_and_quit_delete)
   const struct mp_mail *m = mp_mailstore_get(t->store, USER, ids[0]);
   free(ids);
   ck_assert_ptr_nonnull(strstr(m->data, "Subject: seeded message 2\r\n"));
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(rset_undoes_dele)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   seed_three(&cfg);
-  static const struct step steps[] = {
-      {"USER " USER}, {"PASS " PASS}, {"DELE 1"},     {"DELE 2"},
-      {"RSET"},       {"STAT"},       {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {
+      {"USER " USER}, {"PASS " PASS}, {"DELE 1"},        {"DELE 2"},
+      {"RSET"},       {"STAT"},       {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert_str_eq(t->cl[0].lines[5],
                    "+OK Maildrop has 3 messages (900 octets)");
   ck_assert_str_eq(t->cl[0].lines[6], "+OK 3 900");
   ck_assert_uint_eq(stored(t), 3);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -1080,34 +787,34 @@ START_TEST(no_quit_deletes_nothing)
   /* A session that ends without QUIT (the client closes, or the
    * autologout timer) never enters UPDATE (RFC 1939 3, 6). */
   for (int idle = 0; idle < 2; idle++) {
-    struct tc *t = tc_new();
+    struct fc *t = fc_new(&pop3_client);
     struct mp_fake_config cfg = pop3_cfg();
     seed_three(&cfg);
     cfg.idle_timeout_ms = 200;
-    static const struct step close_steps[] = {
+    static const struct fc_step close_steps[] = {
         {"USER " USER}, {"PASS " PASS}, {"DELE 1"}, {NULL}};
-    static const struct step idle_steps[] = {
-        {"USER " USER}, {"PASS " PASS}, {"DELE 1"}, {"", NONE}, {NULL}};
-    tc_run(t, &cfg, idle ? idle_steps : close_steps);
+    static const struct fc_step idle_steps[] = {
+        {"USER " USER}, {"PASS " PASS}, {"DELE 1"}, {"", FC_NONE}, {NULL}};
+    fc_run(t, &cfg, idle ? idle_steps : close_steps);
     ck_assert_str_eq(t->cl[0].lines[3], "+OK Marked to be deleted.");
     if (idle) {
       ck_assert_str_eq(last(t), "-ERR Disconnected for inactivity.");
       ck_assert(t->cl[0].server_closed);
     }
     ck_assert_uint_eq(stored(t), 3);
-    tc_free(t);
+    fc_free(t);
   }
 }
 END_TEST
 
 START_TEST(wrong_state_and_errors)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
-  static const struct step steps[] = {{"STAT"},       {"NOOP"},   {"FROB"},
-                                      {"CAPA x"},     {"QUIT x"}, {"USER"},
-                                      {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {
+      {"STAT"},   {"NOOP"}, {"FROB"},          {"CAPA x"},
+      {"QUIT x"}, {"USER"}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   const char *const want[] = {"-ERR Command not valid before login",
                               "-ERR Command not valid before login",
                               "-ERR Unknown command",
@@ -1117,39 +824,39 @@ START_TEST(wrong_state_and_errors)
                               BYE};
   for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++)
     ck_assert_str_eq(t->cl[0].lines[1 + i], want[i]);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(error_limit_closes)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
-  static struct step steps[22];
+  static struct fc_step steps[22];
   for (int i = 0; i < 20; i++)
-    steps[i] = (struct step){"BOGUS"};
-  steps[19].replies = NONE; /* the 20th bad command */
-  steps[20] = (struct step){NULL};
-  tc_run(t, &cfg, steps);
+    steps[i] = (struct fc_step){"BOGUS"};
+  steps[19].replies = FC_NONE; /* the 20th bad command */
+  steps[20] = (struct fc_step){NULL};
+  fc_run(t, &cfg, steps);
   ck_assert_uint_eq(t->cl[0].nlines, 21);
   ck_assert_str_eq(t->cl[0].lines[19], "-ERR Unknown command");
   ck_assert_str_eq(t->cl[0].lines[20], "-ERR Too many bad commands, closing");
   ck_assert(t->cl[0].server_closed);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(overlong_command)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   static char line[300];
   memset(line, 'x', sizeof(line) - 1);
   memcpy(line, "USER ", 5);
-  struct step steps[] = {{line}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  struct fc_step steps[] = {{line}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert_str_eq(t->cl[0].lines[1], "-ERR Line too long");
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -1157,7 +864,7 @@ END_TEST
 
 START_TEST(replaced_commands_take_no_effect)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   seed_three(&cfg);
   static char *no[] = {"-ERR [SYS/TEMP] not now"};
@@ -1181,23 +888,23 @@ START_TEST(replaced_commands_take_no_effect)
   /* DELE 1 is refused by the rule and marks nothing; DELE 2 marks; the
    * first QUIT is replaced (no UPDATE), so nothing is deleted and the
    * session goes on; the second QUIT deletes message 2. */
-  static const struct step steps[] = {
-      {"USER " USER}, {"PASS " PASS}, {"DELE 1"},     {"DELE 2"},
-      {"QUIT"},       {"STAT"},       {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {
+      {"USER " USER}, {"PASS " PASS}, {"DELE 1"},        {"DELE 2"},
+      {"QUIT"},       {"STAT"},       {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert_str_eq(t->cl[0].lines[3], "-ERR [SYS/TEMP] not now");
   ck_assert_str_eq(t->cl[0].lines[4], "+OK Marked to be deleted.");
   ck_assert_str_eq(t->cl[0].lines[5], "+OK sure");
   ck_assert_str_eq(t->cl[0].lines[6], "+OK 2 600");
   ck_assert_str_eq(last(t), BYE " (2 messages left)");
   ck_assert_uint_eq(stored(t), 2);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(replaced_pass_does_not_log_in)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   static char *ok[] = {"+OK pretend"};
   struct mp_fake_rule rules[] = {{.on = MP_ON_COMMAND,
@@ -1207,12 +914,12 @@ START_TEST(replaced_pass_does_not_log_in)
                                   .nreply = 1}};
   cfg.rules = rules;
   cfg.nrules = 1;
-  static const struct step steps[] = {
-      {"USER " USER}, {"PASS " PASS}, {"STAT"}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {
+      {"USER " USER}, {"PASS " PASS}, {"STAT"}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert_str_eq(t->cl[0].lines[2], "+OK pretend");
   ck_assert_str_eq(t->cl[0].lines[3], "-ERR Command not valid before login");
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -1220,7 +927,7 @@ START_TEST(sasl_response_line_rule)
 {
   /* A line rule sees the SASL response (a continuation) and ends the
    * exchange with its reply. */
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   static char *busy[] = {"-ERR [IN-USE] locked"};
   struct mp_fake_rule rules[] = {{.on = MP_ON_LINE,
@@ -1230,19 +937,19 @@ START_TEST(sasl_response_line_rule)
                                   .nreply = 1}};
   cfg.rules = rules;
   cfg.nrules = 1;
-  static const struct step steps[] = {
-      {"AUTH PLAIN"}, {PLAIN_OK}, {"STAT"}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {
+      {"AUTH PLAIN"}, {PLAIN_OK}, {"STAT"}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert_str_eq(t->cl[0].lines[1], "+ ");
   ck_assert_str_eq(t->cl[0].lines[2], "-ERR [IN-USE] locked");
   ck_assert_str_eq(t->cl[0].lines[3], "-ERR Command not valid before login");
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(pipelined_commands_keep_order_under_delay)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
   seed_three(&cfg);
   struct mp_fake_rule rules[] = {
@@ -1250,19 +957,20 @@ START_TEST(pipelined_commands_keep_order_under_delay)
   cfg.rules = rules;
   cfg.nrules = 1;
   /* RFC 2449 6.6: LIST, STAT and NOOP in one write; answers in order. */
-  static const struct step steps[] = {{"USER " USER},
-                                      {"PASS " PASS},
-                                      {"LIST\r\nSTAT\r\nNOOP", 3, 1},
-                                      {"QUIT", NONE},
-                                      {NULL}};
+  static const struct fc_step steps[] = {
+      {"USER " USER},
+      {"PASS " PASS},
+      {"LIST\r\nSTAT\r\nNOOP", 3, .multi = 1},
+      {"QUIT", FC_NONE},
+      {NULL}};
   uint64_t t0 = mp_now_us();
-  tc_run(t, &cfg, steps);
+  fc_run(t, &cfg, steps);
   ck_assert_uint_ge(mp_now_us() - t0, 200000);
   ck_assert_str_eq(t->cl[0].lines[3], "+OK 3 messages (900 octets)");
   ck_assert_str_eq(t->cl[0].lines[7], ".");
   ck_assert_str_eq(t->cl[0].lines[8], "+OK 3 900");
   ck_assert_str_eq(t->cl[0].lines[9], "+OK");
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -1270,17 +978,17 @@ END_TEST
 
 START_TEST(stls_forgets_and_discards_pipelined)
 {
-  struct tc *t = tc_new();
-  tc_tls(t);
+  struct fc *t = fc_new(&pop3_client);
+  fc_tls(t);
   struct mp_fake_config cfg = pop3_cfg();
   setup_starttls(&cfg);
   /* USER before STLS is forgotten (RFC 2595 4); NOOP pipelined after STLS
    * is dropped, never read as if it came inside TLS (CVE-2011-0411). */
-  static const struct step steps[] = {
-      {"USER " USER}, {"STLS\r\nNOOP", 1, 0, 1}, {"PASS " PASS},
-      {"STLS"},       {"AUTH PLAIN " PLAIN_OK},  {"QUIT", NONE},
+  static const struct fc_step steps[] = {
+      {"USER " USER}, {"STLS\r\nNOOP", 1, .tls = 1}, {"PASS " PASS},
+      {"STLS"},       {"AUTH PLAIN " PLAIN_OK},      {"QUIT", FC_NONE},
       {NULL}};
-  tc_run(t, &cfg, steps);
+  fc_run(t, &cfg, steps);
   ck_assert_int_eq(t->cl[0].tls_status, 0);
   ck_assert(t->cl[0].tls_up);
   const char *const want[] = {"+OK", "+OK Begin TLS negotiation",
@@ -1289,58 +997,58 @@ START_TEST(stls_forgets_and_discards_pipelined)
                               "+OK Logged in: 0 messages (0 octets)"};
   for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++)
     ck_assert_str_eq(t->cl[0].lines[1 + i], want[i]);
-  ck_assert(!saw(t, "NOOP"));
+  ck_assert(!fc_saw(t, "NOOP"));
   for (size_t i = 0; i < t->nseen; i++)
     ck_assert_int_eq(t->seen_tls[i], i >= 2); /* USER, STLS in clear */
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(stls_not_available)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&pop3_client);
   struct mp_fake_config cfg = pop3_cfg();
-  static const struct step steps[] = {
-      {"STLS"}, {"STLS now"}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {
+      {"STLS"}, {"STLS now"}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert_str_eq(t->cl[0].lines[1], "-ERR TLS is not available");
   ck_assert_str_eq(t->cl[0].lines[2], "-ERR Usage: STLS");
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(requires_tls_then_login_inside)
 {
-  struct tc *t = tc_new();
-  tc_tls(t);
+  struct fc *t = fc_new(&pop3_client);
+  fc_tls(t);
   struct mp_fake_config cfg = pop3_cfg();
   setup_requires_tls(&cfg);
-  static const struct step steps[] = {{"USER " USER}, {"STLS", 1, 0, 1},
-                                      {"USER " USER}, {"PASS " PASS},
-                                      {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {
+      {"USER " USER}, {"STLS", 1, .tls = 1}, {"USER " USER},
+      {"PASS " PASS}, {"QUIT", FC_NONE},     {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert_str_eq(t->cl[0].lines[1], TLS_FIRST);
   ck_assert_str_eq(t->cl[0].lines[4], "+OK Logged in: 0 messages (0 octets)");
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(implicit_tls_greets_after_handshake)
 {
-  struct tc *t = tc_new();
-  tc_tls(t);
+  struct fc *t = fc_new(&pop3_client);
+  fc_tls(t);
   struct mp_fake_config cfg = pop3_cfg();
   cfg.tls = MP_FAKE_TLS_IMPLICIT;
   t->cl[0].implicit = 1;
-  static const struct step steps[] = {
-      {"CAPA", 1, 1}, {"STLS"}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {
+      {"CAPA", 1, .multi = 1}, {"STLS"}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert(t->cl[0].tls_up);
   ck_assert_str_eq(t->cl[0].lines[0], GREETING);
-  ck_assert(!has_line(t, "STLS"));
-  ck_assert(has_line(t, "-ERR Command not permitted when TLS active"));
+  ck_assert(!fc_has_line(t->cl, "STLS"));
+  ck_assert(fc_has_line(t->cl, "-ERR Command not permitted when TLS active"));
   ck_assert_int_eq(t->seen_tls[0], 1);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 

@@ -1,7 +1,8 @@
 /* Tests for the fake SMTP server (fake_servers/smtp.c) with its script
  * engine and sessions: each test starts a server on 127.0.0.1:0 on a fresh
- * loop, talks to it with an mp_conn client following a list of steps,
- * then stops it and checks that the loop closes with no handle left. */
+ * loop, talks to it with the scripted client of tests/fake_client.h
+ * following a list of steps, then stops it and checks that the loop closes
+ * with no handle left. */
 #include "fake_servers/fake.h"
 
 #include <check.h>
@@ -13,358 +14,28 @@
 #include <uv.h>
 
 #include "fake_servers/mailstore.h"
+#include "tests/fake_client.h"
 #include "wire/cert.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
 #include "wire/tls.h"
 
-#define HOST "mx.example.test"
+#define HOST FC_HOST
 #define USER "probe@example.test"
 #define PLAIN_OK "AHByb2JlQGV4YW1wbGUudGVzdABzM2NyZXQ="  /* s3cret */
 #define PLAIN_BAD "AHByb2JlQGV4YW1wbGUudGVzdAB3cm9uZw==" /* wrong */
-#define MAXL 512
-#define NONE (-1) /* a step after which the server is expected to close */
 
 /* The step tables below name only the fields a step needs. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-struct step {
-  const char *send; /* CRLF is added; "" sends nothing; NULL ends */
-  int replies;      /* whole replies to wait for; 0 means 1; NONE */
-  int tls;          /* start TLS as a client after the replies */
-  int raw;          /* then read this many raw bytes (counts as a reply) */
-  size_t len;       /* >0: send exactly len bytes, no CRLF */
-  size_t bulk;      /* >0: first this many bytes of message lines, paced
-                       by the write queue, then send */
-};
-
-struct tc {
-  uv_loop_t loop;
-  struct mp_mailstore *store;
-  struct mp_ca *ca;
-  struct mp_tls_ctx *cctx;
-  struct mp_fake_server *srv;
-  struct mp_conn *c;
-  const struct step *steps;
-  const struct step *cur;
-  size_t next;
-  long pending;
-  int implicit; /* start TLS right after connecting */
-  int hold;     /* at the end of the steps, stop the server, not the client */
-  void (*after_start)(struct tc *t);
-  uint64_t t0;
-  char *lines[MAXL];
-  uint64_t line_at[MAXL]; /* ms since t0 */
-  size_t nlines;
-  uint64_t sent_at[64];
-  size_t nsent;
-  int server_closed;
-  uint64_t closed_at;
-  int client_err;
-  int tls_status;
-  int tls_up;
-  unsigned char raw[64];
-  size_t nraw;
-  size_t bulk_left; /* message bytes still to send for the step */
-  /* Copied from the server before it stops. */
-  char *seen[MAXL];
-  unsigned seen_session[MAXL];
-  int seen_tls[MAXL];
-  uint64_t seen_t[MAXL];
-  size_t nseen;
-  unsigned sessions;
-  int stopping;
-  int stopped;
-};
-
-static uint64_t ms_since(const struct tc *t)
+/* RFC 5321 4.2.1: the last line of a reply has a space after the code. */
+static int smtp_reply_ends(struct fc_client *c, const char *line, size_t len)
 {
-  return (mp_now_us() - t->t0) / 1000;
+  (void)c;
+  return len == 3 || (len > 3 && line[3] == ' ');
 }
 
-static void snapshot_and_stop(struct tc *t);
-
-static void on_stopped(void *data)
-{
-  struct tc *t = data;
-  t->stopped = 1;
-}
-
-static void start_client_tls(struct tc *t);
-static void advance(struct tc *t);
-
-/* Sends a step's bulk: lines of 998 characters and CRLF (the last one
- * shorter), at most 1 MiB waiting in the queue, then the step itself. */
-static void bulk_pump(struct mp_conn *c)
-{
-  struct tc *t = mp_conn_data(c);
-  static char chunk[65000];
-  if (chunk[0] == '\0') {
-    for (size_t i = 0; i < sizeof(chunk); i += 1000) {
-      memset(chunk + i, 'x', 998);
-      memcpy(chunk + i + 998, "\r\n", 2);
-    }
-  }
-  while (t->bulk_left > 0 && mp_conn_queued(c) < (1u << 20)) {
-    size_t n = t->bulk_left < sizeof(chunk) ? t->bulk_left : sizeof(chunk);
-    if (n < sizeof(chunk)) {
-      /* The last piece: a shorter line, still with its CRLF. */
-      char last[sizeof(chunk)];
-      memcpy(last, chunk, n);
-      if (n >= 2)
-        memcpy(last + n - 2, "\r\n", 2);
-      ck_assert_int_eq(mp_conn_write(c, last, n), 0);
-    } else {
-      ck_assert_int_eq(mp_conn_write(c, chunk, n), 0);
-    }
-    t->bulk_left -= n;
-  }
-  if (t->bulk_left > 0) {
-    mp_conn_after(c, 1, bulk_pump);
-    return;
-  }
-  t->pending = 0;
-  advance(t); /* now the step itself */
-}
-
-/* Sends steps while no reply is awaited. */
-static void advance(struct tc *t)
-{
-  while (t->pending == 0) {
-    const struct step *st = &t->steps[t->next];
-    if (!st->send) {
-      if (t->hold)
-        snapshot_and_stop(t);
-      else
-        mp_conn_close(t->c);
-      return;
-    }
-    if (st->bulk && t->cur != st) {
-      t->cur = st;
-      t->bulk_left = st->bulk;
-      t->pending = LONG_MAX; /* nothing else until the bulk is out */
-      bulk_pump(t->c);
-      return;
-    }
-    t->next++;
-    t->cur = st;
-    if (t->nsent < 64)
-      t->sent_at[t->nsent++] = ms_since(t);
-    if (st->len) {
-      mp_conn_write(t->c, st->send, st->len);
-    } else if (st->send[0]) {
-      /* One write, so pipelined commands travel together. */
-      size_t n = strlen(st->send);
-      char *buf = malloc(n + 2);
-      memcpy(buf, st->send, n);
-      memcpy(buf + n, "\r\n", 2);
-      mp_conn_write(t->c, buf, n + 2);
-      free(buf);
-    }
-    t->pending = st->replies == NONE ? LONG_MAX : st->replies ? st->replies : 1;
-    if (st->raw)
-      mp_conn_expect_raw(t->c, (uint64_t)st->raw);
-  }
-}
-
-/* One reply (or the raw bytes) arrived. */
-static void got_reply(struct tc *t)
-{
-  if (t->pending == LONG_MAX || --t->pending > 0)
-    return;
-  if (t->cur && t->cur->tls) {
-    start_client_tls(t);
-    return;
-  }
-  advance(t);
-}
-
-static void on_client_tls(struct mp_conn *c, int status)
-{
-  struct tc *t = mp_conn_data(c);
-  t->tls_status = status;
-  if (status < 0) {
-    mp_conn_close(c);
-    return;
-  }
-  t->tls_up = 1;
-  if (!t->implicit || t->nlines > 0)
-    advance(t);
-}
-
-static void start_client_tls(struct tc *t)
-{
-  int rc = mp_conn_start_tls(t->c, t->cctx, 0, HOST, on_client_tls);
-  if (rc < 0) {
-    t->tls_status = rc;
-    mp_conn_close(t->c);
-  }
-}
-
-static void on_client_line(struct mp_conn *c, char *line, size_t len)
-{
-  struct tc *t = mp_conn_data(c);
-  if (t->nlines < MAXL) {
-    t->line_at[t->nlines] = ms_since(t);
-    t->lines[t->nlines++] = strdup(line);
-  }
-  /* RFC 5321 4.2.1: the last line of a reply has a space after the code. */
-  if (len == 3 || (len > 3 && line[3] == ' '))
-    got_reply(t);
-}
-
-static void on_client_raw(struct mp_conn *c, const char *buf, size_t len,
-                          int last)
-{
-  struct tc *t = mp_conn_data(c);
-  for (size_t i = 0; i < len && t->nraw < sizeof(t->raw); i++)
-    t->raw[t->nraw++] = (unsigned char)buf[i];
-  if (last)
-    got_reply(t);
-}
-
-static void on_client_error(struct mp_conn *c, int err)
-{
-  struct tc *t = mp_conn_data(c);
-  if (err == MP_E_CONNECTION_CLOSED) {
-    t->server_closed = 1;
-    t->closed_at = ms_since(t);
-  } else {
-    t->client_err = err;
-  }
-}
-
-static void snapshot_and_stop(struct tc *t)
-{
-  if (t->stopping)
-    return;
-  t->stopping = 1;
-  size_t n;
-  const struct mp_fake_seen *seen = mp_fake_seen(t->srv, &n);
-  for (size_t i = 0; i < n && i < MAXL; i++) {
-    t->seen[i] = strdup(seen[i].line);
-    t->seen_session[i] = seen[i].session;
-    t->seen_tls[i] = seen[i].tls;
-    t->seen_t[i] = seen[i].t_us;
-    t->nseen = i + 1;
-  }
-  t->sessions = mp_fake_sessions(t->srv);
-  mp_fake_stop(t->srv, on_stopped, t);
-}
-
-static void on_client_close(struct mp_conn *c)
-{
-  struct tc *t = mp_conn_data(c);
-  t->c = NULL;
-  snapshot_and_stop(t);
-}
-
-static const struct mp_conn_cbs client_cbs = {
-    .on_line = on_client_line,
-    .on_raw = on_client_raw,
-    .on_error = on_client_error,
-    .on_close = on_client_close,
-};
-
-static void on_connect(struct mp_conn *c, int status)
-{
-  struct tc *t = mp_conn_data(c);
-  ck_assert_int_eq(status, 0);
-  if (t->implicit)
-    start_client_tls(t);
-  /* The greeting is the first awaited reply. */
-}
-
-static struct tc *tc_new(void)
-{
-  struct tc *t = calloc(1, sizeof(*t));
-  ck_assert_int_eq(uv_loop_init(&t->loop), 0);
-  t->store = mp_mailstore_new();
-  return t;
-}
-
-/* Trust in the test CA for the client (makes the CA on first use). */
-static void tc_tls(struct tc *t)
-{
-  char err[256];
-  t->ca = mp_ca_new("fake smtp test CA", MP_KEY_EC_P256);
-  ck_assert_ptr_nonnull(t->ca);
-  struct mp_tls_client_opts o = {.ca_pem = mp_ca_pem(t->ca)};
-  t->cctx = mp_tls_ctx_client(&o, err, sizeof(err));
-  ck_assert_msg(t->cctx != NULL, "%s", err);
-}
-
-/* Runs the steps against a server made from cfg; returns when the loop
- * has nothing left. */
-static void tc_run(struct tc *t, const struct mp_fake_config *cfg,
-                   const struct step *steps)
-{
-  struct mp_fake_env env = {.ca = t->ca, .store = t->store};
-  ck_assert_int_eq(mp_fake_start(&t->loop, cfg, &env, "127.0.0.1", 0, &t->srv),
-                   0);
-  ck_assert_uint_ne(mp_fake_port(t->srv), 0);
-  if (t->after_start)
-    t->after_start(t);
-  t->steps = steps;
-  t->pending = 1;           /* the greeting */
-  uv_update_time(&t->loop); /* making certificates took a while */
-  t->c = mp_conn_new(&t->loop, &client_cbs, t);
-  mp_conn_set_deadline(t->c, 5000); /* a stuck test fails, never hangs */
-  struct sockaddr_in addr;
-  uv_ip4_addr("127.0.0.1", mp_fake_port(t->srv), &addr);
-  t->t0 = mp_now_us();
-  ck_assert_int_eq(
-      mp_conn_connect(t->c, (struct sockaddr *)&addr, 2000, on_connect), 0);
-  uv_run(&t->loop, UV_RUN_DEFAULT);
-  ck_assert_int_eq(t->stopped, 1);
-  ck_assert_int_eq(t->client_err, 0);
-}
-
-/* Frees everything; the loop must close: no handle leaked. */
-static void tc_free(struct tc *t)
-{
-  for (size_t i = 0; i < t->nlines; i++)
-    free(t->lines[i]);
-  for (size_t i = 0; i < t->nseen; i++)
-    free(t->seen[i]);
-  if (t->cctx)
-    mp_tls_ctx_unref(t->cctx);
-  mp_ca_free(t->ca);
-  mp_mailstore_free(t->store);
-  ck_assert_int_eq(uv_loop_close(&t->loop), 0);
-  free(t);
-}
-
-/* The index of the first received line equal to s, or -1. */
-static long line_index(const struct tc *t, const char *s)
-{
-  for (size_t i = 0; i < t->nlines; i++)
-    if (strcmp(t->lines[i], s) == 0)
-      return (long)i;
-  return -1;
-}
-
-static int has_line(const struct tc *t, const char *s)
-{
-  return line_index(t, s) >= 0;
-}
-
-/* Was a line starting with prefix received? */
-static int has_prefix(const struct tc *t, const char *prefix)
-{
-  for (size_t i = 0; i < t->nlines; i++)
-    if (strncmp(t->lines[i], prefix, strlen(prefix)) == 0)
-      return 1;
-  return 0;
-}
-
-static int saw(const struct tc *t, const char *s)
-{
-  for (size_t i = 0; i < t->nseen; i++)
-    if (strcmp(t->seen[i], s) == 0)
-      return 1;
-  return 0;
-}
+static const struct fc_proto smtp_client = {.line = smtp_reply_ends};
 
 static struct mp_fake_user users[] = {{USER, "s3cret"}};
 
@@ -378,29 +49,29 @@ static struct mp_fake_config smtp_cfg(void)
 }
 
 /* The message of the delivery tests: one dot-stuffed line. */
-static const struct step send_message[] = {
+static const struct fc_step send_message[] = {
     {"EHLO client.test"},
     {"MAIL FROM:<sender@example.test>"},
     {"RCPT TO:<" USER ">"},
     {"DATA"},
     {"From: sender@example.test\r\nSubject: hello\r\n\r\nbody\r\n..dot\r\n."},
-    {"QUIT", NONE},
+    {"QUIT", FC_NONE},
     {NULL}};
 
 /* ---- greeting, EHLO, HELO ------------------------------------------- */
 
 START_TEST(greeting_and_quit)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
-  static const struct step steps[] = {{"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert_uint_eq(t->nlines, 2);
-  ck_assert_str_eq(t->lines[0], "220 " HOST " ESMTP mailprobe-fake");
-  ck_assert_str_eq(t->lines[1], "221 2.0.0 Bye");
-  ck_assert(t->server_closed);
+  static const struct fc_step steps[] = {{"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert_uint_eq(t->cl->nlines, 2);
+  ck_assert_str_eq(t->cl->lines[0], "220 " HOST " ESMTP mailprobe-fake");
+  ck_assert_str_eq(t->cl->lines[1], "221 2.0.0 Bye");
+  ck_assert(t->cl->server_closed);
   ck_assert_uint_eq(t->sessions, 1);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -500,38 +171,38 @@ static const struct ehlo_case ehlo_cases[] = {
 START_TEST(ehlo_capabilities)
 {
   const struct ehlo_case *ec = &ehlo_cases[_i];
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   ec->setup(&cfg);
   if (ec->tls)
-    tc_tls(t);
-  static const struct step steps[] = {
-      {"EHLO client.test"}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+    fc_tls(t);
+  static const struct fc_step steps[] = {
+      {"EHLO client.test"}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   for (size_t i = 0; i < 6 && ec->want[i]; i++)
-    ck_assert_msg(has_line(t, ec->want[i]), "%s: no \"%s\"", ec->name,
+    ck_assert_msg(fc_has_line(t->cl, ec->want[i]), "%s: no \"%s\"", ec->name,
                   ec->want[i]);
   for (size_t i = 0; i < 6 && ec->absent[i]; i++)
-    ck_assert_msg(!has_prefix(t, ec->absent[i]), "%s: got \"%s\"", ec->name,
-                  ec->absent[i]);
-  tc_free(t);
+    ck_assert_msg(!fc_line_with(t->cl, ec->absent[i]), "%s: got \"%s\"",
+                  ec->name, ec->absent[i]);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(helo_then_mail)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
-  static const struct step steps[] = {
+  static const struct fc_step steps[] = {
       {"MAIL FROM:<a@b.test>"}, {"HELO client.test"},
       {"MAIL FROM:<a@b.test>"}, {"EHLO"},
-      {"QUIT", NONE},           {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert_str_eq(t->lines[1], "503 5.5.1 Error: send HELO/EHLO first");
-  ck_assert_str_eq(t->lines[2], "250 " HOST);
-  ck_assert_str_eq(t->lines[3], "250 2.1.0 Ok");
-  ck_assert_str_eq(t->lines[4], "501 5.5.4 Syntax: EHLO hostname");
-  tc_free(t);
+      {"QUIT", FC_NONE},        {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert_str_eq(t->cl->lines[1], "503 5.5.1 Error: send HELO/EHLO first");
+  ck_assert_str_eq(t->cl->lines[2], "250 " HOST);
+  ck_assert_str_eq(t->cl->lines[3], "250 2.1.0 Ok");
+  ck_assert_str_eq(t->cl->lines[4], "501 5.5.4 Syntax: EHLO hostname");
+  fc_free(t);
 }
 END_TEST
 
@@ -539,9 +210,9 @@ END_TEST
  * or shorter word, or one with a verb inside it, is not that verb. */
 START_TEST(verbs_in_any_case)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
-  static const struct step steps[] = {
+  static const struct fc_step steps[] = {
       {"helo client.test"},
       {"nOoP"},
       {"StartTLS"},
@@ -555,9 +226,9 @@ START_TEST(verbs_in_any_case)
       /* 8 letters that start like a 4-letter verb (ASan: no read past
        * "HELO"; the fuzzer's fake_smtp-1). */
       {"HELOHELO"},
-      {"qUiT", NONE},
+      {"qUiT", FC_NONE},
       {NULL}};
-  tc_run(t, &cfg, steps);
+  fc_run(t, &cfg, steps);
   static const char *const want[] = {
       "250 " HOST,
       "250 2.0.0 Ok",
@@ -572,34 +243,35 @@ START_TEST(verbs_in_any_case)
       "501 5.5.4 Syntax: MAIL FROM:<address>",
       "500 5.5.2 Error: command not recognized",
       "221 2.0.0 Bye"};
-  ck_assert_uint_eq(t->nlines, 1 + sizeof(want) / sizeof(want[0]));
+  ck_assert_uint_eq(t->cl->nlines, 1 + sizeof(want) / sizeof(want[0]));
   for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-    ck_assert_str_eq(t->lines[i + 1], want[i]);
-  tc_free(t);
+    ck_assert_str_eq(t->cl->lines[i + 1], want[i]);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(errors_and_error_limit)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
-  static struct step steps[24];
-  steps[0] = (struct step){"FROB"};
-  steps[1] = (struct step){"RCPT TO:<x@y.test>"};
-  steps[2] = (struct step){"NOOP"};
+  static struct fc_step steps[24];
+  steps[0] = (struct fc_step){"FROB"};
+  steps[1] = (struct fc_step){"RCPT TO:<x@y.test>"};
+  steps[2] = (struct fc_step){"NOOP"};
   for (int i = 3; i < 21; i++)
-    steps[i] = (struct step){"BOGUS"};
-  steps[20].replies = NONE; /* the 20th bad command */
-  steps[21] = (struct step){NULL};
-  tc_run(t, &cfg, steps);
-  ck_assert_str_eq(t->lines[1], "500 5.5.2 Error: command not recognized");
-  ck_assert_str_eq(t->lines[2], "503 5.5.1 Error: need MAIL command");
-  ck_assert_str_eq(t->lines[3], "250 2.0.0 Ok");
-  ck_assert_uint_eq(t->nlines, 22);
-  ck_assert_str_eq(t->lines[20], "500 5.5.2 Error: command not recognized");
-  ck_assert_str_eq(t->lines[21], "421 4.7.0 " HOST " Error: too many errors");
-  ck_assert(t->server_closed);
-  tc_free(t);
+    steps[i] = (struct fc_step){"BOGUS"};
+  steps[20].replies = FC_NONE; /* the 20th bad command */
+  steps[21] = (struct fc_step){NULL};
+  fc_run(t, &cfg, steps);
+  ck_assert_str_eq(t->cl->lines[1], "500 5.5.2 Error: command not recognized");
+  ck_assert_str_eq(t->cl->lines[2], "503 5.5.1 Error: need MAIL command");
+  ck_assert_str_eq(t->cl->lines[3], "250 2.0.0 Ok");
+  ck_assert_uint_eq(t->cl->nlines, 22);
+  ck_assert_str_eq(t->cl->lines[20], "500 5.5.2 Error: command not recognized");
+  ck_assert_str_eq(t->cl->lines[21],
+                   "421 4.7.0 " HOST " Error: too many errors");
+  ck_assert(t->cl->server_closed);
+  fc_free(t);
 }
 END_TEST
 
@@ -607,7 +279,7 @@ END_TEST
 
 START_TEST(rule_replaces_greeting_and_closes)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   static char *reply[] = {"421 4.3.2 Service not available"};
   struct mp_fake_rule rules[] = {{.on = MP_ON_CONNECT,
@@ -617,41 +289,41 @@ START_TEST(rule_replaces_greeting_and_closes)
                                   .then = MP_THEN_CLOSE}};
   cfg.rules = rules;
   cfg.nrules = 1;
-  static const struct step wait_close[] = {{"", NONE}, {NULL}};
-  tc_run(t, &cfg, wait_close);
-  ck_assert_uint_eq(t->nlines, 1);
-  ck_assert_str_eq(t->lines[0], "421 4.3.2 Service not available");
-  ck_assert(t->server_closed);
+  static const struct fc_step wait_close[] = {{"", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, wait_close);
+  ck_assert_uint_eq(t->cl->nlines, 1);
+  ck_assert_str_eq(t->cl->lines[0], "421 4.3.2 Service not available");
+  ck_assert(t->cl->server_closed);
   ck_assert_uint_eq(t->nseen, 0);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(delay_rule_holds_pipelined_commands)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   struct mp_fake_rule rules[] = {
       {.on = MP_ON_COMMAND, .match = "ehlo", .when_tls = -1, .delay_ms = 300}};
   cfg.rules = rules;
   cfg.nrules = 1;
   /* EHLO and NOOP in one write (RFC 2920): NOOP waits for EHLO. */
-  static const struct step steps[] = {
-      {"EHLO client.test\r\nNOOP", 2}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
-  long e = line_index(t, "250-" HOST);
-  long n = line_index(t, "250 2.0.0 Ok");
+  static const struct fc_step steps[] = {
+      {"EHLO client.test\r\nNOOP", 2}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
+  long e = fc_line_index(t->cl, "250-" HOST);
+  long n = fc_line_index(t->cl, "250 2.0.0 Ok");
   ck_assert_int_ge(e, 0);
   ck_assert_int_gt(n, e);
-  ck_assert_uint_ge(t->line_at[e] - t->sent_at[0], 290);
-  ck_assert_uint_ge(t->line_at[n], t->line_at[e]);
-  tc_free(t);
+  ck_assert_uint_ge(t->cl->line_at[e] - t->cl->sent_at[0], 290);
+  ck_assert_uint_ge(t->cl->line_at[n], t->cl->line_at[e]);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(nth_rule_fires_once)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   static char *reply[] = {"451 4.3.0 not this time"};
   struct mp_fake_rule rules[] = {{.on = MP_ON_COMMAND,
@@ -662,19 +334,19 @@ START_TEST(nth_rule_fires_once)
                                   .nreply = 1}};
   cfg.rules = rules;
   cfg.nrules = 1;
-  static const struct step steps[] = {
-      {"NOOP"}, {"NOOP"}, {"noop"}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert_str_eq(t->lines[1], "250 2.0.0 Ok");
-  ck_assert_str_eq(t->lines[2], "451 4.3.0 not this time");
-  ck_assert_str_eq(t->lines[3], "250 2.0.0 Ok");
-  tc_free(t);
+  static const struct fc_step steps[] = {
+      {"NOOP"}, {"NOOP"}, {"noop"}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert_str_eq(t->cl->lines[1], "250 2.0.0 Ok");
+  ck_assert_str_eq(t->cl->lines[2], "451 4.3.0 not this time");
+  ck_assert_str_eq(t->cl->lines[3], "250 2.0.0 Ok");
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(line_glob_rule)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   static char *reply[] = {"550-5.7.1 blocked", "550 5.7.1 go away"};
   struct mp_fake_rule rules[] = {{.on = MP_ON_LINE,
@@ -684,24 +356,24 @@ START_TEST(line_glob_rule)
                                   .nreply = 2}};
   cfg.rules = rules;
   cfg.nrules = 1;
-  static const struct step steps[] = {{"EHLO c"},
-                                      {"MAIL FROM:<x@blocked.test> SIZE=10"},
-                                      {"MAIL FROM:<x@fine.test>"},
-                                      {"QUIT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, steps);
-  long i = line_index(t, "550-5.7.1 blocked");
+  static const struct fc_step steps[] = {{"EHLO c"},
+                                         {"MAIL FROM:<x@blocked.test> SIZE=10"},
+                                         {"MAIL FROM:<x@fine.test>"},
+                                         {"QUIT", FC_NONE},
+                                         {NULL}};
+  fc_run(t, &cfg, steps);
+  long i = fc_line_index(t->cl, "550-5.7.1 blocked");
   ck_assert_int_ge(i, 0);
-  ck_assert_str_eq(t->lines[i + 1], "550 5.7.1 go away");
+  ck_assert_str_eq(t->cl->lines[i + 1], "550 5.7.1 go away");
   /* The replaced MAIL started no transaction: the next one is not nested. */
-  ck_assert_str_eq(t->lines[i + 2], "250 2.1.0 Ok");
-  tc_free(t);
+  ck_assert_str_eq(t->cl->lines[i + 2], "250 2.1.0 Ok");
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(drip_and_send)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   struct mp_fake_rule rules[] = {{.on = MP_ON_CONNECT,
                                   .when_tls = -1,
@@ -713,19 +385,19 @@ START_TEST(drip_and_send)
   cfg.nrules = 1;
   /* 220 greeting (39 bytes + CRLF) + 11 raw bytes: 6 chunks, 5 pauses. The
    * raw bytes come as their own line after the greeting. */
-  static const struct step steps[] = {{"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert_str_eq(t->lines[0], "220 " HOST " ESMTP mailprobe-fake");
-  ck_assert_str_eq(t->lines[1], "250-extra");
-  ck_assert_uint_ge(t->line_at[1], 90);
-  ck_assert_str_eq(t->lines[2], "221 2.0.0 Bye");
-  tc_free(t);
+  static const struct fc_step steps[] = {{"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert_str_eq(t->cl->lines[0], "220 " HOST " ESMTP mailprobe-fake");
+  ck_assert_str_eq(t->cl->lines[1], "250-extra");
+  ck_assert_uint_ge(t->cl->line_at[1], 90);
+  ck_assert_str_eq(t->cl->lines[2], "221 2.0.0 Bye");
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(hang_then_idle_timeout)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   struct mp_fake_rule rules[] = {{.on = MP_ON_COMMAND,
                                   .match = "NOOP",
@@ -734,38 +406,39 @@ START_TEST(hang_then_idle_timeout)
   cfg.rules = rules;
   cfg.nrules = 1;
   cfg.idle_timeout_ms = 300;
-  static const struct step steps[] = {{"NOOP\r\nQUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {{"NOOP\r\nQUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   /* The answer went out, then nothing: not the QUIT's 221, no 421. */
-  ck_assert_uint_eq(t->nlines, 2);
-  ck_assert_str_eq(t->lines[1], "250 2.0.0 Ok");
-  ck_assert(t->server_closed);
-  ck_assert_uint_ge(t->closed_at - t->sent_at[0], 290);
-  ck_assert(saw(t, "NOOP"));
-  ck_assert(!saw(t, "QUIT"));
-  tc_free(t);
+  ck_assert_uint_eq(t->cl->nlines, 2);
+  ck_assert_str_eq(t->cl->lines[1], "250 2.0.0 Ok");
+  ck_assert(t->cl->server_closed);
+  ck_assert_uint_ge(t->cl->closed_at - t->cl->sent_at[0], 290);
+  ck_assert(fc_saw(t, "NOOP"));
+  ck_assert(!fc_saw(t, "QUIT"));
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(idle_timeout_says_421)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   cfg.idle_timeout_ms = 200;
   /* After NOOP the client says nothing; only the timeout answers. */
-  static const struct step steps[] = {{"NOOP"}, {"", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert_uint_eq(t->nlines, 3);
-  ck_assert_str_eq(t->lines[2], "421 4.4.2 " HOST " Error: timeout exceeded");
-  ck_assert(t->server_closed);
-  ck_assert_uint_ge(t->closed_at - t->line_at[1], 190);
-  tc_free(t);
+  static const struct fc_step steps[] = {{"NOOP"}, {"", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert_uint_eq(t->cl->nlines, 3);
+  ck_assert_str_eq(t->cl->lines[2],
+                   "421 4.4.2 " HOST " Error: timeout exceeded");
+  ck_assert(t->cl->server_closed);
+  ck_assert_uint_ge(t->cl->closed_at - t->cl->line_at[1], 190);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(reset_closes_with_rst)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   struct mp_fake_rule rules[] = {{.on = MP_ON_COMMAND,
                                   .match = "EHLO",
@@ -775,11 +448,11 @@ START_TEST(reset_closes_with_rst)
                                   .then = MP_THEN_RESET}};
   cfg.rules = rules;
   cfg.nrules = 1;
-  static const struct step steps[] = {{"EHLO c", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert_uint_eq(t->nlines, 1); /* the greeting, no answer to EHLO */
-  ck_assert(t->server_closed);
-  tc_free(t);
+  static const struct fc_step steps[] = {{"EHLO c", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert_uint_eq(t->cl->nlines, 1); /* the greeting, no answer to EHLO */
+  ck_assert(t->cl->server_closed);
+  fc_free(t);
 }
 END_TEST
 
@@ -788,22 +461,22 @@ END_TEST
 struct auth_case {
   const char *name;
   int requires_tls;
-  struct step steps[6];
+  struct fc_step steps[6];
   const char *want; /* the reply after the last AUTH step */
 };
 
 static const struct auth_case auth_cases[] = {
     {"plain initial ok",
      0,
-     {{"EHLO c"}, {"AUTH PLAIN " PLAIN_OK}, {"QUIT", NONE}, {NULL}},
+     {{"EHLO c"}, {"AUTH PLAIN " PLAIN_OK}, {"QUIT", FC_NONE}, {NULL}},
      "235 2.7.0 Authentication successful"},
     {"plain initial bad",
      0,
-     {{"EHLO c"}, {"AUTH PLAIN " PLAIN_BAD}, {"QUIT", NONE}, {NULL}},
+     {{"EHLO c"}, {"AUTH PLAIN " PLAIN_BAD}, {"QUIT", FC_NONE}, {NULL}},
      "535 5.7.8 Error: authentication failed"},
     {"plain after 334",
      0,
-     {{"EHLO c"}, {"AUTH PLAIN"}, {PLAIN_OK}, {"QUIT", NONE}, {NULL}},
+     {{"EHLO c"}, {"AUTH PLAIN"}, {PLAIN_OK}, {"QUIT", FC_NONE}, {NULL}},
      "235 2.7.0 Authentication successful"},
     {"login",
      0,
@@ -811,57 +484,57 @@ static const struct auth_case auth_cases[] = {
       {"AUTH LOGIN"},
       {"cHJvYmVAZXhhbXBsZS50ZXN0"},
       {"czNjcmV0"},
-      {"QUIT", NONE},
+      {"QUIT", FC_NONE},
       {NULL}},
      "235 2.7.0 Authentication successful"},
     {"cancel",
      0,
-     {{"EHLO c"}, {"AUTH LOGIN"}, {"*"}, {"QUIT", NONE}, {NULL}},
+     {{"EHLO c"}, {"AUTH LOGIN"}, {"*"}, {"QUIT", FC_NONE}, {NULL}},
      "501 5.0.0 Authentication cancelled"},
     {"unknown mechanism",
      0,
-     {{"EHLO c"}, {"AUTH X-UNKNOWN"}, {"QUIT", NONE}, {NULL}},
+     {{"EHLO c"}, {"AUTH X-UNKNOWN"}, {"QUIT", FC_NONE}, {NULL}},
      "504 5.5.4 Unrecognized authentication type"},
     {"before EHLO",
      0,
-     {{"AUTH PLAIN " PLAIN_OK}, {"QUIT", NONE}, {NULL}},
+     {{"AUTH PLAIN " PLAIN_OK}, {"QUIT", FC_NONE}, {NULL}},
      "503 5.5.1 Error: send EHLO first"},
     {"twice",
      0,
      {{"EHLO c"},
       {"AUTH PLAIN " PLAIN_OK},
       {"AUTH PLAIN " PLAIN_OK},
-      {"QUIT", NONE},
+      {"QUIT", FC_NONE},
       {NULL}},
      "503 5.5.1 Error: already authenticated"},
     {"requires tls",
      1,
-     {{"EHLO c"}, {"AUTH PLAIN " PLAIN_OK}, {"QUIT", NONE}, {NULL}},
+     {{"EHLO c"}, {"AUTH PLAIN " PLAIN_OK}, {"QUIT", FC_NONE}, {NULL}},
      "530 5.7.0 Must issue a STARTTLS command first"},
 };
 
 START_TEST(auth_table)
 {
   const struct auth_case *ac = &auth_cases[_i];
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   cfg.users = users;
   cfg.nusers = 1;
   cfg.auth_requires_tls = ac->requires_tls;
-  tc_run(t, &cfg, ac->steps);
+  fc_run(t, &cfg, ac->steps);
   /* The reply before the 221. */
-  ck_assert_uint_ge(t->nlines, 3);
-  ck_assert_str_eq(t->lines[t->nlines - 1], "221 2.0.0 Bye");
-  ck_assert_msg(strcmp(t->lines[t->nlines - 2], ac->want) == 0,
-                "%s: got \"%s\"", ac->name, t->lines[t->nlines - 2]);
-  tc_free(t);
+  ck_assert_uint_ge(t->cl->nlines, 3);
+  ck_assert_str_eq(t->cl->lines[t->cl->nlines - 1], "221 2.0.0 Bye");
+  ck_assert_msg(strcmp(t->cl->lines[t->cl->nlines - 2], ac->want) == 0,
+                "%s: got \"%s\"", ac->name, t->cl->lines[t->cl->nlines - 2]);
+  fc_free(t);
 }
 END_TEST
 
 /* ---- delivery ---------------------------------------------------------- */
 
 /* The one message in user's INBOX (visible at now + ahead_ms). */
-static const struct mp_mail *only_mail(struct tc *t, const char *user,
+static const struct mp_mail *only_mail(struct fc *t, const char *user,
                                        uint64_t ahead_ms)
 {
   uint64_t *ids;
@@ -877,13 +550,13 @@ static const struct mp_mail *only_mail(struct tc *t, const char *user,
 
 START_TEST(delivery_lands_in_the_store)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   cfg.users = users;
   cfg.nusers = 1;
-  tc_run(t, &cfg, send_message);
-  ck_assert(has_line(t, "354 End data with <CR><LF>.<CR><LF>"));
-  ck_assert(has_prefix(t, "250 2.0.0 Ok: queued as "));
+  fc_run(t, &cfg, send_message);
+  ck_assert(fc_has_line(t->cl, "354 End data with <CR><LF>.<CR><LF>"));
+  ck_assert(fc_line_with(t->cl, "250 2.0.0 Ok: queued as "));
   const struct mp_mail *m = only_mail(t, USER, 0);
   ck_assert_ptr_nonnull(strstr(m->data, "Return-Path: <sender@example.test>"));
   ck_assert_ptr_nonnull(
@@ -893,20 +566,20 @@ START_TEST(delivery_lands_in_the_store)
   ck_assert_uint_ge(m->size, strlen(tail));
   ck_assert_str_eq(m->data + m->size - strlen(tail), tail);
   /* Header lines are in the record, body lines are not. */
-  ck_assert(saw(t, "Subject: hello"));
-  ck_assert(!saw(t, "body"));
-  ck_assert(saw(t, "."));
-  tc_free(t);
+  ck_assert(fc_saw(t, "Subject: hello"));
+  ck_assert(!fc_saw(t, "body"));
+  ck_assert(fc_saw(t, "."));
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(unknown_recipient_and_size)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   cfg.users = users;
   cfg.nusers = 1;
-  static const struct step steps[] = {
+  static const struct fc_step steps[] = {
       {"EHLO c"},
       {"MAIL FROM:<a@b.test> SIZE=20000000"},
       {"MAIL FROM:<a@b.test> FROB=1"},
@@ -914,20 +587,20 @@ START_TEST(unknown_recipient_and_size)
       {"RCPT TO:<nobody@example.test>"},
       {"DATA"},
       {"RCPT TO:<" USER ">"},
-      {"QUIT", NONE},
+      {"QUIT", FC_NONE},
       {NULL}};
-  tc_run(t, &cfg, steps);
-  size_t b = t->nlines - 8; /* the reply to EHLO is multi-line */
-  ck_assert_str_eq(t->lines[b + 1],
+  fc_run(t, &cfg, steps);
+  size_t b = t->cl->nlines - 8; /* the reply to EHLO is multi-line */
+  ck_assert_str_eq(t->cl->lines[b + 1],
                    "552 5.3.4 Message size exceeds fixed limit");
-  ck_assert_str_eq(t->lines[b + 2], "555 5.5.4 Unsupported option");
-  ck_assert_str_eq(t->lines[b + 3], "250 2.1.0 Ok");
-  ck_assert_str_eq(t->lines[b + 4],
+  ck_assert_str_eq(t->cl->lines[b + 2], "555 5.5.4 Unsupported option");
+  ck_assert_str_eq(t->cl->lines[b + 3], "250 2.1.0 Ok");
+  ck_assert_str_eq(t->cl->lines[b + 4],
                    "550 5.1.1 <nobody@example.test>: Recipient address "
                    "rejected: User unknown in local recipient table");
-  ck_assert_str_eq(t->lines[b + 5], "503 5.5.1 Error: need RCPT command");
-  ck_assert_str_eq(t->lines[b + 6], "250 2.1.5 Ok");
-  tc_free(t);
+  ck_assert_str_eq(t->cl->lines[b + 5], "503 5.5.1 Error: need RCPT command");
+  ck_assert_str_eq(t->cl->lines[b + 6], "250 2.1.5 Ok");
+  fc_free(t);
 }
 END_TEST
 
@@ -964,12 +637,12 @@ static const struct delivery_case delivery_cases[] = {
 START_TEST(delivery_table)
 {
   const struct delivery_case *dc = &delivery_cases[_i];
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   cfg.users = users;
   cfg.nusers = 1;
   cfg.delivery = dc->d;
-  tc_run(t, &cfg, send_message);
+  fc_run(t, &cfg, send_message);
   uint64_t now = mp_now_us();
   ck_assert_msg(mp_mailstore_count(t->store, dc->user, now) == dc->now,
                 "%s: now", dc->name);
@@ -985,13 +658,13 @@ START_TEST(delivery_table)
     if (dc->must_not)
       ck_assert_ptr_null(strstr(m->data, dc->must_not));
   }
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(message_rule_rejects)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   cfg.users = users;
   cfg.nusers = 1;
@@ -1000,10 +673,10 @@ START_TEST(message_rule_rejects)
       {.on = MP_ON_MESSAGE, .when_tls = -1, .reply = reply, .nreply = 1}};
   cfg.rules = rules;
   cfg.nrules = 1;
-  tc_run(t, &cfg, send_message);
-  ck_assert(has_line(t, "554 5.7.1 looks like spam"));
+  fc_run(t, &cfg, send_message);
+  ck_assert(fc_has_line(t->cl, "554 5.7.1 looks like spam"));
   ck_assert_uint_eq(mp_mailstore_count(t->store, USER, mp_now_us()), 0);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -1062,23 +735,23 @@ static const struct exact_case exact_cases[] = {
 START_TEST(delivery_exact_text)
 {
   const struct exact_case *ec = &exact_cases[_i];
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   cfg.users = users;
   cfg.nusers = 1;
   cfg.delivery = ec->d;
   char data[512];
   snprintf(data, sizeof(data), "%s.", ec->text);
-  struct step steps[] = {{"EHLO client.test"},
-                         {"MAIL FROM:<sender@example.test>"},
-                         {"RCPT TO:<" USER ">"},
-                         {"RCPT TO:<" USER ">"}, /* twice: delivered once */
-                         {"DATA"},
-                         {data},
-                         {"QUIT", NONE},
-                         {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert(has_line(t, "250 2.0.0 Ok: queued as 000000010001"));
+  struct fc_step steps[] = {{"EHLO client.test"},
+                            {"MAIL FROM:<sender@example.test>"},
+                            {"RCPT TO:<" USER ">"},
+                            {"RCPT TO:<" USER ">"}, /* twice: delivered once */
+                            {"DATA"},
+                            {data},
+                            {"QUIT", FC_NONE},
+                            {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert(fc_has_line(t->cl, "250 2.0.0 Ok: queued as 000000010001"));
   uint64_t *ids;
   size_t n;
   ck_assert_int_eq(mp_mailstore_list(t->store, USER, mp_now_us(), &ids, &n), 0);
@@ -1093,7 +766,7 @@ START_TEST(delivery_exact_text)
     ck_assert_uint_eq(strlen(m->data), m->size);
   }
   free(ids);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -1101,11 +774,11 @@ END_TEST
  * first (the session reuses its buffer), and both trace fields count. */
 START_TEST(two_messages_in_one_session)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   cfg.users = users;
   cfg.nusers = 1;
-  static const struct step steps[] = {
+  static const struct fc_step steps[] = {
       {"HELO client.test"},
       {"MAIL FROM:<sender@example.test>"},
       {"RCPT TO:<" USER ">"},
@@ -1116,11 +789,11 @@ START_TEST(two_messages_in_one_session)
       {"RCPT TO:<" USER ">"},
       {"DATA"},
       {"Subject: 2\r\n\r\nb\r\n."},
-      {"QUIT", NONE},
+      {"QUIT", FC_NONE},
       {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert(has_line(t, "250 2.0.0 Ok: queued as 000000010001"));
-  ck_assert(has_line(t, "250 2.0.0 Ok: queued as 000000010002"));
+  fc_run(t, &cfg, steps);
+  ck_assert(fc_has_line(t->cl, "250 2.0.0 Ok: queued as 000000010001"));
+  ck_assert(fc_has_line(t->cl, "250 2.0.0 Ok: queued as 000000010002"));
   uint64_t *ids;
   size_t n;
   ck_assert_int_eq(mp_mailstore_list(t->store, USER, mp_now_us(), &ids, &n), 0);
@@ -1135,7 +808,7 @@ START_TEST(two_messages_in_one_session)
   check_trace(m->data, "SMTP", "000000010002", &rest);
   ck_assert_str_eq(rest, "Subject: 2\r\n\r\nb\r\n");
   free(ids);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -1144,27 +817,27 @@ END_TEST
  * only counted (no mailbox would receive it); the session goes on. */
 START_TEST(message_too_big)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   if (_i) {
     cfg.users = users;
     cfg.nusers = 1;
   }
-  static const struct step steps[] = {{"EHLO client.test"},
-                                      {"MAIL FROM:<sender@example.test>"},
-                                      {"RCPT TO:<" USER ">"},
-                                      {"DATA"},
-                                      {".", .bulk = 10485760 + 1000},
-                                      {"NOOP"},
-                                      {"QUIT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, steps);
-  long i = line_index(t, "552 5.3.4 Error: message file too big");
+  static const struct fc_step steps[] = {{"EHLO client.test"},
+                                         {"MAIL FROM:<sender@example.test>"},
+                                         {"RCPT TO:<" USER ">"},
+                                         {"DATA"},
+                                         {".", .bulk = 10485760 + 1000},
+                                         {"NOOP"},
+                                         {"QUIT", FC_NONE},
+                                         {NULL}};
+  fc_run(t, &cfg, steps);
+  long i = fc_line_index(t->cl, "552 5.3.4 Error: message file too big");
   ck_assert_int_ge(i, 0);
-  ck_assert_str_eq(t->lines[i + 1], "250 2.0.0 Ok");
+  ck_assert_str_eq(t->cl->lines[i + 1], "250 2.0.0 Ok");
   if (_i)
     ck_assert_uint_eq(mp_mailstore_count(t->store, USER, mp_now_us()), 0);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -1172,31 +845,31 @@ END_TEST
  * message is accepted and stored whole. */
 START_TEST(message_at_the_limit)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   cfg.users = users;
   cfg.nusers = 1;
-  static const struct step steps[] = {{"EHLO client.test"},
-                                      {"MAIL FROM:<sender@example.test>"},
-                                      {"RCPT TO:<" USER ">"},
-                                      {"DATA"},
-                                      {".", .bulk = 10485760},
-                                      {"QUIT", NONE},
-                                      {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert(has_line(t, "250 2.0.0 Ok: queued as 000000010001"));
+  static const struct fc_step steps[] = {{"EHLO client.test"},
+                                         {"MAIL FROM:<sender@example.test>"},
+                                         {"RCPT TO:<" USER ">"},
+                                         {"DATA"},
+                                         {".", .bulk = 10485760},
+                                         {"QUIT", FC_NONE},
+                                         {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert(fc_has_line(t->cl, "250 2.0.0 Ok: queued as 000000010001"));
   const struct mp_mail *m = only_mail(t, USER, 0);
   const char *rest;
   check_trace(m->data, "ESMTP", "000000010001", &rest);
   ck_assert_uint_eq(m->size - (size_t)(rest - m->data), 10485760);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 /* A reply longer than the first guess of its size is formatted whole. */
 START_TEST(long_formatted_reply)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   cfg.users = users;
   cfg.nusers = 1;
@@ -1210,13 +883,13 @@ START_TEST(long_formatted_reply)
            "550 5.1.1 <%s>: Recipient address rejected: User unknown in "
            "local recipient table",
            addr);
-  struct step steps[] = {{"EHLO c"}, {"MAIL FROM:<a@b.test>"}, {rcpt},
-                         {"NOOP"},   {"QUIT", NONE},           {NULL}};
-  tc_run(t, &cfg, steps);
-  long i = line_index(t, want);
+  struct fc_step steps[] = {{"EHLO c"}, {"MAIL FROM:<a@b.test>"}, {rcpt},
+                            {"NOOP"},   {"QUIT", FC_NONE},        {NULL}};
+  fc_run(t, &cfg, steps);
+  long i = fc_line_index(t->cl, want);
   ck_assert_int_ge(i, 0);
-  ck_assert_str_eq(t->lines[i + 1], "250 2.0.0 Ok");
-  tc_free(t);
+  ck_assert_str_eq(t->cl->lines[i + 1], "250 2.0.0 Ok");
+  fc_free(t);
 }
 END_TEST
 
@@ -1225,24 +898,24 @@ END_TEST
 START_TEST(seen_record_many_long_lines)
 {
   enum { N = 150, L = 1500 };
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   static char lines[N][L + 1];
-  static struct step steps[N + 2];
+  static struct fc_step steps[N + 2];
   for (int i = 0; i < N; i++) {
     int k = snprintf(lines[i], sizeof(lines[i]), "NOOP %d ", i);
     memset(lines[i] + k, 'a' + i % 26, (size_t)(L - k));
     lines[i][L] = '\0';
-    steps[i] = (struct step){lines[i]};
+    steps[i] = (struct fc_step){lines[i]};
   }
-  steps[N] = (struct step){"QUIT", NONE};
-  steps[N + 1] = (struct step){NULL};
-  tc_run(t, &cfg, steps);
+  steps[N] = (struct fc_step){"QUIT", FC_NONE};
+  steps[N + 1] = (struct fc_step){NULL};
+  fc_run(t, &cfg, steps);
   ck_assert_uint_eq(t->nseen, N + 1);
   for (int i = 0; i < N; i++)
     ck_assert_str_eq(t->seen[i], lines[i]);
   ck_assert_str_eq(t->seen[N], "QUIT");
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -1250,11 +923,11 @@ END_TEST
 
 START_TEST(seen_record)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
-  static const struct step steps[] = {
-      {"EHLO client.test"}, {"NOOP"}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
+  static const struct fc_step steps[] = {
+      {"EHLO client.test"}, {"NOOP"}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
   ck_assert_uint_eq(t->nseen, 3);
   ck_assert_str_eq(t->seen[0], "EHLO client.test");
   ck_assert_str_eq(t->seen[1], "NOOP");
@@ -1266,20 +939,20 @@ START_TEST(seen_record)
     if (i > 0)
       ck_assert_uint_ge(t->seen_t[i], t->seen_t[i - 1]);
   }
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(stop_closes_live_sessions)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   t->hold = 1; /* after the steps, stop the server under the client */
-  static const struct step steps[] = {{"EHLO c"}, {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert(t->server_closed);
+  static const struct fc_step steps[] = {{"EHLO c"}, {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert(t->cl->server_closed);
   ck_assert_uint_eq(t->sessions, 1);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
@@ -1306,7 +979,7 @@ static char copied_host[] = "copy.example.test";
 static char copied_reply[] = "250 from the rule";
 
 /* Scribbles over the caller's config once the server started. */
-static void scribble(struct tc *t)
+static void scribble(struct fc *t)
 {
   (void)t;
   copied_host[0] = 'X';
@@ -1315,7 +988,7 @@ static void scribble(struct tc *t)
 
 START_TEST(config_is_copied)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
   char *reply[] = {copied_reply};
   struct mp_fake_rule rules[] = {{.on = MP_ON_COMMAND,
@@ -1327,11 +1000,12 @@ START_TEST(config_is_copied)
   cfg.rules = rules;
   cfg.nrules = 1;
   t->after_start = scribble;
-  static const struct step steps[] = {{"NOOP"}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert_str_eq(t->lines[1], "250 from the rule");
-  ck_assert_str_eq(t->lines[0], "220 copy.example.test ESMTP mailprobe-fake");
-  tc_free(t);
+  static const struct fc_step steps[] = {{"NOOP"}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert_str_eq(t->cl->lines[1], "250 from the rule");
+  ck_assert_str_eq(t->cl->lines[0],
+                   "220 copy.example.test ESMTP mailprobe-fake");
+  fc_free(t);
 }
 END_TEST
 
@@ -1339,34 +1013,34 @@ END_TEST
 
 START_TEST(starttls_forgets_and_discards_pipelined)
 {
-  struct tc *t = tc_new();
-  tc_tls(t);
+  struct fc *t = fc_new(&smtp_client);
+  fc_tls(t);
   struct mp_fake_config cfg = smtp_cfg();
   setup_auth_requires_tls(&cfg);
   /* RSET pipelined after STARTTLS must be dropped (CVE-2011-0411). */
-  static const struct step steps[] = {
+  static const struct fc_step steps[] = {
       {"EHLO c"}, {"STARTTLS\r\nRSET", 1, 1}, {"MAIL FROM:<a@b.test>"},
-      {"EHLO c"}, {"AUTH PLAIN " PLAIN_OK},   {"QUIT", NONE},
+      {"EHLO c"}, {"AUTH PLAIN " PLAIN_OK},   {"QUIT", FC_NONE},
       {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert_int_eq(t->tls_status, 0);
-  ck_assert(t->tls_up);
-  ck_assert(has_line(t, "220 2.0.0 Ready to start TLS"));
+  fc_run(t, &cfg, steps);
+  ck_assert_int_eq(t->cl->tls_status, 0);
+  ck_assert(t->cl->tls_up);
+  ck_assert(fc_has_line(t->cl, "220 2.0.0 Ready to start TLS"));
   /* RFC 3207 4.2: EHLO is forgotten, so MAIL needs it again. */
-  ck_assert(has_line(t, "503 5.5.1 Error: send HELO/EHLO first"));
-  ck_assert(has_line(t, "250 AUTH CRAM-MD5 LOGIN PLAIN"));
-  ck_assert(has_line(t, "235 2.7.0 Authentication successful"));
-  ck_assert(!saw(t, "RSET"));
+  ck_assert(fc_has_line(t->cl, "503 5.5.1 Error: send HELO/EHLO first"));
+  ck_assert(fc_has_line(t->cl, "250 AUTH CRAM-MD5 LOGIN PLAIN"));
+  ck_assert(fc_has_line(t->cl, "235 2.7.0 Authentication successful"));
+  ck_assert(!fc_saw(t, "RSET"));
   for (size_t i = 0; i < t->nseen; i++)
     ck_assert_int_eq(t->seen_tls[i], i >= 2); /* EHLO, STARTTLS in clear */
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(implicit_tls_greets_after_handshake)
 {
-  struct tc *t = tc_new();
-  tc_tls(t);
+  struct fc *t = fc_new(&smtp_client);
+  fc_tls(t);
   struct mp_fake_config cfg = smtp_cfg();
   cfg.tls = MP_FAKE_TLS_IMPLICIT;
   struct mp_fake_rule rules[] = {{.on = MP_ON_COMMAND,
@@ -1376,24 +1050,24 @@ START_TEST(implicit_tls_greets_after_handshake)
                                   .nreply = 1}};
   cfg.rules = rules;
   cfg.nrules = 1;
-  t->implicit = 1;
-  static const struct step steps[] = {
-      {"EHLO c"}, {"STARTTLS"}, {"NOOP"}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert(t->tls_up);
-  ck_assert_str_eq(t->lines[0], "220 " HOST " ESMTP mailprobe-fake");
-  ck_assert(!has_line(t, "250-STARTTLS"));
-  ck_assert(has_line(t, "503 5.5.1 Error: TLS already active"));
-  ck_assert(has_line(t, "250 2.0.0 Ok"));
+  t->cl->implicit = 1;
+  static const struct fc_step steps[] = {
+      {"EHLO c"}, {"STARTTLS"}, {"NOOP"}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert(t->cl->tls_up);
+  ck_assert_str_eq(t->cl->lines[0], "220 " HOST " ESMTP mailprobe-fake");
+  ck_assert(!fc_has_line(t->cl, "250-STARTTLS"));
+  ck_assert(fc_has_line(t->cl, "503 5.5.1 Error: TLS already active"));
+  ck_assert(fc_has_line(t->cl, "250 2.0.0 Ok"));
   ck_assert_int_eq(t->seen_tls[0], 1);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(replaced_goahead_then_starttls)
 {
-  struct tc *t = tc_new();
-  tc_tls(t);
+  struct fc *t = fc_new(&smtp_client);
+  fc_tls(t);
   struct mp_fake_config cfg = smtp_cfg();
   cfg.tls = MP_FAKE_TLS_STARTTLS;
   struct mp_fake_rule rules[] = {{.on = MP_ON_COMMAND,
@@ -1404,26 +1078,26 @@ START_TEST(replaced_goahead_then_starttls)
                                   .then = MP_THEN_STARTTLS}};
   cfg.rules = rules;
   cfg.nrules = 1;
-  static const struct step steps[] = {
-      {"STARTTLS", 1, 1}, {"NOOP"}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert(t->tls_up);
-  ck_assert(has_line(t, "220 go ahead"));
+  static const struct fc_step steps[] = {
+      {"STARTTLS", 1, 1}, {"NOOP"}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert(t->cl->tls_up);
+  ck_assert(fc_has_line(t->cl, "220 go ahead"));
   ck_assert_int_eq(t->seen_tls[1], 1);
-  tc_free(t);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(starttls_not_offered)
 {
-  struct tc *t = tc_new();
+  struct fc *t = fc_new(&smtp_client);
   struct mp_fake_config cfg = smtp_cfg();
-  static const struct step steps[] = {
-      {"STARTTLS"}, {"STARTTLS now"}, {"QUIT", NONE}, {NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert_str_eq(t->lines[1], "454 4.7.0 TLS not available");
-  ck_assert_str_eq(t->lines[2], "501 5.5.4 Syntax: STARTTLS");
-  tc_free(t);
+  static const struct fc_step steps[] = {
+      {"STARTTLS"}, {"STARTTLS now"}, {"QUIT", FC_NONE}, {NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert_str_eq(t->cl->lines[1], "454 4.7.0 TLS not available");
+  ck_assert_str_eq(t->cl->lines[2], "501 5.5.4 Syntax: STARTTLS");
+  fc_free(t);
 }
 END_TEST
 
@@ -1452,8 +1126,8 @@ static const struct fault_case fault_cases[] = {
 START_TEST(tls_faults)
 {
   const struct fault_case fc = fault_cases[_i];
-  struct tc *t = tc_new();
-  tc_tls(t);
+  struct fc *t = fc_new(&smtp_client);
+  fc_tls(t);
   struct mp_fake_config cfg = smtp_cfg();
   cfg.tls = MP_FAKE_TLS_STARTTLS;
   cfg.idle_timeout_ms = 300;
@@ -1466,47 +1140,47 @@ START_TEST(tls_faults)
     cfg.tls_fault = fc.fault;
   }
   /* A plain client plays TLS: it sends a record, reads what comes. */
-  struct step steps[] = {
+  struct fc_step steps[] = {
       {"STARTTLS"},
-      {FAKE_HELLO, fc.raw ? 1 : NONE, 0, fc.raw, sizeof(FAKE_HELLO) - 1},
+      {FAKE_HELLO, fc.raw ? 1 : FC_NONE, 0, fc.raw, sizeof(FAKE_HELLO) - 1},
       {NULL}};
   if (fc.raw)
-    steps[2] = (struct step){"", NONE};
-  tc_run(t, &cfg, steps);
-  ck_assert_str_eq(t->lines[1], "220 2.0.0 Ready to start TLS");
-  ck_assert(t->server_closed);
+    steps[2] = (struct fc_step){"", FC_NONE};
+  fc_run(t, &cfg, steps);
+  ck_assert_str_eq(t->cl->lines[1], "220 2.0.0 Ready to start TLS");
+  ck_assert(t->cl->server_closed);
   if (fc.raw) {
     static const unsigned char alert[] = {0x15, 0x03, 0x03, 0x00,
                                           0x02, 0x02, 0x28};
-    ck_assert_uint_eq(t->nraw, sizeof(alert));
-    ck_assert(memcmp(t->raw, alert, sizeof(alert)) == 0);
+    ck_assert_uint_eq(t->cl->nraw, sizeof(alert));
+    ck_assert(memcmp(t->cl->raw, alert, sizeof(alert)) == 0);
   } else if (fc.line) {
-    ck_assert_uint_eq(t->nlines, 3);
-    ck_assert(strncmp(t->lines[2], "this is not TLS", 15) == 0);
+    ck_assert_uint_eq(t->cl->nlines, 3);
+    ck_assert(strncmp(t->cl->lines[2], "this is not TLS", 15) == 0);
   } else {
-    ck_assert_uint_eq(t->nlines, 2);
+    ck_assert_uint_eq(t->cl->nlines, 2);
   }
   if (fc.fault == MP_TLS_FAULT_STALL)
-    ck_assert_uint_ge(t->closed_at - t->sent_at[1], 290);
+    ck_assert_uint_ge(t->cl->closed_at - t->cl->sent_at[1], 290);
   else
-    ck_assert_uint_lt(t->closed_at - t->sent_at[1], 250);
-  tc_free(t);
+    ck_assert_uint_lt(t->cl->closed_at - t->cl->sent_at[1], 250);
+  fc_free(t);
 }
 END_TEST
 
 START_TEST(tls_handshake_with_real_client_fails_on_alert)
 {
-  struct tc *t = tc_new();
-  tc_tls(t);
+  struct fc *t = fc_new(&smtp_client);
+  fc_tls(t);
   struct mp_fake_config cfg = smtp_cfg();
   cfg.tls = MP_FAKE_TLS_IMPLICIT;
   cfg.tls_fault = MP_TLS_FAULT_ALERT;
-  t->implicit = 1;
-  static const struct step steps[] = {{NULL}};
-  tc_run(t, &cfg, steps);
-  ck_assert_int_eq(t->tls_status, MP_E_TLS_FAILED);
-  ck_assert_uint_eq(t->nlines, 0);
-  tc_free(t);
+  t->cl->implicit = 1;
+  static const struct fc_step steps[] = {{NULL}};
+  fc_run(t, &cfg, steps);
+  ck_assert_int_eq(t->cl->tls_status, MP_E_TLS_FAILED);
+  ck_assert_uint_eq(t->cl->nlines, 0);
+  fc_free(t);
 }
 END_TEST
 

@@ -82,6 +82,11 @@ static void on_accept(struct mp_listener *l, struct mp_conn *c)
   ck_assert_ptr_eq(l, T.l);
   ck_assert_ptr_eq(mp_listener_data(l), &T);
   ck_assert_int_lt(T.naccept, MAX_CONNS);
+  /* A new connection, not one still open (a closed one's memory may be
+   * handed out again, so it is compared only while it lives). */
+  for (int i = 0; i < T.naccept; i++)
+    if (!T.srv[i].nclose)
+      ck_assert_ptr_ne(T.srv[i].c, c);
   struct end *e = &T.srv[T.naccept++];
   e->c = c;
   /* An accepted connection starts with no callbacks and no data. */
@@ -257,8 +262,6 @@ START_TEST(test_many_accepts)
     ck_assert_int_le(n, 5);
     seen[n]++;
     ck_assert_int_eq(T.cli[i].err, MP_E_CONNECTION_CLOSED);
-    for (int j = 0; j < i; j++)
-      ck_assert_ptr_ne(T.srv[i].c, T.srv[j].c);
   }
   for (int n = 1; n <= 5; n++)
     ck_assert_int_eq(seen[n], 1);

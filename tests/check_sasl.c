@@ -344,8 +344,9 @@ START_TEST(test_scram_client_iteration_cap)
   static const char *const firsts[] = {
       "r=AAECAwQFBgcICQoLDA0ODxARxyz,s=QSXCR+Q6sek8bf92,i=2000000000",
       "r=AAECAwQFBgcICQoLDA0ODxARxyz,s=QSXCR+Q6sek8bf92,i=100001",
-      "r=AAECAwQFBgcICQoLDA0ODxARxyz,s=QSXCR+Q6sek8bf92,"
-      "i=99999999999999999999999999",
+      /* One string in two pieces (the parentheses tell clang so). */
+      ("r=AAECAwQFBgcICQoLDA0ODxARxyz,s=QSXCR+Q6sek8bf92,"
+       "i=99999999999999999999999999"),
   };
   for (size_t k = 0; k < sizeof(firsts) / sizeof(firsts[0]); k++) {
     struct mp_sasl_client *c =
