@@ -1,4 +1,5 @@
-/* The one list of error names (DESIGN.md "Results and error names").
+/* The one list of error names (docs/architecture.md "Results, phases and
+ * error names").
  *
  * Functions that return int return 0 or one of these negative codes. The
  * names are a contract: case files and JSON output use them. MP_EAGAIN is not
