@@ -257,7 +257,7 @@ void mp_case_free(struct mp_case *c)
   free(c->description);
   cy_free_strv(c->tags, c->ntags);
   for (size_t i = 0; i < c->nservers; i++)
-    cy_free_fake_config(&c->servers[i]);
+    mp_fake_config_free(&c->servers[i]);
   free(c->servers);
   for (size_t i = 0; i < c->nmail; i++) {
     free(c->mail[i].user);

@@ -55,36 +55,6 @@ void cy_free_strv(char **v, size_t n)
   free(v);
 }
 
-/* Frees what a fake config owns. fake_servers/ has mp_fake_config_free,
- * but the harness frees its own configs so that the parser links without
- * the servers. */
-void cy_free_fake_config(struct mp_fake_config *s)
-{
-  free(s->name);
-  free(s->hostname);
-  for (size_t i = 0; i < s->nusers; i++) {
-    free(s->users[i].name);
-    free(s->users[i].password);
-  }
-  free(s->users);
-  cy_free_strv(s->auth, s->nauth);
-  cy_free_strv(s->advertise, s->nadvertise);
-  cy_free_strv(s->withhold, s->nwithhold);
-  for (size_t i = 0; i < s->nmailboxes; i++)
-    free(s->mailboxes[i].user);
-  free(s->mailboxes);
-  free(s->delivery.redirect);
-  free(s->delivery.subject);
-  for (size_t i = 0; i < s->nrules; i++) {
-    struct mp_fake_rule *r = &s->rules[i];
-    free(r->match);
-    cy_free_strv(r->reply, r->nreply);
-    free(r->send);
-  }
-  free(s->rules);
-  memset(s, 0, sizeof *s);
-}
-
 /* Splits a reply into lines: on "\n", one trailing "\n" (a YAML block
  * scalar's) dropped, a "\r" before each "\n" dropped. */
 static int push_reply_lines(struct ctx *x, const struct ynode *n,

@@ -146,11 +146,6 @@ int cy_get_names(struct ctx *x, const char *key, const struct ynode *n,
 /* Frees a string vector and its strings. */
 void cy_free_strv(char **v, size_t n);
 
-/* Frees what a fake config owns. fake_servers/ has mp_fake_config_free,
- * but the harness frees its own configs so that the parser links without
- * the servers. */
-void cy_free_fake_config(struct mp_fake_config *s);
-
 /* servers: into c->servers (harness/case/case_servers.c). */
 int cy_parse_servers(struct ctx *x, const struct ynode *n, struct mp_case *c);
 
