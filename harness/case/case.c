@@ -45,6 +45,25 @@ static char *default_name(const char *file)
   return strndup(base, len);
 }
 
+/* A required top-level section: every "key:" of root goes to parse (which
+ * sees the key's node too, to refuse a repeat), and none at all is an
+ * error that says what the section is for. */
+static int parse_required(struct ctx *x, const struct ynode *root,
+                          const char *key,
+                          int (*parse)(struct ctx *, const struct ynode *,
+                                       const struct ynode *, struct mp_case *),
+                          struct mp_case *c, const char *what)
+{
+  for (size_t i = 0; i < root->nkids; i += 2)
+    if (strcmp(root->kids[i]->str, key) == 0 &&
+        parse(x, root->kids[i], root->kids[i + 1], c) < 0)
+      return -1;
+  if (cy_get(root, key) == NULL)
+    return cy_fail_at(x, root->line, root->col,
+                      "missing required key '%s' (%s)", key, what);
+  return 0;
+}
+
 static int parse_root(struct ctx *x, const struct ynode *root,
                       struct mp_case *c)
 {
@@ -77,21 +96,10 @@ static int parse_root(struct ctx *x, const struct ynode *root,
     return -1;
   if ((v = cy_get(root, "servers")) != NULL && cy_parse_servers(x, v, c) < 0)
     return -1;
-  for (size_t i = 0; i < root->nkids; i += 2)
-    if (strcmp(root->kids[i]->str, "probe") == 0 &&
-        cy_parse_probe(x, root->kids[i], root->kids[i + 1], c) < 0)
-      return -1;
-  if (cy_get(root, "probe") == NULL)
-    return cy_fail_at(x, root->line, root->col,
-                      "missing required key 'probe' (what to run)");
-  for (size_t i = 0; i < root->nkids; i += 2)
-    if (strcmp(root->kids[i]->str, "expect") == 0 &&
-        cy_parse_expect(x, root->kids[i], root->kids[i + 1], c) < 0)
-      return -1;
-  if (cy_get(root, "expect") == NULL)
-    return cy_fail_at(x, root->line, root->col,
-                      "missing required key 'expect' (what must come out)");
-  return 0;
+  if (parse_required(x, root, "probe", cy_parse_probe, c, "what to run") < 0)
+    return -1;
+  return parse_required(x, root, "expect", cy_parse_expect, c,
+                        "what must come out");
 }
 
 int mp_case_parse(const char *buf, size_t len, const char *name,
