@@ -70,6 +70,7 @@ static int parse_root(struct ctx *x, const struct ynode *root,
   static const char *const keys[] = {"name",  "description", "tags", "servers",
                                      "probe", "expect",      NULL};
   const struct ynode *v;
+  int got;
 
   if (root == NULL || cy_is_null(root))
     return cy_fail_at(x, 1, 1,
@@ -82,14 +83,11 @@ static int parse_root(struct ctx *x, const struct ynode *root,
                    cy_describe(root));
   if (cy_check_keys(x, root, "the top level", keys) < 0)
     return -1;
-  if ((v = cy_get(root, "name")) != NULL) {
-    if (cy_get_str(x, "name", v, 0, &c->name) < 0)
-      return -1;
-  } else if ((c->name = default_name(x->file)) == NULL) {
+  if ((got = cy_opt_str(x, root, "name", 0, NULL, &c->name)) < 0)
+    return -1;
+  if (!got && (c->name = default_name(x->file)) == NULL)
     return cy_oom(x);
-  }
-  if ((v = cy_get(root, "description")) != NULL &&
-      cy_get_str(x, "description", v, 1, &c->description) < 0)
+  if (cy_opt_str(x, root, "description", 1, NULL, &c->description) < 0)
     return -1;
   if ((v = cy_get(root, "tags")) != NULL &&
       cy_get_strv(x, "tags", v, 0, &c->tags, &c->ntags) < 0)

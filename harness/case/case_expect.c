@@ -170,8 +170,7 @@ static int get_expect_tls(struct ctx *x, const struct ynode *n,
   if ((v = cy_get(n, "verified")) != NULL &&
       cy_get_bool(x, "verified", v, &e->cert_verified) < 0)
     return -1;
-  if ((v = cy_get(n, "verify_error")) != NULL &&
-      cy_get_str(x, "verify_error", v, 0, &e->verify_error) < 0)
+  if (cy_opt_str(x, n, "verify_error", 0, NULL, &e->verify_error) < 0)
     return -1;
   if (n->nkids == 0)
     return cy_fail(x, n,
@@ -397,8 +396,7 @@ static int parse_expect_result(struct ctx *x, const struct ynode *kn,
       return -1;
     e->has_warn = 1;
   }
-  if ((v = cy_get(n, "detail")) != NULL &&
-      cy_get_str(x, "detail", v, 0, &e->detail) < 0)
+  if (cy_opt_str(x, n, "detail", 0, NULL, &e->detail) < 0)
     return -1;
   if ((v = cy_get(n, "delivery")) != NULL) {
     if (get_bound(x, "delivery", v, &e->delivery) < 0)

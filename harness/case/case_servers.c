@@ -516,11 +516,9 @@ static int get_delivery(struct ctx *x, const struct ynode *n,
   if ((v = cy_get(n, "duplicate")) != NULL &&
       cy_get_bool(x, "duplicate", v, &s->delivery.duplicate) < 0)
     return -1;
-  if ((v = cy_get(n, "redirect")) != NULL &&
-      cy_get_str(x, "redirect", v, 0, &s->delivery.redirect) < 0)
+  if (cy_opt_str(x, n, "redirect", 0, NULL, &s->delivery.redirect) < 0)
     return -1;
-  if ((v = cy_get(n, "subject")) != NULL &&
-      cy_get_str(x, "subject", v, 0, &s->delivery.subject) < 0)
+  if (cy_opt_str(x, n, "subject", 0, NULL, &s->delivery.subject) < 0)
     return -1;
   return 0;
 }
@@ -582,8 +580,7 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
   if ((v = cy_get(n, "key")) != NULL &&
       cy_get_enum(x, "key", v, key_names, &s->rsa) < 0)
     return -1;
-  if ((v = cy_get(n, "hostname")) != NULL &&
-      cy_get_str(x, "hostname", v, 0, &s->hostname) < 0)
+  if (cy_opt_str(x, n, "hostname", 0, NULL, &s->hostname) < 0)
     return -1;
   if ((v = cy_get(n, "users")) != NULL && get_users(x, v, s) < 0)
     return -1;

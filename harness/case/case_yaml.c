@@ -517,6 +517,28 @@ int cy_get_str(struct ctx *x, const char *key, const struct ynode *n,
   return 0;
 }
 
+int cy_opt_str(struct ctx *x, const struct ynode *map, const char *key,
+               int multiline, const char *dflt, char **out)
+{
+  const struct ynode *n = cy_get(map, key);
+  if (n != NULL)
+    return cy_get_str(x, key, n, multiline, out) < 0 ? -1 : 1;
+  if (dflt != NULL && (*out = strdup(dflt)) == NULL)
+    return cy_oom(x);
+  return 0;
+}
+
+int cy_get_str_valid(struct ctx *x, const char *key, const struct ynode *n,
+                     int (*valid)(const char *), const char *what,
+                     const char *rule, char **out)
+{
+  if (cy_get_str(x, key, n, 0, out) < 0)
+    return -1;
+  if (!valid(*out))
+    return cy_fail(x, n, "%s '%s' must be %s", what, cy_shown(x, n), rule);
+  return 0;
+}
+
 int cy_get_int(struct ctx *x, const char *key, const struct ynode *n,
                long long min, long long max, long long *out)
 {

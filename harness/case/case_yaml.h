@@ -105,6 +105,18 @@ int cy_check_keys(struct ctx *x, const struct ynode *map, const char *where,
 int cy_get_str(struct ctx *x, const char *key, const struct ynode *n,
                int multiline, char **out);
 
+/* An optional string key of map, read as cy_get_str does; absent, *out
+ * becomes a copy of dflt (is left alone when dflt is NULL). 1 read, 0
+ * absent, -1 error. */
+int cy_opt_str(struct ctx *x, const struct ynode *map, const char *key,
+               int multiline, const char *dflt, char **out);
+
+/* A one-line string that valid() accepts, or the error "<what> '<text>'
+ * must be <rule>". */
+int cy_get_str_valid(struct ctx *x, const char *key, const struct ynode *n,
+                     int (*valid)(const char *), const char *what,
+                     const char *rule, char **out);
+
 /* Reads an integer in [min, max]. */
 int cy_get_int(struct ctx *x, const char *key, const struct ynode *n,
                long long min, long long max, long long *out);
