@@ -1,5 +1,6 @@
 /* Growing a byte buffer by doubling: the one rule the line engine's
- * buffers, the fake servers' answers and the JSON writer share. */
+ * buffers, the SMTP reply's text, the fake servers' answers, the JSON
+ * writer and the outcome packer share. */
 #ifndef MP_GROW_H
 #define MP_GROW_H
 
