@@ -185,12 +185,9 @@ static int get_expect_servers(struct ctx *x, const struct ynode *n,
   static const char *const keys[] = {"saw", "not_saw", "not_saw_in_clear",
                                      "sessions", NULL};
   struct mp_case_expect *e = &c->expect;
-  if (cy_want_map(x, "server", n) < 0 ||
-      cy_check_keys(x, n, "expect.server", NULL) < 0)
+  if ((e->servers = cy_entries(x, "server", n, "expect.server",
+                               sizeof *e->servers)) == NULL)
     return -1;
-  e->servers = calloc(n->nkids / 2 + 1, sizeof *e->servers);
-  if (e->servers == NULL)
-    return cy_oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
     struct mp_expect_server *s = &e->servers[e->nservers++];
     const struct ynode *kn = n->kids[i], *m = n->kids[i + 1], *v;
@@ -252,14 +249,11 @@ static int get_expect_mailboxes(struct ctx *x, const struct ynode *n,
 {
   struct mp_case_expect *e = &c->expect;
   long long count;
-  if (cy_want_map(x, "mailboxes", n) < 0 ||
-      cy_check_keys(x, n, "expect.mailboxes", NULL) < 0)
+  if ((e->mailboxes = cy_entries(x, "mailboxes", n, "expect.mailboxes",
+                                 sizeof *e->mailboxes)) == NULL)
     return -1;
   if (n->nkids == 0)
     return cy_fail(x, n, "expect.mailboxes names no mailbox");
-  e->mailboxes = calloc(n->nkids / 2 + 1, sizeof *e->mailboxes);
-  if (e->mailboxes == NULL)
-    return cy_oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
     struct mp_expect_mailbox *m = &e->mailboxes[e->nmailboxes++];
     const struct ynode *kn = n->kids[i];

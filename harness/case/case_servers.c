@@ -380,11 +380,8 @@ static int parse_rule(struct ctx *x, const struct ynode *n,
 static int get_users(struct ctx *x, const struct ynode *n,
                      struct mp_fake_config *s)
 {
-  if (cy_want_map(x, "users", n) < 0 || cy_check_keys(x, n, "users", NULL) < 0)
+  if ((s->users = cy_entries(x, "users", n, "users", sizeof *s->users)) == NULL)
     return -1;
-  s->users = calloc(n->nkids / 2 + 1, sizeof *s->users);
-  if (s->users == NULL)
-    return cy_oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
     struct mp_fake_user *u = &s->users[s->nusers++];
     if (cy_get_str(x, "users", n->kids[i], 0, &u->name) < 0 ||
@@ -447,12 +444,9 @@ static int get_mailboxes(struct ctx *x, const struct ynode *n,
                          struct mp_fake_config *s, struct mp_case *c)
 {
   static const char *const keys[] = {"messages", "size", "mail", NULL};
-  if (cy_want_map(x, "mailboxes", n) < 0 ||
-      cy_check_keys(x, n, "mailboxes", NULL) < 0)
+  if ((s->mailboxes = cy_entries(x, "mailboxes", n, "mailboxes",
+                                 sizeof *s->mailboxes)) == NULL)
     return -1;
-  s->mailboxes = calloc(n->nkids / 2 + 1, sizeof *s->mailboxes);
-  if (s->mailboxes == NULL)
-    return cy_oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
     struct mp_fake_mailbox *m = &s->mailboxes[s->nmailboxes++];
     const struct ynode *v = n->kids[i + 1], *f, *mail;
@@ -636,12 +630,9 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
 
 int cy_parse_servers(struct ctx *x, const struct ynode *n, struct mp_case *c)
 {
-  if (cy_want_map(x, "servers", n) < 0 ||
-      cy_check_keys(x, n, "servers", NULL) < 0)
+  if ((c->servers =
+           cy_entries(x, "servers", n, "servers", sizeof *c->servers)) == NULL)
     return -1;
-  c->servers = calloc(n->nkids / 2 + 1, sizeof *c->servers);
-  if (c->servers == NULL)
-    return cy_oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
     struct mp_fake_config *s = &c->servers[c->nservers++];
     if (parse_server(x, n->kids[i], n->kids[i + 1], s, c) < 0)

@@ -517,6 +517,17 @@ int cy_get_str(struct ctx *x, const char *key, const struct ynode *n,
   return 0;
 }
 
+void *cy_entries(struct ctx *x, const char *key, const struct ynode *n,
+                 const char *where, size_t size)
+{
+  void *v;
+  if (cy_want_map(x, key, n) < 0 || cy_check_keys(x, n, where, NULL) < 0)
+    return NULL;
+  if ((v = calloc(n->nkids / 2 + 1, size)) == NULL)
+    cy_oom(x);
+  return v;
+}
+
 int cy_opt_str(struct ctx *x, const struct ynode *map, const char *key,
                int multiline, const char *dflt, char **out)
 {

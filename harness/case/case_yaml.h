@@ -105,6 +105,13 @@ int cy_check_keys(struct ctx *x, const struct ynode *map, const char *where,
 int cy_get_str(struct ctx *x, const char *key, const struct ynode *n,
                int multiline, char **out);
 
+/* A map of named entries (servers:, users:, mailboxes:): checks that n
+ * is a map whose keys are names (where names it in messages) and returns
+ * a zeroed array with room for every entry of size bytes, or NULL after
+ * an error. */
+void *cy_entries(struct ctx *x, const char *key, const struct ynode *n,
+                 const char *where, size_t size);
+
 /* An optional string key of map, read as cy_get_str does; absent, *out
  * becomes a copy of dflt (is left alone when dflt is NULL). 1 read, 0
  * absent, -1 error. */
