@@ -357,8 +357,7 @@ static int parse_expect_result(struct ctx *x, const struct ynode *kn,
     if (e->status == 0 && e->error == 0)
       return cy_fail(x, err, "status fail needs an error name, not none");
   }
-  if ((v = cy_get(n, "phase")) != NULL &&
-      cy_get_enum(x, "phase", v, phase_names, &e->phase) < 0)
+  if (cy_opt_enum(x, n, "phase", phase_names, e->phase, &e->phase) < 0)
     return -1;
   if ((v = cy_get(n, "reply")) != NULL && get_expect_reply(x, v, e) < 0)
     return -1;

@@ -337,11 +337,9 @@ static int parse_endpoint(struct ctx *x, const struct ynode *kn,
   if (p->server != NULL &&
       c->servers[mp_case_find_server(c, p->server)].tls == MP_FAKE_TLS_IMPLICIT)
     p->opts.tls = MP_TLSMODE_IMPLICIT;
-  if ((v = cy_get(n, "tls")) != NULL) {
-    if (cy_get_enum(x, "tls", v, probe_tls_names, &e) < 0)
-      return -1;
-    p->opts.tls = (enum mp_tls_mode)e;
-  }
+  if (cy_opt_enum(x, n, "tls", probe_tls_names, (int)p->opts.tls, &e) < 0)
+    return -1;
+  p->opts.tls = (enum mp_tls_mode)e;
   if ((v = cy_get(n, "port")) != NULL) {
     if (srv != NULL)
       return cy_fail(x, v,
@@ -601,11 +599,9 @@ static int parse_roundtrip(struct ctx *x, const struct ynode *kn,
   if ((v = cy_get(n, "poll")) != NULL &&
       cy_get_dur_ms(x, "poll", v, 1, &rt->poll_ms) < 0)
     return -1;
-  if ((v = cy_get(n, "mode")) != NULL) {
-    if (cy_get_enum(x, "mode", v, rt_mode_names, &e) < 0)
-      return -1;
-    rt->mode = e;
-  }
+  if (cy_opt_enum(x, n, "mode", rt_mode_names, (int)rt->mode, &e) < 0)
+    return -1;
+  rt->mode = e;
   if ((v = cy_get(n, "runs")) != NULL) {
     if (cy_get_int(x, "runs", v, 1, 1000, &runs) < 0)
       return -1;

@@ -328,11 +328,9 @@ static int parse_rule(struct ctx *x, const struct ynode *n,
   if ((v = cy_get(n, "drip")) != NULL &&
       get_drip_spec(x, "drip", "1s", v, &r->drip_bytes, &r->drip_every_ms) < 0)
     return -1;
-  if ((v = cy_get(n, "then")) != NULL) {
-    if (cy_get_enum(x, "then", v, then_names, &e) < 0)
-      return -1;
-    r->then = (enum mp_rule_then)e;
-  }
+  if (cy_opt_enum(x, n, "then", then_names, (int)r->then, &e) < 0)
+    return -1;
+  r->then = (enum mp_rule_then)e;
   if ((v = cy_get(n, "tls_fault")) != NULL) {
     if (cy_get_enum(x, "tls_fault", v, tls_fault_names, &e) < 0)
       return -1;
@@ -563,16 +561,12 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
   if (cy_get_enum(x, "protocol", v, cy_proto_names, &e) < 0)
     return -1;
   s->proto = (enum mp_fake_proto)e;
-  if ((v = cy_get(n, "tls")) != NULL) {
-    if (cy_get_enum(x, "tls", v, server_tls_names, &e) < 0)
-      return -1;
-    s->tls = (enum mp_fake_tls)e;
-  }
-  if ((v = cy_get(n, "cert")) != NULL &&
-      cy_get_enum(x, "cert", v, cert_names, &s->cert) < 0)
+  if (cy_opt_enum(x, n, "tls", server_tls_names, (int)s->tls, &e) < 0)
     return -1;
-  if ((v = cy_get(n, "key")) != NULL &&
-      cy_get_enum(x, "key", v, key_names, &s->rsa) < 0)
+  s->tls = (enum mp_fake_tls)e;
+  if (cy_opt_enum(x, n, "cert", cert_names, s->cert, &s->cert) < 0)
+    return -1;
+  if (cy_opt_enum(x, n, "key", key_names, s->rsa, &s->rsa) < 0)
     return -1;
   if (cy_opt_str(x, n, "hostname", 0, NULL, &s->hostname) < 0)
     return -1;

@@ -539,6 +539,16 @@ int cy_opt_str(struct ctx *x, const struct ynode *map, const char *key,
   return 0;
 }
 
+int cy_opt_enum(struct ctx *x, const struct ynode *map, const char *key,
+                const struct nv *tbl, int dflt, int *out)
+{
+  const struct ynode *n = cy_get(map, key);
+  if (n != NULL)
+    return cy_get_enum(x, key, n, tbl, out);
+  *out = dflt;
+  return 0;
+}
+
 int cy_get_str_valid(struct ctx *x, const char *key, const struct ynode *n,
                      int (*valid)(const char *), const char *what,
                      const char *rule, char **out)

@@ -118,6 +118,11 @@ void *cy_entries(struct ctx *x, const char *key, const struct ynode *n,
 int cy_opt_str(struct ctx *x, const struct ynode *map, const char *key,
                int multiline, const char *dflt, char **out);
 
+/* An optional key of map naming one of tbl's values, read as cy_get_enum
+ * does; absent, *out is dflt. 0 or -1. */
+int cy_opt_enum(struct ctx *x, const struct ynode *map, const char *key,
+                const struct nv *tbl, int dflt, int *out);
+
 /* A one-line string that valid() accepts, or the error "<what> '<text>'
  * must be <rule>". */
 int cy_get_str_valid(struct ctx *x, const char *key, const struct ynode *n,
