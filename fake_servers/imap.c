@@ -51,6 +51,7 @@
 #include "fake_servers/mailstore.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
+#include "wire/grow.h"
 
 #include "fake_servers/imap_internal.h"
 
@@ -440,16 +441,9 @@ static void cmd_reset(struct imap *m)
 
 static int text_append(struct imap *m, const char *buf, size_t len)
 {
-  if (m->text_len + len + 1 > m->text_cap) {
-    size_t cap = m->text_cap ? m->text_cap : 256;
-    while (cap < m->text_len + len + 1)
-      cap *= 2;
-    char *p = realloc(m->text, cap);
-    if (!p)
-      return -1;
-    m->text = p;
-    m->text_cap = cap;
-  }
+  if (m->text_len + len + 1 > m->text_cap &&
+      mp_grow(&m->text, &m->text_cap, m->text_len + len + 1, 256) < 0)
+    return -1;
   memcpy(m->text + m->text_len, buf, len);
   m->text_len += len;
   m->text[m->text_len] = '\0';

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "wire/conn.h"
+#include "wire/grow.h"
 
 #define PACE_CHUNK 16384      /* bytes written per loop turn */
 #define PACE_HIGH (64u << 10) /* queued above this: wait for the client */
@@ -44,16 +45,10 @@ static int answer_reserve(struct mp_fake_answer *a, size_t more)
     return -1;
   if (a->len + more + 1 <= a->cap)
     return 0;
-  size_t cap = a->cap ? a->cap : 256;
-  while (cap < a->len + more + 1)
-    cap *= 2;
-  char *p = realloc(a->buf, cap);
-  if (!p) {
+  if (mp_grow(&a->buf, &a->cap, a->len + more + 1, 256) < 0) {
     a->oom = 1;
     return -1;
   }
-  a->buf = p;
-  a->cap = cap;
   return 0;
 }
 

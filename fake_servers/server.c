@@ -75,43 +75,6 @@ static int dup_strv(char ***dst, char *const *src, size_t n)
   return 0;
 }
 
-static void free_strv(char **v, size_t n)
-{
-  if (!v)
-    return;
-  for (size_t i = 0; i < n; i++)
-    free(v[i]);
-  free(v);
-}
-
-void mp_fake_config_free(struct mp_fake_config *cfg)
-{
-  if (!cfg)
-    return;
-  free(cfg->name);
-  free(cfg->hostname);
-  for (size_t i = 0; cfg->users && i < cfg->nusers; i++) {
-    free(cfg->users[i].name);
-    free(cfg->users[i].password);
-  }
-  free(cfg->users);
-  free_strv(cfg->auth, cfg->nauth);
-  free_strv(cfg->advertise, cfg->nadvertise);
-  free_strv(cfg->withhold, cfg->nwithhold);
-  for (size_t i = 0; cfg->mailboxes && i < cfg->nmailboxes; i++)
-    free(cfg->mailboxes[i].user);
-  free(cfg->mailboxes);
-  free(cfg->delivery.redirect);
-  free(cfg->delivery.subject);
-  for (size_t i = 0; cfg->rules && i < cfg->nrules; i++) {
-    free(cfg->rules[i].match);
-    free_strv(cfg->rules[i].reply, cfg->rules[i].nreply);
-    free(cfg->rules[i].send);
-  }
-  free(cfg->rules);
-  memset(cfg, 0, sizeof(*cfg));
-}
-
 /* A deep copy of src into dst (zeroed first); on failure dst is freed. */
 static int config_copy(struct mp_fake_config *dst,
                        const struct mp_fake_config *src)

@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "wire/deadline.h"
+#include "wire/grow.h"
 
 enum conn_state {
   ST_NEW = 0, /* created, not connected */
@@ -54,16 +55,9 @@ static inline int conn_buf_append(struct conn_buf *b, const char *src, size_t n,
       b->len -= b->off;
       b->off = 0;
     }
-    if (b->len + n > b->cap) {
-      size_t cap = b->cap ? b->cap : first_cap;
-      while (cap < b->len + n + spare)
-        cap *= 2;
-      char *p = realloc(b->p, cap);
-      if (!p)
-        return -1;
-      b->p = p;
-      b->cap = cap;
-    }
+    if (b->len + n > b->cap &&
+        mp_grow(&b->p, &b->cap, b->len + n + spare, first_cap) < 0)
+      return -1;
   }
   memcpy(b->p + b->len, src, n);
   b->len += n;

@@ -1,6 +1,7 @@
 #include "wire/smtp_reply.h"
 
 #include "wire/errors.h"
+#include "wire/grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +58,8 @@ static void parse_enhanced(struct mp_smtp_reply *r, const char *t, size_t len)
 int mp_smtp_reply_feed(struct mp_smtp_reply *r, const char *line, size_t len)
 {
   const char *t;
-  size_t tlen, need, cap;
+  size_t tlen, need;
   int code, last;
-  char *p;
 
   if (r->done)
     mp_smtp_reply_reset(r);
@@ -90,16 +90,9 @@ int mp_smtp_reply_feed(struct mp_smtp_reply *r, const char *line, size_t len)
   need = r->text_len + (r->lines > 0) + tlen;
   if (need > MP_SMTP_REPLY_MAX_TEXT)
     return MP_E_PROTOCOL_ERROR;
-  if (r->text == NULL || need + 1 > r->cap) {
-    cap = r->cap < 128 ? 128 : r->cap;
-    while (cap < need + 1)
-      cap *= 2;
-    p = realloc(r->text, cap);
-    if (p == NULL)
-      return MP_E_NO_RESOURCES;
-    r->text = p;
-    r->cap = cap;
-  }
+  if ((r->text == NULL || need + 1 > r->cap) &&
+      mp_grow(&r->text, &r->cap, need + 1, 128) < 0)
+    return MP_E_NO_RESOURCES;
   if (r->lines > 0)
     r->text[r->text_len++] = '\n';
   else

@@ -45,12 +45,32 @@ static char *default_name(const char *file)
   return strndup(base, len);
 }
 
+/* A required top-level section: every "key:" of root goes to parse (which
+ * sees the key's node too, to refuse a repeat), and none at all is an
+ * error that says what the section is for. */
+static int parse_required(struct ctx *x, const struct ynode *root,
+                          const char *key,
+                          int (*parse)(struct ctx *, const struct ynode *,
+                                       const struct ynode *, struct mp_case *),
+                          struct mp_case *c, const char *what)
+{
+  for (size_t i = 0; i < root->nkids; i += 2)
+    if (strcmp(root->kids[i]->str, key) == 0 &&
+        parse(x, root->kids[i], root->kids[i + 1], c) < 0)
+      return -1;
+  if (cy_get(root, key) == NULL)
+    return cy_fail_at(x, root->line, root->col,
+                      "missing required key '%s' (%s)", key, what);
+  return 0;
+}
+
 static int parse_root(struct ctx *x, const struct ynode *root,
                       struct mp_case *c)
 {
   static const char *const keys[] = {"name",  "description", "tags", "servers",
                                      "probe", "expect",      NULL};
   const struct ynode *v;
+  int got;
 
   if (root == NULL || cy_is_null(root))
     return cy_fail_at(x, 1, 1,
@@ -63,35 +83,21 @@ static int parse_root(struct ctx *x, const struct ynode *root,
                    cy_describe(root));
   if (cy_check_keys(x, root, "the top level", keys) < 0)
     return -1;
-  if ((v = cy_get(root, "name")) != NULL) {
-    if (cy_get_str(x, "name", v, 0, &c->name) < 0)
-      return -1;
-  } else if ((c->name = default_name(x->file)) == NULL) {
+  if ((got = cy_opt_str(x, root, "name", 0, NULL, &c->name)) < 0)
+    return -1;
+  if (!got && (c->name = default_name(x->file)) == NULL)
     return cy_oom(x);
-  }
-  if ((v = cy_get(root, "description")) != NULL &&
-      cy_get_str(x, "description", v, 1, &c->description) < 0)
+  if (cy_opt_str(x, root, "description", 1, NULL, &c->description) < 0)
     return -1;
   if ((v = cy_get(root, "tags")) != NULL &&
       cy_get_strv(x, "tags", v, 0, &c->tags, &c->ntags) < 0)
     return -1;
   if ((v = cy_get(root, "servers")) != NULL && cy_parse_servers(x, v, c) < 0)
     return -1;
-  for (size_t i = 0; i < root->nkids; i += 2)
-    if (strcmp(root->kids[i]->str, "probe") == 0 &&
-        cy_parse_probe(x, root->kids[i], root->kids[i + 1], c) < 0)
-      return -1;
-  if (cy_get(root, "probe") == NULL)
-    return cy_fail_at(x, root->line, root->col,
-                      "missing required key 'probe' (what to run)");
-  for (size_t i = 0; i < root->nkids; i += 2)
-    if (strcmp(root->kids[i]->str, "expect") == 0 &&
-        cy_parse_expect(x, root->kids[i], root->kids[i + 1], c) < 0)
-      return -1;
-  if (cy_get(root, "expect") == NULL)
-    return cy_fail_at(x, root->line, root->col,
-                      "missing required key 'expect' (what must come out)");
-  return 0;
+  if (parse_required(x, root, "probe", cy_parse_probe, c, "what to run") < 0)
+    return -1;
+  return parse_required(x, root, "expect", cy_parse_expect, c,
+                        "what must come out");
 }
 
 int mp_case_parse(const char *buf, size_t len, const char *name,
@@ -257,7 +263,7 @@ void mp_case_free(struct mp_case *c)
   free(c->description);
   cy_free_strv(c->tags, c->ntags);
   for (size_t i = 0; i < c->nservers; i++)
-    cy_free_fake_config(&c->servers[i]);
+    mp_fake_config_free(&c->servers[i]);
   free(c->servers);
   for (size_t i = 0; i < c->nmail; i++) {
     free(c->mail[i].user);

@@ -170,8 +170,7 @@ static int get_expect_tls(struct ctx *x, const struct ynode *n,
   if ((v = cy_get(n, "verified")) != NULL &&
       cy_get_bool(x, "verified", v, &e->cert_verified) < 0)
     return -1;
-  if ((v = cy_get(n, "verify_error")) != NULL &&
-      cy_get_str(x, "verify_error", v, 0, &e->verify_error) < 0)
+  if (cy_opt_str(x, n, "verify_error", 0, NULL, &e->verify_error) < 0)
     return -1;
   if (n->nkids == 0)
     return cy_fail(x, n,
@@ -186,12 +185,9 @@ static int get_expect_servers(struct ctx *x, const struct ynode *n,
   static const char *const keys[] = {"saw", "not_saw", "not_saw_in_clear",
                                      "sessions", NULL};
   struct mp_case_expect *e = &c->expect;
-  if (cy_want_map(x, "server", n) < 0 ||
-      cy_check_keys(x, n, "expect.server", NULL) < 0)
+  if ((e->servers = cy_entries(x, "server", n, "expect.server",
+                               sizeof *e->servers)) == NULL)
     return -1;
-  e->servers = calloc(n->nkids / 2 + 1, sizeof *e->servers);
-  if (e->servers == NULL)
-    return cy_oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
     struct mp_expect_server *s = &e->servers[e->nservers++];
     const struct ynode *kn = n->kids[i], *m = n->kids[i + 1], *v;
@@ -253,14 +249,11 @@ static int get_expect_mailboxes(struct ctx *x, const struct ynode *n,
 {
   struct mp_case_expect *e = &c->expect;
   long long count;
-  if (cy_want_map(x, "mailboxes", n) < 0 ||
-      cy_check_keys(x, n, "expect.mailboxes", NULL) < 0)
+  if ((e->mailboxes = cy_entries(x, "mailboxes", n, "expect.mailboxes",
+                                 sizeof *e->mailboxes)) == NULL)
     return -1;
   if (n->nkids == 0)
     return cy_fail(x, n, "expect.mailboxes names no mailbox");
-  e->mailboxes = calloc(n->nkids / 2 + 1, sizeof *e->mailboxes);
-  if (e->mailboxes == NULL)
-    return cy_oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
     struct mp_expect_mailbox *m = &e->mailboxes[e->nmailboxes++];
     const struct ynode *kn = n->kids[i];
@@ -364,8 +357,7 @@ static int parse_expect_result(struct ctx *x, const struct ynode *kn,
     if (e->status == 0 && e->error == 0)
       return cy_fail(x, err, "status fail needs an error name, not none");
   }
-  if ((v = cy_get(n, "phase")) != NULL &&
-      cy_get_enum(x, "phase", v, phase_names, &e->phase) < 0)
+  if (cy_opt_enum(x, n, "phase", phase_names, e->phase, &e->phase) < 0)
     return -1;
   if ((v = cy_get(n, "reply")) != NULL && get_expect_reply(x, v, e) < 0)
     return -1;
@@ -397,8 +389,7 @@ static int parse_expect_result(struct ctx *x, const struct ynode *kn,
       return -1;
     e->has_warn = 1;
   }
-  if ((v = cy_get(n, "detail")) != NULL &&
-      cy_get_str(x, "detail", v, 0, &e->detail) < 0)
+  if (cy_opt_str(x, n, "detail", 0, NULL, &e->detail) < 0)
     return -1;
   if ((v = cy_get(n, "delivery")) != NULL) {
     if (get_bound(x, "delivery", v, &e->delivery) < 0)

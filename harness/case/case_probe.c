@@ -242,13 +242,11 @@ static int get_dns(struct ctx *x, const struct ynode *n,
     p->opts.dns.mode = (enum mp_dns_mode)e;
   }
   if ((v = cy_get(n, "server")) != NULL) {
-    if (cy_get_str(x, "server", v, 0, &p->dns_server) < 0)
+    if (cy_get_str_valid(x, "server", v, valid_dns_server, "dns server",
+                         "an IP address with an optional port, like "
+                         "127.0.0.1:5353 or [::1]:53",
+                         &p->dns_server) < 0)
       return -1;
-    if (!valid_dns_server(p->dns_server))
-      return cy_fail(x, v,
-                     "dns server '%s' must be an IP address with an optional "
-                     "port, like 127.0.0.1:5353 or [::1]:53",
-                     cy_shown(x, v));
     if (mode == NULL)
       p->opts.dns.mode = MP_DNS_SERVER;
     else if (p->opts.dns.mode != MP_DNS_SERVER)
@@ -339,11 +337,9 @@ static int parse_endpoint(struct ctx *x, const struct ynode *kn,
   if (p->server != NULL &&
       c->servers[mp_case_find_server(c, p->server)].tls == MP_FAKE_TLS_IMPLICIT)
     p->opts.tls = MP_TLSMODE_IMPLICIT;
-  if ((v = cy_get(n, "tls")) != NULL) {
-    if (cy_get_enum(x, "tls", v, probe_tls_names, &e) < 0)
-      return -1;
-    p->opts.tls = (enum mp_tls_mode)e;
-  }
+  if (cy_opt_enum(x, n, "tls", probe_tls_names, (int)p->opts.tls, &e) < 0)
+    return -1;
+  p->opts.tls = (enum mp_tls_mode)e;
   if ((v = cy_get(n, "port")) != NULL) {
     if (srv != NULL)
       return cy_fail(x, v,
@@ -586,41 +582,26 @@ static int parse_roundtrip(struct ctx *x, const struct ynode *kn,
     if (n->kids[i + 1] == fetch && parse_half(x, n->kids[i], fetch, c, 1) < 0)
       return -1;
   }
-  if ((v = cy_get(n, "to")) != NULL) {
-    if (cy_get_str(x, "to", v, 0, &rt->to) < 0)
-      return -1;
-  } else if ((rt->to = strdup(rt->fetch.user)) == NULL) {
-    return cy_oom(x);
-  }
-  if ((v = cy_get(n, "from")) != NULL) {
-    if (cy_get_str(x, "from", v, 0, &rt->from) < 0)
-      return -1;
-  } else if ((rt->from = strdup(rt->to)) == NULL) {
-    return cy_oom(x);
-  }
-  if ((v = cy_get(n, "subject")) != NULL &&
-      cy_get_str(x, "subject", v, 0, &rt->subject) < 0)
+  if (cy_opt_str(x, n, "to", 0, rt->fetch.user, &rt->to) < 0 ||
+      cy_opt_str(x, n, "from", 0, rt->to, &rt->from) < 0)
     return -1;
-  if ((v = cy_get(n, "id")) != NULL) {
-    if (cy_get_str(x, "id", v, 0, &rt->id) < 0)
-      return -1;
-    if (!valid_rt_id(rt->id))
-      return cy_fail(x, v,
-                     "id '%s' must be 1 to 32 letters, digits, '-' or '_' (it "
-                     "goes into the token)",
-                     cy_shown(x, v));
-  }
+  if (cy_opt_str(x, n, "subject", 0, NULL, &rt->subject) < 0)
+    return -1;
+  if ((v = cy_get(n, "id")) != NULL &&
+      cy_get_str_valid(x, "id", v, valid_rt_id, "id",
+                       "1 to 32 letters, digits, '-' or '_' (it goes into "
+                       "the token)",
+                       &rt->id) < 0)
+    return -1;
   if ((v = cy_get(n, "email_timeout")) != NULL &&
       cy_get_dur_ms(x, "email_timeout", v, 1, &rt->email_timeout_ms) < 0)
     return -1;
   if ((v = cy_get(n, "poll")) != NULL &&
       cy_get_dur_ms(x, "poll", v, 1, &rt->poll_ms) < 0)
     return -1;
-  if ((v = cy_get(n, "mode")) != NULL) {
-    if (cy_get_enum(x, "mode", v, rt_mode_names, &e) < 0)
-      return -1;
-    rt->mode = e;
-  }
+  if (cy_opt_enum(x, n, "mode", rt_mode_names, (int)rt->mode, &e) < 0)
+    return -1;
+  rt->mode = e;
   if ((v = cy_get(n, "runs")) != NULL) {
     if (cy_get_int(x, "runs", v, 1, 1000, &runs) < 0)
       return -1;

@@ -55,36 +55,6 @@ void cy_free_strv(char **v, size_t n)
   free(v);
 }
 
-/* Frees what a fake config owns. fake_servers/ has mp_fake_config_free,
- * but the harness frees its own configs so that the parser links without
- * the servers. */
-void cy_free_fake_config(struct mp_fake_config *s)
-{
-  free(s->name);
-  free(s->hostname);
-  for (size_t i = 0; i < s->nusers; i++) {
-    free(s->users[i].name);
-    free(s->users[i].password);
-  }
-  free(s->users);
-  cy_free_strv(s->auth, s->nauth);
-  cy_free_strv(s->advertise, s->nadvertise);
-  cy_free_strv(s->withhold, s->nwithhold);
-  for (size_t i = 0; i < s->nmailboxes; i++)
-    free(s->mailboxes[i].user);
-  free(s->mailboxes);
-  free(s->delivery.redirect);
-  free(s->delivery.subject);
-  for (size_t i = 0; i < s->nrules; i++) {
-    struct mp_fake_rule *r = &s->rules[i];
-    free(r->match);
-    cy_free_strv(r->reply, r->nreply);
-    free(r->send);
-  }
-  free(s->rules);
-  memset(s, 0, sizeof *s);
-}
-
 /* Splits a reply into lines: on "\n", one trailing "\n" (a YAML block
  * scalar's) dropped, a "\r" before each "\n" dropped. */
 static int push_reply_lines(struct ctx *x, const struct ynode *n,
@@ -358,11 +328,9 @@ static int parse_rule(struct ctx *x, const struct ynode *n,
   if ((v = cy_get(n, "drip")) != NULL &&
       get_drip_spec(x, "drip", "1s", v, &r->drip_bytes, &r->drip_every_ms) < 0)
     return -1;
-  if ((v = cy_get(n, "then")) != NULL) {
-    if (cy_get_enum(x, "then", v, then_names, &e) < 0)
-      return -1;
-    r->then = (enum mp_rule_then)e;
-  }
+  if (cy_opt_enum(x, n, "then", then_names, (int)r->then, &e) < 0)
+    return -1;
+  r->then = (enum mp_rule_then)e;
   if ((v = cy_get(n, "tls_fault")) != NULL) {
     if (cy_get_enum(x, "tls_fault", v, tls_fault_names, &e) < 0)
       return -1;
@@ -410,11 +378,8 @@ static int parse_rule(struct ctx *x, const struct ynode *n,
 static int get_users(struct ctx *x, const struct ynode *n,
                      struct mp_fake_config *s)
 {
-  if (cy_want_map(x, "users", n) < 0 || cy_check_keys(x, n, "users", NULL) < 0)
+  if ((s->users = cy_entries(x, "users", n, "users", sizeof *s->users)) == NULL)
     return -1;
-  s->users = calloc(n->nkids / 2 + 1, sizeof *s->users);
-  if (s->users == NULL)
-    return cy_oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
     struct mp_fake_user *u = &s->users[s->nusers++];
     if (cy_get_str(x, "users", n->kids[i], 0, &u->name) < 0 ||
@@ -477,12 +442,9 @@ static int get_mailboxes(struct ctx *x, const struct ynode *n,
                          struct mp_fake_config *s, struct mp_case *c)
 {
   static const char *const keys[] = {"messages", "size", "mail", NULL};
-  if (cy_want_map(x, "mailboxes", n) < 0 ||
-      cy_check_keys(x, n, "mailboxes", NULL) < 0)
+  if ((s->mailboxes = cy_entries(x, "mailboxes", n, "mailboxes",
+                                 sizeof *s->mailboxes)) == NULL)
     return -1;
-  s->mailboxes = calloc(n->nkids / 2 + 1, sizeof *s->mailboxes);
-  if (s->mailboxes == NULL)
-    return cy_oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
     struct mp_fake_mailbox *m = &s->mailboxes[s->nmailboxes++];
     const struct ynode *v = n->kids[i + 1], *f, *mail;
@@ -546,11 +508,9 @@ static int get_delivery(struct ctx *x, const struct ynode *n,
   if ((v = cy_get(n, "duplicate")) != NULL &&
       cy_get_bool(x, "duplicate", v, &s->delivery.duplicate) < 0)
     return -1;
-  if ((v = cy_get(n, "redirect")) != NULL &&
-      cy_get_str(x, "redirect", v, 0, &s->delivery.redirect) < 0)
+  if (cy_opt_str(x, n, "redirect", 0, NULL, &s->delivery.redirect) < 0)
     return -1;
-  if ((v = cy_get(n, "subject")) != NULL &&
-      cy_get_str(x, "subject", v, 0, &s->delivery.subject) < 0)
+  if (cy_opt_str(x, n, "subject", 0, NULL, &s->delivery.subject) < 0)
     return -1;
   return 0;
 }
@@ -601,19 +561,14 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
   if (cy_get_enum(x, "protocol", v, cy_proto_names, &e) < 0)
     return -1;
   s->proto = (enum mp_fake_proto)e;
-  if ((v = cy_get(n, "tls")) != NULL) {
-    if (cy_get_enum(x, "tls", v, server_tls_names, &e) < 0)
-      return -1;
-    s->tls = (enum mp_fake_tls)e;
-  }
-  if ((v = cy_get(n, "cert")) != NULL &&
-      cy_get_enum(x, "cert", v, cert_names, &s->cert) < 0)
+  if (cy_opt_enum(x, n, "tls", server_tls_names, (int)s->tls, &e) < 0)
     return -1;
-  if ((v = cy_get(n, "key")) != NULL &&
-      cy_get_enum(x, "key", v, key_names, &s->rsa) < 0)
+  s->tls = (enum mp_fake_tls)e;
+  if (cy_opt_enum(x, n, "cert", cert_names, s->cert, &s->cert) < 0)
     return -1;
-  if ((v = cy_get(n, "hostname")) != NULL &&
-      cy_get_str(x, "hostname", v, 0, &s->hostname) < 0)
+  if (cy_opt_enum(x, n, "key", key_names, s->rsa, &s->rsa) < 0)
+    return -1;
+  if (cy_opt_str(x, n, "hostname", 0, NULL, &s->hostname) < 0)
     return -1;
   if ((v = cy_get(n, "users")) != NULL && get_users(x, v, s) < 0)
     return -1;
@@ -669,12 +624,9 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
 
 int cy_parse_servers(struct ctx *x, const struct ynode *n, struct mp_case *c)
 {
-  if (cy_want_map(x, "servers", n) < 0 ||
-      cy_check_keys(x, n, "servers", NULL) < 0)
+  if ((c->servers =
+           cy_entries(x, "servers", n, "servers", sizeof *c->servers)) == NULL)
     return -1;
-  c->servers = calloc(n->nkids / 2 + 1, sizeof *c->servers);
-  if (c->servers == NULL)
-    return cy_oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
     struct mp_fake_config *s = &c->servers[c->nservers++];
     if (parse_server(x, n->kids[i], n->kids[i + 1], s, c) < 0)

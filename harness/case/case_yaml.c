@@ -517,6 +517,49 @@ int cy_get_str(struct ctx *x, const char *key, const struct ynode *n,
   return 0;
 }
 
+void *cy_entries(struct ctx *x, const char *key, const struct ynode *n,
+                 const char *where, size_t size)
+{
+  void *v;
+  if (cy_want_map(x, key, n) < 0 || cy_check_keys(x, n, where, NULL) < 0)
+    return NULL;
+  if ((v = calloc(n->nkids / 2 + 1, size)) == NULL)
+    cy_oom(x);
+  return v;
+}
+
+int cy_opt_str(struct ctx *x, const struct ynode *map, const char *key,
+               int multiline, const char *dflt, char **out)
+{
+  const struct ynode *n = cy_get(map, key);
+  if (n != NULL)
+    return cy_get_str(x, key, n, multiline, out) < 0 ? -1 : 1;
+  if (dflt != NULL && (*out = strdup(dflt)) == NULL)
+    return cy_oom(x);
+  return 0;
+}
+
+int cy_opt_enum(struct ctx *x, const struct ynode *map, const char *key,
+                const struct nv *tbl, int dflt, int *out)
+{
+  const struct ynode *n = cy_get(map, key);
+  if (n != NULL)
+    return cy_get_enum(x, key, n, tbl, out);
+  *out = dflt;
+  return 0;
+}
+
+int cy_get_str_valid(struct ctx *x, const char *key, const struct ynode *n,
+                     int (*valid)(const char *), const char *what,
+                     const char *rule, char **out)
+{
+  if (cy_get_str(x, key, n, 0, out) < 0)
+    return -1;
+  if (!valid(*out))
+    return cy_fail(x, n, "%s '%s' must be %s", what, cy_shown(x, n), rule);
+  return 0;
+}
+
 int cy_get_int(struct ctx *x, const char *key, const struct ynode *n,
                long long min, long long max, long long *out)
 {

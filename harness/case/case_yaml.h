@@ -105,6 +105,30 @@ int cy_check_keys(struct ctx *x, const struct ynode *map, const char *where,
 int cy_get_str(struct ctx *x, const char *key, const struct ynode *n,
                int multiline, char **out);
 
+/* A map of named entries (servers:, users:, mailboxes:): checks that n
+ * is a map whose keys are names (where names it in messages) and returns
+ * a zeroed array with room for every entry of size bytes, or NULL after
+ * an error. */
+void *cy_entries(struct ctx *x, const char *key, const struct ynode *n,
+                 const char *where, size_t size);
+
+/* An optional string key of map, read as cy_get_str does; absent, *out
+ * becomes a copy of dflt (is left alone when dflt is NULL). 1 read, 0
+ * absent, -1 error. */
+int cy_opt_str(struct ctx *x, const struct ynode *map, const char *key,
+               int multiline, const char *dflt, char **out);
+
+/* An optional key of map naming one of tbl's values, read as cy_get_enum
+ * does; absent, *out is dflt. 0 or -1. */
+int cy_opt_enum(struct ctx *x, const struct ynode *map, const char *key,
+                const struct nv *tbl, int dflt, int *out);
+
+/* A one-line string that valid() accepts, or the error "<what> '<text>'
+ * must be <rule>". */
+int cy_get_str_valid(struct ctx *x, const char *key, const struct ynode *n,
+                     int (*valid)(const char *), const char *what,
+                     const char *rule, char **out);
+
 /* Reads an integer in [min, max]. */
 int cy_get_int(struct ctx *x, const char *key, const struct ynode *n,
                long long min, long long max, long long *out);
@@ -145,11 +169,6 @@ int cy_get_names(struct ctx *x, const char *key, const struct ynode *n,
 
 /* Frees a string vector and its strings. */
 void cy_free_strv(char **v, size_t n);
-
-/* Frees what a fake config owns. fake_servers/ has mp_fake_config_free,
- * but the harness frees its own configs so that the parser links without
- * the servers. */
-void cy_free_fake_config(struct mp_fake_config *s);
 
 /* servers: into c->servers (harness/case/case_servers.c). */
 int cy_parse_servers(struct ctx *x, const struct ynode *n, struct mp_case *c);

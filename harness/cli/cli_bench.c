@@ -311,20 +311,21 @@ int mp_cli_bench(int argc, char **argv)
       o.concurrency = (unsigned)n;
       break;
     case OPT_DURATION:
-      if (mp_args_duration("--duration", val, &us, err, sizeof(err)) < 0)
-        goto usage;
-      o.duration_ms = (us + 999) / 1000;
-      break;
     case OPT_TIMEOUT:
-      if (mp_args_duration("--timeout", val, &us, err, sizeof(err)) < 0)
+    case OPT_DELAY: {
+      /* The three durations are read alike: whole milliseconds, rounded
+       * up, so that a duration that is not zero never becomes zero. */
+      static const char *const dur_opt[] = {[OPT_DURATION] = "--duration",
+                                            [OPT_TIMEOUT] = "--timeout",
+                                            [OPT_DELAY] = "--delay"};
+      uint64_t *ms = id == OPT_DURATION  ? &o.duration_ms
+                     : id == OPT_TIMEOUT ? &o.timeout_ms
+                                         : &o.delay_ms;
+      if (mp_args_duration(dur_opt[id], val, &us, err, sizeof(err)) < 0)
         goto usage;
-      o.timeout_ms = (us + 999) / 1000;
+      *ms = (us + 999) / 1000;
       break;
-    case OPT_DELAY:
-      if (mp_args_duration("--delay", val, &us, err, sizeof(err)) < 0)
-        goto usage;
-      o.delay_ms = (us + 999) / 1000;
-      break;
+    }
     case OPT_CERT:
       if (strcasecmp(val, "ecdsa") == 0 || strcasecmp(val, "p256") == 0 ||
           strcasecmp(val, "ecdsa-p256") == 0) {

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wire/grow.h"
+
 void mp_json_init(struct mp_json *j)
 {
   memset(j, 0, sizeof(*j));
@@ -34,24 +36,17 @@ char *mp_json_take(struct mp_json *j)
 
 static int grow(struct mp_json *j, size_t more)
 {
-  size_t need, cap;
-  char *p;
+  size_t need;
 
   if (j->oom)
     return -1;
   need = j->len + more + 1;
   if (need <= j->cap)
     return 0;
-  cap = j->cap ? j->cap : 256;
-  while (cap < need)
-    cap *= 2;
-  p = realloc(j->buf, cap);
-  if (!p) {
+  if (mp_grow(&j->buf, &j->cap, need, 256) < 0) {
     j->oom = 1;
     return -1;
   }
-  j->buf = p;
-  j->cap = cap;
   return 0;
 }
 

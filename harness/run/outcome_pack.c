@@ -7,6 +7,7 @@
 
 #include "harness/report/report.h"
 #include "probes/result.h"
+#include "wire/grow.h"
 #include "wire/sasl.h"
 
 #define MAGIC "MPO1"
@@ -22,19 +23,9 @@ static void put(struct wbuf *w, const void *src, size_t n)
 {
   if (w->oom)
     return;
-  if (w->len + n > w->cap) {
-    size_t cap = w->cap ? w->cap : 256;
-    char *np;
-
-    while (cap < w->len + n)
-      cap *= 2;
-    np = realloc(w->p, cap);
-    if (!np) {
-      w->oom = 1;
-      return;
-    }
-    w->p = np;
-    w->cap = cap;
+  if (w->len + n > w->cap && mp_grow(&w->p, &w->cap, w->len + n, 256) < 0) {
+    w->oom = 1;
+    return;
   }
   memcpy(w->p + w->len, src, n);
   w->len += n;
