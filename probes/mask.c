@@ -3,7 +3,6 @@
 
 #include "probes/names.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -37,37 +36,83 @@ static size_t clear_args(const char *verb, size_t n, const char *arg)
   return strcspn(arg, " "); /* AUTH mechanism [initial-response] */
 }
 
+/* Copies n bytes of s and then tail (NUL-terminated) into out, cut to cap
+ * as snprintf cuts; returns the length it would have had. */
+static size_t put(char *out, size_t cap, const char *s, size_t n,
+                  const char *tail)
+{
+  size_t tl = strlen(tail);
+  if (cap > 0) {
+    size_t a = n < cap - 1 ? n : cap - 1;
+    memcpy(out, s, a);
+    size_t b = tl < cap - 1 - a ? tl : cap - 1 - a;
+    memcpy(out + a, tail, b);
+    out[a + b] = '\0';
+  }
+  return n + tl;
+}
+
+/* 1 when the n bytes at s are the login verb that takes secrets: PASS,
+ * AUTH, APOP, LOGIN, AUTHENTICATE. The first letter rules most lines out
+ * before any compare: the masker sees every line a probe sends. */
+static int login_verb(const char *s, size_t n)
+{
+  switch (s[0] | 0x20) {
+  case 'p':
+    return mp_word_is(s, n, "PASS");
+  case 'a':
+    return mp_word_is(s, n, "AUTH") || mp_word_is(s, n, "APOP") ||
+           mp_word_is(s, n, "AUTHENTICATE");
+  case 'l':
+    return mp_word_is(s, n, "LOGIN");
+  default:
+    return 0;
+  }
+}
+
+/* 1 when line is at least 4 bytes of base64 (RFC 4648 4) and not all
+ * capital letters (a command word such as QUIT or STARTTLS): a SASL
+ * response sent on its own line. Stops at the first byte that rules it
+ * out (the space of any command with arguments). */
+static int bare_base64(const char *line)
+{
+  size_t i;
+  int lower = 0;
+  for (i = 0; line[i]; i++) {
+    unsigned char c = (unsigned char)line[i];
+    if (c >= 'A' && c <= 'Z')
+      continue;
+    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+        c == '/' || c == '=')
+      lower = 1;
+    else
+      return 0;
+  }
+  return i >= 4 && lower;
+}
+
 size_t mp_mask_line(const char *line, int response, char *out, size_t cap)
 {
-  static const char upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                            "abcdefghijklmnopqrstuvwxyz0123456789+/=";
-  size_t len = strlen(line);
-  int n;
   if (response)
-    return (size_t)snprintf(out, cap, "****");
+    return put(out, cap, "", 0, "****");
   /* An IMAP tag comes first: skip one atom when a login verb follows. */
   const char *verb = line;
   size_t vl = strcspn(line, " ");
-  if (line[vl] == ' ' && (strncasecmp(line + vl + 1, "LOGIN ", 6) == 0 ||
-                          strncasecmp(line + vl + 1, "AUTHENTICATE ", 13) == 0))
+  if (line[vl] == ' ' &&
+      ((line[vl + 1] | 0x20) == 'l' || (line[vl + 1] | 0x20) == 'a') &&
+      (strncasecmp(line + vl + 1, "LOGIN ", 6) == 0 ||
+       strncasecmp(line + vl + 1, "AUTHENTICATE ", 13) == 0))
     verb = line + vl + 1;
   vl = strcspn(verb, " ");
-  if (mp_word_is(verb, vl, "PASS") || mp_word_is(verb, vl, "AUTH") ||
-      mp_word_is(verb, vl, "APOP") || mp_word_is(verb, vl, "LOGIN") ||
-      mp_word_is(verb, vl, "AUTHENTICATE")) {
+  if (vl > 0 && login_verb(verb, vl)) {
     size_t keep = vl; /* of verb, in clear */
     if (verb[vl] == ' ' && !mp_word_is(verb, vl, "PASS"))
       keep = vl + 1 + clear_args(verb, vl, verb + vl + 1);
     if (verb[keep] == ' ')
-      n = snprintf(out, cap, "%.*s ****", (int)(verb - line + keep), line);
-    else
-      n = snprintf(out, cap, "%s", line); /* nothing secret follows */
-  } else if (len >= 4 && strspn(line, b64) == len &&
-             strspn(line, upper) < len) {
-    n = snprintf(out, cap, "****"); /* base64, but not a command word */
-  } else {
-    n = snprintf(out, cap, "%s", line);
+      return put(out, cap, line, (size_t)(verb - line) + keep, " ****");
+    /* nothing secret follows */
+  } else if (bare_base64(line)) {
+    return put(out, cap, "", 0, "****"); /* base64, not a command word */
   }
-  return n < 0 ? 0 : (size_t)n;
+  return put(out, cap, line, strlen(line), "");
 }

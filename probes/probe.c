@@ -156,15 +156,21 @@ static int send_line(struct mp_probe *p, const char *line, int response)
   if (p->finished)
     return MP_E_CONNECTION_CLOSED;
   size_t len = strlen(line);
-  /* The masked line is at most 5 bytes longer ("PASS " -> "PASS ****"). */
-  char *buf = malloc(2 * len + 10);
-  if (!buf) {
+  /* The masked line is at most 5 bytes longer ("PASS " -> "PASS ****");
+   * commands fit the stack, a long SASL response takes the heap. */
+  char small[512], *shown = small;
+  char *buf = malloc(len + 2);
+  if (buf && len + 8 > sizeof(small))
+    shown = malloc(len + 8);
+  if (!buf || !shown) {
+    free(buf);
     conn_failed(p, MP_E_NO_RESOURCES, "out of memory");
     return MP_E_NO_RESOURCES;
   }
-  char *shown = buf + len + 2;
   size_t n = mp_mask_line(line, response, shown, len + 8);
   log_line(p, 'c', shown, n);
+  if (shown != small)
+    free(shown);
   memcpy(buf, line, len);
   memcpy(buf + len, "\r\n", 2);
   int rc = mp_session_write(p, buf, len + 2, NULL);
