@@ -35,16 +35,25 @@ mp_fake_command_find(const struct mp_fake_command *table, size_t n,
 {
   if (len == 0)
     return NULL;
-  /* strncasecmp stops at a name's NUL, and name[len] is read only when
-   * the name is at least len long: a long verb is never compared past a
-   * short name (the fuzzer's fake_smtp-1 was memcmp reading on). The
+  /* Byte by byte, stopping at the name's NUL and at len: a long verb is
+   * never compared past a short name (the fuzzer's fake_smtp-1 was memcmp
+   * reading on), and a NUL inside the verb never ends a match early. The
    * first letter (names are upper case) skips most names cheaply. */
   char first =
       verb[0] >= 'a' && verb[0] <= 'z' ? (char)(verb[0] - 32) : verb[0];
   for (size_t i = 0; i < n; i++) {
     const char *name = table[i].name;
-    if (name[0] == first && strncasecmp(name, verb, len) == 0 &&
-        name[len] == '\0')
+    if (name[0] != first)
+      continue;
+    size_t k = 1;
+    while (k < len && name[k]) {
+      char c =
+          verb[k] >= 'a' && verb[k] <= 'z' ? (char)(verb[k] - 32) : verb[k];
+      if (c != name[k])
+        break;
+      k++;
+    }
+    if (k == len && name[k] == '\0')
       return &table[i];
   }
   return NULL;

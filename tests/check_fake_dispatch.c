@@ -97,6 +97,11 @@ START_TEST(verb_lookup_is_exact_and_case_insensitive)
   ck_assert_ptr_null(mp_fake_command_find(p->commands, p->ncommands, verb, 8));
   ck_assert_ptr_nonnull(
       mp_fake_command_find(p->commands, p->ncommands, verb, 4));
+  /* A NUL inside the verb ends no match early (nor a read past "QUIT"). */
+  const char nul[8] = {'q', 'u', 'i', 't', '\0', 'X', 'Y', 'Z'};
+  ck_assert_ptr_null(mp_fake_command_find(p->commands, p->ncommands, nul, 8));
+  ck_assert_str_eq(
+      mp_fake_command_find(p->commands, p->ncommands, nul, 4)->name, "QUIT");
 }
 END_TEST
 
