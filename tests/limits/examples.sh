@@ -120,10 +120,11 @@ run_example() {
       sed -E 's/(--port[ =][^ =]+=)[0-9]+/\10/g; s/ ?&$//')
     sh -c "exec \"\$0\" $rest" "$BIN" >"$TMP/serve.out" 2>"$TMP/serve.err" &
     pid=$!
+    # Up to 30 s: a sanitizer build on a loaded machine starts slowly.
     i=0
     while ! grep -q '^CA ' "$TMP/serve.out" 2>/dev/null; do
       i=$((i + 1))
-      if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
+      if [ $i -gt 300 ] || ! kill -0 "$pid" 2>/dev/null; then
         break
       fi
       sleep 0.1
@@ -136,9 +137,15 @@ run_example() {
         bad "$where: $cmd" "exit status $rc after SIGTERM"
       fi
     else
-      kill -TERM "$pid" 2>/dev/null
-      wait "$pid" 2>/dev/null
-      bad "$where: $cmd" "its servers did not come up: $(head -n 2 "$TMP/serve.err")"
+      if kill -0 "$pid" 2>/dev/null; then
+        state="still starting after $((i / 10)) s"
+        kill -TERM "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+      else
+        wait "$pid" 2>/dev/null
+        state="it ended with status $? after $((i / 10)) s"
+      fi
+      bad "$where: $cmd" "its servers did not come up ($state): $(head -n 2 "$TMP/serve.err")"
     fi
     ;;
   check | roundtrip)
