@@ -65,6 +65,7 @@ done
 # serve CASE: starts `mailprobe serve CASE`, sets PORT and CA.
 serve() {
   out=$TMP/serve.$(basename "$1" .yaml)
+  : >"$out" # emptied here, not in the child: no stale CA line is polled
   "$BIN" serve "$1" >"$out" 2>&1 &
   PIDS="$PIDS $!"
   i=0

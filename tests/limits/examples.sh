@@ -118,6 +118,9 @@ run_example() {
     # Any free port instead of a fixed one; not in the background.
     rest=$(printf '%s\n' "$rest" |
       sed -E 's/(--port[ =][^ =]+=)[0-9]+/\10/g; s/ ?&$//')
+    # The files go first: the shell opens them in the child, after `&`
+    # returns, so a poll could otherwise read the last example's CA line.
+    rm -f "$TMP/serve.out" "$TMP/serve.err"
     sh -c "exec \"\$0\" $rest" "$BIN" >"$TMP/serve.out" 2>"$TMP/serve.err" &
     pid=$!
     # Up to 30 s: a sanitizer build on a loaded machine starts slowly.

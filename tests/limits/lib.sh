@@ -41,6 +41,7 @@ lacks() { ! grep -qF -- "$2" "$1"; }
 # listens; then addr NAME prints a server's 127.0.0.1:PORT and $CA is the
 # CA file that signs their certificates.
 serve() {
+  : >"$TMP/serve.out" # emptied here, not in the child: no stale CA line
   "$BIN" serve "$1" >"$TMP/serve.out" 2>"$TMP/serve.err" &
   SERVE_PID=$!
   i=0
