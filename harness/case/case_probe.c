@@ -28,14 +28,20 @@ static const struct nv probe_tls_names[] = {{"none", MP_TLSMODE_NONE},
                                             {"implicit", MP_TLSMODE_IMPLICIT},
                                             {"auto", MP_TLSMODE_AUTO},
                                             {NULL, 0}};
-static const struct nv dns_mode_names[] = {{"system", MP_DNS_SYSTEM},
-                                           {"no_cache", MP_DNS_NO_CACHE},
-                                           {"server", MP_DNS_SERVER},
-                                           {"ipv4", MP_DNS_IPV4},
-                                           {"ipv6", MP_DNS_IPV6},
-                                           {"prefer_ipv4", MP_DNS_PREFER_V4},
-                                           {"prefer_ipv6", MP_DNS_PREFER_V6},
-                                           {NULL, 0}};
+#define DNS_MODES_MAX 16
+
+/* The DNS modes as the probes name them (probes/resolve.h), in enum
+ * order: one list, theirs. t has DNS_MODES_MAX entries. */
+static const struct nv *dns_mode_names(struct nv *t)
+{
+  int i;
+  for (i = 0;
+       i < DNS_MODES_MAX - 1 && mp_dns_mode_name((enum mp_dns_mode)i) != NULL;
+       i++)
+    t[i] = (struct nv){mp_dns_mode_name((enum mp_dns_mode)i), i};
+  t[i] = (struct nv){NULL, 0};
+  return t;
+}
 
 /* ------------------------------------------------------------------ */
 /* The probe. */
@@ -221,10 +227,11 @@ static int get_dns(struct ctx *x, const struct ynode *n,
 {
   static const char *const keys[] = {"mode", "server", "hosts", NULL};
   const struct ynode *v, *mode;
+  struct nv modes[DNS_MODES_MAX];
   int e;
 
   if (n->kind == Y_SCALAR) {
-    if (cy_get_enum(x, "dns", n, dns_mode_names, &e) < 0)
+    if (cy_get_enum(x, "dns", n, dns_mode_names(modes), &e) < 0)
       return -1;
     if (e == MP_DNS_SERVER)
       return cy_fail(x, n,
@@ -237,7 +244,7 @@ static int get_dns(struct ctx *x, const struct ynode *n,
       cy_check_keys(x, n, "probe.dns", keys) < 0)
     return -1;
   if ((mode = cy_get(n, "mode")) != NULL) {
-    if (cy_get_enum(x, "mode", mode, dns_mode_names, &e) < 0)
+    if (cy_get_enum(x, "mode", mode, dns_mode_names(modes), &e) < 0)
       return -1;
     p->opts.dns.mode = (enum mp_dns_mode)e;
   }
