@@ -40,6 +40,17 @@ static const char usage[] =
     "  mailprobe serve cases/smtp/banner_just_over_timeout.yaml --port "
     "mx=2525\n";
 
+/* The subcommands (cli.h): a new command is one line here, one in the
+ * usage above, and its file harness/cli/cli_NAME.c. */
+static const struct {
+  const char *name;
+  int (*fn)(int argc, char **argv);
+} commands[] = {
+    {"run", mp_cli_run},     {"check", mp_cli_check},
+    {"serve", mp_cli_serve}, {"roundtrip", mp_cli_roundtrip},
+    {"bench", mp_cli_bench},
+};
+
 int main(int argc, char **argv)
 {
   const char *cmd;
@@ -62,16 +73,9 @@ int main(int argc, char **argv)
     printf("mailprobe %s\n", MP_VERSION);
     return 0;
   }
-  if (strcmp(cmd, "run") == 0)
-    return mp_cli_run(argc - 1, argv + 1);
-  if (strcmp(cmd, "check") == 0)
-    return mp_cli_check(argc - 1, argv + 1);
-  if (strcmp(cmd, "serve") == 0)
-    return mp_cli_serve(argc - 1, argv + 1);
-  if (strcmp(cmd, "roundtrip") == 0)
-    return mp_cli_roundtrip(argc - 1, argv + 1);
-  if (strcmp(cmd, "bench") == 0)
-    return mp_cli_bench(argc - 1, argv + 1);
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    if (strcmp(cmd, commands[i].name) == 0)
+      return commands[i].fn(argc - 1, argv + 1);
   fprintf(stderr, "mailprobe: unknown command \"%s\"\n\n%s", cmd, usage);
   return MP_EXIT_USAGE;
 }
