@@ -12,6 +12,7 @@
 struct uv_loop_s;
 struct mp_ca;
 struct mp_mailstore;
+struct mp_tls_ctx;
 struct mp_fake_server;
 
 enum mp_fake_proto { MP_FAKE_SMTP = 0, MP_FAKE_POP3, MP_FAKE_IMAP };
@@ -183,6 +184,14 @@ struct mp_fake_env {
                                  (fake_servers/mailstore.h); may be NULL.
                                  mp_fake_start adds the config's users,
                                  the redirect user and seeds mailboxes. */
+  struct mp_tls_ctx *tls_ctx; /* optional: a server context made once
+                                 (wire/tls.h) that servers needing TLS
+                                 share instead of issuing their own
+                                 certificate from ca (the config's cert,
+                                 hostname and rsa are then the maker's
+                                 choice): for callers that start servers
+                                 by the thousand, such as the fuzz
+                                 targets. Referenced, not owned. */
 };
 
 /* Starts a server on host:port (port 0: any; read it back). The config is

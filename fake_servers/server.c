@@ -562,6 +562,11 @@ static int make_tls(struct mp_fake_server *srv)
   struct mp_ca *ca = srv->env.ca;
   char *cert = NULL, *key = NULL;
   char err[256];
+  if (srv->env.tls_ctx) {
+    mp_tls_ctx_ref(srv->env.tls_ctx);
+    srv->tls_ctx = srv->env.tls_ctx;
+    return 0;
+  }
   if (!ca && srv->cfg->cert != MP_CERT_SELF_SIGNED)
     return MP_E_TLS_FAILED;
   int rc = mp_cert_issue(

@@ -8,7 +8,13 @@
  * the TLS layer; plaintext is appended to the connection's own buffer, which
  * exists only while it holds undelivered bytes, so an idle connection costs
  * no buffer at all. Lines are sliced in place (nginx) and delivered one at a
- * time; a callback may pause, start TLS or close between any two lines. */
+ * time; a callback may pause, start TLS or close between any two lines.
+ *
+ * The transport is TCP through libuv, or memory when a memnet is installed
+ * on the loop (wire/memnet.h, wire/conn_mem.c): the seam is the few places
+ * below that test c->mem (read on and off, send, connect, the peer's
+ * name), and the memory end calls the same read and connect callbacks as
+ * libuv does, so framing, TLS, deadlines and closing are one code. */
 #include "wire/conn.h"
 
 #include <stdarg.h>
@@ -21,6 +27,7 @@
 #include "wire/conn_internal.h"
 #include "wire/deadline.h"
 #include "wire/errors.h"
+#include "wire/memnet.h"
 #include "wire/tls.h"
 
 #define READ_CHUNK 65536
@@ -155,9 +162,16 @@ int mp_conn_connect(struct mp_conn *c, const struct sockaddr *addr,
     return MP_E_CONNECT_FAILED;
   }
   c->connect_req.data = c;
-  int rc = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connect);
-  if ((rc == UV_EMFILE || rc == UV_ENFILE) && mp_conn__quiet_flush(c->loop) > 0)
+  struct mp_memnet *net = mp_memnet_of(c->loop);
+  int rc;
+  if (net) {
+    rc = mp_conn__mem_connect(c, net, addr);
+  } else {
     rc = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connect);
+    if ((rc == UV_EMFILE || rc == UV_ENFILE) &&
+        mp_conn__quiet_flush(c->loop) > 0)
+      rc = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connect);
+  }
   if (rc < 0) {
     mp_conn__close_now(c, 0);
     return connect_err(rc);
@@ -185,6 +199,8 @@ static void alloc_read(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 /* Starts reading whatever the state (a lingering close reads too). */
 int mp_conn__read_any(struct mp_conn *c)
 {
+  if (c->mem)
+    return mp_conn__mem_read_start(c);
   return uv_read_start((uv_stream_t *)&c->tcp, alloc_read, on_read);
 }
 
@@ -279,6 +295,8 @@ static int wire_send(struct mp_conn *c, const char *buf, size_t len, int force)
       c->out.queued_mem + sizeof(struct write_req) + len > MP_CONN_MAX_QUEUE)
     return MP_E_NO_RESOURCES;
   c->out.bytes += len;
+  if (c->mem)
+    return mp_conn__mem_send(c, buf, len);
   if (c->out.queued == 0) {
     uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
@@ -551,6 +569,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   tls_pump(c);
 }
 
+/* The memory transport's read and connect (wire/conn_mem.c): what libuv's
+ * callbacks would have done. */
+void mp_conn__mem_read(struct mp_conn *c, ssize_t nread, char *base)
+{
+  uv_buf_t b = uv_buf_init(base, nread > 0 ? (unsigned)nread : 0);
+  on_read((uv_stream_t *)&c->tcp, nread, &b);
+}
+
+void mp_conn__mem_connected(struct mp_conn *c, int status)
+{
+  on_connect(&c->connect_req, status);
+}
+
 /* ---- TLS ------------------------------------------------------------- */
 
 int mp_conn_start_tls(struct mp_conn *c, struct mp_tls_ctx *ctx, int is_server,
@@ -746,7 +777,9 @@ void mp_conn_peer_name(const struct mp_conn *c, char *buf, size_t len)
   if (len == 0)
     return;
   buf[0] = '\0';
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &n) < 0)
+  if (c->mem)
+    ss = *mp_mem_end_peer(c->mem);
+  else if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &n) < 0)
     return;
   if (ss.ss_family == AF_INET6) {
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;

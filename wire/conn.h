@@ -1,6 +1,9 @@
 /* One line engine for all six peers: a libuv TCP connection with an optional
  * TLS layer, CRLF framing with hard limits, a write queue, a deadline and
  * one user timer. Probes and fake servers read sockets only through this.
+ * On a loop with a memnet installed (wire/memnet.h) the same engine runs
+ * over memory instead of TCP: connect dials the memnet, the listener
+ * listens in it, and everything else behaves the same.
  *
  * Lifetime: mp_conn_close() (or an error) stops all user callbacks except
  * on_close, which runs once, after the last libuv handle closed, right
@@ -60,6 +63,12 @@ int mp_conn_connect(struct mp_conn *c, const struct sockaddr *addr,
 /* Takes an accepted libuv stream (a uv_tcp_t* as void*): used by
  * wire/listener.c only. 0 or a negative code. */
 int mp_conn_adopt(struct mp_conn *c, void *server_stream);
+
+/* Takes an accepted end of an in-memory connection (wire/memnet.h): used
+ * by wire/listener.c when a memnet is installed on the loop, and by tests
+ * that pair a connection with a raw end. 0 or a negative code. */
+struct mp_mem_end;
+int mp_conn_adopt_mem(struct mp_conn *c, struct mp_mem_end *e);
 
 /* Sets (or with ms == 0 clears) the deadline, ms from now. When it passes
  * on_error(MP_E_TIMEOUT) runs, whatever bytes are trickling in. */

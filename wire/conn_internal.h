@@ -7,6 +7,7 @@
  *   wire/conn_close.c  closing: at once, with a RST, or lingering after FIN
  *   wire/conn_quiet.c  the quiet-close queue (closes after a deadline)
  *   wire/conn_shape.c  output shaping for fake servers: drip and cut
+ *   wire/conn_mem.c    the in-memory transport's side (wire/memnet.h)
  *
  * Shared functions are named mp_conn__<verb>. None that is out of line is
  * on the path of a line (read, frame, deliver, write): that path stays in
@@ -27,6 +28,9 @@
 
 #include "wire/deadline.h"
 #include "wire/grow.h"
+
+struct mp_memnet;
+struct mp_mem_end;
 
 enum conn_state {
   ST_NEW = 0, /* created, not connected */
@@ -132,7 +136,8 @@ struct conn_quiet {
 
 struct mp_conn {
   uv_loop_t *loop;
-  uv_tcp_t tcp;
+  uv_tcp_t tcp;           /* never opened when mem is set */
+  struct mp_mem_end *mem; /* the in-memory transport, NULL on TCP */
   struct mp_conn_cbs cbs;
   void *data;
   enum conn_state state;
@@ -174,12 +179,35 @@ int mp_conn__read_any(struct mp_conn *c);
 /* The turn handle's callback: a drip piece, the user's 0 ms timer. */
 void mp_conn__on_turn(uv_idle_t *h);
 
-/* Stops reading from the socket. */
+/* What libuv's read and connect callbacks do, for the memory transport:
+ * nread bytes at base (or UV_EOF, UV_ECONNRESET), a connect's status (0,
+ * UV_ECONNREFUSED). */
+void mp_conn__mem_read(struct mp_conn *c, ssize_t nread, char *base);
+void mp_conn__mem_connected(struct mp_conn *c, int status);
+
+/* ---- wire/conn_mem.c -------------------------------------------------- */
+
+/* Dials addr on net for c (mp_conn_connect's memory half): 0 or a
+ * negative code; the connect's outcome comes through
+ * mp_conn__mem_connected. */
+int mp_conn__mem_connect(struct mp_conn *c, struct mp_memnet *net,
+                         const struct sockaddr *addr);
+
+/* Reading on and off, bytes to the peer, the end's close. */
+int mp_conn__mem_read_start(struct mp_conn *c);
+void mp_conn__mem_read_stop(struct mp_conn *c);
+int mp_conn__mem_send(struct mp_conn *c, const char *buf, size_t len);
+void mp_conn__mem_close(struct mp_conn *c, int reset);
+
+/* Stops reading from the socket (or the memory end). */
 static inline void mp_conn__read_stop(struct mp_conn *c)
 {
   if (!c->reading)
     return;
-  uv_read_stop((uv_stream_t *)&c->tcp);
+  if (c->mem)
+    mp_conn__mem_read_stop(c);
+  else
+    uv_read_stop((uv_stream_t *)&c->tcp);
   c->reading = 0;
 }
 

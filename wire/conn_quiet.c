@@ -140,6 +140,10 @@ size_t mp_conn__quiet_flush(uv_loop_t *loop)
  * file). */
 void mp_conn__quiet_close(struct mp_conn *c)
 {
+  if (c->mem) {
+    mp_conn__close_now(c, 0); /* no socket whose close() could wait */
+    return;
+  }
   if (quiet.idle &&
       (quiet.loop != c->loop || uv_is_closing((uv_handle_t *)quiet.idle))) {
     if (quiet.head) {

@@ -1,4 +1,7 @@
-/* A TCP listener that hands each accepted socket over as an mp_conn. */
+/* A TCP listener that hands each accepted socket over as an mp_conn; on a
+ * loop with a memnet installed it listens in the memnet instead and hands
+ * over memory connections (the TCP handle is then never opened, but still
+ * closed, so that closing calls back from the loop either way). */
 #include "wire/listener.h"
 
 #include <stdlib.h>
@@ -8,6 +11,7 @@
 
 #include "wire/conn.h"
 #include "wire/errors.h"
+#include "wire/memnet.h"
 
 #define BACKLOG 4096
 
@@ -17,6 +21,8 @@ struct mp_listener {
   void *data;
   uint16_t port;
   int closing;
+  struct mp_memnet *mem; /* listening in memory, else NULL */
+  struct sockaddr_storage addr;
   void (*on_closed)(void *data);
 };
 
@@ -43,6 +49,23 @@ static void on_connection(uv_stream_t *server, int status)
   l->cb(l, c);
 }
 
+/* A memory connection came (wire/memnet.h). */
+static void on_mem_accept(void *data, struct mp_mem_end *e)
+{
+  struct mp_listener *l = data;
+  struct mp_conn *c = mp_conn_new(l->tcp.loop, NULL, NULL);
+  if (!c) {
+    mp_mem_end_close(e, 1);
+    return;
+  }
+  if (mp_conn_adopt_mem(c, e) < 0) {
+    mp_mem_end_close(e, 1);
+    mp_conn_abort(c);
+    return;
+  }
+  l->cb(l, c);
+}
+
 int mp_listener_start(uv_loop_t *loop, const char *host, uint16_t port,
                       mp_listener_cb cb, void *data, struct mp_listener **out)
 {
@@ -58,6 +81,22 @@ int mp_listener_start(uv_loop_t *loop, const char *host, uint16_t port,
   l->data = data;
   uv_tcp_init(loop, &l->tcp);
   l->tcp.data = l;
+  l->mem = mp_memnet_of(loop);
+  if (l->mem) {
+    int rc = mp_memnet_listen(l->mem, (struct sockaddr *)&ss, on_mem_accept, l,
+                              &l->port);
+    if (rc < 0) {
+      uv_close((uv_handle_t *)&l->tcp, (uv_close_cb)free);
+      return rc;
+    }
+    l->addr = ss;
+    if (ss.ss_family == AF_INET6)
+      ((struct sockaddr_in6 *)&l->addr)->sin6_port = htons(l->port);
+    else
+      ((struct sockaddr_in *)&l->addr)->sin_port = htons(l->port);
+    *out = l;
+    return 0;
+  }
   int rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&l->tcp, BACKLOG, on_connection);
@@ -101,5 +140,7 @@ void mp_listener_close(struct mp_listener *l, void (*on_closed)(void *data))
     return;
   l->closing = 1;
   l->on_closed = on_closed;
+  if (l->mem)
+    mp_memnet_unlisten(l->mem, (struct sockaddr *)&l->addr);
   uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
 }
