@@ -1,14 +1,16 @@
 /* Fuzz target for the fake servers' command parsers (and their script
  * engine) on the real line engine: mp_fake_start on 127.0.0.1:0 for the
- * protocol chosen at build time (FUZZ_FAKE_PROTO), then a plain libuv
- * client (none of our code) plays the input to it, half-closes, and
- * reads until the server closes (or gives up after CLIENT_GIVE_UP_MS);
- * then the server is stopped. Each run has its own loop and mail store;
- * the loop must close with no handle left.
+ * protocol chosen at build time (FUZZ_FAKE_PROTO), listening in the
+ * in-memory network (wire/memnet.h), then a raw end dialled to it plays
+ * the input, half-closes, and reads until the server closes (or goes
+ * quiet, tests/fuzz/feeder.h); then the server is stopped. One loop
+ * serves the whole run, each input has its own server and mail store;
+ * after each input the loop must hold no handle but the run's own.
  *
  * Input: one control byte, then the bytes the client sends.
- *   bit 0  tls: starttls (the certificate is made once per process; what
- *          follows STARTTLS is fed to the TLS layer as a ClientHello)
+ *   bit 0  tls: starttls (the certificate and the server's TLS context are
+ *          made once per process and shared through mp_fake_env.tls_ctx;
+ *          what follows STARTTLS is fed to the TLS layer as a ClientHello)
  *   bit 1  auth_requires_tls
  *   bit 2  a script: rules on commands, lines and the message's end
  *   bit 3  every SASL mechanism advertised (SCRAM too), else the default
@@ -31,6 +33,9 @@
 #include "fake_servers/mailstore.h"
 #include "tests/fuzz/feeder.h"
 #include "wire/cert.h"
+#include "wire/deadline.h"
+#include "wire/memnet.h"
+#include "wire/tls.h"
 
 #ifndef FUZZ_FAKE_PROTO
 #define FUZZ_FAKE_PROTO MP_FAKE_SMTP
@@ -39,29 +44,26 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define IDLE_MS 30            /* the server's idle timeout */
-#define CLIENT_GIVE_UP_MS 200 /* the client closes after this */
-#define WATCHDOG_MS 5000      /* a run this long is a hang: abort */
+#define IDLE_MS 30       /* the server's idle timeout */
+#define WATCHDOG_MS 5000 /* a run this long is a hang: abort */
 
 static struct mp_ca *ca;
+static struct mp_tls_ctx *tls_ctx;
+
+/* The run's loop and what lives as long as it. */
+static uv_loop_t loop;
+static struct mp_memnet *net;
+static struct mp_deadline pin; /* keeps the loop's deadline queue */
+static uv_timer_t watchdog;
 
 struct run {
-  uv_loop_t loop;
-  uv_tcp_t client;
-  uv_connect_t connect;
+  struct mp_mem_end *client;
   struct fz_feeder feed;
-  uv_timer_t give_up;
-  uv_timer_t watchdog;
   struct mp_fake_server *srv;
   int client_closing;
   int stopped;
   int early; /* send before the greeting */
 };
-
-static void on_closed(uv_handle_t *h)
-{
-  (void)h;
-}
 
 static void on_stopped(void *data)
 {
@@ -83,13 +85,13 @@ static void finish(struct run *r)
       fprintf(stderr, "seen %u%s: %s\n", seen[i].session,
               seen[i].tls ? " tls" : "", seen[i].line);
   }
-  uv_close((uv_handle_t *)&r->client, on_closed);
+  mp_mem_end_close(r->client, 0);
+  r->client = NULL;
   fz_feeder_close(&r->feed);
-  uv_close((uv_handle_t *)&r->give_up, on_closed);
   mp_fake_stop(r->srv, on_stopped, r);
 }
 
-/* The server closed (or the connection failed). */
+/* The server closed, or went quiet after our FIN. */
 static void on_fed(struct fz_feeder *f)
 {
   finish(f->data_ptr);
@@ -112,21 +114,15 @@ static int reply_end(const char *line, size_t len)
   }
 }
 
-static void on_connect(uv_connect_t *req, int status)
+static void on_connect(struct mp_mem_end *e, int status)
 {
-  struct run *r = req->data;
+  struct run *r = mp_mem_end_data(e);
   if (status < 0) {
-    fprintf(stderr, "fuzz_fake: connect: %s\n", uv_strerror(status));
+    fprintf(stderr, "fuzz_fake: connect: %d\n", status);
     abort();
   }
   /* The first turn waits for the greeting, unless we talk early. */
-  if (fz_feeder_start(&r->feed, (uv_stream_t *)&r->client, !r->early) != 0)
-    finish(r);
-}
-
-static void on_give_up(uv_timer_t *t)
-{
-  finish(t->data);
+  fz_feeder_start(&r->feed, e, !r->early);
 }
 
 static void on_watchdog(uv_timer_t *t)
@@ -136,12 +132,9 @@ static void on_watchdog(uv_timer_t *t)
   abort();
 }
 
-static void walk_cb(uv_handle_t *h, void *arg)
+static void on_pin(struct mp_deadline *d)
 {
-  (void)arg;
-  fprintf(stderr, "fuzz_fake: handle left open: %s%s\n",
-          uv_handle_type_name(uv_handle_get_type(h)),
-          uv_is_closing(h) ? " (closing)" : "");
+  (void)d;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -149,9 +142,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
   (void)argc;
   (void)argv;
   signal(SIGPIPE, SIG_IGN);
+  char *cert = NULL, *key = NULL, err[256];
   ca = mp_ca_new("fuzz CA", MP_KEY_EC_P256);
-  if (ca == NULL)
+  if (ca == NULL ||
+      mp_cert_issue(ca, MP_CERT_VALID, "mx.example.test", MP_KEY_EC_P256, &cert,
+                    &key) < 0 ||
+      (tls_ctx = mp_tls_ctx_server(cert, key, err, sizeof err)) == NULL)
     abort();
+  free(cert);
+  free(key);
+  if (uv_loop_init(&loop) != 0 || (net = mp_memnet_new(&loop)) == NULL ||
+      mp_deadline_join(&pin, &loop, on_pin) != 0)
+    abort();
+  uv_timer_init(&loop, &watchdog);
+  uv_unref((uv_handle_t *)&watchdog);
+  fz_loop_baseline(&loop);
   return 0;
 }
 
@@ -167,7 +172,7 @@ static struct mp_fake_rule rules[] = {
      .reply = noop_reply,
      .nreply = 3,
      .drip_bytes = 7,
-     .drip_every_ms = 1},
+     .drip_every_ms = 0},
     {.on = MP_ON_COMMAND,
      .match = "RSET",
      .nth = 2,
@@ -249,39 +254,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
 
   struct mp_mailstore *store = mp_mailstore_new();
-  struct mp_fake_env env = {.ca = ca, .store = store};
-  if (store == NULL || uv_loop_init(&r.loop) != 0)
+  struct mp_fake_env env = {.ca = ca, .store = store, .tls_ctx = tls_ctx};
+  static const struct mp_mem_end_cbs client_cbs = {.on_connect = on_connect};
+  if (store == NULL)
     abort();
-  if (mp_fake_start(&r.loop, &cfg, &env, "127.0.0.1", 0, &r.srv) != 0)
+  if (mp_fake_start(&loop, &cfg, &env, "127.0.0.1", 0, &r.srv) != 0)
     abort();
 
-  uv_tcp_init(&r.loop, &r.client);
-  fz_feeder_init(&r.feed, &r.loop, data + 1, size - 1);
+  fz_feeder_init(&r.feed, &loop, net, data + 1, size - 1);
   r.feed.data_ptr = &r;
   r.feed.done = on_fed;
   r.feed.reply_end = reply_end;
-  uv_timer_init(&r.loop, &r.give_up);
-  r.give_up.data = &r;
-  uv_timer_start(&r.give_up, on_give_up, CLIENT_GIVE_UP_MS, 0);
-  uv_timer_init(&r.loop, &r.watchdog);
-  uv_timer_start(&r.watchdog, on_watchdog, WATCHDOG_MS, 0);
-  uv_unref((uv_handle_t *)&r.watchdog);
+  uv_update_time(&loop);
+  uv_timer_start(&watchdog, on_watchdog, WATCHDOG_MS, 0);
   uv_ip4_addr("127.0.0.1", mp_fake_port(r.srv), &addr);
-  r.connect.data = &r;
-  if (uv_tcp_connect(&r.connect, &r.client, (struct sockaddr *)&addr,
-                     on_connect) != 0)
+  if (mp_memnet_dial(net, (struct sockaddr *)&addr, &client_cbs, &r,
+                     &r.client) != 0)
     abort();
-  uv_run(&r.loop, UV_RUN_DEFAULT);
+  uv_run(&loop, UV_RUN_DEFAULT);
   if (!r.stopped) {
     fprintf(stderr, "fuzz_fake: the loop ended before the server stopped\n");
     abort();
   }
-  uv_close((uv_handle_t *)&r.watchdog, on_closed);
-  uv_run(&r.loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(&r.loop) != 0) {
-    uv_walk(&r.loop, walk_cb, NULL);
-    abort();
-  }
+  uv_timer_stop(&watchdog);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  fz_loop_check(&loop, "fuzz_fake");
   mp_mailstore_free(store);
   return 0;
 }

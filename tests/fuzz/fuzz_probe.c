@@ -1,11 +1,13 @@
 /* Fuzz target for the probes' reply parsers on the real line engine: a
- * tiny TCP server on 127.0.0.1:0 (plain libuv, none of our code) plays
- * the input to the probe, then half-closes; the probe (SMTP, POP3 or
- * IMAP, chosen at build time by FUZZ_PROTO) runs against it with a 200 ms
- * timeout, tls none, a user and a password. Each run has its own loop,
- * which must close with no handle left once the probe's callback ran; the
- * result is serialised (JSON, Nagios, Prometheus) before it is freed, so
- * the server's text also goes through the writers' escaping.
+ * raw end listening at 127.0.0.1:2525 in the in-memory network
+ * (wire/memnet.h) plays the input to the probe, then half-closes; the
+ * probe (SMTP, POP3 or IMAP, chosen at build time by FUZZ_PROTO) connects
+ * there as it would over TCP and runs with a 200 ms timeout, tls none, a
+ * user and a password. One loop serves the whole run; after each input it
+ * must hold no handle but the ones it started with, once the probe's
+ * callback ran; the result is serialised (JSON, Nagios, Prometheus) before
+ * it is freed, so the server's text also goes through the writers'
+ * escaping.
  * FUZZ_VERBOSE=1 prints each result's JSON (to check seeds).
  *
  * Input: one control byte, then the bytes the server sends.
@@ -33,7 +35,9 @@
 #include "probes/result.h"
 #include "tests/fuzz/feeder.h"
 #include "wire/codec.h"
+#include "wire/deadline.h"
 #include "wire/errors.h"
+#include "wire/memnet.h"
 #include "wire/sasl.h"
 
 #ifndef FUZZ_PROTO
@@ -56,47 +60,40 @@ int gsasl_nonce(char *buf, size_t len)
 
 #define PROBE_TIMEOUT_MS 200
 #define WATCHDOG_MS 5000 /* far past the probe's own timeout: a hang */
+#define PORT 2525
+
+/* The run's loop and what lives as long as it. */
+static uv_loop_t loop;
+static struct mp_memnet *net;
+static struct mp_deadline pin; /* keeps the loop's deadline queue */
+static uv_timer_t watchdog;
+static struct sockaddr_in server_addr;
 
 struct run {
-  uv_loop_t loop;
-  uv_tcp_t listener;
-  uv_tcp_t peer; /* the accepted connection */
   struct fz_feeder feed;
-  uv_timer_t watchdog;
-  int peer_open;
-  int peer_closing;
+  struct mp_mem_end *peer; /* the accepted connection */
+  int listening;
   int probe_done;
 };
 
-static void on_closed(uv_handle_t *h)
-{
-  (void)h;
-}
-
-/* The probe's EOF (after our FIN, or its own end) or an error. */
+/* The probe's EOF (after our FIN, or its own end) or our silence. */
 static void on_fed(struct fz_feeder *f)
 {
   struct run *r = f->data_ptr;
-  if (r->peer_open && !r->peer_closing) {
-    r->peer_closing = 1;
-    uv_close((uv_handle_t *)&r->peer, on_closed);
+  if (r->peer) {
+    mp_mem_end_close(r->peer, 0);
+    r->peer = NULL;
   }
-  fz_feeder_close(f);
 }
 
-static void on_connection(uv_stream_t *server, int status)
+static void on_accept(void *data, struct mp_mem_end *e)
 {
-  struct run *r = server->data;
-  if (status < 0 || r->peer_open)
-    return;
-  uv_tcp_init(&r->loop, &r->peer);
-  r->peer_open = 1;
-  int rc = uv_accept(server, (uv_stream_t *)&r->peer);
-  /* One client per run: the listener is done (after the accept: closing
-   * it drops a connection not yet accepted). */
-  uv_close((uv_handle_t *)&r->listener, on_closed);
-  if (rc != 0 || fz_feeder_start(&r->feed, (uv_stream_t *)&r->peer, 0) != 0)
-    fz_feeder_finish(&r->feed);
+  struct run *r = data;
+  /* One client per run. */
+  mp_memnet_unlisten(net, (struct sockaddr *)&server_addr);
+  r->listening = 0;
+  r->peer = e;
+  fz_feeder_start(&r->feed, e, 0);
 }
 
 static void on_watchdog(uv_timer_t *t)
@@ -265,12 +262,9 @@ static void on_probe(struct mp_result *res, void *data)
   mp_result_free(res);
 }
 
-static void walk_cb(uv_handle_t *h, void *arg)
+static void on_pin(struct mp_deadline *d)
 {
-  (void)arg;
-  fprintf(stderr, "fuzz_probe: handle left open: %s%s\n",
-          uv_handle_type_name(uv_handle_get_type(h)),
-          uv_is_closing(h) ? " (closing)" : "");
+  (void)d;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -279,6 +273,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
   (void)argv;
   signal(SIGPIPE, SIG_IGN);
   atexit(mp_probe_cleanup);
+  if (uv_loop_init(&loop) != 0 || (net = mp_memnet_new(&loop)) == NULL ||
+      mp_deadline_join(&pin, &loop, on_pin) != 0)
+    abort();
+  uv_timer_init(&loop, &watchdog);
+  uv_unref((uv_handle_t *)&watchdog);
+  uv_ip4_addr("127.0.0.1", PORT, &server_addr);
+  fz_loop_baseline(&loop);
   return 0;
 }
 
@@ -290,35 +291,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 ".leading dot\r\n"
                                 "body\r\n";
   struct run r;
-  struct sockaddr_in addr;
-  int namelen = sizeof addr;
   uint8_t ctl;
 
   if (size < 1 || skip_input(data + 1, size - 1))
     return 0;
   ctl = data[0];
   memset(&r, 0, sizeof r);
-  if (uv_loop_init(&r.loop) != 0)
-    abort();
-  uv_tcp_init(&r.loop, &r.listener);
-  r.listener.data = &r;
-  fz_feeder_init(&r.feed, &r.loop, data + 1, size - 1);
+  fz_feeder_init(&r.feed, &loop, net, data + 1, size - 1);
   r.feed.data_ptr = &r;
   r.feed.done = on_fed;
-  uv_timer_init(&r.loop, &r.watchdog);
-  uv_timer_start(&r.watchdog, on_watchdog, WATCHDOG_MS, 0);
-  uv_unref((uv_handle_t *)&r.watchdog);
-  uv_ip4_addr("127.0.0.1", 0, &addr);
-  if (uv_tcp_bind(&r.listener, (struct sockaddr *)&addr, 0) != 0 ||
-      uv_listen((uv_stream_t *)&r.listener, 4, on_connection) != 0 ||
-      uv_tcp_getsockname(&r.listener, (struct sockaddr *)&addr, &namelen) != 0)
+  uv_update_time(&loop);
+  uv_timer_start(&watchdog, on_watchdog, WATCHDOG_MS, 0);
+  if (mp_memnet_listen(net, (struct sockaddr *)&server_addr, on_accept, &r,
+                       NULL) != 0)
     abort();
+  r.listening = 1;
 
   struct mp_probe_opts o = {
       .proto = FUZZ_PROTO,
       .tls = MP_TLSMODE_NONE,
       .host = "127.0.0.1",
-      .port = ntohs(addr.sin_port),
+      .port = PORT,
       .user = (ctl & 2) ? NULL : "probe@example.test",
       .password = (ctl & 2) ? NULL : "s3cret",
       .auth = (ctl & 4) ? MP_AUTH_SIMPLE : 0,
@@ -337,25 +330,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       o.keep_token = "fz-keep";
     }
   }
-  if (mp_probe_start(&r.loop, &o, on_probe, &r) != 0)
+  if (mp_probe_start(&loop, &o, on_probe, &r) != 0)
     abort();
-  uv_run(&r.loop, UV_RUN_DEFAULT);
+  uv_run(&loop, UV_RUN_DEFAULT);
   if (!r.probe_done) {
     fprintf(stderr, "fuzz_probe: the loop ended before the probe did\n");
     abort();
   }
   /* The probe is done and our server side closes itself; anything still
-   * open now is a handle someone leaked. */
-  uv_close((uv_handle_t *)&r.watchdog, on_closed);
-  if (!uv_is_closing((uv_handle_t *)&r.listener))
-    uv_close((uv_handle_t *)&r.listener, on_closed);
+   * open now, beyond the run's own handles, is a handle someone leaked. */
+  uv_timer_stop(&watchdog);
+  if (r.listening)
+    mp_memnet_unlisten(net, (struct sockaddr *)&server_addr);
+  if (r.peer)
+    mp_mem_end_close(r.peer, 0);
   fz_feeder_close(&r.feed);
-  if (r.peer_open && !r.peer_closing)
-    uv_close((uv_handle_t *)&r.peer, on_closed);
-  uv_run(&r.loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(&r.loop) != 0) {
-    uv_walk(&r.loop, walk_cb, NULL);
-    abort();
-  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  fz_loop_check(&loop, "fuzz_probe");
   return 0;
 }
