@@ -23,8 +23,9 @@ void mp_conn__on_handle_closed(uv_handle_t *h)
   struct mp_conn *c = h->data;
   if (--c->handles > 0)
     return;
-  mp_conn__quiet_forget(c);   /* closed by someone else (uv_walk) */
-  mp_conn__mem_close(c, 0);   /* likewise */
+  mp_conn__quiet_forget(c); /* closed by someone else (uv_walk) */
+  if (c->mem)
+    mp_conn__mem_close(c, 0); /* likewise */
   mp_deadline_set(&c->dl, 0); /* none is left by now; one never outlives c */
   if (c->cbs.on_close)
     c->cbs.on_close(c);
@@ -48,7 +49,8 @@ void mp_conn__close_now(struct mp_conn *c, int reset)
   c->linger.on = 0;
   mp_conn__drop_cbs(c);
   c->reading = 0;
-  mp_conn__mem_close(c, reset); /* the memory peer hears a FIN or RST */
+  if (c->mem)
+    mp_conn__mem_close(c, reset); /* the memory peer hears a FIN or RST */
   if (reset && !uv_is_closing((uv_handle_t *)&c->tcp) &&
       uv_tcp_close_reset(&c->tcp, (uv_close_cb)mp_conn__on_handle_closed) ==
           0) {

@@ -193,7 +193,8 @@ void mp_conn__mem_connected(struct mp_conn *c, int status);
 int mp_conn__mem_connect(struct mp_conn *c, struct mp_memnet *net,
                          const struct sockaddr *addr);
 
-/* Reading on and off, bytes to the peer, the end's close. */
+/* Reading on and off, bytes to the peer, the end's close (callers test
+ * c->mem first, so that a socket pays no call). */
 int mp_conn__mem_read_start(struct mp_conn *c);
 void mp_conn__mem_read_stop(struct mp_conn *c);
 int mp_conn__mem_send(struct mp_conn *c, const char *buf, size_t len);

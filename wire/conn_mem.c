@@ -74,8 +74,6 @@ int mp_conn__mem_send(struct mp_conn *c, const char *buf, size_t len)
 
 void mp_conn__mem_close(struct mp_conn *c, int reset)
 {
-  if (!c->mem)
-    return;
   mp_mem_end_close(c->mem, reset);
   c->mem = NULL;
 }
