@@ -60,5 +60,7 @@ rule "harness/config/ includes no uv.h (directly or through a header)" \
   '(^|/)uv\.h$' harness/config/*.c
 rule "harness/config/ includes of the harness only harness/case/ and itself" \
   '^harness/(cli|run|bench|report)/' harness/config/*.c
+rule "only harness/http/ includes H2O" '(^|/)h2o(\.h$|/)' \
+  $(ls wire/*.c probes/*.c fake_servers/*.c harness/*/*.c | grep -v '^harness/http/')
 
 finish
