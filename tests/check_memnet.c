@@ -102,20 +102,40 @@ static struct sockaddr_in addr4(uint16_t port)
   return a;
 }
 
+/* Listens at a port the net picks and dials it with T.cli; the accept
+ * and the connect follow from the loop. The listener's address. */
+static struct sockaddr_in pair_up(void)
+{
+  uint16_t port = 0;
+  struct sockaddr_in a = addr4(0);
+  ck_assert_int_eq(
+      mp_memnet_listen(T.net, (struct sockaddr *)&a, on_accept, &T, &port), 0);
+  a = addr4(port);
+  ck_assert_int_eq(
+      mp_memnet_dial(T.net, (struct sockaddr *)&a, &h_cbs, &T.cli, &T.cli.e),
+      0);
+  return a;
+}
+
+/* The accepted end writes text and closes (with a RST if reset); the
+ * dialled end hears the text, then the end; then it closes too. */
+static void srv_says_and_closes(const char *text, int reset)
+{
+  ck_assert_int_eq(mp_mem_end_write(T.srv.e, text, strlen(text)), 0);
+  mp_mem_end_close(T.srv.e, reset);
+  uv_run(&T.loop, UV_RUN_DEFAULT);
+  ck_assert_str_eq(T.cli.data, text);
+  ck_assert_int_eq(T.cli.end, reset ? 2 : 1);
+  mp_mem_end_close(T.cli.e, 0);
+}
+
 /* A raw pair: each write is one read on the other side, in order; the FIN
  * comes after the bytes; nothing is delivered from inside a call. */
 START_TEST(test_raw_pair)
 {
   t_start();
-  uint16_t port = 0;
-  struct sockaddr_in a = addr4(0);
-  ck_assert_int_eq(
-      mp_memnet_listen(T.net, (struct sockaddr *)&a, on_accept, &T, &port), 0);
-  ck_assert_uint_ne(port, 0);
-  a = addr4(port);
-  ck_assert_int_eq(
-      mp_memnet_dial(T.net, (struct sockaddr *)&a, &h_cbs, &T.cli, &T.cli.e),
-      0);
+  struct sockaddr_in a = pair_up();
+  ck_assert_uint_ne(ntohs(a.sin_port), 0);
   /* Written before the accept: waits for it. */
   ck_assert_int_eq(mp_mem_end_write(T.cli.e, "HE", 2), 0);
   ck_assert_int_eq(mp_mem_end_write(T.cli.e, "LO\r\n", 4), 0);
@@ -130,14 +150,13 @@ START_TEST(test_raw_pair)
   ck_assert_int_eq(T.srv.reads, 2);
   ck_assert_int_eq(T.srv.end, 1);
   ck_assert_int_eq(T.srv.data_after_end, 0);
-  /* The half-closed side still hears its peer. */
-  ck_assert_int_eq(mp_mem_end_write(T.srv.e, "250 ok\r\n", 8), 0);
-  mp_mem_end_close(T.srv.e, 0);
-  uv_run(&T.loop, UV_RUN_DEFAULT);
-  ck_assert_str_eq(T.cli.data, "250 ok\r\n");
-  ck_assert_int_eq(T.cli.end, 1);
   /* The accepted end's peer is a made-up client address. */
-  mp_mem_end_close(T.cli.e, 0);
+  const struct sockaddr_in *p =
+      (const struct sockaddr_in *)mp_mem_end_peer(T.srv.e);
+  ck_assert_int_eq(p->sin_family, AF_INET);
+  ck_assert_uint_ge(ntohs(p->sin_port), 32768);
+  /* The half-closed side still hears its peer. */
+  srv_says_and_closes("250 ok\r\n", 0);
   ck_assert_uint_eq(mp_memnet_pending(T.net), 0);
   t_end();
 }
@@ -174,18 +193,9 @@ END_TEST
 START_TEST(test_reset)
 {
   t_start();
-  uint16_t port;
-  struct sockaddr_in a = addr4(0);
-  mp_memnet_listen(T.net, (struct sockaddr *)&a, on_accept, &T, &port);
-  a = addr4(port);
-  mp_memnet_dial(T.net, (struct sockaddr *)&a, &h_cbs, &T.cli, &T.cli.e);
+  struct sockaddr_in a = pair_up();
   uv_run(&T.loop, UV_RUN_DEFAULT);
-  ck_assert_int_eq(mp_mem_end_write(T.srv.e, "421 bye\r\n", 9), 0);
-  mp_mem_end_close(T.srv.e, 1);
-  uv_run(&T.loop, UV_RUN_DEFAULT);
-  ck_assert_str_eq(T.cli.data, "421 bye\r\n");
-  ck_assert_int_eq(T.cli.end, 2);
-  mp_mem_end_close(T.cli.e, 0);
+  srv_says_and_closes("421 bye\r\n", 1);
 
   memset(&T.cli, 0, sizeof(T.cli));
   T.cli.connect = 1;
@@ -204,11 +214,7 @@ END_TEST
 START_TEST(test_flow_and_cap)
 {
   t_start();
-  uint16_t port;
-  struct sockaddr_in a = addr4(0);
-  mp_memnet_listen(T.net, (struct sockaddr *)&a, on_accept, &T, &port);
-  a = addr4(port);
-  mp_memnet_dial(T.net, (struct sockaddr *)&a, &h_cbs, &T.cli, &T.cli.e);
+  pair_up();
   uv_run(&T.loop, UV_RUN_DEFAULT);
   mp_mem_end_read(T.srv.e, 0);
   ck_assert_int_eq(mp_mem_end_write(T.cli.e, "one\r\n", 5), 0);
@@ -240,11 +246,7 @@ static void on_quiet(void *data)
 START_TEST(test_quiet_hook)
 {
   t_start();
-  uint16_t port;
-  struct sockaddr_in a = addr4(0);
-  mp_memnet_listen(T.net, (struct sockaddr *)&a, on_accept, &T, &port);
-  a = addr4(port);
-  mp_memnet_dial(T.net, (struct sockaddr *)&a, &h_cbs, &T.cli, &T.cli.e);
+  pair_up();
   mp_memnet_on_quiet(T.net, on_quiet, NULL);
   uv_run(&T.loop, UV_RUN_ONCE);
   ck_assert_int_eq(T.quiet, 4);
