@@ -59,7 +59,8 @@ typedef void (*mp_memnet_accept_cb)(void *data, struct mp_mem_end *e);
 struct mp_memnet *mp_memnet_new(struct uv_loop_s *loop);
 
 /* Uninstalls and frees the net once its handle closed (the caller runs
- * the loop). Ends still open are cut off (their peers hear nothing more);
+ * the loop). Call it after every connection on it closed: raw ends still
+ * open are freed with it (their owners must not touch them again) and
  * listeners are forgotten. */
 void mp_memnet_free(struct mp_memnet *n);
 
