@@ -177,7 +177,7 @@ int mp_cli_serve(int argc, char **argv)
   struct mp_case *c = NULL;
   struct mp_mailstore *store = NULL;
   struct mp_ca *ca = NULL;
-  struct mp_fake_env env;
+  struct mp_fake_env env = {0}; /* fields added later stay unset */
   struct mp_args a;
   const char *val, *file = NULL;
   char err[512];

@@ -405,7 +405,7 @@ static void job_start(struct job *j)
 {
   struct run *R = j->run;
   const struct mp_case *c = j->rc->c;
-  struct mp_fake_env env;
+  struct mp_fake_env env = {0}; /* fields added later stay unset */
   size_t i;
   int rc;
 
