@@ -18,6 +18,7 @@ struct mp_ca;
 struct mp_fake_server;
 struct mp_mailstore;
 struct mp_result;
+struct mp_subject_job;
 
 /* How often the grace polls whether the servers caught up with the probe. */
 #define GRACE_POLL_MS 5
@@ -44,6 +45,9 @@ struct run {
   uv_check_t mem_check;
   struct job *mem_job; /* the case measured, or NULL */
   size_t mem_base, mem_peak;
+  /* A third-party subject's run: a folder of its own for the CA file and
+   * the password files (subject_run.c). */
+  char *subject_dir;
 };
 
 struct job {
@@ -71,6 +75,7 @@ struct job {
   char host2[256];
   unsigned runs_done;
   int kept_bad_run;
+  struct mp_subject_job *subj; /* a third-party subject's run, or NULL */
   int probe_pending;
   int abandoned;
   int finished;
@@ -117,6 +122,17 @@ void mp_job_check_servers(struct job *j);
 int mp_job_servers_caught_up(const struct job *j, struct mp_fake_server *s,
                              const char *last);
 void mp_job_check_mailboxes(struct job *j);
+
+/* subject_run.c: a third-party subject instead of the probe. The run's
+ * folder (CA file, password files) is made before the loop runs and
+ * removed after it (0 or -1); a job starts the subject (the servers run
+ * already), and after the grace its servers are checked and the run
+ * classed into rc->cell. */
+int mp_run_subject_prepare(struct run *R);
+void mp_run_subject_cleanup(struct run *R);
+void mp_job_subject_start(struct job *j);
+void mp_job_subject_finish(struct job *j);
+void mp_job_subject_free(struct job *j);
 
 /* roundtrip_run.c: fills a roundtrip case's options and starts its first
  * run (the servers run already). */
