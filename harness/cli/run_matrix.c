@@ -119,6 +119,24 @@ static void builtin_cell(struct mp_run_case *rc, struct mp_cell *cell)
     }
 }
 
+/* A subject's column when its profile did not load: the file name
+ * without folder and .yaml (the name it would have had). */
+static const char *short_name(const char *what)
+{
+  static char buf[8][128];
+  static unsigned k;
+  const char *b = strrchr(what, '/');
+  size_t len;
+  char *out = buf[k++ % 8];
+
+  b = b ? b + 1 : what;
+  len = strlen(b);
+  if (len > 5 && strcmp(b + len - 5, ".yaml") == 0)
+    len -= 5;
+  snprintf(out, sizeof(buf[0]), "%.*s", (int)len, b);
+  return out;
+}
+
 int mp_run_matrix(struct mp_run_case *cases, size_t n,
                   const struct mp_matrix_opts *o)
 {
@@ -164,7 +182,7 @@ int mp_run_matrix(struct mp_run_case *cases, size_t n,
       fprintf(stderr, "mailprobe run: --subject %s: %s\n", o->subjects[s], err);
       load_err[s] = strdup(err);
     }
-    names[s] = subj[s] ? subj[s]->name : o->subjects[s];
+    names[s] = subj[s] ? subj[s]->name : short_name(o->subjects[s]);
   }
   prog.total = n * o->nsubjects;
   prog.on = o->progress;

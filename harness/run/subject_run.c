@@ -139,6 +139,21 @@ static void give_cell(struct job *j)
                 rc->cell->reason ? rc->cell->reason : "");
 }
 
+/* A copy of a captured stream, NUL bytes shown as '.', so that the text
+ * is one C string (the reports quote it). */
+static char *text_copy(const struct mp_spawn_stream *st)
+{
+  char *s = malloc(st->len + 1);
+  size_t i;
+
+  if (!s)
+    return NULL;
+  for (i = 0; i < st->len; i++)
+    s[i] = st->text[i] ? st->text[i] : '.';
+  s[st->len] = '\0';
+  return s;
+}
+
 static void on_end(const struct mp_spawn_end *end, void *data)
 {
   struct job *j = data;
@@ -146,8 +161,8 @@ static void on_end(const struct mp_spawn_end *end, void *data)
 
   j->probe_pending = 0;
   sj->ended = 1;
-  sj->out = strdup(end->out.text ? end->out.text : "");
-  sj->err = strdup(end->err.text ? end->err.text : "");
+  sj->out = text_copy(&end->out);
+  sj->err = text_copy(&end->err);
   sj->run.exit_status = end->term_signal ? -1 : end->exit_status;
   sj->run.term_signal = end->term_signal;
   sj->run.termed = end->termed;
@@ -197,7 +212,8 @@ void mp_job_subject_start(struct job *j)
   const struct mp_case *c = j->rc->c;
   struct mp_subject_target t;
   struct mp_spawn_opts so;
-  char why[256], pw[512], ca[512], err[512], name[64];
+  char why[256], pw[512], ca[512], err[512], name[64], dir[512];
+  const char *slash;
   char **argv;
   int idx, rc;
 
@@ -238,6 +254,10 @@ void mp_job_subject_start(struct job *j)
                  : c->servers[idx].hostname ? c->servers[idx].hostname
                                             : "mx.example.test";
   t.timeout_ms = mp_subject_given_timeout_ms(s, c->probe.opts.timeout_ms);
+  slash = s->file ? strrchr(s->file, '/') : NULL;
+  snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - s->file) : 1,
+           slash ? s->file : ".");
+  t.profile_dir = dir;
   argv = mp_subject_argv(s, &t);
   if (!argv) {
     mp_job_diff(j, "out of memory");

@@ -13,9 +13,9 @@
 #include "wire/errors.h"
 
 static const char *const names[] = {
-    "host",       "port",          "url",     "tls",        "login",
-    "user",       "password_file", "cafile",  "servername", "timeout_s",
-    "timeout_ms", "protocol",      "service", NULL};
+    "host",       "port",          "url",     "tls",         "login",
+    "user",       "password_file", "cafile",  "servername",  "timeout_s",
+    "timeout_ms", "protocol",      "service", "profile_dir", NULL};
 
 enum {
   P_HOST,
@@ -30,7 +30,8 @@ enum {
   P_TIMEOUT_S,
   P_TIMEOUT_MS,
   P_PROTOCOL,
-  P_SERVICE
+  P_SERVICE,
+  P_PROFILE_DIR
 };
 
 /* The index of the placeholder at s ("{host}..."), its length in *len;
@@ -261,6 +262,9 @@ static void put_placeholder(struct buf *b, int i,
     break;
   case P_SERVICE:
     v = t->service;
+    break;
+  case P_PROFILE_DIR:
+    v = t->profile_dir;
     break;
   }
   put_value(b, v ? v : "", quote);

@@ -22,6 +22,7 @@ struct mp_subject_target {
   const char *servername;    /* the name the certificate is for */
   uint64_t timeout_ms;       /* the case's probe timeout */
   const char *service;       /* the service's base URL, or NULL */
+  const char *profile_dir;   /* the folder of the profile's file */
 };
 
 /* The timeout the subject is given: with {timeout_s} in its command, the

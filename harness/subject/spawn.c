@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <uv.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 /* After the leader exits, how long its pipes may stay open (a descendant
  * that left the group holds them) before we close our ends anyway. */
@@ -170,10 +174,25 @@ static void assemble(struct cap *c, struct mp_spawn_stream *o)
   o->text[o->len] = '\0';
 }
 
+/* Reaps what is left of the group: we are its subreaper, so what the
+ * leader forked became our child when the leader died, and was killed
+ * with the group. Only after the leader's own exit was reaped (by libuv),
+ * so this never takes libuv's child. */
+static void reap_group(struct spawn *sp)
+{
+  int st;
+
+  if (sp->pid <= 0)
+    return;
+  while (waitpid(-sp->pid, &st, WNOHANG) > 0)
+    ;
+}
+
 static void maybe_finish(struct spawn *sp)
 {
   if (!sp->exited || sp->out.open || sp->err.open || sp->cb == NULL)
     return;
+  reap_group(sp);
   {
     struct mp_spawn_end end;
     mp_spawn_cb cb = sp->cb;
@@ -257,6 +276,11 @@ int mp_spawn_start(struct uv_loop_s *loop, const struct mp_spawn_opts *o,
   po.exit_cb = on_exit_cb;
   /* A session and so a process group of its own (setsid in the child). */
   po.flags = UV_PROCESS_DETACHED;
+#ifdef __linux__
+  /* What the subject forks becomes ours when it dies, not init's, so that
+   * we reap it: no zombie outlives the case. */
+  (void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+#endif
   sp->start_ns = uv_hrtime();
   rc = uv_spawn(loop, &sp->proc, &po);
   if (rc < 0) {
