@@ -16,6 +16,10 @@
  * that left the group holds them) before we close our ends anyway. */
 #define DRAIN_MS 1000
 #define DEFAULT_KILL_MS 500
+/* Polls for the group's last processes to be reapable: at most
+ * REAP_TRIES * REAP_POLL_MS. */
+#define REAP_POLL_MS 2
+#define REAP_TRIES 500
 #define READ_CHUNK 65536
 
 struct cap {
@@ -40,6 +44,8 @@ struct spawn {
   uint64_t kill_after_ms;
   int pid;
   int exited, termed, killed;
+  int reaped;
+  unsigned reap_tries;
   int64_t status;
   int signal;
   uint64_t elapsed_us;
@@ -177,22 +183,45 @@ static void assemble(struct cap *c, struct mp_spawn_stream *o)
 /* Reaps what is left of the group: we are its subreaper, so what the
  * leader forked became our child when the leader died, and was killed
  * with the group. Only after the leader's own exit was reaped (by libuv),
- * so this never takes libuv's child. */
-static void reap_group(struct spawn *sp)
+ * so this never takes libuv's child. 1 when none is left (ECHILD), 0
+ * while one is still dying (its descriptors close before it can be
+ * reaped). */
+static int reap_group(struct spawn *sp)
 {
   int st;
+  pid_t r;
 
   if (sp->pid <= 0)
-    return;
-  while (waitpid(-sp->pid, &st, WNOHANG) > 0)
+    return 1;
+  while ((r = waitpid(-sp->pid, &st, WNOHANG)) > 0)
     ;
+  return r < 0;
+}
+
+static void on_reap_timer(uv_timer_t *t)
+{
+  struct spawn *sp = t->data;
+
+  if (reap_group(sp) || ++sp->reap_tries >= REAP_TRIES) {
+    uv_timer_stop(&sp->timer);
+    sp->reaped = 1;
+    maybe_finish(sp);
+  }
 }
 
 static void maybe_finish(struct spawn *sp)
 {
   if (!sp->exited || sp->out.open || sp->err.open || sp->cb == NULL)
     return;
-  reap_group(sp);
+  if (!sp->reaped) {
+    if (!reap_group(sp)) {
+      /* Poll until the group's last process can be reaped. */
+      uv_timer_stop(&sp->timer);
+      uv_timer_start(&sp->timer, on_reap_timer, REAP_POLL_MS, REAP_POLL_MS);
+      return;
+    }
+    sp->reaped = 1;
+  }
   {
     struct mp_spawn_end end;
     mp_spawn_cb cb = sp->cb;
