@@ -13,9 +13,10 @@
 #include "wire/errors.h"
 
 static const char *const names[] = {
-    "host",       "port",          "url",     "tls",         "login",
-    "user",       "password_file", "cafile",  "servername",  "timeout_s",
-    "timeout_ms", "protocol",      "service", "profile_dir", NULL};
+    "host",       "port",        "url",           "tls",
+    "login",      "user",        "password_file", "cafile",
+    "servername", "timeout_s",   "timeout_ms",    "protocol",
+    "service",    "profile_dir", "tls_mode",      NULL};
 
 enum {
   P_HOST,
@@ -31,7 +32,8 @@ enum {
   P_TIMEOUT_MS,
   P_PROTOCOL,
   P_SERVICE,
-  P_PROFILE_DIR
+  P_PROFILE_DIR,
+  P_TLS_MODE
 };
 
 /* The index of the placeholder at s ("{host}..."), its length in *len;
@@ -265,6 +267,9 @@ static void put_placeholder(struct buf *b, int i,
     break;
   case P_PROFILE_DIR:
     v = t->profile_dir;
+    break;
+  case P_TLS_MODE:
+    v = mp_tls_mode_name((enum mp_tls_mode)t->tls);
     break;
   }
   put_value(b, v ? v : "", quote);

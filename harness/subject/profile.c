@@ -188,8 +188,10 @@ static const struct nv verdict_tbl[] = {{"ok", MP_VERDICT_OK},
 static int parse_exit(struct ctx *x, const struct ynode *n,
                       struct mp_subject *s)
 {
-  static const char *const keys[] = {"ok", "fail", "unsupported", "error",
-                                     NULL};
+  unsigned char listed[256] = {0};
+  int others = 0;
+  static const char *const keys[] = {"ok",    "fail",   "unsupported",
+                                     "error", "others", NULL};
   size_t i, k;
 
   if (n->kind == Y_SCALAR && n->plain && strcmp(n->str, "nagios") == 0) {
@@ -207,11 +209,17 @@ static int parse_exit(struct ctx *x, const struct ynode *n,
     int verdict = 0;
     long long code;
 
+    if (strcmp(n->kids[i]->str, "others") == 0) {
+      if (cy_get_enum(x, "others", v, verdict_tbl, &others) < 0)
+        return -1;
+      continue;
+    }
     cy_get_enum(x, "exit", n->kids[i], verdict_tbl, &verdict);
     if (v->kind == Y_SCALAR) {
       if (cy_get_int(x, n->kids[i]->str, v, 0, 255, &code) < 0)
         return -1;
       s->exit_map[code] = (unsigned char)verdict;
+      listed[code] = 1;
       continue;
     }
     if (v->kind != Y_SEQ)
@@ -220,8 +228,14 @@ static int parse_exit(struct ctx *x, const struct ynode *n,
       if (cy_get_int(x, n->kids[i]->str, v->kids[k], 0, 255, &code) < 0)
         return -1;
       s->exit_map[code] = (unsigned char)verdict;
+      listed[code] = 1;
     }
   }
+  /* others: the verdict of every status not listed, except the shell's
+   * 126 and 127 (not executable, not found), which stay errors. */
+  for (k = 0; others && k < 256; k++)
+    if (!listed[k] && k != 126 && k != 127)
+      s->exit_map[k] = (unsigned char)others;
   return 0;
 }
 
