@@ -99,6 +99,8 @@ static void on_reaper(uv_timer_t *t)
 
 static void check_all_done(struct run *R)
 {
+  if (R->finished == R->n && R->svc_state == SVC_UP)
+    mp_run_service_stop(R);
   if (R->finished < R->n || R->abandoned == 0 || R->reaper_on)
     return;
   R->reaper_on = 1;
@@ -651,8 +653,15 @@ static int start_isolated(struct run *R, struct mp_run_case *rc)
   return 0;
 }
 
+void mp_run_pump(struct run *R)
+{
+  pump(R);
+}
+
 static void pump(struct run *R)
 {
+  if (R->svc_state == SVC_STARTING)
+    return; /* the cases wait for the subject's service */
   R->pumping = 1;
   while (R->running < R->opts.jobs && R->next < R->n && !R->mem_job) {
     struct mp_run_case *rc = &R->cases[R->next];
@@ -718,7 +727,10 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
   }
   uv_check_init(&R->loop, &R->mem_check);
   R->mem_check.data = R;
-  pump(R);
+  if (R->opts.subject && R->opts.subject->service)
+    mp_run_service_start(R);
+  else
+    pump(R);
   uv_run(&R->loop, UV_RUN_DEFAULT);
   uv_close((uv_handle_t *)&R->mem_check, NULL);
   if (R->reaper_on) {

@@ -64,12 +64,33 @@ static void path_in(const struct run *R, char *buf, size_t len,
   snprintf(buf, len, "%s/%s", R->subject_dir, name);
 }
 
+int mp_run_write_expanded(struct run *R, const char *path, const char *tmpl,
+                          const struct mp_subject_target *t)
+{
+  char *text;
+  int rc;
+
+  (void)R;
+  if (!tmpl)
+    return 0;
+  if (!(text = mp_subject_expand(tmpl, t, 0)))
+    return -1;
+  rc = write_file(path, text, strlen(text));
+  free(text);
+  return rc;
+}
+
 int mp_run_subject_prepare(struct run *R)
 {
   char tmpl[] = "/tmp/mailprobe-subject-XXXXXX";
   char path[512], name[64];
   size_t i;
 
+  const char *file = R->opts.subject->file;
+  const char *slash = file ? strrchr(file, '/') : NULL;
+
+  snprintf(R->subject_profile_dir, sizeof(R->subject_profile_dir), "%.*s",
+           slash ? (int)(slash - file) : 1, slash ? file : ".");
   if (!mkdtemp(tmpl) || !(R->subject_dir = strdup(tmpl)))
     return -1;
   if (R->ca) {
@@ -100,6 +121,8 @@ void mp_run_subject_cleanup(struct run *R)
   if (!R->subject_dir)
     return;
   path_in(R, path, sizeof(path), "ca.pem");
+  unlink(path);
+  path_in(R, path, sizeof(path), "service.conf");
   unlink(path);
   for (i = 0; i < R->n; i++) {
     snprintf(name, sizeof(name), "password-%zu", i);
@@ -212,8 +235,7 @@ void mp_job_subject_start(struct job *j)
   const struct mp_case *c = j->rc->c;
   struct mp_subject_target t;
   struct mp_spawn_opts so;
-  char why[256], pw[512], ca[512], err[512], name[64], dir[512];
-  const char *slash;
+  char why[256], pw[512], ca[512], err[512], name[64];
   char **argv;
   int idx, rc;
 
@@ -226,6 +248,14 @@ void mp_job_subject_start(struct job *j)
   j->subj->cell->exit_status = -1;
   if (mp_subject_supports(s, c, why, sizeof(why)) < 0) {
     mp_subject_unsupported(j->subj->cell, why);
+    give_cell(j);
+    mp_job_stop_servers(j);
+    return;
+  }
+  if (R->svc_state == SVC_FAILED) {
+    j->subj->cell->cls = MP_CLASS_ERROR;
+    j->subj->cell->reason = strdup("the subject's service did not start");
+    j->subj->cell->detail = strdup(R->svc_error);
     give_cell(j);
     mp_job_stop_servers(j);
     return;
@@ -254,10 +284,8 @@ void mp_job_subject_start(struct job *j)
                  : c->servers[idx].hostname ? c->servers[idx].hostname
                                             : "mx.example.test";
   t.timeout_ms = mp_subject_given_timeout_ms(s, c->probe.opts.timeout_ms);
-  slash = s->file ? strrchr(s->file, '/') : NULL;
-  snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - s->file) : 1,
-           slash ? s->file : ".");
-  t.profile_dir = dir;
+  t.profile_dir = R->subject_profile_dir;
+  t.service = R->svc_url[0] ? R->svc_url : NULL;
   argv = mp_subject_argv(s, &t);
   if (!argv) {
     mp_job_diff(j, "out of memory");

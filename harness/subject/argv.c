@@ -13,10 +13,10 @@
 #include "wire/errors.h"
 
 static const char *const names[] = {
-    "host",       "port",        "url",           "tls",
-    "login",      "user",        "password_file", "cafile",
-    "servername", "timeout_s",   "timeout_ms",    "protocol",
-    "service",    "profile_dir", "tls_mode",      NULL};
+    "host",         "port",           "url",     "tls",         "login",
+    "user",         "password_file",  "cafile",  "servername",  "timeout_s",
+    "timeout_ms",   "protocol",       "service", "profile_dir", "tls_mode",
+    "service_port", "service_config", NULL};
 
 enum {
   P_HOST,
@@ -33,7 +33,9 @@ enum {
   P_PROTOCOL,
   P_SERVICE,
   P_PROFILE_DIR,
-  P_TLS_MODE
+  P_TLS_MODE,
+  P_SERVICE_PORT,
+  P_SERVICE_CONFIG
 };
 
 /* The index of the placeholder at s ("{host}..."), its length in *len;
@@ -267,6 +269,12 @@ static void put_placeholder(struct buf *b, int i,
     break;
   case P_PROFILE_DIR:
     v = t->profile_dir;
+    break;
+  case P_SERVICE_PORT:
+    v = t->service_port;
+    break;
+  case P_SERVICE_CONFIG:
+    v = t->service_config;
     break;
   case P_TLS_MODE:
     v = mp_tls_mode_name((enum mp_tls_mode)t->tls);

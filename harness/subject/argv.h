@@ -14,15 +14,17 @@ struct mp_subject;
 struct mp_subject_target {
   const char *host;
   unsigned port;
-  int type;                  /* enum mp_case_probe_type: smtp, pop3, imap */
-  int tls;                   /* enum mp_tls_mode */
-  const char *user;          /* NULL: no login */
-  const char *password_file; /* holds the password, no newline */
-  const char *cafile;        /* the CA that signs the fake servers */
-  const char *servername;    /* the name the certificate is for */
-  uint64_t timeout_ms;       /* the case's probe timeout */
-  const char *service;       /* the service's base URL, or NULL */
-  const char *profile_dir;   /* the folder of the profile's file */
+  int type;                   /* enum mp_case_probe_type: smtp, pop3, imap */
+  int tls;                    /* enum mp_tls_mode */
+  const char *user;           /* NULL: no login */
+  const char *password_file;  /* holds the password, no newline */
+  const char *cafile;         /* the CA that signs the fake servers */
+  const char *servername;     /* the name the certificate is for */
+  uint64_t timeout_ms;        /* the case's probe timeout */
+  const char *service;        /* the service's base URL, or NULL */
+  const char *profile_dir;    /* the folder of the profile's file */
+  const char *service_port;   /* the service's port, or NULL */
+  const char *service_config; /* the service's config file, or NULL */
 };
 
 /* The timeout the subject is given: with {timeout_s} in its command, the

@@ -335,6 +335,10 @@ static int parse_service(struct ctx *x, const struct ynode *n,
     return -1;
   if (s->service->ncommand == 0)
     return cy_fail(x, v, "service.command: an empty list runs nothing");
+  if (check_templates(x, v, 0) < 0)
+    return -1;
+  if ((v = cy_get(n, "config")) != NULL && check_templates(x, v, 0) < 0)
+    return -1;
   if (cy_opt_str(x, n, "config", 1, NULL, &s->service->config) < 0 ||
       cy_opt_str(x, n, "ready", 0, NULL, &s->service->ready) < 0)
     return -1;

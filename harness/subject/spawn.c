@@ -24,7 +24,7 @@
 
 struct cap {
   uv_pipe_t pipe;
-  struct spawn *sp;
+  struct mp_spawn *sp;
   char *head;
   size_t hlen, cap;
   char tail[MP_SPAWN_TAIL]; /* a ring of the last bytes past the cap */
@@ -33,7 +33,7 @@ struct cap {
   int open; /* reading, no EOF yet */
 };
 
-struct spawn {
+struct mp_spawn {
   uv_process_t proc;
   uv_timer_t timer;
   struct cap out, err;
@@ -86,7 +86,7 @@ static void keep(struct cap *c, const char *p, size_t n)
   }
 }
 
-static void maybe_finish(struct spawn *sp);
+static void maybe_finish(struct mp_spawn *sp);
 
 static void stop_reading(struct cap *c)
 {
@@ -112,7 +112,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 }
 
 /* Signals the whole group (the process leads it: UV_PROCESS_DETACHED). */
-static void group_kill(struct spawn *sp, int sig)
+static void group_kill(struct mp_spawn *sp, int sig)
 {
   if (sp->pid > 0)
     uv_kill(-sp->pid, sig);
@@ -120,7 +120,7 @@ static void group_kill(struct spawn *sp, int sig)
 
 static void on_timer(uv_timer_t *t)
 {
-  struct spawn *sp = t->data;
+  struct mp_spawn *sp = t->data;
 
   if (sp->exited) {
     /* The pipes stayed open past the drain: close our ends. */
@@ -141,7 +141,7 @@ static void on_timer(uv_timer_t *t)
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
 {
-  struct spawn *sp = p->data;
+  struct mp_spawn *sp = p->data;
 
   sp->exited = 1;
   sp->status = status;
@@ -186,7 +186,7 @@ static void assemble(struct cap *c, struct mp_spawn_stream *o)
  * so this never takes libuv's child. 1 when none is left (ECHILD), 0
  * while one is still dying (its descriptors close before it can be
  * reaped). */
-static int reap_group(struct spawn *sp)
+static int reap_group(struct mp_spawn *sp)
 {
   int st;
   pid_t r;
@@ -200,7 +200,7 @@ static int reap_group(struct spawn *sp)
 
 static void on_reap_timer(uv_timer_t *t)
 {
-  struct spawn *sp = t->data;
+  struct mp_spawn *sp = t->data;
 
   if (reap_group(sp) || ++sp->reap_tries >= REAP_TRIES) {
     uv_timer_stop(&sp->timer);
@@ -209,7 +209,7 @@ static void on_reap_timer(uv_timer_t *t)
   }
 }
 
-static void maybe_finish(struct spawn *sp)
+static void maybe_finish(struct mp_spawn *sp)
 {
   if (!sp->exited || sp->out.open || sp->err.open || sp->cb == NULL)
     return;
@@ -246,7 +246,7 @@ static void maybe_finish(struct spawn *sp)
 
 static void on_closed(uv_handle_t *h)
 {
-  struct spawn *sp;
+  struct mp_spawn *sp;
 
   if (h->type == UV_NAMED_PIPE)
     sp = ((struct cap *)h->data)->sp;
@@ -264,7 +264,7 @@ int mp_spawn_start(struct uv_loop_s *loop, const struct mp_spawn_opts *o,
 {
   uv_process_options_t po;
   uv_stdio_container_t io[3];
-  struct spawn *sp = calloc(1, sizeof(*sp));
+  struct mp_spawn *sp = calloc(1, sizeof(*sp));
   size_t cap = o->capture ? o->capture : 65536;
   int rc;
 
@@ -324,10 +324,20 @@ int mp_spawn_start(struct uv_loop_s *loop, const struct mp_spawn_opts *o,
   }
   sp->pid = sp->proc.pid;
   sp->handles = 4;
+  if (o->handle)
+    *o->handle = sp;
   sp->out.open = sp->err.open = 1;
   uv_read_start((uv_stream_t *)&sp->out.pipe, alloc_cb, read_cb);
   uv_read_start((uv_stream_t *)&sp->err.pipe, alloc_cb, read_cb);
   if (o->term_after_ms)
     uv_timer_start(&sp->timer, on_timer, o->term_after_ms, 0);
   return 0;
+}
+
+void mp_spawn_stop(struct mp_spawn *sp)
+{
+  if (!sp || sp->exited || sp->termed)
+    return;
+  uv_timer_stop(&sp->timer);
+  on_timer(&sp->timer);
 }

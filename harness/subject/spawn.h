@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct uv_loop_s;
+struct mp_spawn;
 
 /* Bytes kept from the end of an output past the cap. */
 #define MP_SPAWN_TAIL 4096
@@ -22,6 +23,9 @@ struct mp_spawn_opts {
   uint64_t kill_after_ms; /* then SIGKILL this long after the TERM
                              (0: 500 ms) */
   size_t capture;         /* bytes kept from the start of each stream */
+  /* Where to put the handle for mp_spawn_stop (valid until the callback
+   * has run), or NULL. */
+  struct mp_spawn **handle;
 };
 
 /* One captured stream: what was kept, and how much came. */
@@ -49,5 +53,9 @@ typedef void (*mp_spawn_cb)(const struct mp_spawn_end *end, void *data);
  * (UV_ENOENT: no such command) and cb never runs. */
 int mp_spawn_start(struct uv_loop_s *loop, const struct mp_spawn_opts *o,
                    mp_spawn_cb cb, void *data);
+
+/* Ends the process now as at its bound: TERM to the group, KILL after
+ * kill_after_ms; the callback follows as usual. */
+void mp_spawn_stop(struct mp_spawn *sp);
 
 #endif
