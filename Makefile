@@ -33,7 +33,7 @@ VALGRIND_JOBS ?= 16
 .SECONDARY:
 
 .PHONY: all deps run check suite unit cases limits asan valgrind interop clients \
-	bench fuzz clean install format
+	bench fuzz matrix clean install format
 
 all: $(BIN)
 
@@ -109,6 +109,13 @@ clients: all
 bench: all
 	-@ci/install-deps --bench
 	MAILPROBE=$(BIN) ci/bench
+
+# The catalogue against mailprobe and the third-party probes of
+# cases/subjects/ (ci/matrix); writes docs/compliance.md and
+# build/compliance.html and opens the report in headless Chromium.
+matrix: all
+	@ci/install-deps --subjects
+	MAILPROBE=$(BIN) ci/matrix
 
 # libFuzzer targets (clang): FUZZ_SECONDS per target, 0 only replays the
 # seeds and saved reproducers; FUZZ_TARGETS picks some (default: all).

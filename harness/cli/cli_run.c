@@ -41,6 +41,8 @@ static const char run_usage[] =
     "  --baseline FILE  a JSON report of an earlier run (--subject ...\n"
     "                   --format json): fail on any change from it, a\n"
     "                   regression or a fix\n"
+    "  --report FMT=FILE  with --subject: also write the same run as FMT\n"
+    "                   (human, json, markdown, html) into FILE; repeatable\n"
     "  --shard I/N      only the I-th of N parts of the cases (a stable\n"
     "                   split by path: each case is in exactly one part)\n"
     "  -j, --jobs N     cases at once (default 32); a case with expect.memory\n"
@@ -75,6 +77,7 @@ enum {
   OPT_SUBJECT,
   OPT_BASELINE,
   OPT_SHARD,
+  OPT_REPORT,
   OPT_HELP
 };
 
@@ -83,7 +86,7 @@ static const struct mp_opt run_opts[] = {
     {"filter", 0, 1, OPT_FILTER},     {"verbose", 'v', 0, OPT_VERBOSE},
     {"no-fork", 0, 0, OPT_NO_FORK},   {"subject", 0, 1, OPT_SUBJECT},
     {"baseline", 0, 1, OPT_BASELINE}, {"shard", 0, 1, OPT_SHARD},
-    {"help", 'h', 0, OPT_HELP},
+    {"report", 0, 1, OPT_REPORT},     {"help", 'h', 0, OPT_HELP},
 };
 
 struct files {
@@ -269,6 +272,8 @@ int mp_cli_run(int argc, char **argv)
   const char **subjects = NULL;
   size_t nsubjects = 0;
   unsigned shard_i = 1, shard_n = 1;
+  struct mp_matrix_report *reports = NULL;
+  size_t nreports = 0;
   int mfmt = -1, matrix = 0;
   struct mp_args a;
   char err[512];
@@ -321,6 +326,35 @@ int mp_cli_run(int argc, char **argv)
       baseline = val;
       matrix = 1;
       break;
+    case OPT_REPORT: {
+      const char *eq = strchr(val, '=');
+      char name[16];
+      struct mp_matrix_report *v;
+      int f = -1;
+
+      if (eq && (size_t)(eq - val) < sizeof(name)) {
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - val), val);
+        f = mp_matrix_format_from_name(name);
+      }
+      if (f < 0 || !eq[1]) {
+        snprintf(err, sizeof(err),
+                 "--report: \"%s\" is not FORMAT=FILE (human, json, "
+                 "markdown, html)",
+                 val);
+        rc = usage_error(err);
+        goto out;
+      }
+      v = realloc(reports, (nreports + 1) * sizeof(*v));
+      if (!v) {
+        rc = usage_error("out of memory");
+        goto out;
+      }
+      reports = v;
+      reports[nreports].format = f;
+      reports[nreports++].file = eq + 1;
+      matrix = 1;
+      break;
+    }
     case OPT_SHARD:
       if (mp_shard_parse(val, &shard_i, &shard_n) < 0) {
         snprintf(err, sizeof(err),
@@ -403,6 +437,8 @@ int mp_cli_run(int argc, char **argv)
     mo.jobs = (unsigned)jobs;
     mo.no_fork = opts.no_fork;
     mo.progress = isatty(STDERR_FILENO);
+    mo.reports = reports;
+    mo.nreports = nreports;
     rc = mp_run_matrix(cases, n, &mo);
     goto out;
   }
@@ -444,5 +480,6 @@ out:
   free(files.v);
   free(files.dirs);
   free(subjects);
+  free(reports);
   return rc;
 }

@@ -4,6 +4,7 @@
  * written. */
 #include "harness/cli/run_matrix.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,10 @@ static void builtin_cell(struct mp_run_case *rc, struct mp_cell *cell)
         cell->ndiffs++;
   if (!r)
     return;
+  /* The probe's own time (a round trip's is its runs'), not the case's,
+   * which adds the wait for the servers to catch up. */
+  if (r->total_us && !rc->c->probe.rt)
+    cell->seconds = (double)r->total_us / 1e6;
   cell->verdict = strdup(r->ok ? "ok" : "fail");
   if (r->err && mp_err_name(r->err))
     cell->named = strdup(mp_err_name(r->err));
@@ -243,6 +248,23 @@ int mp_run_matrix(struct mp_run_case *cases, size_t n,
   m.rows = rows;
   m.nrows = n;
   mp_matrix_write(stdout, &m, (enum mp_matrix_format)o->format, o->verbose);
+  for (i = 0; i < o->nreports; i++) {
+    FILE *f = fopen(o->reports[i].file, "w");
+    if (!f) {
+      fprintf(stderr, "mailprobe run: --report %s: cannot write: %s\n",
+              o->reports[i].file, strerror(errno));
+      rc = 3;
+      goto out;
+    }
+    mp_matrix_write(f, &m, (enum mp_matrix_format)o->reports[i].format,
+                    o->verbose);
+    if (fclose(f) != 0) {
+      fprintf(stderr, "mailprobe run: --report %s: write failed\n",
+              o->reports[i].file);
+      rc = 3;
+      goto out;
+    }
+  }
   if (o->format == 0 && base)
     printf("baseline %s: %zu change%s\n", o->baseline, bad,
            bad == 1 ? "" : "s");

@@ -18,6 +18,12 @@ struct mp_matrix_opts {
   unsigned jobs;
   int no_fork;
   int progress; /* a progress line on stderr (a terminal) */
+  /* More formats of the same run, each into a file (--report F=FILE). */
+  struct mp_matrix_report {
+    int format;
+    const char *file;
+  } * reports;
+  size_t nreports;
 };
 
 /* Runs cases (parsed already, owned by the caller) once per subject and

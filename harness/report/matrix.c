@@ -318,7 +318,7 @@ static void markdown(FILE *out, const struct mp_matrix *m)
         if (c->cls == MP_CLASS_UNSUPPORTED || c->cls == MP_CLASS_ERROR ||
             c->timeout_s <= 0)
           continue;
-        fprintf(out, "%s %.2f / %.0f s%s; ", m->subjects[s], c->seconds,
+        fprintf(out, "%s %.2f / %g s%s; ", m->subjects[s], c->seconds,
                 c->timeout_s,
                 c->seconds > c->timeout_s * 1.25 + 0.25 ? " (late)" : "");
       }
