@@ -255,6 +255,14 @@ START_TEST(test_supports)
   ck_assert_int_eq(mp_subject_supports(s, c, why, sizeof(why)), -1);
   ck_assert_str_eq(why, "the case needs verify");
   mp_case_free(c);
+  /* The profile's skip list: a glob over the file or the name. */
+  c = parse_case("name: a slow one\n"
+                 "servers: { mx: { protocol: smtp } }\n"
+                 "probe: { type: smtp, server: mx }\n"
+                 "expect: { status: ok }\n");
+  ck_assert_int_eq(mp_subject_supports(s, c, why, sizeof(why)), -1);
+  ck_assert_str_eq(why, "skipped: too slow");
+  mp_case_free(c);
   c = parse_case("servers: { mx: { protocol: pop3 } }\n"
                  "probe: { type: pop3, server: mx }\n"
                  "expect: { status: ok }\n");

@@ -3,6 +3,7 @@
  * all. */
 #include "harness/subject/argv.h"
 
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,14 @@ int mp_subject_supports(const struct mp_subject *s, const struct mp_case *c,
 
   if (s->builtin)
     return 0;
+  /* The cases its profile lists as known not to run, with the reason. */
+  for (size_t i = 0; i < s->nskip; i++)
+    if ((c->file && (fnmatch(s->skip[i].glob, c->file, 0) == 0 ||
+                     fnmatch(s->skip[i].glob, c->file, FNM_PATHNAME) == 0)) ||
+        (c->name && fnmatch(s->skip[i].glob, c->name, 0) == 0)) {
+      snprintf(why, whylen, "skipped: %s", s->skip[i].reason);
+      return -1;
+    }
   if (!(s->protocols & MP_SUBJECT_PROTO(p->type))) {
     snprintf(why, whylen, "protocol %s is not one it probes",
              types[p->type & 3]);

@@ -68,7 +68,6 @@ void mp_subject_free(struct mp_subject *s)
   if (s->service) {
     cy_free_strv(s->service->command, s->service->ncommand);
     free(s->service->config);
-    free(s->service->ready);
     free(s->service);
   }
   free(s);
@@ -318,8 +317,7 @@ static int parse_skip(struct ctx *x, const struct ynode *n,
 static int parse_service(struct ctx *x, const struct ynode *n,
                          struct mp_subject *s)
 {
-  static const char *const keys[] = {"command", "config", "ready", "start",
-                                     NULL};
+  static const char *const keys[] = {"command", "config", "start", NULL};
   const struct ynode *v;
 
   if (cy_want_map(x, "service", n) < 0 ||
@@ -339,8 +337,7 @@ static int parse_service(struct ctx *x, const struct ynode *n,
     return -1;
   if ((v = cy_get(n, "config")) != NULL && check_templates(x, v, 0) < 0)
     return -1;
-  if (cy_opt_str(x, n, "config", 1, NULL, &s->service->config) < 0 ||
-      cy_opt_str(x, n, "ready", 0, NULL, &s->service->ready) < 0)
+  if (cy_opt_str(x, n, "config", 1, NULL, &s->service->config) < 0)
     return -1;
   if ((v = cy_get(n, "start")) &&
       cy_get_dur_ms(x, "start", v, 1, &s->service->start_ms) < 0)

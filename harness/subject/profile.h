@@ -49,12 +49,12 @@ struct mp_subject_skip {
 };
 
 /* A service the subject needs, started once per run (blackbox_exporter):
- * its argv template and a config file written from a template first. */
+ * its argv template and a config file written from a template first;
+ * ready when its port accepts a connection (harness/run/service.c). */
 struct mp_subject_service {
   char **command;
   size_t ncommand;
   char *config; /* the config file's text (placeholders expanded), or NULL */
-  char *ready;  /* a URL answering 200 once it is up, or NULL */
   uint64_t start_ms; /* how long it may take to come up */
 };
 
