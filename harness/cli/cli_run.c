@@ -64,8 +64,10 @@ static const char run_usage[] =
     "  mailprobe run\n"
     "  mailprobe run cases/smtp --jobs 32 --format junit > report.xml\n"
     "  mailprobe run --filter '*banner*' --verbose\n"
-    "  mailprobe run cases/classes --subject mailprobe --subject always_ok\n"
-    "  mailprobe run cases/smtp --subject check_smtp --format html > m.html\n"
+    "  mailprobe run cases/classes --subject mailprobe \\\n"
+    "      --subject cases/subjects/examples/python_smtp.yaml\n"
+    "  mailprobe run cases/classes --format html \\\n"
+    "      --subject cases/subjects/examples/python_smtp.yaml > classes.html\n"
     "  mailprobe run cases/smtp --shard 2/4 --format json\n";
 
 enum {
