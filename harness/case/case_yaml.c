@@ -817,3 +817,17 @@ int cy_read_file(const char *path, size_t max, const char *what, char **out,
   *outlen = len;
   return 0;
 }
+
+char *cy_file_stem(const char *file)
+{
+  const char *base = strrchr(file, '/');
+  size_t len;
+
+  base = base ? base + 1 : file;
+  len = strlen(base);
+  if (len > 5 && strcmp(base + len - 5, ".yaml") == 0)
+    len -= 5;
+  else if (len > 4 && strcmp(base + len - 4, ".yml") == 0)
+    len -= 4;
+  return strndup(base, len);
+}

@@ -201,6 +201,10 @@ int cy_parse_module_probe(struct ctx *x, const struct ynode *kn,
 int cy_read_file(const char *path, size_t max, const char *what, char **buf,
                  size_t *len, char *err, size_t errlen);
 
+/* A file's name without its folder and its .yaml or .yml: the default
+ * name of a case or a profile (malloc'd; NULL when out of memory). */
+char *cy_file_stem(const char *file);
+
 /* An expectation with everything unset. */
 void cy_expect_init(struct mp_case_expect *e);
 

@@ -124,30 +124,13 @@ static void builtin_cell(struct mp_run_case *rc, struct mp_cell *cell)
     }
 }
 
-/* A subject's column when its profile did not load: the file name
- * without folder and .yaml (the name it would have had). */
-static const char *short_name(const char *what)
-{
-  static char buf[8][128];
-  static unsigned k;
-  const char *b = strrchr(what, '/');
-  size_t len;
-  char *out = buf[k++ % 8];
-
-  b = b ? b + 1 : what;
-  len = strlen(b);
-  if (len > 5 && strcmp(b + len - 5, ".yaml") == 0)
-    len -= 5;
-  snprintf(out, sizeof(buf[0]), "%.*s", (int)len, b);
-  return out;
-}
-
 int mp_run_matrix(struct mp_run_case *cases, size_t n,
                   const struct mp_matrix_opts *o)
 {
   struct mp_subject **subj = calloc(o->nsubjects + 1, sizeof(*subj));
   char **load_err = calloc(o->nsubjects + 1, sizeof(char *));
   const char **names = calloc(o->nsubjects + 1, sizeof(char *));
+  char **stems = calloc(o->nsubjects + 1, sizeof(char *));
   struct mp_matrix_row *rows = calloc(n + 1, sizeof(*rows));
   struct mp_run_case *one = calloc(n + 1, sizeof(*one));
   struct mp_baseline *base = NULL;
@@ -157,7 +140,7 @@ int mp_run_matrix(struct mp_run_case *cases, size_t n,
   size_t s, i, bad = 0;
   int rc = 0;
 
-  if (!subj || !load_err || !names || !rows || !one) {
+  if (!subj || !load_err || !names || !stems || !rows || !one) {
     fprintf(stderr, "mailprobe run: out of memory\n");
     rc = 3;
     goto out;
@@ -187,7 +170,10 @@ int mp_run_matrix(struct mp_run_case *cases, size_t n,
       fprintf(stderr, "mailprobe run: --subject %s: %s\n", o->subjects[s], err);
       load_err[s] = strdup(err);
     }
-    names[s] = subj[s] ? subj[s]->name : short_name(o->subjects[s]);
+    /* A profile that did not load: the name it would have had. */
+    if (!subj[s] && !(stems[s] = mp_subject_default_name(o->subjects[s])))
+      stems[s] = strdup("?");
+    names[s] = subj[s] ? subj[s]->name : stems[s];
   }
   prog.total = n * o->nsubjects;
   prog.on = o->progress;
@@ -280,10 +266,13 @@ out:
     mp_subject_free(subj[s]);
     if (load_err)
       free(load_err[s]);
+    if (stems)
+      free(stems[s]);
   }
   free(subj);
   free(load_err);
   free(names);
+  free(stems);
   free(rows);
   free(one);
   mp_baseline_free(base);

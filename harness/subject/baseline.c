@@ -3,12 +3,9 @@
  * it. */
 #include "harness/subject/baseline.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "harness/case/case_yaml.h"
 #include "harness/report/matrix.h"
@@ -136,41 +133,15 @@ int mp_baseline_parse(const char *buf, size_t len, const char *name,
 int mp_baseline_load(const char *path, struct mp_baseline **out, char *err,
                      size_t errlen)
 {
-  size_t len = 0, cap = 65536;
-  char *buf = malloc(cap);
-  ssize_t n;
-  int fd, rc;
+  char *buf;
+  size_t len;
+  int rc;
 
   *out = NULL;
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || !buf) {
-    snprintf(err, errlen, "%s: cannot open the baseline: %s", path,
-             buf ? strerror(errno) : "out of memory");
-    free(buf);
-    if (fd >= 0)
-      close(fd);
-    return MP_E_PROTOCOL_ERROR;
-  }
-  for (;;) {
-    if (len == cap) {
-      char *p = cap < MAX_BASELINE_BYTES ? realloc(buf, cap * 2) : NULL;
-      if (!p) {
-        snprintf(err, errlen, "%s: too large for a baseline", path);
-        free(buf);
-        close(fd);
-        return MP_E_PROTOCOL_ERROR;
-      }
-      buf = p;
-      cap *= 2;
-    }
-    n = read(fd, buf + len, cap - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    len += (size_t)n;
-  }
-  close(fd);
+  rc = cy_read_file(path, MAX_BASELINE_BYTES, "baseline", &buf, &len, err,
+                    errlen);
+  if (rc < 0)
+    return rc;
   rc = mp_baseline_parse(buf, len, path, out, err, errlen);
   free(buf);
   return rc;

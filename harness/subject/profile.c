@@ -4,13 +4,9 @@
  * case_yaml.h): one YAML layer for every file the harness reads. */
 #include "harness/subject/profile.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "harness/case/case_yaml.h"
 #include "harness/subject/argv.h"
@@ -450,19 +446,9 @@ static int parse_root(struct ctx *x, const struct ynode *root,
   return 0;
 }
 
-/* The file name without folder and extension. */
-static char *base_name(const char *file)
+char *mp_subject_default_name(const char *path)
 {
-  const char *b = strrchr(file, '/');
-  size_t len;
-
-  b = b ? b + 1 : file;
-  len = strlen(b);
-  if (len > 5 && strcmp(b + len - 5, ".yaml") == 0)
-    len -= 5;
-  else if (len > 4 && strcmp(b + len - 4, ".yml") == 0)
-    len -= 4;
-  return strndup(b, len);
+  return cy_file_stem(path);
 }
 
 int mp_subject_parse(const char *buf, size_t len, const char *name,
@@ -498,7 +484,7 @@ int mp_subject_parse(const char *buf, size_t len, const char *name,
   if (rc == 0)
     rc = parse_root(&x, root, s);
   cy_ynode_free(root);
-  if (rc == 0 && !s->name && !(s->name = base_name(x.file)))
+  if (rc == 0 && !s->name && !(s->name = cy_file_stem(x.file)))
     rc = cy_oom(&x);
   if (rc < 0) {
     mp_subject_free(s);
@@ -512,37 +498,14 @@ int mp_subject_load(const char *path, struct mp_subject **out, char *err,
                     size_t errlen)
 {
   char *buf;
-  size_t len = 0;
-  ssize_t n;
-  int fd, rc;
+  size_t len;
+  int rc;
 
   *out = NULL;
-  fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
-    snprintf(err, errlen, "%s: cannot open the profile: %s", path,
-             strerror(errno));
-    return MP_E_PROTOCOL_ERROR;
-  }
-  buf = malloc(MP_SUBJECT_MAX_BYTES + 1);
-  if (!buf) {
-    close(fd);
-    snprintf(err, errlen, "%s: out of memory", path);
-    return MP_E_NO_RESOURCES;
-  }
-  while (len <= MP_SUBJECT_MAX_BYTES &&
-         (n = read(fd, buf + len, MP_SUBJECT_MAX_BYTES + 1 - len)) != 0) {
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      snprintf(err, errlen, "%s: cannot read the profile: %s", path,
-               strerror(errno));
-      free(buf);
-      close(fd);
-      return MP_E_PROTOCOL_ERROR;
-    }
-    len += (size_t)n;
-  }
-  close(fd);
+  rc = cy_read_file(path, MP_SUBJECT_MAX_BYTES, "profile", &buf, &len, err,
+                    errlen);
+  if (rc < 0)
+    return rc;
   rc = mp_subject_parse(buf, len, path, out, err, errlen);
   free(buf);
   return rc;

@@ -108,6 +108,10 @@ int mp_subject_parse(const char *buf, size_t len, const char *name,
 int mp_subject_find(const char *what, const char *dir, struct mp_subject **out,
                     char *err, size_t errlen);
 
+/* The name a profile at path gets without name: (its file name without
+ * folder and .yaml); malloc'd, NULL when out of memory. */
+char *mp_subject_default_name(const char *path);
+
 /* Frees the subject (NULL is fine). */
 void mp_subject_free(struct mp_subject *s);
 
