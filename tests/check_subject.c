@@ -433,6 +433,25 @@ START_TEST(test_spawn_group_killed_and_reaped)
 }
 END_TEST
 
+START_TEST(test_spawn_kill_all)
+{
+  char *argv[] = {"/bin/sh", "-c", "sleep 100 & sleep 100", NULL};
+  struct mp_spawn_opts o = {.argv = argv, .term_after_ms = 60000};
+  struct got g = {0};
+  uv_loop_t loop;
+
+  /* What an interrupted run does from its signal handler. */
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(mp_spawn_start(&loop, &o, on_end, &g), 0);
+  mp_spawn_kill_all();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  ck_assert_int_eq(g.calls, 1);
+  ck_assert_int_eq(g.end.term_signal, SIGKILL);
+  ck_assert_int_eq(g.end.termed, 0);
+}
+END_TEST
+
 START_TEST(test_spawn_missing_command)
 {
   char *argv[] = {"/nonexistent/mailprobe-test/probe", NULL};
@@ -675,6 +694,7 @@ static Suite *subject_suite(void)
   tcase_add_test(tc, test_spawn_term_at_bound);
   tcase_add_test(tc, test_spawn_kill_after_term);
   tcase_add_test(tc, test_spawn_group_killed_and_reaped);
+  tcase_add_test(tc, test_spawn_kill_all);
   tcase_add_test(tc, test_spawn_missing_command);
   tcase_add_loop_test(tc, test_classify, 0,
                       sizeof(cls_rows) / sizeof(*cls_rows));

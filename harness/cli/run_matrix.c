@@ -5,6 +5,7 @@
 #include "harness/cli/run_matrix.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "harness/subject/baseline.h"
 #include "harness/subject/classify.h"
 #include "harness/subject/profile.h"
+#include "harness/subject/spawn.h"
 #include "probes/result.h"
 #include "wire/errors.h"
 
@@ -124,6 +126,15 @@ static void builtin_cell(struct mp_run_case *rc, struct mp_cell *cell)
     }
 }
 
+/* Interrupted: the subjects run in sessions of their own, so a ^C on the
+ * terminal does not reach them; kill them, then die of the signal. */
+static void on_interrupt(int sig)
+{
+  mp_spawn_kill_all();
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
 int mp_run_matrix(struct mp_run_case *cases, size_t n,
                   const struct mp_matrix_opts *o)
 {
@@ -175,6 +186,9 @@ int mp_run_matrix(struct mp_run_case *cases, size_t n,
       stems[s] = strdup("?");
     names[s] = subj[s] ? subj[s]->name : stems[s];
   }
+  signal(SIGINT, on_interrupt);
+  signal(SIGTERM, on_interrupt);
+  signal(SIGHUP, on_interrupt);
   prog.total = n * o->nsubjects;
   prog.on = o->progress;
   prog.start_ns = uv_hrtime();

@@ -54,6 +54,34 @@ struct mp_spawn {
 
 static void on_closed(uv_handle_t *h);
 
+/* The groups alive, for mp_spawn_kill_all from a signal handler: plain
+ * ints written before the group exists and cleared after it is reaped. */
+#define MAX_LIVE 4096
+static volatile sig_atomic_t live[MAX_LIVE];
+
+static void live_add(int pid)
+{
+  for (size_t i = 0; i < MAX_LIVE; i++)
+    if (live[i] == 0) {
+      live[i] = pid;
+      return;
+    }
+}
+
+static void live_remove(int pid)
+{
+  for (size_t i = 0; i < MAX_LIVE; i++)
+    if (live[i] == pid)
+      live[i] = 0;
+}
+
+void mp_spawn_kill_all(void)
+{
+  for (size_t i = 0; i < MAX_LIVE; i++)
+    if (live[i] > 0)
+      kill(-(pid_t)live[i], SIGKILL);
+}
+
 static void alloc_cb(uv_handle_t *h, size_t want, uv_buf_t *b)
 {
   struct cap *c = h->data;
@@ -222,6 +250,7 @@ static void maybe_finish(struct mp_spawn *sp)
     }
     sp->reaped = 1;
   }
+  live_remove(sp->pid);
   {
     struct mp_spawn_end end;
     mp_spawn_cb cb = sp->cb;
@@ -323,6 +352,7 @@ int mp_spawn_start(struct uv_loop_s *loop, const struct mp_spawn_opts *o,
     return rc;
   }
   sp->pid = sp->proc.pid;
+  live_add(sp->pid);
   sp->handles = 4;
   if (o->handle)
     *o->handle = sp;

@@ -58,4 +58,9 @@ int mp_spawn_start(struct uv_loop_s *loop, const struct mp_spawn_opts *o,
  * kill_after_ms; the callback follows as usual. */
 void mp_spawn_stop(struct mp_spawn *sp);
 
+/* SIGKILL to every group started here and not yet reaped; safe in a
+ * signal handler (for a run interrupted by SIGINT or SIGTERM, whose
+ * subjects live in sessions of their own and would outlive it). */
+void mp_spawn_kill_all(void);
+
 #endif
