@@ -320,7 +320,7 @@ static void markdown(FILE *out, const struct mp_matrix *m)
           continue;
         fprintf(out, "%s %.2f / %g s%s; ", m->subjects[s], c->seconds,
                 c->timeout_s,
-                c->seconds > c->timeout_s * 1.25 + 0.25 ? " (late)" : "");
+                c->seconds > c->timeout_s + 0.5 ? " (late)" : "");
       }
       fprintf(out, "|");
     }
