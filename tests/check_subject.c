@@ -107,6 +107,10 @@ static const struct {
     {"command: [a, b]\nshell: true\nverdict: {}\n",
      "p.yaml:1:10: command: with shell: true, one string"},
     {"", "p.yaml:1:1: the file is empty"},
+    {"command: [x, \"{password}\"]\nverdict: {}\n",
+     "p.yaml:1:14: unknown placeholder {password} (only in env:"},
+    {"command: [x]\nenv: { 1X: y }\nverdict: {}\n",
+     "p.yaml:2:8: env: '1X' is not a variable name"},
 };
 
 START_TEST(test_profile_errors)
@@ -237,6 +241,32 @@ static struct mp_case *case_with(const char *tls, const char *more,
   snprintf(buf, sizeof(buf), case_plain, tls, more, error);
   return parse_case(buf);
 }
+
+START_TEST(test_env)
+{
+  struct mp_subject *s = load("command: [x]\n"
+                              "env: { PROBE_PW: \"{password}\", HOME: /h }\n"
+                              "verdict: { exit: nagios }\n");
+  char *const base[] = {"PATH=/bin", "HOME=/root", NULL};
+  struct mp_subject_target t = target;
+  char **env;
+
+  t.password = "s3cret";
+  env = mp_subject_env(s, &t, base);
+  ck_assert_ptr_nonnull(env);
+  ck_assert_str_eq(env[0], "PATH=/bin");
+  /* The profile's HOME replaces the inherited one. */
+  ck_assert_str_eq(env[1], "PROBE_PW=s3cret");
+  ck_assert_str_eq(env[2], "HOME=/h");
+  ck_assert_ptr_null(env[3]);
+  mp_subject_argv_free(env);
+  mp_subject_free(s);
+  /* Without env:, the child inherits ours. */
+  s = load(good_profile);
+  ck_assert_ptr_null(mp_subject_env(s, &t, base));
+  mp_subject_free(s);
+}
+END_TEST
 
 START_TEST(test_supports)
 {
@@ -689,6 +719,7 @@ static Suite *subject_suite(void)
   tcase_add_test(tc, test_profile_find);
   tcase_add_test(tc, test_argv_expands);
   tcase_add_test(tc, test_argv_shell_quotes);
+  tcase_add_test(tc, test_env);
   tcase_add_test(tc, test_supports);
   tcase_add_test(tc, test_spawn_captures);
   tcase_add_test(tc, test_spawn_stdin_is_null);

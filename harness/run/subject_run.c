@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #include "fake_servers/fake.h"
 #include "harness/case/case.h"
 #include "harness/report/matrix.h"
@@ -236,7 +238,7 @@ void mp_job_subject_start(struct job *j)
   struct mp_subject_target t;
   struct mp_spawn_opts so;
   char why[256], pw[512], ca[512], err[512], name[64];
-  char **argv;
+  char **argv, **env;
   int idx, rc;
 
   j->subj = calloc(1, sizeof(*j->subj));
@@ -278,6 +280,7 @@ void mp_job_subject_start(struct job *j)
   t.type = (int)c->probe.type;
   t.tls = (int)c->probe.opts.tls;
   t.user = c->probe.user;
+  t.password = c->probe.password;
   t.password_file = pw;
   t.cafile = c->probe.cafile ? c->probe.cafile : ca;
   t.servername = c->probe.servername        ? c->probe.servername
@@ -287,7 +290,10 @@ void mp_job_subject_start(struct job *j)
   t.profile_dir = R->subject_profile_dir;
   t.service = R->svc_url[0] ? R->svc_url : NULL;
   argv = mp_subject_argv(s, &t);
-  if (!argv) {
+  env = mp_subject_env(s, &t, environ);
+  if (!argv || (s->nenv && !env)) {
+    mp_subject_argv_free(argv);
+    mp_subject_argv_free(env);
     mp_job_diff(j, "out of memory");
     mp_job_stop_servers(j);
     return;
@@ -297,12 +303,14 @@ void mp_job_subject_start(struct job *j)
   j->subj->run.grace_ms = s->grace_ms;
   memset(&so, 0, sizeof(so));
   so.argv = argv;
+  so.env = env;
   so.term_after_ms = t.timeout_ms + s->grace_ms;
   so.capture = s->capture;
   j->subj->t0_us = mp_now_us();
   j->probe_pending = 1;
   rc = mp_spawn_start(&R->loop, &so, on_end, j);
   mp_subject_argv_free(argv);
+  mp_subject_argv_free(env);
   if (rc < 0) {
     j->probe_pending = 0;
     snprintf(err, sizeof(err), "could not start %s: %s",

@@ -14,10 +14,10 @@
 #include "wire/errors.h"
 
 static const char *const names[] = {
-    "host",         "port",           "url",     "tls",         "login",
-    "user",         "password_file",  "cafile",  "servername",  "timeout_s",
-    "timeout_ms",   "protocol",       "service", "profile_dir", "tls_mode",
-    "service_port", "service_config", NULL};
+    "host",         "port",           "url",      "tls",         "login",
+    "user",         "password_file",  "cafile",   "servername",  "timeout_s",
+    "timeout_ms",   "protocol",       "service",  "profile_dir", "tls_mode",
+    "service_port", "service_config", "password", NULL};
 
 enum {
   P_HOST,
@@ -36,7 +36,8 @@ enum {
   P_PROFILE_DIR,
   P_TLS_MODE,
   P_SERVICE_PORT,
-  P_SERVICE_CONFIG
+  P_SERVICE_CONFIG,
+  P_PASSWORD
 };
 
 /* The index of the placeholder at s ("{host}..."), its length in *len;
@@ -80,7 +81,13 @@ int mp_subject_check_template(const char *s, int whole, char *bad,
       snprintf(bad, badlen, "%.*s", (int)(end - p + 1), p);
       return -1;
     }
-    if ((i == P_TLS || i == P_LOGIN) && whole != 2 &&
+    if (i == P_PASSWORD && whole != 3) {
+      snprintf(bad, badlen,
+               "{password} (only in env:; a password never goes on a "
+               "command line)");
+      return -1;
+    }
+    if ((i == P_TLS || i == P_LOGIN) && whole != 2 && whole != 3 &&
         (!whole || strlen(s) != len)) {
       snprintf(bad, badlen, "%.*s (must be an argument of its own)", (int)len,
                p);
@@ -279,6 +286,9 @@ static void put_placeholder(struct buf *b, int i,
   case P_PROFILE_DIR:
     v = t->profile_dir;
     break;
+  case P_PASSWORD:
+    v = t->password;
+    break;
   case P_SERVICE_PORT:
     v = t->service_port;
     break;
@@ -418,6 +428,39 @@ char **mp_subject_argv(const struct mp_subject *s,
       }
       vec_push(&a, mp_subject_expand(s->command[i], t, 0));
     }
+  }
+  if (a.oom || !a.v) {
+    mp_subject_argv_free(a.v);
+    return NULL;
+  }
+  return a.v;
+}
+
+char **mp_subject_env(const struct mp_subject *s,
+                      const struct mp_subject_target *t, char *const *base)
+{
+  struct vec a = {0};
+  size_t i, k, n;
+
+  if (!s->nenv)
+    return NULL;
+  for (i = 0; base && base[i]; i++) {
+    /* The profile's own names win over the inherited ones. */
+    for (k = 0; k < s->nenv; k++) {
+      n = strlen(s->env_names[k]);
+      if (strncmp(base[i], s->env_names[k], n) == 0 && base[i][n] == '=')
+        break;
+    }
+    if (k == s->nenv)
+      vec_push(&a, strdup(base[i]));
+  }
+  for (k = 0; k < s->nenv; k++) {
+    char *v = mp_subject_expand(s->env_values[k], t, 0);
+    char *kv = NULL;
+    if (v && asprintf(&kv, "%s=%s", s->env_names[k], v) < 0)
+      kv = NULL;
+    free(v);
+    vec_push(&a, kv);
   }
   if (a.oom || !a.v) {
     mp_subject_argv_free(a.v);

@@ -17,6 +17,7 @@ struct mp_subject_target {
   int type;                   /* enum mp_case_probe_type: smtp, pop3, imap */
   int tls;                    /* enum mp_tls_mode */
   const char *user;           /* NULL: no login */
+  const char *password;       /* for env: only, never argv */
   const char *password_file;  /* holds the password, no newline */
   const char *cafile;         /* the CA that signs the fake servers */
   const char *servername;     /* the name the certificate is for */
@@ -41,7 +42,8 @@ int mp_subject_supports(const struct mp_subject *s, const struct mp_case *c,
 /* The first placeholder in s that is not one of ours, as "{name}" into
  * bad; 0 if all are known. whole: 1 when s is an argument of its own
  * (where {tls} and {login} may stand alone), 2 for a shell script (where
- * they may stand anywhere), 0 for neither. */
+ * they may stand anywhere), 3 for an env: value (where {password} may
+ * stand, and only there), 0 for none of these. */
 int mp_subject_check_template(const char *s, int whole, char *bad,
                               size_t badlen);
 
@@ -56,7 +58,14 @@ char **mp_subject_argv(const struct mp_subject *s,
 char *mp_subject_expand(const char *tmpl, const struct mp_subject_target *t,
                         int quote);
 
-/* Frees what mp_subject_argv returned. */
+/* The environment for the subject: base (the harness's own, environ)
+ * with the profile's env: added (its names replacing inherited ones),
+ * "NAME=value" strings in a NULL-terminated malloc'd array; NULL when the
+ * profile sets none (the child inherits ours) or when out of memory. */
+char **mp_subject_env(const struct mp_subject *s,
+                      const struct mp_subject_target *t, char *const *base);
+
+/* Frees what mp_subject_argv or mp_subject_env returned. */
 void mp_subject_argv_free(char **argv);
 
 #endif

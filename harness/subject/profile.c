@@ -61,6 +61,12 @@ void mp_subject_free(struct mp_subject *s)
     regfree(&s->errors[i].rx);
   }
   free(s->errors);
+  for (i = 0; i < s->nenv; i++) {
+    free(s->env_names[i]);
+    free(s->env_values[i]);
+  }
+  free(s->env_names);
+  free(s->env_values);
   if (s->service) {
     cy_free_strv(s->service->command, s->service->ncommand);
     free(s->service->config);
@@ -341,6 +347,42 @@ static int parse_service(struct ctx *x, const struct ynode *n,
   return 0;
 }
 
+/* env: NAME: VALUE, added to the subject's environment; the one place a
+ * {password} may stand. */
+static int parse_env(struct ctx *x, const struct ynode *n, struct mp_subject *s)
+{
+  size_t i;
+
+  if (cy_want_map(x, "env", n) < 0 || cy_check_keys(x, n, "env", NULL) < 0)
+    return -1;
+  s->env_names = calloc(n->nkids / 2 + 1, sizeof(char *));
+  s->env_values = calloc(n->nkids / 2 + 1, sizeof(char *));
+  if (!s->env_names || !s->env_values)
+    return cy_oom(x);
+  for (i = 0; i < n->nkids; i += 2) {
+    const char *name = n->kids[i]->str;
+    const char *c;
+
+    for (c = name; *c; c++)
+      if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || *c == '_' ||
+            (c > name && *c >= '0' && *c <= '9')))
+        return cy_fail(x, n->kids[i],
+                       "env: '%s' is not a variable name (letters, digits, "
+                       "_; not a digit first)",
+                       cy_shown(x, n->kids[i]));
+    if (check_templates(x, n->kids[i + 1], 3) < 0)
+      return -1;
+    if (!(s->env_names[s->nenv] = strdup(name)))
+      return cy_oom(x);
+    if (cy_get_str(x, name, n->kids[i + 1], 0, &s->env_values[s->nenv]) < 0) {
+      free(s->env_names[s->nenv]);
+      return -1;
+    }
+    s->nenv++;
+  }
+  return 0;
+}
+
 static const struct nv proto_tbl[] = {
     {"smtp", 0}, {"pop3", 1}, {"imap", 2}, {"roundtrip", 3}, {NULL, 0}};
 
@@ -350,7 +392,7 @@ static int parse_root(struct ctx *x, const struct ynode *root,
   static const char *const keys[] = {
       "name",  "about",   "command",     "shell", "protocols",
       "tls",   "login",   "unsupported", "skip",  "verdict",
-      "grace", "capture", "service",     NULL};
+      "grace", "capture", "service",     "env",   NULL};
   const struct ynode *v;
   long long cap;
   size_t i;
@@ -442,6 +484,8 @@ static int parse_root(struct ctx *x, const struct ynode *root,
     s->capture = (size_t)cap;
   }
   if ((v = cy_get(root, "service")) && parse_service(x, v, s) < 0)
+    return -1;
+  if ((v = cy_get(root, "env")) && parse_env(x, v, s) < 0)
     return -1;
   return 0;
 }

@@ -88,6 +88,8 @@ struct mp_subject {
   uint64_t grace_ms; /* after its timeout, before TERM */
   size_t capture;    /* bytes kept of stdout and of stderr each */
   struct mp_subject_service *service; /* or NULL */
+  char **env_names, **env_values;     /* env: added to the environment */
+  size_t nenv;
 };
 
 /* The built-in subject: mailprobe's own engine. NULL when out of memory. */

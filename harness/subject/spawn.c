@@ -329,6 +329,7 @@ int mp_spawn_start(struct uv_loop_s *loop, const struct mp_spawn_opts *o,
   po.file = o->argv[0];
   po.args = (char **)o->argv;
   po.cwd = o->cwd;
+  po.env = (char **)o->env;
   po.stdio = io;
   po.stdio_count = 3;
   po.exit_cb = on_exit_cb;

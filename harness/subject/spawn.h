@@ -19,6 +19,7 @@ struct mp_spawn;
 struct mp_spawn_opts {
   char *const *argv;      /* argv[0] is looked up in PATH */
   const char *cwd;        /* NULL: ours */
+  char *const *env;       /* "NAME=value"..., NULL-terminated; NULL: ours */
   uint64_t term_after_ms; /* SIGTERM to the group; 0: never */
   uint64_t kill_after_ms; /* then SIGKILL this long after the TERM
                              (0: 500 ms) */

@@ -114,4 +114,25 @@ for i in 1 2 3; do
 done
 check "no progress line off a terminal" lacks "$TMP/b1.txt" "left"
 
+# env: the password reaches a probe that reads it from its environment.
+cat >"$TMP/envcheck.yaml" <<'YAML'
+name: envcheck
+command: [/bin/sh, -c, 'test "$PROBE_PW" = s3cret && echo OK || echo "BAD $PROBE_PW"']
+tls: { starttls: [] }
+login: []
+env: { PROBE_PW: "{password}" }
+verdict: { exit: nagios, ok: "^OK$", fail: "^BAD" }
+YAML
+"$BIN" run $C/auth_after_starttls.yaml --subject "$TMP/envcheck.yaml" \
+  --format json >"$TMP/env.json" 2>/dev/null
+check "env: hands the case's password to the subject" \
+  jqe '.cases[0].cells.envcheck.verdict == "ok"' "$TMP/env.json"
+
+# The progress line: on a terminal (script(1) gives one), none off it.
+if command -v script >/dev/null 2>&1; then
+  script -qc "$BIN run $C --subject mailprobe >/dev/null" "$TMP/tty.txt" \
+    >/dev/null 2>&1
+  check "a progress line on a terminal" has "$TMP/tty.txt" "[4/4] 0 failing"
+fi
+
 finish
