@@ -12,6 +12,7 @@
 #include "harness/subject/profile.h"
 #include "probes/probe.h"
 #include "wire/errors.h"
+#include "wire/grow.h"
 
 static const char *const names[] = {
     "host",         "port",           "url",      "tls",         "login",
@@ -194,17 +195,9 @@ static void put(struct buf *b, const char *s, size_t n)
 {
   if (b->oom)
     return;
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 64;
-    char *q;
-    while (cap < b->n + n + 1)
-      cap *= 2;
-    if (!(q = realloc(b->p, cap))) {
-      b->oom = 1;
-      return;
-    }
-    b->p = q;
-    b->cap = cap;
+  if (b->n + n + 1 > b->cap && mp_grow(&b->p, &b->cap, b->n + n + 1, 64) < 0) {
+    b->oom = 1;
+    return;
   }
   memcpy(b->p + b->n, s, n);
   b->n += n;

@@ -72,8 +72,10 @@ static int add(struct ctx *x, struct mp_baseline *b, size_t *cap,
   return 0;
 }
 
-static int parse(struct ctx *x, const struct ynode *root, struct mp_baseline *b)
+/* The report's cases into b (cy_parse_doc's callback). */
+static int parse(struct ctx *x, const struct ynode *root, void *arg)
 {
+  struct mp_baseline *b = arg;
   const struct ynode *cases, *file, *cells;
   size_t i, k, cap = 0;
 
@@ -102,29 +104,19 @@ static int parse(struct ctx *x, const struct ynode *root, struct mp_baseline *b)
 int mp_baseline_parse(const char *buf, size_t len, const char *name,
                       struct mp_baseline **out, char *err, size_t errlen)
 {
-  struct ctx x;
-  struct ynode *root = NULL;
   struct mp_baseline *b = calloc(1, sizeof(*b));
   int rc;
 
-  memset(&x, 0, sizeof(x));
-  x.file = name ? name : "<baseline>";
-  x.buf = (const unsigned char *)buf;
-  x.len = len;
-  x.err = err;
-  x.errlen = errlen;
   *out = NULL;
+  name = name ? name : "<baseline>";
   if (!b) {
-    snprintf(err, errlen, "%s: out of memory", x.file);
+    snprintf(err, errlen, "%s: out of memory", name);
     return MP_E_NO_RESOURCES;
   }
-  rc = cy_load_tree(&x, &root);
-  if (rc == 0)
-    rc = parse(&x, root, b);
-  cy_ynode_free(root);
+  rc = cy_parse_doc(buf, len, name, parse, b, err, errlen);
   if (rc < 0) {
     mp_baseline_free(b);
-    return x.oom ? MP_E_NO_RESOURCES : MP_E_PROTOCOL_ERROR;
+    return rc;
   }
   *out = b;
   return 0;

@@ -495,44 +495,45 @@ char *mp_subject_default_name(const char *path)
   return cy_file_stem(path);
 }
 
+/* cy_parse_doc's callback: the root into the subject, then its default
+ * name. */
+static int parse_doc(struct ctx *x, const struct ynode *root, void *arg)
+{
+  struct mp_subject *s = arg;
+
+  if (parse_root(x, root, s) < 0)
+    return -1;
+  if (!s->name && !(s->name = cy_file_stem(x->file)))
+    return cy_oom(x);
+  return 0;
+}
+
 int mp_subject_parse(const char *buf, size_t len, const char *name,
                      struct mp_subject **out, char *err, size_t errlen)
 {
-  struct ctx x;
-  struct ynode *root = NULL;
   struct mp_subject *s;
   int rc;
 
-  memset(&x, 0, sizeof(x));
-  x.file = name ? name : "<profile>";
-  x.buf = (const unsigned char *)buf;
-  x.len = len;
-  x.err = err;
-  x.errlen = errlen;
-  if (err && errlen)
-    err[0] = '\0';
   *out = NULL;
+  name = name ? name : "<profile>";
   s = calloc(1, sizeof(*s));
-  if (!s || !(s->file = strdup(x.file))) {
+  if (!s || !(s->file = strdup(name))) {
     free(s);
-    cy_oom(&x);
+    snprintf(err, errlen, "%s: out of memory", name);
     return MP_E_NO_RESOURCES;
   }
   exit_map_defaults(s->exit_map);
   s->grace_ms = MP_SUBJECT_DEFAULT_GRACE_MS;
   s->capture = MP_SUBJECT_DEFAULT_CAPTURE;
-  if (len > MP_SUBJECT_MAX_BYTES)
-    rc = cy_fail_at(&x, 1, 1, "the file is larger than 256 KiB");
-  else
-    rc = cy_load_tree(&x, &root);
-  if (rc == 0)
-    rc = parse_root(&x, root, s);
-  cy_ynode_free(root);
-  if (rc == 0 && !s->name && !(s->name = cy_file_stem(x.file)))
-    rc = cy_oom(&x);
+  if (len > MP_SUBJECT_MAX_BYTES) {
+    snprintf(err, errlen, "%s:1:1: the file is larger than 256 KiB", name);
+    rc = MP_E_PROTOCOL_ERROR;
+  } else {
+    rc = cy_parse_doc(buf, len, name, parse_doc, s, err, errlen);
+  }
   if (rc < 0) {
     mp_subject_free(s);
-    return x.oom ? MP_E_NO_RESOURCES : MP_E_PROTOCOL_ERROR;
+    return rc;
   }
   *out = s;
   return 0;
