@@ -161,9 +161,12 @@ static void details(FILE *out, const struct mp_matrix *m, size_t r)
       esc(out, c->detail);
       fputs("</p>", out);
     }
-    if (c->ndiffs) {
+    if (c->ndiffs >
+        (c->reason && c->ndiffs == 1 && strcmp(c->diffs[0], c->reason) == 0)) {
       fputs("<ul class=\"diffs\">", out);
       for (i = 0; i < c->ndiffs; i++) {
+        if (c->reason && strcmp(c->diffs[i], c->reason) == 0)
+          continue; /* said just above */
         fputs("<li>", out);
         esc(out, c->diffs[i]);
         fputs("</li>", out);
