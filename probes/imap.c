@@ -406,10 +406,19 @@ static void on_login(struct mp_probe *p)
                          "the server cannot log anyone in now [UNAVAILABLE]");
     return;
   }
-  if (code_is(p, "PRIVACYREQUIRED"))
+  if (code_is(p, "PRIVACYREQUIRED")) {
     p->login.tls_asked = 1;
-  else if (st == IMAP_NO)
+  } else if (st == IMAP_NO && !code_is(p, "CANNOT") &&
+             (code_is(p, "AUTHENTICATIONFAILED") ||
+              p->login.method == MP_LOGIN_CMD)) {
+    /* RFC 5530 3: [AUTHENTICATIONFAILED] refuses the credentials, as NO
+     * to LOGIN does (RFC 9051 6.2.3, RFC 3501 6.2.3); [CANNOT] or a bare
+     * NO to AUTHENTICATE may be the mechanism's, so the next is tried. */
+    mp_login_refused_for_good(p);
+    return;
+  } else if (st == IMAP_NO) {
     p->login.refused = 1;
+  }
   send_next_login(p);
 }
 
