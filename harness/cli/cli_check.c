@@ -270,8 +270,7 @@ int mp_cli_check(int argc, char **argv)
   mp_hostport_format(target, sizeof(target), url.host, opts->port);
   rf.proto = mp_proto_name(opts->proto);
   rf.target = target;
-  rf.warning_us = pc.warning_us;
-  rf.critical_us = pc.critical_us;
+  mp_probe_cli_fmt(&pc, &rf);
   rf.timeout_us =
       (opts->timeout_ms ? opts->timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS) *
       1000;

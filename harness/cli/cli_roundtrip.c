@@ -374,8 +374,7 @@ int mp_cli_roundtrip(int argc, char **argv)
   snprintf(target, sizeof(target), "%s -> %s", sendt, fetcht);
   rf.proto = "roundtrip";
   rf.target = target;
-  rf.warning_us = pc.warning_us;
-  rf.critical_us = pc.critical_us;
+  mp_probe_cli_fmt(&pc, &rf);
   rf.timeout_us = ((o.email_timeout_ms ? o.email_timeout_ms
                                        : MP_RT_DEFAULT_EMAIL_TIMEOUT_MS) +
                    (pc.probe.timeout_ms ? pc.probe.timeout_ms
