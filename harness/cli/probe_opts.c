@@ -1,9 +1,11 @@
 #include "harness/cli/probe_opts.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "harness/cli/cli.h"
 #include "probes/resolve.h"
@@ -49,6 +51,15 @@ static const struct mp_opt shared_opts[] = {
 
 #define NSHARED (sizeof(shared_opts) / sizeof(shared_opts[0]))
 
+/* Puts "--opt: " before a message that does not name the option yet. */
+static void prefix_opt(const char *opt, char *err, size_t errlen)
+{
+  char tmp[512];
+
+  snprintf(tmp, sizeof(tmp), "--%s: %s", opt, err);
+  snprintf(err, errlen, "%s", tmp);
+}
+
 void mp_cli_login_free(struct mp_cli_login *l)
 {
   if (l->password) {
@@ -65,11 +76,34 @@ int mp_cli_login_password(struct mp_cli_login *l, const char *opt,
 
   l->npw++;
   mp_cli_login_free(l);
-  if (!env)
-    return mp_read_secret_file(val, &l->password, err, errlen);
+  if (!env) {
+    struct stat st;
+
+    if (mp_read_secret_file(val, &l->password, err, errlen) < 0) {
+      prefix_opt(opt, err, errlen);
+      return -1;
+    }
+    if (!l->password[0]) {
+      snprintf(err, errlen, "--%s: %s is empty", opt, val);
+      mp_cli_login_free(l);
+      return -1;
+    }
+    /* Read it anyway, but say so: anyone on the machine can. */
+    if (stat(val, &st) == 0 && (st.st_mode & S_IROTH))
+      fprintf(stderr,
+              "mailprobe: warning: --%s %s is readable by every user "
+              "(chmod 600 it)\n",
+              opt, val);
+    return 0;
+  }
   v = getenv(val);
   if (!v) {
     snprintf(err, errlen, "--%s: the environment variable %s is not set", opt,
+             val);
+    return -1;
+  }
+  if (!v[0]) {
+    snprintf(err, errlen, "--%s: the environment variable %s is empty", opt,
              val);
     return -1;
   }
@@ -192,9 +226,19 @@ static int take(struct mp_probe_cli *p, int id, const char *val, char *err,
                       errlen);
   case OPT_CERT_DAYS:
     return take_cert_days(p, val, err, errlen);
-  case OPT_CAFILE:
+  case OPT_CAFILE: {
+    /* A local problem is UNKNOWN and found before connecting, not a
+     * tls_failed against a server that did nothing wrong. */
+    FILE *ca = fopen(val, "r");
+
+    if (!ca) {
+      snprintf(err, errlen, "--cafile %s: %s", val, strerror(errno));
+      return -1;
+    }
+    fclose(ca);
     p->probe.cafile = val;
     return 0;
+  }
   case OPT_INSECURE:
     p->probe.insecure = 1;
     return 0;
