@@ -79,6 +79,34 @@ static void kv_days(struct mp_json *j, const char *key, int days)
     mp_json_null(j);
 }
 
+/* A TLS object under key: what the handshake gave, or null when no
+ * certificate was seen. A certificate that failed verification is still
+ * described: its facts say why (expired, wrong host). */
+static void write_tls(struct mp_json *j, const char *key, int used,
+                      const struct mp_tls_info *t)
+{
+  mp_json_key(j, key);
+  if (!used && !t->subject[0] && !t->version[0]) {
+    mp_json_null(j);
+    return;
+  }
+  mp_json_obj_begin(j);
+  mp_json_kv_bool(j, "established", used);
+  mp_json_kv_str(j, "version", t->version);
+  mp_json_kv_str(j, "cipher", t->cipher);
+  mp_json_kv_str(j, "subject", t->subject);
+  mp_json_kv_str(j, "issuer", t->issuer);
+  mp_json_kv_int(j, "days_left", t->days_left);
+  mp_json_key(j, "not_after");
+  if (t->not_after)
+    mp_json_int(j, t->not_after);
+  else
+    mp_json_null(j);
+  mp_json_kv_bool(j, "verified", t->verified);
+  mp_json_kv_str(j, "verify_error", t->verify_error[0] ? t->verify_error : NULL);
+  mp_json_obj_end(j);
+}
+
 void mp_result_write_json(struct mp_json *j, const struct mp_result *r)
 {
   mp_result_write_json_fmt(j, r, NULL);
@@ -101,7 +129,8 @@ void mp_result_write_json_fmt(struct mp_json *j, const struct mp_result *r,
   /* What made the state: the time judged and the thresholds given. */
   mp_json_key(j, "thresholds");
   mp_json_obj_begin(j);
-  mp_json_kv_str(j, "judged", r->delivery_us >= 0 ? "delivery" : "total");
+  mp_json_kv_str(j, "judged",
+                 r->roundtrip || r->delivery_us >= 0 ? "delivery" : "total");
   kv_range(j, "warning", f ? &f->warning : NULL);
   kv_range(j, "critical", f ? &f->critical : NULL);
   kv_days(j, "cert_warning_days", f ? f->cert_warning_days : 0);
@@ -135,28 +164,11 @@ void mp_result_write_json_fmt(struct mp_json *j, const struct mp_result *r,
   mp_json_kv_uint(j, "total", r->total_us);
   mp_json_obj_end(j);
 
-  /* A certificate that failed verification is still described: its
-   * facts say why (expired, wrong host). */
-  mp_json_key(j, "tls");
-  if (has_cert_facts(r)) {
-    mp_json_obj_begin(j);
-    mp_json_kv_bool(j, "established", r->tls_used);
-    mp_json_kv_str(j, "version", r->tls.version);
-    mp_json_kv_str(j, "cipher", r->tls.cipher);
-    mp_json_kv_str(j, "subject", r->tls.subject);
-    mp_json_kv_str(j, "issuer", r->tls.issuer);
-    mp_json_kv_int(j, "days_left", r->tls.days_left);
-    mp_json_key(j, "not_after");
-    if (r->tls.not_after)
-      mp_json_int(j, r->tls.not_after);
-    else
-      mp_json_null(j);
-    mp_json_kv_bool(j, "verified", r->tls.verified);
-    mp_json_kv_str(j, "verify_error",
-                   r->tls.verify_error[0] ? r->tls.verify_error : NULL);
-    mp_json_obj_end(j);
-  } else {
-    mp_json_null(j);
+  write_tls(j, "tls", r->tls_used, &r->tls);
+  /* A round trip's two halves, each with its own server and certificate. */
+  if (r->roundtrip) {
+    write_tls(j, "send_tls", r->send_tls_used, &r->send_tls);
+    write_tls(j, "fetch_tls", r->fetch_tls_used, &r->fetch_tls);
   }
 
   mp_json_kv_str(j, "auth", r->auth);
@@ -255,12 +267,15 @@ enum mp_nagios_state mp_result_nagios_state(const struct mp_result *r,
       return MP_NAGIOS_UNKNOWN;
     return MP_NAGIOS_CRITICAL;
   }
+  /* A round trip without a delivery time (previous mode) has no time to
+   * judge: its total is not what the thresholds are about. */
+  int timed = !r->roundtrip || r->delivery_us >= 0;
   uint64_t t = judged_us(r);
-  if (f && (mp_range_alerts(&f->critical, t) ||
+  if (f && ((timed && mp_range_alerts(&f->critical, t)) ||
             cert_within(r, f->cert_critical_days)))
     return MP_NAGIOS_CRITICAL;
-  if (f &&
-      (mp_range_alerts(&f->warning, t) || cert_within(r, f->cert_warning_days)))
+  if (f && ((timed && mp_range_alerts(&f->warning, t)) ||
+            cert_within(r, f->cert_warning_days)))
     return MP_NAGIOS_WARNING;
   if (r->warn)
     return MP_NAGIOS_WARNING;
@@ -366,7 +381,7 @@ int mp_result_nagios_as(const struct mp_result *r,
     mp_json_raw(&b, "s", 1);
     /* The thresholds judge the total of a check; of a round trip, its
      * delivery, and the reason goes there. */
-    if (r->delivery_us < 0)
+    if (!r->roundtrip && r->delivery_us < 0)
       nagios_why_time(&b, f, r->total_us);
     if (r->tls_used) {
       bprintf(&b, ", ");
@@ -429,7 +444,7 @@ int mp_result_nagios_as(const struct mp_result *r,
   bprintf(&b, "s;");
   /* warn and crit go on the value they judge: time= of a check, delivery=
    * of a round trip (ranges as the guidelines write them, in seconds). */
-  if (r->delivery_us < 0)
+  if (!r->roundtrip && r->delivery_us < 0)
     perf_thresholds(&b, f);
   else
     bprintf(&b, ";;");
