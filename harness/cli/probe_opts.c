@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "harness/cli/cli.h"
+#include "harness/config/secret.h"
 #include "probes/resolve.h"
 #include "probes/target.h"
 
@@ -72,8 +73,6 @@ void mp_cli_login_free(struct mp_cli_login *l)
 int mp_cli_login_password(struct mp_cli_login *l, const char *opt,
                           const char *val, int env, char *err, size_t errlen)
 {
-  const char *v;
-
   l->npw++;
   mp_cli_login_free(l);
   if (!env) {
@@ -96,20 +95,14 @@ int mp_cli_login_password(struct mp_cli_login *l, const char *opt,
               opt, val);
     return 0;
   }
-  v = getenv(val);
-  if (!v) {
-    snprintf(err, errlen, "--%s: the environment variable %s is not set", opt,
-             val);
+  if (mp_read_secret_env(val, &l->password, err, errlen) < 0) {
+    prefix_opt(opt, err, errlen);
     return -1;
   }
-  if (!v[0]) {
+  if (!l->password[0]) {
     snprintf(err, errlen, "--%s: the environment variable %s is empty", opt,
              val);
-    return -1;
-  }
-  l->password = strdup(v);
-  if (!l->password) {
-    snprintf(err, errlen, "out of memory");
+    mp_cli_login_free(l);
     return -1;
   }
   return 0;
