@@ -16,7 +16,7 @@ struct mp_range {
   int no_high;      /* "10:": no upper end */
   uint64_t low_us;  /* lower end (0 unless given) */
   uint64_t high_us; /* upper end */
-  char text[48];    /* the range in seconds, as perfdata writes it */
+  char text[64];    /* the range in seconds, as perfdata writes it */
 };
 
 /* Reads text into r. 0, or -1 when it is not a range (r unset). */
