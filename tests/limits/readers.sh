@@ -13,9 +13,7 @@
 set -u
 BIN=${1:-build/mailprobe}
 . "$(dirname "$0")/lib.sh"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
-cd "$ROOT" || exit 2
+in_repo
 SCHEMA=docs/result.schema.json
 JSONCHECK=tests/limits/json-schema-check
 
