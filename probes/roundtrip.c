@@ -13,6 +13,7 @@
 #include "wire/codec.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
+#include "wire/grow.h"
 #include "wire/timer.h"
 
 struct rt {
@@ -56,8 +57,8 @@ static int header_named(const char *line, const char *name)
 
 int mp_rt_header_ok(const char *line)
 {
-  static const char *const ours[] = {"From", "To", "Subject", "Date",
-                                     "Message-ID", "X-Mailprobe-Token"};
+  static const char *const ours[] = {"From", "To",         "Subject",
+                                     "Date", "Message-ID", "X-Mailprobe-Token"};
   const char *p = line;
   while (*p > 32 && *p < 127 && *p != ':')
     p++;
@@ -72,16 +73,8 @@ int mp_rt_header_ok(const char *line)
 /* Appends n bytes to the message being built; -1 when out of memory. */
 static int put(char **m, size_t *len, size_t *cap, const char *s, size_t n)
 {
-  if (*len + n + 1 > *cap) {
-    size_t c = (*cap ? *cap : 1024);
-    while (c < *len + n + 1)
-      c *= 2;
-    char *g = realloc(*m, c);
-    if (!g)
-      return -1;
-    *m = g;
-    *cap = c;
-  }
+  if (*len + n + 1 > *cap && mp_grow(m, cap, *len + n + 1, 1024) < 0)
+    return -1;
   memcpy(*m + *len, s, n);
   *len += n;
   (*m)[*len] = '\0';
@@ -93,7 +86,7 @@ char *mp_rt_message_with(const char *from, const char *to, const char *subject,
                          size_t nheaders, const char *body, size_t body_len,
                          size_t *len)
 {
-  char date[64], head[2048];
+  char date[64];
   time_t now = time(NULL);
   struct tm tm;
   int own_type = 0;
@@ -103,23 +96,27 @@ char *mp_rt_message_with(const char *from, const char *to, const char *subject,
   for (size_t i = 0; i < nheaders; i++)
     if (header_named(headers[i], "Content-Type"))
       own_type = 1;
-  int n = snprintf(head, sizeof(head),
-                   "From: <%s>\r\n"
-                   "To: <%s>\r\n"
-                   "Subject: %s %s\r\n"
-                   "Date: %s\r\n"
-                   "Message-ID: <%s@mailprobe.invalid>\r\n"
-                   "X-Mailprobe-Token: %s\r\n"
-                   "MIME-Version: 1.0\r\n"
-                   "%s",
-                   from, to, subject ? subject : "mailprobe round trip", token,
-                   date, token, token,
-                   own_type ? "" : "Content-Type: text/plain; charset=us-ascii\r\n");
-  if (n < 0 || (size_t)n >= sizeof(head))
+  static const char fmt[] = "From: <%s>\r\n"
+                            "To: <%s>\r\n"
+                            "Subject: %s %s\r\n"
+                            "Date: %s\r\n"
+                            "Message-ID: <%s@mailprobe.invalid>\r\n"
+                            "X-Mailprobe-Token: %s\r\n"
+                            "MIME-Version: 1.0\r\n"
+                            "%s";
+  const char *subj = subject ? subject : "mailprobe round trip";
+  const char *type =
+      own_type ? "" : "Content-Type: text/plain; charset=us-ascii\r\n";
+  int n =
+      snprintf(NULL, 0, fmt, from, to, subj, token, date, token, token, type);
+  if (n < 0)
     return NULL;
-  char *m = NULL;
-  size_t l = 0, cap = 0;
-  int bad = put(&m, &l, &cap, head, (size_t)n);
+  char *m = malloc((size_t)n + 1);
+  size_t l = (size_t)n, cap = (size_t)n + 1;
+  if (!m)
+    return NULL;
+  snprintf(m, cap, fmt, from, to, subj, token, date, token, token, type);
+  int bad = 0;
   for (size_t i = 0; i < nheaders && !bad; i++)
     bad = put(&m, &l, &cap, headers[i], strlen(headers[i])) ||
           put(&m, &l, &cap, "\r\n", 2);
@@ -383,9 +380,9 @@ int mp_roundtrip_start(struct uv_loop_s *loop, const struct mp_rt_opts *opts,
     return MP_E_NO_RESOURCES;
   }
   rt->res->roundtrip = 1;
-  rt->msg = mp_rt_message_with(rt->o.from, rt->o.to, rt->o.subject,
-                               rt->token, rt->o.headers, rt->o.nheaders,
-                               rt->o.body, rt->o.body_len, &rt->msg_len);
+  rt->msg = mp_rt_message_with(rt->o.from, rt->o.to, rt->o.subject, rt->token,
+                               rt->o.headers, rt->o.nheaders, rt->o.body,
+                               rt->o.body_len, &rt->msg_len);
   if (!rt->msg) {
     rt_free(rt);
     return MP_E_NO_RESOURCES;

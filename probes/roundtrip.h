@@ -29,11 +29,6 @@ struct mp_rt_opts {
   const char *from;           /* envelope and From: */
   const char *to;             /* envelope and To: */
   const char *subject;        /* NULL: "mailprobe round trip" */
-  const char *const *headers; /* the user's "Name: value" header lines
-                                 (read while mp_roundtrip_start runs) */
-  size_t nheaders;
-  const char *body; /* the user's body (any line ends); NULL: ours */
-  size_t body_len;
   uint64_t email_timeout_ms;  /* 0: 10 minutes */
   uint64_t poll_ms;           /* 0: 5 s */
   enum mp_rt_mode mode;
@@ -41,6 +36,12 @@ struct mp_rt_opts {
    * other ids are never touched. NULL: "rt". */
   const char *id;
   int first_run; /* previous mode: nothing was sent before */
+  /* The user's "Name: value" header lines and body (any line ends; NULL:
+   * ours), read while mp_roundtrip_start runs. */
+  const char *const *headers;
+  size_t nheaders;
+  const char *body;
+  size_t body_len;
 };
 
 /* The result of a round trip: one mp_result (the failing half's error and

@@ -233,7 +233,7 @@ static int read_body(const char *path, char **out, size_t *len, char *err,
   n = b ? fread(b, 1, MAX_BODY + 1, f) : 0;
   if (!b || ferror(f) || n > MAX_BODY) {
     snprintf(err, errlen, "--body %s: %s", path,
-             !b         ? "out of memory"
+             !b          ? "out of memory"
              : ferror(f) ? strerror(errno)
                          : "longer than 1 MiB");
     free(b);

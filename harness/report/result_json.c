@@ -103,7 +103,8 @@ static void write_tls(struct mp_json *j, const char *key, int used,
   else
     mp_json_null(j);
   mp_json_kv_bool(j, "verified", t->verified);
-  mp_json_kv_str(j, "verify_error", t->verify_error[0] ? t->verify_error : NULL);
+  mp_json_kv_str(j, "verify_error",
+                 t->verify_error[0] ? t->verify_error : NULL);
   mp_json_obj_end(j);
 }
 
