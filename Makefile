@@ -132,7 +132,9 @@ DATADIR ?= $(PREFIX)/share/mailprobe
 COMPDIR ?= $(PREFIX)/share/bash-completion/completions
 STRIP ?= strip
 INSTALL_BIN ?= $(BIN)
-CASE_DIRS := $(sort $(dir $(wildcard cases/*/*.yaml)))
+# The cases and the subject profiles (cases/subjects/, with the example
+# probe's script beside its profile in cases/subjects/examples/).
+CASE_DIRS := $(sort $(dir $(wildcard cases/*/*.yaml cases/*/*/*.yaml)))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 \
@@ -146,6 +148,8 @@ install: all
 	for d in $(CASE_DIRS); do \
 	  install -d $(DESTDIR)$(DATADIR)/$$d && \
 	  install -m 644 $$d*.yaml $(DESTDIR)$(DATADIR)/$$d || exit 1; \
+	  for py in $$d*.py; do [ -e "$$py" ] || continue; \
+	    install -m 755 "$$py" $(DESTDIR)$(DATADIR)/$$d || exit 1; done; \
 	done
 
 uninstall:
