@@ -26,6 +26,13 @@ void mp_fake_config_free(struct mp_fake_config *cfg)
     free(cfg->users[i].password);
   }
   free(cfg->users);
+  for (size_t i = 0; cfg->tokens && i < cfg->ntokens; i++) {
+    free(cfg->tokens[i].token);
+    free(cfg->tokens[i].user);
+    free(cfg->tokens[i].scope);
+  }
+  free(cfg->tokens);
+  free(cfg->oauth.scope);
   free_strv(cfg->auth, cfg->nauth);
   free_strv(cfg->advertise, cfg->nadvertise);
   free_strv(cfg->withhold, cfg->nwithhold);

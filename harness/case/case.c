@@ -209,6 +209,7 @@ static void free_probe(struct mp_case_probe *p)
   free(p->target);
   free(p->user);
   free(p->password);
+  free(p->token);
   free(p->helo);
   free(p->servername);
   free(p->cafile);

@@ -109,6 +109,7 @@ struct mp_case_probe {
    * host, port, servername and ca_pem for a fake server. */
   struct mp_probe_opts opts;
   char *user, *password, *helo, *servername, *cafile; /* owned copies */
+  char *token; /* an OAuth access token (opts.token points here) */
   char *host;                /* target's host (opts.host points here) */
   char *dns_server;          /* opts.dns.server points here */
   struct mp_host_map *hosts; /* opts.dns.hosts points here; each ip and

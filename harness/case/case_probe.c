@@ -295,7 +295,7 @@ static int get_path(struct ctx *x, const char *key, const struct ynode *n,
  * both halves. */
 static const char *const endpoint_only_keys[] = {
     "server",   "target", "tls",        "port", "user",
-    "password", "auth",   "servername", "helo", NULL};
+    "password", "auth",   "servername", "helo", "token", NULL};
 static const char *const rt_only_keys[] = {
     "send", "fetch", "from", "to",   "subject",  "email_timeout",
     "poll", "mode",  "id",   "runs", "interval", NULL};
@@ -363,6 +363,13 @@ static int parse_endpoint(struct ctx *x, const struct ynode *kn,
       return -1;
     p->opts.user = p->user;
   }
+  if ((v = cy_get(n, "token")) != NULL) {
+    if (p->user == NULL)
+      return cy_fail(x, v, "'token' without 'user'");
+    if (cy_get_str(x, "token", v, 0, &p->token) < 0)
+      return -1;
+    p->opts.token = p->token;
+  }
   if ((v = cy_get(n, "password")) != NULL) {
     if (p->user == NULL)
       return cy_fail(x, v, "'password' without 'user'");
@@ -379,7 +386,8 @@ static int parse_endpoint(struct ctx *x, const struct ynode *kn,
         break;
       }
     }
-    if (p->password == NULL)
+    /* A token alone logs in with XOAUTH2 or OAUTHBEARER. */
+    if (p->password == NULL && p->token == NULL)
       return cy_fail(x, cy_get(n, "user"),
                      "user '%s' has no password: add 'password' or list the "
                      "user under the server's users",
@@ -466,11 +474,11 @@ static int parse_half(struct ctx *x, const struct ynode *kn,
       "port",     "user",       "password",
       "auth",     "timeout",    "connect_timeout",
       "insecure", "servername", "helo",
-      "cafile",   "dns",        NULL};
+      "cafile",   "dns",        "token", NULL};
   static const char *const fetch_keys[] = {
       "type",     "server",     "target", "tls",     "port",
       "user",     "password",   "auth",   "timeout", "connect_timeout",
-      "insecure", "servername", "cafile", "dns",     NULL};
+      "insecure", "servername", "cafile", "dns",     "token", NULL};
   struct mp_case_rt *rt = c->probe.rt;
   struct mp_case_probe *p = fetch ? &rt->fetch : &rt->send;
   const char *where = fetch ? "probe.fetch" : "probe.send";
@@ -632,7 +640,7 @@ int cy_parse_probe(struct ctx *x, const struct ynode *kn, const struct ynode *n,
       "type",     "server",     "target", "tls",     "port",
       "user",     "password",   "auth",   "timeout", "connect_timeout",
       "insecure", "servername", "helo",   "cafile",  "dns",
-      NULL};
+      "token",    NULL};
   struct mp_case_probe *p = &c->probe;
   const struct ynode *v;
   int e;

@@ -534,7 +534,7 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
       "hostname",  "users",    "auth",         "auth_requires_tls",
       "advertise", "withhold", "apop",         "tls_fault",
       "mailboxes", "delivery", "idle_timeout", "script",
-      NULL};
+      "tokens",    "oauth",    NULL};
   const struct ynode *v;
   char where[96];
   int e;
@@ -571,6 +571,10 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
   if (cy_opt_str(x, n, "hostname", 0, NULL, &s->hostname) < 0)
     return -1;
   if ((v = cy_get(n, "users")) != NULL && get_users(x, v, s) < 0)
+    return -1;
+  if ((v = cy_get(n, "tokens")) != NULL && cy_parse_tokens(x, v, s) < 0)
+    return -1;
+  if ((v = cy_get(n, "oauth")) != NULL && cy_parse_oauth(x, v, s) < 0)
     return -1;
   if ((v = cy_get(n, "auth")) != NULL) {
     if (cy_get_names(x, "auth", v, &s->auth, &s->nauth) < 0)

@@ -173,6 +173,12 @@ void cy_free_strv(char **v, size_t n);
 /* servers: into c->servers (harness/case/case_servers.c). */
 int cy_parse_servers(struct ctx *x, const struct ynode *n, struct mp_case *c);
 
+/* A server's `tokens:` and `oauth:` (harness/case/case_oauth.c). */
+int cy_parse_tokens(struct ctx *x, const struct ynode *n,
+                    struct mp_fake_config *s);
+int cy_parse_oauth(struct ctx *x, const struct ynode *n,
+                   struct mp_fake_config *s);
+
 /* The name of a defined server; suggests a close one. */
 int cy_server_ref(struct ctx *x, const struct mp_case *c, const struct ynode *n,
                   const char *key);
