@@ -612,6 +612,11 @@ static int fill_store(struct mp_fake_server *srv)
   for (size_t i = 0; i < cfg->nusers; i++)
     if (cfg->users[i].name && mp_mailstore_add_user(st, cfg->users[i].name) < 0)
       return MP_E_NO_RESOURCES;
+  /* A token's user has a mailbox as a password's user has. */
+  for (size_t i = 0; i < cfg->ntokens; i++)
+    if (cfg->tokens[i].user &&
+        mp_mailstore_add_user(st, cfg->tokens[i].user) < 0)
+      return MP_E_NO_RESOURCES;
   if (cfg->delivery.redirect &&
       mp_mailstore_add_user(st, cfg->delivery.redirect) < 0)
     return MP_E_NO_RESOURCES;
