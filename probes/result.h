@@ -21,7 +21,8 @@
   XX(SEND, "send")                                                             \
   XX(FETCH, "fetch")                                                           \
   XX(DELETE, "delete")                                                         \
-  XX(QUIT, "quit")
+  XX(QUIT, "quit")                                                             \
+  XX(TOKEN, "token")
 
 enum mp_phase {
 #define MP_PHASE_ENUM(code, name) MP_PHASE_##code,

@@ -3,6 +3,7 @@
 #include "harness/cli/cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -122,7 +123,56 @@ static const struct mp_opt check_opts[] = {
 
 struct check {
   struct mp_result *result;
+  char *token;      /* from the token source (wiped) */
+  uint64_t token_us; /* the token phase's time */
+  int token_err, token_local;
+  char why[600];
 };
+
+/* The token source answered (harness/oauth/token.h). */
+static void on_token(void *data, const struct mp_token_answer *a)
+{
+  struct check *c = data;
+  c->token_us = a->took_us;
+  c->token_err = a->err;
+  c->token_local = a->local;
+  snprintf(c->why, sizeof(c->why), "%s", a->why ? a->why : "no token");
+  if (a->token && !(c->token = strdup(a->token))) {
+    c->token_err = MP_E_NO_RESOURCES;
+    c->token_local = 1;
+    snprintf(c->why, sizeof(c->why), "out of memory");
+  }
+}
+
+/* Fetches the token before connecting: 0 with c->token set, 1 when the
+ * fetch failed (c->result then says so, or c->token_local is set). */
+static int fetch_token(uv_loop_t *loop, const struct mp_token_opts *o,
+                       struct check *c)
+{
+  struct mp_token_source *src = mp_token_source_new(loop, o);
+  if (!src || mp_token_get(src, on_token, c) < 0) {
+    mp_token_source_free(src);
+    uv_run(loop, UV_RUN_DEFAULT);
+    c->token_local = 1;
+    snprintf(c->why, sizeof(c->why), "the token source could not start");
+    return 1;
+  }
+  uv_run(loop, UV_RUN_DEFAULT);
+  mp_token_source_free(src);
+  uv_run(loop, UV_RUN_DEFAULT);
+  if (c->token)
+    return 0;
+  if (!c->token_local && (c->result = mp_result_new())) {
+    /* The endpoint refused or answered garbage: a failed check in the
+     * token phase, before any connection. */
+    c->result->err = c->token_err;
+    c->result->phase = MP_PHASE_TOKEN;
+    c->result->timings_us[MP_PHASE_TOKEN] = (int64_t)c->token_us;
+    c->result->total_us = c->token_us;
+    mp_result_set_detail(c->result, "%s", c->why);
+  }
+  return 1;
+}
 
 static void on_result(struct mp_result *r, void *data)
 {
@@ -241,7 +291,12 @@ int mp_cli_check(int argc, char **argv)
                             "give one of --password-file and --password-env");
     goto out;
   }
-  if (pc.login.user && !pc.login.password) {
+  int oauth = 0;
+  if (mp_probe_cli_oauth(&pc, &oauth, err, sizeof(err)) < 0) {
+    rc = mp_probe_cli_usage(&pc, err);
+    goto out;
+  }
+  if (pc.login.user && !pc.login.password && !oauth) {
     rc = mp_probe_cli_usage(&pc,
                             "--user needs --password-file or --password-env");
     goto out;
@@ -280,6 +335,15 @@ int mp_cli_check(int argc, char **argv)
     rc = mp_probe_cli_usage(&pc, "could not start the event loop");
     goto out;
   }
+  if (oauth && fetch_token(&loop, &pc.oauth, &st) != 0) {
+    uv_loop_close(&loop);
+    if (st.result) /* CRITICAL: the endpoint refused */
+      rc = mp_result_print(stdout, st.result, &rf, pc.format, "check");
+    else /* UNKNOWN: a local problem, before connecting */
+      rc = mp_probe_cli_usage(&pc, st.why);
+    goto out;
+  }
+  opts->token = st.token;
   if (monitor) {
     if (pc.format == MP_OUT_PROMETHEUS) {
       uv_loop_close(&loop);
@@ -316,9 +380,15 @@ int mp_cli_check(int argc, char **argv)
     goto out;
   }
 
+  if (st.token)
+    st.result->timings_us[MP_PHASE_TOKEN] = (int64_t)st.token_us;
   rc = mp_result_print(stdout, st.result, &rf, pc.format, "check");
 
 out:
+  if (st.token) {
+    memset(st.token, 0, strlen(st.token));
+    free(st.token);
+  }
   mp_result_free(st.result);
   mp_probe_cli_free(&pc);
   return rc;
