@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "harness/cli/args.h"
+#include "harness/cli/cli_token.h"
 #include "harness/cli/probe_opts.h"
 #include "harness/cli/monitor_loop.h"
 #include "harness/report/result_json.h"
@@ -123,56 +124,7 @@ static const struct mp_opt check_opts[] = {
 
 struct check {
   struct mp_result *result;
-  char *token;      /* from the token source (wiped) */
-  uint64_t token_us; /* the token phase's time */
-  int token_err, token_local;
-  char why[600];
 };
-
-/* The token source answered (harness/oauth/token.h). */
-static void on_token(void *data, const struct mp_token_answer *a)
-{
-  struct check *c = data;
-  c->token_us = a->took_us;
-  c->token_err = a->err;
-  c->token_local = a->local;
-  snprintf(c->why, sizeof(c->why), "%s", a->why ? a->why : "no token");
-  if (a->token && !(c->token = strdup(a->token))) {
-    c->token_err = MP_E_NO_RESOURCES;
-    c->token_local = 1;
-    snprintf(c->why, sizeof(c->why), "out of memory");
-  }
-}
-
-/* Fetches the token before connecting: 0 with c->token set, 1 when the
- * fetch failed (c->result then says so, or c->token_local is set). */
-static int fetch_token(uv_loop_t *loop, const struct mp_token_opts *o,
-                       struct check *c)
-{
-  struct mp_token_source *src = mp_token_source_new(loop, o);
-  if (!src || mp_token_get(src, on_token, c) < 0) {
-    mp_token_source_free(src);
-    uv_run(loop, UV_RUN_DEFAULT);
-    c->token_local = 1;
-    snprintf(c->why, sizeof(c->why), "the token source could not start");
-    return 1;
-  }
-  uv_run(loop, UV_RUN_DEFAULT);
-  mp_token_source_free(src);
-  uv_run(loop, UV_RUN_DEFAULT);
-  if (c->token)
-    return 0;
-  if (!c->token_local && (c->result = mp_result_new())) {
-    /* The endpoint refused or answered garbage: a failed check in the
-     * token phase, before any connection. */
-    c->result->err = c->token_err;
-    c->result->phase = MP_PHASE_TOKEN;
-    c->result->timings_us[MP_PHASE_TOKEN] = (int64_t)c->token_us;
-    c->result->total_us = c->token_us;
-    mp_result_set_detail(c->result, "%s", c->why);
-  }
-  return 1;
-}
 
 static void on_result(struct mp_result *r, void *data)
 {
@@ -187,6 +139,7 @@ int mp_cli_check(int argc, char **argv)
   struct mp_probe_opts *opts = &pc.probe;
   struct mp_result_fmt rf = {0};
   struct check st = {0};
+  struct mp_cli_token tok = {0};
   struct mp_url url;
   struct mp_args a;
   uv_loop_t loop;
@@ -296,6 +249,10 @@ int mp_cli_check(int argc, char **argv)
     rc = mp_probe_cli_usage(&pc, err);
     goto out;
   }
+  if (oauth && !pc.login.user) {
+    rc = mp_probe_cli_usage(&pc, "a token needs --user (the mailbox it is for)");
+    goto out;
+  }
   if (pc.login.user && !pc.login.password && !oauth) {
     rc = mp_probe_cli_usage(&pc,
                             "--user needs --password-file or --password-env");
@@ -335,23 +292,18 @@ int mp_cli_check(int argc, char **argv)
     rc = mp_probe_cli_usage(&pc, "could not start the event loop");
     goto out;
   }
-  if (oauth && fetch_token(&loop, &pc.oauth, &st) != 0) {
-    uv_loop_close(&loop);
-    if (st.result) /* CRITICAL: the endpoint refused */
-      rc = mp_result_print(stdout, st.result, &rf, pc.format, "check");
-    else /* UNKNOWN: a local problem, before connecting */
-      rc = mp_probe_cli_usage(&pc, st.why);
-    goto out;
-  }
-  opts->token = st.token;
   if (monitor) {
     if (pc.format == MP_OUT_PROMETHEUS) {
       uv_loop_close(&loop);
       rc = mp_probe_cli_usage(&pc, "--monitor prints nagios or json lines");
       goto out;
     }
+    struct mp_token_source *src =
+        oauth ? mp_token_source_new(&loop, &pc.oauth) : NULL;
     rc = mp_monitor_loop(&loop, opts, &rf, &mon, (unsigned)count,
-                         pc.format == MP_OUT_JSON);
+                         pc.format == MP_OUT_JSON, src);
+    mp_token_source_free(src);
+    uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)
       fprintf(stderr, "mailprobe check: handles left open on the loop\n");
     goto out;
@@ -363,6 +315,15 @@ int mp_cli_check(int argc, char **argv)
                                  "--max-alerts go with --monitor");
     goto out;
   }
+  if (oauth && mp_cli_token_fetch(&loop, &pc.oauth, &tok) != 0) {
+    uv_loop_close(&loop);
+    if (tok.result) /* CRITICAL: the endpoint refused */
+      rc = mp_result_print(stdout, tok.result, &rf, pc.format, "check");
+    else /* UNKNOWN: a local problem, before connecting */
+      rc = mp_probe_cli_usage(&pc, tok.why);
+    goto out;
+  }
+  opts->token = tok.token;
   id = mp_probe_start(&loop, opts, on_result, &st);
   if (id < 0) {
     snprintf(err, sizeof(err), "the probe did not start: %s",
@@ -380,15 +341,12 @@ int mp_cli_check(int argc, char **argv)
     goto out;
   }
 
-  if (st.token)
-    st.result->timings_us[MP_PHASE_TOKEN] = (int64_t)st.token_us;
+  if (tok.token)
+    st.result->timings_us[MP_PHASE_TOKEN] = (int64_t)tok.took_us;
   rc = mp_result_print(stdout, st.result, &rf, pc.format, "check");
 
 out:
-  if (st.token) {
-    memset(st.token, 0, strlen(st.token));
-    free(st.token);
-  }
+  mp_cli_token_free(&tok);
   mp_result_free(st.result);
   mp_probe_cli_free(&pc);
   return rc;

@@ -201,8 +201,6 @@ int mp_probe_cli_oauth(const struct mp_probe_cli *p, int *any, char *err,
   if (!why && p->oauth_given && !*any)
     why = "the --oauth-* options need --oauth-token-file, "
           "--oauth-token-command or --oauth-token-url";
-  if (!why && *any && !p->login.user)
-    why = "a token needs --user (the mailbox it is for)";
   if (why) {
     snprintf(err, errlen, "%s", why);
     return -1;

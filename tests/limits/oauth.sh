@@ -1,0 +1,157 @@
+#!/bin/sh
+# Where a token comes from (harness/oauth/): --oauth-token-file,
+# --oauth-token-command and a token endpoint, and what goes wrong with
+# each: UNKNOWN (exit 3) before connecting for a local problem, naming the
+# option; CRITICAL in phase token for an endpoint that refuses or answers
+# garbage; a fetched token kept for its lifetime by --monitor; a rotated
+# refresh token written back. The endpoint here is a few lines of Python
+# standing in (tests/data/token_endpoint.py) until the fake token
+# endpoint joins the harness.
+#
+# usage: tests/limits/oauth.sh [MAILPROBE]
+set -u
+BIN=${1:-build/mailprobe}
+. "$(dirname "$0")/lib.sh"
+USER_=probe@example.test
+
+cat >"$TMP/servers.yaml" <<YAML
+name: a server that takes a token
+servers:
+  box:
+    protocol: imap
+    auth: [XOAUTH2, OAUTHBEARER]
+    tokens:
+      ya29.good: { user: $USER_ }
+probe: { type: imap, server: box }
+expect: { status: ok }
+YAML
+serve "$TMP/servers.yaml"
+BOX=$(addr box)
+
+EP_PID=
+if command -v python3 >/dev/null 2>&1; then
+  python3 "$(dirname "$0")/../data/token_endpoint.py" "$TMP/hits" \
+    >"$TMP/ep.port" 2>"$TMP/ep.err" &
+  EP_PID=$!
+  i=0
+  while [ ! -s "$TMP/ep.port" ] && [ $i -lt 50 ]; do
+    i=$((i + 1))
+    sleep 0.1
+  done
+fi
+stop_ep() { [ -n "$EP_PID" ] && kill "$EP_PID" 2>/dev/null; }
+trap 'stop_ep; cleanup' EXIT
+
+# run NAME ARGS...: runs check against the box, output in $TMP/NAME.
+run() {
+  name=$1
+  shift
+  "$BIN" check "imap://$BOX" --tls none --user "$USER_" "$@" \
+    >"$TMP/$name.out" 2>"$TMP/$name.err"
+  echo $? >"$TMP/$name.rc"
+}
+rc() { cat "$TMP/$1.rc"; }
+
+# --- the token file -------------------------------------------------------
+printf 'ya29.good\n' >"$TMP/tok"
+run file --oauth-token-file "$TMP/tok"
+check "a token file logs in (exit 0)" [ "$(rc file)" -eq 0 ]
+check "... with OAUTHBEARER" has "$TMP/file.out" "auth OAUTHBEARER"
+: >"$TMP/empty"
+run empty --oauth-token-file "$TMP/empty"
+check "an empty token file is UNKNOWN (exit 3)" [ "$(rc empty)" -eq 3 ]
+check "... naming the option" has "$TMP/empty.out" "--oauth-token-file"
+run missing --oauth-token-file "$TMP/nonexistent"
+check "a missing token file is UNKNOWN (exit 3)" [ "$(rc missing)" -eq 3 ]
+check "... naming the option" has "$TMP/missing.out" "--oauth-token-file"
+check "... before connecting (no session)" lacks "$TMP/missing.out" "IMAP"
+
+# --- the token command ------------------------------------------------------
+run cmd --oauth-token-command "cat $TMP/tok"
+check "a token command logs in" [ "$(rc cmd)" -eq 0 ]
+check "... and its time is the token phase" has "$TMP/cmd.out" " token="
+run cmdfail --oauth-token-command "false"
+check "a failing token command is UNKNOWN (exit 3)" [ "$(rc cmdfail)" -eq 3 ]
+check "... with its exit status" has "$TMP/cmdfail.out" "exited with status 1"
+run cmdsilent --oauth-token-command "true"
+check "a silent token command is UNKNOWN" [ "$(rc cmdsilent)" -eq 3 ]
+check "... saying it printed nothing" has "$TMP/cmdsilent.out" "printed nothing"
+run cmdhang --oauth-token-command "sleep 30" --oauth-token-timeout 300ms
+check "a hanging token command is UNKNOWN" [ "$(rc cmdhang)" -eq 3 ]
+check "... with its time limit" has "$TMP/cmdhang.out" "within 300 ms"
+run cmdnone --oauth-token-command "$TMP/no-such-command"
+check "a token command that cannot run is UNKNOWN" [ "$(rc cmdnone)" -eq 3 ]
+printf 'ya29.wrong\n' >"$TMP/wrong"
+run refused --oauth-token-command "cat $TMP/wrong"
+check "a refused token is CRITICAL (exit 2)" [ "$(rc refused)" -eq 2 ]
+check "... auth_failed with the server's reason" has "$TMP/refused.out" \
+  "the server refused the token: invalid_token"
+
+# --- usage ------------------------------------------------------------------
+run both --oauth-token-file "$TMP/tok" --oauth-token-command "true"
+check "two token sources are a usage error" [ "$(rc both)" -eq 3 ]
+run noid --oauth-token-url "http://127.0.0.1:1/token"
+check "--oauth-token-url without a client id is a usage error" \
+  has "$TMP/noid.out" "--oauth-client-id"
+
+# --- the token endpoint -------------------------------------------------------
+if [ -s "$TMP/ep.port" ]; then
+  EP="http://127.0.0.1:$(cat "$TMP/ep.port")"
+  printf 'sekrit\n' >"$TMP/secret"
+  export CLIENT_SECRET=sekrit
+  run cc --oauth-token-url "$EP/token" --oauth-client-id app \
+    --oauth-client-secret-env CLIENT_SECRET --oauth-scope "mail .default"
+  check "client credentials: logs in" [ "$(rc cc)" -eq 0 ]
+  check "client credentials: the token phase is timed" has "$TMP/cc.out" \
+    " token="
+  printf 'wrong\n' >"$TMP/badsecret"
+  run badcc --oauth-token-url "$EP/token" --oauth-client-id app \
+    --oauth-client-secret-file "$TMP/badsecret"
+  check "invalid_client is CRITICAL (exit 2)" [ "$(rc badcc)" -eq 2 ]
+  check "... auth_failed in token with the endpoint's description" \
+    has "$TMP/badcc.out" \
+    "auth_failed in token after"
+  check "... and its error and description" has "$TMP/badcc.out" \
+    "invalid_client: AADSTS7000215: Invalid client secret provided."
+  printf 'rt-1\n' >"$TMP/refresh"
+  run refresh --oauth-token-url "$EP/token" --oauth-client-id app \
+    --oauth-refresh-token-file "$TMP/refresh"
+  check "refresh token: logs in" [ "$(rc refresh)" -eq 0 ]
+  check "refresh token: the rotated one is written back" \
+    [ "$(cat "$TMP/refresh")" = "rt-2" ]
+  check "refresh token: no temporary file is left" \
+    [ "$(ls "$TMP" | grep -c 'refresh.tmp')" -eq 0 ]
+  run refresh2 --oauth-token-url "$EP/token" --oauth-client-id app \
+    --oauth-refresh-token-file "$TMP/refresh"
+  check "the next run presents the rotated refresh token" \
+    has "$TMP/hits" "refresh_token rt-2"
+  check "an endpoint refusing it is CRITICAL (exit 2)" [ "$(rc refresh2)" -eq 2 ]
+  check "... as invalid_grant with its description" has "$TMP/refresh2.out" \
+    "invalid_grant: Token has been expired or revoked."
+  run e500 --oauth-token-url "$EP/500" --oauth-client-id app \
+    --oauth-client-secret-file "$TMP/secret"
+  check "an HTTP 500 page is a named error, CRITICAL" [ "$(rc e500)" -eq 2 ]
+  check "... protocol_error in token" has "$TMP/e500.out" \
+    "protocol_error in token"
+  run slow --oauth-token-url "$EP/hang" --oauth-client-id app \
+    --oauth-client-secret-file "$TMP/secret" --oauth-token-timeout 500ms
+  check "a hanging endpoint times out in phase token" has "$TMP/slow.out" \
+    "timeout in token"
+  : >"$TMP/hits"
+  "$BIN" check "imap://$BOX" --tls none --user "$USER_" --monitor \
+    --count 3 --interval 100ms --oauth-token-url "$EP/token" \
+    --oauth-client-id app --oauth-client-secret-file "$TMP/secret" \
+    >"$TMP/mon.out" 2>&1
+  check "--monitor: three tests pass" [ "$(grep -c ' OK ' "$TMP/mon.out")" -eq 3 ]
+  check "--monitor: the endpoint is asked once per token lifetime" \
+    [ "$(grep -c client_credentials "$TMP/hits")" -eq 1 ]
+  if grep -qF -e sekrit -e ya29.good -e rt-1 -e rt-2 "$TMP"/*.out; then
+    bad "no output holds the secret, token or refresh token" "found"
+  else
+    ok "no output holds the secret, token or refresh token"
+  fi
+else
+  echo "skip  the token endpoint checks: python3 is missing"
+fi
+
+finish
