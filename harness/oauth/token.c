@@ -6,7 +6,7 @@
 #include <string.h>
 #include <uv.h>
 
-#include "harness/cli/args.h"
+#include "harness/config/secret.h"
 #include "wire/errors.h"
 
 /* A fetched token is used until this long before it expires. */
