@@ -13,15 +13,15 @@ static const struct nv style_names[] = {{"rfc7628", MP_OAUTH_RFC7628},
                                         {NULL, 0}};
 
 int cy_parse_tokens(struct ctx *x, const struct ynode *n,
-                    struct mp_fake_config *s)
+                    struct mp_fake_token **tokens, size_t *ntokens)
 {
   static const char *const keys[] = {"user", "scope", "expires", "expired",
                                      NULL};
-  if ((s->tokens = cy_entries(x, "tokens", n, "tokens", sizeof *s->tokens)) ==
+  if ((*tokens = cy_entries(x, "tokens", n, "tokens", sizeof **tokens)) ==
       NULL)
     return -1;
   for (size_t i = 0; i < n->nkids; i += 2) {
-    struct mp_fake_token *t = &s->tokens[s->ntokens++];
+    struct mp_fake_token *t = &(*tokens)[(*ntokens)++];
     const struct ynode *v = n->kids[i + 1], *f;
     if (cy_get_str(x, "tokens", n->kids[i], 0, &t->token) < 0 ||
         cy_want_map(x, t->token, v) < 0 ||

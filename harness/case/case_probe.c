@@ -296,7 +296,8 @@ static int get_path(struct ctx *x, const char *key, const struct ynode *n,
  * both halves. */
 static const char *const endpoint_only_keys[] = {
     "server",   "target", "tls",        "port", "user",
-    "password", "auth",   "servername", "helo", "token", NULL};
+    "password", "auth",   "servername", "helo", "token", "token_endpoint",
+    "client_id", "client_secret", "refresh_token", "scope", NULL};
 static const char *const rt_only_keys[] = {
     "send", "fetch", "from", "to",   "subject",  "email_timeout",
     "poll", "mode",  "id",   "runs", "interval", NULL};
@@ -467,13 +468,16 @@ static int parse_endpoint(struct ctx *x, const struct ynode *kn,
       }
     }
     /* A token alone logs in with XOAUTH2 or OAUTHBEARER. */
-    if (p->password == NULL && p->token == NULL)
+    if (p->password == NULL && p->token == NULL &&
+        cy_get(n, "token_endpoint") == NULL)
       return cy_fail(x, cy_get(n, "user"),
                      "user '%s' has no password: add 'password' or list the "
                      "user under the server's users",
                      p->user);
   }
   p->opts.password = p->password;
+  if (cy_parse_probe_idp(x, n, c, p) < 0)
+    return -1;
   if ((v = cy_get(n, "auth")) != NULL) {
     char **names = NULL;
     size_t nnames = 0;
@@ -554,11 +558,14 @@ static int parse_half(struct ctx *x, const struct ynode *kn,
       "port",     "user",       "password",
       "auth",     "timeout",    "connect_timeout",
       "insecure", "servername", "helo",
-      "cafile",   "dns",        "token", NULL};
+      "cafile",   "dns",        "token", "token_endpoint", "client_id",
+      "client_secret", "refresh_token", "scope", NULL};
   static const char *const fetch_keys[] = {
       "type",     "server",     "target", "tls",     "port",
       "user",     "password",   "auth",   "timeout", "connect_timeout",
-      "insecure", "servername", "cafile", "dns",     "token", NULL};
+      "insecure", "servername", "cafile", "dns",     "token",
+      "token_endpoint", "client_id", "client_secret", "refresh_token",
+      "scope", NULL};
   struct mp_case_rt *rt = c->probe.rt;
   struct mp_case_probe *p = fetch ? &rt->fetch : &rt->send;
   const char *where = x->module ? (fetch ? "fetch" : "send")
@@ -734,7 +741,8 @@ int cy_parse_probe(struct ctx *x, const struct ynode *kn, const struct ynode *n,
       "type",     "server",     "target", "tls",     "port",
       "user",     "password",   "auth",   "timeout", "connect_timeout",
       "insecure", "servername", "helo",   "cafile",  "dns",
-      "token",    NULL};
+      "token",    "token_endpoint", "client_id", "client_secret",
+      "refresh_token", "scope", NULL};
   struct mp_case_probe *p = &c->probe;
   const struct ynode *v;
   int e;

@@ -15,7 +15,7 @@
 struct mp_token_source {
   uv_loop_t *loop;
   struct mp_token_opts o; /* strings point into owned */
-  char *owned[8];
+  char *owned[9];
   char *cached;         /* the token, or NULL */
   uint64_t expires_ms;  /* uv_now when it stops being used; 0: never */
   uv_timer_t later;     /* runs a cached answer's callback on the loop */
@@ -43,12 +43,12 @@ const char *mp_token_opts_check(const struct mp_token_opts *o)
     return "give one of --oauth-token-file, --oauth-token-command and "
            "--oauth-token-url";
   if (!o->url && (o->client_id || o->client_secret || o->scope ||
-                  o->refresh_file))
+                  o->refresh_file || o->refresh_token))
     return "--oauth-client-id, the client secret, --oauth-scope and "
            "--oauth-refresh-token-file go with --oauth-token-url";
   if (o->url && !o->client_id)
     return "--oauth-token-url needs --oauth-client-id";
-  if (o->url && !o->refresh_file && !o->client_secret)
+  if (o->url && !o->refresh_file && !o->refresh_token && !o->client_secret)
     return "--oauth-token-url needs a client secret "
            "(--oauth-client-secret-file or -env) or "
            "--oauth-refresh-token-file";
@@ -66,7 +66,7 @@ struct mp_token_source *mp_token_source_new(struct uv_loop_s *loop,
   const char **strs[] = {&s->o.file,          &s->o.command, &s->o.url,
                          &s->o.client_id,     &s->o.client_secret,
                          &s->o.scope,         &s->o.refresh_file,
-                         &s->o.cafile};
+                         &s->o.cafile,        &s->o.refresh_token};
   for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
     if (*strs[i] && !(*strs[i] = s->owned[i] = strdup(*strs[i]))) {
       for (size_t k = 0; k < i; k++)
@@ -187,7 +187,13 @@ int mp_token_get(struct mp_token_source *s, mp_token_cb cb, void *data)
     return 0;
   }
   char *refresh = NULL;
-  if (s->o.refresh_file) {
+  if (s->o.refresh_token && !(refresh = strdup(s->o.refresh_token))) {
+    snprintf(s->file_why, sizeof s->file_why, "out of memory");
+    s->pending = 1;
+    uv_timer_start(&s->later, on_later, 0, 0);
+    return 0;
+  }
+  if (!refresh && s->o.refresh_file) {
     char err[300];
     if (mp_read_secret_file(s->o.refresh_file, &refresh, err, sizeof err) < 0 ||
         !*refresh) {

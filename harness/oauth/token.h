@@ -26,6 +26,7 @@ struct mp_token_opts {
   const char *scope;         /* space-separated, may be NULL */
   const char *refresh_file;  /* refresh-token grant: the token's file,
                                 rewritten when the endpoint rotates it */
+  const char *refresh_token; /* or the refresh token itself (a case's) */
   uint64_t http_timeout_ms;  /* 0: 30 s */
   const char *cafile;        /* trust for https; NULL: system store */
   int insecure;              /* no certificate verification */
