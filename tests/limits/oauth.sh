@@ -4,9 +4,8 @@
 # each: UNKNOWN (exit 3) before connecting for a local problem, naming the
 # option; CRITICAL in phase token for an endpoint that refuses or answers
 # garbage; a fetched token kept for its lifetime by --monitor; a rotated
-# refresh token written back. The endpoint here is a few lines of Python
-# standing in (tests/data/token_endpoint.py) until the fake token
-# endpoint joins the harness.
+# refresh token written back. The endpoints are the harness's fake token
+# endpoint (harness/idp/) held up by `mailprobe serve`.
 #
 # usage: tests/limits/oauth.sh [MAILPROBE]
 set -u
@@ -22,25 +21,25 @@ servers:
     auth: [XOAUTH2, OAUTHBEARER]
     tokens:
       ya29.good: { user: $USER_ }
+  idp:
+    protocol: oauth
+    clients:
+      app: { secret: sekrit, token: ya29.good }
+    refresh_tokens:
+      rt-1: { token: ya29.good, rotate: rt-2 }
+      rt-mon: { token: ya29.good, rotate: rt-mon2 }
+    expires_in: 1h
+  idp500:
+    protocol: oauth
+    answer: http_500
+  idphang:
+    protocol: oauth
+    answer: hang
 probe: { type: imap, server: box }
 expect: { status: ok }
 YAML
 serve "$TMP/servers.yaml"
 BOX=$(addr box)
-
-EP_PID=
-if command -v python3 >/dev/null 2>&1; then
-  python3 "$(dirname "$0")/../data/token_endpoint.py" "$TMP/hits" \
-    >"$TMP/ep.port" 2>"$TMP/ep.err" &
-  EP_PID=$!
-  i=0
-  while [ ! -s "$TMP/ep.port" ] && [ $i -lt 50 ]; do
-    i=$((i + 1))
-    sleep 0.1
-  done
-fi
-stop_ep() { [ -n "$EP_PID" ] && kill "$EP_PID" 2>/dev/null; }
-trap 'stop_ep; cleanup' EXIT
 
 # run NAME ARGS...: runs check against the box, output in $TMP/NAME.
 run() {
@@ -95,63 +94,63 @@ check "--oauth-token-url without a client id is a usage error" \
   has "$TMP/noid.out" "--oauth-client-id"
 
 # --- the token endpoint -------------------------------------------------------
-if [ -s "$TMP/ep.port" ]; then
-  EP="http://127.0.0.1:$(cat "$TMP/ep.port")"
-  printf 'sekrit\n' >"$TMP/secret"
-  export CLIENT_SECRET=sekrit
-  run cc --oauth-token-url "$EP/token" --oauth-client-id app \
-    --oauth-client-secret-env CLIENT_SECRET --oauth-scope "mail .default"
-  check "client credentials: logs in" [ "$(rc cc)" -eq 0 ]
-  check "client credentials: the token phase is timed" has "$TMP/cc.out" \
-    " token="
-  printf 'wrong\n' >"$TMP/badsecret"
-  run badcc --oauth-token-url "$EP/token" --oauth-client-id app \
-    --oauth-client-secret-file "$TMP/badsecret"
-  check "invalid_client is CRITICAL (exit 2)" [ "$(rc badcc)" -eq 2 ]
-  check "... auth_failed in token with the endpoint's description" \
-    has "$TMP/badcc.out" \
-    "auth_failed in token after"
-  check "... and its error and description" has "$TMP/badcc.out" \
-    "invalid_client: AADSTS7000215: Invalid client secret provided."
-  printf 'rt-1\n' >"$TMP/refresh"
-  run refresh --oauth-token-url "$EP/token" --oauth-client-id app \
-    --oauth-refresh-token-file "$TMP/refresh"
-  check "refresh token: logs in" [ "$(rc refresh)" -eq 0 ]
-  check "refresh token: the rotated one is written back" \
-    [ "$(cat "$TMP/refresh")" = "rt-2" ]
-  check "refresh token: no temporary file is left" \
-    [ "$(ls "$TMP" | grep -c 'refresh.tmp')" -eq 0 ]
-  run refresh2 --oauth-token-url "$EP/token" --oauth-client-id app \
-    --oauth-refresh-token-file "$TMP/refresh"
-  check "the next run presents the rotated refresh token" \
-    has "$TMP/hits" "refresh_token rt-2"
-  check "an endpoint refusing it is CRITICAL (exit 2)" [ "$(rc refresh2)" -eq 2 ]
-  check "... as invalid_grant with its description" has "$TMP/refresh2.out" \
-    "invalid_grant: Token has been expired or revoked."
-  run e500 --oauth-token-url "$EP/500" --oauth-client-id app \
-    --oauth-client-secret-file "$TMP/secret"
-  check "an HTTP 500 page is a named error, CRITICAL" [ "$(rc e500)" -eq 2 ]
-  check "... protocol_error in token" has "$TMP/e500.out" \
-    "protocol_error in token"
-  run slow --oauth-token-url "$EP/hang" --oauth-client-id app \
-    --oauth-client-secret-file "$TMP/secret" --oauth-token-timeout 500ms
-  check "a hanging endpoint times out in phase token" has "$TMP/slow.out" \
-    "timeout in token"
-  : >"$TMP/hits"
-  "$BIN" check "imap://$BOX" --tls none --user "$USER_" --monitor \
-    --count 3 --interval 100ms --oauth-token-url "$EP/token" \
-    --oauth-client-id app --oauth-client-secret-file "$TMP/secret" \
-    >"$TMP/mon.out" 2>&1
-  check "--monitor: three tests pass" [ "$(grep -c ' OK ' "$TMP/mon.out")" -eq 3 ]
-  check "--monitor: the endpoint is asked once per token lifetime" \
-    [ "$(grep -c client_credentials "$TMP/hits")" -eq 1 ]
-  if grep -qF -e sekrit -e ya29.good -e rt-1 -e rt-2 "$TMP"/*.out; then
-    bad "no output holds the secret, token or refresh token" "found"
-  else
-    ok "no output holds the secret, token or refresh token"
-  fi
+EP="http://$(addr idp)"
+printf 'sekrit\n' >"$TMP/secret"
+export CLIENT_SECRET=sekrit
+run cc --oauth-token-url "$EP/token" --oauth-client-id app \
+  --oauth-client-secret-env CLIENT_SECRET --oauth-scope "mail .default"
+check "client credentials: logs in" [ "$(rc cc)" -eq 0 ]
+check "client credentials: the token phase is timed" has "$TMP/cc.out" \
+  " token="
+printf 'wrong\n' >"$TMP/badsecret"
+run badcc --oauth-token-url "$EP/token" --oauth-client-id app \
+  --oauth-client-secret-file "$TMP/badsecret"
+check "invalid_client is CRITICAL (exit 2)" [ "$(rc badcc)" -eq 2 ]
+check "... auth_failed in token with the endpoint's description" \
+  has "$TMP/badcc.out" \
+  "auth_failed in token after"
+check "... and its error and description" has "$TMP/badcc.out" \
+  "invalid_client: AADSTS7000215: Invalid client secret provided."
+printf 'rt-1\n' >"$TMP/refresh"
+run refresh --oauth-token-url "$EP/token" --oauth-client-id app \
+  --oauth-refresh-token-file "$TMP/refresh"
+check "refresh token: logs in" [ "$(rc refresh)" -eq 0 ]
+check "refresh token: the rotated one is written back" \
+  [ "$(cat "$TMP/refresh")" = "rt-2" ]
+check "refresh token: no temporary file is left" \
+  [ "$(ls "$TMP" | grep -c 'refresh.tmp')" -eq 0 ]
+run refresh2 --oauth-token-url "$EP/token" --oauth-client-id app \
+  --oauth-refresh-token-file "$TMP/refresh"
+# The next run presents rt-2, which the endpoint (having rotated rt-1
+# to it) does not know.
+check "the rotated refresh token is presented next: refused, CRITICAL" \
+  [ "$(rc refresh2)" -eq 2 ]
+check "... as invalid_grant with its description" has "$TMP/refresh2.out" \
+  "invalid_grant: Token has been expired or revoked."
+run e500 --oauth-token-url "http://$(addr idp500)/token" --oauth-client-id app \
+  --oauth-client-secret-file "$TMP/secret"
+check "an HTTP 500 page is a named error, CRITICAL" [ "$(rc e500)" -eq 2 ]
+check "... protocol_error in token" has "$TMP/e500.out" \
+  "protocol_error in token"
+run slow --oauth-token-url "http://$(addr idphang)/token" --oauth-client-id app \
+  --oauth-client-secret-file "$TMP/secret" --oauth-token-timeout 500ms
+check "a hanging endpoint times out in phase token" has "$TMP/slow.out" \
+  "timeout in token"
+# rt-mon is good once (the endpoint rotates it to rt-mon2, which it does
+# not know): three passing tests mean one fetch for the token's hour.
+printf 'rt-mon\n' >"$TMP/refresh-mon"
+"$BIN" check "imap://$BOX" --tls none --user "$USER_" --monitor \
+  --count 3 --interval 100ms --oauth-token-url "$EP/token" \
+  --oauth-client-id app --oauth-refresh-token-file "$TMP/refresh-mon" \
+  >"$TMP/mon.out" 2>&1
+check "--monitor: three tests pass on one fetched token" \
+  [ "$(grep -c ' OK ' "$TMP/mon.out")" -eq 3 ]
+check "--monitor: the token was fetched once (rt-mon rotated once)" \
+  [ "$(cat "$TMP/refresh-mon")" = rt-mon2 ]
+if grep -qF -e sekrit -e ya29.good -e rt-1 -e rt-2 "$TMP"/*.out; then
+  bad "no output holds the secret, token or refresh token" "found"
 else
-  echo "skip  the token endpoint checks: python3 is missing"
+  ok "no output holds the secret, token or refresh token"
 fi
 
 finish
