@@ -120,11 +120,11 @@ struct mp_fake_user {
  * OAUTHBEARER (fake_servers/oauth.c). */
 struct mp_fake_token {
   char *token;
-  char *user;         /* whose it is */
-  char *scope;        /* space-separated scopes it grants, or NULL: none */
+  char *user;          /* whose it is */
+  char *scope;         /* space-separated scopes it grants, or NULL: none */
   uint64_t expires_ms; /* it expires this long after the server started;
                           0: never */
-  int expired;        /* already expired when the server starts */
+  int expired;         /* already expired when the server starts */
 };
 
 /* How the server refuses a token: the error challenge and the final

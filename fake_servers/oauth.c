@@ -54,8 +54,7 @@ static char *challenge(const struct mp_fake_server *srv, enum why why)
      * openid-configuration are optional. */
     j = json_pack("{s:s, s:s, s:s}", "status",
                   why == WHY_SCOPE ? "insufficient_scope" : "invalid_token",
-                  "scope", o->scope ? o->scope : "mail",
-                  "openid-configuration",
+                  "scope", o->scope ? o->scope : "mail", "openid-configuration",
                   "https://auth.example.test/.well-known/"
                   "openid-configuration");
     break;

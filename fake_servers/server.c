@@ -169,8 +169,8 @@ int mp_fake_in_list(char *const *list, size_t n, const char *name)
 
 /* What a server offers when the case names no mechanisms: the bearer
  * ones when it has tokens, the password ones when it has users. */
-static const char *const default_auth[] = {"OAUTHBEARER", "XOAUTH2",
-                                           "CRAM-MD5", "LOGIN", "PLAIN"};
+static const char *const default_auth[] = {"OAUTHBEARER", "XOAUTH2", "CRAM-MD5",
+                                           "LOGIN", "PLAIN"};
 
 /* The default list for cfg: a slice of default_auth, *n long. */
 static char *const *default_list(const struct mp_fake_config *cfg, size_t *n)

@@ -157,7 +157,7 @@ struct mp_fake_server {
   struct mp_listener *listener;
   struct mp_tls_ctx *tls_ctx; /* NULL when the server has no TLS */
   uint16_t port;
-  int trace; /* MP_FAKE_TRACE was set at start: trace state changes */
+  int trace;           /* MP_FAKE_TRACE was set at start: trace state changes */
   uint64_t started_ms; /* uv_now at start: tokens expire from here */
   /* Bit (1 << enum mp_rule_on) set when some rule of the script can match
    * that event (a line rule sets MP_ON_COMMAND's bit too): an event

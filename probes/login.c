@@ -194,8 +194,8 @@ static struct mp_sasl_client *new_client(struct mp_probe *p, int mech)
   struct mp_sasl_client *c =
       mp_sasl_client_new(mech, p->o.user, p->o.token ? p->o.token : "");
   if (c && mech == MP_SASL_OAUTHBEARER)
-    mp_sasl_client_set_target(
-        c, p->o.servername ? p->o.servername : p->o.host, p->o.port);
+    mp_sasl_client_set_target(c, p->o.servername ? p->o.servername : p->o.host,
+                              p->o.port);
   return c;
 }
 

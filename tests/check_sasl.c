@@ -59,8 +59,7 @@ static const char *lookup(void *data, const char *user)
 /* The bearer check of the tests: a user's token is their password here,
  * so one vector checks every mechanism; a refusal carries RFC 7628's
  * error. */
-static int bearer(void *data, const char *user, const char *token,
-                  char **error)
+static int bearer(void *data, const char *user, const char *token, char **error)
 {
   const char *want = lookup(data, user);
 
@@ -873,9 +872,9 @@ END_TEST
 /* Google's XOAUTH2 page and RFC 7628 4.1 give the client's message. */
 START_TEST(test_oauth_client_messages)
 {
-  struct mp_sasl_client *c = mp_sasl_client_new(
-      MP_SASL_XOAUTH2, "someuser@example.com",
-      "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg");
+  struct mp_sasl_client *c =
+      mp_sasl_client_new(MP_SASL_XOAUTH2, "someuser@example.com",
+                         "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg");
   char *out;
 
   ck_assert_int_eq(mp_sasl_client_initial(c, &out), 0);
@@ -987,12 +986,12 @@ END_TEST
 START_TEST(test_oauth_server)
 {
   static const char *const bad[] = {
-      "user=tim\001auth=Bearer x\001",          /* one kvsep at the end */
-      "user=tim\001auth=Basic eA==\001\001",    /* not Bearer */
-      "auth=Bearer x\001\001",                  /* XOAUTH2 without user */
+      "user=tim\001auth=Bearer x\001",                /* one kvsep at the end */
+      "user=tim\001auth=Basic eA==\001\001",          /* not Bearer */
+      "auth=Bearer x\001\001",                        /* XOAUTH2 without user */
       "p=tls-unique,a=tim,\001auth=Bearer x\001\001", /* channel binding */
-      "n,a=tim\001auth=Bearer x\001\001",       /* gs2-header unfinished */
-      "n,a=t=4im,\001auth=Bearer x\001\001",    /* a bad saslname escape */
+      "n,a=tim\001auth=Bearer x\001\001",    /* gs2-header unfinished */
+      "n,a=t=4im,\001auth=Bearer x\001\001", /* a bad saslname escape */
   };
   int mech = _i ? MP_SASL_XOAUTH2 : MP_SASL_OAUTHBEARER;
   struct mp_sasl_server *s = server(mech);
@@ -1183,10 +1182,9 @@ END_TEST
 
 START_TEST(test_names)
 {
-  static const char *const names[] = {"SCRAM-SHA-256", "SCRAM-SHA-1",
-                                      "CRAM-MD5",      "LOGIN",
-                                      "PLAIN",         "OAUTHBEARER",
-                                      "XOAUTH2"};
+  static const char *const names[] = {
+      "SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "LOGIN",
+      "PLAIN",         "OAUTHBEARER", "XOAUTH2"};
   int m;
 
   ck_assert_int_eq(N(names), MP_SASL_COUNT);

@@ -32,11 +32,11 @@ struct mp_sasl_client {
   int phase;  /* the mechanism's own progress */
   char *user; /* copies */
   char *password;
-  char *nonce;              /* test-only fixed SCRAM nonce, base64 */
-  struct Gsasl_session *gs; /* SCRAM: the GNU SASL session */
-  char *host;               /* OAUTHBEARER host key, or NULL */
-  unsigned port;            /* OAUTHBEARER port key, 0: none */
-  int got_error;            /* bearer: the server sent its error */
+  char *nonce;                      /* test-only fixed SCRAM nonce, base64 */
+  struct Gsasl_session *gs;         /* SCRAM: the GNU SASL session */
+  char *host;                       /* OAUTHBEARER host key, or NULL */
+  unsigned port;                    /* OAUTHBEARER port key, 0: none */
+  int got_error;                    /* bearer: the server sent its error */
   struct mp_sasl_oauth_error oauth; /* ... and this is it */
 };
 

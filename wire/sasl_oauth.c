@@ -296,8 +296,7 @@ int mp_sasl__oauth_server(struct mp_sasl_server *s, const unsigned char *in,
     /* RFC 7628 3.2.3: a single %x01; Google's XOAUTH2: an empty line. A
      * client that sends anything else is out of step. */
     s->phase = 3;
-    if (s->mech == MP_SASL_OAUTHBEARER ? len == 1 && in[0] == KVSEP
-                                       : len == 0)
+    if (s->mech == MP_SASL_OAUTHBEARER ? len == 1 && in[0] == KVSEP : len == 0)
       return MP_E_AUTH_FAILED;
     return MP_E_PROTOCOL_ERROR;
   default:

@@ -22,8 +22,8 @@ static int get_clients(struct ctx *x, const struct ynode *n,
                        struct mp_idp_config *d)
 {
   static const char *const keys[] = {"secret", "token", NULL};
-  if ((d->clients = cy_entries(x, "clients", n, "clients",
-                               sizeof *d->clients)) == NULL)
+  if ((d->clients =
+           cy_entries(x, "clients", n, "clients", sizeof *d->clients)) == NULL)
     return -1;
   for (size_t i = 0; i < n->nkids; i += 2) {
     struct mp_idp_client *cl = &d->clients[d->nclients++];
@@ -33,8 +33,9 @@ static int get_clients(struct ctx *x, const struct ynode *n,
         cy_check_keys(x, v, "a client", keys) < 0)
       return -1;
     if ((f = cy_get(v, "secret")) == NULL || cy_get(v, "token") == NULL)
-      return cy_fail(x, v, "a client needs 'secret' and 'token' (the "
-                           "access token it is granted)");
+      return cy_fail(x, v,
+                     "a client needs 'secret' and 'token' (the "
+                     "access token it is granted)");
     if (cy_get_str(x, "secret", f, 0, &cl->secret) < 0 ||
         cy_get_str(x, "token", cy_get(v, "token"), 0, &cl->token) < 0)
       return -1;
@@ -58,8 +59,9 @@ static int get_refresh(struct ctx *x, const struct ynode *n,
         cy_check_keys(x, v, "a refresh token", keys) < 0)
       return -1;
     if ((f = cy_get(v, "token")) == NULL)
-      return cy_fail(x, v, "a refresh token needs 'token' (the access "
-                           "token it buys)");
+      return cy_fail(x, v,
+                     "a refresh token needs 'token' (the access "
+                     "token it buys)");
     if (cy_get_str(x, "token", f, 0, &r->token) < 0 ||
         cy_opt_str(x, v, "rotate", 0, NULL, &r->rotate) < 0)
       return -1;
@@ -70,9 +72,9 @@ static int get_refresh(struct ctx *x, const struct ynode *n,
 int cy_parse_idp(struct ctx *x, const struct ynode *kn, const struct ynode *n,
                  struct mp_case *c)
 {
-  static const char *const keys[] = {"protocol", "clients",    "refresh_tokens",
-                                     "tokens",   "scope",      "expires_in",
-                                     "answer",   "delay",      NULL};
+  static const char *const keys[] = {"protocol", "clients", "refresh_tokens",
+                                     "tokens",   "scope",   "expires_in",
+                                     "answer",   "delay",   NULL};
   const struct ynode *v;
   char where[96];
   int e;
@@ -123,13 +125,14 @@ int cy_parse_probe_idp(struct ctx *x, const struct ynode *n,
   static const char *const with[] = {"client_id", "client_secret",
                                      "refresh_token", "scope", NULL};
   if (v && x->module)
-    return cy_fail(x, v, "'token_endpoint' names a fake server; a module "
-                         "has none");
+    return cy_fail(x, v,
+                   "'token_endpoint' names a fake server; a module "
+                   "has none");
   if (!v) {
     for (size_t i = 0; with[i]; i++)
       if (cy_get(n, with[i]))
-        return cy_fail(x, cy_get(n, with[i]),
-                       "'%s' goes with 'token_endpoint'", with[i]);
+        return cy_fail(x, cy_get(n, with[i]), "'%s' goes with 'token_endpoint'",
+                       with[i]);
     return 0;
   }
   if (cy_get(n, "token"))

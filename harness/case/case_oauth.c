@@ -17,8 +17,7 @@ int cy_parse_tokens(struct ctx *x, const struct ynode *n,
 {
   static const char *const keys[] = {"user", "scope", "expires", "expired",
                                      NULL};
-  if ((*tokens = cy_entries(x, "tokens", n, "tokens", sizeof **tokens)) ==
-      NULL)
+  if ((*tokens = cy_entries(x, "tokens", n, "tokens", sizeof **tokens)) == NULL)
     return -1;
   for (size_t i = 0; i < n->nkids; i += 2) {
     struct mp_fake_token *t = &(*tokens)[(*ntokens)++];

@@ -294,10 +294,22 @@ static int get_path(struct ctx *x, const char *key, const struct ynode *n,
 /* Keys of a probe that talks to one server (probe:, probe.send:,
  * probe.fetch:), and the part of them a roundtrip's top level shares with
  * both halves. */
-static const char *const endpoint_only_keys[] = {
-    "server",   "target", "tls",        "port", "user",
-    "password", "auth",   "servername", "helo", "token", "token_endpoint",
-    "client_id", "client_secret", "refresh_token", "scope", NULL};
+static const char *const endpoint_only_keys[] = {"server",
+                                                 "target",
+                                                 "tls",
+                                                 "port",
+                                                 "user",
+                                                 "password",
+                                                 "auth",
+                                                 "servername",
+                                                 "helo",
+                                                 "token",
+                                                 "token_endpoint",
+                                                 "client_id",
+                                                 "client_secret",
+                                                 "refresh_token",
+                                                 "scope",
+                                                 NULL};
 static const char *const rt_only_keys[] = {
     "send", "fetch", "from", "to",   "subject",  "email_timeout",
     "poll", "mode",  "id",   "runs", "interval", NULL};
@@ -554,18 +566,34 @@ static int parse_half(struct ctx *x, const struct ynode *kn,
                       const struct ynode *n, struct mp_case *c, int fetch)
 {
   static const char *const send_keys[] = {
-      "server",   "target",     "tls",
-      "port",     "user",       "password",
-      "auth",     "timeout",    "connect_timeout",
-      "insecure", "servername", "helo",
-      "cafile",   "dns",        "token", "token_endpoint", "client_id",
-      "client_secret", "refresh_token", "scope", NULL};
-  static const char *const fetch_keys[] = {
-      "type",     "server",     "target", "tls",     "port",
-      "user",     "password",   "auth",   "timeout", "connect_timeout",
-      "insecure", "servername", "cafile", "dns",     "token",
-      "token_endpoint", "client_id", "client_secret", "refresh_token",
-      "scope", NULL};
+      "server",         "target",     "tls",
+      "port",           "user",       "password",
+      "auth",           "timeout",    "connect_timeout",
+      "insecure",       "servername", "helo",
+      "cafile",         "dns",        "token",
+      "token_endpoint", "client_id",  "client_secret",
+      "refresh_token",  "scope",      NULL};
+  static const char *const fetch_keys[] = {"type",
+                                           "server",
+                                           "target",
+                                           "tls",
+                                           "port",
+                                           "user",
+                                           "password",
+                                           "auth",
+                                           "timeout",
+                                           "connect_timeout",
+                                           "insecure",
+                                           "servername",
+                                           "cafile",
+                                           "dns",
+                                           "token",
+                                           "token_endpoint",
+                                           "client_id",
+                                           "client_secret",
+                                           "refresh_token",
+                                           "scope",
+                                           NULL};
   struct mp_case_rt *rt = c->probe.rt;
   struct mp_case_probe *p = fetch ? &rt->fetch : &rt->send;
   const char *where = x->module ? (fetch ? "fetch" : "send")
@@ -737,12 +765,28 @@ static int parse_roundtrip(struct ctx *x, const struct ynode *kn,
 int cy_parse_probe(struct ctx *x, const struct ynode *kn, const struct ynode *n,
                    struct mp_case *c)
 {
-  static const char *const keys[] = {
-      "type",     "server",     "target", "tls",     "port",
-      "user",     "password",   "auth",   "timeout", "connect_timeout",
-      "insecure", "servername", "helo",   "cafile",  "dns",
-      "token",    "token_endpoint", "client_id", "client_secret",
-      "refresh_token", "scope", NULL};
+  static const char *const keys[] = {"type",
+                                     "server",
+                                     "target",
+                                     "tls",
+                                     "port",
+                                     "user",
+                                     "password",
+                                     "auth",
+                                     "timeout",
+                                     "connect_timeout",
+                                     "insecure",
+                                     "servername",
+                                     "helo",
+                                     "cafile",
+                                     "dns",
+                                     "token",
+                                     "token_endpoint",
+                                     "client_id",
+                                     "client_secret",
+                                     "refresh_token",
+                                     "scope",
+                                     NULL};
   struct mp_case_probe *p = &c->probe;
   const struct ynode *v;
   int e;

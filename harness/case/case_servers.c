@@ -529,12 +529,25 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
                         const struct ynode *n, struct mp_fake_config *s,
                         struct mp_case *c)
 {
-  static const char *const keys[] = {
-      "protocol",  "tls",      "cert",         "key",
-      "hostname",  "users",    "auth",         "auth_requires_tls",
-      "advertise", "withhold", "apop",         "tls_fault",
-      "mailboxes", "delivery", "idle_timeout", "script",
-      "tokens",    "oauth",    NULL};
+  static const char *const keys[] = {"protocol",
+                                     "tls",
+                                     "cert",
+                                     "key",
+                                     "hostname",
+                                     "users",
+                                     "auth",
+                                     "auth_requires_tls",
+                                     "advertise",
+                                     "withhold",
+                                     "apop",
+                                     "tls_fault",
+                                     "mailboxes",
+                                     "delivery",
+                                     "idle_timeout",
+                                     "script",
+                                     "tokens",
+                                     "oauth",
+                                     NULL};
   const struct ynode *v;
   char where[96];
   int e;
@@ -636,9 +649,9 @@ int cy_parse_servers(struct ctx *x, const struct ynode *n, struct mp_case *c)
   if ((c->idps = calloc(n->nkids / 2 + 1, sizeof *c->idps)) == NULL)
     return cy_oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
-    const struct ynode *pv =
-        n->kids[i + 1]->kind == Y_MAP ? cy_get(n->kids[i + 1], "protocol")
-                                      : NULL;
+    const struct ynode *pv = n->kids[i + 1]->kind == Y_MAP
+                                 ? cy_get(n->kids[i + 1], "protocol")
+                                 : NULL;
     if (pv && pv->kind == Y_SCALAR && pv->str &&
         strcasecmp(pv->str, "oauth") == 0) {
       /* The fake token endpoint: not a mail server. */

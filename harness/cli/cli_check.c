@@ -250,7 +250,8 @@ int mp_cli_check(int argc, char **argv)
     goto out;
   }
   if (oauth && !pc.login.user) {
-    rc = mp_probe_cli_usage(&pc, "a token needs --user (the mailbox it is for)");
+    rc =
+        mp_probe_cli_usage(&pc, "a token needs --user (the mailbox it is for)");
     goto out;
   }
   if (pc.login.user && !pc.login.password && !oauth) {

@@ -159,9 +159,8 @@ static void on_done(struct mp_result *r, const char *token, void *data)
 /* Fills one side's probe options. 0 or -1 with a message. */
 static int side_opts(const char *name, struct side *s,
                      const struct mp_cli_login *own,
-                     const struct mp_cli_login *both, int want_smtp,
-                     int oauth, struct mp_probe_opts *o, char *err,
-                     size_t errlen)
+                     const struct mp_cli_login *both, int want_smtp, int oauth,
+                     struct mp_probe_opts *o, char *err, size_t errlen)
 {
   if (!s->url) {
     snprintf(err, errlen, "missing --%s URL", name);

@@ -162,10 +162,9 @@ static int take_oauth(struct mp_probe_cli *p, int id, const char *val,
     /* Read as a password is: from a file or the environment only. */
     struct mp_cli_login l = {0};
     int env = id == OPT_OAUTH_CLIENT_SECRET_ENV;
-    if (mp_cli_login_password(&l,
-                              env ? "oauth-client-secret-env"
-                                  : "oauth-client-secret-file",
-                              val, env, err, errlen) < 0)
+    if (mp_cli_login_password(
+            &l, env ? "oauth-client-secret-env" : "oauth-client-secret-file",
+            val, env, err, errlen) < 0)
       return -1;
     if (p->oauth_secret) {
       memset(p->oauth_secret, 0, strlen(p->oauth_secret));

@@ -135,8 +135,8 @@ static void grant(struct mp_idp *d, struct mp_http_req *req, const char *token,
                   const char *refresh)
 {
   const struct mp_idp_config *c = d->cfg;
-  json_t *o = json_pack("{s:s, s:s, s:I}", "access_token", token,
-                        "token_type", "Bearer", "expires_in",
+  json_t *o = json_pack("{s:s, s:s, s:I}", "access_token", token, "token_type",
+                        "Bearer", "expires_in",
                         (json_int_t)(c->expires_in_s ? c->expires_in_s : 3600));
   if (o && c->scope)
     json_object_set_new(o, "scope", json_string(c->scope));
@@ -164,9 +164,8 @@ static const char *field(struct mp_http_req *req, const char *name, char *buf,
 
 /* client_id and client_secret from the body or HTTP Basic (RFC 6749
  * 2.3.1) into id and secret; 1 when the pair is one of the clients'. */
-static const struct mp_idp_client *client_of(struct mp_idp *d,
-                                             struct mp_http_req *req,
-                                             char *buf, size_t cap)
+static const struct mp_idp_client *
+client_of(struct mp_idp *d, struct mp_http_req *req, char *buf, size_t cap)
 {
   const struct mp_idp_config *c = d->cfg;
   char auth[512];
@@ -184,8 +183,8 @@ static const struct mp_idp_client *client_of(struct mp_idp *d,
     char *colon = dec ? memchr(dec, ':', n) : NULL;
     if (colon) {
       snprintf(idc, sizeof(idc), "%.*s", (int)(colon - (char *)dec), dec);
-      snprintf(sec, sizeof(sec), "%.*s", (int)(n - (size_t)(colon + 1 - (char *)dec)),
-               colon + 1);
+      snprintf(sec, sizeof(sec), "%.*s",
+               (int)(n - (size_t)(colon + 1 - (char *)dec)), colon + 1);
     }
     free(dec);
   }

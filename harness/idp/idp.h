@@ -52,10 +52,10 @@ struct mp_idp_config {
    * tokens, as the mail servers take them). */
   struct mp_fake_token *tokens;
   size_t ntokens;
-  char *scope;            /* the scope an answer names, or NULL */
-  uint64_t expires_in_s;  /* the lifetime an answer names; 0: 3600 */
+  char *scope;           /* the scope an answer names, or NULL */
+  uint64_t expires_in_s; /* the lifetime an answer names; 0: 3600 */
   enum mp_idp_answer answer;
-  uint64_t delay_ms;      /* every /token answer waits this long */
+  uint64_t delay_ms; /* every /token answer waits this long */
 };
 
 /* Starts the endpoint on 127.0.0.1 at a port the kernel picks; the config

@@ -16,13 +16,13 @@ struct mp_token_source {
   uv_loop_t *loop;
   struct mp_token_opts o; /* strings point into owned */
   char *owned[9];
-  char *cached;         /* the token, or NULL */
-  uint64_t expires_ms;  /* uv_now when it stops being used; 0: never */
-  uv_timer_t later;     /* runs a cached answer's callback on the loop */
+  char *cached;        /* the token, or NULL */
+  uint64_t expires_ms; /* uv_now when it stops being used; 0: never */
+  uv_timer_t later;    /* runs a cached answer's callback on the loop */
   int busy, closing;
-  char *file_tok;      /* a token file just read, answered on the loop */
-  char file_why[400];  /* ... or why it could not be */
-  int pending;         /* on_later answers file_tok / file_why */
+  char *file_tok;     /* a token file just read, answered on the loop */
+  char file_why[400]; /* ... or why it could not be */
+  int pending;        /* on_later answers file_tok / file_why */
   uint64_t t0_us;
   mp_token_cb cb;
   void *cb_data;
@@ -63,10 +63,10 @@ struct mp_token_source *mp_token_source_new(struct uv_loop_s *loop,
     return NULL;
   s->loop = loop;
   s->o = *o;
-  const char **strs[] = {&s->o.file,          &s->o.command, &s->o.url,
-                         &s->o.client_id,     &s->o.client_secret,
-                         &s->o.scope,         &s->o.refresh_file,
-                         &s->o.cafile,        &s->o.refresh_token};
+  const char **strs[] = {
+      &s->o.file,         &s->o.command,       &s->o.url,
+      &s->o.client_id,    &s->o.client_secret, &s->o.scope,
+      &s->o.refresh_file, &s->o.cafile,        &s->o.refresh_token};
   for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
     if (*strs[i] && !(*strs[i] = s->owned[i] = strdup(*strs[i]))) {
       for (size_t k = 0; k < i; k++)
@@ -139,7 +139,8 @@ static void on_fetched(void *data, char *token, int64_t expires_in, int err,
     s->cached = token;
     s->expires_ms = 0;
     if (expires_in > TOKEN_MARGIN_S)
-      s->expires_ms = uv_now(s->loop) + (uint64_t)(expires_in - TOKEN_MARGIN_S) * 1000;
+      s->expires_ms =
+          uv_now(s->loop) + (uint64_t)(expires_in - TOKEN_MARGIN_S) * 1000;
     else
       s->expires_ms = 1; /* stale at once */
     answer(s, token, 0, 0, NULL, took);
@@ -171,8 +172,8 @@ int mp_token_get(struct mp_token_source *s, mp_token_cb cb, void *data)
     if (mp_read_secret_file(s->o.file, &tok, err, sizeof err) < 0) {
       snprintf(s->file_why, sizeof s->file_why, "--oauth-token-file %s", err);
     } else if (!*tok) {
-      snprintf(s->file_why, sizeof s->file_why,
-               "--oauth-token-file %s: empty", s->o.file);
+      snprintf(s->file_why, sizeof s->file_why, "--oauth-token-file %s: empty",
+               s->o.file);
       wipe(tok);
       tok = NULL;
     }
@@ -197,8 +198,8 @@ int mp_token_get(struct mp_token_source *s, mp_token_cb cb, void *data)
     char err[300];
     if (mp_read_secret_file(s->o.refresh_file, &refresh, err, sizeof err) < 0 ||
         !*refresh) {
-      snprintf(s->file_why, sizeof s->file_why,
-               "--oauth-refresh-token-file %s", refresh ? "is empty" : err);
+      snprintf(s->file_why, sizeof s->file_why, "--oauth-refresh-token-file %s",
+               refresh ? "is empty" : err);
       wipe(refresh);
       s->pending = 1;
       uv_timer_start(&s->later, on_later, 0, 0);

@@ -17,8 +17,8 @@ struct mp_token_source;
 
 /* What the user gave; strings are copied by mp_token_source_new. */
 struct mp_token_opts {
-  const char *file;    /* a file holding the token */
-  const char *command; /* a command line, split on blanks (no shell) */
+  const char *file;            /* a file holding the token */
+  const char *command;         /* a command line, split on blanks (no shell) */
   uint64_t command_timeout_ms; /* 0: 10 s */
   const char *url;             /* the token endpoint */
   const char *client_id;
@@ -75,8 +75,7 @@ struct mp_token_reply {
 /* Parses len bytes: 0, or MP_E_PROTOCOL_ERROR when it is no JSON object
  * or has neither access_token nor error (r is cleared), or
  * MP_E_NO_RESOURCES. */
-int mp_token_reply_parse(const char *buf, size_t len,
-                         struct mp_token_reply *r);
+int mp_token_reply_parse(const char *buf, size_t len, struct mp_token_reply *r);
 void mp_token_reply_clear(struct mp_token_reply *r);
 
 /* Internal to harness/oauth/: the command and the HTTP request. Each
@@ -87,8 +86,8 @@ typedef void (*mp_token_done)(void *data, char *token, int64_t expires_in,
                               int err, int local, const char *why);
 struct mp_token_job *mp_token_cmd_start(struct uv_loop_s *loop,
                                         const char *command,
-                                        uint64_t timeout_ms,
-                                        mp_token_done done, void *data);
+                                        uint64_t timeout_ms, mp_token_done done,
+                                        void *data);
 struct mp_token_job *mp_token_http_start(struct uv_loop_s *loop,
                                          const struct mp_token_opts *o,
                                          const char *refresh_token,

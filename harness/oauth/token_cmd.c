@@ -63,14 +63,13 @@ static void finish(struct mp_token_job *j)
     err = MP_E_AUTH_FAILED;
   } else if (j->too_long) {
     snprintf(why, sizeof why,
-             "--oauth-token-command printed more than %d bytes",
-             CMD_MAX_OUT);
+             "--oauth-token-command printed more than %d bytes", CMD_MAX_OUT);
     err = MP_E_PROTOCOL_ERROR;
   } else {
     /* The token is the output less trailing white space. */
-    while (j->len > 0 && (j->buf[j->len - 1] == '\n' ||
-                          j->buf[j->len - 1] == '\r' ||
-                          j->buf[j->len - 1] == ' '))
+    while (j->len > 0 &&
+           (j->buf[j->len - 1] == '\n' || j->buf[j->len - 1] == '\r' ||
+            j->buf[j->len - 1] == ' '))
       j->len--;
     j->buf[j->len] = '\0';
     if (j->len == 0) {
@@ -148,8 +147,8 @@ static void on_timeout(uv_timer_t *t)
 
 struct mp_token_job *mp_token_cmd_start(struct uv_loop_s *loop,
                                         const char *command,
-                                        uint64_t timeout_ms,
-                                        mp_token_done done, void *data)
+                                        uint64_t timeout_ms, mp_token_done done,
+                                        void *data)
 {
   struct mp_token_job *j = calloc(1, sizeof *j);
   char *argv[CMD_MAX_ARGS + 1];
@@ -169,19 +168,17 @@ struct mp_token_job *mp_token_cmd_start(struct uv_loop_s *loop,
   if (argc == 0) {
     free(j->words);
     free(j);
-    done(data, NULL, -1, MP_E_AUTH_FAILED, 1,
-         "--oauth-token-command is empty");
+    done(data, NULL, -1, MP_E_AUTH_FAILED, 1, "--oauth-token-command is empty");
     return NULL;
   }
   uv_pipe_init(loop, &j->out, 0);
   uv_timer_init(loop, &j->timer);
   j->out.data = j->timer.data = j->proc.data = j;
   j->open = 3;
-  uv_stdio_container_t io[3] = {
-      {.flags = UV_IGNORE},
-      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-       .data.stream = (uv_stream_t *)&j->out},
-      {.flags = UV_INHERIT_FD, .data.fd = 2}};
+  uv_stdio_container_t io[3] = {{.flags = UV_IGNORE},
+                                {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+                                 .data.stream = (uv_stream_t *)&j->out},
+                                {.flags = UV_INHERIT_FD, .data.fd = 2}};
   uv_process_options_t po = {.exit_cb = on_child_exit,
                              .file = argv[0],
                              .args = argv,

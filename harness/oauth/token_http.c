@@ -133,7 +133,7 @@ static void finish(struct mp_token_job *j, CURLcode cc)
   if (cc != CURLE_OK) {
     snprintf(why, sizeof why, "the token endpoint could not be asked: %s",
              j->too_long ? "the answer is too long" : curl_easy_strerror(cc));
-    err = cc == CURLE_OPERATION_TIMEDOUT ? MP_E_TIMEOUT
+    err = cc == CURLE_OPERATION_TIMEDOUT         ? MP_E_TIMEOUT
           : cc == CURLE_PEER_FAILED_VERIFICATION ? MP_E_CERT_INVALID
           : cc == CURLE_COULDNT_CONNECT          ? MP_E_CONNECT_REFUSED
           : j->too_long                          ? MP_E_PROTOCOL_ERROR
@@ -317,8 +317,9 @@ struct mp_token_job *mp_token_http_start(struct uv_loop_s *loop,
     if (j->multi)
       curl_multi_cleanup(j->multi);
     job_free(j);
-    done(data, NULL, -1, MP_E_NO_RESOURCES, 1, "the HTTP request could not "
-                                               "be set up");
+    done(data, NULL, -1, MP_E_NO_RESOURCES, 1,
+         "the HTTP request could not "
+         "be set up");
     return NULL;
   }
   CURL *e = j->easy;

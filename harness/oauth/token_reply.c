@@ -40,8 +40,7 @@ static int str_member(json_t *o, const char *key, char **out)
   return 0;
 }
 
-int mp_token_reply_parse(const char *buf, size_t len,
-                         struct mp_token_reply *r)
+int mp_token_reply_parse(const char *buf, size_t len, struct mp_token_reply *r)
 {
   json_error_t jerr;
   memset(r, 0, sizeof *r);

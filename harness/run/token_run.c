@@ -71,8 +71,8 @@ static void fetch_next(struct job *j)
       .refresh_token = p->refresh_token,
       .scope = p->oauth_scope,
       /* The probe's own timeout bounds the fetch too. */
-      .http_timeout_ms = p->opts.timeout_ms ? p->opts.timeout_ms
-                                            : MP_PROBE_DEFAULT_TIMEOUT_MS,
+      .http_timeout_ms =
+          p->opts.timeout_ms ? p->opts.timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS,
   };
   j->tok_src = mp_token_source_new(&j->run->loop, &o);
   if (!j->tok_src || mp_token_get(j->tok_src, on_token, j) < 0) {

@@ -89,8 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #else
 static int checks, accepted;
 
-static int bearer(void *data, const char *user, const char *token,
-                  char **error)
+static int bearer(void *data, const char *user, const char *token, char **error)
 {
   (void)data;
   checks++;
