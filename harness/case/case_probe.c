@@ -294,22 +294,9 @@ static int get_path(struct ctx *x, const char *key, const struct ynode *n,
 /* Keys of a probe that talks to one server (probe:, probe.send:,
  * probe.fetch:), and the part of them a roundtrip's top level shares with
  * both halves. */
-static const char *const endpoint_only_keys[] = {"server",
-                                                 "target",
-                                                 "tls",
-                                                 "port",
-                                                 "user",
-                                                 "password",
-                                                 "auth",
-                                                 "servername",
-                                                 "helo",
-                                                 "token",
-                                                 "token_endpoint",
-                                                 "client_id",
-                                                 "client_secret",
-                                                 "refresh_token",
-                                                 "scope",
-                                                 NULL};
+static const char *const endpoint_only_keys[] = {
+    "server",   "target", "tls",        "port", "user",
+    "password", "auth",   "servername", "helo", NULL};
 static const char *const rt_only_keys[] = {
     "send", "fetch", "from", "to",   "subject",  "email_timeout",
     "poll", "mode",  "id",   "runs", "interval", NULL};
@@ -330,18 +317,28 @@ int cy_in_list(const char *s, const char *const *list)
 static const char *const module_endpoint_keys[] = {"password_file",
                                                    "password_env", NULL};
 static const char *const module_rt_keys[] = {"state_file", NULL};
+/* Keys a case adds to each map that names one server: a token, or where
+ * to get one (harness/case/case_idp.c). */
+static const char *const oauth_keys[] = {
+    "token",         "token_endpoint", "client_id", "client_secret",
+    "refresh_token", "scope",          NULL};
 
-/* cy_check_keys over keys, plus extra when parsing a module. */
+/* cy_check_keys over keys, plus extra when parsing a module, plus the
+ * OAuth keys where keys name one server (a module refuses them itself,
+ * with the reason). */
 static int check_keys(struct ctx *x, const struct ynode *n, const char *where,
                       const char *const *keys, const char *const *extra)
 {
-  const char *all[48];
+  const char *all[56];
   size_t k = 0;
   for (; keys[k] != NULL && k < 40; k++)
     all[k] = keys[k];
   for (size_t i = 0; x->module && extra != NULL && extra[i] != NULL && k < 47;
        i++)
     all[k++] = extra[i];
+  for (size_t i = 0; extra == module_endpoint_keys && oauth_keys[i] && k < 55;
+       i++)
+    all[k++] = oauth_keys[i];
   all[k] = NULL;
   return cy_check_keys(x, n, where, all);
 }
@@ -566,34 +563,15 @@ static int parse_half(struct ctx *x, const struct ynode *kn,
                       const struct ynode *n, struct mp_case *c, int fetch)
 {
   static const char *const send_keys[] = {
-      "server",         "target",     "tls",
-      "port",           "user",       "password",
-      "auth",           "timeout",    "connect_timeout",
-      "insecure",       "servername", "helo",
-      "cafile",         "dns",        "token",
-      "token_endpoint", "client_id",  "client_secret",
-      "refresh_token",  "scope",      NULL};
-  static const char *const fetch_keys[] = {"type",
-                                           "server",
-                                           "target",
-                                           "tls",
-                                           "port",
-                                           "user",
-                                           "password",
-                                           "auth",
-                                           "timeout",
-                                           "connect_timeout",
-                                           "insecure",
-                                           "servername",
-                                           "cafile",
-                                           "dns",
-                                           "token",
-                                           "token_endpoint",
-                                           "client_id",
-                                           "client_secret",
-                                           "refresh_token",
-                                           "scope",
-                                           NULL};
+      "server",   "target",     "tls",
+      "port",     "user",       "password",
+      "auth",     "timeout",    "connect_timeout",
+      "insecure", "servername", "helo",
+      "cafile",   "dns",        NULL};
+  static const char *const fetch_keys[] = {
+      "type",     "server",     "target", "tls",     "port",
+      "user",     "password",   "auth",   "timeout", "connect_timeout",
+      "insecure", "servername", "cafile", "dns",     NULL};
   struct mp_case_rt *rt = c->probe.rt;
   struct mp_case_probe *p = fetch ? &rt->fetch : &rt->send;
   const char *where = x->module ? (fetch ? "fetch" : "send")
@@ -687,7 +665,8 @@ static int parse_roundtrip(struct ctx *x, const struct ynode *kn,
 
   for (size_t i = 0; i < n->nkids; i += 2) {
     const struct ynode *k = n->kids[i];
-    if (k->kind == Y_SCALAR && cy_in_list(k->str, endpoint_only_keys))
+    if (k->kind == Y_SCALAR && (cy_in_list(k->str, endpoint_only_keys) ||
+                                cy_in_list(k->str, oauth_keys)))
       return cy_fail(x, k,
                      "'%s' goes under send: or fetch: in a roundtrip probe",
                      cy_shown(x, k));
@@ -765,28 +744,11 @@ static int parse_roundtrip(struct ctx *x, const struct ynode *kn,
 int cy_parse_probe(struct ctx *x, const struct ynode *kn, const struct ynode *n,
                    struct mp_case *c)
 {
-  static const char *const keys[] = {"type",
-                                     "server",
-                                     "target",
-                                     "tls",
-                                     "port",
-                                     "user",
-                                     "password",
-                                     "auth",
-                                     "timeout",
-                                     "connect_timeout",
-                                     "insecure",
-                                     "servername",
-                                     "helo",
-                                     "cafile",
-                                     "dns",
-                                     "token",
-                                     "token_endpoint",
-                                     "client_id",
-                                     "client_secret",
-                                     "refresh_token",
-                                     "scope",
-                                     NULL};
+  static const char *const keys[] = {
+      "type",     "server",     "target", "tls",     "port",
+      "user",     "password",   "auth",   "timeout", "connect_timeout",
+      "insecure", "servername", "helo",   "cafile",  "dns",
+      NULL};
   struct mp_case_probe *p = &c->probe;
   const struct ynode *v;
   int e;
