@@ -529,25 +529,14 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
                         const struct ynode *n, struct mp_fake_config *s,
                         struct mp_case *c)
 {
-  static const char *const keys[] = {"protocol",
-                                     "tls",
-                                     "cert",
-                                     "key",
-                                     "hostname",
-                                     "users",
-                                     "auth",
-                                     "auth_requires_tls",
-                                     "advertise",
-                                     "withhold",
-                                     "apop",
-                                     "tls_fault",
-                                     "mailboxes",
-                                     "delivery",
-                                     "idle_timeout",
-                                     "script",
-                                     "tokens",
-                                     "oauth",
-                                     NULL};
+  /* clang-format off */
+  static const char *const keys[] = {
+      "protocol",  "tls",      "cert",         "key",
+      "hostname",  "users",    "auth",         "auth_requires_tls",
+      "advertise", "withhold", "apop",         "tls_fault",
+      "mailboxes", "delivery", "idle_timeout", "script",
+      "tokens",    "oauth",    NULL};
+  /* clang-format on */
   const struct ynode *v;
   char where[96];
   int e;
