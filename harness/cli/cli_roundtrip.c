@@ -54,6 +54,8 @@ static const char rt_usage[] =
     "  --send-user, --send-password-file, --send-password-env,\n"
     "  --fetch-user, --fetch-password-file, --fetch-password-env\n"
     "                        login for one side only\n"
+    "  --oauth-token-file, --oauth-token-command, --oauth-token-url, ...\n"
+    "                        an OAuth token for both sides, as in check\n"
     "  --send-tls MODE, --fetch-tls MODE   none, starttls, implicit, auto\n"
     "                        (default: the URL's)\n"
     "  --send-auth LIST, --fetch-auth LIST login methods, as in check\n"
