@@ -21,8 +21,11 @@ struct mp_token_source {
   uv_timer_t later;    /* runs a cached answer's callback on the loop */
   int busy, closing;
   char *file_tok;     /* a token file just read, answered on the loop */
+  char *refresh;      /* the refresh token of the request about to go */
   char file_why[400]; /* ... or why it could not be */
-  int pending;        /* on_later answers file_tok / file_why */
+  int pending;        /* on_later: 1 answers file_tok / file_why, 2
+                         starts the command, 3 the request (whose set-up
+                         may fail at once: never inside mp_token_get) */
   uint64_t t0_us;
   mp_token_cb cb;
   void *cb_data;
@@ -84,6 +87,7 @@ static void on_later_close(uv_handle_t *h)
   struct mp_token_source *s = h->data;
   wipe(s->cached);
   wipe(s->file_tok);
+  wipe(s->refresh);
   for (size_t i = 0; i < sizeof s->owned / sizeof *s->owned; i++)
     wipe(s->owned[i]);
   free(s);
@@ -115,6 +119,20 @@ static void on_fetched(void *data, char *token, int64_t expires_in, int err,
 static void on_later(uv_timer_t *t)
 {
   struct mp_token_source *s = t->data;
+  if (s->pending == 2) {
+    s->pending = 0;
+    mp_token_cmd_start(s->loop, s->o.command, s->o.command_timeout_ms,
+                       on_fetched, s);
+    return;
+  }
+  if (s->pending == 3) {
+    char *refresh = s->refresh;
+    s->pending = 0;
+    s->refresh = NULL;
+    mp_token_http_start(s->loop, &s->o, refresh, on_fetched, s);
+    wipe(refresh);
+    return;
+  }
   if (s->pending) {
     s->pending = 0;
     char *tok = s->file_tok;
@@ -183,8 +201,8 @@ int mp_token_get(struct mp_token_source *s, mp_token_cb cb, void *data)
     return 0;
   }
   if (s->o.command) {
-    mp_token_cmd_start(s->loop, s->o.command, s->o.command_timeout_ms,
-                       on_fetched, s);
+    s->pending = 2;
+    uv_timer_start(&s->later, on_later, 0, 0);
     return 0;
   }
   char *refresh = NULL;
@@ -206,7 +224,8 @@ int mp_token_get(struct mp_token_source *s, mp_token_cb cb, void *data)
       return 0;
     }
   }
-  mp_token_http_start(s->loop, &s->o, refresh, on_fetched, s);
-  wipe(refresh);
+  s->refresh = refresh;
+  s->pending = 3;
+  uv_timer_start(&s->later, on_later, 0, 0);
   return 0;
 }
