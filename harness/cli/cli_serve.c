@@ -252,7 +252,7 @@ int mp_cli_serve(int argc, char **argv)
     fprintf(stderr, "mailprobe serve: %s\n", err[0] ? err : file);
     goto out;
   }
-  if (c->nservers == 0) {
+  if (c->nservers == 0 && c->nidps == 0) {
     fprintf(stderr, "mailprobe serve: %s: the case has no servers\n", file);
     goto out;
   }
@@ -272,7 +272,7 @@ int mp_cli_serve(int argc, char **argv)
 
   ca = mp_ca_new("mailprobe serve CA", MP_KEY_EC_P256);
   store = mp_mailstore_new();
-  sv.servers = calloc(c->nservers, sizeof(*sv.servers));
+  sv.servers = calloc(c->nservers + 1, sizeof(*sv.servers));
   if (!ca || !store || !sv.servers || mp_run_seed_mail(c, store) < 0) {
     fprintf(stderr, "mailprobe serve: could not make the CA or the store\n");
     goto out;
