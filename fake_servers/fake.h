@@ -258,4 +258,8 @@ const char *mp_fake_verb(enum mp_fake_proto proto, size_t i);
 /* Frees what a config owns (for configs built by a parser). */
 void mp_fake_config_free(struct mp_fake_config *cfg);
 
+/* Frees n tokens and the array (the token endpoint's config has them
+ * too). */
+void mp_fake_tokens_free(struct mp_fake_token *tokens, size_t n);
+
 #endif

@@ -15,6 +15,16 @@ static void free_strv(char **v, size_t n)
   free(v);
 }
 
+void mp_fake_tokens_free(struct mp_fake_token *tokens, size_t n)
+{
+  for (size_t i = 0; tokens && i < n; i++) {
+    free(tokens[i].token);
+    free(tokens[i].user);
+    free(tokens[i].scope);
+  }
+  free(tokens);
+}
+
 void mp_fake_config_free(struct mp_fake_config *cfg)
 {
   if (!cfg)
@@ -26,12 +36,7 @@ void mp_fake_config_free(struct mp_fake_config *cfg)
     free(cfg->users[i].password);
   }
   free(cfg->users);
-  for (size_t i = 0; cfg->tokens && i < cfg->ntokens; i++) {
-    free(cfg->tokens[i].token);
-    free(cfg->tokens[i].user);
-    free(cfg->tokens[i].scope);
-  }
-  free(cfg->tokens);
+  mp_fake_tokens_free(cfg->tokens, cfg->ntokens);
   free(cfg->oauth.scope);
   free_strv(cfg->auth, cfg->nauth);
   free_strv(cfg->advertise, cfg->nadvertise);

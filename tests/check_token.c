@@ -198,142 +198,127 @@ static struct mp_fake_token known[] = {
     {.token = "ya29.app", .user = "probe@example.test", .scope = "mail"},
     {.token = "ya29.old", .user = "probe@example.test", .expired = 1}};
 
-static struct mp_idp *start_idp(uv_loop_t *loop, struct mp_idp_config *cfg,
-                                char *url, size_t cap)
-{
+/* A loop, the fake endpoint on it with cfg, and a source asking it with
+ * the options o (their url set here). */
+struct env {
+  uv_loop_t loop;
+  struct mp_idp_config cfg;
   struct mp_idp *idp;
+  struct mp_token_source *src;
+  char url[64];
+};
+
+static void env_up(struct env *e, struct mp_token_opts o)
+{
   char err[256];
-  cfg->clients = clients;
-  cfg->nclients = N(clients);
-  cfg->refresh = refreshes;
-  cfg->nrefresh = N(refreshes);
-  cfg->tokens = known;
-  cfg->ntokens = N(known);
-  ck_assert_int_eq(mp_idp_start(loop, cfg, &idp, err, sizeof err), 0);
-  snprintf(url, cap, "http://127.0.0.1:%u/token", (unsigned)mp_idp_port(idp));
-  return idp;
+  e->cfg.clients = clients;
+  e->cfg.nclients = N(clients);
+  e->cfg.refresh = refreshes;
+  e->cfg.nrefresh = N(refreshes);
+  e->cfg.tokens = known;
+  e->cfg.ntokens = N(known);
+  uv_loop_init(&e->loop);
+  ck_assert_int_eq(mp_idp_start(&e->loop, &e->cfg, &e->idp, err, sizeof err),
+                   0);
+  snprintf(e->url, sizeof e->url, "http://127.0.0.1:%u/token",
+           (unsigned)mp_idp_port(e->idp));
+  o.url = e->url;
+  e->src = mp_token_source_new(&e->loop, &o);
+  ck_assert_ptr_nonnull(e->src);
 }
 
-static void stop_idp(uv_loop_t *loop, struct mp_idp *idp,
-                     struct mp_token_source *src)
+static void env_down(struct env *e)
 {
-  mp_idp_stop(idp, NULL, NULL);
-  close_loop(loop, src);
+  mp_idp_stop(e->idp, NULL, NULL);
+  close_loop(&e->loop, e->src);
 }
 
 START_TEST(test_client_credentials_cached)
 {
-  uv_loop_t loop;
-  struct mp_idp_config cfg = {.expires_in_s = 3600};
+  struct env e = {.cfg = {.expires_in_s = 3600}};
   struct got g;
-  char url[64];
-  uv_loop_init(&loop);
-  struct mp_idp *idp = start_idp(&loop, &cfg, url, sizeof url);
-  struct mp_token_opts o = {
-      .url = url, .client_id = "app", .client_secret = "sekrit"};
-  struct mp_token_source *src = mp_token_source_new(&loop, &o);
-  ask(&loop, src, &g);
+  env_up(&e,
+         (struct mp_token_opts){.client_id = "app", .client_secret = "sekrit"});
+  ask(&e.loop, e.src, &g);
   ck_assert_str_eq(g.token, "ya29.app");
-  ck_assert_int_eq(mp_idp_requests(idp), 1);
+  ck_assert_int_eq(mp_idp_requests(e.idp), 1);
   /* An hour's token: the second ask is the cache's. */
-  ask(&loop, src, &g);
+  ask(&e.loop, e.src, &g);
   ck_assert_str_eq(g.token, "ya29.app");
-  ck_assert_int_eq(mp_idp_requests(idp), 1);
-  stop_idp(&loop, idp, src);
+  ck_assert_int_eq(mp_idp_requests(e.idp), 1);
+  env_down(&e);
 }
 END_TEST
 
 START_TEST(test_short_lifetime_not_cached)
 {
-  uv_loop_t loop;
-  struct mp_idp_config cfg = {.expires_in_s = 30}; /* under the margin */
+  struct env e = {.cfg = {.expires_in_s = 30}}; /* under the margin */
   struct got g;
-  char url[64];
-  uv_loop_init(&loop);
-  struct mp_idp *idp = start_idp(&loop, &cfg, url, sizeof url);
-  struct mp_token_opts o = {
-      .url = url, .client_id = "app", .client_secret = "sekrit"};
-  struct mp_token_source *src = mp_token_source_new(&loop, &o);
-  ask(&loop, src, &g);
-  ask(&loop, src, &g);
+  env_up(&e,
+         (struct mp_token_opts){.client_id = "app", .client_secret = "sekrit"});
+  ask(&e.loop, e.src, &g);
+  ask(&e.loop, e.src, &g);
   ck_assert_str_eq(g.token, "ya29.app");
-  ck_assert_int_eq(mp_idp_requests(idp), 2);
-  stop_idp(&loop, idp, src);
+  ck_assert_int_eq(mp_idp_requests(e.idp), 2);
+  env_down(&e);
 }
 END_TEST
 
 START_TEST(test_invalid_client)
 {
-  uv_loop_t loop;
-  struct mp_idp_config cfg = {0};
+  struct env e = {.cfg = {0}};
   struct got g;
-  char url[64];
-  uv_loop_init(&loop);
-  struct mp_idp *idp = start_idp(&loop, &cfg, url, sizeof url);
-  struct mp_token_opts o = {
-      .url = url, .client_id = "app", .client_secret = "wrong"};
-  struct mp_token_source *src = mp_token_source_new(&loop, &o);
-  ask(&loop, src, &g);
+  env_up(&e,
+         (struct mp_token_opts){.client_id = "app", .client_secret = "wrong"});
+  ask(&e.loop, e.src, &g);
   ck_assert_int_eq(g.err, MP_E_AUTH_FAILED);
   ck_assert_int_eq(g.local, 0);
   ck_assert_ptr_nonnull(strstr(g.why, "(HTTP 401): invalid_client: AADSTS"));
-  stop_idp(&loop, idp, src);
+  env_down(&e);
 }
 END_TEST
 
 START_TEST(test_refresh_rotated)
 {
-  uv_loop_t loop;
-  struct mp_idp_config cfg = {0};
+  struct env e = {.cfg = {0}};
   struct got g;
-  char url[64], path[] = "/tmp/mp-refresh-XXXXXX", buf[64] = "";
+  char path[] = "/tmp/mp-refresh-XXXXXX", buf[64] = "";
   int fd = mkstemp(path);
   ck_assert_int_eq(write(fd, "rt-1\n", 5), 5);
   close(fd);
-  uv_loop_init(&loop);
-  struct mp_idp *idp = start_idp(&loop, &cfg, url, sizeof url);
-  struct mp_token_opts o = {
-      .url = url, .client_id = "app", .refresh_file = path};
-  struct mp_token_source *src = mp_token_source_new(&loop, &o);
-  ask(&loop, src, &g);
+  env_up(&e, (struct mp_token_opts){.client_id = "app", .refresh_file = path});
+  ask(&e.loop, e.src, &g);
   ck_assert_str_eq(g.token, "ya29.user");
   FILE *f = fopen(path, "r");
   ck_assert_ptr_nonnull(fgets(buf, sizeof buf, f));
   fclose(f);
   ck_assert_str_eq(buf, "rt-2\n"); /* written back */
-  stop_idp(&loop, idp, src);
+  env_down(&e);
 
   /* A refresh token given as a value (as a case gives it), on a fresh
    * endpoint that has not rotated rt-1 away. */
-  uv_loop_init(&loop);
-  idp = start_idp(&loop, &cfg, url, sizeof url);
-  o = (struct mp_token_opts){
-      .url = url, .client_id = "app", .refresh_token = "rt-1"};
-  src = mp_token_source_new(&loop, &o);
-  ask(&loop, src, &g);
+  e = (struct env){.cfg = {0}};
+  env_up(&e,
+         (struct mp_token_opts){.client_id = "app", .refresh_token = "rt-1"});
+  ask(&e.loop, e.src, &g);
   ck_assert_str_eq(g.token, "ya29.user");
-  stop_idp(&loop, idp, src);
+  env_down(&e);
   unlink(path);
 }
 END_TEST
 
 START_TEST(test_invalid_grant)
 {
-  uv_loop_t loop;
-  struct mp_idp_config cfg = {.expires_in_s = 1}; /* never cached */
+  struct env e = {.cfg = {.expires_in_s = 1}}; /* never cached */
   struct got g;
-  char url[64];
-  uv_loop_init(&loop);
-  struct mp_idp *idp = start_idp(&loop, &cfg, url, sizeof url);
-  struct mp_token_opts o = {
-      .url = url, .client_id = "app", .refresh_token = "rt-1"};
-  struct mp_token_source *src = mp_token_source_new(&loop, &o);
-  ask(&loop, src, &g);
+  env_up(&e,
+         (struct mp_token_opts){.client_id = "app", .refresh_token = "rt-1"});
+  ask(&e.loop, e.src, &g);
   ck_assert_str_eq(g.token, "ya29.user");
-  ask(&loop, src, &g); /* rt-1 again: rotated away */
+  ask(&e.loop, e.src, &g); /* rt-1 again: rotated away */
   ck_assert_int_eq(g.err, MP_E_AUTH_FAILED);
   ck_assert_ptr_nonnull(strstr(g.why, "invalid_grant"));
-  stop_idp(&loop, idp, src);
+  env_down(&e);
 }
 END_TEST
 
@@ -352,23 +337,17 @@ static const struct {
 
 START_TEST(test_faults)
 {
-  uv_loop_t loop;
-  struct mp_idp_config cfg = {.answer = faults[_i].answer,
-                              .delay_ms = faults[_i].delay_ms};
+  struct env e = {
+      .cfg = {.answer = faults[_i].answer, .delay_ms = faults[_i].delay_ms}};
   struct got g;
-  char url[64];
-  uv_loop_init(&loop);
-  struct mp_idp *idp = start_idp(&loop, &cfg, url, sizeof url);
-  struct mp_token_opts o = {.url = url,
-                            .client_id = "app",
-                            .client_secret = "sekrit",
-                            .http_timeout_ms = 300};
-  struct mp_token_source *src = mp_token_source_new(&loop, &o);
-  ask(&loop, src, &g);
+  env_up(&e, (struct mp_token_opts){.client_id = "app",
+                                    .client_secret = "sekrit",
+                                    .http_timeout_ms = 300});
+  ask(&e.loop, e.src, &g);
   ck_assert_int_eq(g.err, faults[_i].err);
   ck_assert_msg(strstr(g.why, faults[_i].why) != NULL, "%s", g.why);
   ck_assert_int_eq(g.local, 0);
-  stop_idp(&loop, idp, src);
+  env_down(&e);
 }
 END_TEST
 

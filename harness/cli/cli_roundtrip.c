@@ -398,10 +398,7 @@ int mp_cli_roundtrip(int argc, char **argv)
   }
   if (oauth && mp_cli_token_fetch(&loop, &pc.oauth, &tok) != 0) {
     uv_loop_close(&loop);
-    if (tok.result) /* CRITICAL: the endpoint refused */
-      rc = mp_result_print(stdout, tok.result, &rf, pc.format, "roundtrip");
-    else /* UNKNOWN: a local problem, before connecting */
-      rc = mp_probe_cli_usage(&pc, tok.why);
+    rc = mp_cli_token_report(&tok, &pc, &rf, "roundtrip");
     goto out;
   }
   o.send.token = o.fetch.token = tok.token;

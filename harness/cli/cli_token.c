@@ -6,7 +6,9 @@
 #include <string.h>
 #include <uv.h>
 
+#include "harness/cli/probe_opts.h"
 #include "harness/oauth/token.h"
+#include "harness/report/result_json.h"
 #include "probes/result.h"
 #include "wire/errors.h"
 
@@ -61,6 +63,15 @@ int mp_cli_token_fetch(struct uv_loop_s *loop, const struct mp_token_opts *o,
     snprintf(t->why, sizeof(t->why), "out of memory");
   }
   return 1;
+}
+
+int mp_cli_token_report(const struct mp_cli_token *t,
+                        const struct mp_probe_cli *pc,
+                        const struct mp_result_fmt *rf, const char *cmd)
+{
+  if (t->result) /* CRITICAL: the endpoint refused or answered garbage */
+    return mp_result_print(stdout, t->result, rf, pc->format, cmd);
+  return mp_probe_cli_usage(pc, t->why); /* UNKNOWN, before connecting */
 }
 
 void mp_cli_token_free(struct mp_cli_token *t)

@@ -9,6 +9,8 @@
 struct uv_loop_s;
 struct mp_token_opts;
 struct mp_result;
+struct mp_probe_cli;
+struct mp_result_fmt;
 
 struct mp_cli_token {
   char *token;              /* the access token (wiped by the free) */
@@ -23,6 +25,13 @@ struct mp_cli_token {
  * t->result (CRITICAL) or t->local and t->why (UNKNOWN). */
 int mp_cli_token_fetch(struct uv_loop_s *loop, const struct mp_token_opts *o,
                        struct mp_cli_token *t);
+
+/* Says why the fetch failed, as the command prints a result: the result
+ * in phase token (CRITICAL) or the usage-style line (UNKNOWN). Returns
+ * the exit code. cmd: "check", "roundtrip". */
+int mp_cli_token_report(const struct mp_cli_token *t,
+                        const struct mp_probe_cli *pc,
+                        const struct mp_result_fmt *rf, const char *cmd);
 
 /* Wipes the token and frees the result. */
 void mp_cli_token_free(struct mp_cli_token *t);

@@ -24,12 +24,7 @@ void mp_idp_config_free(struct mp_idp_config *cfg)
     free(cfg->refresh[i].rotate);
   }
   free(cfg->refresh);
-  for (size_t i = 0; cfg->tokens && i < cfg->ntokens; i++) {
-    free(cfg->tokens[i].token);
-    free(cfg->tokens[i].user);
-    free(cfg->tokens[i].scope);
-  }
-  free(cfg->tokens);
+  mp_fake_tokens_free(cfg->tokens, cfg->ntokens);
   free(cfg->scope);
   memset(cfg, 0, sizeof(*cfg));
 }
