@@ -164,6 +164,9 @@ static void note_oauth_error(struct mp_probe *p)
   if (!mp_sasl_is_bearer(l->method) || !e)
     return;
   l->oauth_not_json = e->not_json;
+  /* The server said why it refused the token: the other bearer mechanism
+   * would carry the same token to the same refusal. */
+  l->tried |= MP_SASL_BEARER;
   free(p->r->oauth_status);
   free(p->r->oauth_scope);
   p->r->oauth_status = e->status ? strdup(e->status) : NULL;
