@@ -76,7 +76,7 @@ static char *challenge(const struct mp_fake_server *srv, enum why why)
 }
 
 int mp_fake_oauth_check(void *session, const char *user, const char *token,
-                        char **error)
+                        char **who, char **error)
 {
   struct mp_fake_session *s = session;
   const struct mp_fake_server *srv = s->srv;
@@ -99,8 +99,12 @@ int mp_fake_oauth_check(void *session, const char *user, const char *token,
     why = WHY_USER; /* a token of someone else's */
   else if (cfg->oauth.scope && !has_scope(t->scope, cfg->oauth.scope))
     why = WHY_SCOPE;
-  else
+  else {
+    /* No name given (OAUTHBEARER's "n,,"): the token says who. */
+    if (!*user && !(*who = strdup(t->user)))
+      return MP_E_NO_RESOURCES;
     return 0;
+  }
   *error = challenge(srv, why);
   return MP_E_AUTH_FAILED;
 }

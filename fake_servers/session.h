@@ -373,11 +373,11 @@ const char *mp_fake_password(void *session, const char *user);
 
 /* The bearer-token check of XOAUTH2 and OAUTHBEARER (oauth.c), a
  * mp_sasl_bearer_cb with the session as data: the token must be one of
- * the server's, not expired, of user (or user ""), with the scope the
- * server wants; a refusal carries the error challenge of the server's
- * style (NULL for Microsoft's, which has none). */
+ * the server's, not expired, of user (or user "": then *who is the
+ * token's user), with the scope the server wants; a refusal carries the error
+ * challenge of the server's style (NULL for Microsoft's, which has none). */
 int mp_fake_oauth_check(void *session, const char *user, const char *token,
-                        char **error);
+                        char **who, char **error);
 
 /* Answers a refused bearer login as the server's style says (Gmail's or
  * Exchange Online's replies): 1, or 0 when the protocol's own failure

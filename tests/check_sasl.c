@@ -59,11 +59,13 @@ static const char *lookup(void *data, const char *user)
 /* The bearer check of the tests: a user's token is their password here,
  * so one vector checks every mechanism; a refusal carries RFC 7628's
  * error. */
-static int bearer(void *data, const char *user, const char *token, char **error)
+static int bearer(void *data, const char *user, const char *token, char **who,
+                  char **error)
 {
   const char *want = lookup(data, user);
 
   *error = NULL;
+  (void)who;
   if (want != NULL && strcmp(want, token) == 0)
     return 0;
   *error = strdup("{\"status\":\"invalid_token\"}");

@@ -134,12 +134,14 @@ struct mp_sasl_server *mp_sasl_server_new(int mech, const char *hostname,
 void mp_sasl_server_free(struct mp_sasl_server *s);
 
 /* Checks a bearer token for the server half of OAUTHBEARER and XOAUTH2:
- * user is the one the client named (may be ""), token the token. 0
- * accepts (the user logs in); MP_E_AUTH_FAILED refuses, with *error the
- * bytes of the error challenge to send (malloc'd, usually a JSON object;
- * RFC 7628 3.2.2), or NULL to refuse at once without one (Microsoft). */
+ * user is the one the client named (may be "": OAUTHBEARER without an
+ * authzid leaves it to the token), token the token. 0 accepts and
+ * *who, when the check sets it (malloc'd), is who logs in (else user);
+ * MP_E_AUTH_FAILED refuses, with *error the bytes of the error challenge
+ * to send (malloc'd, usually a JSON object; RFC 7628 3.2.2), or NULL to
+ * refuse at once without one (Microsoft). */
 typedef int (*mp_sasl_bearer_cb)(void *data, const char *user,
-                                 const char *token, char **error);
+                                 const char *token, char **who, char **error);
 
 /* Sets the bearer check; without one, every token is refused. */
 void mp_sasl_server_set_bearer(struct mp_sasl_server *s, mp_sasl_bearer_cb cb,

@@ -268,14 +268,20 @@ int mp_sasl__oauth_server(struct mp_sasl_server *s, const unsigned char *in,
     }
     /* FALLTHROUGH */
   case 1: {
-    char *user, *token, *error = NULL;
+    char *user, *token, *error = NULL, *who = NULL;
     int rc = server_parse(s->mech, (const char *)in, len, &user, &token);
     if (rc < 0)
       return rc;
-    rc = s->bearer ? s->bearer(s->bearer_data, user, token, &error)
+    rc = s->bearer ? s->bearer(s->bearer_data, user, token, &who, &error)
                    : MP_E_AUTH_FAILED;
     memset(token, 0, strlen(token));
     free(token);
+    if (rc == 0 && who) { /* the token's owner */
+      free(user);
+      user = who;
+      who = NULL;
+    }
+    free(who);
     if (rc == 0) {
       free(error);
       s->user = user;

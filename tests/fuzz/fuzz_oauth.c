@@ -89,11 +89,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #else
 static int checks, accepted;
 
-static int bearer(void *data, const char *user, const char *token, char **error)
+static int bearer(void *data, const char *user, const char *token, char **who,
+                  char **error)
 {
   (void)data;
   checks++;
   *error = NULL;
+  (void)who;
   if (strcmp(token, "good") == 0 &&
       (!*user || strcmp(user, "probe@example.test") == 0))
     return 0;
