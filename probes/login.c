@@ -88,6 +88,24 @@ int mp_login_verdict(const struct mp_login *l, const struct mp_login_rules *r,
   return MP_E_AUTH_UNSUPPORTED;
 }
 
+/* A bearer token was refused with an error challenge: fails the probe
+ * with what the challenge said (RFC 7628 3.2.2) and returns 1; else 0. */
+static int oauth_refused(struct mp_probe *p)
+{
+  if (p->r->oauth_status)
+    mp_session_fail_quit(
+        p, MP_E_AUTH_FAILED, "the server refused the token: %s%s%s",
+        p->r->oauth_status, p->r->oauth_scope ? ", scope " : "",
+        p->r->oauth_scope ? p->r->oauth_scope : "");
+  else if (p->login.oauth_not_json)
+    mp_session_fail_quit(p, MP_E_AUTH_FAILED,
+                         "the server refused the token with an error that "
+                         "is not JSON");
+  else
+    return 0;
+  return 1;
+}
+
 int mp_login_next(struct mp_probe *p, const struct mp_login_rules *r)
 {
   struct mp_login *l = &p->login;
@@ -105,16 +123,9 @@ int mp_login_next(struct mp_probe *p, const struct mp_login_rules *r)
       p, p->o.auth ? p->o.auth : (MP_SASL_ALL | MP_AUTH_SIMPLE));
   const char *why;
   int err = mp_login_verdict(l, r, allowed, user_all, p->in_tls, &why);
-  if (err == MP_E_AUTH_FAILED && p->r->oauth_status)
-    mp_session_fail_quit(p, err, "the server refused the token: %s%s%s",
-                         p->r->oauth_status,
-                         p->r->oauth_scope ? ", scope " : "",
-                         p->r->oauth_scope ? p->r->oauth_scope : "");
-  else if (err == MP_E_AUTH_FAILED && l->oauth_not_json)
-    mp_session_fail_quit(p, err,
-                         "the server refused the token with an error that "
-                         "is not JSON");
-  else if (why)
+  if (err == MP_E_AUTH_FAILED && oauth_refused(p))
+    return -1;
+  if (why)
     mp_session_fail_quit(p, err, "%s", why);
   else
     mp_session_fail_quit(p, err, "login needs TLS, and tls is %s",
@@ -184,6 +195,17 @@ int mp_login_refused(struct mp_probe *p)
     return -1;
   }
   return 0;
+}
+
+void mp_login_refused_for_good(struct mp_probe *p)
+{
+  p->login.refused = 1;
+  if (oauth_refused(p))
+    return;
+  mp_session_fail_quit(p, MP_E_AUTH_FAILED,
+                       "the server refused the credentials (%s); no other "
+                       "method tried, so one check is one failed login",
+                       mp_login_name(p->login.method));
 }
 
 /* ---- the SASL exchange --------------------------------------------- */

@@ -11,6 +11,7 @@
 set -u
 BIN=${1:-build/mailprobe}
 . "$(dirname "$0")/lib.sh"
+in_repo # runs tests/limits/json-schema-check
 USER_=probe@example.test
 
 cat >"$TMP/servers.yaml" <<YAML
@@ -147,6 +148,24 @@ check "--monitor: three tests pass on one fetched token" \
   [ "$(grep -c ' OK ' "$TMP/mon.out")" -eq 3 ]
 check "--monitor: the token was fetched once (rt-mon rotated once)" \
   [ "$(cat "$TMP/refresh-mon")" = rt-mon2 ]
+# The JSON of a refused token (oauth_error) and of a refusal in phase
+# token are results as docs/result.schema.json describes them.
+run jref --oauth-token-file "$TMP/wrong" --format json
+run jtok --oauth-token-url "$EP/token" --oauth-client-id app \
+  --oauth-client-secret-file "$TMP/badsecret" --format json
+check "JSON of a refused token holds oauth_error.status" \
+  has "$TMP/jref.out" '"status": "invalid_token"'
+check "JSON of a refusal in phase token says so" \
+  has "$TMP/jtok.out" '"phase": "token"'
+if python3 -c 'import jsonschema' 2>/dev/null; then
+  if tests/limits/json-schema-check docs/result.schema.json result \
+    "$TMP/jref.out" "$TMP/jtok.out" >"$TMP/schema.out" 2>&1; then
+    ok "both validate against docs/result.schema.json"
+  else
+    bad "both validate against docs/result.schema.json" \
+      "$(head -c 400 "$TMP/schema.out")"
+  fi
+fi
 if grep -qF -e sekrit -e ya29.good -e rt-1 -e rt-2 "$TMP"/*.out; then
   bad "no output holds the secret, token or refresh token" "found"
 else
