@@ -3,7 +3,8 @@
 
 BUILD ?= build
 CC ?= cc
-PKGS := libuv openssl yaml-0.1 libcares libgsasl libh2o libcrypt
+PKGS := libuv openssl yaml-0.1 libcares libgsasl libh2o libcrypt jansson \
+	libcurl
 PREFIX ?= /usr/local
 DESTDIR ?=
 
@@ -33,7 +34,7 @@ VALGRIND_JOBS ?= 16
 .SECONDARY:
 
 .PHONY: all deps run check suite unit cases limits asan valgrind interop clients \
-	bench fuzz clean install format
+	bench fuzz matrix clean install uninstall format
 
 all: $(BIN)
 
@@ -110,6 +111,13 @@ bench: all
 	-@ci/install-deps --bench
 	MAILPROBE=$(BIN) ci/bench
 
+# The catalogue against mailprobe and the third-party probes of
+# cases/subjects/ (ci/matrix); writes docs/compliance.md and
+# build/compliance.html and opens the report in headless Chromium.
+matrix: all
+	@ci/install-deps --subjects
+	MAILPROBE=$(BIN) ci/matrix
+
 # libFuzzer targets (clang): FUZZ_SECONDS per target, 0 only replays the
 # seeds and saved reproducers; FUZZ_TARGETS picks some (default: all).
 FUZZ_SECONDS ?= 30
@@ -118,9 +126,39 @@ fuzz:
 	@ci/install-deps --fuzz
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_TARGETS)
 
+# The stripped binary, its man pages, bash completion and the example cases
+# (share/mailprobe/cases); uninstall removes exactly these.
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/mailprobe
+COMPDIR ?= $(PREFIX)/share/bash-completion/completions
+STRIP ?= strip
+INSTALL_BIN ?= $(BIN)
+# The cases and the subject profiles (cases/subjects/, with the example
+# probe's script beside its profile in cases/subjects/examples/).
+CASE_DIRS := $(sort $(dir $(wildcard cases/*/*.yaml cases/*/*/*.yaml)))
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/mailprobe
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(COMPDIR)
+	install -m 755 -s --strip-program=$(STRIP) $(INSTALL_BIN) \
+	  $(DESTDIR)$(PREFIX)/bin/mailprobe
+	install -m 644 dist/mailprobe.1 $(DESTDIR)$(MANDIR)/man1/mailprobe.1
+	install -m 644 dist/mailprobe-cases.5 \
+	  $(DESTDIR)$(MANDIR)/man5/mailprobe-cases.5
+	install -m 644 dist/mailprobe.bash $(DESTDIR)$(COMPDIR)/mailprobe
+	for d in $(CASE_DIRS); do \
+	  install -d $(DESTDIR)$(DATADIR)/$$d && \
+	  install -m 644 $$d*.yaml $(DESTDIR)$(DATADIR)/$$d || exit 1; \
+	  for py in $$d*.py; do [ -e "$$py" ] || continue; \
+	    install -m 755 "$$py" $(DESTDIR)$(DATADIR)/$$d || exit 1; done; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/mailprobe \
+	  $(DESTDIR)$(MANDIR)/man1/mailprobe.1 \
+	  $(DESTDIR)$(MANDIR)/man5/mailprobe-cases.5 \
+	  $(DESTDIR)$(COMPDIR)/mailprobe
+	rm -rf $(DESTDIR)$(DATADIR)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

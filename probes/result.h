@@ -21,7 +21,8 @@
   XX(SEND, "send")                                                             \
   XX(FETCH, "fetch")                                                           \
   XX(DELETE, "delete")                                                         \
-  XX(QUIT, "quit")
+  XX(QUIT, "quit")                                                             \
+  XX(TOKEN, "token")
 
 enum mp_phase {
 #define MP_PHASE_ENUM(code, name) MP_PHASE_##code,
@@ -56,6 +57,10 @@ struct mp_result {
   int tls_used;
   struct mp_tls_info tls; /* valid when tls_used */
   const char *auth;       /* "CRAM-MD5", "USER", ... or NULL (static) */
+  char *oauth_status;     /* a refused bearer token: the status of the
+                             server's JSON error ("invalid_token", "401"),
+                             or NULL */
+  char *oauth_scope;      /* ... and the scope it asked for, or NULL */
   char address[72];       /* the address connected to, "127.0.0.1:25" */
   int64_t messages;       /* mailbox count (POP3 STAT, IMAP EXISTS), -1 */
   int64_t octets;         /* mailbox size (POP3 STAT), -1 */
@@ -66,6 +71,15 @@ struct mp_result {
   unsigned polls;         /* round trip: mailbox checks made */
   uint64_t sent_at_us;    /* mp_now_us() when the server accepted the
                              message (SMTP DATA 250), 0 if none */
+
+  /* A round trip's two halves, each with its own server and certificate
+   * (tls above is the one that failed, or the sending half's). */
+  int roundtrip;
+  int send_tls_used;            /* the SMTP half spoke TLS */
+  struct mp_tls_info send_tls;  /* its facts (also after a failed check) */
+  int fetch_tls_used;           /* the POP3/IMAP half (its last poll) */
+  struct mp_tls_info fetch_tls; /* its facts */
+
   struct mp_transcript_line *transcript;
   size_t ntranscript;
 };

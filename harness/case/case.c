@@ -31,20 +31,6 @@ static void case_init(struct mp_case *c)
   cy_expect_init(&c->expect);
 }
 
-/* The file name without folder and extension. */
-static char *default_name(const char *file)
-{
-  const char *base = strrchr(file, '/');
-  size_t len;
-  base = base ? base + 1 : file;
-  len = strlen(base);
-  if (len > 5 && strcmp(base + len - 5, ".yaml") == 0)
-    len -= 5;
-  else if (len > 4 && strcmp(base + len - 4, ".yml") == 0)
-    len -= 4;
-  return strndup(base, len);
-}
-
 /* A required top-level section: every "key:" of root goes to parse (which
  * sees the key's node too, to refuse a repeat), and none at all is an
  * error that says what the section is for. */
@@ -85,7 +71,7 @@ static int parse_root(struct ctx *x, const struct ynode *root,
     return -1;
   if ((got = cy_opt_str(x, root, "name", 0, NULL, &c->name)) < 0)
     return -1;
-  if (!got && (c->name = default_name(x->file)) == NULL)
+  if (!got && (c->name = cy_file_stem(x->file)) == NULL)
     return cy_oom(x);
   if (cy_opt_str(x, root, "description", 1, NULL, &c->description) < 0)
     return -1;
@@ -168,6 +154,18 @@ void mp_case_probe_free(struct mp_case_probe *p)
   if (p->password != NULL)
     memset(p->password, 0, strlen(p->password));
   free(p->password);
+  if (p->token != NULL)
+    memset(p->token, 0, strlen(p->token));
+  free(p->token);
+  if (p->client_secret != NULL)
+    memset(p->client_secret, 0, strlen(p->client_secret));
+  if (p->refresh_token != NULL)
+    memset(p->refresh_token, 0, strlen(p->refresh_token));
+  free(p->idp);
+  free(p->client_id);
+  free(p->client_secret);
+  free(p->refresh_token);
+  free(p->oauth_scope);
   free(p->password_file);
   free(p->password_env);
   free(p->helo);
@@ -226,6 +224,9 @@ void mp_case_free(struct mp_case *c)
   cy_free_strv(c->tags, c->ntags);
   for (size_t i = 0; i < c->nservers; i++)
     mp_fake_config_free(&c->servers[i]);
+  for (size_t i = 0; c->idps && i < c->nidps; i++)
+    mp_idp_config_free(&c->idps[i]);
+  free(c->idps);
   free(c->servers);
   for (size_t i = 0; i < c->nmail; i++) {
     free(c->mail[i].user);

@@ -177,6 +177,22 @@ void cy_free_strv(char **v, size_t n);
 /* servers: into c->servers (harness/case/case_servers.c). */
 int cy_parse_servers(struct ctx *x, const struct ynode *n, struct mp_case *c);
 
+/* A server of protocol oauth, the fake token endpoint, into c->idps
+ * (harness/case/case_idp.c). */
+int cy_parse_idp(struct ctx *x, const struct ynode *kn, const struct ynode *n,
+                 struct mp_case *c);
+
+/* A probe's token from a fake token endpoint: token_endpoint, client_id,
+ * client_secret, refresh_token, scope (harness/case/case_idp.c). */
+int cy_parse_probe_idp(struct ctx *x, const struct ynode *n,
+                       const struct mp_case *c, struct mp_case_probe *p);
+
+/* A server's `tokens:` and `oauth:` (harness/case/case_oauth.c). */
+int cy_parse_tokens(struct ctx *x, const struct ynode *n,
+                    struct mp_fake_token **tokens, size_t *ntokens);
+int cy_parse_oauth(struct ctx *x, const struct ynode *n,
+                   struct mp_fake_config *s);
+
 /* The name of a defined server; suggests a close one. */
 int cy_server_ref(struct ctx *x, const struct mp_case *c, const struct ynode *n,
                   const char *key);
@@ -200,6 +216,20 @@ int cy_parse_module_probe(struct ctx *x, const struct ynode *kn,
  * "path:1:1: ..." when too large) in err. */
 int cy_read_file(const char *path, size_t max, const char *what, char **buf,
                  size_t *len, char *err, size_t errlen);
+
+/* The one YAML document of buf (name in messages) handed to parse as its
+ * root (NULL when the file holds no document), with a fresh error
+ * context writing into err. 0, or MP_E_NO_RESOURCES / MP_E_PROTOCOL_ERROR
+ * when parse (or the YAML) failed, the first error in err. For formats
+ * beside the case file (subject profiles, baselines). */
+int cy_parse_doc(const char *buf, size_t len, const char *name,
+                 int (*parse)(struct ctx *x, const struct ynode *root,
+                              void *arg),
+                 void *arg, char *err, size_t errlen);
+
+/* A file's name without its folder and its .yaml or .yml: the default
+ * name of a case or a profile (malloc'd; NULL when out of memory). */
+char *cy_file_stem(const char *file);
 
 /* An expectation with everything unset. */
 void cy_expect_init(struct mp_case_expect *e);

@@ -3,10 +3,12 @@
 #include "harness/cli/cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
 #include "harness/cli/args.h"
+#include "harness/cli/cli_token.h"
 #include "harness/cli/probe_opts.h"
 #include "harness/cli/monitor_loop.h"
 #include "harness/report/result_json.h"
@@ -40,6 +42,7 @@ static const char check_usage[] =
     "                        (never on the command line: --password is\n"
     "                        refused)\n"
     "  --auth LIST           login methods allowed, strongest tried first:\n"
+    "                        OAUTHBEARER, XOAUTH2 (with a token only),\n"
     "                        SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, LOGIN,\n"
     "                        PLAIN; POP3 also USER, APOP; IMAP: LOGIN is\n"
     "                        the LOGIN command, AUTH=LOGIN the mechanism\n"
@@ -53,8 +56,14 @@ static const char check_usage[] =
     "                        verify (it is still reported)\n"
     "  --servername NAME     SNI and the name to verify (default: the host)\n"
     "  --helo NAME           EHLO argument (default mailprobe.invalid)\n"
-    "  --warning DUR         WARNING when the probe takes longer\n"
-    "  --critical DUR        CRITICAL when the probe takes longer\n"
+    "  --warning RANGE       WARNING when the probe's time is outside RANGE\n"
+    "  --critical RANGE      CRITICAL likewise; ranges as the Monitoring\n"
+    "                        Plugins guidelines: 10 (above 10 s), 10: (below\n"
+    "                        10 s), ~:10, 10:20 (outside), @10:20 (inside);\n"
+    "                        each end seconds or with a unit (500ms)\n"
+    "  -D, --cert-days W[,C] WARNING when the certificate expires in fewer\n"
+    "                        than W days, CRITICAL in fewer than C (as\n"
+    "                        check_smtp -D 30,14)\n"
     "  --format FMT          nagios (default), json or prometheus\n"
     "  --dns-mode MODE       system (default), no_cache, server, ipv4,\n"
     "                        ipv6, prefer_ipv4, prefer_ipv6\n"
@@ -64,28 +73,55 @@ static const char check_usage[] =
     "  -v, --verbose         print the transcript on stderr as it happens\n"
     "  -h, --help            this help\n"
     "\n"
+    "OAuth 2.0 (XOAUTH2, OAUTHBEARER; docs/oauth.md), with --user; the\n"
+    "token is fetched before connecting (phase token), never from argv:\n"
+    "  --oauth-token-file FILE     the access token, read from FILE\n"
+    "  --oauth-token-command CMD   run CMD (split on blanks, no shell); its\n"
+    "                              stdout is the token\n"
+    "  --oauth-token-url URL       ask this token endpoint (OAuth 2.0):\n"
+    "  --oauth-client-id ID        the application's id\n"
+    "  --oauth-client-secret-file FILE, --oauth-client-secret-env VAR\n"
+    "                              client credentials grant (Microsoft 365)\n"
+    "  --oauth-refresh-token-file FILE  refresh token grant (Gmail); a\n"
+    "                              rotated refresh token is written back\n"
+    "  --oauth-scope SCOPE         the scope asked for\n"
+    "  --oauth-token-timeout DUR   the command or request (default 10s, 30s)\n"
+    "A token from a command or an endpoint is reused by --monitor until a\n"
+    "minute before it expires.\n"
+    "\n"
     "monitor mode (ipMonitor's timing: Up, Warn, Down, Lost):\n"
     "  --monitor             test again and again, never two at once; a\n"
     "                        line per test, ALERT and RECOVERY lines\n"
     "  --count N             stop after N tests (default: until Ctrl-C)\n"
-    "  --interval DUR        between tests while Up (default 300s)\n"
+    "  --interval DUR        between tests, in every state unless that\n"
+    "                        state's own option is given (default 300s Up,\n"
+    "                        60s failing)\n"
     "  --interval-warn DUR, --interval-down DUR, --interval-lost DUR\n"
-    "                        while failing (default 60s each)\n"
+    "                        between tests in that state\n"
     "  --failures N          failed tests per alert (default 3)\n"
     "  --max-alerts N        alerts before Lost, after which only the\n"
     "                        recovery is told (default: no limit)\n"
     "\n"
     "Exit status (Nagios plugin): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
-    "(usage errors, local failures). With --monitor: the last state, Up 0,\n"
-    "Warn 1, Down or Lost 2.\n"
+    "(usage errors, local problems such as an unreadable --cafile or an\n"
+    "empty password, found before connecting). The JSON \"state\" and\n"
+    "Prometheus' mailprobe_state say the same. With --monitor: the last\n"
+    "state, Up 0, Warn 1, Down or Lost 2, and each line's Nagios word is\n"
+    "that state's.\n"
     "\n"
     "examples:\n"
     "  mailprobe check smtp://mx.example.com\n"
     "  mailprobe check submission://mail.example.com --user probe \\\n"
     "      --password-env PROBE_PASSWORD --warning 2 --critical 5\n"
-    "  mailprobe check imaps://[::1]:993 --cafile ca.pem --format json\n"
+    "  mailprobe check imaps://[::1]:993 --format json --cert-days 30,14\n"
     "  mailprobe check pop3://mail.example.com --tls none --auth APOP \\\n"
-    "      --user probe --password-file secret\n";
+    "      --user probe --password-file secret\n"
+    "  mailprobe check imaps://outlook.office365.com --user probe@contoso.com "
+    "\\\n"
+    "      --oauth-token-url "
+    "https://login.microsoftonline.com/TENANT/oauth2/v2.0/token \\\n"
+    "      --oauth-client-id APP_ID --oauth-client-secret-env APP_SECRET \\\n"
+    "      --oauth-scope https://outlook.office365.com/.default\n";
 
 /* Its own options; the ones it shares with roundtrip are in probe_opts.c. */
 enum {
@@ -137,6 +173,7 @@ int mp_cli_check(int argc, char **argv)
   struct mp_probe_opts *opts = &pc.probe;
   struct mp_result_fmt rf = {0};
   struct check st = {0};
+  struct mp_cli_token tok = {0};
   struct mp_url url;
   struct mp_args a;
   uv_loop_t loop;
@@ -241,7 +278,17 @@ int mp_cli_check(int argc, char **argv)
                             "give one of --password-file and --password-env");
     goto out;
   }
-  if (pc.login.user && !pc.login.password) {
+  int oauth = 0;
+  if (mp_probe_cli_oauth(&pc, &oauth, err, sizeof(err)) < 0) {
+    rc = mp_probe_cli_usage(&pc, err);
+    goto out;
+  }
+  if (oauth && !pc.login.user) {
+    rc =
+        mp_probe_cli_usage(&pc, "a token needs --user (the mailbox it is for)");
+    goto out;
+  }
+  if (pc.login.user && !pc.login.password && !oauth) {
     rc = mp_probe_cli_usage(&pc,
                             "--user needs --password-file or --password-env");
     goto out;
@@ -270,8 +317,7 @@ int mp_cli_check(int argc, char **argv)
   mp_hostport_format(target, sizeof(target), url.host, opts->port);
   rf.proto = mp_proto_name(opts->proto);
   rf.target = target;
-  rf.warning_us = pc.warning_us;
-  rf.critical_us = pc.critical_us;
+  mp_probe_cli_fmt(&pc, &rf);
   rf.timeout_us =
       (opts->timeout_ms ? opts->timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS) *
       1000;
@@ -286,8 +332,12 @@ int mp_cli_check(int argc, char **argv)
       rc = mp_probe_cli_usage(&pc, "--monitor prints nagios or json lines");
       goto out;
     }
+    struct mp_token_source *src =
+        oauth ? mp_token_source_new(&loop, &pc.oauth) : NULL;
     rc = mp_monitor_loop(&loop, opts, &rf, &mon, (unsigned)count,
-                         pc.format == MP_OUT_JSON);
+                         pc.format == MP_OUT_JSON, src);
+    mp_token_source_free(src);
+    uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)
       fprintf(stderr, "mailprobe check: handles left open on the loop\n");
     goto out;
@@ -299,6 +349,12 @@ int mp_cli_check(int argc, char **argv)
                                  "--max-alerts go with --monitor");
     goto out;
   }
+  if (oauth && mp_cli_token_fetch(&loop, &pc.oauth, &tok) != 0) {
+    uv_loop_close(&loop);
+    rc = mp_cli_token_report(&tok, &pc, &rf, "check");
+    goto out;
+  }
+  opts->token = tok.token;
   id = mp_probe_start(&loop, opts, on_result, &st);
   if (id < 0) {
     snprintf(err, sizeof(err), "the probe did not start: %s",
@@ -316,9 +372,12 @@ int mp_cli_check(int argc, char **argv)
     goto out;
   }
 
+  if (tok.token)
+    st.result->timings_us[MP_PHASE_TOKEN] = (int64_t)tok.took_us;
   rc = mp_result_print(stdout, st.result, &rf, pc.format, "check");
 
 out:
+  mp_cli_token_free(&tok);
   mp_result_free(st.result);
   mp_probe_cli_free(&pc);
   return rc;

@@ -18,6 +18,14 @@ struct mp_ca;
 struct mp_fake_server;
 struct mp_mailstore;
 struct mp_result;
+struct mp_spawn;
+struct mp_subject_job;
+struct mp_subject_target;
+
+/* A subject's service through a run (service.c). */
+enum { SVC_NONE = 0, SVC_STARTING, SVC_UP, SVC_FAILED, SVC_DOWN };
+struct mp_idp;
+struct mp_token_source;
 
 /* How often the grace polls whether the servers caught up with the probe. */
 #define GRACE_POLL_MS 5
@@ -44,6 +52,22 @@ struct run {
   uv_check_t mem_check;
   struct job *mem_job; /* the case measured, or NULL */
   size_t mem_base, mem_peak;
+  /* A third-party subject's run: a folder of its own for the CA file and
+   * the password files (subject_run.c). */
+  char *subject_dir;
+  char subject_profile_dir[512];
+  /* Its service, when the profile has one (service.c): cases wait while
+   * it starts. */
+  struct mp_spawn *service;
+  int svc_state;
+  uv_timer_t svc_timer;
+  uv_tcp_t svc_probe;
+  uv_connect_t svc_req;
+  int svc_probing, svc_connected;
+  unsigned svc_port;
+  uint64_t svc_deadline_ms;
+  char svc_url[64];
+  char svc_error[512];
 };
 
 struct job {
@@ -54,6 +78,19 @@ struct job {
   struct mp_mailstore *store;
   struct mp_fake_server **servers; /* one per config, NULL once stopped */
   size_t nservers;
+  struct mp_idp **idps; /* the fake token endpoints, NULL once stopped */
+  size_t nidps;
+  /* Tokens from a fake token endpoint, fetched before the probe starts
+   * (token_run.c): the descriptions that ask, their options, where the
+   * fetch stands, the tokens (owned, wiped) and the time it took. */
+  const struct mp_case_probe *tok_p[2];
+  struct mp_probe_opts *tok_o[2];
+  size_t tok_i, tok_n;
+  char *tok_val[2];
+  uint64_t token_us;
+  struct mp_token_source *tok_src;
+  void (*tok_next)(struct job *j);
+  void (*tok_fail)(struct mp_result *r, void *data);
   size_t stopping; /* stops not yet done (plus one while issuing them) */
   struct mp_probe_opts opts;
   char host[256];
@@ -71,6 +108,7 @@ struct job {
   char host2[256];
   unsigned runs_done;
   int kept_bad_run;
+  struct mp_subject_job *subj; /* a third-party subject's run, or NULL */
   int probe_pending;
   int abandoned;
   int finished;
@@ -102,6 +140,18 @@ int mp_job_point(struct job *j, const struct mp_case_probe *p,
                  struct mp_probe_opts *o, char *host, size_t hostlen,
                  const char *where);
 
+/* token_run.c: fetches the tokens of the n (at most 2) probe
+ * descriptions that name a token endpoint into their options, one after
+ * the other, then calls next(j); when a fetch fails, fail(r, j) gets a
+ * result in phase token instead and no probe starts. */
+void mp_job_tokens(struct job *j, const struct mp_case_probe *const *ps,
+                   struct mp_probe_opts *const *os, size_t n,
+                   void (*next)(struct job *j),
+                   void (*fail)(struct mp_result *r, void *data));
+
+/* Wipes and frees the tokens (job end). */
+void mp_job_tokens_free(struct job *j);
+
 /* The job's safety deadline in ms, and its timer callback. */
 uint64_t mp_job_safety_ms(const struct run *R, const struct job *j);
 void mp_job_on_safety(uv_timer_t *t);
@@ -117,6 +167,30 @@ void mp_job_check_servers(struct job *j);
 int mp_job_servers_caught_up(const struct job *j, struct mp_fake_server *s,
                              const char *last);
 void mp_job_check_mailboxes(struct job *j);
+
+/* subject_run.c: a third-party subject instead of the probe. The run's
+ * folder (CA file, password files) is made before the loop runs and
+ * removed after it (0 or -1); a job starts the subject (the servers run
+ * already), and after the grace its servers are checked and the run
+ * classed into rc->cell. */
+int mp_run_subject_prepare(struct run *R);
+void mp_run_subject_cleanup(struct run *R);
+void mp_job_subject_start(struct job *j);
+void mp_job_subject_finish(struct job *j);
+void mp_job_subject_free(struct job *j);
+
+/* Writes tmpl with its placeholders filled in from t to path (0600); 0
+ * or -1. Before the loop runs only. */
+int mp_run_write_expanded(struct run *R, const char *path, const char *tmpl,
+                          const struct mp_subject_target *t);
+
+/* service.c: starts the subject's service, then pumps the cases once it
+ * listens (or failed); stops it when every case is done. */
+int mp_run_service_start(struct run *R);
+void mp_run_service_stop(struct run *R);
+
+/* runner.c: starts cases while there is room. */
+void mp_run_pump(struct run *R);
 
 /* roundtrip_run.c: fills a roundtrip case's options and starts its first
  * run (the servers run already). */

@@ -10,11 +10,14 @@
 #include "fake_servers/fake.h"
 #include "fake_servers/mailstore.h"
 #include "harness/case/case.h"
+#include "harness/idp/idp.h"
+#include "harness/report/matrix.h"
 #include "harness/run/compare.h"
 #include "harness/run/heap.h"
 #include "harness/run/isolate.h"
 #include "harness/run/job.h"
 #include "harness/run/outcome_pack.h"
+#include "harness/subject/profile.h"
 #include "probes/probe.h"
 #include "probes/result.h"
 #include "probes/roundtrip.h"
@@ -30,6 +33,7 @@
 #define ISOLATED_SLACK_MS 10000
 
 static void pump(struct run *R);
+static int measures_heap(const struct run *R, const struct mp_run_case *rc);
 
 void mp_run_case_clear(struct mp_run_case *rc)
 {
@@ -40,6 +44,11 @@ void mp_run_case_clear(struct mp_run_case *rc)
   free(rc->out.diffs);
   mp_result_free(rc->result);
   rc->result = NULL;
+  if (rc->cell) {
+    mp_cell_clear(rc->cell);
+    free(rc->cell);
+    rc->cell = NULL;
+  }
   memset(&rc->out, 0, sizeof(rc->out));
   rc->done = 0;
 }
@@ -66,7 +75,10 @@ static void on_job_timer_closed(uv_handle_t *h)
     R->jobs = j->next;
   if (j->next)
     j->next->prev = j->prev;
+  mp_job_subject_free(j);
+  mp_job_tokens_free(j);
   free(j->servers);
+  free(j->idps);
   free(j);
 }
 
@@ -90,6 +102,8 @@ static void on_reaper(uv_timer_t *t)
 
 static void check_all_done(struct run *R)
 {
+  if (R->finished == R->n && R->svc_state == SVC_UP)
+    mp_run_service_stop(R);
   if (R->finished < R->n || R->abandoned == 0 || R->reaper_on)
     return;
   R->reaper_on = 1;
@@ -204,6 +218,15 @@ void mp_job_stop_servers(struct job *j)
     j->stopping++;
     mp_fake_stop(s, on_server_stopped, j);
   }
+  for (i = 0; i < j->nidps; i++) {
+    struct mp_idp *d = j->idps[i];
+
+    if (!d)
+      continue;
+    j->idps[i] = NULL;
+    j->stopping++;
+    mp_idp_stop(d, on_server_stopped, j);
+  }
   on_server_stopped(j);
 }
 
@@ -222,6 +245,11 @@ void mp_job_on_grace(uv_timer_t *t)
       uv_hrtime() / 1000 - j->grace_start_us < R->opts.grace_ms * 1000)
     return; /* the repeating timer calls again */
   uv_timer_stop(&j->timer);
+  if (j->subj) {
+    mp_job_subject_finish(j);
+    mp_job_stop_servers(j);
+    return;
+  }
   /* Round trips were compared run by run. */
   if (j->rc->c->probe.type != MP_CASE_ROUNDTRIP)
     mp_run_compare(j->rc->c, j->rc->result, &j->diffs, &j->ndiffs);
@@ -247,6 +275,8 @@ int mp_job_late(struct job *j, struct mp_result *r)
   return 1;
 }
 
+static void probe_go(struct job *j);
+
 static void on_probe(struct mp_result *r, void *data)
 {
   struct job *j = data;
@@ -255,6 +285,8 @@ static void on_probe(struct mp_result *r, void *data)
   j->probe_pending = 0;
   if (mp_job_late(j, r))
     return;
+  if (j->token_us && r->timings_us[MP_PHASE_TOKEN] < 0)
+    r->timings_us[MP_PHASE_TOKEN] = (int64_t)j->token_us;
   j->rc->result = r;
   uv_timer_stop(&j->timer);
   j->want_last[0] = '\0';
@@ -410,6 +442,7 @@ static void job_start(struct job *j)
   int rc;
 
   if (!c) {
+    j->rc->out.error = 1;
     mp_job_diff(j, "%s",
                 j->rc->parse_error ? j->rc->parse_error
                                    : "the case file did not parse");
@@ -453,6 +486,31 @@ static void job_start(struct job *j)
       }
     }
   }
+  if (c->nidps) {
+    char err[256];
+
+    j->idps = calloc(c->nidps, sizeof(*j->idps));
+    if (!j->idps) {
+      mp_job_diff(j, "out of memory");
+      mp_job_stop_servers(j);
+      return;
+    }
+    j->nidps = c->nidps;
+    for (i = 0; i < c->nidps; i++) {
+      rc = mp_idp_start(&R->loop, &c->idps[i], &j->idps[i], err, sizeof(err));
+      if (rc < 0) {
+        j->idps[i] = NULL;
+        mp_job_diff(j, "token endpoint %s: could not start: %s",
+                    c->idps[i].name, err);
+        mp_job_stop_servers(j);
+        return;
+      }
+    }
+  }
+  if (R->opts.subject && !R->opts.subject->builtin) {
+    mp_job_subject_start(j);
+    return;
+  }
   if (c->probe.type == MP_CASE_ROUNDTRIP) {
     if (!c->probe.rt) {
       mp_job_diff(j, "probe: a roundtrip without send and fetch");
@@ -467,6 +525,26 @@ static void job_start(struct job *j)
     mp_job_stop_servers(j);
     return;
   }
+  if (c->probe.idp) {
+    /* The token first (phase token), then the probe; the fetch counts as
+     * the probe in flight for the safety deadline. */
+    const struct mp_case_probe *ps[1] = {&c->probe};
+    struct mp_probe_opts *os[1] = {&j->opts};
+
+    j->probe_pending = 1;
+    uv_timer_start(&j->timer, mp_job_on_safety, mp_job_safety_ms(R, j), 0);
+    mp_job_tokens(j, ps, os, 1, probe_go, on_probe);
+    return;
+  }
+  probe_go(j);
+}
+
+/* Starts the case's probe (the servers and any token are ready). */
+static void probe_go(struct job *j)
+{
+  struct run *R = j->run;
+  int rc;
+
   j->probe_pending = 1;
   rc = mp_probe_start(&R->loop, &j->opts, on_probe, j);
   if (rc < 0) {
@@ -475,7 +553,7 @@ static void job_start(struct job *j)
     mp_job_stop_servers(j);
     return;
   }
-  if (j->probe_pending)
+  if (j->probe_pending && !uv_is_active((uv_handle_t *)&j->timer))
     uv_timer_start(&j->timer, mp_job_on_safety, mp_job_safety_ms(R, j), 0);
 }
 
@@ -510,14 +588,17 @@ static void start_case(struct run *R, struct mp_run_case *rc)
   j->gap.data = j;
   j->handles = 2;
   j->grace_srv = -1;
-  if (rc->c && rc->c->expect.has_memory)
+  if (measures_heap(R, rc))
     mem_start(R, j);
   job_start(j);
 }
 
 /* 1 for a case whose expect.memory bound is the process's heap. */
-static int measures_heap(const struct mp_run_case *rc)
+static int measures_heap(const struct run *R, const struct mp_run_case *rc)
 {
+  /* A third-party subject's heap is not ours to measure. */
+  if (R->opts.subject && !R->opts.subject->builtin)
+    return 0;
   return rc->c && rc->c->expect.has_memory;
 }
 
@@ -630,19 +711,27 @@ static int start_isolated(struct run *R, struct mp_run_case *rc)
   return 0;
 }
 
+void mp_run_pump(struct run *R)
+{
+  pump(R);
+}
+
 static void pump(struct run *R)
 {
+  if (R->svc_state == SVC_STARTING)
+    return; /* the cases wait for the subject's service */
   R->pumping = 1;
   while (R->running < R->opts.jobs && R->next < R->n && !R->mem_job) {
     struct mp_run_case *rc = &R->cases[R->next];
 
-    if (measures_heap(rc) && !R->opts.no_fork && start_isolated(R, rc) == 0) {
+    if (measures_heap(R, rc) && !R->opts.no_fork &&
+        start_isolated(R, rc) == 0) {
       R->next++;
       continue;
     }
     /* Here, a case with expect.memory waits for the others to finish and
      * runs alone (cases after it wait for it). */
-    if (measures_heap(rc) && R->running > 0)
+    if (measures_heap(R, rc) && R->running > 0)
       break;
     start_case(R, &R->cases[R->next++]);
   }
@@ -687,9 +776,19 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
     free(R);
     return MP_E_NO_RESOURCES;
   }
+  if (R->opts.subject && !R->opts.subject->builtin &&
+      mp_run_subject_prepare(R) < 0) {
+    uv_loop_close(&R->loop);
+    mp_ca_free(R->ca);
+    free(R);
+    return MP_E_NO_RESOURCES;
+  }
   uv_check_init(&R->loop, &R->mem_check);
   R->mem_check.data = R;
-  pump(R);
+  if (R->opts.subject && R->opts.subject->service)
+    mp_run_service_start(R);
+  else
+    pump(R);
   uv_run(&R->loop, UV_RUN_DEFAULT);
   uv_close((uv_handle_t *)&R->mem_check, NULL);
   if (R->reaper_on) {
@@ -709,11 +808,15 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
     struct job *j = R->jobs;
 
     R->jobs = j->next;
+    mp_job_subject_free(j);
+    mp_job_tokens_free(j);
     free(j->servers);
+    free(j->idps);
     free(j);
   }
   if (uv_loop_close(&R->loop) != 0)
     fprintf(stderr, "mailprobe: the event loop still had open handles\n");
+  mp_run_subject_cleanup(R);
   mp_ca_free(R->ca);
   free(R);
   return 0;
