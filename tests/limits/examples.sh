@@ -4,7 +4,8 @@
 # --help. Every path an example names (cases/..., docs/..., *.yaml, *.md)
 # must exist, and the examples that are safe offline run: `run` on a part
 # of the suite, `serve` until its servers listen (a fixed --port becomes
-# 0, any free port), `check` and `roundtrip` only when every host is
+# 0, any free port), `exporter` until it listens (on any free port) or
+# with --config.check, `check` and `roundtrip` only when every host is
 # 127.0.0.1 or ::1. Skipped, with the reason: anything that would reach
 # another host, `make`, the whole suite (make check runs it already),
 # `bench` (a load test), and other programs (curl, swaks).
@@ -162,6 +163,40 @@ run_example() {
   bench)
     skip "$where: $cmd" "a load test"
     ;;
+  exporter)
+    case " $rest " in
+    *" --config.check "*)
+      try "$where" "$cmd" 0 60 "$rest"
+      return
+      ;;
+    esac
+    # Any free port; up until it listens, then SIGTERM must end it with 0.
+    rest=$(printf '%s\n' "$rest" |
+      sed -E 's/(--listen[ =])([^ ]*):[0-9]+/\1127.0.0.1:0/; s/ ?&$//')
+    rm -f "$TMP/exporter.err"
+    sh -c "exec \"\$0\" $rest" "$BIN" >/dev/null 2>"$TMP/exporter.err" &
+    pid=$!
+    i=0
+    while ! grep -q 'listening on' "$TMP/exporter.err" 2>/dev/null; do
+      i=$((i + 1))
+      if [ $i -gt 300 ] || ! kill -0 "$pid" 2>/dev/null; then
+        break
+      fi
+      sleep 0.1
+    done
+    if grep -q 'listening on' "$TMP/exporter.err"; then
+      kill -TERM "$pid"
+      wait "$pid"
+      rc=$?
+      if [ $rc -eq 0 ]; then ok "$where: runs: $cmd"; else
+        bad "$where: $cmd" "exit status $rc after SIGTERM"
+      fi
+    else
+      kill -TERM "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+      bad "$where: $cmd" "it did not listen: $(head -n 2 "$TMP/exporter.err")"
+    fi
+    ;;
   *)
     skip "$where: $cmd" "not a mailprobe subcommand"
     ;;
@@ -188,7 +223,7 @@ check_examples() {
 readme_examples >"$TMP/readme.ex"
 check_examples README.md <"$TMP/readme.ex"
 
-for c in "" run check roundtrip serve bench; do
+for c in "" run check roundtrip serve bench exporter; do
   where="mailprobe${c:+ $c} --help"
   if "$BIN" $c --help >"$TMP/help" 2>&1; then
     ok "$where exits 0"
