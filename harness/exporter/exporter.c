@@ -234,10 +234,10 @@ static void on_probe_req(struct mp_http_req *req, void *data)
     return bad_request(e, req, why);
   }
   if (!mp_exporter_allowed(c, j->host)) {
-    free(j);
     e->stats.rejected_forbidden++;
     snprintf(why, sizeof why, "target host '%.200s' is not in the allow list\n",
              j->host);
+    free(j);
     return reply_text(req, 403, why);
   }
   ms = mp_exporter_stats_module(&e->stats, m->name);
