@@ -80,6 +80,7 @@ void mp_exp_job_free(struct mp_exp_job *j)
     ms->in_flight--;
   e->stats.in_flight--;
   mp_exporter_config_unref(j->conf);
+  free(j->rto);
   free(j);
   e->jobs--;
   mp_exp_maybe_done(e);

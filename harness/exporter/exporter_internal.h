@@ -59,8 +59,7 @@ struct mp_exp_job {
   int debug;
   uint64_t t0; /* uv_now at the start */
   struct mp_probe_opts opts;
-  struct mp_rt_opts rto;
-  char host2[256]; /* the fetch half's host of a round trip */
+  struct mp_rt_opts *rto; /* a round trip's run: its options (owned) */
   struct mp_exp_slot *slot;
 };
 

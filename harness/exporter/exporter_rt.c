@@ -176,10 +176,11 @@ static void half_opts(struct mp_probe_opts *o, const struct mp_case_probe *half,
 static int start_rt(struct mp_exp_job *j)
 {
   const struct mp_case_rt *rt = j->m->probe.rt;
-  struct mp_rt_opts *o = &j->rto;
+  struct mp_rt_opts *o = j->rto = calloc(1, sizeof *j->rto);
   struct mp_exp_slot *s = j->slot;
 
-  memset(o, 0, sizeof *o);
+  if (o == NULL)
+    return MP_E_NO_RESOURCES;
   half_opts(&o->send, &rt->send, j->host, j->timeout_ms);
   half_opts(&o->fetch, &rt->fetch, j->host, j->timeout_ms);
   o->send.proto = MP_PROTO_SMTP;
@@ -253,6 +254,7 @@ void mp_exp_roundtrip(struct mp_exp_job *j)
     return;
   }
   *run = *j;
+  run->rto = NULL;
   run->req = NULL;
   run->debug = 0;
   mp_exporter_config_ref(run->conf);
