@@ -186,13 +186,7 @@ static int start_rt(struct mp_exp_job *j)
   o->send.proto = MP_PROTO_SMTP;
   if (rt->send.host == NULL && j->port != 0)
     o->send.port = j->port;
-  o->from = rt->from;
-  o->to = rt->to;
-  o->subject = rt->subject;
-  o->id = rt->id;
-  o->email_timeout_ms = rt->email_timeout_ms;
-  o->poll_ms = rt->poll_ms;
-  o->mode = rt->mode == MP_RT_PREVIOUS ? MP_RT_PREVIOUS : MP_RT_SAME;
+  mp_case_rt_opts(rt, o);
   if (o->mode == MP_RT_PREVIOUS && !s->sent_before && rt->state_file != NULL)
     s->sent_before = state_has(rt->state_file, s->target);
   o->first_run = !s->sent_before;

@@ -61,17 +61,8 @@ exporter:
 EOF2
 cp "$TMP/exporter.yaml" "$TMP/good.yaml"
 
-"$BIN" exporter --config "$TMP/exporter.yaml" --listen 127.0.0.1:0 \
-  2>"$TMP/exporter.err" &
-EXP_PID=$!
+start_exporter --config "$TMP/exporter.yaml"
 PIDS="$PIDS $EXP_PID"
-i=0
-until grep -q 'listening on' "$TMP/exporter.err" 2>/dev/null; do
-  i=$((i + 1))
-  [ $i -gt 300 ] && { bad "exporter starts" "$(cat "$TMP/exporter.err")"; finish; exit 1; }
-  sleep 0.1
-done
-EXP=127.0.0.1:$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/exporter.err")
 ok "exporter listens on $EXP"
 
 # get NAME URL [curl args]: the body into $TMP/NAME, the status into
@@ -231,11 +222,6 @@ flock -u 9
 get m3 "/metrics"
 check "Prometheus' scrapes counted" has "$TMP/m3" \
   'mailprobe_exporter_probes_total{module="smtp_banner",result="failure"}'
-kill -TERM "$EXP_PID"
-wait "$EXP_PID"
-rc=$?
 PIDS=$(echo "$PIDS" | sed "s/ $EXP_PID//")
-if [ $rc -eq 0 ]; then ok "exporter stops on SIGTERM with status 0"; else
-  bad "exporter stop" "status $rc: $(tail -n 3 "$TMP/exporter.err")"
-fi
+stop_exporter
 finish

@@ -24,16 +24,9 @@ modules:
     poll: 100ms
     timeout: 5s
 EOF2
-MP_TEST_RT_PW=s3cret "$BIN" exporter --config "$TMP/rt.yaml" \
-  --listen 127.0.0.1:0 2>"$TMP/exporter.err" &
-EXP_PID=$!
-i=0
-until grep -q 'listening on' "$TMP/exporter.err" 2>/dev/null; do
-  i=$((i + 1))
-  [ $i -gt 300 ] && { bad "exporter starts" "$(cat "$TMP/exporter.err")"; finish; exit 1; }
-  sleep 0.1
-done
-EXP=127.0.0.1:$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/exporter.err")
+MP_TEST_RT_PW=s3cret
+export MP_TEST_RT_PW
+start_exporter --config "$TMP/rt.yaml"
 URL="http://$EXP/probe?module=rt&target=127.0.0.1"
 H='X-Prometheus-Scrape-Timeout-Seconds: 10'
 
@@ -66,10 +59,5 @@ if command -v promtool >/dev/null 2>&1; then
     fi
   done
 fi
-kill -TERM "$EXP_PID"
-wait "$EXP_PID"
-rc=$?
-if [ $rc -eq 0 ]; then ok "exporter stops with status 0"; else
-  bad "exporter stop" "status $rc"
-fi
+stop_exporter
 finish

@@ -27,16 +27,8 @@ basic_auth_users:
 EOF2
 printf 'modules:\n  smtp_banner: {type: smtp, tls: none, timeout: 2s}\n' \
   >"$TMP/exp.yaml"
-"$BIN" exporter --config "$TMP/exp.yaml" --web.config.file "$TMP/web.yml" \
-  --listen 127.0.0.1:0 2>"$TMP/exporter.err" &
-EXP_PID=$!
-i=0
-until grep -q 'listening on' "$TMP/exporter.err" 2>/dev/null; do
-  i=$((i + 1))
-  [ $i -gt 300 ] && { bad "exporter starts" "$(cat "$TMP/exporter.err")"; kill $EXP_PID; finish; exit 1; }
-  sleep 0.1
-done
-URL=https://127.0.0.1:$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/exporter.err")/-/healthy
+start_exporter --config "$TMP/exp.yaml" --web.config.file "$TMP/web.yml"
+URL=https://$EXP/-/healthy
 code() { curl -s -o /dev/null -w '%{http_code}' --cacert "$TMP/cert.pem" "$@"; }
 [ "$(code "$URL")" = 401 ] && ok "TLS, no credentials: 401" || bad "no credentials" "$(code "$URL")"
 [ "$(code -u prom:wrong "$URL")" = 401 ] && ok "a wrong password: 401" || bad "wrong password" "$(code -u prom:wrong "$URL")"
@@ -47,8 +39,7 @@ plain=$(curl -s -o /dev/null -w '%{http_code}' -u prom:s3cret "http://${URL#http
 if [ "$plain" != 200 ]; then ok "plain HTTP on the TLS port gets no page"; else
   bad "plain HTTP on the TLS port" "answered 200"
 fi
-kill -TERM "$EXP_PID"
-wait "$EXP_PID"
+stop_exporter
 printf 'tls_server_config:\n  cert_file: nope.pem\n  key_file: key.pem\n' \
   >"$TMP/bad.yml"
 "$BIN" exporter --config "$TMP/exp.yaml" --web.config.file "$TMP/bad.yml" \
