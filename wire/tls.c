@@ -679,10 +679,11 @@ static int days_until(const ASN1_TIME *when)
   return (int)d;
 }
 
-/* A certificate time as seconds since the epoch; 0 when unreadable. */
-static int64_t epoch_of(const ASN1_TIME *when)
+/* A certificate time as seconds since 1970; 0 when unreadable. */
+static int64_t epoch_seconds(const ASN1_TIME *when)
 {
   struct tm tm;
+
   if (when == NULL || ASN1_TIME_to_tm(when, &tm) != 1)
     return 0;
   return (int64_t)timegm(&tm);
@@ -693,9 +694,9 @@ static int64_t epoch_of(const ASN1_TIME *when)
 static int64_t earliest_expiry(const struct mp_tls *t, X509 *leaf)
 {
   STACK_OF(X509) *chain = SSL_get_peer_cert_chain(t->ssl);
-  int64_t min = epoch_of(X509_get0_notAfter(leaf));
+  int64_t min = epoch_seconds(X509_get0_notAfter(leaf));
   for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
-    int64_t e = epoch_of(X509_get0_notAfter(sk_X509_value(chain, i)));
+    int64_t e = epoch_seconds(X509_get0_notAfter(sk_X509_value(chain, i)));
     if (e != 0 && (min == 0 || e < min))
       min = e;
   }
@@ -733,7 +734,7 @@ void mp_tls_get_info(const struct mp_tls *t, struct mp_tls_info *info)
                sizeof info->subject);
     print_name(X509_get_issuer_name(peer), info->issuer, sizeof info->issuer);
     info->days_left = days_until(X509_get0_notAfter(peer));
-    info->not_after = epoch_of(X509_get0_notAfter(peer));
+    info->not_after = epoch_seconds(X509_get0_notAfter(peer));
     info->earliest_expiry = earliest_expiry(t, peer);
   }
   if (t->is_server)

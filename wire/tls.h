@@ -28,9 +28,9 @@ struct mp_tls_info {
   char subject[256];       /* one line, "CN=mx.example.test" ("" if none) */
   char issuer[256];        /* one line */
   int days_left;           /* until notAfter, negative when expired */
-  int64_t not_after;       /* the leaf's notAfter, seconds since the
-                              epoch (0: unknown) */
-  int64_t earliest_expiry; /* the earliest notAfter in the chain sent */
+  int64_t not_after;       /* notAfter, seconds since 1970 (0: unknown) */
+  int64_t earliest_expiry; /* the earliest notAfter in the chain the peer
+                              sent, seconds since 1970 (0: unknown) */
   int verified;            /* 1 if the chain and the host name verified */
   char verify_error[128];  /* why not, "" when verified */
 };

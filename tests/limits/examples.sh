@@ -157,8 +157,10 @@ run_example() {
     ;;
   serve)
     # Any free port instead of a fixed one; not in the background.
+    # A --ca file goes into $TMP, where parallel runs cannot meet.
     rest=$(printf '%s\n' "$rest" |
-      sed -E 's/(--port[ =][^ =]+=)[0-9]+/\10/g; s/ ?&$//')
+      sed -E 's/(--port[ =][^ =]+=)[0-9]+/\10/g; s/ ?&$//' |
+      sed -E "s#--ca[ =][^ ]+#--ca $TMP/ca.pem#")
     hold_up "$where" "$cmd" "$rest" out '^CA ' "its servers"
     ;;
   check | roundtrip)

@@ -13,9 +13,7 @@
 set -u
 BIN=${1:-build/mailprobe}
 . "$(dirname "$0")/lib.sh"
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT" || exit 2
+in_repo
 
 for tool in prometheus promtool curl; do
   if ! command -v $tool >/dev/null 2>&1; then

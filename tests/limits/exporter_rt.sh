@@ -8,8 +8,7 @@
 set -u
 BIN=${1:-build/mailprobe}
 . "$(dirname "$0")/lib.sh"
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
-cd "$(dirname "$0")/../.." || exit 2
+in_repo
 command -v curl >/dev/null 2>&1 || { bad "curl is installed" "ci/install-deps"; finish; exit 1; }
 
 serve cases/roundtrip/delivery_delayed_within_timeout.yaml

@@ -58,6 +58,14 @@ serve() {
 }
 addr() { awk -v n="$1" '$1 == n { print $3 }' "$TMP/serve.out"; }
 
+# in_repo: BIN made absolute, ROOT the repo, and the shell in it (for the
+# scripts that run repo files: README.md, tests/data, make).
+in_repo() {
+  ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+  case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+  cd "$ROOT" || exit 2
+}
+
 # start_exporter ARGS...: `mailprobe exporter ARGS` on 127.0.0.1, any free
 # port, until it listens; then $EXP is its 127.0.0.1:PORT and $EXP_PID its
 # pid (stderr in $TMP/exporter.err). stop_exporter: SIGTERM, and a check
