@@ -689,6 +689,20 @@ static int64_t epoch_seconds(const ASN1_TIME *when)
   return (int64_t)timegm(&tm);
 }
 
+/* The earliest notAfter of the chain the peer sent (the leaf included),
+ * as blackbox_exporter's probe_ssl_earliest_cert_expiry reports it. */
+static int64_t earliest_expiry(const struct mp_tls *t, X509 *leaf)
+{
+  STACK_OF(X509) *chain = SSL_get_peer_cert_chain(t->ssl);
+  int64_t min = epoch_seconds(X509_get0_notAfter(leaf));
+  for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
+    int64_t e = epoch_seconds(X509_get0_notAfter(sk_X509_value(chain, i)));
+    if (e != 0 && (min == 0 || e < min))
+      min = e;
+  }
+  return min;
+}
+
 /* The peer's leaf certificate; after a failed verification the session
  * has none yet, but the chain as received is kept. */
 static X509 *peer_leaf(const struct mp_tls *t)
@@ -721,6 +735,7 @@ void mp_tls_get_info(const struct mp_tls *t, struct mp_tls_info *info)
     print_name(X509_get_issuer_name(peer), info->issuer, sizeof info->issuer);
     info->days_left = days_until(X509_get0_notAfter(peer));
     info->not_after = epoch_seconds(X509_get0_notAfter(peer));
+    info->earliest_expiry = earliest_expiry(t, peer);
   }
   if (t->is_server)
     return;

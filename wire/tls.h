@@ -23,14 +23,16 @@ struct mp_tls_client_opts {
 
 /* What a finished handshake tells about the session and the peer. */
 struct mp_tls_info {
-  char version[16];       /* "TLSv1.3" */
-  char cipher[64];        /* "TLS_AES_256_GCM_SHA384" */
-  char subject[256];      /* one line, "CN=mx.example.test" ("" if none) */
-  char issuer[256];       /* one line */
-  int days_left;          /* until notAfter, negative when expired */
-  int64_t not_after;      /* notAfter, seconds since 1970 (0: unknown) */
-  int verified;           /* 1 if the chain and the host name verified */
-  char verify_error[128]; /* why not, "" when verified */
+  char version[16];        /* "TLSv1.3" */
+  char cipher[64];         /* "TLS_AES_256_GCM_SHA384" */
+  char subject[256];       /* one line, "CN=mx.example.test" ("" if none) */
+  char issuer[256];        /* one line */
+  int days_left;           /* until notAfter, negative when expired */
+  int64_t not_after;       /* notAfter, seconds since 1970 (0: unknown) */
+  int64_t earliest_expiry; /* the earliest notAfter in the chain the peer
+                              sent, seconds since 1970 (0: unknown) */
+  int verified;            /* 1 if the chain and the host name verified */
+  char verify_error[128];  /* why not, "" when verified */
 };
 
 /* A client context. Without cafile and ca_pem, the system's trust store.

@@ -28,4 +28,9 @@ int mp_cli_serve(int argc, char **argv);
  * expects, 1 otherwise, 3 on usage errors. */
 int mp_cli_bench(int argc, char **argv);
 
+/* `mailprobe exporter --config FILE`: 0 after a clean stop on SIGINT or
+ * SIGTERM (and for a valid config with --config.check), 3 on usage and
+ * config errors. */
+int mp_cli_exporter(int argc, char **argv);
+
 #endif

@@ -27,6 +27,9 @@ static const char usage[] =
     "                      over POP3 or IMAP\n"
     "  bench [WORKLOAD]    probes/s, latency, timeout accuracy and memory\n"
     "                      against in-process fake servers\n"
+    "  exporter            a Prometheus multi-target exporter: /probe runs "
+    "a\n"
+    "                      module of --config against ?target=\n"
     "\n"
     "options:\n"
     "  -h, --help          this help; `mailprobe COMMAND --help` for a "
@@ -48,7 +51,7 @@ static const struct {
 } commands[] = {
     {"run", mp_cli_run},     {"check", mp_cli_check},
     {"serve", mp_cli_serve}, {"roundtrip", mp_cli_roundtrip},
-    {"bench", mp_cli_bench},
+    {"bench", mp_cli_bench}, {"exporter", mp_cli_exporter},
 };
 
 int main(int argc, char **argv)
