@@ -13,6 +13,7 @@
 #include "fake_servers/mailstore.h"
 #include "fake_servers/session.h"
 #include "wire/cert.h"
+#include "wire/cert_like.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
 #include "wire/listener.h"
@@ -562,16 +563,29 @@ static int make_tls(struct mp_fake_server *srv)
   struct mp_ca *ca = srv->env.ca;
   char *cert = NULL, *key = NULL;
   char err[256];
-  if (!ca && srv->cfg->cert != MP_CERT_SELF_SIGNED)
-    return MP_E_TLS_FAILED;
-  int rc = mp_cert_issue(
-      ca, (enum mp_cert_kind)srv->cfg->cert, mp_fake_hostname(srv),
-      srv->cfg->rsa ? MP_KEY_RSA_2048 : MP_KEY_EC_P256, &cert, &key);
+  const struct mp_fake_config *cfg = srv->cfg;
+  int rc;
+  if (cfg->cert_like) {
+    rc = mp_cert_issue_like(ca, cfg->cert_like, &cert, &key);
+  } else {
+    if (!ca && cfg->cert != MP_CERT_SELF_SIGNED)
+      return MP_E_TLS_FAILED;
+    rc = mp_cert_issue(ca, (enum mp_cert_kind)cfg->cert,
+                       mp_fake_hostname(srv),
+                       cfg->rsa ? MP_KEY_RSA_2048 : MP_KEY_EC_P256, &cert,
+                       &key);
+  }
   if (rc < 0)
     return rc;
   srv->tls_ctx = mp_tls_ctx_server(cert, key, err, sizeof(err));
   free(cert);
   free(key);
+  if (srv->tls_ctx && (cfg->tls_version || cfg->cipher) &&
+      mp_tls_ctx_pin(srv->tls_ctx, cfg->tls_version, cfg->cipher, err,
+                     sizeof(err)) < 0) {
+    mp_tls_ctx_unref(srv->tls_ctx);
+    srv->tls_ctx = NULL;
+  }
   return srv->tls_ctx ? 0 : MP_E_TLS_FAILED;
 }
 

@@ -124,6 +124,8 @@ struct check {
   struct mp_result *result;
 };
 
+const struct mp_cli_watch *mp_cli_watch;
+
 static void on_result(struct mp_result *r, void *data)
 {
   struct check *c = data;
@@ -298,6 +300,11 @@ int mp_cli_check(int argc, char **argv)
     rc = mp_probe_cli_usage(&pc, "--count, --interval*, --failures and "
                                  "--max-alerts go with --monitor");
     goto out;
+  }
+  if (mp_cli_watch) {
+    mp_cli_watch->started(mp_cli_watch->data, opts);
+    opts->tap = mp_cli_watch->tap;
+    opts->tap_data = mp_cli_watch->data;
   }
   id = mp_probe_start(&loop, opts, on_result, &st);
   if (id < 0) {

@@ -1,0 +1,288 @@
+/* `mailprobe record URL [check options] -o CASE.yaml`: runs the ordinary
+ * probe (mailprobe check, with every option it takes) with a recorder on
+ * its tap, and writes the session as a case whose fake server replays it
+ * (harness/record/). `record --from FILE` makes the same kind of case from
+ * a transcript (harness/record/import.h). docs/recording.md. */
+#include "harness/cli/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness/record/import.h"
+#include "harness/record/record.h"
+#include "harness/record/record_case.h"
+#include "wire/codec.h"
+
+static const char record_usage[] =
+    "usage: mailprobe record URL [CHECK OPTIONS] [-o CASE.yaml]\n"
+    "       mailprobe record --from TRANSCRIPT [-o CASE.yaml]\n"
+    "\n"
+    "Probes URL as `mailprobe check` does (every check option works; its\n"
+    "result line goes to stderr) and writes the session as a case file: a\n"
+    "fake server that replays the greeting and every reply verbatim, with\n"
+    "the measured delays, the same ending and the same TLS facts and\n"
+    "certificate, and `expect:` the result seen. A failure records too.\n"
+    "Secrets never land in the file: the case logs in as probe@example.test\n"
+    "with a placeholder password (`mailprobe serve` prints it).\n"
+    "\n"
+    "options:\n"
+    "  -o, --output FILE     write the case here (default: stdout); checked\n"
+    "                        before connecting\n"
+    "  --from FILE           make the case from a transcript instead: a\n"
+    "                        `mailprobe check -v` trace or `--format json`\n"
+    "                        result, swaks output, or a curl -v trace\n"
+    "  --anonymize           replace host names, domains and addresses in\n"
+    "                        every reply and in the certificate\n"
+    "  --name TEXT           the case's name\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "examples:\n"
+    "  mailprobe record smtp://mx.example.com -o mx.yaml\n"
+    "  mailprobe record imaps://mail.example.com --user probe \\\n"
+    "      --password-env PROBE_PASSWORD --anonymize -o imap.yaml\n"
+    "  mailprobe record --from ticket-1234.txt -o ticket.yaml\n";
+
+struct recording {
+  struct mp_rec *rec;
+  char *password; /* for scrubbing only; wiped */
+};
+
+static void on_started(void *data, const struct mp_probe_opts *o)
+{
+  struct recording *r = data;
+  mp_rec_set_opts(r->rec, o);
+  if (o->password && !r->password)
+    r->password = strdup(o->password);
+}
+
+static void on_event(void *data, const struct mp_probe_event *ev)
+{
+  struct recording *r = data;
+  mp_rec_tap(r->rec, ev);
+}
+
+static int usage(const char *msg)
+{
+  fprintf(stderr, "mailprobe record: %s\nTry 'mailprobe record --help'.\n",
+          msg);
+  return MP_EXIT_USAGE;
+}
+
+/* 1 if the text holds the password, its base64 or its hex. */
+static int leaks(const char *text, const char *pw)
+{
+  if (!pw || !pw[0])
+    return 0;
+  size_t n = strlen(pw);
+  char *b64 = mp_b64_encode(pw, n);
+  char *hex = malloc(n * 2 + 1);
+  int bad = strstr(text, pw) != NULL;
+  if (b64 && hex) {
+    mp_hex((const unsigned char *)pw, n, hex);
+    bad |= strstr(text, b64) != NULL || strcasestr(text, hex) != NULL;
+  }
+  free(b64);
+  free(hex);
+  return bad;
+}
+
+/* Takes the recorder's own options out of argv; the rest is check's. */
+struct own {
+  const char *out, *from, *name;
+  int anonymize, help;
+};
+
+static int take_own(int argc, char **argv, struct own *o, char **rest,
+                    int *nrest, char *err, size_t errlen)
+{
+  *nrest = 0;
+  rest[(*nrest)++] = "record";
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char **slot = NULL;
+    const char *name = NULL;
+    if (strcmp(a, "--") == 0) {
+      for (; i < argc; i++)
+        rest[(*nrest)++] = argv[i];
+      break;
+    }
+    if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 ||
+        strncmp(a, "--output=", 9) == 0)
+      slot = &o->out, name = "--output";
+    else if (strcmp(a, "--from") == 0 || strncmp(a, "--from=", 7) == 0)
+      slot = &o->from, name = "--from";
+    else if (strcmp(a, "--name") == 0 || strncmp(a, "--name=", 7) == 0)
+      slot = &o->name, name = "--name";
+    else if (strcmp(a, "--anonymize") == 0) {
+      o->anonymize = 1;
+      continue;
+    } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      o->help = 1;
+      continue;
+    }
+    if (!slot) {
+      rest[(*nrest)++] = argv[i];
+      continue;
+    }
+    const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
+    if (eq) {
+      *slot = eq + 1;
+    } else if (i + 1 < argc) {
+      *slot = argv[++i];
+    } else {
+      snprintf(err, errlen, "%s needs a value", name);
+      return -1;
+    }
+  }
+  rest[*nrest] = NULL;
+  return 0;
+}
+
+/* Opens the output before anything else happens: an unwritable path
+ * fails before connecting. -1 for stdout. */
+static int open_out(const char *path, int *created, char *err, size_t errlen)
+{
+  struct stat st;
+  *created = stat(path, &st) != 0;
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return -2;
+  }
+  return fd;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+  while (len > 0) {
+    ssize_t n = write(fd, buf, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    buf += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Runs check with the recorder watching; its output goes to stderr. */
+static int run_check(int n, char **rest)
+{
+  fflush(stdout);
+  int saved = dup(1);
+  if (saved < 0)
+    return MP_EXIT_USAGE;
+  dup2(2, 1);
+  int rc = mp_cli_check(n, rest);
+  fflush(stdout);
+  dup2(saved, 1);
+  close(saved);
+  return rc;
+}
+
+int mp_cli_record(int argc, char **argv)
+{
+  struct own o = {0};
+  char err[512];
+  int nrest, fd = -1, created = 0, rc = MP_EXIT_USAGE;
+  char **rest = calloc((size_t)argc + 2, sizeof(*rest));
+  struct recording r = {0};
+  char *text = NULL;
+  size_t tlen = 0;
+
+  if (!rest)
+    return usage("out of memory");
+  if (take_own(argc, argv, &o, rest, &nrest, err, sizeof(err)) < 0) {
+    rc = usage(err);
+    goto out;
+  }
+  if (o.help) {
+    fputs(record_usage, stdout);
+    rc = 0;
+    goto out;
+  }
+  if (o.from && nrest > 1) {
+    rc = usage("--from takes no URL nor check options");
+    goto out;
+  }
+  if (!o.from && nrest < 2) {
+    rc = usage("missing URL (smtp://host[:port], ...) or --from FILE");
+    goto out;
+  }
+  if (o.out && (fd = open_out(o.out, &created, err, sizeof(err))) < 0) {
+    rc = usage(err);
+    goto out;
+  }
+  r.rec = mp_rec_new();
+  if (!r.rec) {
+    rc = usage("out of memory");
+    goto out;
+  }
+  if (o.from) {
+    if (mp_rec_import_file(r.rec, o.from, err, sizeof(err)) < 0) {
+      rc = usage(err);
+      goto out;
+    }
+  } else {
+    char src[512];
+    snprintf(src, sizeof(src), "%s", rest[1]);
+    r.rec->source = strdup(src);
+    struct mp_cli_watch w = {on_started, on_event, &r};
+    mp_cli_watch = &w;
+    int crc = run_check(nrest, rest);
+    mp_cli_watch = NULL;
+    if (r.rec->ns == 0 || !r.rec->s[0].ended) {
+      rc = crc == MP_EXIT_USAGE ? MP_EXIT_USAGE
+                                : usage("the probe ended without a result");
+      goto out;
+    }
+  }
+  FILE *mem = open_memstream(&text, &tlen);
+  if (!mem) {
+    rc = usage("out of memory");
+    goto out;
+  }
+  struct mp_rec_case_opts co = {
+      .name = o.name, .password = r.password, .anonymize = o.anonymize};
+  int wrc = mp_rec_write_case(r.rec, &co, mem, err, sizeof(err));
+  fclose(mem);
+  if (wrc < 0) {
+    rc = usage(err);
+    goto out;
+  }
+  if (leaks(text, r.password)) {
+    rc = usage("the case would hold the password: not written");
+    goto out;
+  }
+  if (fd >= 0) {
+    if (ftruncate(fd, 0) < 0 || write_all(fd, text, tlen) < 0) {
+      snprintf(err, sizeof(err), "%s: %s", o.out, strerror(errno));
+      rc = usage(err);
+      goto out;
+    }
+    fprintf(stderr, "mailprobe record: wrote %s\n", o.out);
+  } else {
+    fwrite(text, 1, tlen, stdout);
+  }
+  rc = 0;
+out:
+  if (fd >= 0) {
+    close(fd);
+    if (rc != 0 && created)
+      unlink(o.out);
+  }
+  if (r.password) {
+    memset(r.password, 0, strlen(r.password));
+    free(r.password);
+  }
+  mp_rec_free(r.rec);
+  free(text);
+  free(rest);
+  return rc;
+}

@@ -1,0 +1,815 @@
+/* A recording as a case file (harness/record/record_case.h): the session
+ * cut into exchanges (the greeting, then each command with the lines that
+ * answered it), each exchange a script rule, then the probe and what it
+ * must give. */
+#include "harness/record/record_case.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "fake_servers/fake.h"
+#include "harness/record/record_text.h"
+#include "wire/errors.h"
+#include "wire/sasl.h"
+
+/* One exchange: the greeting, or a command and what answered it. */
+struct xch {
+  int connect;
+  const struct mp_rec_event *cmd;
+  char verb[40];
+  char tag[40];
+  const struct mp_rec_event **lines;
+  size_t nl, capl;
+  size_t final_from; /* the lines after the last SASL response */
+  uint64_t t_ref;    /* the command went out (the connection, the TLS) */
+  uint64_t t_first;  /* the first line came */
+  int starttls;      /* a handshake followed it */
+  int live;          /* left to the fake server (a login that worked) */
+  unsigned nth;      /* the n-th command of its verb */
+};
+
+enum ending { END_NORMAL, END_CLOSE, END_HANG, END_LONG };
+
+struct writer {
+  const struct mp_rec *r;
+  const struct mp_rec_session *s;
+  const struct mp_rec_case_opts *o;
+  struct mp_rec_scrub sc;
+  struct xch *xs;
+  size_t nx;
+  uint64_t rtt_us;
+  enum ending ending;
+  int tls_fault; /* enum mp_tls_fault for on: tls, or 0 */
+  int apop_live;
+  int hang_used;
+  uint64_t replayed_us; /* the delays the replay waits, summed */
+  FILE *f;
+};
+
+static const char *proto_key(enum mp_proto p)
+{
+  return p == MP_PROTO_SMTP ? "smtp" : p == MP_PROTO_POP3 ? "pop3" : "imap";
+}
+
+/* ---- the exchanges -------------------------------------------------- */
+
+static struct xch *push_xch(struct writer *w)
+{
+  void *p = realloc(w->xs, (w->nx + 1) * sizeof(*w->xs));
+  if (!p)
+    return NULL;
+  w->xs = p;
+  struct xch *x = &w->xs[w->nx++];
+  memset(x, 0, sizeof(*x));
+  return x;
+}
+
+static int push_line(struct xch *x, const struct mp_rec_event *e)
+{
+  if (x->nl == x->capl) {
+    size_t cap = x->capl ? x->capl * 2 : 8;
+    void *p = realloc(x->lines, cap * sizeof(*x->lines));
+    if (!p)
+      return -1;
+    x->lines = p;
+    x->capl = cap;
+  }
+  if (x->nl == 0)
+    x->t_first = e->t_us;
+  x->lines[x->nl++] = e;
+  return 0;
+}
+
+/* The verb of a command line (IMAP: after the tag), upper-cased. */
+static void verb_of(enum mp_proto proto, const char *line, char *verb,
+                    size_t vlen, char *tag, size_t tlen)
+{
+  const char *p = line;
+  tag[0] = '\0';
+  if (proto == MP_PROTO_IMAP) {
+    size_t n = strcspn(p, " ");
+    snprintf(tag, tlen, "%.*s", (int)n, p);
+    p += n;
+    while (*p == ' ')
+      p++;
+  }
+  size_t n = strcspn(p, " ");
+  if (n >= vlen)
+    n = vlen - 1;
+  for (size_t i = 0; i < n; i++)
+    verb[i] = (char)toupper((unsigned char)p[i]);
+  verb[n] = '\0';
+}
+
+static int split(struct writer *w)
+{
+  const struct mp_rec_session *s = w->s;
+  struct xch *cur = NULL;
+  for (size_t i = 0; i < s->nev; i++) {
+    const struct mp_rec_event *e = &s->ev[i];
+    switch (e->kind) {
+    case MP_PEV_CONNECTED:
+      if (!(cur = push_xch(w)))
+        return -1;
+      cur->connect = 1;
+      cur->t_ref = e->t_us;
+      break;
+    case MP_PEV_TLS_START:
+      if (cur && !cur->connect)
+        cur->starttls = 1;
+      break;
+    case MP_PEV_TLS_DONE:
+      if (cur && cur->connect && cur->nl == 0)
+        cur->t_ref = e->t_us; /* implicit TLS: the greeting follows it */
+      break;
+    case MP_PEV_SENT:
+      if (e->response && cur) {
+        cur->final_from = cur->nl;
+        break;
+      }
+      if (!(cur = push_xch(w)))
+        return -1;
+      cur->cmd = e;
+      cur->t_ref = e->t_us;
+      verb_of(w->r->proto, e->data, cur->verb, sizeof(cur->verb), cur->tag,
+              sizeof(cur->tag));
+      break;
+    case MP_PEV_LINE:
+      if (!cur) {
+        if (!(cur = push_xch(w)))
+          return -1;
+        cur->connect = 1;
+      }
+      if (push_line(cur, e) < 0)
+        return -1;
+      break;
+    default:
+      break;
+    }
+  }
+  for (size_t i = 0; i < w->nx; i++) {
+    unsigned n = 0;
+    for (size_t k = 0; k <= i; k++)
+      n += !w->xs[k].connect && strcmp(w->xs[k].verb, w->xs[i].verb) == 0;
+    w->xs[i].nth = n;
+  }
+  return 0;
+}
+
+static int is_start_verb(const char *v)
+{
+  return strcmp(v, "AUTH") == 0 || strcmp(v, "AUTHENTICATE") == 0 ||
+         strcmp(v, "LOGIN") == 0 || strcmp(v, "USER") == 0 ||
+         strcmp(v, "APOP") == 0;
+}
+
+/* A login that worked is left to the fake server, which has its own user
+ * and makes its own challenges: the commands of the last attempt. */
+static void mark_live(struct writer *w)
+{
+  if (!w->s->auth)
+    return;
+  size_t last = w->nx;
+  for (size_t i = 0; i < w->nx; i++)
+    if (!w->xs[i].connect && is_start_verb(w->xs[i].verb))
+      last = i;
+  if (last == w->nx)
+    return;
+  w->xs[last].live = 1;
+  if (strcmp(w->xs[last].verb, "USER") == 0 && last + 1 < w->nx &&
+      strcmp(w->xs[last + 1].verb, "PASS") == 0)
+    w->xs[last + 1].live = 1;
+  if (strcmp(w->xs[last].verb, "APOP") == 0) {
+    /* APOP's digest covers the greeting's timestamp: the fake server's
+     * own greeting (with its own timestamp) must go out. */
+    w->apop_live = 1;
+    for (size_t i = 0; i < w->nx; i++)
+      if (w->xs[i].connect)
+        w->xs[i].live = 1;
+  }
+}
+
+static void find_ending(struct writer *w)
+{
+  const struct mp_rec_session *s = w->s;
+  const char *d = s->detail ? s->detail : "";
+  if (s->phase == MP_PHASE_TLS && !s->ok && s->err != MP_E_CERT_INVALID) {
+    if (s->err == MP_E_TIMEOUT)
+      w->tls_fault = MP_TLS_FAULT_STALL;
+    else if (s->err == MP_E_CONNECTION_CLOSED)
+      w->tls_fault = MP_TLS_FAULT_CLOSE;
+    else if (strstr(d, "plain text"))
+      w->tls_fault = MP_TLS_FAULT_GARBAGE;
+    else
+      w->tls_fault = MP_TLS_FAULT_ALERT;
+    return;
+  }
+  if (s->err == MP_E_CONNECTION_CLOSED)
+    w->ending = END_CLOSE;
+  else if (s->err == MP_E_TIMEOUT)
+    w->ending = END_HANG;
+  else if (s->ok && s->warn && strstr(d, "no answer to the goodbye"))
+    w->ending = END_HANG;
+  else if (s->err == MP_E_PROTOCOL_ERROR && strstr(d, "longer than the limit"))
+    w->ending = END_LONG;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+/* Writes a string through the scrubber, as YAML. */
+static void put_str(struct writer *w, const char *s, size_t len)
+{
+  size_t n;
+  char *clean = mp_rec_scrub_apply(&w->sc, s, len, &n);
+  if (!clean) {
+    fputs("\"\"", w->f);
+    return;
+  }
+  if (mp_rec_is_text(clean, n))
+    mp_rec_yaml_str(w->f, clean, n);
+  else
+    mp_rec_yaml_hex(w->f, clean, n);
+  free(clean);
+}
+
+/* A comment line (scrubbed, printable). */
+static void put_comment(struct writer *w, const char *indent, const char *s)
+{
+  size_t n;
+  char *clean = mp_rec_scrub_apply(&w->sc, s, strlen(s), &n);
+  if (!clean)
+    return;
+  fprintf(w->f, "%s# ", indent);
+  for (size_t i = 0; i < n && i < 200; i++) {
+    unsigned char c = (unsigned char)clean[i];
+    fputc(c < 0x20 || c == 0x7f ? '?' : c, w->f);
+  }
+  fputc('\n', w->f);
+  free(clean);
+}
+
+static void put_ms(FILE *f, uint64_t us)
+{
+  uint64_t ms = (us + 500) / 1000;
+  fprintf(f, "%llums", (unsigned long long)ms);
+}
+
+/* The exchange's delay before its first line, with the round trip out. */
+static uint64_t delay_us(const struct writer *w, const struct xch *x,
+                         int closing)
+{
+  uint64_t at = x->nl ? x->t_first : closing ? w->s->total_us : x->t_ref;
+  uint64_t rtt = x->connect ? 0 : w->rtt_us;
+  if (at < x->t_ref + rtt)
+    return 0;
+  return at - x->t_ref - rtt;
+}
+
+/* Every line of the exchange's answer is text YAML can hold. */
+static int all_text(const struct writer *w, const struct xch *x, size_t from)
+{
+  for (size_t i = from; i < x->nl; i++) {
+    size_t n;
+    char *c = mp_rec_scrub_apply(&w->sc, x->lines[i]->data, x->lines[i]->len,
+                                 &n);
+    int ok = c && mp_rec_is_text(c, n);
+    free(c);
+    if (!ok)
+      return 0;
+  }
+  return 1;
+}
+
+/* The reply lines, the tag of an IMAP command as {tag}. */
+static void put_reply(struct writer *w, const struct xch *x, size_t from,
+                      size_t to)
+{
+  if (!all_text(w, x, from)) {
+    /* Bytes that are not text go out exactly, as send_hex. */
+    fputs("        reply: []\n", w->f);
+    size_t total = 0;
+    for (size_t i = from; i < to; i++)
+      total += x->lines[i]->len + 2;
+    char *buf = malloc(total + 1), *p = buf;
+    if (!buf)
+      return;
+    for (size_t i = from; i < to; i++) {
+      size_t n;
+      char *c = mp_rec_scrub_apply(&w->sc, x->lines[i]->data,
+                                   x->lines[i]->len, &n);
+      if (c && (size_t)(p - buf) + n + 2 <= total) {
+        memcpy(p, c, n);
+        p += n;
+        memcpy(p, "\r\n", 2);
+        p += 2;
+      }
+      free(c);
+    }
+    fputs("        send_hex: ", w->f);
+    mp_rec_yaml_hex(w->f, buf, (size_t)(p - buf));
+    fputc('\n', w->f);
+    free(buf);
+    return;
+  }
+  fputs(to > from ? "        reply:\n" : "        reply: []\n", w->f);
+  size_t tl = strlen(x->tag);
+  for (size_t i = from; i < to; i++) {
+    const struct mp_rec_event *e = x->lines[i];
+    fputs("          - ", w->f);
+    if (tl && e->len > tl && memcmp(e->data, x->tag, tl) == 0 &&
+        e->data[tl] == ' ') {
+      char *t = malloc(e->len + 8);
+      if (!t)
+        return;
+      memcpy(t, "{tag}", 5);
+      memcpy(t + 5, e->data + tl, e->len - tl);
+      put_str(w, t, 5 + e->len - tl);
+      free(t);
+    } else {
+      put_str(w, e->data, e->len);
+    }
+    fputc('\n', w->f);
+  }
+}
+
+/* Commands whose effect the fake server must still have though its answer
+ * is replaced: greeting (EHLO), selecting, the envelope. */
+static int takes_effect(const char *verb)
+{
+  static const char *const v[] = {"EHLO", "HELO", "SELECT", "EXAMINE",
+                                  "MAIL", "RCPT", "DATA",   NULL};
+  for (size_t i = 0; v[i]; i++)
+    if (strcmp(verb, v[i]) == 0)
+      return 1;
+  return 0;
+}
+
+static int is_goodbye(const char *verb)
+{
+  return strcmp(verb, "QUIT") == 0 || strcmp(verb, "LOGOUT") == 0;
+}
+
+static void put_on(struct writer *w, const struct xch *x)
+{
+  if (x->connect) {
+    fputs("      - on: connect\n", w->f);
+    return;
+  }
+  if (mp_fake_verb_known((enum mp_fake_proto)w->r->proto, x->verb)) {
+    fprintf(w->f, "      - on: %s\n", x->verb);
+  } else {
+    /* not in the fake server's table: a glob over the line */
+    fputs("      - on: ", w->f);
+    char glob[64];
+    snprintf(glob, sizeof(glob), "line:%s%s%s*",
+             w->r->proto == MP_PROTO_IMAP ? "* " : "", x->verb,
+             "");
+    mp_rec_yaml_str(w->f, glob, strlen(glob));
+    fputc('\n', w->f);
+  }
+  fprintf(w->f, "        nth: %u\n", x->nth);
+}
+
+static void put_rule(struct writer *w, size_t i)
+{
+  const struct xch *x = &w->xs[i];
+  int last = i + 1 == w->nx;
+  enum ending end = last ? w->ending : END_NORMAL;
+  int closing = end == END_CLOSE;
+  uint64_t d = delay_us(w, x, closing);
+
+  if (x->cmd)
+    put_comment(w, "      ", x->cmd->data);
+  if (x->live && !last) {
+    if (d < 1000)
+      return;
+    put_on(w, x);
+    fputs("        delay: ", w->f);
+    put_ms(w->f, d);
+    fputs("   # a live exchange: the fake server answers\n", w->f);
+    w->replayed_us += d;
+    return;
+  }
+  put_on(w, x);
+  if (d >= 500) {
+    fputs("        delay: ", w->f);
+    put_ms(w->f, d);
+    fputc('\n', w->f);
+    w->replayed_us += d;
+  }
+  size_t from = x->final_from;
+  size_t to = x->nl;
+  /* SMTP DATA: the go-ahead, then the answer to the message */
+  int data_split = strcmp(x->verb, "DATA") == 0 && x->nl > 1 &&
+                   w->r->proto == MP_PROTO_SMTP && x->lines[0]->data[0] == '3';
+  if (data_split)
+    to = 1;
+  put_reply(w, x, from, to);
+  if (end == END_LONG) {
+    fputs("        # the recording was cut here: the next line passed the "
+          "line-length limit\n"
+          "        send: \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"\n"
+          "        repeat: forever\n",
+          w->f);
+  }
+  if (takes_effect(x->verb))
+    fputs("        take_effect: true\n", w->f);
+  if (end == END_CLOSE || (is_goodbye(x->verb) && end == END_NORMAL))
+    fputs("        then: close\n", w->f);
+  else if (end == END_HANG) {
+    fputs("        then: hang\n", w->f);
+    w->hang_used = 1;
+  } else if (x->starttls)
+    fputs("        then: starttls\n", w->f);
+  if (data_split) {
+    fputs("      - on: message\n", w->f);
+    fprintf(w->f, "        nth: %u\n", x->nth);
+    put_reply(w, x, 1, x->nl);
+  }
+}
+
+/* ---- the server ------------------------------------------------------- */
+
+/* The SASL mechanisms the capabilities named, that the fake server knows,
+ * in their order. */
+static void put_mechs(struct writer *w)
+{
+  char seen[MP_SASL_COUNT + 1] = {0};
+  int order[MP_SASL_COUNT], n = 0;
+  for (size_t i = 0; i < w->nx; i++) {
+    const struct xch *x = &w->xs[i];
+    for (size_t k = 0; k < x->nl; k++) {
+      const char *l = x->lines[k]->data;
+      const char *list = NULL;
+      if (w->r->proto == MP_PROTO_SMTP && strlen(l) > 4 &&
+          strncasecmp(l + 4, "AUTH", 4) == 0 && (l[8] == ' ' || l[8] == '='))
+        list = l + 9;
+      else if (w->r->proto == MP_PROTO_POP3 && strncasecmp(l, "SASL ", 5) == 0)
+        list = l + 5;
+      else if (w->r->proto == MP_PROTO_IMAP)
+        list = l;
+      if (!list)
+        continue;
+      char word[64];
+      for (const char *p = list; *p;) {
+        size_t wl = strcspn(p, " ]");
+        if (wl && wl < sizeof(word)) {
+          memcpy(word, p, wl);
+          word[wl] = '\0';
+          const char *name = word;
+          if (w->r->proto == MP_PROTO_IMAP)
+            name = strncasecmp(word, "AUTH=", 5) == 0 ? word + 5 : "";
+          int m = mp_sasl_from_name(name);
+          if (m >= 0 && m < MP_SASL_COUNT && !seen[m]) {
+            seen[m] = 1;
+            order[n++] = m;
+          }
+        }
+        p += wl;
+        while (*p == ' ' || *p == ']')
+          p++;
+      }
+    }
+  }
+  fputs("    auth: [", w->f);
+  for (int i = 0; i < n; i++)
+    fprintf(w->f, "%s%s", i ? ", " : "", mp_sasl_name(order[i]));
+  fputs("]\n", w->f);
+}
+
+static void put_names(struct writer *w, const char *key,
+                      const char (*v)[MP_CERT_NAME_LEN], size_t n)
+{
+  fprintf(w->f, "      %s: [", key);
+  for (size_t i = 0; i < n; i++) {
+    if (i)
+      fputs(", ", w->f);
+    put_str(w, v[i], strlen(v[i]));
+  }
+  fputs("]\n", w->f);
+}
+
+static int trusted(const struct mp_rec_session *s)
+{
+  const char *e = s->tls.verify_error;
+  return !strstr(e, "local issuer") && !strstr(e, "first certificate") &&
+         !strstr(e, "self-signed certificate in");
+}
+
+static void put_cert(struct writer *w)
+{
+  const struct mp_cert_facts *c = &w->s->cert;
+  char t[32];
+  fputs("    cert:   # like the recorded one, re-issued by the run's CA\n",
+        w->f);
+  put_names(w, "subject", c->subject, c->nsubject);
+  /* the issuer is a CA's name, not the customer's: kept as it was */
+  fprintf(w->f, "      issuer: [");
+  for (size_t i = 0; i < c->nissuer; i++) {
+    if (i)
+      fputs(", ", w->f);
+    if (mp_rec_is_text(c->issuer[i], strlen(c->issuer[i])))
+      mp_rec_yaml_str(w->f, c->issuer[i], strlen(c->issuer[i]));
+  }
+  fputs("]\n", w->f);
+  put_names(w, "sans", c->sans, c->nsans);
+  mp_cert_time_format(c->not_before, t, sizeof(t));
+  fprintf(w->f, "      not_before: \"%s\"\n", t);
+  mp_cert_time_format(c->not_after, t, sizeof(t));
+  fprintf(w->f, "      not_after: \"%s\"\n", t);
+  fprintf(w->f, "      self_signed: %s\n", c->self_signed ? "true" : "false");
+  if (!c->self_signed && w->s->tls.verify_error[0] && !trusted(w->s))
+    fputs("      trusted: false\n", w->f);
+  fprintf(w->f, "      key: %s\n      chain: %u\n", c->rsa ? "rsa" : "ec",
+          c->chain ? c->chain : 1);
+}
+
+static const char *fault_name(int f)
+{
+  switch (f) {
+  case MP_TLS_FAULT_CLOSE:
+    return "close";
+  case MP_TLS_FAULT_GARBAGE:
+    return "garbage";
+  case MP_TLS_FAULT_STALL:
+    return "stall";
+  default:
+    return "alert";
+  }
+}
+
+static int used_starttls(const struct writer *w)
+{
+  for (size_t i = 0; i < w->nx; i++)
+    if (w->xs[i].starttls)
+      return 1;
+  return 0;
+}
+
+static void put_server(struct writer *w)
+{
+  const struct mp_rec *r = w->r;
+  const struct mp_rec_session *s = w->s;
+  int implicit = r->tls == MP_TLSMODE_IMPLICIT;
+  int tls = implicit || used_starttls(w) || w->tls_fault;
+
+  fputs("servers:\n  rec:\n", w->f);
+  fprintf(w->f, "    protocol: %s\n", proto_key(r->proto));
+  if (tls) {
+    fprintf(w->f, "    tls: %s\n", implicit ? "implicit" : "starttls");
+    if (s->tls.version[0] && !s->tls_status) {
+      fprintf(w->f, "    tls_version: %s\n", s->tls.version);
+      if (s->tls.cipher[0])
+        fprintf(w->f, "    cipher: %s\n", s->tls.cipher);
+    }
+    if (s->have_cert)
+      put_cert(w);
+  }
+  const char *host = NULL;
+  for (size_t i = 0; s->have_cert && i < s->cert.nsans && !host; i++)
+    if (strncmp(s->cert.sans[i], "DNS:", 4) == 0)
+      host = s->cert.sans[i] + 4;
+  if (host && !strchr(host, '*')) {
+    fputs("    hostname: ", w->f);
+    put_str(w, host, strlen(host));
+    fputc('\n', w->f);
+  }
+  if (r->user)
+    fprintf(w->f, "    users: { \"%s\": \"%s\" }   # placeholders: the "
+                  "original login is not in this file\n",
+            MP_REC_USER, MP_REC_PASSWORD);
+  put_mechs(w);
+  if (w->apop_live)
+    fputs("    apop: true\n", w->f);
+  if (r->timeout_ms >= 50000)
+    fprintf(w->f, "    idle_timeout: %llums\n",
+            (unsigned long long)r->timeout_ms + 10000);
+  fputs("    script:\n", w->f);
+  if (w->tls_fault)
+    fprintf(w->f, "      - on: tls\n        tls_fault: %s\n",
+            fault_name(w->tls_fault));
+  for (size_t i = 0; i < w->nx; i++)
+    put_rule(w, i);
+  if (w->nx == 0 && !w->tls_fault)
+    fputs("      - on: connect\n        reply: []\n        then: close\n",
+          w->f);
+}
+
+/* ---- the probe and expect --------------------------------------------- */
+
+static void put_auth_list(struct writer *w)
+{
+  unsigned a = w->r->auth;
+  if (!a)
+    return;
+  fputs("  auth: [", w->f);
+  int first = 1;
+  for (int m = 0; m < MP_SASL_COUNT; m++)
+    if (a & MP_SASL_BIT(m)) {
+      fprintf(w->f, "%s\"AUTH=%s\"", first ? "" : ", ", mp_sasl_name(m));
+      first = 0;
+    }
+  if (a & MP_AUTH_USER)
+    fprintf(w->f, "%sUSER", first ? "" : ", "), first = 0;
+  if (a & MP_AUTH_APOP)
+    fprintf(w->f, "%sAPOP", first ? "" : ", "), first = 0;
+  if (a & MP_AUTH_LOGIN_CMD)
+    fprintf(w->f, "%sLOGIN", first ? "" : ", ");
+  fputs("]\n", w->f);
+}
+
+static void put_probe(struct writer *w, int refused)
+{
+  const struct mp_rec *r = w->r;
+  fputs("probe:\n", w->f);
+  fprintf(w->f, "  type: %s\n", proto_key(r->proto));
+  if (refused)
+    fputs("  target: \"127.0.0.1:1\"   # nothing listens: refused, as the "
+          "original was\n",
+          w->f);
+  else
+    fputs("  server: rec\n", w->f);
+  fprintf(w->f, "  tls: %s\n", mp_tls_mode_name(r->tls));
+  if (r->user)
+    fprintf(w->f, "  user: \"%s\"\n", MP_REC_USER);
+  put_auth_list(w);
+  fprintf(w->f, "  timeout: %llums\n", (unsigned long long)r->timeout_ms);
+  if (r->connect_timeout_ms)
+    fprintf(w->f, "  connect_timeout: %llums\n",
+            (unsigned long long)r->connect_timeout_ms);
+  if (r->insecure)
+    fputs("  insecure: true\n", w->f);
+  if (r->helo) {
+    fputs("  helo: ", w->f);
+    put_str(w, r->helo, strlen(r->helo));
+    fputc('\n', w->f);
+  }
+  const char *name = r->servername ? r->servername : r->host;
+  if (!refused && name && r->tls != MP_TLSMODE_NONE) {
+    fputs("  servername: ", w->f);
+    put_str(w, name, strlen(name));
+    fputs("   # the name the original verified\n", w->f);
+  }
+}
+
+static void put_expect(struct writer *w)
+{
+  const struct mp_rec_session *s = w->s;
+  fputs("expect:\n", w->f);
+  fprintf(w->f, "  status: %s\n", s->ok ? "ok" : "fail");
+  fprintf(w->f, "  error: %s\n", s->ok ? "none" : mp_err_name(s->err));
+  fprintf(w->f, "  phase: %s\n", mp_phase_name((enum mp_phase)s->phase));
+  if (w->r->user)
+    fprintf(w->f, "  auth: %s\n", s->auth ? s->auth : "none");
+  if (s->tls_used && s->tls.version[0])
+    fprintf(w->f, "  tls: { version: %s, verified: %s }\n", s->tls.version,
+            s->tls.verified ? "true" : "false");
+  else if (s->ok)
+    fputs("  tls: false\n", w->f);
+  if (s->messages >= 0 && s->ok)
+    fprintf(w->f, "  messages: %lld\n", (long long)s->messages);
+  uint64_t want = w->replayed_us;
+  if (w->ending == END_HANG || w->tls_fault == MP_TLS_FAULT_STALL)
+    want = w->r->timeout_ms * 1000;
+  uint64_t lo = want - want / 20, hi = want + want / 20 + 5000;
+  lo = lo > 5000 ? lo - 5000 : 0;
+  fprintf(w->f,
+          "  # elapsed: the delays the replay waits (%.1f ms%s) within 5 ms "
+          "+ 5%% below;\n"
+          "  # above, 5%% + 5 ms + 2 s for handshakes, logins and a busy "
+          "machine.\n"
+          "  # The original took %.1f ms (round trip %.1f ms).\n",
+          (double)want / 1000.0,
+          want == w->r->timeout_ms * 1000 ? ", the probe's timeout" : "",
+          (double)s->total_us / 1000.0, (double)w->rtt_us / 1000.0);
+  fputs("  elapsed: { min: ", w->f);
+  put_ms(w->f, lo);
+  fputs(", max: ", w->f);
+  put_ms(w->f, hi + 2000000);
+  fputs(" }\n", w->f);
+}
+
+/* ---- the whole ---------------------------------------------------------- */
+
+static void learn_names(struct writer *w)
+{
+  const struct mp_rec *r = w->r;
+  const struct mp_rec_session *s = w->s;
+  if (r->host)
+    mp_rec_scrub_learn(&w->sc, r->host, strlen(r->host));
+  if (r->servername)
+    mp_rec_scrub_learn(&w->sc, r->servername, strlen(r->servername));
+  for (size_t i = 0; s->have_cert && i < s->cert.nsans; i++)
+    mp_rec_scrub_learn(&w->sc, s->cert.sans[i], strlen(s->cert.sans[i]));
+  for (size_t i = 0; s->have_cert && i < s->cert.nsubject; i++)
+    mp_rec_scrub_learn(&w->sc, s->cert.subject[i], strlen(s->cert.subject[i]));
+  for (size_t i = 0; i < s->nev; i++)
+    if (s->ev[i].kind == MP_PEV_LINE)
+      mp_rec_scrub_learn(&w->sc, s->ev[i].data, s->ev[i].len);
+}
+
+static void put_head(struct writer *w)
+{
+  const struct mp_rec *r = w->r;
+  const struct mp_rec_session *s = w->s;
+  char when[32];
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+  char line[512];
+  snprintf(line, sizeof(line), "Recorded by mailprobe record from %s on %s",
+           r->source ? r->source : "a session", when);
+  put_comment(w, "", line);
+  fputs("# The fake server plays the session back: the greeting and every "
+        "reply\n"
+        "# verbatim, the delays as measured (reply arrival minus command "
+        "sent,\n"
+        "# the round trip taken out) and how the session ended. A login "
+        "that\n"
+        "# worked is left to the fake server (its own user, its own "
+        "challenges);\n"
+        "# a refused one is scripted, so it stays refused whatever the "
+        "password.\n",
+        w->f);
+  if (!r->timed)
+    fputs("# The transcript had no times: every delay is zero.\n", w->f);
+  if (s->cut)
+    fputs("# The recording was cut: it passed the limit of events or bytes "
+          "a\n# recording keeps; the replay stops where it stopped.\n",
+          w->f);
+  if (w->o->anonymize)
+    fputs("# Anonymized: host names, domains and addresses are replaced.\n",
+          w->f);
+  if (s->err == MP_E_PROTOCOL_ERROR && s->detail) {
+    snprintf(line, sizeof(line), "The original failed: %s", s->detail);
+    put_comment(w, "", line);
+  }
+  const char *name = w->o->name;
+  char dflt[256];
+  if (!name) {
+    snprintf(dflt, sizeof(dflt), "recorded %s session: %s%s%s",
+             proto_key(r->proto), s->ok ? "ok" : "fail",
+             s->ok ? "" : ", ", s->ok ? "" : mp_err_name(s->err));
+    name = dflt;
+  }
+  fputs("name: ", w->f);
+  put_str(w, name, strlen(name));
+  fprintf(w->f, "\ntags: [recorded, %s]\n", proto_key(r->proto));
+}
+
+int mp_rec_write_case(const struct mp_rec *r, const struct mp_rec_case_opts *o,
+                      FILE *out, char *err, size_t errlen)
+{
+  struct writer w = {.r = r, .o = o, .f = out};
+  int rc = -1;
+  if (r->ns == 0) {
+    snprintf(err, errlen, "nothing was recorded");
+    return -1;
+  }
+  w.s = &r->s[0];
+  const struct mp_rec_session *s = w.s;
+  int connected = 0;
+  for (size_t i = 0; i < s->nev; i++)
+    connected |= s->ev[i].kind == MP_PEV_CONNECTED ||
+                 s->ev[i].kind == MP_PEV_LINE;
+  int refused = !connected && s->err == MP_E_CONNECT_REFUSED;
+  if (!connected && !refused) {
+    snprintf(err, errlen,
+             "the session never connected (%s): nothing a fake server can "
+             "replay",
+             mp_err_name(s->err));
+    return -1;
+  }
+  if (mp_rec_scrub_secret(&w.sc, o->password) < 0 ||
+      (r->user && strlen(r->user) >= 4 &&
+       mp_rec_scrub_add(&w.sc, r->user, MP_REC_USER) < 0))
+    goto oom;
+  if (o->anonymize)
+    learn_names(&w);
+  if (split(&w) < 0)
+    goto oom;
+  mark_live(&w);
+  find_ending(&w);
+  w.rtt_us = s->timings_us[MP_PHASE_CONNECT] > 0
+                 ? (uint64_t)s->timings_us[MP_PHASE_CONNECT]
+                 : 0;
+  put_head(&w);
+  if (!refused)
+    put_server(&w);
+  put_probe(&w, refused);
+  put_expect(&w);
+  rc = 0;
+  goto out;
+oom:
+  snprintf(err, errlen, "out of memory");
+out:
+  for (size_t i = 0; i < w.nx; i++)
+    free(w.xs[i].lines);
+  free(w.xs);
+  mp_rec_scrub_free(&w.sc);
+  return rc;
+}
