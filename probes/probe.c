@@ -242,6 +242,10 @@ static void probe_finish(struct mp_probe *p)
     r->tls_used = 1;
     mp_tls_get_info(mp_conn_tls(p->conn), &r->tls);
   }
+  if (p->conn && mp_conn_buffered(p->conn) > 0)
+    tap(p, (struct mp_probe_event){.kind = MP_PEV_UNREAD,
+                                   .data = mp_conn_peek(p->conn),
+                                   .len = mp_conn_buffered(p->conn)});
   tap(p, (struct mp_probe_event){.kind = MP_PEV_END, .result = r});
   p->r = NULL;
   p->cb(r, p->cb_data);

@@ -41,6 +41,8 @@ enum mp_probe_event_kind {
   MP_PEV_RAW,       /* literal bytes came in (IMAP) */
   MP_PEV_TLS_START, /* a handshake starts */
   MP_PEV_TLS_DONE,  /* it ended (status, tls) */
+  MP_PEV_UNREAD,    /* bytes the server sent that were never read as
+                       lines (the probe ended first), at the end */
   MP_PEV_END        /* the result is ready (result), before the callback */
 };
 

@@ -103,8 +103,12 @@ int mp_cert_facts_read(const char *pem, unsigned n, struct mp_cert_facts *f)
   GENERAL_NAMES_free(gens);
   f->not_before = asn1_time(X509_get0_notBefore(x));
   f->not_after = asn1_time(X509_get0_notAfter(x));
-  f->self_signed = X509_check_issued(x, x) == X509_V_OK;
   EVP_PKEY *k = X509_get0_pubkey(x);
+  /* its own name as issuer, and its own key's signature (a leaf that
+   * signs itself has no keyCertSign, which X509_check_issued wants) */
+  f->self_signed =
+      X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0 &&
+      k && X509_verify(x, k) == 1;
   f->rsa = k && EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA;
   f->chain = n ? n : 1;
   X509_free(x);

@@ -588,6 +588,11 @@ size_t mp_conn_buffered(const struct mp_conn *c)
   return c->in.buf.len - c->in.buf.off;
 }
 
+const char *mp_conn_peek(const struct mp_conn *c)
+{
+  return c->in.buf.p ? c->in.buf.p + c->in.buf.off : "";
+}
+
 void mp_conn_discard_input(struct mp_conn *c)
 {
   c->in.buf.off = c->in.buf.len;

@@ -108,6 +108,10 @@ struct mp_tls *mp_conn_tls(const struct mp_conn *c);
 
 /* Plaintext bytes received but not yet delivered as lines. */
 size_t mp_conn_buffered(const struct mp_conn *c);
+
+/* Those bytes themselves (mp_conn_buffered of them), valid until the
+ * connection reads again. */
+const char *mp_conn_peek(const struct mp_conn *c);
 void mp_conn_discard_input(struct mp_conn *c);
 
 /* The next n bytes go to on_raw instead of on_line (IMAP literals). */

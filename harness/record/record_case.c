@@ -27,6 +27,7 @@ struct xch {
   uint64_t t_ref;    /* the command went out (the connection, the TLS) */
   uint64_t t_first;  /* the first line came */
   int starttls;      /* a handshake followed it */
+  const struct mp_rec_event *unread; /* bytes after it never read */
   int live;          /* left to the fake server (a login that worked) */
   unsigned nth;      /* the n-th command of its verb */
 };
@@ -136,6 +137,10 @@ static int split(struct writer *w)
       cur->t_ref = e->t_us;
       verb_of(w->r->proto, e->data, cur->verb, sizeof(cur->verb), cur->tag,
               sizeof(cur->tag));
+      break;
+    case MP_PEV_UNREAD:
+      if (cur)
+        cur->unread = e;
       break;
     case MP_PEV_LINE:
       if (!cur) {
@@ -283,14 +288,15 @@ static int all_text(const struct writer *w, const struct xch *x, size_t from)
   return 1;
 }
 
-/* The reply lines, the tag of an IMAP command as {tag}. */
+/* The reply lines, the tag of an IMAP command as {tag}; bytes the probe
+ * never read after them (unread) follow as they were. */
 static void put_reply(struct writer *w, const struct xch *x, size_t from,
-                      size_t to)
+                      size_t to, const struct mp_rec_event *unread)
 {
-  if (!all_text(w, x, from)) {
+  if (!all_text(w, x, from) || unread) {
     /* Bytes that are not text go out exactly, as send_hex. */
     fputs("        reply: []\n", w->f);
-    size_t total = 0;
+    size_t total = unread ? unread->len : 0;
     for (size_t i = from; i < to; i++)
       total += x->lines[i]->len + 2;
     char *buf = malloc(total + 1), *p = buf;
@@ -307,6 +313,10 @@ static void put_reply(struct writer *w, const struct xch *x, size_t from,
         p += 2;
       }
       free(c);
+    }
+    if (unread) {
+      memcpy(p, unread->data, unread->len);
+      p += unread->len;
     }
     fputs("        send_hex: ", w->f);
     mp_rec_yaml_hex(w->f, buf, (size_t)(p - buf));
@@ -381,6 +391,10 @@ static void put_rule(struct writer *w, size_t i)
   int closing = end == END_CLOSE;
   uint64_t d = delay_us(w, x, closing);
 
+  if (x->connect && x->nl == 0 && !last)
+    return; /* no greeting came: the handshake failed first */
+  if (x->connect && x->nl == 0 && w->s->phase == MP_PHASE_TLS)
+    return;
   if (x->cmd)
     put_comment(w, "      ", x->cmd->data);
   if (x->live && !last) {
@@ -407,7 +421,7 @@ static void put_rule(struct writer *w, size_t i)
                    w->r->proto == MP_PROTO_SMTP && x->lines[0]->data[0] == '3';
   if (data_split)
     to = 1;
-  put_reply(w, x, from, to);
+  put_reply(w, x, from, to, data_split ? NULL : x->unread);
   if (end == END_LONG) {
     fputs("        # the recording was cut here: the next line passed the "
           "line-length limit\n"
@@ -427,7 +441,7 @@ static void put_rule(struct writer *w, size_t i)
   if (data_split) {
     fputs("      - on: message\n", w->f);
     fprintf(w->f, "        nth: %u\n", x->nth);
-    put_reply(w, x, 1, x->nl);
+    put_reply(w, x, 1, x->nl, x->unread);
   }
 }
 
@@ -587,7 +601,15 @@ static void put_server(struct writer *w)
   if (r->timeout_ms >= 50000)
     fprintf(w->f, "    idle_timeout: %llums\n",
             (unsigned long long)r->timeout_ms + 10000);
-  fputs("    script:\n", w->f);
+  /* the rules go to a buffer first: none at all is "script: []" */
+  char *rules = NULL;
+  size_t rlen = 0;
+  FILE *out = w->f;
+  w->f = open_memstream(&rules, &rlen);
+  if (!w->f) {
+    w->f = out;
+    return;
+  }
   if (w->tls_fault)
     fprintf(w->f, "      - on: tls\n        tls_fault: %s\n",
             fault_name(w->tls_fault));
@@ -596,6 +618,13 @@ static void put_server(struct writer *w)
   if (w->nx == 0 && !w->tls_fault)
     fputs("      - on: connect\n        reply: []\n        then: close\n",
           w->f);
+  fclose(w->f);
+  w->f = out;
+  int any = strstr(rules ? rules : "", "- on:") != NULL;
+  fputs(any ? "    script:\n" : "    script: []\n", w->f);
+  if (rules)
+    fputs(rules, w->f);
+  free(rules);
 }
 
 /* ---- the probe and expect --------------------------------------------- */
