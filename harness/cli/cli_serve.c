@@ -25,10 +25,13 @@ static const char serve_usage[] =
     "\n"
     "Starts the fake servers of a case file on 127.0.0.1 and keeps them up\n"
     "for a real client until SIGINT (Ctrl-C) or SIGTERM. Once all listen it\n"
-    "prints one line per server, then where the CA certificate that signs\n"
-    "their certificates was written (removed again at exit):\n"
+    "prints one line per server, a line per user to log in as (a recorded\n"
+    "case's placeholder password among them), then where the CA\n"
+    "certificate that signs their certificates was written (removed again\n"
+    "at exit):\n"
     "\n"
     "  NAME PROTOCOL 127.0.0.1:PORT\n"
+    "  LOGIN NAME USER PASSWORD\n"
     "  CA /tmp/mailprobe-ca-PID.pem\n"
     "\n"
     "options:\n"
@@ -310,6 +313,11 @@ int mp_cli_serve(int argc, char **argv)
     printf(
         "%s %s 127.0.0.1:%u\n", c->servers[i].name ? c->servers[i].name : "-",
         proto_name(c->servers[i].proto), (unsigned)mp_fake_port(sv.servers[i]));
+  for (i = 0; i < c->nservers; i++)
+    for (k = 0; k < c->servers[i].nusers; k++)
+      printf("LOGIN %s %s %s\n",
+             c->servers[i].name ? c->servers[i].name : "-",
+             c->servers[i].users[k].name, c->servers[i].users[k].password);
   printf("CA %s\n", ca_path);
   fflush(stdout);
   fprintf(stderr, "mailprobe serve: %s: listening; Ctrl-C stops\n", file);

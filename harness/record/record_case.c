@@ -34,6 +34,10 @@ struct xch {
 
 enum ending { END_NORMAL, END_CLOSE, END_HANG, END_LONG };
 
+/* A delay shorter than this is left out: a timer's wake-up on a busy
+ * machine costs about as much, and the replay's bound is 5 ms + 5%. */
+#define MIN_DELAY_US 2000
+
 struct writer {
   const struct mp_rec *r;
   const struct mp_rec_session *s;
@@ -398,7 +402,7 @@ static void put_rule(struct writer *w, size_t i)
   if (x->cmd)
     put_comment(w, "      ", x->cmd->data);
   if (x->live && !last) {
-    if (d < 1000)
+    if (d < MIN_DELAY_US)
       return;
     put_on(w, x);
     fputs("        delay: ", w->f);
@@ -408,7 +412,7 @@ static void put_rule(struct writer *w, size_t i)
     return;
   }
   put_on(w, x);
-  if (d >= 500) {
+  if (d >= MIN_DELAY_US) {
     fputs("        delay: ", w->f);
     put_ms(w->f, d);
     fputc('\n', w->f);

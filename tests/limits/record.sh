@@ -1,0 +1,225 @@
+#!/bin/sh
+# mailprobe record through the command line: cases of cases/ held up with
+# `mailprobe serve` are checked, recorded with the same options, and the
+# recording is served and checked again. The two checks must give the same
+# status, error, phase, login mechanism and TLS version, and every phase's
+# time (the greeting, EHLO, STARTTLS, login, QUIT) within 5 ms + 5%; the
+# recording must pass `mailprobe run`; no file record writes may hold the
+# password, its base64 or its hex. Also: an unwritable -o fails before
+# connecting, and --anonymize leaves no customer name behind.
+#
+# usage: tests/limits/record.sh [MAILPROBE]
+set -u
+BIN=${1:-build/mailprobe}
+. "$(dirname "$0")/lib.sh"
+
+PW_FILE="$TMP/pw"
+
+# start CASE: serves CASE; stop: stops it. replay CASE / unreplay: a
+# second server beside it, its lines in $TMP/replay.out.
+REPLAY_PID=
+trap 'unreplay; cleanup' EXIT
+start() {
+  serve "$1"
+}
+stop() {
+  kill -TERM "$SERVE_PID" 2>/dev/null
+  wait "$SERVE_PID" 2>/dev/null
+  SERVE_PID=
+}
+replay() {
+  : >"$TMP/replay.out"
+  "$BIN" serve "$1" >"$TMP/replay.out" 2>"$TMP/replay.err" &
+  REPLAY_PID=$!
+  i=0
+  while ! grep -q '^CA ' "$TMP/replay.out" 2>/dev/null; do
+    i=$((i + 1))
+    if [ $i -gt 100 ] || ! kill -0 "$REPLAY_PID" 2>/dev/null; then
+      cat "$TMP/replay.err" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  RCA=$(awk '$1 == "CA" { print $2 }' "$TMP/replay.out")
+}
+unreplay() {
+  [ -n "$REPLAY_PID" ] || return 0
+  kill -TERM "$REPLAY_PID" 2>/dev/null
+  wait "$REPLAY_PID" 2>/dev/null
+  REPLAY_PID=
+}
+
+# the password a case's probe uses, or its server's user's
+case_password() {
+  awk '/^  password:/ { print $2; exit }' "$1"
+}
+
+# fields FILE: the compared facts of a check's JSON result
+fields() {
+  jq -r '[.status, (.error // "none"), .phase, (.auth // "none"),
+          (.tls.version // "none")] | join(" ")' "$1"
+}
+
+# delays A B: the phases a server's delays fall in (not resolve, connect
+# and tls) within 5 ms + 5%, where the original waited 20 ms or more (a
+# delay to replay) or the replay 50 ms or more (one it must not add):
+# below that a busy machine's scheduling is all there is to measure.
+delays() {
+  jq -n --slurpfile a "$1" --slurpfile b "$2" -r '
+    [ ["banner","ehlo","starttls","auth","quit"][] as $p
+      | ($a[0].timings_us[$p] // null) as $x
+      | ($b[0].timings_us[$p] // null) as $y
+      | select($x != null and $y != null)
+      | select($x >= 20000 or $y >= 50000)
+      | select((($x - $y) | fabs) > 5000 + $x * 0.05)
+      | "\($p) \($x)us vs \($y)us" ] | join(", ")'
+}
+
+# A server slow at every step, the login included (a live exchange).
+cat >"$TMP/slow_steps.yaml" <<'YAML'
+name: slow at every step
+servers:
+  mx:
+    protocol: smtp
+    tls: starttls
+    users: { probe@example.test: s3cret-slow }
+    auth: [PLAIN, CRAM-MD5]
+    script:
+      - { on: connect, delay: 150ms }
+      - { on: EHLO, delay: 80ms }
+      - { on: STARTTLS, delay: 40ms }
+      - { on: AUTH, delay: 120ms }
+      - { on: QUIT, delay: 60ms }
+probe:
+  type: smtp
+  server: mx
+  tls: starttls
+  user: probe@example.test
+  password: s3cret-slow
+  timeout: 5s
+expect: { status: ok, auth: CRAM-MD5 }
+YAML
+
+n=0
+# CASE SCHEME EXTRA-OPTIONS (the case's probe, as check options)
+while read -r file url opts; do
+  [ -n "$file" ] || continue
+  n=$((n + 1))
+  name=$(basename "$file" .yaml)
+  pw=$(case_password "$file")
+  login=
+  if [ -n "$pw" ]; then
+    printf '%s\n' "$pw" >"$PW_FILE"
+    login="--user probe@example.test --password-file $PW_FILE"
+  fi
+  start "$file"
+  port=$(addr mx | cut -d: -f2)
+  [ -n "$port" ] || port=$(awk 'NR==1 { split($3, a, ":"); print a[2] }' \
+    "$TMP/serve.out")
+  u="$url://127.0.0.1:$port"
+  # shellcheck disable=SC2086
+  "$BIN" record "$u" $opts $login --cafile "$CA" \
+    --servername mx.example.test -o "$TMP/$name.rec.yaml" 2>"$TMP/rec.err"
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    stop
+    bad "$name: record" "exit status $rc: $(head -n 2 "$TMP/rec.err")"
+    continue
+  fi
+  if [ -n "$pw" ]; then
+    b64=$(printf '%s' "$pw" | base64)
+    hex=$(printf '%s' "$pw" | od -An -tx1 | tr -d ' \n')
+    if grep -qF -e "$pw" -e "$b64" "$TMP/$name.rec.yaml" ||
+      grep -qi -- "$hex" "$TMP/$name.rec.yaml"; then
+      bad "$name: no password in the recording" "found"
+    else
+      ok "$name: no password in the recording"
+    fi
+  fi
+  if ! replay "$TMP/$name.rec.yaml"; then
+    stop
+    bad "$name: serve the recording" "it did not start"
+    continue
+  fi
+  rport=$(awk '$1 == "rec" { split($3, a, ":"); print a[2] }' \
+    "$TMP/replay.out")
+  rpw=$(awk '$1 == "LOGIN" && $2 == "rec" { print $4 }' "$TMP/replay.out")
+  printf '%s\n' "$rpw" >"$TMP/rpw"
+  rlogin=
+  [ -n "$pw" ] && rlogin="--user probe@example.test --password-file $TMP/rpw"
+  # The original and the replay, side by side, each server warmed by one
+  # session first (record's was the original's); a delay out of bounds
+  # is measured again (up to five times, half a second apart): a loaded machine may have been
+  # slow on either side.
+  # shellcheck disable=SC2086
+  "$BIN" check "$url://127.0.0.1:$rport" $opts $rlogin --cafile "$RCA" \
+    --servername mx.example.test >/dev/null 2>&1
+  try=0
+  while :; do
+    try=$((try + 1))
+    # shellcheck disable=SC2086
+    "$BIN" check "$u" $opts $login --cafile "$CA" \
+      --servername mx.example.test --format json >"$TMP/$name.a.json" \
+      2>/dev/null
+    # shellcheck disable=SC2086
+    "$BIN" check "$url://127.0.0.1:$rport" $opts $rlogin --cafile "$RCA" \
+      --servername mx.example.test --format json >"$TMP/$name.b.json" \
+      2>/dev/null
+    d=$(delays "$TMP/$name.a.json" "$TMP/$name.b.json")
+    [ -z "$d" ] || [ $try -ge 5 ] || { sleep 0.5; continue; }
+    break
+  done
+  unreplay
+  stop
+  a=$(fields "$TMP/$name.a.json")
+  b=$(fields "$TMP/$name.b.json")
+  if [ "$a" = "$b" ]; then
+    ok "$name: the replay gives the original's result ($a)"
+  else
+    bad "$name: the replay gives the original's result" "$a vs $b"
+  fi
+  if [ -z "$d" ]; then
+    ok "$name: every delay within 5 ms + 5%"
+  else
+    bad "$name: every delay within 5 ms + 5%" "$d (5 tries)"
+  fi
+  if "$BIN" run "$TMP/$name.rec.yaml" >"$TMP/run.out" 2>&1; then
+    ok "$name: mailprobe run passes the recording"
+  else
+    bad "$name: mailprobe run passes the recording" "$(tail -n 3 "$TMP/run.out")"
+  fi
+done <<LIST
+$TMP/slow_steps.yaml smtp --tls starttls --timeout 5s
+cases/smtp/banner_just_under_timeout.yaml smtp --tls none --timeout 2500ms
+cases/smtp/banner_multiline.yaml smtp --tls none --timeout 5s
+cases/smtp/hang_after_ehlo.yaml smtp --tls none --timeout 1500ms
+cases/smtp/ehlo_421.yaml smtp --tls none --timeout 5s
+cases/smtp/ehlo_500_helo_fallback.yaml smtp --tls none --timeout 5s
+cases/smtp/auth_wrong_password_535.yaml smtp --tls starttls --timeout 5s
+cases/smtp/auth_scram_sha_256.yaml smtp --tls starttls --timeout 5s
+cases/smtp/starttls_454.yaml smtp --tls starttls --timeout 5s
+cases/smtp/close_mid_reply.yaml smtp --tls none --timeout 5s
+cases/smtp/cert_expired.yaml smtp --tls starttls --timeout 5s
+cases/smtp/cert_wrong_host.yaml smtp --tls starttls --timeout 5s
+cases/smtp/happy_tls_implicit.yaml smtps --tls implicit --timeout 5s
+cases/pop3/auth_user_pass.yaml pop3 --tls none --auth USER --timeout 5s
+cases/pop3/auth_apop.yaml pop3 --tls none --auth APOP --timeout 5s
+cases/pop3/login_delay.yaml pop3 --tls none --timeout 5s
+cases/imap/auth_failed.yaml imap --tls none --timeout 5s
+cases/hostile/smtp_8bit_reply_text.yaml smtp --tls none --timeout 2s
+cases/hostile/pop3_nul_in_greeting.yaml pop3 --tls none --timeout 2s
+LIST
+[ $n -gt 10 ] || bad "the list" "only $n cases"
+
+# --- an unwritable -o fails before connecting ------------------------------
+start cases/smtp/happy_tls_none.yaml
+port=$(addr mx | cut -d: -f2)
+"$BIN" record "smtp://127.0.0.1:$port" --tls none \
+  -o /nonexistent-dir/x.yaml >"$TMP/o.out" 2>&1
+rc=$?
+check "an unwritable -o is a usage error" [ $rc -eq 3 ]
+check "it names the path" has "$TMP/o.out" "/nonexistent-dir/x.yaml"
+stop
+check "the server never saw a connection" lacks "$TMP/serve.err" "session"
+
+finish
