@@ -87,13 +87,23 @@ static int config_copy(struct mp_fake_config *dst,
   dst->mailboxes = NULL;
   dst->delivery.redirect = dst->delivery.subject = NULL;
   dst->rules = NULL;
+  dst->cert_like = NULL;
+  dst->tls_version = dst->cipher = NULL;
   int bad = dup_str(&dst->name, src->name) < 0 ||
+            dup_str(&dst->tls_version, src->tls_version) < 0 ||
+            dup_str(&dst->cipher, src->cipher) < 0 ||
             dup_str(&dst->hostname, src->hostname) < 0 ||
             dup_strv(&dst->auth, src->auth, src->nauth) < 0 ||
             dup_strv(&dst->advertise, src->advertise, src->nadvertise) < 0 ||
             dup_strv(&dst->withhold, src->withhold, src->nwithhold) < 0 ||
             dup_str(&dst->delivery.redirect, src->delivery.redirect) < 0 ||
             dup_str(&dst->delivery.subject, src->delivery.subject) < 0;
+  if (!bad && src->cert_like) {
+    dst->cert_like = malloc(sizeof(*dst->cert_like));
+    bad = !dst->cert_like;
+    if (!bad)
+      *dst->cert_like = *src->cert_like;
+  }
   if (!bad && src->users && src->nusers) {
     dst->users = calloc(src->nusers, sizeof(*dst->users));
     bad = !dst->users;

@@ -16,6 +16,9 @@
 #include "harness/record/import.h"
 #include "harness/record/record.h"
 #include "harness/record/record_case.h"
+#include "harness/record/replay.h"
+#include "probes/result.h"
+#include "wire/errors.h"
 #include "wire/codec.h"
 
 static const char record_usage[] =
@@ -171,6 +174,66 @@ static int write_all(int fd, const char *buf, size_t len)
   return 0;
 }
 
+/* The case text of a recording (malloc'd). 0 or -1 with a reason. */
+static int write_case(const struct mp_rec *rec,
+                      const struct mp_rec_case_opts *co, char **text,
+                      size_t *tlen, char *err, size_t errlen)
+{
+  free(*text);
+  *text = NULL;
+  FILE *mem = open_memstream(text, tlen);
+  if (!mem) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  int rc = mp_rec_write_case(rec, co, mem, err, errlen);
+  fclose(mem);
+  return rc;
+}
+
+static const char *str(const char *s)
+{
+  return s ? s : "none";
+}
+
+/* A transcript holds no result (but mailprobe's JSON): the case is run
+ * once here and its expect is what the replay gives; a JSON result is
+ * compared with the replay's instead, and a difference said. */
+static int settle(struct mp_rec *rec, const struct mp_rec_case_opts *co,
+                  const char *name, char **text, size_t *tlen, char *err,
+                  size_t errlen)
+{
+  struct mp_result *res = NULL;
+  int passed = 0;
+  if (mp_rec_replay(*text, *tlen, name, &res, &passed, err, errlen) < 0)
+    return -1;
+  struct mp_rec_session *s = &rec->s[0];
+  if (rec->timed) {
+    if (!passed || res->ok != s->ok || res->err != s->err)
+      fprintf(stderr,
+              "mailprobe record: warning: the replay gives %s %s in %s where "
+              "the transcript's result says %s %s in %s\n",
+              res->ok ? "ok" : "fail", str(mp_err_name(res->err)),
+              mp_phase_name(res->phase), s->ok ? "ok" : "fail",
+              str(mp_err_name(s->err)),
+              mp_phase_name((enum mp_phase)s->phase));
+    mp_result_free(res);
+    return 0;
+  }
+  mp_rec_set_result(s, res);
+  mp_result_free(res);
+  if (write_case(rec, co, text, tlen, err, errlen) < 0)
+    return -1;
+  if (mp_rec_replay(*text, *tlen, name, &res, &passed, err, errlen) < 0)
+    return -1;
+  if (!passed)
+    fprintf(stderr, "mailprobe record: warning: the case from %s does not "
+                    "pass its own expect: the replay is not steady\n",
+            name);
+  mp_result_free(res);
+  return 0;
+}
+
 /* Runs check with the recorder watching; its output goes to stderr. */
 static int run_check(int n, char **rest)
 {
@@ -243,20 +306,20 @@ int mp_cli_record(int argc, char **argv)
       goto out;
     }
   }
-  FILE *mem = open_memstream(&text, &tlen);
-  if (!mem) {
-    rc = usage("out of memory");
-    goto out;
-  }
   struct mp_rec_case_opts co = {
-      .name = o.name, .password = r.password, .anonymize = o.anonymize};
-  int wrc = mp_rec_write_case(r.rec, &co, mem, err, sizeof(err));
-  fclose(mem);
-  if (wrc < 0) {
+      .name = o.name,
+      .password = r.password ? r.password : r.rec->password,
+      .anonymize = o.anonymize};
+  if (write_case(r.rec, &co, &text, &tlen, err, sizeof(err)) < 0) {
     rc = usage(err);
     goto out;
   }
-  if (leaks(text, r.password)) {
+  if (o.from && settle(r.rec, &co, o.from, &text, &tlen, err,
+                       sizeof(err)) < 0) {
+    rc = usage(err);
+    goto out;
+  }
+  if (leaks(text, co.password)) {
     rc = usage("the case would hold the password: not written");
     goto out;
   }

@@ -99,8 +99,12 @@ int mp_rec_add(struct mp_rec *r, enum mp_probe_event_kind kind,
 void mp_rec_end(struct mp_rec *r, const struct mp_result *res)
 {
   struct mp_rec_session *s = mp_rec_current(r);
-  if (!s)
-    return;
+  if (s)
+    mp_rec_set_result(s, res);
+}
+
+void mp_rec_set_result(struct mp_rec_session *s, const struct mp_result *res)
+{
   s->ok = res->ok;
   s->warn = res->warn;
   s->err = res->err;
@@ -167,6 +171,10 @@ void mp_rec_free(struct mp_rec *r)
   free(r->host);
   free(r->servername);
   free(r->user);
+  if (r->password) {
+    memset(r->password, 0, strlen(r->password));
+    free(r->password);
+  }
   free(r->helo);
   free(r->source);
   free(r);

@@ -65,6 +65,8 @@ struct mp_rec {
   uint16_t port;
   char *servername; /* the name verified, NULL: the host */
   char *user;       /* the original user (scrubbed from the case) */
+  char *password;   /* a transcript's password, for scrubbing only
+                       (a live recording never holds it); wiped */
   unsigned auth;    /* the methods the probe allowed, 0: all */
   uint64_t timeout_ms;
   uint64_t connect_timeout_ms;
@@ -97,6 +99,9 @@ struct mp_rec_session *mp_rec_current(struct mp_rec *r);
 
 /* Copies a result into the current session and ends it. */
 void mp_rec_end(struct mp_rec *r, const struct mp_result *res);
+
+/* Copies a result into a session (ended or not) and ends it. */
+void mp_rec_set_result(struct mp_rec_session *s, const struct mp_result *res);
 
 void mp_rec_free(struct mp_rec *r);
 
