@@ -171,6 +171,11 @@ int mp_rec_scrub_learn(struct mp_rec_scrub *sc, const char *s, size_t len)
     size_t st = i;
     while (i < len && (is_label_char((unsigned char)s[i]) || s[i] == '.'))
       i++;
+    /* "250-mx.example.com": a reply code and its dash come first */
+    if (i - st > 4 && isdigit((unsigned char)s[st]) &&
+        isdigit((unsigned char)s[st + 1]) &&
+        isdigit((unsigned char)s[st + 2]) && s[st + 3] == '-')
+      st += 4;
     size_t n = i - st;
     while (n > 0 && s[st + n - 1] == '.')
       n--;

@@ -211,6 +211,97 @@ cases/hostile/pop3_nul_in_greeting.yaml pop3 --tls none --timeout 2s
 LIST
 [ $n -gt 10 ] || bad "the list" "only $n cases"
 
+# --- transcripts: real Postfix and Dovecot, by swaks, curl and mailprobe -----
+# (tests/data/record/, captured from ci/interop's servers, the password
+# changed to Changed-Passw0rd). FILE STATUS ERROR AUTH: what the replay
+# must give; every file must pass `mailprobe run` and hold no password.
+DATA=tests/data/record
+PW_T=Changed-Passw0rd
+B64_T=$(printf '%s' "$PW_T" | base64)
+HEX_T=$(printf '%s' "$PW_T" | od -An -tx1 | tr -d ' \n')
+B64_PLAIN_T=$(printf '\000probe@example.test\000%s' "$PW_T" | base64)
+while read -r f status err auth; do
+  [ -n "$f" ] || continue
+  out="$TMP/imp-$f.yaml"
+  if ! "$BIN" record --from "$DATA/$f" -o "$out" 2>"$TMP/imp.err"; then
+    bad "record --from $f" "$(head -n 2 "$TMP/imp.err")"
+    continue
+  fi
+  if grep -qF -e "$PW_T" -e "$B64_T" -e "$B64_PLAIN_T" "$out" ||
+    grep -qi -- "$HEX_T" "$out"; then
+    bad "record --from $f: no password in the case" "found"
+  else
+    ok "record --from $f: no password in the case"
+  fi
+  got=$(sed -n '/^expect:/,$p' "$out" | awk '
+    $1 == "status:" { s = $2 } $1 == "error:" { e = $2 }
+    $1 == "auth:" { a = $2 } END { print s, e, (a == "" ? "-" : a) }')
+  if [ "$got" = "$status $err $auth" ]; then
+    ok "record --from $f: the replay gives $got"
+  else
+    bad "record --from $f: the replay gives $status $err $auth" "got $got"
+  fi
+  if "$BIN" run "$out" >"$TMP/run.out" 2>&1; then
+    ok "record --from $f: mailprobe run passes it"
+  else
+    bad "record --from $f: mailprobe run passes it" "$(tail -n 3 "$TMP/run.out")"
+  fi
+done <<'LIST'
+swaks-smtp-ehlo.txt ok none -
+swaks-submission-plain.txt ok none PLAIN
+swaks-smtps-login.txt ok none LOGIN
+swaks-submission-refused.txt fail auth_failed none
+curl-pop3-user.txt ok none CRAM-MD5
+curl-pop3s.txt ok none CRAM-MD5
+curl-imaps-login.txt ok none CRAM-MD5
+curl-imap-starttls.txt ok none CRAM-MD5
+curl-smtp-starttls.txt ok none -
+mailprobe-submission-v.txt ok none SCRAM-SHA-256
+mailprobe-pop3s-v.txt ok none SCRAM-SHA-256
+mailprobe-imap.json ok none SCRAM-SHA-256
+LIST
+check "every transcript in tests/data/record is in the list" \
+  [ "$(ls "$DATA" | wc -l)" -eq 12 ]
+
+# an unknown format is an error naming its line
+printf '\n\nhello there\n<-  220 x\n' >"$TMP/junk.txt"
+"$BIN" record --from "$TMP/junk.txt" >"$TMP/junk.out" 2>&1
+rc=$?
+check "an unknown transcript format is a usage error" [ $rc -eq 3 ]
+check "it names the line" has "$TMP/junk.out" "junk.txt:3:"
+
+# --- --anonymize --------------------------------------------------------------
+cat >"$TMP/customer.yaml" <<'YAML'
+name: a customer's server
+servers:
+  mx:
+    protocol: smtp
+    tls: starttls
+    hostname: mail.customer-corp.com
+    script:
+      - on: connect
+        reply: "220 mail.customer-corp.com ESMTP ready for 198.51.100.7"
+probe: { type: smtp, server: mx, tls: starttls, timeout: 5s }
+expect: { status: ok }
+YAML
+start "$TMP/customer.yaml"
+port=$(addr mx | cut -d: -f2)
+"$BIN" record "smtp://127.0.0.1:$port" --tls starttls --cafile "$CA" \
+  --servername mail.customer-corp.com --anonymize -o "$TMP/anon.yaml" \
+  2>/dev/null
+stop
+check "--anonymize: no customer name left" lacks "$TMP/anon.yaml" customer-corp
+check "--anonymize: no customer address left" lacks "$TMP/anon.yaml" \
+  198.51.100.7
+check "--anonymize: the names are replaced, not dropped" \
+  has "$TMP/anon.yaml" "example.net ESMTP ready for 192.0.2."
+if "$BIN" run "$TMP/anon.yaml" >"$TMP/run.out" 2>&1; then
+  ok "--anonymize: the replay still verifies and passes"
+else
+  bad "--anonymize: the replay still verifies and passes" \
+    "$(tail -n 4 "$TMP/run.out")"
+fi
+
 # --- an unwritable -o fails before connecting ------------------------------
 start cases/smtp/happy_tls_none.yaml
 port=$(addr mx | cut -d: -f2)
