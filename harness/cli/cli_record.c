@@ -48,7 +48,9 @@ static const char record_usage[] =
     "  mailprobe record smtp://mx.example.com -o mx.yaml\n"
     "  mailprobe record imaps://mail.example.com --user probe \\\n"
     "      --password-env PROBE_PASSWORD --anonymize -o imap.yaml\n"
-    "  mailprobe record --from ticket-1234.txt -o ticket.yaml\n";
+    "  mailprobe record --from tests/data/record/swaks-submission-plain.txt "
+    "\\\n"
+    "      -o ticket.yaml\n";
 
 struct recording {
   struct mp_rec *rec;
