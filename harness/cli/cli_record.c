@@ -6,20 +6,18 @@
 #include "harness/cli/cli.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness/record/import.h"
 #include "harness/record/record.h"
 #include "harness/record/record_case.h"
+#include "harness/record/record_out.h"
 #include "harness/record/replay.h"
 #include "probes/result.h"
 #include "wire/errors.h"
-#include "wire/codec.h"
 
 static const char record_usage[] =
     "usage: mailprobe record URL [CHECK OPTIONS] [-o CASE.yaml]\n"
@@ -78,24 +76,6 @@ static int usage(const char *msg)
   return MP_EXIT_USAGE;
 }
 
-/* 1 if the text holds the password, its base64 or its hex. */
-static int leaks(const char *text, const char *pw)
-{
-  if (!pw || !pw[0])
-    return 0;
-  size_t n = strlen(pw);
-  char *b64 = mp_b64_encode(pw, n);
-  char *hex = malloc(n * 2 + 1);
-  int bad = strstr(text, pw) != NULL;
-  if (b64 && hex) {
-    mp_hex((const unsigned char *)pw, n, hex);
-    bad |= strstr(text, b64) != NULL || strcasestr(text, hex) != NULL;
-  }
-  free(b64);
-  free(hex);
-  return bad;
-}
-
 /* Takes the recorder's own options out of argv; the rest is check's. */
 struct own {
   const char *out, *from, *name;
@@ -145,34 +125,6 @@ static int take_own(int argc, char **argv, struct own *o, char **rest,
     }
   }
   rest[*nrest] = NULL;
-  return 0;
-}
-
-/* Opens the output before anything else happens: an unwritable path
- * fails before connecting. -1 for stdout. */
-static int open_out(const char *path, int *created, char *err, size_t errlen)
-{
-  struct stat st;
-  *created = stat(path, &st) != 0;
-  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    snprintf(err, errlen, "%s: %s", path, strerror(errno));
-    return -2;
-  }
-  return fd;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-  while (len > 0) {
-    ssize_t n = write(fd, buf, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return -1;
-    buf += n;
-    len -= (size_t)n;
-  }
   return 0;
 }
 
@@ -280,7 +232,7 @@ int mp_cli_record(int argc, char **argv)
     rc = usage("missing URL (smtp://host[:port], ...) or --from FILE");
     goto out;
   }
-  if (o.out && (fd = open_out(o.out, &created, err, sizeof(err))) < 0) {
+  if (o.out && (fd = mp_rec_out_open(o.out, &created, err, sizeof(err))) < 0) {
     rc = usage(err);
     goto out;
   }
@@ -321,12 +273,12 @@ int mp_cli_record(int argc, char **argv)
     rc = usage(err);
     goto out;
   }
-  if (leaks(text, co.password)) {
+  if (mp_rec_leaks(text, co.password)) {
     rc = usage("the case would hold the password: not written");
     goto out;
   }
   if (fd >= 0) {
-    if (ftruncate(fd, 0) < 0 || write_all(fd, text, tlen) < 0) {
+    if (mp_rec_out_write(fd, text, tlen) < 0) {
       snprintf(err, sizeof(err), "%s: %s", o.out, strerror(errno));
       rc = usage(err);
       goto out;

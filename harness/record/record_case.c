@@ -4,6 +4,8 @@
  * must give. */
 #include "harness/record/record_case.h"
 
+#include "harness/record/record_internal.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,45 +17,6 @@
 #include "wire/errors.h"
 #include "wire/sasl.h"
 
-/* One exchange: the greeting, or a command and what answered it. */
-struct xch {
-  int connect;
-  const struct mp_rec_event *cmd;
-  char verb[40];
-  char tag[40];
-  const struct mp_rec_event **lines;
-  size_t nl, capl;
-  size_t final_from; /* the lines after the last SASL response */
-  uint64_t t_ref;    /* the command went out (the connection, the TLS) */
-  uint64_t t_first;  /* the first line came */
-  int starttls;      /* a handshake followed it */
-  const struct mp_rec_event *unread; /* bytes after it never read */
-  int live;          /* left to the fake server (a login that worked) */
-  unsigned nth;      /* the n-th command of its verb */
-};
-
-enum ending { END_NORMAL, END_CLOSE, END_HANG, END_LONG };
-
-/* A delay shorter than this is left out: a timer's wake-up on a busy
- * machine costs about as much, and the replay's bound is 5 ms + 5%. */
-#define MIN_DELAY_US 2000
-
-struct writer {
-  const struct mp_rec *r;
-  const struct mp_rec_session *s;
-  const struct mp_rec_case_opts *o;
-  struct mp_rec_scrub sc;
-  struct xch *xs;
-  size_t nx;
-  uint64_t rtt_us;
-  enum ending ending;
-  int tls_fault; /* enum mp_tls_fault for on: tls, or 0 */
-  int apop_live;
-  int hang_used;
-  uint64_t replayed_us; /* the delays the replay waits, summed */
-  FILE *f;
-};
-
 static const char *proto_key(enum mp_proto p)
 {
   return p == MP_PROTO_SMTP ? "smtp" : p == MP_PROTO_POP3 ? "pop3" : "imap";
@@ -61,7 +24,7 @@ static const char *proto_key(enum mp_proto p)
 
 /* ---- the exchanges -------------------------------------------------- */
 
-static struct xch *push_xch(struct writer *w)
+static struct xch *push_xch(struct mp_rec_writer *w)
 {
   void *p = realloc(w->xs, (w->nx + 1) * sizeof(*w->xs));
   if (!p)
@@ -109,7 +72,7 @@ static void verb_of(enum mp_proto proto, const char *line, char *verb,
   verb[n] = '\0';
 }
 
-static int split(struct writer *w)
+static int split(struct mp_rec_writer *w)
 {
   const struct mp_rec_session *s = w->s;
   struct xch *cur = NULL;
@@ -177,8 +140,35 @@ static int is_start_verb(const char *v)
 
 /* A login that worked is left to the fake server, which has its own user
  * and makes its own challenges: the commands of the last attempt. */
-static void mark_live(struct writer *w)
+/* A round trip's envelope and mailbox commands: the message is new on
+ * every run (its token), so the fake server must take it and find it
+ * itself. One the server refused stays scripted. */
+static void mark_live_mail(struct mp_rec_writer *w)
 {
+  static const char *const verbs[] = {
+      "MAIL",  "RCPT",   "DATA",  "STAT",   "LIST",    "UIDL",
+      "TOP",   "RETR",   "DELE",  "SELECT", "EXAMINE", "SEARCH",
+      "FETCH", "STORE",  "EXPUNGE", "UID",  "CLOSE",   "NOOP", NULL};
+  for (size_t i = 0; i < w->nx; i++) {
+    struct xch *x = &w->xs[i];
+    int known = 0;
+    for (size_t k = 0; verbs[k]; k++)
+      known |= strcmp(x->verb, verbs[k]) == 0;
+    if (!known || x->nl == 0)
+      continue;
+    const char *l = x->lines[x->nl - 1]->data;
+    int refused = l[0] == '4' || l[0] == '5' || strncmp(l, "-ERR", 4) == 0 ||
+                  (x->tag[0] && strncmp(l, x->tag, strlen(x->tag)) == 0 &&
+                   (strstr(l, " NO ") || strstr(l, " BAD ")));
+    if (!refused)
+      x->live = 1;
+  }
+}
+
+static void mark_live(struct mp_rec_writer *w)
+{
+  if (w->roundtrip)
+    mark_live_mail(w);
   if (!w->s->auth)
     return;
   size_t last = w->nx;
@@ -201,7 +191,7 @@ static void mark_live(struct writer *w)
   }
 }
 
-static void find_ending(struct writer *w)
+static void find_ending(struct mp_rec_writer *w)
 {
   const struct mp_rec_session *s = w->s;
   const char *d = s->detail ? s->detail : "";
@@ -229,7 +219,7 @@ static void find_ending(struct writer *w)
 /* ---- writing ---------------------------------------------------------- */
 
 /* Writes a string through the scrubber, as YAML. */
-static void put_str(struct writer *w, const char *s, size_t len)
+static void put_str(struct mp_rec_writer *w, const char *s, size_t len)
 {
   size_t n;
   char *clean = mp_rec_scrub_apply(&w->sc, s, len, &n);
@@ -245,7 +235,7 @@ static void put_str(struct writer *w, const char *s, size_t len)
 }
 
 /* A comment line (scrubbed, printable). */
-static void put_comment(struct writer *w, const char *indent, const char *s)
+static void put_comment(struct mp_rec_writer *w, const char *indent, const char *s)
 {
   size_t n;
   char *clean = mp_rec_scrub_apply(&w->sc, s, strlen(s), &n);
@@ -267,7 +257,7 @@ static void put_ms(FILE *f, uint64_t us)
 }
 
 /* The exchange's delay before its first line, with the round trip out. */
-static uint64_t delay_us(const struct writer *w, const struct xch *x,
+static uint64_t delay_us(const struct mp_rec_writer *w, const struct xch *x,
                          int closing)
 {
   uint64_t at = x->nl ? x->t_first : closing ? w->s->total_us : x->t_ref;
@@ -278,7 +268,7 @@ static uint64_t delay_us(const struct writer *w, const struct xch *x,
 }
 
 /* Every line of the exchange's answer is text YAML can hold. */
-static int all_text(const struct writer *w, const struct xch *x, size_t from)
+static int all_text(const struct mp_rec_writer *w, const struct xch *x, size_t from)
 {
   for (size_t i = from; i < x->nl; i++) {
     size_t n;
@@ -294,7 +284,7 @@ static int all_text(const struct writer *w, const struct xch *x, size_t from)
 
 /* The reply lines, the tag of an IMAP command as {tag}; bytes the probe
  * never read after them (unread) follow as they were. */
-static void put_reply(struct writer *w, const struct xch *x, size_t from,
+static void put_reply(struct mp_rec_writer *w, const struct xch *x, size_t from,
                       size_t to, const struct mp_rec_event *unread)
 {
   if (!all_text(w, x, from) || unread) {
@@ -366,7 +356,7 @@ static int is_goodbye(const char *verb)
   return strcmp(verb, "QUIT") == 0 || strcmp(verb, "LOGOUT") == 0;
 }
 
-static void put_on(struct writer *w, const struct xch *x)
+static void put_on(struct mp_rec_writer *w, const struct xch *x)
 {
   if (x->connect) {
     fputs("      - on: connect\n", w->f);
@@ -387,7 +377,7 @@ static void put_on(struct writer *w, const struct xch *x)
   fprintf(w->f, "        nth: %u\n", x->nth);
 }
 
-static void put_rule(struct writer *w, size_t i)
+static void put_rule(struct mp_rec_writer *w, size_t i)
 {
   const struct xch *x = &w->xs[i];
   int last = i + 1 == w->nx;
@@ -453,7 +443,7 @@ static void put_rule(struct writer *w, size_t i)
 
 /* The SASL mechanisms the capabilities named, that the fake server knows,
  * in their order. */
-static void put_mechs(struct writer *w)
+static void put_mechs(struct mp_rec_writer *w)
 {
   char seen[MP_SASL_COUNT + 1] = {0};
   int order[MP_SASL_COUNT], n = 0;
@@ -498,7 +488,7 @@ static void put_mechs(struct writer *w)
   fputs("]\n", w->f);
 }
 
-static void put_names(struct writer *w, const char *key,
+static void put_names(struct mp_rec_writer *w, const char *key,
                       const char (*v)[MP_CERT_NAME_LEN], size_t n)
 {
   fprintf(w->f, "      %s: [", key);
@@ -517,7 +507,7 @@ static int trusted(const struct mp_rec_session *s)
          !strstr(e, "self-signed certificate in");
 }
 
-static void put_cert(struct writer *w)
+static void put_cert(struct mp_rec_writer *w)
 {
   const struct mp_cert_facts *c = &w->s->cert;
   char t[32];
@@ -559,7 +549,7 @@ static const char *fault_name(int f)
   }
 }
 
-static int used_starttls(const struct writer *w)
+static int used_starttls(const struct mp_rec_writer *w)
 {
   for (size_t i = 0; i < w->nx; i++)
     if (w->xs[i].starttls)
@@ -567,14 +557,14 @@ static int used_starttls(const struct writer *w)
   return 0;
 }
 
-static void put_server(struct writer *w)
+void mp_rec__put_server(struct mp_rec_writer *w)
 {
   const struct mp_rec *r = w->r;
   const struct mp_rec_session *s = w->s;
   int implicit = r->tls == MP_TLSMODE_IMPLICIT;
   int tls = implicit || used_starttls(w) || w->tls_fault;
 
-  fputs("servers:\n  rec:\n", w->f);
+  fprintf(w->f, "  %s:\n", w->server_name);
   fprintf(w->f, "    protocol: %s\n", proto_key(r->proto));
   if (tls) {
     fprintf(w->f, "    tls: %s\n", implicit ? "implicit" : "starttls");
@@ -605,6 +595,13 @@ static void put_server(struct writer *w)
   if (r->timeout_ms >= 50000)
     fprintf(w->f, "    idle_timeout: %llums\n",
             (unsigned long long)r->timeout_ms + 10000);
+  if (w->delivery_ms >= 0)
+    fprintf(w->f, "    delivery: { delay: %lldms }   # what the round trip "
+                  "measured, less half a poll\n",
+            (long long)w->delivery_ms);
+  else if (w->delivery_ms == MP_REC_LOST)
+    fputs("    delivery: { lose: true }   # the message never showed up\n",
+          w->f);
   /* the rules go to a buffer first: none at all is "script: []" */
   char *rules = NULL;
   size_t rlen = 0;
@@ -633,12 +630,12 @@ static void put_server(struct writer *w)
 
 /* ---- the probe and expect --------------------------------------------- */
 
-static void put_auth_list(struct writer *w)
+static void put_auth_list(struct mp_rec_writer *w, const char *in)
 {
   unsigned a = w->r->auth;
   if (!a)
     return;
-  fputs("  auth: [", w->f);
+  fprintf(w->f, "%sauth: [", in);
   int first = 1;
   for (int m = 0; m < MP_SASL_COUNT; m++)
     if (a & MP_SASL_BIT(m)) {
@@ -654,41 +651,50 @@ static void put_auth_list(struct writer *w)
   fputs("]\n", w->f);
 }
 
-static void put_probe(struct writer *w, int refused)
+void mp_rec__put_probe_keys(struct mp_rec_writer *w, const char *in)
 {
   const struct mp_rec *r = w->r;
-  fputs("probe:\n", w->f);
-  fprintf(w->f, "  type: %s\n", proto_key(r->proto));
-  if (refused)
-    fputs("  target: \"127.0.0.1:1\"   # nothing listens: refused, as the "
-          "original was\n",
-          w->f);
-  else
-    fputs("  server: rec\n", w->f);
-  fprintf(w->f, "  tls: %s\n", mp_tls_mode_name(r->tls));
+  fprintf(w->f, "%stls: %s\n", in, mp_tls_mode_name(r->tls));
   if (r->user)
-    fprintf(w->f, "  user: \"%s\"\n", MP_REC_USER);
-  put_auth_list(w);
-  fprintf(w->f, "  timeout: %llums\n", (unsigned long long)r->timeout_ms);
+    fprintf(w->f, "%suser: \"%s\"\n", in, MP_REC_USER);
+  put_auth_list(w, in);
+  fprintf(w->f, "%stimeout: %llums\n", in, (unsigned long long)r->timeout_ms);
   if (r->connect_timeout_ms)
-    fprintf(w->f, "  connect_timeout: %llums\n",
+    fprintf(w->f, "%sconnect_timeout: %llums\n", in,
             (unsigned long long)r->connect_timeout_ms);
   if (r->insecure)
-    fputs("  insecure: true\n", w->f);
-  if (r->helo) {
-    fputs("  helo: ", w->f);
+    fprintf(w->f, "%sinsecure: true\n", in);
+  if (r->helo && r->proto == MP_PROTO_SMTP) {
+    fprintf(w->f, "%shelo: ", in);
     put_str(w, r->helo, strlen(r->helo));
     fputc('\n', w->f);
   }
   const char *name = r->servername ? r->servername : r->host;
-  if (!refused && name && r->tls != MP_TLSMODE_NONE) {
-    fputs("  servername: ", w->f);
+  if (name && r->tls != MP_TLSMODE_NONE) {
+    fprintf(w->f, "%sservername: ", in);
     put_str(w, name, strlen(name));
     fputs("   # the name the original verified\n", w->f);
   }
 }
 
-static void put_expect(struct writer *w)
+static void put_probe(struct mp_rec_writer *w, int refused)
+{
+  fputs("probe:\n", w->f);
+  fprintf(w->f, "  type: %s\n", proto_key(w->r->proto));
+  if (refused) {
+    fputs("  target: \"127.0.0.1:1\"   # nothing listens: refused, as the "
+          "original was\n",
+          w->f);
+    fprintf(w->f, "  tls: %s\n", mp_tls_mode_name(w->r->tls));
+    fprintf(w->f, "  timeout: %llums\n",
+            (unsigned long long)w->r->timeout_ms);
+    return;
+  }
+  fprintf(w->f, "  server: %s\n", w->server_name);
+  mp_rec__put_probe_keys(w, "  ");
+}
+
+static void put_expect(struct mp_rec_writer *w)
 {
   const struct mp_rec_session *s = w->s;
   fputs("expect:\n", w->f);
@@ -727,7 +733,7 @@ static void put_expect(struct writer *w)
 
 /* ---- the whole ---------------------------------------------------------- */
 
-static void learn_names(struct writer *w)
+static void learn_names(struct mp_rec_writer *w)
 {
   const struct mp_rec *r = w->r;
   const struct mp_rec_session *s = w->s;
@@ -744,7 +750,7 @@ static void learn_names(struct writer *w)
       mp_rec_scrub_learn(&w->sc, s->ev[i].data, s->ev[i].len);
 }
 
-static void put_head(struct writer *w)
+void mp_rec__put_head(struct mp_rec_writer *w, const char *dflt)
 {
   const struct mp_rec *r = w->r;
   const struct mp_rec_session *s = w->s;
@@ -781,30 +787,64 @@ static void put_head(struct writer *w)
     snprintf(line, sizeof(line), "The original failed: %s", s->detail);
     put_comment(w, "", line);
   }
-  const char *name = w->o->name;
-  char dflt[256];
-  if (!name) {
-    snprintf(dflt, sizeof(dflt), "recorded %s session: %s%s%s",
-             proto_key(r->proto), s->ok ? "ok" : "fail",
-             s->ok ? "" : ", ", s->ok ? "" : mp_err_name(s->err));
-    name = dflt;
-  }
+  const char *name = w->o->name ? w->o->name : dflt;
   fputs("name: ", w->f);
   put_str(w, name, strlen(name));
   fprintf(w->f, "\ntags: [recorded, %s]\n", proto_key(r->proto));
 }
 
+int mp_rec__writer_init(struct mp_rec_writer *w, const struct mp_rec *r,
+                        const struct mp_rec_session *s,
+                        const struct mp_rec_case_opts *o, int roundtrip,
+                        FILE *f, char *err, size_t errlen)
+{
+  memset(w, 0, sizeof(*w));
+  w->r = r;
+  w->s = s;
+  w->o = o;
+  w->f = f;
+  w->server_name = "rec";
+  w->roundtrip = roundtrip;
+  w->delivery_ms = -1;
+  if (mp_rec_scrub_secret(&w->sc, o->password) < 0 ||
+      (r->user && strlen(r->user) >= 4 &&
+       mp_rec_scrub_add(&w->sc, r->user, MP_REC_USER) < 0))
+    goto oom;
+  if (o->anonymize)
+    learn_names(w);
+  if (split(w) < 0)
+    goto oom;
+  mark_live(w);
+  find_ending(w);
+  w->rtt_us = s->timings_us[MP_PHASE_CONNECT] > 0
+                  ? (uint64_t)s->timings_us[MP_PHASE_CONNECT]
+                  : 0;
+  return 0;
+oom:
+  snprintf(err, errlen, "out of memory");
+  mp_rec__writer_free(w);
+  return -1;
+}
+
+void mp_rec__writer_free(struct mp_rec_writer *w)
+{
+  for (size_t i = 0; i < w->nx; i++)
+    free(w->xs[i].lines);
+  free(w->xs);
+  w->xs = NULL;
+  w->nx = 0;
+  mp_rec_scrub_free(&w->sc);
+}
+
 int mp_rec_write_case(const struct mp_rec *r, const struct mp_rec_case_opts *o,
                       FILE *out, char *err, size_t errlen)
 {
-  struct writer w = {.r = r, .o = o, .f = out};
-  int rc = -1;
+  struct mp_rec_writer w;
   if (r->ns == 0) {
     snprintf(err, errlen, "nothing was recorded");
     return -1;
   }
-  w.s = &r->s[0];
-  const struct mp_rec_session *s = w.s;
+  const struct mp_rec_session *s = &r->s[0];
   int connected = 0;
   for (size_t i = 0; i < s->nev; i++)
     connected |= s->ev[i].kind == MP_PEV_CONNECTED ||
@@ -817,32 +857,19 @@ int mp_rec_write_case(const struct mp_rec *r, const struct mp_rec_case_opts *o,
              mp_err_name(s->err));
     return -1;
   }
-  if (mp_rec_scrub_secret(&w.sc, o->password) < 0 ||
-      (r->user && strlen(r->user) >= 4 &&
-       mp_rec_scrub_add(&w.sc, r->user, MP_REC_USER) < 0))
-    goto oom;
-  if (o->anonymize)
-    learn_names(&w);
-  if (split(&w) < 0)
-    goto oom;
-  mark_live(&w);
-  find_ending(&w);
-  w.rtt_us = s->timings_us[MP_PHASE_CONNECT] > 0
-                 ? (uint64_t)s->timings_us[MP_PHASE_CONNECT]
-                 : 0;
-  put_head(&w);
-  if (!refused)
-    put_server(&w);
+  if (mp_rec__writer_init(&w, r, s, o, 0, out, err, errlen) < 0)
+    return -1;
+  char dflt[256];
+  snprintf(dflt, sizeof(dflt), "recorded %s session: %s%s%s",
+           proto_key(r->proto), s->ok ? "ok" : "fail", s->ok ? "" : ", ",
+           s->ok ? "" : mp_err_name(s->err));
+  mp_rec__put_head(&w, dflt);
+  if (!refused) {
+    fputs("servers:\n", out);
+    mp_rec__put_server(&w);
+  }
   put_probe(&w, refused);
   put_expect(&w);
-  rc = 0;
-  goto out;
-oom:
-  snprintf(err, errlen, "out of memory");
-out:
-  for (size_t i = 0; i < w.nx; i++)
-    free(w.xs[i].lines);
-  free(w.xs);
-  mp_rec_scrub_free(&w.sc);
-  return rc;
+  mp_rec__writer_free(&w);
+  return 0;
 }

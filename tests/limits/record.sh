@@ -302,6 +302,53 @@ else
     "$(tail -n 4 "$TMP/run.out")"
 fi
 
+# --- roundtrip --record -------------------------------------------------------
+# CASE FETCH-SCHEME: the round trip against the case's servers, recorded;
+# the replay must give the original's status, error and found count.
+echo s3cret >"$TMP/rtpw"
+while read -r file scheme; do
+  [ -n "$file" ] || continue
+  name=$(basename "$file" .yaml)
+  start "$file"
+  mx=$(awk '$2 == "smtp" { print $3; exit }' "$TMP/serve.out")
+  box=$(awk '$2 == "pop3" || $2 == "imap" { print $3; exit }' \
+    "$TMP/serve.out")
+  "$BIN" roundtrip --send "smtp://$mx" --fetch "$scheme://$box" \
+    --to probe@example.test --fetch-user probe@example.test \
+    --fetch-password-file "$TMP/rtpw" --send-tls none --fetch-tls none \
+    --email-timeout 2s --poll 100ms --timeout 5s --format json \
+    --record "$TMP/rt-$name.yaml" >"$TMP/rt-$name.json" 2>"$TMP/rt.err"
+  stop
+  if [ ! -s "$TMP/rt-$name.yaml" ]; then
+    bad "roundtrip --record $name" "no case: $(head -n 2 "$TMP/rt.err")"
+    continue
+  fi
+  check "roundtrip --record $name: no password in the case" \
+    lacks "$TMP/rt-$name.yaml" s3cret
+  if "$BIN" run "$TMP/rt-$name.yaml" --format json >"$TMP/rt-run.json" \
+    2>/dev/null; then
+    ok "roundtrip --record $name: mailprobe run passes it"
+  else
+    bad "roundtrip --record $name: mailprobe run passes it" \
+      "$("$BIN" run "$TMP/rt-$name.yaml" 2>&1 | tail -n 4)"
+  fi
+  a=$(jq -r '[.status, (.error // "none"), (.found // -1)] | join(" ")' \
+    "$TMP/rt-$name.json")
+  b=$(jq -r '.[0].result | [.status, (.error // "none"), (.found // -1)]
+    | join(" ")' "$TMP/rt-run.json")
+  if [ "$a" = "$b" ]; then
+    ok "roundtrip --record $name: the replay gives $a"
+  else
+    bad "roundtrip --record $name: the replay gives the original's" "$a vs $b"
+  fi
+done <<'LIST'
+cases/roundtrip/delivery_delayed_within_timeout.yaml pop3
+cases/roundtrip/delivered_at_once_imap.yaml imap
+cases/roundtrip/delivery_lost.yaml pop3
+cases/roundtrip/fetch_login_failure_imap.yaml imap
+cases/roundtrip/mail_rejected_5xx.yaml pop3
+LIST
+
 # --- an unwritable -o fails before connecting ------------------------------
 start cases/smtp/happy_tls_none.yaml
 port=$(addr mx | cut -d: -f2)
