@@ -580,10 +580,9 @@ static int make_tls(struct mp_fake_server *srv)
   } else {
     if (!ca && cfg->cert != MP_CERT_SELF_SIGNED)
       return MP_E_TLS_FAILED;
-    rc = mp_cert_issue(ca, (enum mp_cert_kind)cfg->cert,
-                       mp_fake_hostname(srv),
-                       cfg->rsa ? MP_KEY_RSA_2048 : MP_KEY_EC_P256, &cert,
-                       &key);
+    rc =
+        mp_cert_issue(ca, (enum mp_cert_kind)cfg->cert, mp_fake_hostname(srv),
+                      cfg->rsa ? MP_KEY_RSA_2048 : MP_KEY_EC_P256, &cert, &key);
   }
   if (rc < 0)
     return rc;

@@ -179,8 +179,9 @@ static int send_line(struct mp_probe *p, const char *line, int response)
   }
   size_t n = mp_mask_line(line, response, shown, len + 8);
   log_line(p, 'c', shown, n);
-  tap(p, (struct mp_probe_event){
-             .kind = MP_PEV_SENT, .data = shown, .len = n, .response = response});
+  tap(p,
+      (struct mp_probe_event){
+          .kind = MP_PEV_SENT, .data = shown, .len = n, .response = response});
   if (shown != small)
     free(shown);
   memcpy(buf, line, len);
@@ -321,7 +322,8 @@ static void on_line(struct mp_conn *c, char *line, size_t len)
   struct mp_probe *p = mp_conn_data(c);
   if (p->finished)
     return;
-  tap(p, (struct mp_probe_event){.kind = MP_PEV_LINE, .data = line, .len = len});
+  tap(p,
+      (struct mp_probe_event){.kind = MP_PEV_LINE, .data = line, .len = len});
   log_line(p, 's', line, len);
   /* A NUL is text in no reply grammar (RFC 5321 4.2 textstring, RFC 9051
    * 9 TEXT-CHAR, RFC 1939 3 printable text), and string handling would
@@ -339,7 +341,8 @@ static void on_raw(struct mp_conn *c, const char *buf, size_t len, int last)
 {
   struct mp_probe *p = mp_conn_data(c);
   if (!p->finished)
-    tap(p, (struct mp_probe_event){.kind = MP_PEV_RAW, .data = buf, .len = len});
+    tap(p,
+        (struct mp_probe_event){.kind = MP_PEV_RAW, .data = buf, .len = len});
   if (!p->finished && p->proto->raw)
     p->proto->raw(p, buf, len, last);
 }

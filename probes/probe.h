@@ -48,9 +48,9 @@ enum mp_probe_event_kind {
 
 struct mp_probe_event {
   enum mp_probe_event_kind kind;
-  uint64_t t_us;       /* since the probe started */
-  int phase;           /* enum mp_phase the probe is in */
-  const char *data;    /* SENT, LINE, RAW */
+  uint64_t t_us;    /* since the probe started */
+  int phase;        /* enum mp_phase the probe is in */
+  const char *data; /* SENT, LINE, RAW */
   size_t len;
   int response;                   /* SENT: the answer to a SASL challenge */
   int status;                     /* TLS_DONE: 0 or the error */

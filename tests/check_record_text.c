@@ -23,7 +23,7 @@ START_TEST(test_is_text)
 {
   ck_assert(mp_rec_is_text("220 mx ESMTP", 12));
   ck_assert(mp_rec_is_text("caf\xc3\xa9", 5));
-  ck_assert(!mp_rec_is_text("caf\xe9", 4));         /* Latin-1 */
+  ck_assert(!mp_rec_is_text("caf\xe9", 4));          /* Latin-1 */
   ck_assert(!mp_rec_is_text("a\0b", 3));             /* NUL */
   ck_assert(!mp_rec_is_text("a\rb", 3));             /* bare CR */
   ck_assert(!mp_rec_is_text("\xc0\xaf", 2));         /* overlong */
@@ -97,14 +97,13 @@ START_TEST(test_cert_like)
   f.nsans = 2;
   ck_assert_int_eq(mp_cert_time_parse("2020-01-01T00:00:00Z", &f.not_before),
                    0);
-  ck_assert_int_eq(mp_cert_time_parse("2020-04-01T12:30:00Z", &f.not_after),
-                   0);
+  ck_assert_int_eq(mp_cert_time_parse("2020-04-01T12:30:00Z", &f.not_after), 0);
   f.rsa = 1;
   char *cert = NULL, *key = NULL;
   ck_assert_int_eq(mp_cert_issue_like(ca, &f, &cert, &key), 0);
   /* the leaf, then the intermediate named like the issuer */
-  ck_assert_ptr_nonnull(strstr(strstr(cert, "END CERTIFICATE") + 1,
-                               "BEGIN CERTIFICATE"));
+  ck_assert_ptr_nonnull(
+      strstr(strstr(cert, "END CERTIFICATE") + 1, "BEGIN CERTIFICATE"));
   ck_assert_int_eq(mp_cert_facts_read(cert, 2, &g), 0);
   ck_assert_uint_eq(g.nsubject, 2);
   ck_assert_str_eq(g.subject[0], "CN=mail.customer.example");
@@ -131,8 +130,7 @@ START_TEST(test_cert_like)
   free(key);
   ck_assert_int_eq(mp_cert_time_parse("2020-13-01T00:00:00Z", &f.not_after),
                    -1);
-  ck_assert_int_eq(mp_cert_time_parse("2020-01-01 00:00:00", &f.not_after),
-                   -1);
+  ck_assert_int_eq(mp_cert_time_parse("2020-01-01 00:00:00", &f.not_after), -1);
   mp_ca_free(ca);
 }
 END_TEST
@@ -142,17 +140,15 @@ START_TEST(test_import_unknown_format)
   struct mp_rec *r = mp_rec_new();
   char err[256];
   const char *t = "\n  \nhello\n<-  220 x\n";
-  ck_assert_int_eq(mp_rec_import_text(r, "t.txt", t, strlen(t), err,
-                                      sizeof(err)),
-                   -1);
+  ck_assert_int_eq(
+      mp_rec_import_text(r, "t.txt", t, strlen(t), err, sizeof(err)), -1);
   ck_assert_ptr_nonnull(strstr(err, "t.txt:3:"));
   mp_rec_free(r);
   r = mp_rec_new();
   /* a mailprobe trace with a line it cannot hold */
   const char *u = "S: 220 x\nC: EHLO y\nnonsense here\n";
-  ck_assert_int_eq(mp_rec_import_text(r, "u.txt", u, strlen(u), err,
-                                      sizeof(err)),
-                   -1);
+  ck_assert_int_eq(
+      mp_rec_import_text(r, "u.txt", u, strlen(u), err, sizeof(err)), -1);
   ck_assert_ptr_nonnull(strstr(err, "u.txt:3:"));
   mp_rec_free(r);
 }
@@ -174,9 +170,8 @@ START_TEST(test_import_swaks_learns_and_masks)
                   " -> QUIT\n"
                   "<-  221 bye\n"
                   "=== Connection closed with remote host.\n";
-  ck_assert_int_eq(mp_rec_import_text(r, "s.txt", t, strlen(t), err,
-                                      sizeof(err)),
-                   0);
+  ck_assert_int_eq(
+      mp_rec_import_text(r, "s.txt", t, strlen(t), err, sizeof(err)), 0);
   ck_assert_int_eq(r->proto, MP_PROTO_SMTP);
   ck_assert_int_eq(r->tls, MP_TLSMODE_NONE);
   ck_assert_str_eq(r->host, "192.0.2.1");

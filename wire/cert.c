@@ -130,9 +130,10 @@ struct mp_ca *mp_ca_new(const char *cn, enum mp_key_type key)
   ca->cert = make_cert(ca->key, cn, -3600, 3650 * DAY);
   if (ca->cert == NULL ||
       !X509_set_issuer_name(ca->cert, X509_get_subject_name(ca->cert)) ||
-      !mp_cert__ext(ca->cert, ca->cert, NID_basic_constraints, "critical,CA:TRUE") ||
+      !mp_cert__ext(ca->cert, ca->cert, NID_basic_constraints,
+                    "critical,CA:TRUE") ||
       !mp_cert__ext(ca->cert, ca->cert, NID_key_usage,
-               "critical,keyCertSign,cRLSign,digitalSignature") ||
+                    "critical,keyCertSign,cRLSign,digitalSignature") ||
       !mp_cert__ext(ca->cert, ca->cert, NID_subject_key_identifier, "hash") ||
       X509_sign(ca->cert, ca->key, EVP_sha256()) <= 0 ||
       (ca->pem = mp_cert__pem(ca->cert, NULL)) == NULL)
@@ -189,9 +190,9 @@ static int issue(struct mp_ca *ca, int self_signed, const char *host,
   if (!X509_set_issuer_name(x, X509_get_subject_name(issuer)) ||
       !mp_cert__ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
       !mp_cert__ext(x, issuer, NID_key_usage,
-               key == MP_KEY_RSA_2048 ? "critical,digitalSignature,"
-                                        "keyEncipherment"
-                                      : "critical,digitalSignature") ||
+                    key == MP_KEY_RSA_2048 ? "critical,digitalSignature,"
+                                             "keyEncipherment"
+                                           : "critical,digitalSignature") ||
       !mp_cert__ext(x, issuer, NID_ext_key_usage, "serverAuth") ||
       !mp_cert__ext(x, issuer, NID_subject_alt_name, san) ||
       !mp_cert__ext(x, issuer, NID_subject_key_identifier, "hash") ||

@@ -122,9 +122,8 @@ static int fill_name(X509_NAME *name, const char (*e)[MP_CERT_NAME_LEN],
                      size_t n, const char *fallback)
 {
   if (n == 0)
-    return X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                      (const unsigned char *)fallback, -1, -1,
-                                      0);
+    return X509_NAME_add_entry_by_txt(
+        name, "CN", MBSTRING_UTF8, (const unsigned char *)fallback, -1, -1, 0);
   for (size_t i = 0; i < n; i++) {
     char key[64];
     const char *eq = strchr(e[i], '=');
@@ -167,8 +166,8 @@ static X509 *make_issuer(struct mp_ca *ca, const struct mp_cert_facts *f,
 {
   long long now = (long long)time(NULL);
   long long from = f->not_before < now ? f->not_before : now;
-  X509 *x = new_cert(k, f->issuer, f->nissuer, from - 86400,
-                     now + 3650LL * 86400);
+  X509 *x =
+      new_cert(k, f->issuer, f->nissuer, from - 86400, now + 3650LL * 86400);
   if (!x)
     return NULL;
   X509 *up = f->untrusted ? x : ca->cert;
@@ -207,11 +206,12 @@ int mp_cert_issue_like(struct mp_ca *ca, const struct mp_cert_facts *f,
   *cert_pem = *key_pem = NULL;
   if (!ca && !f->self_signed)
     return rc;
-  if (!k || !(x = new_cert(k, f->subject, f->nsubject, f->not_before,
-                           f->not_after)))
+  if (!k ||
+      !(x = new_cert(k, f->subject, f->nsubject, f->not_before, f->not_after)))
     goto out;
   X509_NAME *want = X509_NAME_new();
-  int same = ca && want && fill_name(want, f->issuer, f->nissuer, "mailprobe") &&
+  int same = ca && want &&
+             fill_name(want, f->issuer, f->nissuer, "mailprobe") &&
              X509_NAME_cmp(want, X509_get_subject_name(ca->cert)) == 0;
   X509_NAME_free(want);
   if (!f->self_signed && !(same && !f->untrusted)) {
@@ -228,10 +228,13 @@ int mp_cert_issue_like(struct mp_ca *ca, const struct mp_cert_facts *f,
       !mp_cert__ext(x, up, NID_ext_key_usage, "serverAuth") ||
       (sans[0] && !mp_cert__ext(x, up, NID_subject_alt_name, sans)) ||
       !mp_cert__ext(x, up, NID_subject_key_identifier, "hash") ||
-      (up != x && !mp_cert__ext(x, up, NID_authority_key_identifier,
-                            "keyid:always")) ||
-      X509_sign(x, mid ? ik : f->self_signed ? k : ca->key, EVP_sha256()) <=
-          0)
+      (up != x &&
+       !mp_cert__ext(x, up, NID_authority_key_identifier, "keyid:always")) ||
+      X509_sign(x,
+                mid              ? ik
+                : f->self_signed ? k
+                                 : ca->key,
+                EVP_sha256()) <= 0)
     goto out;
   leaf = mp_cert__pem(x, NULL);
   /* The intermediate goes along whatever the original sent: a leaf the

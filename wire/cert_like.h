@@ -23,11 +23,11 @@ struct mp_cert_facts {
   size_t nsans;
   long long not_before; /* Unix seconds */
   long long not_after;
-  int self_signed;    /* issuer is subject, signed by its own key */
-  int untrusted;      /* issued by a CA the client does not know */
-  int rsa;            /* 1: an RSA key, else EC */
-  unsigned chain;     /* certificates the server sent (told, not
-                         replayed: a trusted replay sends two) */
+  int self_signed; /* issuer is subject, signed by its own key */
+  int untrusted;   /* issued by a CA the client does not know */
+  int rsa;         /* 1: an RSA key, else EC */
+  unsigned chain;  /* certificates the server sent (told, not
+                      replayed: a trusted replay sends two) */
 };
 
 /* Reads the facts of the first certificate in pem; chain is set to n.

@@ -21,10 +21,12 @@ static int get_list(struct ctx *x, const char *key, const struct ynode *n,
                    MP_CERT_MAX_NAMES);
   for (size_t i = 0; i < n->nkids; i++) {
     const struct ynode *it = n->kids[i];
-    if (it->kind != Y_SCALAR || cy_is_null(it) ||
-        it->len >= MP_CERT_NAME_LEN || memchr(it->str, '\0', it->len))
-      return cy_fail(x, it, "each entry of '%s' is a string of at most %d "
-                     "bytes", key, MP_CERT_NAME_LEN - 1);
+    if (it->kind != Y_SCALAR || cy_is_null(it) || it->len >= MP_CERT_NAME_LEN ||
+        memchr(it->str, '\0', it->len))
+      return cy_fail(x, it,
+                     "each entry of '%s' is a string of at most %d "
+                     "bytes",
+                     key, MP_CERT_NAME_LEN - 1);
     const char *eq = strchr(it->str, '=');
     if (sans ? strncmp(it->str, "DNS:", 4) != 0 &&
                    strncmp(it->str, "IP:", 3) != 0
@@ -53,8 +55,8 @@ int cy_parse_cert_like(struct ctx *x, const struct ynode *n,
                        struct mp_fake_config *s)
 {
   static const char *const keys[] = {
-      "subject", "issuer", "sans", "not_before", "not_after", "self_signed",
-      "trusted", "key",    "chain", NULL};
+      "subject",     "issuer",  "sans", "not_before", "not_after",
+      "self_signed", "trusted", "key",  "chain",      NULL};
   static const struct nv key_names[] = {{"ec", 0}, {"rsa", 1}, {NULL, 0}};
   const struct ynode *v;
   int trusted = 1;

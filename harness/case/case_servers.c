@@ -530,16 +530,14 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
                         struct mp_case *c)
 {
   static const char *const keys[] = {
-      "protocol",  "tls",      "cert",         "key",
-      "hostname",  "users",    "auth",         "auth_requires_tls",
-      "advertise", "withhold", "apop",         "tls_fault",
-      "mailboxes", "delivery", "idle_timeout", "script",
-      "tls_version", "cipher", NULL};
-  static const struct nv version_names[] = {{"TLSv1", 0},
-                                            {"TLSv1.1", 1},
-                                            {"TLSv1.2", 2},
-                                            {"TLSv1.3", 3},
-                                            {NULL, 0}};
+      "protocol",    "tls",      "cert",         "key",
+      "hostname",    "users",    "auth",         "auth_requires_tls",
+      "advertise",   "withhold", "apop",         "tls_fault",
+      "mailboxes",   "delivery", "idle_timeout", "script",
+      "tls_version", "cipher",   NULL,
+  };
+  static const struct nv version_names[] = {
+      {"TLSv1", 0}, {"TLSv1.1", 1}, {"TLSv1.2", 2}, {"TLSv1.3", 3}, {NULL, 0}};
   const struct ynode *v;
   char where[96];
   int e;

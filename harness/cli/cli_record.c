@@ -169,8 +169,7 @@ static int settle(struct mp_rec *rec, const struct mp_rec_case_opts *co,
               "the transcript's result says %s %s in %s\n",
               res->ok ? "ok" : "fail", str(mp_err_name(res->err)),
               mp_phase_name(res->phase), s->ok ? "ok" : "fail",
-              str(mp_err_name(s->err)),
-              mp_phase_name((enum mp_phase)s->phase));
+              str(mp_err_name(s->err)), mp_phase_name((enum mp_phase)s->phase));
     mp_result_free(res);
     return 0;
   }
@@ -181,8 +180,9 @@ static int settle(struct mp_rec *rec, const struct mp_rec_case_opts *co,
   if (mp_rec_replay(*text, *tlen, name, &res, &passed, err, errlen) < 0)
     return -1;
   if (!passed)
-    fprintf(stderr, "mailprobe record: warning: the case from %s does not "
-                    "pass its own expect: the replay is not steady\n",
+    fprintf(stderr,
+            "mailprobe record: warning: the case from %s does not "
+            "pass its own expect: the replay is not steady\n",
             name);
   mp_result_free(res);
   return 0;
@@ -260,16 +260,16 @@ int mp_cli_record(int argc, char **argv)
       goto out;
     }
   }
-  struct mp_rec_case_opts co = {
-      .name = o.name,
-      .password = r.password ? r.password : r.rec->password,
-      .anonymize = o.anonymize};
+  struct mp_rec_case_opts co = {.name = o.name,
+                                .password =
+                                    r.password ? r.password : r.rec->password,
+                                .anonymize = o.anonymize};
   if (write_case(r.rec, &co, &text, &tlen, err, sizeof(err)) < 0) {
     rc = usage(err);
     goto out;
   }
-  if (o.from && settle(r.rec, &co, o.from, &text, &tlen, err,
-                       sizeof(err)) < 0) {
+  if (o.from &&
+      settle(r.rec, &co, o.from, &text, &tlen, err, sizeof(err)) < 0) {
     rc = usage(err);
     goto out;
   }

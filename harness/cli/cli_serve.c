@@ -315,8 +315,7 @@ int mp_cli_serve(int argc, char **argv)
         proto_name(c->servers[i].proto), (unsigned)mp_fake_port(sv.servers[i]));
   for (i = 0; i < c->nservers; i++)
     for (k = 0; k < c->servers[i].nusers; k++)
-      printf("LOGIN %s %s %s\n",
-             c->servers[i].name ? c->servers[i].name : "-",
+      printf("LOGIN %s %s %s\n", c->servers[i].name ? c->servers[i].name : "-",
              c->servers[i].users[k].name, c->servers[i].users[k].password);
   printf("CA %s\n", ca_path);
   fflush(stdout);

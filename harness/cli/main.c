@@ -52,7 +52,7 @@ static const struct {
 } commands[] = {
     {"run", mp_cli_run},     {"check", mp_cli_check},
     {"serve", mp_cli_serve}, {"roundtrip", mp_cli_roundtrip},
-    {"bench", mp_cli_bench},     {"record", mp_cli_record},
+    {"bench", mp_cli_bench}, {"record", mp_cli_record},
 };
 
 int main(int argc, char **argv)

@@ -85,8 +85,8 @@ static void add_san(struct mp_cert_facts *c, const char *host)
   if (!host || !*host || c->nsans >= MP_CERT_MAX_NAMES)
     return;
   int ip = strspn(host, "0123456789.:") == strlen(host);
-  snprintf(c->sans[c->nsans++], MP_CERT_NAME_LEN, "%s%s", ip ? "IP:" : "DNS:",
-           host);
+  snprintf(c->sans[c->nsans++], MP_CERT_NAME_LEN, "%s%s",
+           ip ? "IP:" : "DNS:", host);
 }
 
 /* curl's "Dec  7 01:31:20 2026 GMT". */
@@ -332,7 +332,9 @@ int mp_rec_import_text(struct mp_rec *r, const char *name, const char *text,
       snprintf(err, errlen,
                "%s:%zu: a line this %s transcript should not hold: \"%.60s\"",
                name, lineno,
-               f == F_MAILPROBE ? "mailprobe" : f == F_SWAKS ? "swaks" : "curl",
+               f == F_MAILPROBE ? "mailprobe"
+               : f == F_SWAKS   ? "swaks"
+                                : "curl",
                l);
       free(l);
       goto out;
@@ -360,7 +362,7 @@ int mp_rec_import_file(struct mp_rec *r, const char *file, char *err,
   fclose(fp);
   if (!buf || rd_err || n > MAX_TRANSCRIPT) {
     snprintf(err, errlen, "%s: %s", file,
-             !buf ? "out of memory"
+             !buf     ? "out of memory"
              : rd_err ? "read error"
                       : "over 4 MiB: not a transcript");
     free(buf);

@@ -74,12 +74,12 @@ static void login_verdict(struct imp *m, const char *line, size_t len)
     return;
   }
   if (s)
-    s->auth = !ok ? NULL
+    s->auth = !ok                   ? NULL
               : m->login_cmd == 'P' ? "USER"
               : m->login_cmd == 'A' ? "APOP"
               : m->login_cmd == 'L' ? "LOGIN"
-              : m->login_mech >= 0 ? mp_sasl_name(m->login_mech)
-                                   : NULL;
+              : m->login_mech >= 0  ? mp_sasl_name(m->login_mech)
+                                    : NULL;
   m->login_cmd = 0;
 }
 
@@ -89,8 +89,8 @@ static int is_challenge(const struct imp *m, const char *line, size_t len)
 {
   if (m->r->proto == MP_PROTO_SMTP)
     return len >= 4 && strncmp(line, "334 ", 4) == 0;
-  return (len == 1 && line[0] == '+') || (len >= 2 && line[0] == '+' &&
-                                          line[1] == ' ');
+  return (len == 1 && line[0] == '+') ||
+         (len >= 2 && line[0] == '+' && line[1] == ' ');
 }
 
 void mp_imp_server(struct imp *m, const char *line, size_t len)
@@ -126,8 +126,8 @@ static void from_plain(struct imp *m, const char *b64)
   if (!d)
     return;
   const unsigned char *z1 = memchr(d, 0, n);
-  const unsigned char *z2 = z1 ? memchr(z1 + 1, 0, n - (size_t)(z1 + 1 - d))
-                               : NULL;
+  const unsigned char *z2 =
+      z1 ? memchr(z1 + 1, 0, n - (size_t)(z1 + 1 - d)) : NULL;
   if (z2) {
     keep(&m->user, (const char *)z1 + 1, (size_t)(z2 - z1 - 1));
     keep(&m->password, (const char *)z2 + 1, n - (size_t)(z2 + 1 - d));
@@ -213,8 +213,7 @@ static void learn_login(struct imp *m, const char *line)
   } else if (!strcasecmp(verb, "DATA") && m->r->proto == MP_PROTO_SMTP) {
     m->data_wait = 1;
   }
-  m->starttls_sent =
-      !strcasecmp(verb, "STARTTLS") || !strcasecmp(verb, "STLS");
+  m->starttls_sent = !strcasecmp(verb, "STARTTLS") || !strcasecmp(verb, "STLS");
 }
 
 /* Learns what a SASL response in clear tells. */
@@ -267,8 +266,7 @@ void mp_imp_client(struct imp *m, const char *line, int masked)
   m->challenge = 0;
 }
 
-void mp_imp_tls(struct imp *m, const char *version, const char *cipher,
-                int ok)
+void mp_imp_tls(struct imp *m, const char *version, const char *cipher, int ok)
 {
   struct mp_rec_session *s = mp_rec_current(m->r);
   if (!s)
@@ -297,9 +295,9 @@ int mp_imp_finish(struct imp *m, const char *name, char *err, size_t errlen)
     snprintf(err, errlen, "%s: no session in the transcript", name);
     return -1;
   }
-  r->tls = m->implicit                  ? MP_TLSMODE_IMPLICIT
+  r->tls = m->implicit                      ? MP_TLSMODE_IMPLICIT
            : (m->tls_on || m->ended == 'f') ? MP_TLSMODE_STARTTLS
-                                             : MP_TLSMODE_NONE;
+                                            : MP_TLSMODE_NONE;
   if (m->user || m->password || m->methods)
     r->user = strdup(m->user ? m->user : "user");
   free(r->password);
@@ -317,8 +315,8 @@ int mp_imp_finish(struct imp *m, const char *name, char *err, size_t errlen)
         cn = s->cert.subject[i] + 3;
     if (cn) {
       int ip = strspn(cn, "0123456789.:") == strlen(cn);
-      snprintf(s->cert.sans[0], MP_CERT_NAME_LEN, "%s%s", ip ? "IP:" : "DNS:",
-               cn);
+      snprintf(s->cert.sans[0], MP_CERT_NAME_LEN, "%s%s",
+               ip ? "IP:" : "DNS:", cn);
       s->cert.nsans = 1;
       if (!r->servername)
         r->servername = strdup(cn);

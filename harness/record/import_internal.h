@@ -12,9 +12,9 @@
 
 struct imp {
   struct mp_rec *r;
-  uint64_t t_us;     /* the current line's time (0 without times) */
-  int connected;     /* a CONNECTED event went in */
-  int saw_server;    /* a server line came */
+  uint64_t t_us;  /* the current line's time (0 without times) */
+  int connected;  /* a CONNECTED event went in */
+  int saw_server; /* a server line came */
   int proto_known;
   int tls_on;
   int implicit;      /* TLS came before the greeting */
@@ -49,8 +49,7 @@ void mp_imp_client(struct imp *m, const char *line, int masked);
 
 /* A TLS handshake ended: version and cipher ("" if not told); ok 0 when
  * it failed. */
-void mp_imp_tls(struct imp *m, const char *version, const char *cipher,
-                int ok);
+void mp_imp_tls(struct imp *m, const char *version, const char *cipher, int ok);
 
 /* Ends the recording: the probe's settings from what was learned. 0 or -1
  * with a reason in err. */

@@ -143,8 +143,8 @@ int mp_imp_json(struct imp *m, const char *name, const char *buf, size_t len,
   }
   yaml_node_t *tm = get(&doc, root, "timings_us");
   yaml_node_t *tls = get(&doc, root, "tls");
-  int has_tls = tls && tls->type == YAML_MAPPING_NODE &&
-                text(get(&doc, tls, "version"));
+  int has_tls =
+      tls && tls->type == YAML_MAPPING_NODE && text(get(&doc, tls, "version"));
   long long t_conn = number(get(&doc, tm, "resolve"));
   long long c_us = number(get(&doc, tm, "connect"));
   m->t_us = (uint64_t)((t_conn > 0 ? t_conn : 0) + (c_us > 0 ? c_us : 0));

@@ -56,9 +56,8 @@ struct mp_rec_session *mp_rec_current(struct mp_rec *r)
   return s;
 }
 
-int mp_rec_add(struct mp_rec *r, enum mp_probe_event_kind kind,
-               uint64_t t_us, int phase, const char *data, size_t len,
-               int response)
+int mp_rec_add(struct mp_rec *r, enum mp_probe_event_kind kind, uint64_t t_us,
+               int phase, const char *data, size_t len, int response)
 {
   struct mp_rec_session *s = mp_rec_current(r);
   if (!s)
@@ -72,8 +71,8 @@ int mp_rec_add(struct mp_rec *r, enum mp_probe_event_kind kind,
   size_t capb = s->cap * sizeof(*s->ev);
   char *buf = (char *)s->ev;
   if ((s->nev + 1) * sizeof(*s->ev) > capb &&
-      mp_grow(&buf, &capb, (s->nev + 1) * sizeof(*s->ev),
-              16 * sizeof(*s->ev)) < 0)
+      mp_grow(&buf, &capb, (s->nev + 1) * sizeof(*s->ev), 16 * sizeof(*s->ev)) <
+          0)
     return -1;
   s->ev = (struct mp_rec_event *)(void *)buf;
   s->cap = capb / sizeof(*s->ev);
@@ -149,8 +148,7 @@ void mp_rec_tap(void *data, const struct mp_probe_event *ev)
     mp_rec_end(r, ev->result);
     return;
   }
-  mp_rec_add(r, ev->kind, ev->t_us, ev->phase, ev->data, ev->len,
-             ev->response);
+  mp_rec_add(r, ev->kind, ev->t_us, ev->phase, ev->data, ev->len, ev->response);
   struct mp_rec_session *s = mp_rec_current(r);
   if (ev->kind == MP_PEV_TLS_DONE && s)
     tls_facts(s, ev);

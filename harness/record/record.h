@@ -38,8 +38,8 @@ struct mp_rec_session {
   int cut; /* the recording limits cut it short */
   int ended;
   /* the TLS facts, from the last handshake */
-  int tls_done;          /* a handshake ended (tls_status tells how) */
-  int tls_status;        /* 0 or the error */
+  int tls_done;           /* a handshake ended (tls_status tells how) */
+  int tls_status;         /* 0 or the error */
   struct mp_tls_info tls; /* version, cipher, verification */
   int have_cert;
   struct mp_cert_facts cert;
@@ -90,9 +90,8 @@ void mp_rec_tap(void *rec, const struct mp_probe_event *ev);
 
 /* Adds an event to the current session (a new one if none is open);
  * data is copied. 0, or -1 when the limits cut the recording. */
-int mp_rec_add(struct mp_rec *r, enum mp_probe_event_kind kind,
-               uint64_t t_us, int phase, const char *data, size_t len,
-               int response);
+int mp_rec_add(struct mp_rec *r, enum mp_probe_event_kind kind, uint64_t t_us,
+               int phase, const char *data, size_t len, int response);
 
 /* The session events go to (opened if none is), or NULL without memory. */
 struct mp_rec_session *mp_rec_current(struct mp_rec *r);

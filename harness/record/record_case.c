@@ -146,9 +146,9 @@ static int is_start_verb(const char *v)
 static void mark_live_mail(struct mp_rec_writer *w)
 {
   static const char *const verbs[] = {
-      "MAIL",  "RCPT",   "DATA",  "STAT",   "LIST",    "UIDL",
-      "TOP",   "RETR",   "DELE",  "SELECT", "EXAMINE", "SEARCH",
-      "FETCH", "STORE",  "EXPUNGE", "UID",  "CLOSE",   "NOOP", NULL};
+      "MAIL",    "RCPT", "DATA",   "STAT",    "LIST",   "UIDL",  "TOP",
+      "RETR",    "DELE", "SELECT", "EXAMINE", "SEARCH", "FETCH", "STORE",
+      "EXPUNGE", "UID",  "CLOSE",  "NOOP",    NULL};
   for (size_t i = 0; i < w->nx; i++) {
     struct xch *x = &w->xs[i];
     int known = 0;
@@ -235,7 +235,8 @@ static void put_str(struct mp_rec_writer *w, const char *s, size_t len)
 }
 
 /* A comment line (scrubbed, printable). */
-static void put_comment(struct mp_rec_writer *w, const char *indent, const char *s)
+static void put_comment(struct mp_rec_writer *w, const char *indent,
+                        const char *s)
 {
   size_t n;
   char *clean = mp_rec_scrub_apply(&w->sc, s, strlen(s), &n);
@@ -268,12 +269,13 @@ static uint64_t delay_us(const struct mp_rec_writer *w, const struct xch *x,
 }
 
 /* Every line of the exchange's answer is text YAML can hold. */
-static int all_text(const struct mp_rec_writer *w, const struct xch *x, size_t from)
+static int all_text(const struct mp_rec_writer *w, const struct xch *x,
+                    size_t from)
 {
   for (size_t i = from; i < x->nl; i++) {
     size_t n;
-    char *c = mp_rec_scrub_apply(&w->sc, x->lines[i]->data, x->lines[i]->len,
-                                 &n);
+    char *c =
+        mp_rec_scrub_apply(&w->sc, x->lines[i]->data, x->lines[i]->len, &n);
     int ok = c && mp_rec_is_text(c, n);
     free(c);
     if (!ok)
@@ -298,8 +300,8 @@ static void put_reply(struct mp_rec_writer *w, const struct xch *x, size_t from,
       return;
     for (size_t i = from; i < to; i++) {
       size_t n;
-      char *c = mp_rec_scrub_apply(&w->sc, x->lines[i]->data,
-                                   x->lines[i]->len, &n);
+      char *c =
+          mp_rec_scrub_apply(&w->sc, x->lines[i]->data, x->lines[i]->len, &n);
       if (c && (size_t)(p - buf) + n + 2 <= total) {
         memcpy(p, c, n);
         p += n;
@@ -369,8 +371,7 @@ static void put_on(struct mp_rec_writer *w, const struct xch *x)
     fputs("      - on: ", w->f);
     char glob[64];
     snprintf(glob, sizeof(glob), "line:%s%s%s*",
-             w->r->proto == MP_PROTO_IMAP ? "* " : "", x->verb,
-             "");
+             w->r->proto == MP_PROTO_IMAP ? "* " : "", x->verb, "");
     mp_rec_yaml_str(w->f, glob, strlen(glob));
     fputc('\n', w->f);
   }
@@ -586,8 +587,9 @@ void mp_rec__put_server(struct mp_rec_writer *w)
     fputc('\n', w->f);
   }
   if (r->user)
-    fprintf(w->f, "    users: { \"%s\": \"%s\" }   # placeholders: the "
-                  "original login is not in this file\n",
+    fprintf(w->f,
+            "    users: { \"%s\": \"%s\" }   # placeholders: the "
+            "original login is not in this file\n",
             MP_REC_USER, MP_REC_PASSWORD);
   put_mechs(w);
   if (w->apop_live)
@@ -596,8 +598,9 @@ void mp_rec__put_server(struct mp_rec_writer *w)
     fprintf(w->f, "    idle_timeout: %llums\n",
             (unsigned long long)r->timeout_ms + 10000);
   if (w->delivery_ms >= 0)
-    fprintf(w->f, "    delivery: { delay: %lldms }   # what the round trip "
-                  "measured, less half a poll\n",
+    fprintf(w->f,
+            "    delivery: { delay: %lldms }   # what the round trip "
+            "measured, less half a poll\n",
             (long long)w->delivery_ms);
   else if (w->delivery_ms == MP_REC_LOST)
     fputs("    delivery: { lose: true }   # the message never showed up\n",
@@ -686,8 +689,7 @@ static void put_probe(struct mp_rec_writer *w, int refused)
           "original was\n",
           w->f);
     fprintf(w->f, "  tls: %s\n", mp_tls_mode_name(w->r->tls));
-    fprintf(w->f, "  timeout: %llums\n",
-            (unsigned long long)w->r->timeout_ms);
+    fprintf(w->f, "  timeout: %llums\n", (unsigned long long)w->r->timeout_ms);
     return;
   }
   fprintf(w->f, "  server: %s\n", w->server_name);
@@ -847,8 +849,8 @@ int mp_rec_write_case(const struct mp_rec *r, const struct mp_rec_case_opts *o,
   const struct mp_rec_session *s = &r->s[0];
   int connected = 0;
   for (size_t i = 0; i < s->nev; i++)
-    connected |= s->ev[i].kind == MP_PEV_CONNECTED ||
-                 s->ev[i].kind == MP_PEV_LINE;
+    connected |=
+        s->ev[i].kind == MP_PEV_CONNECTED || s->ev[i].kind == MP_PEV_LINE;
   int refused = !connected && s->err == MP_E_CONNECT_REFUSED;
   if (!connected && !refused) {
     snprintf(err, errlen,

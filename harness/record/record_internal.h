@@ -24,8 +24,8 @@ struct xch {
   uint64_t t_first;  /* the first line came */
   int starttls;      /* a handshake followed it */
   const struct mp_rec_event *unread; /* bytes after it never read */
-  int live;          /* left to the fake server (a login that worked) */
-  unsigned nth;      /* the n-th command of its verb */
+  int live;     /* left to the fake server (a login that worked) */
+  unsigned nth; /* the n-th command of its verb */
 };
 
 enum ending { END_NORMAL, END_CLOSE, END_HANG, END_LONG };

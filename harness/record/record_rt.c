@@ -53,8 +53,8 @@ void mp_rec_rt_attach(struct mp_rec_rt *rt, struct mp_rt_opts *o)
   mp_rec_set_opts(rt->fetch, &o->fetch);
   rt->password = dup_or_null(o->send.password);
   rt->fetch_password = dup_or_null(o->fetch.password);
-  rt->email_timeout_ms =
-      o->email_timeout_ms ? o->email_timeout_ms : MP_RT_DEFAULT_EMAIL_TIMEOUT_MS;
+  rt->email_timeout_ms = o->email_timeout_ms ? o->email_timeout_ms
+                                             : MP_RT_DEFAULT_EMAIL_TIMEOUT_MS;
   rt->poll_ms = o->poll_ms ? o->poll_ms : MP_RT_DEFAULT_POLL_MS;
   o->send.tap = mp_rec_tap;
   o->send.tap_data = rt->send;
@@ -90,8 +90,9 @@ static void put_expect(FILE *f, const struct mp_result *res, uint64_t max_ms,
             (long long)(lo > 0 ? lo : 0),
             (long long)(res->delivery_us / 1000 + (int64_t)poll_ms + 2000));
   }
-  fprintf(f, "  elapsed: { max: %llums }   # the email timeout and both "
-             "halves' timeouts\n",
+  fprintf(f,
+          "  elapsed: { max: %llums }   # the email timeout and both "
+          "halves' timeouts\n",
           (unsigned long long)max_ms);
 }
 
@@ -111,8 +112,8 @@ static int write_text(struct mp_rec_rt *rt, const struct mp_result *res,
     return -1;
   /* the last poll: the one that found the message, or the last tried */
   if (have_fetch &&
-      mp_rec__writer_init(&wf, rt->fetch, &rt->fetch->s[rt->fetch->ns - 1],
-                          &cf, 1, f, err, errlen) < 0) {
+      mp_rec__writer_init(&wf, rt->fetch, &rt->fetch->s[rt->fetch->ns - 1], &cf,
+                          1, f, err, errlen) < 0) {
     mp_rec__writer_free(&ws);
     return -1;
   }

@@ -60,8 +60,7 @@ void mp_rec_yaml_hex(FILE *f, const char *s, size_t len)
   fputc('"', f);
 }
 
-int mp_rec_scrub_add(struct mp_rec_scrub *sc, const char *from,
-                     const char *to)
+int mp_rec_scrub_add(struct mp_rec_scrub *sc, const char *from, const char *to)
 {
   if (!from || !from[0] || strcmp(from, to) == 0)
     return 0;

@@ -31,8 +31,7 @@ struct mp_rec_scrub {
 };
 
 /* Adds a replacement (copied); an empty or known from is skipped. 0 or -1. */
-int mp_rec_scrub_add(struct mp_rec_scrub *sc, const char *from,
-                     const char *to);
+int mp_rec_scrub_add(struct mp_rec_scrub *sc, const char *from, const char *to);
 
 /* Adds the password's replacements: itself, its base64 and its hex
  * (both cases) become "********". 0 or -1. */

@@ -8,8 +8,7 @@
 #include "probes/result.h"
 
 int mp_rec_replay(const char *text, size_t len, const char *name,
-                  struct mp_result **out, int *passed, char *err,
-                  size_t errlen)
+                  struct mp_result **out, int *passed, char *err, size_t errlen)
 {
   struct mp_run_case rc = {0};
   struct mp_run_opts ro = {.jobs = 1};
