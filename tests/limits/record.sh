@@ -63,16 +63,27 @@ fields() {
 # delays A B: the phases a server's delays fall in (not resolve, connect
 # and tls) within 5 ms + 5%, where the original waited 20 ms or more (a
 # delay to replay) or the replay 50 ms or more (one it must not add):
-# below that a busy machine's scheduling is all there is to measure.
+# below that a busy machine's scheduling is all there is to measure. A and
+# B are globs of JSON results of repeated checks: each phase's median is
+# compared, so one check that a loaded machine stalled does not decide.
 delays() {
   jq -n --slurpfile a "$1" --slurpfile b "$2" -r '
+    def median: sort | .[(length - 1) / 2 | floor];
     [ ["banner","ehlo","starttls","auth","quit"][] as $p
-      | ($a[0].timings_us[$p] // null) as $x
-      | ($b[0].timings_us[$p] // null) as $y
+      | ([$a[].timings_us[$p] // empty] | if length > 0 then median
+         else null end) as $x
+      | ([$b[].timings_us[$p] // empty] | if length > 0 then median
+         else null end) as $y
       | select($x != null and $y != null)
       | select($x >= 20000 or $y >= 50000)
       | select((($x - $y) | fabs) > 5000 + $x * 0.05)
       | "\($p) \($x)us vs \($y)us" ] | join(", ")'
+}
+
+# overloaded: the 1-minute load is over twice the CPUs (other builds and
+# tests running beside this one).
+overloaded() {
+  awk -v n="$(nproc)" '{ exit !($1 > 2 * n) }' /proc/loadavg
 }
 
 # A server slow at every step, the login included (a live exchange).
@@ -148,27 +159,32 @@ while read -r file url opts; do
   rlogin=
   [ -n "$pw" ] && rlogin="--user probe@example.test --password-file $TMP/rpw"
   # The original and the replay, side by side, each server warmed by one
-  # session first (record's was the original's); a delay out of bounds
-  # is measured again (up to five times, half a second apart): a loaded machine may have been
-  # slow on either side.
+  # session first (record's was the original's); when a delay is out of
+  # bounds both are checked again, up to five times in all, and the
+  # medians compared: a loaded machine may have stalled either side.
   # shellcheck disable=SC2086
   "$BIN" check "$url://127.0.0.1:$rport" $opts $rlogin --cafile "$RCA" \
     --servername mx.example.test >/dev/null 2>&1
   try=0
+  rm -f "$TMP/$name".a.*.json "$TMP/$name".b.*.json
   while :; do
     try=$((try + 1))
     # shellcheck disable=SC2086
     "$BIN" check "$u" $opts $login --cafile "$CA" \
-      --servername mx.example.test --format json >"$TMP/$name.a.json" \
-      2>/dev/null
+      --servername mx.example.test --format json \
+      >"$TMP/$name.a.$try.json" 2>/dev/null
     # shellcheck disable=SC2086
     "$BIN" check "$url://127.0.0.1:$rport" $opts $rlogin --cafile "$RCA" \
-      --servername mx.example.test --format json >"$TMP/$name.b.json" \
-      2>/dev/null
-    d=$(delays "$TMP/$name.a.json" "$TMP/$name.b.json")
-    [ -z "$d" ] || [ $try -ge 5 ] || { sleep 0.5; continue; }
+      --servername mx.example.test --format json \
+      >"$TMP/$name.b.$try.json" 2>/dev/null
+    cat "$TMP/$name".a.*.json >"$TMP/$name.a.all"
+    cat "$TMP/$name".b.*.json >"$TMP/$name.b.all"
+    d=$(delays "$TMP/$name.a.all" "$TMP/$name.b.all")
+    [ -z "$d" ] || [ $try -ge 5 ] || continue
     break
   done
+  cp "$TMP/$name.a.1.json" "$TMP/$name.a.json"
+  cp "$TMP/$name.b.1.json" "$TMP/$name.b.json"
   unreplay
   stop
   a=$(fields "$TMP/$name.a.json")
@@ -180,8 +196,14 @@ while read -r file url opts; do
   fi
   if [ -z "$d" ]; then
     ok "$name: every delay within 5 ms + 5%"
+  elif overloaded; then
+    # Timers fire tens of milliseconds late on both sides: the bound is
+    # not measurable now (said, not counted either way).
+    echo "skip  $name: every delay within 5 ms + 5%: $d; the machine is too" \
+      "loaded to measure it (load $(cut -d' ' -f1 /proc/loadavg) on" \
+      "$(nproc) CPUs)"
   else
-    bad "$name: every delay within 5 ms + 5%" "$d (5 tries)"
+    bad "$name: every delay within 5 ms + 5%" "$d (medians of $try checks each)"
   fi
   if "$BIN" run "$TMP/$name.rec.yaml" >"$TMP/run.out" 2>&1; then
     ok "$name: mailprobe run passes the recording"
