@@ -247,7 +247,9 @@ static void probe_finish(struct mp_probe *p)
     tap(p, (struct mp_probe_event){.kind = MP_PEV_UNREAD,
                                    .data = mp_conn_peek(p->conn),
                                    .len = mp_conn_buffered(p->conn)});
-  tap(p, (struct mp_probe_event){.kind = MP_PEV_END, .result = r});
+  tap(p, (struct mp_probe_event){.kind = MP_PEV_END,
+                                 .result = r,
+                                 .rtt_us = mp_conn_rtt_us(p->conn)});
   p->r = NULL;
   p->cb(r, p->cb_data);
   if (p->conn)
@@ -553,7 +555,8 @@ static void on_connect(struct mp_conn *c, int status)
                     mp_err_message(status));
     return;
   }
-  tap(p, (struct mp_probe_event){.kind = MP_PEV_CONNECTED});
+  tap(p, (struct mp_probe_event){.kind = MP_PEV_CONNECTED,
+                                 .rtt_us = mp_conn_rtt_us(c)});
   if (p->o.tls == MP_TLSMODE_IMPLICIT) {
     mp_session_starttls(p); /* phase tls, then the banner */
     return;

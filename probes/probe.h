@@ -56,6 +56,8 @@ struct mp_probe_event {
   int status;                     /* TLS_DONE: 0 or the error */
   const struct mp_tls *tls;       /* TLS_DONE: the session (may be NULL) */
   const struct mp_result *result; /* END */
+  uint64_t rtt_us; /* CONNECTED, END: the kernel's round-trip time of the
+                      connection, 0 if not known */
 };
 
 struct mp_probe_opts {

@@ -144,6 +144,9 @@ static void tls_facts(struct mp_rec_session *s, const struct mp_probe_event *ev)
 void mp_rec_tap(void *data, const struct mp_probe_event *ev)
 {
   struct mp_rec *r = data;
+  struct mp_rec_session *cur = mp_rec_current(r);
+  if (cur && ev->rtt_us)
+    cur->rtt_us = ev->rtt_us; /* the last is the best smoothed */
   if (ev->kind == MP_PEV_END) {
     mp_rec_end(r, ev->result);
     return;

@@ -36,6 +36,7 @@ struct mp_rec_session {
   size_t nev, cap;
   size_t bytes;
   int cut; /* the recording limits cut it short */
+  uint64_t rtt_us; /* the kernel's round-trip time, 0 if not known */
   int ended;
   /* the TLS facts, from the last handshake */
   int tls_done;           /* a handshake ended (tls_status tells how) */

@@ -818,7 +818,10 @@ int mp_rec__writer_init(struct mp_rec_writer *w, const struct mp_rec *r,
     goto oom;
   mark_live(w);
   find_ending(w);
-  w->rtt_us = s->timings_us[MP_PHASE_CONNECT] > 0
+  /* the kernel's round trip; else the connect's time (which also holds
+   * the time the probe waited to be scheduled) */
+  w->rtt_us = s->rtt_us ? s->rtt_us
+              : s->timings_us[MP_PHASE_CONNECT] > 0
                   ? (uint64_t)s->timings_us[MP_PHASE_CONNECT]
                   : 0;
   return 0;
