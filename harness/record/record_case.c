@@ -808,7 +808,8 @@ int mp_rec__writer_init(struct mp_rec_writer *w, const struct mp_rec *r,
   w->server_name = "rec";
   w->roundtrip = roundtrip;
   w->delivery_ms = -1;
-  if (mp_rec_scrub_secret(&w->sc, o->password) < 0 ||
+  int placeholder = o->password && strcmp(o->password, MP_REC_PASSWORD) == 0;
+  if ((!placeholder && mp_rec_scrub_secret(&w->sc, o->password) < 0) ||
       (r->user && strlen(r->user) >= 4 &&
        mp_rec_scrub_add(&w->sc, r->user, MP_REC_USER) < 0))
     goto oom;
