@@ -49,6 +49,15 @@ unreplay() {
   REPLAY_PID=
 }
 
+# run_passes WHAT CASE: `mailprobe run CASE` passes.
+run_passes() {
+  if "$BIN" run "$2" >"$TMP/run.out" 2>&1; then
+    ok "$1"
+  else
+    bad "$1" "$(tail -n 4 "$TMP/run.out")"
+  fi
+}
+
 # the password a case's probe uses, or its server's user's
 case_password() {
   awk '/^  password:/ { print $2; exit }' "$1"
@@ -205,11 +214,7 @@ while read -r file url opts; do
   else
     bad "$name: every delay within 5 ms + 5%" "$d (medians of $try checks each)"
   fi
-  if "$BIN" run "$TMP/$name.rec.yaml" >"$TMP/run.out" 2>&1; then
-    ok "$name: mailprobe run passes the recording"
-  else
-    bad "$name: mailprobe run passes the recording" "$(tail -n 3 "$TMP/run.out")"
-  fi
+  run_passes "$name: mailprobe run passes the recording" "$TMP/$name.rec.yaml"
 done <<LIST
 $TMP/slow_steps.yaml smtp --tls starttls --timeout 5s
 cases/smtp/banner_just_under_timeout.yaml smtp --tls none --timeout 2500ms
@@ -263,11 +268,7 @@ while read -r f status err auth; do
   else
     bad "record --from $f: the replay gives $status $err $auth" "got $got"
   fi
-  if "$BIN" run "$out" >"$TMP/run.out" 2>&1; then
-    ok "record --from $f: mailprobe run passes it"
-  else
-    bad "record --from $f: mailprobe run passes it" "$(tail -n 3 "$TMP/run.out")"
-  fi
+  run_passes "record --from $f: mailprobe run passes it" "$out"
 done <<'LIST'
 swaks-smtp-ehlo.txt ok none -
 swaks-submission-plain.txt ok none PLAIN
@@ -317,12 +318,7 @@ check "--anonymize: no customer address left" lacks "$TMP/anon.yaml" \
   198.51.100.7
 check "--anonymize: the names are replaced, not dropped" \
   has "$TMP/anon.yaml" "example.net ESMTP ready for 192.0.2."
-if "$BIN" run "$TMP/anon.yaml" >"$TMP/run.out" 2>&1; then
-  ok "--anonymize: the replay still verifies and passes"
-else
-  bad "--anonymize: the replay still verifies and passes" \
-    "$(tail -n 4 "$TMP/run.out")"
-fi
+run_passes "--anonymize: the replay still verifies and passes" "$TMP/anon.yaml"
 
 # --- roundtrip --record -------------------------------------------------------
 # CASE FETCH-SCHEME: the round trip against the case's servers, recorded;
