@@ -589,11 +589,15 @@ static int make_tls(struct mp_fake_server *srv)
   srv->tls_ctx = mp_tls_ctx_server(cert, key, err, sizeof(err));
   free(cert);
   free(key);
+  /* A recorded version or cipher this OpenSSL will not offer: said, and
+   * the version alone, else the defaults, rather than no TLS at all. */
   if (srv->tls_ctx && (cfg->tls_version || cfg->cipher) &&
       mp_tls_ctx_pin(srv->tls_ctx, cfg->tls_version, cfg->cipher, err,
                      sizeof(err)) < 0) {
-    mp_tls_ctx_unref(srv->tls_ctx);
-    srv->tls_ctx = NULL;
+    fprintf(stderr, "mailprobe: server %s: %s: offering %s\n",
+            cfg->name ? cfg->name : "-", err,
+            cfg->tls_version ? cfg->tls_version : "the defaults");
+    mp_tls_ctx_pin(srv->tls_ctx, cfg->tls_version, NULL, err, sizeof(err));
   }
   return srv->tls_ctx ? 0 : MP_E_TLS_FAILED;
 }

@@ -764,10 +764,18 @@ int mp_tls_ctx_pin(struct mp_tls_ctx *ctx, const char *version,
     ERR_clear_error();
     return -1;
   }
-  /* A TLS 1.3 suite name goes to the suites, any other to the TLS 1.2
-   * list; the one that does not know the name refuses it. */
-  if (cipher && SSL_CTX_set_ciphersuites(sctx, cipher) != 1 &&
-      SSL_CTX_set_cipher_list(sctx, cipher) != 1) {
+  /* A TLS 1.3 suite (its IANA name, "TLS_...") goes to the suites, any
+   * other name to the TLS 1.2 list; tried on a scratch context first, as a
+   * refused list can leave the context's list empty. */
+  int tls13 = cipher && strncmp(cipher, "TLS_", 4) == 0;
+  SSL_CTX *scratch = cipher ? SSL_CTX_new(TLS_server_method()) : NULL;
+  int usable =
+      scratch && (tls13 ? SSL_CTX_set_ciphersuites(scratch, cipher)
+                        : SSL_CTX_set_cipher_list(scratch, cipher)) == 1;
+  SSL_CTX_free(scratch);
+  if (cipher &&
+      (!usable || (tls13 ? SSL_CTX_set_ciphersuites(sctx, cipher)
+                         : SSL_CTX_set_cipher_list(sctx, cipher)) != 1)) {
     snprintf(err, errlen, "cannot offer the cipher %s", cipher);
     ERR_clear_error();
     return -1;

@@ -109,6 +109,9 @@ static int take_own(int argc, char **argv, struct own *o, char **rest,
     } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       o->help = 1;
       continue;
+    } else if (strcmp(a, "--monitor") == 0) {
+      snprintf(err, errlen, "--monitor: record writes one session");
+      return -1;
     }
     if (!slot) {
       rest[(*nrest)++] = argv[i];
