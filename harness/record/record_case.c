@@ -353,6 +353,29 @@ static int takes_effect(const char *verb)
   return 0;
 }
 
+/* A reply whose lines came apart in time (a greeting in pieces, a slow
+ * multi-line EHLO): dripped over the same span, so its last line, which
+ * the client waits for, comes as late as it came. */
+static void put_spread(struct mp_rec_writer *w, const struct xch *x,
+                       size_t from, size_t to)
+{
+  if (to < from + 2)
+    return;
+  uint64_t span = x->lines[to - 1]->t_us - x->lines[from]->t_us;
+  if (span < 2 * MIN_DELAY_US)
+    return;
+  size_t bytes = 0;
+  for (size_t i = from; i < to; i++)
+    bytes += x->lines[i]->len + 2;
+  size_t pieces = to - from;
+  size_t each = (bytes + pieces - 1) / pieces;
+  uint64_t every = (span / (pieces - 1) + 500) / 1000;
+  fprintf(w->f,
+          "        drip: { bytes: %zu, every: %llums }   # its lines came "
+          "over %.1f ms\n",
+          each, (unsigned long long)(every ? every : 1), (double)span / 1000.0);
+}
+
 static int is_goodbye(const char *verb)
 {
   return strcmp(verb, "QUIT") == 0 || strcmp(verb, "LOGOUT") == 0;
@@ -424,6 +447,7 @@ static void put_rule(struct mp_rec_writer *w, size_t i)
           "        repeat: forever\n",
           w->f);
   }
+  put_spread(w, x, from, to);
   if (takes_effect(x->verb))
     fputs("        take_effect: true\n", w->f);
   if (end == END_CLOSE || (is_goodbye(x->verb) && end == END_NORMAL))
@@ -550,6 +574,26 @@ static const char *fault_name(int f)
   }
 }
 
+/* What a handshake took past a local one (two round trips and some 10 ms
+ * of work): a server slow to answer the ClientHello, or dripping its
+ * records; 0 when within 20 ms of that. */
+static uint64_t slow_handshake(const struct mp_rec_writer *w)
+{
+  uint64_t start = 0, done = 0;
+  const struct mp_rec_session *s = w->s;
+  for (size_t i = 0; i < s->nev; i++) {
+    if (s->ev[i].kind == MP_PEV_TLS_START)
+      start = s->ev[i].t_us;
+    else if (s->ev[i].kind == MP_PEV_TLS_DONE && start)
+      done = s->ev[i].t_us;
+  }
+  if (!done || !w->r->timed)
+    return 0;
+  uint64_t local = 2 * w->rtt_us + 10000;
+  uint64_t took = done - start;
+  return took > local + 20000 ? took - local : 0;
+}
+
 static int used_starttls(const struct mp_rec_writer *w)
 {
   for (size_t i = 0; i < w->nx; i++)
@@ -614,9 +658,19 @@ void mp_rec__put_server(struct mp_rec_writer *w)
     w->f = out;
     return;
   }
-  if (w->tls_fault)
-    fprintf(w->f, "      - on: tls\n        tls_fault: %s\n",
-            fault_name(w->tls_fault));
+  uint64_t slow = slow_handshake(w);
+  if (w->tls_fault || slow) {
+    fputs("      - on: tls\n", w->f);
+    if (slow) {
+      fputs("        delay: ", w->f);
+      put_ms(w->f, slow);
+      fputs("   # the handshake took this much longer than a local one\n",
+            w->f);
+      w->replayed_us += slow;
+    }
+    if (w->tls_fault)
+      fprintf(w->f, "        tls_fault: %s\n", fault_name(w->tls_fault));
+  }
   for (size_t i = 0; i < w->nx; i++)
     put_rule(w, i);
   if (w->nx == 0 && !w->tls_fault)

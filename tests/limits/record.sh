@@ -69,8 +69,8 @@ fields() {
           (.tls.version // "none")] | join(" ")' "$1"
 }
 
-# delays A B: the phases a server's delays fall in (not resolve, connect
-# and tls) within 5 ms + 5%, where the original waited 20 ms or more (a
+# delays A B: the phases a server's delays fall in (not resolve and
+# connect) within 5 ms + 5%, where the original waited 20 ms or more (a
 # delay to replay) or the replay 50 ms or more (one it must not add):
 # below that a busy machine's scheduling is all there is to measure. A and
 # B are globs of JSON results of repeated checks: each phase's median is
@@ -78,7 +78,7 @@ fields() {
 delays() {
   jq -n --slurpfile a "$1" --slurpfile b "$2" -r '
     def median: sort | .[(length - 1) / 2 | floor];
-    [ ["banner","ehlo","starttls","auth","quit"][] as $p
+    [ ["tls","banner","ehlo","starttls","auth","quit"][] as $p
       | ([$a[].timings_us[$p] // empty] | if length > 0 then median
          else null end) as $x
       | ([$b[].timings_us[$p] // empty] | if length > 0 then median
@@ -118,6 +118,24 @@ probe:
   password: s3cret-slow
   timeout: 5s
 expect: { status: ok, auth: CRAM-MD5 }
+YAML
+
+# A greeting whose lines come apart in time, behind a handshake whose
+# records are dripped.
+cat >"$TMP/pieces.yaml" <<'YAML'
+name: a greeting in pieces after a slow handshake
+servers:
+  mx:
+    protocol: smtp
+    tls: implicit
+    script:
+      - on: tls
+        tls_drip: { bytes: 300, every: 40ms }
+      - on: connect
+        reply: ["220-mx.example.test here", "220-still here", "220 ready"]
+        drip: { bytes: 20, every: 60ms }
+probe: { type: smtp, server: mx, tls: implicit, timeout: 5s }
+expect: { status: ok }
 YAML
 
 n=0
@@ -217,6 +235,7 @@ while read -r file url opts; do
   run_passes "$name: mailprobe run passes the recording" "$TMP/$name.rec.yaml"
 done <<LIST
 $TMP/slow_steps.yaml smtp --tls starttls --timeout 5s
+$TMP/pieces.yaml smtps --tls implicit --timeout 5s
 cases/smtp/banner_just_under_timeout.yaml smtp --tls none --timeout 2500ms
 cases/smtp/banner_multiline.yaml smtp --tls none --timeout 5s
 cases/smtp/hang_after_ehlo.yaml smtp --tls none --timeout 1500ms
