@@ -47,6 +47,22 @@ static void close_all(struct mon *s)
   }
 }
 
+/* The Nagios state of a monitor line. */
+static enum mp_nagios_state line_state(const struct mon *s,
+                                       const struct mp_result *r)
+{
+  switch (s->m.state) {
+  case MP_MON_UP:
+    return mp_result_nagios_state(r, s->rf) == MP_NAGIOS_WARNING
+               ? MP_NAGIOS_WARNING
+               : MP_NAGIOS_OK;
+  case MP_MON_WARN:
+    return MP_NAGIOS_WARNING;
+  default:
+    return MP_NAGIOS_CRITICAL;
+  }
+}
+
 static void report(struct mon *s, const struct mp_result *r,
                    enum mp_mon_event ev)
 {
@@ -54,7 +70,7 @@ static void report(struct mon *s, const struct mp_result *r,
   const char *state = mp_mon_state_name(s->m.state);
   stamp(when, sizeof(when));
   if (s->json) {
-    char *obj = mp_result_to_json(r, 0);
+    char *obj = mp_result_to_json_fmt(r, s->rf, 0);
     printf("{\"time\": \"%s\", \"test\": %u, \"state\": \"%s\", \"event\": "
            "%s, \"alerts\": %u, \"failures\": %u, \"result\": %s}\n",
            when, s->done, state,
@@ -65,7 +81,10 @@ static void report(struct mon *s, const struct mp_result *r,
     free(obj);
   } else {
     char *line = NULL;
-    mp_result_nagios(r, s->rf, &line);
+    /* The line's Nagios word is the monitor's verdict, the one the exit
+     * code gives: Up OK (or WARNING over a threshold), Warn WARNING, Down
+     * and Lost CRITICAL. */
+    mp_result_nagios_as(r, s->rf, line_state(s, r), &line);
     printf("%s %-4s %s\n", when, state, line ? line : "(out of memory)");
     if (ev == MP_MON_EV_ALERT)
       printf("%s ALERT %u: %u failed tests in a row%s\n", when, s->m.alerts,

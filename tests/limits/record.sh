@@ -181,7 +181,9 @@ while read -r file url opts; do
   fi
   rport=$(awk '$1 == "rec" { split($3, a, ":"); print a[2] }' \
     "$TMP/replay.out")
-  rpw=$(awk '$1 == "LOGIN" && $2 == "rec" { print $4 }' "$TMP/replay.out")
+  # serve lists the users: users=probe@example.test:replay-placeholder
+  rpw=$(awk '$1 == "rec" { for (i = 4; i <= NF; i++) if ($i ~ /^users=/) {
+    sub(/^users=[^:]*:/, "", $i); print $i } }' "$TMP/replay.out")
   printf '%s\n' "$rpw" >"$TMP/rpw"
   rlogin=
   [ -n "$pw" ] && rlogin="--user probe@example.test --password-file $TMP/rpw"
