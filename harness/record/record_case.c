@@ -17,209 +17,15 @@
 #include "wire/errors.h"
 #include "wire/sasl.h"
 
-static const char *proto_key(enum mp_proto p)
+const char *mp_rec__proto_key(enum mp_proto p)
 {
   return p == MP_PROTO_SMTP ? "smtp" : p == MP_PROTO_POP3 ? "pop3" : "imap";
-}
-
-/* ---- the exchanges -------------------------------------------------- */
-
-static struct xch *push_xch(struct mp_rec_writer *w)
-{
-  void *p = realloc(w->xs, (w->nx + 1) * sizeof(*w->xs));
-  if (!p)
-    return NULL;
-  w->xs = p;
-  struct xch *x = &w->xs[w->nx++];
-  memset(x, 0, sizeof(*x));
-  return x;
-}
-
-static int push_line(struct xch *x, const struct mp_rec_event *e)
-{
-  if (x->nl == x->capl) {
-    size_t cap = x->capl ? x->capl * 2 : 8;
-    void *p = realloc(x->lines, cap * sizeof(*x->lines));
-    if (!p)
-      return -1;
-    x->lines = p;
-    x->capl = cap;
-  }
-  if (x->nl == 0)
-    x->t_first = e->t_us;
-  x->lines[x->nl++] = e;
-  return 0;
-}
-
-/* The verb of a command line (IMAP: after the tag), upper-cased. */
-static void verb_of(enum mp_proto proto, const char *line, char *verb,
-                    size_t vlen, char *tag, size_t tlen)
-{
-  const char *p = line;
-  tag[0] = '\0';
-  if (proto == MP_PROTO_IMAP) {
-    size_t n = strcspn(p, " ");
-    snprintf(tag, tlen, "%.*s", (int)n, p);
-    p += n;
-    while (*p == ' ')
-      p++;
-  }
-  size_t n = strcspn(p, " ");
-  if (n >= vlen)
-    n = vlen - 1;
-  for (size_t i = 0; i < n; i++)
-    verb[i] = (char)toupper((unsigned char)p[i]);
-  verb[n] = '\0';
-}
-
-static int split(struct mp_rec_writer *w)
-{
-  const struct mp_rec_session *s = w->s;
-  struct xch *cur = NULL;
-  for (size_t i = 0; i < s->nev; i++) {
-    const struct mp_rec_event *e = &s->ev[i];
-    switch (e->kind) {
-    case MP_PEV_CONNECTED:
-      if (!(cur = push_xch(w)))
-        return -1;
-      cur->connect = 1;
-      cur->t_ref = e->t_us;
-      break;
-    case MP_PEV_TLS_START:
-      if (cur && !cur->connect)
-        cur->starttls = 1;
-      break;
-    case MP_PEV_TLS_DONE:
-      if (cur && cur->connect && cur->nl == 0)
-        cur->t_ref = e->t_us; /* implicit TLS: the greeting follows it */
-      break;
-    case MP_PEV_SENT:
-      if (e->response && cur) {
-        cur->final_from = cur->nl;
-        break;
-      }
-      if (!(cur = push_xch(w)))
-        return -1;
-      cur->cmd = e;
-      cur->t_ref = e->t_us;
-      verb_of(w->r->proto, e->data, cur->verb, sizeof(cur->verb), cur->tag,
-              sizeof(cur->tag));
-      break;
-    case MP_PEV_UNREAD:
-      if (cur)
-        cur->unread = e;
-      break;
-    case MP_PEV_LINE:
-      if (!cur) {
-        if (!(cur = push_xch(w)))
-          return -1;
-        cur->connect = 1;
-      }
-      if (push_line(cur, e) < 0)
-        return -1;
-      break;
-    default:
-      break;
-    }
-  }
-  for (size_t i = 0; i < w->nx; i++) {
-    unsigned n = 0;
-    for (size_t k = 0; k <= i; k++)
-      n += !w->xs[k].connect && strcmp(w->xs[k].verb, w->xs[i].verb) == 0;
-    w->xs[i].nth = n;
-  }
-  return 0;
-}
-
-static int is_start_verb(const char *v)
-{
-  return strcmp(v, "AUTH") == 0 || strcmp(v, "AUTHENTICATE") == 0 ||
-         strcmp(v, "LOGIN") == 0 || strcmp(v, "USER") == 0 ||
-         strcmp(v, "APOP") == 0;
-}
-
-/* A login that worked is left to the fake server, which has its own user
- * and makes its own challenges: the commands of the last attempt. */
-/* A round trip's envelope and mailbox commands: the message is new on
- * every run (its token), so the fake server must take it and find it
- * itself. One the server refused stays scripted. */
-static void mark_live_mail(struct mp_rec_writer *w)
-{
-  static const char *const verbs[] = {
-      "MAIL",    "RCPT", "DATA",   "STAT",    "LIST",   "UIDL",  "TOP",
-      "RETR",    "DELE", "SELECT", "EXAMINE", "SEARCH", "FETCH", "STORE",
-      "EXPUNGE", "UID",  "CLOSE",  "NOOP",    NULL};
-  for (size_t i = 0; i < w->nx; i++) {
-    struct xch *x = &w->xs[i];
-    int known = 0;
-    for (size_t k = 0; verbs[k]; k++)
-      known |= strcmp(x->verb, verbs[k]) == 0;
-    if (!known || x->nl == 0)
-      continue;
-    const char *l = x->lines[x->nl - 1]->data;
-    int refused = l[0] == '4' || l[0] == '5' || strncmp(l, "-ERR", 4) == 0 ||
-                  (x->tag[0] && strncmp(l, x->tag, strlen(x->tag)) == 0 &&
-                   (strstr(l, " NO ") || strstr(l, " BAD ")));
-    if (!refused)
-      x->live = 1;
-  }
-}
-
-static void mark_live(struct mp_rec_writer *w)
-{
-  if (w->roundtrip)
-    mark_live_mail(w);
-  if (!w->s->auth)
-    return;
-  size_t last = w->nx;
-  for (size_t i = 0; i < w->nx; i++)
-    if (!w->xs[i].connect && is_start_verb(w->xs[i].verb))
-      last = i;
-  if (last == w->nx)
-    return;
-  w->xs[last].live = 1;
-  if (strcmp(w->xs[last].verb, "USER") == 0 && last + 1 < w->nx &&
-      strcmp(w->xs[last + 1].verb, "PASS") == 0)
-    w->xs[last + 1].live = 1;
-  if (strcmp(w->xs[last].verb, "APOP") == 0) {
-    /* APOP's digest covers the greeting's timestamp: the fake server's
-     * own greeting (with its own timestamp) must go out. */
-    w->apop_live = 1;
-    for (size_t i = 0; i < w->nx; i++)
-      if (w->xs[i].connect)
-        w->xs[i].live = 1;
-  }
-}
-
-static void find_ending(struct mp_rec_writer *w)
-{
-  const struct mp_rec_session *s = w->s;
-  const char *d = s->detail ? s->detail : "";
-  if (s->phase == MP_PHASE_TLS && !s->ok && s->err != MP_E_CERT_INVALID) {
-    if (s->err == MP_E_TIMEOUT)
-      w->tls_fault = MP_TLS_FAULT_STALL;
-    else if (s->err == MP_E_CONNECTION_CLOSED)
-      w->tls_fault = MP_TLS_FAULT_CLOSE;
-    else if (strstr(d, "plain text"))
-      w->tls_fault = MP_TLS_FAULT_GARBAGE;
-    else
-      w->tls_fault = MP_TLS_FAULT_ALERT;
-    return;
-  }
-  if (s->err == MP_E_CONNECTION_CLOSED)
-    w->ending = END_CLOSE;
-  else if (s->err == MP_E_TIMEOUT)
-    w->ending = END_HANG;
-  else if (s->ok && s->warn && strstr(d, "no answer to the goodbye"))
-    w->ending = END_HANG;
-  else if (s->err == MP_E_PROTOCOL_ERROR && strstr(d, "longer than the limit"))
-    w->ending = END_LONG;
 }
 
 /* ---- writing ---------------------------------------------------------- */
 
 /* Writes a string through the scrubber, as YAML. */
-static void put_str(struct mp_rec_writer *w, const char *s, size_t len)
+void mp_rec__put_str(struct mp_rec_writer *w, const char *s, size_t len)
 {
   size_t n;
   char *clean = mp_rec_scrub_apply(&w->sc, s, len, &n);
@@ -251,7 +57,7 @@ static void put_comment(struct mp_rec_writer *w, const char *indent,
   free(clean);
 }
 
-static void put_ms(FILE *f, uint64_t us)
+void mp_rec__put_ms(FILE *f, uint64_t us)
 {
   uint64_t ms = (us + 500) / 1000;
   fprintf(f, "%llums", (unsigned long long)ms);
@@ -332,10 +138,10 @@ static void put_reply(struct mp_rec_writer *w, const struct xch *x, size_t from,
         return;
       memcpy(t, "{tag}", 5);
       memcpy(t + 5, e->data + tl, e->len - tl);
-      put_str(w, t, 5 + e->len - tl);
+      mp_rec__put_str(w, t, 5 + e->len - tl);
       free(t);
     } else {
-      put_str(w, e->data, e->len);
+      mp_rec__put_str(w, e->data, e->len);
     }
     fputc('\n', w->f);
   }
@@ -362,7 +168,7 @@ static void put_spread(struct mp_rec_writer *w, const struct xch *x,
   if (to < from + 2)
     return;
   uint64_t span = x->lines[to - 1]->t_us - x->lines[from]->t_us;
-  if (span < 2 * MIN_DELAY_US)
+  if (span < 2 * MP_REC_MIN_DELAY_US)
     return;
   size_t bytes = 0;
   for (size_t i = from; i < to; i++)
@@ -401,7 +207,7 @@ static void put_on(struct mp_rec_writer *w, const struct xch *x)
   fprintf(w->f, "        nth: %u\n", x->nth);
 }
 
-static void put_rule(struct mp_rec_writer *w, size_t i)
+void mp_rec__put_rule(struct mp_rec_writer *w, size_t i)
 {
   const struct xch *x = &w->xs[i];
   int last = i + 1 == w->nx;
@@ -416,19 +222,19 @@ static void put_rule(struct mp_rec_writer *w, size_t i)
   if (x->cmd)
     put_comment(w, "      ", x->cmd->data);
   if (x->live && !last) {
-    if (d < MIN_DELAY_US)
+    if (d < MP_REC_MIN_DELAY_US)
       return;
     put_on(w, x);
     fputs("        delay: ", w->f);
-    put_ms(w->f, d);
+    mp_rec__put_ms(w->f, d);
     fputs("   # a live exchange: the fake server answers\n", w->f);
     w->replayed_us += d;
     return;
   }
   put_on(w, x);
-  if (d >= MIN_DELAY_US) {
+  if (d >= MP_REC_MIN_DELAY_US) {
     fputs("        delay: ", w->f);
-    put_ms(w->f, d);
+    mp_rec__put_ms(w->f, d);
     fputc('\n', w->f);
     w->replayed_us += d;
   }
@@ -462,227 +268,6 @@ static void put_rule(struct mp_rec_writer *w, size_t i)
     fprintf(w->f, "        nth: %u\n", x->nth);
     put_reply(w, x, 1, x->nl, x->unread);
   }
-}
-
-/* ---- the server ------------------------------------------------------- */
-
-/* The SASL mechanisms the capabilities named, that the fake server knows,
- * in their order. */
-static void put_mechs(struct mp_rec_writer *w)
-{
-  char seen[MP_SASL_COUNT + 1] = {0};
-  int order[MP_SASL_COUNT], n = 0;
-  for (size_t i = 0; i < w->nx; i++) {
-    const struct xch *x = &w->xs[i];
-    for (size_t k = 0; k < x->nl; k++) {
-      const char *l = x->lines[k]->data;
-      const char *list = NULL;
-      if (w->r->proto == MP_PROTO_SMTP && strlen(l) > 4 &&
-          strncasecmp(l + 4, "AUTH", 4) == 0 && (l[8] == ' ' || l[8] == '='))
-        list = l + 9;
-      else if (w->r->proto == MP_PROTO_POP3 && strncasecmp(l, "SASL ", 5) == 0)
-        list = l + 5;
-      else if (w->r->proto == MP_PROTO_IMAP)
-        list = l;
-      if (!list)
-        continue;
-      char word[64];
-      for (const char *p = list; *p;) {
-        size_t wl = strcspn(p, " ]");
-        if (wl && wl < sizeof(word)) {
-          memcpy(word, p, wl);
-          word[wl] = '\0';
-          const char *name = word;
-          if (w->r->proto == MP_PROTO_IMAP)
-            name = strncasecmp(word, "AUTH=", 5) == 0 ? word + 5 : "";
-          int m = mp_sasl_from_name(name);
-          if (m >= 0 && m < MP_SASL_COUNT && !seen[m]) {
-            seen[m] = 1;
-            order[n++] = m;
-          }
-        }
-        p += wl;
-        while (*p == ' ' || *p == ']')
-          p++;
-      }
-    }
-  }
-  fputs("    auth: [", w->f);
-  for (int i = 0; i < n; i++)
-    fprintf(w->f, "%s%s", i ? ", " : "", mp_sasl_name(order[i]));
-  fputs("]\n", w->f);
-}
-
-static void put_names(struct mp_rec_writer *w, const char *key,
-                      const char (*v)[MP_CERT_NAME_LEN], size_t n)
-{
-  fprintf(w->f, "      %s: [", key);
-  for (size_t i = 0; i < n; i++) {
-    if (i)
-      fputs(", ", w->f);
-    put_str(w, v[i], strlen(v[i]));
-  }
-  fputs("]\n", w->f);
-}
-
-static int trusted(const struct mp_rec_session *s)
-{
-  const char *e = s->tls.verify_error;
-  return !strstr(e, "local issuer") && !strstr(e, "first certificate") &&
-         !strstr(e, "self-signed certificate in");
-}
-
-static void put_cert(struct mp_rec_writer *w)
-{
-  const struct mp_cert_facts *c = &w->s->cert;
-  char t[32];
-  fputs("    cert:   # like the recorded one, re-issued by the run's CA\n",
-        w->f);
-  put_names(w, "subject", c->subject, c->nsubject);
-  /* the issuer is a CA's name, not the customer's: kept as it was */
-  fprintf(w->f, "      issuer: [");
-  for (size_t i = 0; i < c->nissuer; i++) {
-    if (i)
-      fputs(", ", w->f);
-    if (mp_rec_is_text(c->issuer[i], strlen(c->issuer[i])))
-      mp_rec_yaml_str(w->f, c->issuer[i], strlen(c->issuer[i]));
-  }
-  fputs("]\n", w->f);
-  put_names(w, "sans", c->sans, c->nsans);
-  mp_cert_time_format(c->not_before, t, sizeof(t));
-  fprintf(w->f, "      not_before: \"%s\"\n", t);
-  mp_cert_time_format(c->not_after, t, sizeof(t));
-  fprintf(w->f, "      not_after: \"%s\"\n", t);
-  fprintf(w->f, "      self_signed: %s\n", c->self_signed ? "true" : "false");
-  if (!c->self_signed && w->s->tls.verify_error[0] && !trusted(w->s))
-    fputs("      trusted: false\n", w->f);
-  fprintf(w->f, "      key: %s\n      chain: %u\n", c->rsa ? "rsa" : "ec",
-          c->chain ? c->chain : 1);
-}
-
-static const char *fault_name(int f)
-{
-  switch (f) {
-  case MP_TLS_FAULT_CLOSE:
-    return "close";
-  case MP_TLS_FAULT_GARBAGE:
-    return "garbage";
-  case MP_TLS_FAULT_STALL:
-    return "stall";
-  default:
-    return "alert";
-  }
-}
-
-/* What a handshake took past a local one (two round trips and some 10 ms
- * of work): a server slow to answer the ClientHello, or dripping its
- * records; 0 when within 20 ms of that. */
-static uint64_t slow_handshake(const struct mp_rec_writer *w)
-{
-  uint64_t start = 0, done = 0;
-  const struct mp_rec_session *s = w->s;
-  for (size_t i = 0; i < s->nev; i++) {
-    if (s->ev[i].kind == MP_PEV_TLS_START)
-      start = s->ev[i].t_us;
-    else if (s->ev[i].kind == MP_PEV_TLS_DONE && start)
-      done = s->ev[i].t_us;
-  }
-  if (!done || !w->r->timed)
-    return 0;
-  uint64_t local = 2 * w->rtt_us + 10000;
-  uint64_t took = done - start;
-  return took > local + 20000 ? took - local : 0;
-}
-
-static int used_starttls(const struct mp_rec_writer *w)
-{
-  for (size_t i = 0; i < w->nx; i++)
-    if (w->xs[i].starttls)
-      return 1;
-  return 0;
-}
-
-void mp_rec__put_server(struct mp_rec_writer *w)
-{
-  const struct mp_rec *r = w->r;
-  const struct mp_rec_session *s = w->s;
-  int implicit = r->tls == MP_TLSMODE_IMPLICIT;
-  int tls = implicit || used_starttls(w) || w->tls_fault;
-
-  fprintf(w->f, "  %s:\n", w->server_name);
-  fprintf(w->f, "    protocol: %s\n", proto_key(r->proto));
-  if (tls) {
-    fprintf(w->f, "    tls: %s\n", implicit ? "implicit" : "starttls");
-    if (s->tls.version[0] && !s->tls_status) {
-      fprintf(w->f, "    tls_version: %s\n", s->tls.version);
-      if (s->tls.cipher[0])
-        fprintf(w->f, "    cipher: %s\n", s->tls.cipher);
-    }
-    if (s->have_cert)
-      put_cert(w);
-  }
-  const char *host = NULL;
-  for (size_t i = 0; s->have_cert && i < s->cert.nsans && !host; i++)
-    if (strncmp(s->cert.sans[i], "DNS:", 4) == 0)
-      host = s->cert.sans[i] + 4;
-  if (host && !strchr(host, '*')) {
-    fputs("    hostname: ", w->f);
-    put_str(w, host, strlen(host));
-    fputc('\n', w->f);
-  }
-  if (r->user)
-    fprintf(w->f,
-            "    users: { \"%s\": \"%s\" }   # placeholders: the "
-            "original login is not in this file\n",
-            MP_REC_USER, MP_REC_PASSWORD);
-  put_mechs(w);
-  if (w->apop_live)
-    fputs("    apop: true\n", w->f);
-  if (r->timeout_ms >= 50000)
-    fprintf(w->f, "    idle_timeout: %llums\n",
-            (unsigned long long)r->timeout_ms + 10000);
-  if (w->delivery_ms >= 0)
-    fprintf(w->f,
-            "    delivery: { delay: %lldms }   # what the round trip "
-            "measured, less half a poll\n",
-            (long long)w->delivery_ms);
-  else if (w->delivery_ms == MP_REC_LOST)
-    fputs("    delivery: { lose: true }   # the message never showed up\n",
-          w->f);
-  /* the rules go to a buffer first: none at all is "script: []" */
-  char *rules = NULL;
-  size_t rlen = 0;
-  FILE *out = w->f;
-  w->f = open_memstream(&rules, &rlen);
-  if (!w->f) {
-    w->f = out;
-    return;
-  }
-  uint64_t slow = slow_handshake(w);
-  if (w->tls_fault || slow) {
-    fputs("      - on: tls\n", w->f);
-    if (slow) {
-      fputs("        delay: ", w->f);
-      put_ms(w->f, slow);
-      fputs("   # the handshake took this much longer than a local one\n",
-            w->f);
-      w->replayed_us += slow;
-    }
-    if (w->tls_fault)
-      fprintf(w->f, "        tls_fault: %s\n", fault_name(w->tls_fault));
-  }
-  for (size_t i = 0; i < w->nx; i++)
-    put_rule(w, i);
-  if (w->nx == 0 && !w->tls_fault)
-    fputs("      - on: connect\n        reply: []\n        then: close\n",
-          w->f);
-  fclose(w->f);
-  w->f = out;
-  int any = strstr(rules ? rules : "", "- on:") != NULL;
-  fputs(any ? "    script:\n" : "    script: []\n", w->f);
-  if (rules)
-    fputs(rules, w->f);
-  free(rules);
 }
 
 /* ---- the probe and expect --------------------------------------------- */
@@ -723,13 +308,13 @@ void mp_rec__put_probe_keys(struct mp_rec_writer *w, const char *in)
     fprintf(w->f, "%sinsecure: true\n", in);
   if (r->helo && r->proto == MP_PROTO_SMTP) {
     fprintf(w->f, "%shelo: ", in);
-    put_str(w, r->helo, strlen(r->helo));
+    mp_rec__put_str(w, r->helo, strlen(r->helo));
     fputc('\n', w->f);
   }
   const char *name = r->servername ? r->servername : r->host;
   if (name && r->tls != MP_TLSMODE_NONE) {
     fprintf(w->f, "%sservername: ", in);
-    put_str(w, name, strlen(name));
+    mp_rec__put_str(w, name, strlen(name));
     fputs("   # the name the original verified\n", w->f);
   }
 }
@@ -737,7 +322,7 @@ void mp_rec__put_probe_keys(struct mp_rec_writer *w, const char *in)
 static void put_probe(struct mp_rec_writer *w, int refused)
 {
   fputs("probe:\n", w->f);
-  fprintf(w->f, "  type: %s\n", proto_key(w->r->proto));
+  fprintf(w->f, "  type: %s\n", mp_rec__proto_key(w->r->proto));
   if (refused) {
     fputs("  target: \"127.0.0.1:1\"   # nothing listens: refused, as the "
           "original was\n",
@@ -781,9 +366,9 @@ static void put_expect(struct mp_rec_writer *w)
           want == w->r->timeout_ms * 1000 ? ", the probe's timeout" : "",
           (double)s->total_us / 1000.0, (double)w->rtt_us / 1000.0);
   fputs("  elapsed: { min: ", w->f);
-  put_ms(w->f, lo);
+  mp_rec__put_ms(w->f, lo);
   fputs(", max: ", w->f);
-  put_ms(w->f, hi + 2000000);
+  mp_rec__put_ms(w->f, hi + 2000000);
   fputs(" }\n", w->f);
 }
 
@@ -845,8 +430,8 @@ void mp_rec__put_head(struct mp_rec_writer *w, const char *dflt)
   }
   const char *name = w->o->name ? w->o->name : dflt;
   fputs("name: ", w->f);
-  put_str(w, name, strlen(name));
-  fprintf(w->f, "\ntags: [recorded, %s]\n", proto_key(r->proto));
+  mp_rec__put_str(w, name, strlen(name));
+  fprintf(w->f, "\ntags: [recorded, %s]\n", mp_rec__proto_key(r->proto));
 }
 
 int mp_rec__writer_init(struct mp_rec_writer *w, const struct mp_rec *r,
@@ -869,10 +454,8 @@ int mp_rec__writer_init(struct mp_rec_writer *w, const struct mp_rec *r,
     goto oom;
   if (o->anonymize)
     learn_names(w);
-  if (split(w) < 0)
+  if (mp_rec__split(w) < 0)
     goto oom;
-  mark_live(w);
-  find_ending(w);
   /* the kernel's round trip; else the connect's time (which also holds
    * the time the probe waited to be scheduled) */
   w->rtt_us = s->rtt_us ? s->rtt_us
@@ -921,8 +504,8 @@ int mp_rec_write_case(const struct mp_rec *r, const struct mp_rec_case_opts *o,
     return -1;
   char dflt[256];
   snprintf(dflt, sizeof(dflt), "recorded %s session: %s%s%s",
-           proto_key(r->proto), s->ok ? "ok" : "fail", s->ok ? "" : ", ",
-           s->ok ? "" : mp_err_name(s->err));
+           mp_rec__proto_key(r->proto), s->ok ? "ok" : "fail",
+           s->ok ? "" : ", ", s->ok ? "" : mp_err_name(s->err));
   mp_rec__put_head(&w, dflt);
   if (!refused) {
     fputs("servers:\n", out);

@@ -30,10 +30,6 @@ struct xch {
 
 enum ending { END_NORMAL, END_CLOSE, END_HANG, END_LONG };
 
-/* A delay shorter than this is left out: a timer's wake-up on a busy
- * machine costs about as much, and the replay's bound is 5 ms + 5%. */
-#define MIN_DELAY_US 2000
-
 struct mp_rec_writer {
   const struct mp_rec *r;
   const struct mp_rec_session *s;
@@ -64,6 +60,22 @@ int mp_rec__writer_init(struct mp_rec_writer *w, const struct mp_rec *r,
                         const struct mp_rec_case_opts *o, int roundtrip,
                         FILE *f, char *err, size_t errlen);
 void mp_rec__writer_free(struct mp_rec_writer *w);
+
+/* Cuts w's session into exchanges (record_split.c), marks the live ones
+ * and learns the ending. 0 or -1 without memory. */
+int mp_rec__split(struct mp_rec_writer *w);
+
+/* Writing helpers record_case.c and record_server.c share: a string
+ * through the scrubber as YAML; microseconds as "NNms"; exchange i as a
+ * script rule; "smtp" for MP_PROTO_SMTP. */
+void mp_rec__put_str(struct mp_rec_writer *w, const char *s, size_t len);
+void mp_rec__put_ms(FILE *f, uint64_t us);
+void mp_rec__put_rule(struct mp_rec_writer *w, size_t i);
+const char *mp_rec__proto_key(enum mp_proto p);
+
+/* A delay shorter than this is left out: a timer's wake-up on a busy
+ * machine costs about as much, and the replay's bound is 5 ms + 5%. */
+#define MP_REC_MIN_DELAY_US 2000
 
 /* The case's leading comments, name (dflt when o has none) and tags. */
 void mp_rec__put_head(struct mp_rec_writer *w, const char *dflt);
