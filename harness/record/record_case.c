@@ -90,15 +90,22 @@ static int all_text(const struct mp_rec_writer *w, const struct xch *x,
   return 1;
 }
 
+#define MAX_UNREAD 1024
+
 /* The reply lines, the tag of an IMAP command as {tag}; bytes the probe
  * never read after them (unread) follow as they were. */
 static void put_reply(struct mp_rec_writer *w, const struct xch *x, size_t from,
                       size_t to, const struct mp_rec_event *unread)
 {
-  if (!all_text(w, x, from) || unread) {
+  /* Bytes the probe never read matter only as bytes being there (sent
+   * after a go-ahead, before a greeting): some of them are enough. */
+  size_t ulen = unread ? unread->len : 0;
+  if (ulen > MAX_UNREAD)
+    ulen = MAX_UNREAD;
+  if (!all_text(w, x, from)) {
     /* Bytes that are not text go out exactly, as send_hex. */
     fputs("        reply: []\n", w->f);
-    size_t total = unread ? unread->len : 0;
+    size_t total = ulen;
     for (size_t i = from; i < to; i++)
       total += x->lines[i]->len + 2;
     char *buf = malloc(total + 1), *p = buf;
@@ -116,9 +123,9 @@ static void put_reply(struct mp_rec_writer *w, const struct xch *x, size_t from,
       }
       free(c);
     }
-    if (unread) {
-      memcpy(p, unread->data, unread->len);
-      p += unread->len;
+    if (ulen) {
+      memcpy(p, unread->data, ulen);
+      p += ulen;
     }
     fputs("        send_hex: ", w->f);
     mp_rec_yaml_hex(w->f, buf, (size_t)(p - buf));
@@ -144,6 +151,11 @@ static void put_reply(struct mp_rec_writer *w, const struct xch *x, size_t from,
       mp_rec__put_str(w, e->data, e->len);
     }
     fputc('\n', w->f);
+  }
+  if (ulen) {
+    fputs("        send_hex: ", w->f);
+    mp_rec_yaml_hex(w->f, unread->data, ulen);
+    fputs("   # sent, never read by the probe\n", w->f);
   }
 }
 
@@ -245,7 +257,7 @@ void mp_rec__put_rule(struct mp_rec_writer *w, size_t i)
                    w->r->proto == MP_PROTO_SMTP && x->lines[0]->data[0] == '3';
   if (data_split)
     to = 1;
-  put_reply(w, x, from, to, data_split ? NULL : x->unread);
+  put_reply(w, x, from, to, data_split || end == END_LONG ? NULL : x->unread);
   if (end == END_LONG) {
     fputs("        # the recording was cut here: the next line passed the "
           "line-length limit\n"
