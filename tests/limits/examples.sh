@@ -51,7 +51,14 @@ help_examples() {
 paths_exist() {
   missing=
   named=0
+  skip_next=0
   for w in $(printf '%s\n' "$2" | tr -d "\"'" | tr ' =' '\n\n'); do
+    # what -o/--output names is written, not read: it need not exist
+    if [ $skip_next -eq 1 ]; then
+      skip_next=0
+      continue
+    fi
+    case $w in -o | --output) skip_next=1 ;; esac
     case $w in
     *'*'* | *'?'* | *'$'*) continue ;;
     cases/* | docs/* | ./cases/* | ./docs/* | *.yaml | *.md)
@@ -163,6 +170,21 @@ run_example() {
       sed -E "s#--ca[ =][^ ]+#--ca $TMP/ca.pem#")
     hold_up "$where" "$cmd" "$rest" out '^CA ' "its servers"
     ;;
+  record)
+    # A transcript is read, a local server recorded; the case goes to $TMP.
+    rest=$(printf '%s\n' "$rest" |
+      sed -E 's#(-o|--output)[ =][^ ]+#\1 "$TMP/record.out"#')
+    case " $rest " in
+    *" --from "*) try "$where" "$cmd" 0 60 "$rest" ;;
+    *)
+      if hosts_local "$rest"; then
+        try "$where" "$cmd" 0 60 "$rest"
+      else
+        skip "$where: $cmd" "it would reach a host other than 127.0.0.1/::1"
+      fi
+      ;;
+    esac
+    ;;
   check | roundtrip)
     if ! hosts_local "$rest"; then
       skip "$where: $cmd" "it would reach a host other than 127.0.0.1/::1"
@@ -212,7 +234,7 @@ check_examples() {
 readme_examples >"$TMP/readme.ex"
 check_examples README.md <"$TMP/readme.ex"
 
-for c in "" run check roundtrip serve bench exporter; do
+for c in "" run check roundtrip serve record bench exporter; do
   where="mailprobe${c:+ $c} --help"
   if "$BIN" $c --help >"$TMP/help" 2>&1; then
     ok "$where exits 0"
