@@ -1,7 +1,8 @@
 /* Classing a subject's run (harness/subject/classify.h). The order of the
  * rules is the order of docs/subjects.md: could not run (ERROR), killed
  * past its own timeout (FAIL), said it cannot (UNSUPPORTED), no verdict
- * (ERROR), what the servers saw (FAIL), the wrong status (FAIL), then
+ * (ERROR), a secret the servers saw (FAIL), a login it does not speak
+ * (UNSUPPORTED), what the servers saw (FAIL), the wrong status (FAIL), then
  * the reason and the time (NON-STRICT), else PASS. */
 #include "harness/subject/classify.h"
 
@@ -13,6 +14,7 @@
 
 #include "harness/case/case.h"
 #include "harness/report/matrix.h"
+#include "harness/subject/mechs.h"
 #include "wire/errors.h"
 
 /* Slack over the given timeout before "slower than its timeout" when the
@@ -106,7 +108,7 @@ void mp_subject_classify(const struct mp_subject *s, const struct mp_case *c,
   double ms = (double)r->elapsed_us / 1000.0;
   uint64_t bound_ms;
   enum mp_verdict v;
-  char want[64];
+  char want[64], why[256];
   int named;
 
   cell->seconds = ms / 1000.0;
@@ -147,6 +149,19 @@ void mp_subject_classify(const struct mp_subject *s, const struct mp_case *c,
                                   : fmt("exit status %" PRId64 " is not in the "
                                         "profile's verdict.exit",
                                         r->exit_status);
+    return;
+  }
+  /* A login the subject does not speak (mechs.h): what the case is about
+   * it cannot express, but what it must never send still holds. */
+  if (mp_subject_mech_gap(s, c, why, sizeof(why))) {
+    size_t i;
+
+    for (i = 0; i < ndiffs; i++)
+      if (strstr(server_diffs[i], "(not_saw")) {
+        set(cell, MP_CLASS_FAIL, strdup(server_diffs[i]));
+        return;
+      }
+    set(cell, MP_CLASS_UNSUPPORTED, strdup(why));
     return;
   }
   if (ndiffs > 0) {
