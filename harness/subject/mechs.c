@@ -36,12 +36,15 @@ int mp_subject_mech_valid(const char *name)
   return sasl_name(name, strlen(name));
 }
 
-/* The key of mechanism name (n bytes) for a probe of type proto. */
-static void key_of(const char *name, size_t n, int proto, char *key)
+/* The key of mechanism name (n bytes) for a probe of type proto; sasl:
+ * it follows AUTH or AUTHENTICATE on the wire, so it is SASL whatever. */
+static void key_of(const char *name, size_t n, int proto, int sasl, char *key)
 {
   const char *kind = "SASL";
 
-  if (n > 5 && strncasecmp(name, "AUTH=", 5) == 0) {
+  if (sasl) {
+    /* as named */
+  } else if (n > 5 && strncasecmp(name, "AUTH=", 5) == 0) {
     name += 5;
     n -= 5;
   } else if (proto == MP_CASE_POP3 &&
@@ -63,7 +66,7 @@ static int speaks(const struct mp_subject *s, int proto, const char *key)
   size_t i;
 
   for (i = 0; i < s->nmechanisms; i++) {
-    key_of(s->mechanisms[i], strlen(s->mechanisms[i]), proto, k);
+    key_of(s->mechanisms[i], strlen(s->mechanisms[i]), proto, 0, k);
     if (strcmp(k, key) == 0)
       return 1;
   }
@@ -94,6 +97,7 @@ static int glob_mech(const char *g, int proto, char *key)
 {
   const char *w0, *w1, *w2, *m = NULL;
   size_t n0 = 0, n1 = 0, n2 = 0, n = 0;
+  int sasl = 1;
 
   w0 = word(g, 0, &n0);
   w1 = word(g, 1, &n1);
@@ -108,6 +112,7 @@ static int glob_mech(const char *g, int proto, char *key)
               strncasecmp(w0, "APOP", 4) == 0)) {
     m = w0;
     n = n0;
+    sasl = 0;
   } else if (proto == MP_CASE_IMAP && w1 && n1 == 12 &&
              strncasecmp(w1, "AUTHENTICATE", 12) == 0) {
     m = w2;
@@ -116,6 +121,7 @@ static int glob_mech(const char *g, int proto, char *key)
              strncasecmp(w1, "LOGIN", 5) == 0) {
     m = w1;
     n = n1;
+    sasl = 0;
   }
   if (!m)
     return 0;
@@ -123,7 +129,7 @@ static int glob_mech(const char *g, int proto, char *key)
     n--;
   if (!sasl_name(m, n))
     return 0;
-  key_of(m, n, proto, key);
+  key_of(m, n, proto, sasl, key);
   return 1;
 }
 
@@ -178,7 +184,7 @@ int mp_subject_mech_gap(const struct mp_subject *s, const struct mp_case *c,
     return 0;
   /* The mechanism that logged in (expect.auth). */
   if (c->expect.auth && strcasecmp(c->expect.auth, "none") != 0) {
-    key_of(c->expect.auth, strlen(c->expect.auth), proto, key);
+    key_of(c->expect.auth, strlen(c->expect.auth), proto, 0, key);
     if (!speaks(s, proto, key)) {
       snprintf(why, whylen, "it speaks %s; the case expects %s (expect.auth)",
                spoken(s, has, sizeof(has)), c->expect.auth);
@@ -199,7 +205,7 @@ int mp_subject_mech_gap(const struct mp_subject *s, const struct mp_case *c,
   /* A login that should succeed on a server offering none of them. */
   if (c->expect.status == 1 && (f = server_of(c)) != NULL) {
     for (i = 0; i < s->nmechanisms; i++) {
-      key_of(s->mechanisms[i], strlen(s->mechanisms[i]), proto, key);
+      key_of(s->mechanisms[i], strlen(s->mechanisms[i]), proto, 0, key);
       if (offers(f, key))
         return 0;
     }
