@@ -99,6 +99,30 @@ static int can_name(const struct mp_subject *s, int err)
   return 0;
 }
 
+/* 1 if a server diff (run/server_checks.c) is a line the case forbids
+ * whatever the login: anything before TLS (not_saw_in_clear), or a
+ * not_saw that names no one mechanism ("AUTH *": no login at all, "*").
+ * A not_saw naming one ("PASS *", "AUTH PLAIN*") says which login
+ * mailprobe must not choose, moot for a subject that cannot make the
+ * case's login. */
+static int forbidden(const char *diff, int proto)
+{
+  const char *g = strstr(diff, "(not_saw \"");
+  char glob[256];
+  size_t n;
+
+  if (strstr(diff, "(not_saw_in_clear "))
+    return 1;
+  if (!g)
+    return 0;
+  g += strlen("(not_saw \"");
+  n = strlen(g);
+  if (n < 2 || strcmp(g + n - 2, "\")") != 0)
+    return 1;
+  snprintf(glob, sizeof(glob), "%.*s", (int)(n - 2), g);
+  return !mp_subject_mech_named(glob, proto);
+}
+
 void mp_subject_classify(const struct mp_subject *s, const struct mp_case *c,
                          const struct mp_subject_run *r,
                          char *const *server_diffs, size_t ndiffs,
@@ -157,7 +181,7 @@ void mp_subject_classify(const struct mp_subject *s, const struct mp_case *c,
     size_t i;
 
     for (i = 0; i < ndiffs; i++)
-      if (strstr(server_diffs[i], "(not_saw")) {
+      if (forbidden(server_diffs[i], (int)c->probe.type)) {
         set(cell, MP_CLASS_FAIL, strdup(server_diffs[i]));
         return;
       }

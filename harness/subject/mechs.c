@@ -109,7 +109,12 @@ static int glob_mech(const char *g, int proto, char *key)
     n = n1;
   } else if (proto == MP_CASE_POP3 && n0 == 4 &&
              (strncasecmp(w0, "USER", 4) == 0 ||
-              strncasecmp(w0, "APOP", 4) == 0)) {
+              strncasecmp(w0, "PASS", 4) == 0)) {
+    m = "USER";
+    n = 4;
+    sasl = 0;
+  } else if (proto == MP_CASE_POP3 && n0 == 4 &&
+             strncasecmp(w0, "APOP", 4) == 0) {
     m = w0;
     n = n0;
     sasl = 0;
@@ -133,6 +138,13 @@ static int glob_mech(const char *g, int proto, char *key)
   return 1;
 }
 
+int mp_subject_mech_named(const char *glob, int proto)
+{
+  char key[KEY_MAX];
+
+  return glob_mech(glob, proto, key);
+}
+
 /* The fake server the probe talks to, or NULL. */
 static const struct mp_fake_config *server_of(const struct mp_case *c)
 {
@@ -154,6 +166,17 @@ static int offers(const struct mp_fake_config *f, const char *key)
   if (strcmp(key, "CMD:APOP") == 0)
     return f->apop;
   return 1;
+}
+
+/* 1 if the case is about the login: tagged auth. */
+static int about_login(const struct mp_case *c)
+{
+  size_t i;
+
+  for (i = 0; i < c->ntags; i++)
+    if (strcmp(c->tags[i], "auth") == 0)
+      return 1;
+  return 0;
 }
 
 /* What the subject speaks, as words, into buf. */
@@ -182,8 +205,11 @@ int mp_subject_mech_gap(const struct mp_subject *s, const struct mp_case *c,
 
   if (!s || s->builtin || s->nmechanisms == 0 || !c->probe.user)
     return 0;
-  /* The mechanism that logged in (expect.auth). */
-  if (c->expect.auth && strcasecmp(c->expect.auth, "none") != 0) {
+  /* The mechanism that logged in (expect.auth), in a case about the
+   * login (tagged auth); elsewhere it is mailprobe's own choice, which a
+   * subject is not held to. */
+  if (about_login(c) && c->expect.auth &&
+      strcasecmp(c->expect.auth, "none") != 0) {
     key_of(c->expect.auth, strlen(c->expect.auth), proto, 0, key);
     if (!speaks(s, proto, key)) {
       snprintf(why, whylen, "it speaks %s; the case expects %s (expect.auth)",

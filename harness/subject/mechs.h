@@ -20,9 +20,17 @@ struct mp_subject;
 int mp_subject_mech_valid(const char *name);
 
 /* 1 when case c expects a login that subject s cannot make, with why
- * ("it speaks LOGIN; the case expects CRAM-MD5 (expect.auth)"); 0 when
- * it can or the profile does not say what it speaks. */
+ * ("it speaks LOGIN; the case expects CRAM-MD5 (expect.auth)"): its
+ * expect.auth when the case is about the login (tagged auth), a saw:
+ * glob naming a mechanism, or status ok from a server that offers none
+ * of s's; 0 when it can or the profile does not say what it speaks. */
 int mp_subject_mech_gap(const struct mp_subject *s, const struct mp_case *c,
                         char *why, size_t whylen);
+
+/* 1 if a server glob names one login mechanism ("AUTH CRAM-MD5*",
+ * "PASS *" for POP3 USER/PASS, "* LOGIN *" for the IMAP LOGIN command);
+ * 0 for one that names none ("AUTH *", "*"). proto: enum
+ * mp_case_probe_type. */
+int mp_subject_mech_named(const char *glob, int proto);
 
 #endif
