@@ -763,6 +763,48 @@ START_TEST(test_mech_classify)
 }
 END_TEST
 
+/* A case naming one login where the server offers another the subject
+ * speaks holds mailprobe's choice: UNSUPPORTED only when the servers'
+ * lines broke the case (it picked the other one). */
+START_TEST(test_mech_choice)
+{
+  struct mp_subject *s = load("command: [x]\nmechanisms: [PLAIN, APOP]\n"
+                              "verdict: { exit: nagios }\n");
+  struct mp_case *c = parse_case(
+      "tags: [pop3, auth]\n"
+      "servers: { mx: { protocol: pop3, users: { u@x.test: p }, apop: true, "
+      "auth: [PLAIN] } }\n"
+      "probe: { type: pop3, server: mx, user: u@x.test, password: p }\n"
+      "expect: { status: ok, auth: APOP, server: { mx: { saw: [\"APOP *\"] "
+      "} } }\n");
+  char *diffs[1] = {"server mx: expected to see \"APOP *\", not seen"};
+  struct mp_subject_run r;
+  struct mp_cell cell;
+  char why[256];
+
+  ck_assert_int_eq(mp_subject_mech_gap(s, c, why, sizeof(why)), 0);
+  ck_assert_int_eq(mp_subject_mech_choice(s, c, why, sizeof(why)), 1);
+  ck_assert_str_eq(why, "the case holds mailprobe's pick of APOP; the server "
+                        "also offers PLAIN, which it speaks");
+  memset(&r, 0, sizeof(r));
+  memset(&cell, 0, sizeof(cell));
+  r.out = "POP OK";
+  r.err = "";
+  r.elapsed_us = 100000;
+  r.given_timeout_ms = 2000;
+  mp_subject_classify(s, c, &r, diffs, 1, &cell);
+  ck_assert_int_eq(cell.cls, MP_CLASS_UNSUPPORTED);
+  mp_cell_clear(&cell);
+  /* It picked APOP: nothing broke, it is held to the case. */
+  memset(&cell, 0, sizeof(cell));
+  mp_subject_classify(s, c, &r, diffs, 0, &cell);
+  ck_assert_int_eq(cell.cls, MP_CLASS_PASS);
+  mp_cell_clear(&cell);
+  mp_case_free(c);
+  mp_subject_free(s);
+}
+END_TEST
+
 START_TEST(test_verdict_regexes_win)
 {
   struct mp_subject *s = load("command: [x]\n"
@@ -904,6 +946,7 @@ static Suite *subject_suite(void)
   tcase_add_loop_test(tc, test_mech_gap, 0,
                       sizeof(mech_rows) / sizeof(*mech_rows));
   tcase_add_test(tc, test_mech_classify);
+  tcase_add_test(tc, test_mech_choice);
   tcase_add_test(tc, test_verdict_regexes_win);
   tcase_add_test(tc, test_baseline);
   tcase_add_test(tc, test_shards);

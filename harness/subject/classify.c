@@ -175,9 +175,12 @@ void mp_subject_classify(const struct mp_subject *s, const struct mp_case *c,
                                         r->exit_status);
     return;
   }
-  /* A login the subject does not speak (mechs.h): what the case is about
-   * it cannot express, but what it must never send still holds. */
-  if (mp_subject_mech_gap(s, c, why, sizeof(why))) {
+  /* A login the subject does not speak, or the server's lines broke the
+   * case where it picked another login it speaks (mechs.h): what the
+   * case is about it cannot express, but what it must never send still
+   * holds. */
+  if (mp_subject_mech_gap(s, c, why, sizeof(why)) ||
+      (ndiffs > 0 && mp_subject_mech_choice(s, c, why, sizeof(why)))) {
     size_t i;
 
     for (i = 0; i < ndiffs; i++)

@@ -241,3 +241,46 @@ int mp_subject_mech_gap(const struct mp_subject *s, const struct mp_case *c,
   }
   return 0;
 }
+
+/* The one login the case names (its expect.auth when about the login,
+ * else its first saw: glob naming one) as a key; 0 if none. */
+static int named_login(const struct mp_case *c, char *key)
+{
+  int proto = (int)c->probe.type;
+  size_t i, j;
+
+  if (about_login(c) && c->expect.auth &&
+      strcasecmp(c->expect.auth, "none") != 0) {
+    key_of(c->expect.auth, strlen(c->expect.auth), proto, 0, key);
+    return 1;
+  }
+  for (i = 0; i < c->expect.nservers; i++)
+    for (j = 0; j < c->expect.servers[i].nsaw; j++)
+      if (glob_mech(c->expect.servers[i].saw[j], proto, key))
+        return 1;
+  return 0;
+}
+
+int mp_subject_mech_choice(const struct mp_subject *s, const struct mp_case *c,
+                           char *why, size_t whylen)
+{
+  int proto = (int)c->probe.type;
+  const struct mp_fake_config *f;
+  char key[KEY_MAX], other[KEY_MAX];
+  size_t i;
+
+  if (!s || s->builtin || s->nmechanisms == 0 || !c->probe.user ||
+      (f = server_of(c)) == NULL || !named_login(c, key))
+    return 0;
+  for (i = 0; i < s->nmechanisms; i++) {
+    key_of(s->mechanisms[i], strlen(s->mechanisms[i]), proto, 0, other);
+    if (strcmp(other, key) != 0 && offers(f, other)) {
+      snprintf(why, whylen,
+               "the case holds mailprobe's pick of %s; the server also "
+               "offers %s, which it speaks",
+               strchr(key, ':') + 1, s->mechanisms[i]);
+      return 1;
+    }
+  }
+  return 0;
+}

@@ -27,6 +27,15 @@ int mp_subject_mech_valid(const char *name);
 int mp_subject_mech_gap(const struct mp_subject *s, const struct mp_case *c,
                         char *why, size_t whylen);
 
+/* 1 when case c names one login (as mp_subject_mech_gap reads it) and
+ * its fake server also offers another login subject s speaks: the case
+ * then holds a choice between logins s speaks, which is mailprobe's own
+ * (strongest first, a fallback order). The classifier uses it only when
+ * the servers' lines broke the case: a subject that picked the named one
+ * is held to it. why as for mp_subject_mech_gap. */
+int mp_subject_mech_choice(const struct mp_subject *s, const struct mp_case *c,
+                           char *why, size_t whylen);
+
 /* 1 if a server glob names one login mechanism ("AUTH CRAM-MD5*",
  * "PASS *" for POP3 USER/PASS, "* LOGIN *" for the IMAP LOGIN command);
  * 0 for one that names none ("AUTH *", "*"). proto: enum
