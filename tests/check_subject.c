@@ -746,14 +746,19 @@ START_TEST(test_mech_classify)
   ck_assert_int_eq(cell.cls, MP_CLASS_FAIL);
   ck_assert_str_eq(cell.reason, diffs[1]);
   mp_cell_clear(&cell);
-  /* A not_saw naming one mechanism says which login mailprobe must not
-   * choose: moot here. One naming none ("AUTH *": no login at all) holds. */
+  /* A not_saw on a login command says which login mailprobe must (not)
+   * make: moot here. One on anything else (a password) holds. */
   diffs[1] = "server mx: saw \"AUTH LOGIN\" (not_saw \"AUTH LOGIN*\")";
   memset(&cell, 0, sizeof(cell));
   mp_subject_classify(s, c, &r, diffs, 2, &cell);
   ck_assert_int_eq(cell.cls, MP_CLASS_UNSUPPORTED);
   mp_cell_clear(&cell);
   diffs[1] = "server mx: saw \"AUTH LOGIN\" (not_saw \"AUTH *\")";
+  memset(&cell, 0, sizeof(cell));
+  mp_subject_classify(s, c, &r, diffs, 2, &cell);
+  ck_assert_int_eq(cell.cls, MP_CLASS_UNSUPPORTED);
+  mp_cell_clear(&cell);
+  diffs[1] = "server mx: saw \"cDpzM2NyZXQ=\" (not_saw \"*s3cret*\")";
   memset(&cell, 0, sizeof(cell));
   mp_subject_classify(s, c, &r, diffs, 2, &cell);
   ck_assert_int_eq(cell.cls, MP_CLASS_FAIL);

@@ -101,10 +101,11 @@ static int can_name(const struct mp_subject *s, int err)
 
 /* 1 if a server diff (run/server_checks.c) is a line the case forbids
  * whatever the login: anything before TLS (not_saw_in_clear), or a
- * not_saw that names no one mechanism ("AUTH *": no login at all, "*").
- * A not_saw naming one ("PASS *", "AUTH PLAIN*") says which login
- * mailprobe must not choose, moot for a subject that cannot make the
- * case's login. */
+ * not_saw on something that is not a login command ("*s3cret*",
+ * "STARTTLS", "*"). A not_saw on a login command ("AUTH *", "PASS *",
+ * "AUTH PLAIN*") says which login mailprobe must (not) make: moot for a
+ * subject that cannot make the case's login or picked another it
+ * speaks. */
 static int forbidden(const char *diff, int proto)
 {
   const char *g = strstr(diff, "(not_saw \"");
@@ -120,7 +121,7 @@ static int forbidden(const char *diff, int proto)
   if (n < 2 || strcmp(g + n - 2, "\")") != 0)
     return 1;
   snprintf(glob, sizeof(glob), "%.*s", (int)(n - 2), g);
-  return !mp_subject_mech_named(glob, proto);
+  return !mp_subject_login_glob(glob, proto);
 }
 
 void mp_subject_classify(const struct mp_subject *s, const struct mp_case *c,

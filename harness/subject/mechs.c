@@ -138,11 +138,24 @@ static int glob_mech(const char *g, int proto, char *key)
   return 1;
 }
 
-int mp_subject_mech_named(const char *glob, int proto)
+int mp_subject_login_glob(const char *glob, int proto)
 {
-  char key[KEY_MAX];
+  static const char *const first[] = {"AUTH", "USER", "PASS", "APOP", NULL};
+  const char *w;
+  size_t n = 0, i;
 
-  return glob_mech(glob, proto, key);
+  if (proto != MP_CASE_IMAP) {
+    if (!(w = word(glob, 0, &n)))
+      return 0;
+    for (i = 0; first[i]; i++)
+      if (n == strlen(first[i]) && strncasecmp(w, first[i], n) == 0)
+        return 1;
+    return 0;
+  }
+  if (!(w = word(glob, 1, &n)))
+    return 0;
+  return (n == 12 && strncasecmp(w, "AUTHENTICATE", 12) == 0) ||
+         (n == 5 && strncasecmp(w, "LOGIN", 5) == 0);
 }
 
 /* The fake server the probe talks to, or NULL. */

@@ -36,10 +36,9 @@ int mp_subject_mech_gap(const struct mp_subject *s, const struct mp_case *c,
 int mp_subject_mech_choice(const struct mp_subject *s, const struct mp_case *c,
                            char *why, size_t whylen);
 
-/* 1 if a server glob names one login mechanism ("AUTH CRAM-MD5*",
- * "PASS *" for POP3 USER/PASS, "* LOGIN *" for the IMAP LOGIN command);
- * 0 for one that names none ("AUTH *", "*"). proto: enum
- * mp_case_probe_type. */
-int mp_subject_mech_named(const char *glob, int proto);
+/* 1 if a server glob is on a login command: AUTH, USER, PASS, APOP
+ * (SMTP, POP3), TAG AUTHENTICATE or TAG LOGIN (IMAP), whatever its
+ * mechanism ("AUTH *" too). */
+int mp_subject_login_glob(const char *glob, int proto);
 
 #endif

@@ -26,6 +26,19 @@ def polite_quit(s):
         pass
 
 
+def greet(s):
+    """EHLO, and HELO when EHLO is not recognized (RFC 5321 3.2); any
+    other refusal (421) is the server saying no. True when greeted."""
+    code, msg = s.ehlo()
+    if code in (500, 502):
+        code, msg = s.helo()
+    if code == 250:
+        return True
+    print("SMTP CRITICAL - rejected: %d %s" % (code, msg))
+    polite_quit(s)
+    return False
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", required=True)
@@ -61,7 +74,8 @@ def main():
             print("SMTP CRITICAL - rejected: greeting %d" % code)
             polite_quit(s)
             return 2
-        s.ehlo()
+        if not greet(s):
+            return 2
         if a.user and a.plain_login:
             s.login(a.user, password)
         if a.tls == "starttls":
@@ -80,7 +94,8 @@ def main():
             s.helo_resp = s.ehlo_resp = None
             s.esmtp_features = {}
             s.does_esmtp = False
-            s.ehlo()
+            if not greet(s):
+                return 2
         if a.user and not a.plain_login:
             s.login(a.user, password)
         try:
