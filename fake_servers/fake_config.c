@@ -15,6 +15,16 @@ static void free_strv(char **v, size_t n)
   free(v);
 }
 
+void mp_fake_tokens_free(struct mp_fake_token *tokens, size_t n)
+{
+  for (size_t i = 0; tokens && i < n; i++) {
+    free(tokens[i].token);
+    free(tokens[i].user);
+    free(tokens[i].scope);
+  }
+  free(tokens);
+}
+
 void mp_fake_config_free(struct mp_fake_config *cfg)
 {
   if (!cfg)
@@ -26,6 +36,8 @@ void mp_fake_config_free(struct mp_fake_config *cfg)
     free(cfg->users[i].password);
   }
   free(cfg->users);
+  mp_fake_tokens_free(cfg->tokens, cfg->ntokens);
+  free(cfg->oauth.scope);
   free_strv(cfg->auth, cfg->nauth);
   free_strv(cfg->advertise, cfg->nadvertise);
   free_strv(cfg->withhold, cfg->nwithhold);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <uv.h>
 
 #include "fake_servers/mailstore.h"
 #include "fake_servers/session.h"
@@ -82,6 +83,8 @@ static int config_copy(struct mp_fake_config *dst,
   *dst = *src;
   dst->name = dst->hostname = NULL;
   dst->users = NULL;
+  dst->tokens = NULL;
+  dst->oauth.scope = NULL;
   dst->auth = dst->advertise = dst->withhold = NULL;
   dst->mailboxes = NULL;
   dst->delivery.redirect = dst->delivery.subject = NULL;
@@ -92,7 +95,20 @@ static int config_copy(struct mp_fake_config *dst,
             dup_strv(&dst->advertise, src->advertise, src->nadvertise) < 0 ||
             dup_strv(&dst->withhold, src->withhold, src->nwithhold) < 0 ||
             dup_str(&dst->delivery.redirect, src->delivery.redirect) < 0 ||
-            dup_str(&dst->delivery.subject, src->delivery.subject) < 0;
+            dup_str(&dst->delivery.subject, src->delivery.subject) < 0 ||
+            dup_str(&dst->oauth.scope, src->oauth.scope) < 0;
+  if (!bad && src->tokens && src->ntokens) {
+    dst->tokens = calloc(src->ntokens, sizeof(*dst->tokens));
+    bad = !dst->tokens;
+    for (size_t i = 0; !bad && i < src->ntokens; i++) {
+      dst->tokens[i] = src->tokens[i];
+      dst->tokens[i].token = dst->tokens[i].user = NULL;
+      dst->tokens[i].scope = NULL;
+      bad = dup_str(&dst->tokens[i].token, src->tokens[i].token) < 0 ||
+            dup_str(&dst->tokens[i].user, src->tokens[i].user) < 0 ||
+            dup_str(&dst->tokens[i].scope, src->tokens[i].scope) < 0;
+    }
+  }
   if (!bad && src->users && src->nusers) {
     dst->users = calloc(src->nusers, sizeof(*dst->users));
     bad = !dst->users;
@@ -151,18 +167,27 @@ int mp_fake_in_list(char *const *list, size_t n, const char *name)
   return 0;
 }
 
-/* What a server with users offers when the case names no mechanisms. */
-static const char *const default_auth[] = {"CRAM-MD5", "LOGIN", "PLAIN"};
+/* What a server offers when the case names no mechanisms: the bearer
+ * ones when it has tokens, the password ones when it has users. */
+static const char *const default_auth[] = {"OAUTHBEARER", "XOAUTH2", "CRAM-MD5",
+                                           "LOGIN", "PLAIN"};
+
+/* The default list for cfg: a slice of default_auth, *n long. */
+static char *const *default_list(const struct mp_fake_config *cfg, size_t *n)
+{
+  size_t from = cfg->ntokens > 0 ? 0 : 2;
+  size_t to = cfg->nusers > 0 ? 5 : 2;
+  *n = to > from ? to - from : 0;
+  return (char *const *)default_auth + from;
+}
 
 void mp_fake_auth_list(const struct mp_fake_config *cfg, char *buf, size_t cap)
 {
   char *const *list = cfg->auth;
   size_t n = cfg->nauth, at = 0;
   buf[0] = '\0';
-  if (!cfg->auth_set) {
-    list = (char *const *)default_auth;
-    n = cfg->nusers > 0 ? 3 : 0;
-  }
+  if (!cfg->auth_set)
+    list = default_list(cfg, &n);
   for (size_t i = 0; i < n && at < cap; i++) {
     int k = snprintf(buf + at, cap - at, "%s%s", at ? " " : "", list[i]);
     if (k < 0)
@@ -175,8 +200,9 @@ int mp_fake_auth_offered(const struct mp_fake_config *cfg, const char *name)
 {
   if (cfg->auth_set)
     return mp_fake_in_list(cfg->auth, cfg->nauth, name);
-  return cfg->nusers > 0 &&
-         mp_fake_in_list((char *const *)default_auth, 3, name);
+  size_t n;
+  char *const *list = default_list(cfg, &n);
+  return mp_fake_in_list(list, n, name);
 }
 
 int mp_fake_keyword_in(char *const *list, size_t n, const char *cap,
@@ -586,6 +612,11 @@ static int fill_store(struct mp_fake_server *srv)
   for (size_t i = 0; i < cfg->nusers; i++)
     if (cfg->users[i].name && mp_mailstore_add_user(st, cfg->users[i].name) < 0)
       return MP_E_NO_RESOURCES;
+  /* A token's user has a mailbox as a password's user has. */
+  for (size_t i = 0; i < cfg->ntokens; i++)
+    if (cfg->tokens[i].user &&
+        mp_mailstore_add_user(st, cfg->tokens[i].user) < 0)
+      return MP_E_NO_RESOURCES;
   if (cfg->delivery.redirect &&
       mp_mailstore_add_user(st, cfg->delivery.redirect) < 0)
     return MP_E_NO_RESOURCES;
@@ -618,6 +649,7 @@ int mp_fake_start(struct uv_loop_s *loop, const struct mp_fake_config *cfg,
     return MP_E_NO_RESOURCES;
   }
   srv->loop = loop;
+  srv->started_ms = uv_now(loop);
   if (env)
     srv->env = *env;
   srv->proto = mp_fake_protocol_of((int)cfg->proto);

@@ -645,7 +645,7 @@ int mp_probe_start(struct uv_loop_s *loop, const struct mp_probe_opts *opts,
   /* Copies: the caller's strings need not outlive this call. */
   const char **strs[] = {&p->o.host,   &p->o.user,   &p->o.password,
                          &p->o.cafile, &p->o.ca_pem, &p->o.servername,
-                         &p->o.helo};
+                         &p->o.helo,   &p->o.token};
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
     if (*strs[i])
       *strs[i] = p->owned[i] = strdup(*strs[i]);

@@ -36,6 +36,9 @@ struct mp_probe_opts {
   uint16_t port;    /* 0: the default of proto and tls */
   const char *user; /* NULL: connect and QUIT without logging in */
   const char *password;
+  /* An OAuth 2.0 access token for XOAUTH2 and OAUTHBEARER (never chosen
+   * without one; with a token and no password, only they are). */
+  const char *token;
   unsigned auth;       /* allowed methods (SASL bits | MP_AUTH_*); 0: all */
   uint64_t timeout_ms; /* the whole probe; 0: 120 s */
   uint64_t connect_timeout_ms; /* 0: the probe's timeout */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "fake_servers/fake.h"
+#include "harness/idp/idp.h"
 #include "probes/probe.h"
 
 /* A bound on a duration in microseconds; -1 where unset. */
@@ -109,6 +110,11 @@ struct mp_case_probe {
    * host, port, servername and ca_pem for a fake server. */
   struct mp_probe_opts opts;
   char *user, *password, *helo, *servername, *cafile; /* owned copies */
+  char *token; /* an OAuth access token (opts.token points here) */
+  /* Or the token from a fake token endpoint of the case (a name under
+   * servers:, protocol oauth): the client-credentials grant with client_id
+   * and client_secret, or the refresh-token grant with refresh_token. */
+  char *idp, *client_id, *client_secret, *refresh_token, *oauth_scope;
   /* A config module (harness/config/module.h) names where the password
    * is, never the password: a file (relative to the config file) or an
    * environment variable; the loader reads it into password. */
@@ -159,6 +165,8 @@ struct mp_case {
   size_t ntags;
   struct mp_fake_config *servers;
   size_t nservers;
+  struct mp_idp_config *idps; /* fake token endpoints (protocol oauth) */
+  size_t nidps;
   struct mp_case_probe probe;
   struct mp_case_expect expect;
   struct mp_case_mail *mail; /* seeded messages with given text */

@@ -529,12 +529,14 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
                         const struct ynode *n, struct mp_fake_config *s,
                         struct mp_case *c)
 {
+  /* clang-format off */
   static const char *const keys[] = {
       "protocol",  "tls",      "cert",         "key",
       "hostname",  "users",    "auth",         "auth_requires_tls",
       "advertise", "withhold", "apop",         "tls_fault",
       "mailboxes", "delivery", "idle_timeout", "script",
-      NULL};
+      "tokens",    "oauth",    NULL};
+  /* clang-format on */
   const struct ynode *v;
   char where[96];
   int e;
@@ -555,8 +557,8 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
     return -1;
   if ((v = cy_get(n, "protocol")) == NULL)
     return cy_fail(x, kn,
-                   "%s: missing required key 'protocol' (smtp, pop3 or "
-                   "imap)",
+                   "%s: missing required key 'protocol' (smtp, pop3, imap "
+                   "or oauth)",
                    where);
   if (cy_get_enum(x, "protocol", v, cy_proto_names, &e) < 0)
     return -1;
@@ -571,6 +573,11 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
   if (cy_opt_str(x, n, "hostname", 0, NULL, &s->hostname) < 0)
     return -1;
   if ((v = cy_get(n, "users")) != NULL && get_users(x, v, s) < 0)
+    return -1;
+  if ((v = cy_get(n, "tokens")) != NULL &&
+      cy_parse_tokens(x, v, &s->tokens, &s->ntokens) < 0)
+    return -1;
+  if ((v = cy_get(n, "oauth")) != NULL && cy_parse_oauth(x, v, s) < 0)
     return -1;
   if ((v = cy_get(n, "auth")) != NULL) {
     if (cy_get_names(x, "auth", v, &s->auth, &s->nauth) < 0)
@@ -627,7 +634,20 @@ int cy_parse_servers(struct ctx *x, const struct ynode *n, struct mp_case *c)
   if ((c->servers =
            cy_entries(x, "servers", n, "servers", sizeof *c->servers)) == NULL)
     return -1;
+  /* Token endpoints (protocol oauth) go apart: room for all of them. */
+  if ((c->idps = calloc(n->nkids / 2 + 1, sizeof *c->idps)) == NULL)
+    return cy_oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
+    const struct ynode *pv = n->kids[i + 1]->kind == Y_MAP
+                                 ? cy_get(n->kids[i + 1], "protocol")
+                                 : NULL;
+    if (pv && pv->kind == Y_SCALAR && pv->str &&
+        strcasecmp(pv->str, "oauth") == 0) {
+      /* The fake token endpoint: not a mail server. */
+      if (cy_parse_idp(x, n->kids[i], n->kids[i + 1], c) < 0)
+        return -1;
+      continue;
+    }
     struct mp_fake_config *s = &c->servers[c->nservers++];
     if (parse_server(x, n->kids[i], n->kids[i + 1], s, c) < 0)
       return -1;

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "harness/cli/args.h"
+#include "harness/cli/cli_token.h"
 #include "harness/cli/probe_opts.h"
 #include "harness/report/result_json.h"
 #include "probes/probe.h"
@@ -58,6 +59,8 @@ static const char rt_usage[] =
     "  --send-user, --send-password-file, --send-password-env,\n"
     "  --fetch-user, --fetch-password-file, --fetch-password-env\n"
     "                        login for one side only\n"
+    "  --oauth-token-file, --oauth-token-command, --oauth-token-url, ...\n"
+    "                        an OAuth token for both sides, as in check\n"
     "  --send-tls MODE, --fetch-tls MODE   none, starttls, implicit, auto\n"
     "                        (default: the URL's)\n"
     "  --send-auth LIST, --fetch-auth LIST login methods, as in check\n"
@@ -168,7 +171,7 @@ static void on_done(struct mp_result *r, const char *token, void *data)
 /* Fills one side's probe options. 0 or -1 with a message. */
 static int side_opts(const char *name, struct side *s,
                      const struct mp_cli_login *own,
-                     const struct mp_cli_login *both, int want_smtp,
+                     const struct mp_cli_login *both, int want_smtp, int oauth,
                      struct mp_probe_opts *o, char *err, size_t errlen)
 {
   if (!s->url) {
@@ -194,18 +197,18 @@ static int side_opts(const char *name, struct side *s,
   /* A side's own option wins over the one for both sides. */
   o->user = own->user ? own->user : both->user;
   o->password = own->password ? own->password : both->password;
-  if (o->user && !o->password) {
+  if (o->user && !o->password && !oauth) {
     snprintf(err, errlen, "%s login: --user needs a password option", name);
     return -1;
   }
-  if (o->password && !o->user) {
+  if ((o->password || oauth) && !o->user) {
     snprintf(err, errlen, "%s login: a password without a user", name);
     return -1;
   }
   if (!want_smtp && !o->user) {
     snprintf(err, errlen,
              "--fetch needs a login: --user or --fetch-user, and a password "
-             "option");
+             "or --oauth-* option");
     return -1;
   }
   return 0;
@@ -264,6 +267,8 @@ int mp_cli_roundtrip(int argc, char **argv)
   struct mp_cli_login lsend = {0}, lfetch = {0};
   struct mp_result_fmt rf = {0};
   struct rt_state st = {0};
+  struct mp_cli_token tok = {0};
+  int oauth = 0;
   struct mp_args a;
   struct stat sb;
   uv_loop_t loop;
@@ -422,9 +427,14 @@ int mp_cli_roundtrip(int argc, char **argv)
   o.nheaders = nheaders;
   o.send = pc.probe;
   o.fetch = pc.probe;
-  if (side_opts("send", &send, &lsend, &pc.login, 1, &o.send, err,
+  /* The token logs in on both sides (--user, or each side's own). */
+  if (mp_probe_cli_oauth(&pc, &oauth, err, sizeof(err)) < 0) {
+    rc = mp_probe_cli_usage(&pc, err);
+    goto out;
+  }
+  if (side_opts("send", &send, &lsend, &pc.login, 1, oauth, &o.send, err,
                 sizeof(err)) < 0 ||
-      side_opts("fetch", &fetch, &lfetch, &pc.login, 0, &o.fetch, err,
+      side_opts("fetch", &fetch, &lfetch, &pc.login, 0, oauth, &o.fetch, err,
                 sizeof(err)) < 0 ||
       mp_probe_cli_thresholds(&pc, err, sizeof(err)) < 0) {
     rc = mp_probe_cli_usage(&pc, err);
@@ -455,6 +465,12 @@ int mp_cli_roundtrip(int argc, char **argv)
     rc = mp_probe_cli_usage(&pc, "could not start the event loop");
     goto out;
   }
+  if (oauth && mp_cli_token_fetch(&loop, &pc.oauth, &tok) != 0) {
+    uv_loop_close(&loop);
+    rc = mp_cli_token_report(&tok, &pc, &rf, "roundtrip");
+    goto out;
+  }
+  o.send.token = o.fetch.token = tok.token;
   id = mp_roundtrip_start(&loop, &o, on_done, &st);
   if (id < 0) {
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -478,9 +494,12 @@ int mp_cli_roundtrip(int argc, char **argv)
       write_state(state, st.token) < 0)
     fprintf(stderr, "mailprobe roundtrip: %s: %s\n", state, strerror(errno));
 
+  if (tok.token)
+    st.result->timings_us[MP_PHASE_TOKEN] = (int64_t)tok.took_us;
   rc = mp_result_print(stdout, st.result, &rf, pc.format, "roundtrip");
 
 out:
+  mp_cli_token_free(&tok);
   free(body);
   mp_result_free(st.result);
   mp_cli_login_free(&lsend);

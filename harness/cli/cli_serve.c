@@ -16,6 +16,7 @@
 #include "fake_servers/mailstore.h"
 #include "harness/cli/args.h"
 #include "harness/case/case.h"
+#include "harness/idp/idp.h"
 #include "harness/run/runner.h"
 #include "wire/cert.h"
 #include "wire/errors.h"
@@ -71,6 +72,8 @@ struct serve {
   uv_signal_t sigint, sigterm;
   struct mp_fake_server **servers;
   size_t nservers;
+  struct mp_idp **idps; /* fake token endpoints (protocol oauth) */
+  size_t nidps;
   size_t stopping;
   int stopped;
 };
@@ -151,6 +154,13 @@ static void stop_all(struct serve *sv)
     sv->stopping++;
     mp_fake_stop(sv->servers[i], on_stopped, sv);
     sv->servers[i] = NULL;
+  }
+  for (i = 0; i < sv->nidps; i++) {
+    if (!sv->idps[i])
+      continue;
+    sv->stopping++;
+    mp_idp_stop(sv->idps[i], on_stopped, sv);
+    sv->idps[i] = NULL;
   }
   on_stopped(sv);
 }
@@ -284,7 +294,7 @@ int mp_cli_serve(int argc, char **argv)
     fprintf(stderr, "mailprobe serve: %s\n", err[0] ? err : file);
     goto out;
   }
-  if (c->nservers == 0) {
+  if (c->nservers == 0 && c->nidps == 0) {
     fprintf(stderr, "mailprobe serve: %s: the case has no servers\n", file);
     goto out;
   }
@@ -304,7 +314,7 @@ int mp_cli_serve(int argc, char **argv)
 
   ca = mp_ca_new("mailprobe serve CA", MP_KEY_EC_P256);
   store = mp_mailstore_new();
-  sv.servers = calloc(c->nservers, sizeof(*sv.servers));
+  sv.servers = calloc(c->nservers + 1, sizeof(*sv.servers));
   if (!ca || !store || !sv.servers || mp_run_seed_mail(c, store) < 0) {
     fprintf(stderr, "mailprobe serve: could not make the CA or the store\n");
     goto out;
@@ -333,10 +343,23 @@ int mp_cli_serve(int argc, char **argv)
       break;
     }
   }
+  int idp_failed = 0;
+  sv.idps = c->nidps ? calloc(c->nidps, sizeof(*sv.idps)) : NULL;
+  sv.nidps = sv.idps ? c->nidps : 0;
+  for (k = 0; i == c->nservers && k < sv.nidps; k++) {
+    if (mp_idp_start(&sv.loop, &c->idps[k], &sv.idps[k], err, sizeof(err)) <
+        0) {
+      sv.idps[k] = NULL;
+      fprintf(stderr, "mailprobe serve: token endpoint %s: %s\n",
+              c->idps[k].name, err);
+      idp_failed = 1;
+      break;
+    }
+  }
   uv_signal_init(&sv.loop, &sv.sigint);
   uv_signal_init(&sv.loop, &sv.sigterm);
   sv.sigint.data = sv.sigterm.data = &sv;
-  if (i < c->nservers) {
+  if (i < c->nservers || idp_failed) {
     stop_all(&sv);
     uv_run(&sv.loop, UV_RUN_DEFAULT);
     goto out;
@@ -354,6 +377,9 @@ int mp_cli_serve(int argc, char **argv)
   uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
   for (i = 0; i < c->nservers; i++)
     print_server(&c->servers[i], mp_fake_port(sv.servers[i]));
+  for (k = 0; k < sv.nidps; k++)
+    printf("%s oauth 127.0.0.1:%u\n", c->idps[k].name,
+           (unsigned)mp_idp_port(sv.idps[k]));
   printf("CA %s\n", ca_path);
   fflush(stdout);
   fprintf(stderr, "mailprobe serve: %s: listening; Ctrl-C stops\n", file);
@@ -365,6 +391,7 @@ out:
     fprintf(stderr, "mailprobe serve: handles left open on the loop\n");
   remove_ca();
   free(sv.servers);
+  free(sv.idps);
   mp_mailstore_free(store);
   mp_ca_free(ca);
   if (c)

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "harness/oauth/token.h"
 #include "harness/report/result_json.h"
 #include "probes/monitor.h"
 #include "probes/probe.h"
@@ -24,6 +25,7 @@ struct mon {
   int json, stopping, ran;
   uv_timer_t timer;
   uv_signal_t sigint, sigterm;
+  struct mp_token_source *tokens; /* NULL: no token */
 };
 
 static void start_probe(struct mon *s);
@@ -120,10 +122,44 @@ static void on_result(struct mp_result *r, void *data)
   uv_timer_start(&s->timer, on_timer, mp_monitor_next_ms(&s->m), 0);
 }
 
+/* The token for this test (from the source's cache while it lasts): the
+ * probe starts with it, or the test fails in phase token. */
+static void on_token(void *data, const struct mp_token_answer *a)
+{
+  struct mon *s = data;
+  if (!a->token) {
+    struct mp_result *r = mp_result_new();
+    if (!r) {
+      close_all(s);
+      return;
+    }
+    r->err = a->err;
+    r->phase = MP_PHASE_TOKEN;
+    r->timings_us[MP_PHASE_TOKEN] = (int64_t)a->took_us;
+    r->total_us = a->took_us;
+    mp_result_set_detail(r, "%s", a->why ? a->why : "no token");
+    on_result(r, s);
+    return;
+  }
+  struct mp_probe_opts o = *s->opts;
+  o.token = a->token; /* the probe copies it */
+  if (mp_probe_start(s->loop, &o, on_result, s) < 0) {
+    fprintf(stderr, "mailprobe check: the probe did not start\n");
+    close_all(s);
+  }
+}
+
 static void start_probe(struct mon *s)
 {
   if (s->stopping)
     return;
+  if (s->tokens) {
+    if (mp_token_get(s->tokens, on_token, s) < 0) {
+      fprintf(stderr, "mailprobe check: no token source\n");
+      close_all(s);
+    }
+    return;
+  }
   if (mp_probe_start(s->loop, s->opts, on_result, s) < 0) {
     fprintf(stderr, "mailprobe check: the probe did not start\n");
     close_all(s);
@@ -142,10 +178,12 @@ static void on_signal(uv_signal_t *h, int signum)
 
 int mp_monitor_loop(uv_loop_t *loop, const struct mp_probe_opts *opts,
                     const struct mp_result_fmt *rf,
-                    const struct mp_monitor_cfg *cfg, unsigned count, int json)
+                    const struct mp_monitor_cfg *cfg, unsigned count, int json,
+                    struct mp_token_source *tokens)
 {
   struct mon s;
   memset(&s, 0, sizeof(s));
+  s.tokens = tokens;
   s.loop = loop;
   s.opts = opts;
   s.rf = rf;

@@ -173,6 +173,15 @@ void mp_result_write_json_fmt(struct mp_json *j, const struct mp_result *r,
   }
 
   mp_json_kv_str(j, "auth", r->auth);
+  if (r->oauth_status || r->oauth_scope) {
+    /* A refused bearer token: what the server's error challenge said
+     * (RFC 7628 3.2.2). */
+    mp_json_key(j, "oauth_error");
+    mp_json_obj_begin(j);
+    mp_json_kv_str(j, "status", r->oauth_status);
+    mp_json_kv_str(j, "scope", r->oauth_scope);
+    mp_json_obj_end(j);
+  }
   mp_json_kv_str(j, "address", r->address[0] ? r->address : NULL);
   if (r->messages >= 0) {
     mp_json_kv_int(j, "messages", r->messages);
