@@ -13,6 +13,7 @@ struct uv_loop_s;
 struct mp_ca;
 struct mp_mailstore;
 struct mp_fake_server;
+struct mp_cert_facts;
 
 enum mp_fake_proto { MP_FAKE_SMTP = 0, MP_FAKE_POP3, MP_FAKE_IMAP };
 enum mp_fake_tls {
@@ -166,10 +167,15 @@ struct mp_fake_config {
   char *name; /* "mx" */
   enum mp_fake_proto proto;
   enum mp_fake_tls tls;
-  int cert;       /* enum mp_cert_kind */
-  int rsa;        /* 1: RSA 2048 key, else ECDSA P-256 */
-  char *hostname; /* greeting and certificate name;
-                     default "mx.example.test" */
+  int cert;                        /* enum mp_cert_kind */
+  int rsa;                         /* 1: RSA 2048 key, else ECDSA P-256 */
+  struct mp_cert_facts *cert_like; /* or a certificate like a recorded
+                                      one (wire/cert_like.h; owned), in
+                                      place of cert and rsa; NULL: none */
+  char *tls_version; /* offer only this version ("TLSv1.2"); NULL: any */
+  char *cipher;      /* offer only this cipher (OpenSSL name); NULL: any */
+  char *hostname;    /* greeting and certificate name;
+                        default "mx.example.test" */
   struct mp_fake_user *users;
   size_t nusers;
   struct mp_fake_token *tokens; /* OAuth access tokens it accepts */

@@ -31,6 +31,9 @@ void mp_fake_config_free(struct mp_fake_config *cfg)
     return;
   free(cfg->name);
   free(cfg->hostname);
+  free(cfg->cert_like);
+  free(cfg->tls_version);
+  free(cfg->cipher);
   for (size_t i = 0; cfg->users && i < cfg->nusers; i++) {
     free(cfg->users[i].name);
     free(cfg->users[i].password);

@@ -14,6 +14,7 @@
 #include "fake_servers/mailstore.h"
 #include "fake_servers/session.h"
 #include "wire/cert.h"
+#include "wire/cert_like.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
 #include "wire/listener.h"
@@ -89,7 +90,11 @@ static int config_copy(struct mp_fake_config *dst,
   dst->mailboxes = NULL;
   dst->delivery.redirect = dst->delivery.subject = NULL;
   dst->rules = NULL;
+  dst->cert_like = NULL;
+  dst->tls_version = dst->cipher = NULL;
   int bad = dup_str(&dst->name, src->name) < 0 ||
+            dup_str(&dst->tls_version, src->tls_version) < 0 ||
+            dup_str(&dst->cipher, src->cipher) < 0 ||
             dup_str(&dst->hostname, src->hostname) < 0 ||
             dup_strv(&dst->auth, src->auth, src->nauth) < 0 ||
             dup_strv(&dst->advertise, src->advertise, src->nadvertise) < 0 ||
@@ -108,6 +113,12 @@ static int config_copy(struct mp_fake_config *dst,
             dup_str(&dst->tokens[i].user, src->tokens[i].user) < 0 ||
             dup_str(&dst->tokens[i].scope, src->tokens[i].scope) < 0;
     }
+  }
+  if (!bad && src->cert_like) {
+    dst->cert_like = malloc(sizeof(*dst->cert_like));
+    bad = !dst->cert_like;
+    if (!bad)
+      *dst->cert_like = *src->cert_like;
   }
   if (!bad && src->users && src->nusers) {
     dst->users = calloc(src->nusers, sizeof(*dst->users));
@@ -588,16 +599,32 @@ static int make_tls(struct mp_fake_server *srv)
   struct mp_ca *ca = srv->env.ca;
   char *cert = NULL, *key = NULL;
   char err[256];
-  if (!ca && srv->cfg->cert != MP_CERT_SELF_SIGNED)
-    return MP_E_TLS_FAILED;
-  int rc = mp_cert_issue(
-      ca, (enum mp_cert_kind)srv->cfg->cert, mp_fake_hostname(srv),
-      srv->cfg->rsa ? MP_KEY_RSA_2048 : MP_KEY_EC_P256, &cert, &key);
+  const struct mp_fake_config *cfg = srv->cfg;
+  int rc;
+  if (cfg->cert_like) {
+    rc = mp_cert_issue_like(ca, cfg->cert_like, &cert, &key);
+  } else {
+    if (!ca && cfg->cert != MP_CERT_SELF_SIGNED)
+      return MP_E_TLS_FAILED;
+    rc =
+        mp_cert_issue(ca, (enum mp_cert_kind)cfg->cert, mp_fake_hostname(srv),
+                      cfg->rsa ? MP_KEY_RSA_2048 : MP_KEY_EC_P256, &cert, &key);
+  }
   if (rc < 0)
     return rc;
   srv->tls_ctx = mp_tls_ctx_server(cert, key, err, sizeof(err));
   free(cert);
   free(key);
+  /* A recorded version or cipher this OpenSSL will not offer: said, and
+   * the version alone, else the defaults, rather than no TLS at all. */
+  if (srv->tls_ctx && (cfg->tls_version || cfg->cipher) &&
+      mp_tls_ctx_pin(srv->tls_ctx, cfg->tls_version, cfg->cipher, err,
+                     sizeof(err)) < 0) {
+    fprintf(stderr, "mailprobe: server %s: %s: offering %s\n",
+            cfg->name ? cfg->name : "-", err,
+            cfg->tls_version ? cfg->tls_version : "the defaults");
+    mp_tls_ctx_pin(srv->tls_ctx, cfg->tls_version, NULL, err, sizeof(err));
+  }
   return srv->tls_ctx ? 0 : MP_E_TLS_FAILED;
 }
 

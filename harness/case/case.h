@@ -190,6 +190,13 @@ int mp_case_parse(const char *buf, size_t len, const char *name,
 /* Frees the case and everything it owns (NULL is fine). */
 void mp_case_free(struct mp_case *c);
 
+struct mp_rt_opts;
+
+/* Copies a round trip's own settings (from, to, subject, id, email
+ * timeout, poll, mode) into o; the halves and first_run are the
+ * caller's. */
+void mp_case_rt_opts(const struct mp_case_rt *rt, struct mp_rt_opts *o);
+
 /* Frees what a probe description owns (not the struct itself). */
 void mp_case_probe_free(struct mp_case_probe *p);
 

@@ -798,3 +798,14 @@ int cy_parse_module_probe(struct ctx *x, const struct ynode *kn,
   *p = c.probe;
   return rc;
 }
+
+void mp_case_rt_opts(const struct mp_case_rt *rt, struct mp_rt_opts *o)
+{
+  o->from = rt->from;
+  o->to = rt->to;
+  o->subject = rt->subject;
+  o->id = rt->id;
+  o->email_timeout_ms = rt->email_timeout_ms;
+  o->poll_ms = rt->poll_ms;
+  o->mode = rt->mode == 1 ? MP_RT_PREVIOUS : MP_RT_SAME;
+}

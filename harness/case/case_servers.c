@@ -531,12 +531,15 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
 {
   /* clang-format off */
   static const char *const keys[] = {
-      "protocol",  "tls",      "cert",         "key",
-      "hostname",  "users",    "auth",         "auth_requires_tls",
-      "advertise", "withhold", "apop",         "tls_fault",
-      "mailboxes", "delivery", "idle_timeout", "script",
-      "tokens",    "oauth",    NULL};
+      "protocol",    "tls",      "cert",         "key",
+      "hostname",    "users",    "auth",         "auth_requires_tls",
+      "advertise",   "withhold", "apop",         "tls_fault",
+      "mailboxes",   "delivery", "idle_timeout", "script",
+      "tls_version", "cipher",   "tokens",       "oauth",
+      NULL};
   /* clang-format on */
+  static const struct nv version_names[] = {
+      {"TLSv1", 0}, {"TLSv1.1", 1}, {"TLSv1.2", 2}, {"TLSv1.3", 3}, {NULL, 0}};
   const struct ynode *v;
   char where[96];
   int e;
@@ -566,7 +569,20 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
   if (cy_opt_enum(x, n, "tls", server_tls_names, (int)s->tls, &e) < 0)
     return -1;
   s->tls = (enum mp_fake_tls)e;
-  if (cy_opt_enum(x, n, "cert", cert_names, s->cert, &s->cert) < 0)
+  if ((v = cy_get(n, "cert")) != NULL && v->kind == Y_MAP) {
+    if (cy_parse_cert_like(x, v, s) < 0)
+      return -1;
+  } else if (cy_opt_enum(x, n, "cert", cert_names, s->cert, &s->cert) < 0) {
+    return -1;
+  }
+  if ((v = cy_get(n, "tls_version")) != NULL) {
+    if (cy_get_enum(x, "tls_version", v, version_names, &e) < 0)
+      return -1;
+    s->tls_version = strdup(version_names[e].name);
+    if (s->tls_version == NULL)
+      return cy_oom(x);
+  }
+  if (cy_opt_str(x, n, "cipher", 0, NULL, &s->cipher) < 0)
     return -1;
   if (cy_opt_enum(x, n, "key", key_names, s->rsa, &s->rsa) < 0)
     return -1;

@@ -174,6 +174,11 @@ int cy_get_names(struct ctx *x, const char *key, const struct ynode *n,
 /* Frees a string vector and its strings. */
 void cy_free_strv(char **v, size_t n);
 
+/* A server's cert: given as a map, into s->cert_like
+ * (harness/case/case_cert.c). */
+int cy_parse_cert_like(struct ctx *x, const struct ynode *n,
+                       struct mp_fake_config *s);
+
 /* servers: into c->servers (harness/case/case_servers.c). */
 int cy_parse_servers(struct ctx *x, const struct ynode *n, struct mp_case *c);
 

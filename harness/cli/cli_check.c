@@ -160,6 +160,8 @@ struct check {
   struct mp_result *result;
 };
 
+const struct mp_cli_watch *mp_cli_watch;
+
 static void on_result(struct mp_result *r, void *data)
 {
   struct check *c = data;
@@ -355,6 +357,11 @@ int mp_cli_check(int argc, char **argv)
     goto out;
   }
   opts->token = tok.token;
+  if (mp_cli_watch) {
+    mp_cli_watch->started(mp_cli_watch->data, opts);
+    opts->tap = mp_cli_watch->tap;
+    opts->tap_data = mp_cli_watch->data;
+  }
   id = mp_probe_start(&loop, opts, on_result, &st);
   if (id < 0) {
     snprintf(err, sizeof(err), "the probe did not start: %s",

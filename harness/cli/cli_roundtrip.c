@@ -13,6 +13,7 @@
 #include "harness/cli/args.h"
 #include "harness/cli/cli_token.h"
 #include "harness/cli/probe_opts.h"
+#include "harness/record/record_rt.h"
 #include "harness/report/result_json.h"
 #include "probes/probe.h"
 #include "probes/result.h"
@@ -54,6 +55,9 @@ static const char rt_usage[] =
     "                        (missing file: this is the first run)\n"
     "  --id NAME             names this monitor in tokens (letters, digits,\n"
     "                        - and _; default rt)\n"
+    "  --record FILE         also write the round trip as a case whose fake\n"
+    "                        servers replay both sessions and the delivery\n"
+    "                        delay (docs/recording.md)\n"
     "  --user NAME, --password-file FILE, --password-env VAR\n"
     "                        login for both sides (never --password)\n"
     "  --send-user, --send-password-file, --send-password-env,\n"
@@ -116,6 +120,7 @@ enum {
   OPT_FETCH_TLS,
   OPT_SEND_AUTH,
   OPT_FETCH_AUTH,
+  OPT_RECORD,
   OPT_HELP
 };
 
@@ -145,6 +150,7 @@ static const struct mp_opt rt_opts[] = {
     {"fetch-tls", 0, 1, OPT_FETCH_TLS},
     {"send-auth", 0, 1, OPT_SEND_AUTH},
     {"fetch-auth", 0, 1, OPT_FETCH_AUTH},
+    {"record", 0, 1, OPT_RECORD},
     {"help", 'h', 0, OPT_HELP},
 };
 
@@ -272,7 +278,8 @@ int mp_cli_roundtrip(int argc, char **argv)
   struct mp_args a;
   struct stat sb;
   uv_loop_t loop;
-  const char *val, *state = NULL;
+  const char *val, *state = NULL, *record = NULL;
+  struct mp_rec_rt *rec = NULL;
   const char *headers[MAX_HEADERS];
   size_t nheaders = 0;
   char *body = NULL;
@@ -402,6 +409,9 @@ int mp_cli_roundtrip(int argc, char **argv)
       else
         o.poll_ms = (us + 999) / 1000;
       break;
+    case OPT_RECORD:
+      record = val;
+      break;
     case OPT_HELP:
       fputs(rt_usage, stdout);
       rc = 0;
@@ -461,6 +471,15 @@ int mp_cli_roundtrip(int argc, char **argv)
                                         : MP_PROBE_DEFAULT_TIMEOUT_MS)) *
                   1000;
 
+  if (record) {
+    /* opened now: an unwritable path fails before connecting */
+    rec = mp_rec_rt_open(record, err, sizeof(err));
+    if (!rec) {
+      rc = mp_probe_cli_usage(&pc, err);
+      goto out;
+    }
+    mp_rec_rt_attach(rec, &o);
+  }
   if (uv_loop_init(&loop) < 0) {
     rc = mp_probe_cli_usage(&pc, "could not start the event loop");
     goto out;
@@ -496,10 +515,13 @@ int mp_cli_roundtrip(int argc, char **argv)
 
   if (tok.token)
     st.result->timings_us[MP_PHASE_TOKEN] = (int64_t)tok.took_us;
+  if (rec && mp_rec_rt_write(rec, st.result, err, sizeof(err)) < 0)
+    fprintf(stderr, "mailprobe roundtrip: --record: %s\n", err);
   rc = mp_result_print(stdout, st.result, &rf, pc.format, "roundtrip");
 
 out:
   mp_cli_token_free(&tok);
+  mp_rec_rt_free(rec);
   free(body);
   mp_result_free(st.result);
   mp_cli_login_free(&lsend);

@@ -19,6 +19,7 @@
 #include "harness/idp/idp.h"
 #include "harness/run/runner.h"
 #include "wire/cert.h"
+#include "wire/cert_like.h"
 #include "wire/errors.h"
 
 static const char serve_usage[] =
@@ -36,8 +37,10 @@ static const char serve_usage[] =
     "tls= is none, starttls or implicit; host= the name on the server's\n"
     "certificate (what a client must ask for: curl --resolve, swaks\n"
     "--tls-verify-host); cert= valid, expired, not_yet_valid, self_signed or\n"
-    "wrong_host; users= the case's users and passwords (it is a fake), - if\n"
-    "none. The CA file is written once every server listens.\n"
+    "wrong_host, or recorded (like a recorded server's: docs/recording.md);\n"
+    "users= the case's users and passwords (it is a fake; a recorded case's\n"
+    "placeholder), - if none. The CA file is written once every server\n"
+    "listens.\n"
     "\n"
     "options:\n"
     "  --port NAME=PORT  listen on PORT for server NAME (default or 0: any "
@@ -199,12 +202,20 @@ static void print_server(const struct mp_fake_config *cfg, unsigned port)
   static const char *const tls[] = {"none", "starttls", "implicit"};
   const char *host = cfg->hostname ? cfg->hostname : "mx.example.test";
 
+  const char *kind = mp_cert_kind_name((enum mp_cert_kind)cfg->cert);
+
   if (cfg->cert == MP_CERT_WRONG_HOST)
     host = mp_cert_wrong_host();
+  if (cfg->cert_like) {
+    /* like a recorded one (wire/cert_like.h): its first DNS name */
+    kind = "recorded";
+    for (size_t i = cfg->cert_like->nsans; i > 0; i--)
+      if (strncmp(cfg->cert_like->sans[i - 1], "DNS:", 4) == 0)
+        host = cfg->cert_like->sans[i - 1] + 4;
+  }
   printf("%s %s 127.0.0.1:%u tls=%s host=%s cert=%s users=",
          cfg->name ? cfg->name : "-", proto_name(cfg->proto), port,
-         (unsigned)cfg->tls < 3 ? tls[cfg->tls] : "?", host,
-         mp_cert_kind_name((enum mp_cert_kind)cfg->cert));
+         (unsigned)cfg->tls < 3 ? tls[cfg->tls] : "?", host, kind);
   if (cfg->nusers == 0)
     fputs("-", stdout);
   for (size_t i = 0; i < cfg->nusers; i++)

@@ -25,8 +25,15 @@ static const char usage[] =
     "  roundtrip           send a test message over SMTP, find and delete "
     "it\n"
     "                      over POP3 or IMAP\n"
+    "  record URL -o F     check URL and write the session as a case whose "
+    "fake\n"
+    "                      server replays it (--from FILE: from a "
+    "transcript)\n"
     "  bench [WORKLOAD]    probes/s, latency, timeout accuracy and memory\n"
     "                      against in-process fake servers\n"
+    "  exporter            a Prometheus multi-target exporter: /probe runs "
+    "a\n"
+    "                      module of --config against ?target=\n"
     "\n"
     "options:\n"
     "  -h, --help          this help; `mailprobe COMMAND --help` for a "
@@ -46,9 +53,10 @@ static const struct {
   const char *name;
   int (*fn)(int argc, char **argv);
 } commands[] = {
-    {"run", mp_cli_run},     {"check", mp_cli_check},
-    {"serve", mp_cli_serve}, {"roundtrip", mp_cli_roundtrip},
-    {"bench", mp_cli_bench},
+    {"run", mp_cli_run},       {"check", mp_cli_check},
+    {"serve", mp_cli_serve},   {"roundtrip", mp_cli_roundtrip},
+    {"bench", mp_cli_bench},   {"exporter", mp_cli_exporter},
+    {"record", mp_cli_record},
 };
 
 int main(int argc, char **argv)

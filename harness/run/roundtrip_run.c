@@ -135,13 +135,7 @@ void mp_job_rt_start(struct job *j)
     mp_job_stop_servers(j);
     return;
   }
-  o->from = rt->from;
-  o->to = rt->to;
-  o->subject = rt->subject;
-  o->id = rt->id;
-  o->email_timeout_ms = rt->email_timeout_ms;
-  o->poll_ms = rt->poll_ms;
-  o->mode = rt->mode == 1 ? MP_RT_PREVIOUS : MP_RT_SAME;
+  mp_case_rt_opts(rt, o);
   o->first_run = 1;
   uv_timer_start(&j->timer, mp_job_on_safety, mp_job_safety_ms(j->run, j), 0);
   if (rt->send.idp || rt->fetch.idp) {
