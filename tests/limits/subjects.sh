@@ -104,10 +104,15 @@ for i in 1 2 3; do
   "$BIN" run cases/classes cases/smtp --subject $E/always_ok.yaml \
     --shard $i/3 --format json >"$TMP/shard$i.json" 2>/dev/null
 done
-jq -r '.cases[] | .file + " " + .cells.always_ok.class' "$TMP/whole.json" |
-  sort >"$TMP/whole.txt"
+# Each case once, with its class; PASS and NON-STRICT are one here, as
+# which of the two a case with an elapsed bound gets depends on the time
+# it took, and two runs on a loaded machine may differ in that alone.
+cells='.cases[] | .file + " " +
+  (.cells.always_ok.class | if . == "NON-STRICT" then "PASS" else . end)'
+jq -r "$cells" "$TMP/whole.json" | sort >"$TMP/whole.txt"
 cat "$TMP"/shard1.json "$TMP"/shard2.json "$TMP"/shard3.json |
-  jq -r '.cases[] | .file + " " + .cells.always_ok.class' | sort >"$TMP/union.txt"
+  jq -r "$cells" | sort >"$TMP/union.txt"
+check "the shards hold every case" [ "$(wc -l <"$TMP/whole.txt")" -gt 50 ]
 check "the union of 3 shards is the whole run" cmp -s "$TMP/whole.txt" "$TMP/union.txt"
 for i in 1 2 3; do
   check "shard $i/3 is not empty" jqe '.cases | length > 0' "$TMP/shard$i.json"
