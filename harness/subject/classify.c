@@ -1,7 +1,8 @@
 /* Classing a subject's run (harness/subject/classify.h). The order of the
  * rules is the order of docs/subjects.md: could not run (ERROR), killed
  * past its own timeout (FAIL), said it cannot (UNSUPPORTED), no verdict
- * (ERROR), what the servers saw (FAIL), the wrong status (FAIL), then
+ * (ERROR), a secret the servers saw (FAIL), a login it does not speak
+ * (UNSUPPORTED), what the servers saw (FAIL), the wrong status (FAIL), then
  * the reason and the time (NON-STRICT), else PASS. */
 #include "harness/subject/classify.h"
 
@@ -13,6 +14,7 @@
 
 #include "harness/case/case.h"
 #include "harness/report/matrix.h"
+#include "harness/subject/mechs.h"
 #include "wire/errors.h"
 
 /* Slack over the given timeout before "slower than its timeout" when the
@@ -97,6 +99,31 @@ static int can_name(const struct mp_subject *s, int err)
   return 0;
 }
 
+/* 1 if a server diff (run/server_checks.c) is a line the case forbids
+ * whatever the login: anything before TLS (not_saw_in_clear), or a
+ * not_saw on something that is not a login command ("*s3cret*",
+ * "STARTTLS", "*"). A not_saw on a login command ("AUTH *", "PASS *",
+ * "AUTH PLAIN*") says which login mailprobe must (not) make: moot for a
+ * subject that cannot make the case's login or picked another it
+ * speaks. */
+static int forbidden(const char *diff, int proto)
+{
+  const char *g = strstr(diff, "(not_saw \"");
+  char glob[256];
+  size_t n;
+
+  if (strstr(diff, "(not_saw_in_clear "))
+    return 1;
+  if (!g)
+    return 0;
+  g += strlen("(not_saw \"");
+  n = strlen(g);
+  if (n < 2 || strcmp(g + n - 2, "\")") != 0)
+    return 1;
+  snprintf(glob, sizeof(glob), "%.*s", (int)(n - 2), g);
+  return !mp_subject_login_glob(glob, proto);
+}
+
 void mp_subject_classify(const struct mp_subject *s, const struct mp_case *c,
                          const struct mp_subject_run *r,
                          char *const *server_diffs, size_t ndiffs,
@@ -106,7 +133,7 @@ void mp_subject_classify(const struct mp_subject *s, const struct mp_case *c,
   double ms = (double)r->elapsed_us / 1000.0;
   uint64_t bound_ms;
   enum mp_verdict v;
-  char want[64];
+  char want[64], why[256];
   int named;
 
   cell->seconds = ms / 1000.0;
@@ -147,6 +174,22 @@ void mp_subject_classify(const struct mp_subject *s, const struct mp_case *c,
                                   : fmt("exit status %" PRId64 " is not in the "
                                         "profile's verdict.exit",
                                         r->exit_status);
+    return;
+  }
+  /* A login the subject does not speak, or the server's lines broke the
+   * case where it picked another login it speaks (mechs.h): what the
+   * case is about it cannot express, but what it must never send still
+   * holds. */
+  if (mp_subject_mech_gap(s, c, why, sizeof(why)) ||
+      (ndiffs > 0 && mp_subject_mech_choice(s, c, why, sizeof(why)))) {
+    size_t i;
+
+    for (i = 0; i < ndiffs; i++)
+      if (forbidden(server_diffs[i], (int)c->probe.type)) {
+        set(cell, MP_CLASS_FAIL, strdup(server_diffs[i]));
+        return;
+      }
+    set(cell, MP_CLASS_UNSUPPORTED, strdup(why));
     return;
   }
   if (ndiffs > 0) {

@@ -10,6 +10,7 @@
 
 #include "harness/case/case_yaml.h"
 #include "harness/subject/argv.h"
+#include "harness/subject/mechs.h"
 #include "probes/probe.h"
 #include "wire/errors.h"
 
@@ -45,6 +46,7 @@ void mp_subject_free(struct mp_subject *s)
     args_free(&s->tls[i]);
   args_free(&s->login);
   cy_free_strv(s->unsupported, s->nunsupported);
+  cy_free_strv(s->mechanisms, s->nmechanisms);
   for (i = 0; i < s->nskip; i++) {
     free(s->skip[i].glob);
     free(s->skip[i].reason);
@@ -386,13 +388,36 @@ static int parse_env(struct ctx *x, const struct ynode *n, struct mp_subject *s)
 static const struct nv proto_tbl[] = {
     {"smtp", 0}, {"pop3", 1}, {"imap", 2}, {"roundtrip", 3}, {NULL, 0}};
 
+/* mechanisms: the logins the subject speaks, spelled as a case's
+ * probe.auth spells them (harness/subject/mechs.h). */
+static int parse_mechanisms(struct ctx *x, const struct ynode *v,
+                            struct mp_subject *s)
+{
+  size_t i;
+
+  if (cy_get_strv(x, "mechanisms", v, 1, &s->mechanisms, &s->nmechanisms) < 0)
+    return -1;
+  if (s->nmechanisms == 0)
+    return cy_fail(x, v,
+                   "mechanisms: an empty list; leave it out when unknown, "
+                   "or say login: unsupported");
+  for (i = 0; i < s->nmechanisms; i++)
+    if (!mp_subject_mech_valid(s->mechanisms[i]))
+      return cy_fail(x, v->kind == Y_SEQ ? v->kids[i] : v,
+                     "mechanisms: '%s' is not a login mechanism (a SASL "
+                     "name such as PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256, "
+                     "or AUTH=NAME, USER, APOP)",
+                     s->mechanisms[i]);
+  return 0;
+}
+
 static int parse_root(struct ctx *x, const struct ynode *root,
                       struct mp_subject *s)
 {
   static const char *const keys[] = {
-      "name",  "about",   "command",     "shell", "protocols",
-      "tls",   "login",   "unsupported", "skip",  "verdict",
-      "grace", "capture", "service",     "env",   NULL};
+      "name",    "about",      "command",     "shell", "protocols", "tls",
+      "login",   "mechanisms", "unsupported", "skip",  "verdict",   "grace",
+      "capture", "service",    "env",         NULL};
   const struct ynode *v;
   long long cap;
   size_t i;
@@ -467,6 +492,8 @@ static int parse_root(struct ctx *x, const struct ynode *root,
                        s->unsupported[i], list);
       }
   }
+  if ((v = cy_get(root, "mechanisms")) && parse_mechanisms(x, v, s) < 0)
+    return -1;
   if ((v = cy_get(root, "skip")) && parse_skip(x, v, s) < 0)
     return -1;
   if (!(v = cy_get(root, "verdict")))

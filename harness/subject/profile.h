@@ -78,6 +78,8 @@ struct mp_subject {
   struct mp_subject_args login;  /* {login}: when the case has a user */
   char **unsupported;            /* case features it cannot express */
   size_t nunsupported;
+  char **mechanisms; /* the logins it speaks (mechanisms:); none: unknown */
+  size_t nmechanisms;
   struct mp_subject_skip *skip;
   size_t nskip;
   unsigned char exit_map[256]; /* enum mp_verdict per exit status */

@@ -16,6 +16,29 @@ import ssl
 import sys
 
 
+def polite_quit(s):
+    """QUIT after a reply said no (RFC 5321 4.1.1.10: the session ends
+    with QUIT); a server that is gone by then changes nothing."""
+    try:
+        if s is not None and s.sock is not None:
+            s.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+
+
+def greet(s):
+    """EHLO, and HELO when EHLO is not recognized (RFC 5321 3.2); any
+    other refusal (421) is the server saying no. True when greeted."""
+    code, msg = s.ehlo()
+    if code in (500, 502):
+        code, msg = s.helo()
+    if code == 250:
+        return True
+    print("SMTP CRITICAL - rejected: %d %s" % (code, msg))
+    polite_quit(s)
+    return False
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", required=True)
@@ -35,31 +58,35 @@ def main():
     if a.password_file:
         with open(a.password_file) as f:
             password = f.read()
+    s = None
     try:
         if a.tls == "implicit":
-            s = smtplib.SMTP_SSL(a.host, a.port, timeout=a.timeout,
-                                 context=ctx,
+            s = smtplib.SMTP_SSL(timeout=a.timeout, context=ctx,
                                  local_hostname="probe.example.test")
-            # SNI and verification against the certificate's name.
-            s._host = a.servername or a.host
         else:
             s = smtplib.SMTP(timeout=a.timeout,
                              local_hostname="probe.example.test")
-            s._host = a.servername or a.host
-            code, msg = s.connect(a.host, a.port)
-            if code != 220:
-                print("SMTP CRITICAL - rejected: greeting %d" % code)
-                return 2
-        s.ehlo()
+        # SNI and verification against the certificate's name, not the
+        # address it connects to.
+        s._host = a.servername or a.host
+        code, msg = s.connect(a.host, a.port)
+        if code != 220:
+            print("SMTP CRITICAL - rejected: greeting %d" % code)
+            polite_quit(s)
+            return 2
+        if not greet(s):
+            return 2
         if a.user and a.plain_login:
             s.login(a.user, password)
         if a.tls == "starttls":
             if not s.has_extn("starttls"):
                 print("SMTP CRITICAL - starttls_unsupported: not offered")
+                polite_quit(s)
                 return 2
             code, msg = s.docmd("STARTTLS")
             if code != 220:
                 print("SMTP CRITICAL - starttls_rejected: %d" % code)
+                polite_quit(s)
                 return 2
             s.sock = ctx.wrap_socket(s.sock,
                                      server_hostname=a.servername or a.host)
@@ -67,18 +94,24 @@ def main():
             s.helo_resp = s.ehlo_resp = None
             s.esmtp_features = {}
             s.does_esmtp = False
-            s.ehlo()
+            if not greet(s):
+                return 2
         if a.user and not a.plain_login:
             s.login(a.user, password)
-        s.quit()
+        try:
+            s.quit()
+        except smtplib.SMTPServerDisconnected:
+            pass  # closed instead of 221: the check itself went through
     except smtplib.SMTPConnectError as e:
         print("SMTP CRITICAL - rejected: %s" % e)
         return 2
     except smtplib.SMTPAuthenticationError as e:
         print("SMTP CRITICAL - auth_failed: %s" % e)
+        polite_quit(s)
         return 2
     except smtplib.SMTPNotSupportedError as e:
         print("SMTP CRITICAL - auth_unsupported: %s" % e)
+        polite_quit(s)
         return 2
     except smtplib.SMTPServerDisconnected as e:
         # smtplib turns a read timeout into a disconnect; say which.
@@ -87,6 +120,14 @@ def main():
         return 2
     except smtplib.SMTPResponseException as e:
         print("SMTP CRITICAL - rejected: %d %s" % (e.smtp_code, e.smtp_error))
+        polite_quit(s)
+        return 2
+    except smtplib.SMTPException as e:
+        # login() with no mechanism in common: "No suitable authentication
+        # method found."
+        name = "auth_unsupported" if "authentication" in str(e) else "rejected"
+        print("SMTP CRITICAL - %s: %s" % (name, e))
+        polite_quit(s)
         return 2
     except ssl.SSLCertVerificationError as e:
         print("SMTP CRITICAL - cert_invalid: %s" % e)
