@@ -1,32 +1,26 @@
-/* The --monitor loop (harness/cli/monitor_loop.h): probe, record, print, wait
- * the state's interval, again. The next probe starts only after the last
- * one ended, so a slow server cannot pile up runs. */
+/* The --monitor loop (harness/cli/monitor_loop.h): the monitor engine
+ * (harness/monitor/engine.h) with one monitor, printing a line per test and
+ * ALERT and RECOVERY lines. The engine starts the next test only after the
+ * last one ended, so a slow server cannot pile up runs. */
 #include "harness/cli/monitor_loop.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <uv.h>
 
+#include "harness/monitor/engine.h"
 #include "harness/report/result_json.h"
 #include "probes/monitor.h"
 #include "probes/probe.h"
 #include "probes/result.h"
 
 struct mon {
-  uv_loop_t *loop;
-  const struct mp_probe_opts *opts;
   const struct mp_result_fmt *rf;
-  struct mp_monitor m;
-  unsigned count, done;
-  int json, stopping, ran;
-  uv_timer_t timer;
-  uv_signal_t sigint, sigterm;
+  int json, ran;
+  enum mp_mon_state last;
 };
-
-static void start_probe(struct mon *s);
 
 static void stamp(char *buf, size_t len)
 {
@@ -36,89 +30,38 @@ static void stamp(char *buf, size_t len)
   strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void close_all(struct mon *s)
+static void on_test(void *data, const struct mp_mon_test *t)
 {
-  s->stopping = 1;
-  uv_timer_stop(&s->timer);
-  if (!uv_is_closing((uv_handle_t *)&s->timer)) {
-    uv_close((uv_handle_t *)&s->timer, NULL);
-    uv_close((uv_handle_t *)&s->sigint, NULL);
-    uv_close((uv_handle_t *)&s->sigterm, NULL);
-  }
-}
-
-static void report(struct mon *s, const struct mp_result *r,
-                   enum mp_mon_event ev)
-{
+  struct mon *s = data;
   char when[32];
-  const char *state = mp_mon_state_name(s->m.state);
+  const char *state = mp_mon_state_name(t->state);
+
+  s->ran = 1;
+  s->last = t->state;
   stamp(when, sizeof(when));
   if (s->json) {
-    char *obj = mp_result_to_json(r, 0);
+    char *obj = mp_result_to_json(t->r, 0);
     printf("{\"time\": \"%s\", \"test\": %u, \"state\": \"%s\", \"event\": "
            "%s, \"alerts\": %u, \"failures\": %u, \"result\": %s}\n",
-           when, s->done, state,
-           ev == MP_MON_EV_ALERT      ? "\"alert\""
-           : ev == MP_MON_EV_RECOVERY ? "\"recovery\""
-                                      : "null",
-           s->m.alerts, s->m.failures, obj ? obj : "null");
+           when, t->test, state,
+           t->event == MP_MON_EV_ALERT      ? "\"alert\""
+           : t->event == MP_MON_EV_RECOVERY ? "\"recovery\""
+                                            : "null",
+           t->alert, t->failures, obj ? obj : "null");
     free(obj);
   } else {
     char *line = NULL;
-    mp_result_nagios(r, s->rf, &line);
+    mp_result_nagios(t->r, s->rf, &line);
     printf("%s %-4s %s\n", when, state, line ? line : "(out of memory)");
-    if (ev == MP_MON_EV_ALERT)
-      printf("%s ALERT %u: %u failed tests in a row%s\n", when, s->m.alerts,
-             s->m.failures,
-             s->m.state == MP_MON_LOST ? "; no more alerts (lost)" : "");
-    else if (ev == MP_MON_EV_RECOVERY)
+    if (t->event == MP_MON_EV_ALERT)
+      printf("%s ALERT %u: %u failed tests in a row%s\n", when, t->alert,
+             t->failures,
+             t->state == MP_MON_LOST ? "; no more alerts (lost)" : "");
+    else if (t->event == MP_MON_EV_RECOVERY)
       printf("%s RECOVERY: the server answers again\n", when);
     free(line);
   }
   fflush(stdout);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-  start_probe(t->data);
-}
-
-static void on_result(struct mp_result *r, void *data)
-{
-  struct mon *s = data;
-  s->done++;
-  s->ran = 1;
-  /* A WARNING under --warning/--critical counts as a failed test only
-   * when it is CRITICAL; the state machine knows pass and fail. */
-  int ok = mp_result_nagios_state(r, s->rf) <= 1;
-  enum mp_mon_event ev = mp_monitor_record(&s->m, ok);
-  report(s, r, ev);
-  mp_result_free(r);
-  if (s->stopping || (s->count && s->done >= s->count)) {
-    close_all(s);
-    return;
-  }
-  uv_timer_start(&s->timer, on_timer, mp_monitor_next_ms(&s->m), 0);
-}
-
-static void start_probe(struct mon *s)
-{
-  if (s->stopping)
-    return;
-  if (mp_probe_start(s->loop, s->opts, on_result, s) < 0) {
-    fprintf(stderr, "mailprobe check: the probe did not start\n");
-    close_all(s);
-  }
-}
-
-static void on_signal(uv_signal_t *h, int signum)
-{
-  struct mon *s = h->data;
-  (void)signum;
-  /* The probe under way finishes (its deadline bounds it); no new one. */
-  s->stopping = 1;
-  uv_timer_stop(&s->timer);
-  close_all(s);
 }
 
 int mp_monitor_loop(uv_loop_t *loop, const struct mp_probe_opts *opts,
@@ -126,26 +69,34 @@ int mp_monitor_loop(uv_loop_t *loop, const struct mp_probe_opts *opts,
                     const struct mp_monitor_cfg *cfg, unsigned count, int json)
 {
   struct mon s;
+  struct mp_mon_def def;
+  struct mp_mon_engine_opts eo;
+
   memset(&s, 0, sizeof(s));
-  s.loop = loop;
-  s.opts = opts;
   s.rf = rf;
-  s.count = count;
   s.json = json;
-  mp_monitor_init(&s.m, cfg);
-  uv_timer_init(loop, &s.timer);
-  uv_signal_init(loop, &s.sigint);
-  uv_signal_init(loop, &s.sigterm);
-  s.timer.data = s.sigint.data = s.sigterm.data = &s;
-  uv_signal_start(&s.sigint, on_signal, SIGINT);
-  uv_signal_start(&s.sigterm, on_signal, SIGTERM);
-  uv_unref((uv_handle_t *)&s.sigint);
-  uv_unref((uv_handle_t *)&s.sigterm);
-  start_probe(&s);
-  uv_run(loop, UV_RUN_DEFAULT);
+  memset(&def, 0, sizeof(def));
+  def.name = rf->target ? rf->target : "check";
+  def.target = rf->target;
+  def.opts = *opts;
+  def.rf = *rf;
+  if (cfg)
+    def.timing = *cfg;
+  memset(&eo, 0, sizeof(eo));
+  eo.count = count;
+  eo.signals = 1;
+  eo.on_test = on_test;
+  eo.data = &s;
+  struct mp_mon_engine *e = mp_mon_engine_new(loop, &def, 1, &eo);
+  if (!e || mp_mon_engine_run(e) < 0) {
+    fprintf(stderr, "mailprobe check: the monitor did not start\n");
+    mp_mon_engine_free(e);
+    return 3;
+  }
+  mp_mon_engine_free(e);
   if (!s.ran)
     return 3;
-  switch (s.m.state) {
+  switch (s.last) {
   case MP_MON_UP:
     return 0;
   case MP_MON_WARN:
