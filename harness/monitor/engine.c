@@ -77,6 +77,8 @@ static void check_done(struct mp_mon_engine *e)
     uv_close((uv_handle_t *)&e->sigterm, NULL);
     uv_close((uv_handle_t *)&e->sighup, NULL);
   }
+  if (e->o.on_done)
+    e->o.on_done(e->o.data);
 }
 
 static void stop_mon(struct mon *m)
@@ -354,7 +356,7 @@ static void on_signal(uv_signal_t *h, int signum)
   mp_mon_engine_stop(e);
 }
 
-int mp_mon_engine_run(struct mp_mon_engine *e)
+int mp_mon_engine_start(struct mp_mon_engine *e)
 {
   uint64_t now = mp_now_us();
 
@@ -388,6 +390,14 @@ int mp_mon_engine_run(struct mp_mon_engine *e)
     mp_deadline_set(&m->due, m->due_us);
   }
   check_done(e);
+  return 0;
+}
+
+int mp_mon_engine_run(struct mp_mon_engine *e)
+{
+  int rc = mp_mon_engine_start(e);
+  if (rc < 0)
+    return rc;
   uv_run(e->loop, UV_RUN_DEFAULT);
   return 0;
 }

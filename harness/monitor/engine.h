@@ -85,6 +85,7 @@ struct mp_mon_engine_opts {
   void (*on_test)(void *data, const struct mp_mon_test *t);
   void (*on_action)(void *data, const struct mp_mon_action *a);
   void (*on_hup)(void *data);
+  void (*on_done)(void *data); /* every monitor stopped, nothing runs */
   void *data;
 };
 
@@ -103,7 +104,12 @@ struct mp_monitor *mp_mon_engine_machine(struct mp_mon_engine *e, size_t i);
  * state). */
 unsigned *mp_mon_engine_recoveries(struct mp_mon_engine *e, size_t i);
 
-/* Runs the loop until every monitor stopped (count reached, a signal, or
+/* Starts every monitor on the loop and returns; on_done tells when the
+ * engine is over. 0, or a negative code when nothing could start. */
+int mp_mon_engine_start(struct mp_mon_engine *e);
+
+/* mp_mon_engine_start, then runs the loop until every monitor stopped
+ * (count reached, a signal, or
  * mp_mon_engine_stop) and every test and action under way ended. 0, or a
  * negative code when nothing could start. */
 int mp_mon_engine_run(struct mp_mon_engine *e);
@@ -119,7 +125,8 @@ struct mp_mon_engine_stats {
 void mp_mon_engine_stats(const struct mp_mon_engine *e,
                          struct mp_mon_engine_stats *out);
 
-/* Frees the engine (after mp_mon_engine_run returned). */
+/* Frees the engine: after mp_mon_engine_run returned, or after on_done
+ * returned (never inside it). */
 void mp_mon_engine_free(struct mp_mon_engine *e);
 
 /* "on_alert", "on_recovery", "recovery". */
