@@ -133,6 +133,11 @@ int cy_get_str_valid(struct ctx *x, const char *key, const struct ynode *n,
 int cy_get_int(struct ctx *x, const char *key, const struct ynode *n,
                long long min, long long max, long long *out);
 
+/* A range of numbers from 1 up: "3", "3-8", or "9-" (to the end: *to
+ * becomes UINT_MAX); a plain integer is a range of one. */
+int cy_get_range(struct ctx *x, const char *key, const struct ynode *n,
+                 unsigned *from, unsigned *to);
+
 /* Reads true or false (nothing else). */
 int cy_get_bool(struct ctx *x, const char *key, const struct ynode *n,
                 int *out);

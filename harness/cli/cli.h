@@ -28,4 +28,7 @@ int mp_cli_serve(int argc, char **argv);
  * expects, 1 otherwise, 3 on usage errors. */
 int mp_cli_bench(int argc, char **argv);
 
+/* `mailprobe report HISTORY`: 0, or 3 when the history cannot be read. */
+int mp_cli_report(int argc, char **argv);
+
 #endif

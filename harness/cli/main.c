@@ -27,6 +27,8 @@ static const char usage[] =
     "                      over POP3 or IMAP\n"
     "  bench [WORKLOAD]    probes/s, latency, timeout accuracy and memory\n"
     "                      against in-process fake servers\n"
+    "  report HISTORY      availability, outages, MTTR and latency from a\n"
+    "                      monitor history (text, JSON or HTML)\n"
     "\n"
     "options:\n"
     "  -h, --help          this help; `mailprobe COMMAND --help` for a "
@@ -48,7 +50,7 @@ static const struct {
 } commands[] = {
     {"run", mp_cli_run},     {"check", mp_cli_check},
     {"serve", mp_cli_serve}, {"roundtrip", mp_cli_roundtrip},
-    {"bench", mp_cli_bench},
+    {"bench", mp_cli_bench}, {"report", mp_cli_report},
 };
 
 int main(int argc, char **argv)

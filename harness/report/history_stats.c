@@ -1,0 +1,695 @@
+/* Reading a monitor history (harness/report/history_stats.h). Each line
+ * is read by a small JSON reader that checks the whole line and keeps the
+ * few top-level keys a report needs; a line it cannot read whole is
+ * skipped and counted. */
+#include "harness/report/history_stats.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SUB 128 /* buckets per octave */
+#define NBUCKETS (SUB + 57 * SUB)
+#define CHUNK (1u << 20)
+#define MAX_LINE (1u << 20)
+#define MAX_DEPTH 16
+
+/* ---- the JSON reader ---- */
+
+struct jr {
+  const char *p, *end;
+};
+
+static void ws(struct jr *j)
+{
+  while (j->p < j->end &&
+         (*j->p == ' ' || *j->p == '\t' || *j->p == '\r' || *j->p == '\n'))
+    j->p++;
+}
+
+static int hexval(char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* A string into buf (cut at cap - 1, always NUL-terminated; buf may be
+ * NULL to skip it). \u escapes become UTF-8. */
+static int str(struct jr *j, char *buf, size_t cap)
+{
+  size_t n = 0;
+  if (j->p >= j->end || *j->p != '"')
+    return -1;
+  j->p++;
+  for (;;) {
+    /* The common case: a run of plain bytes. */
+    const char *s = j->p;
+    while (j->p < j->end && *j->p != '"' && *j->p != '\\' &&
+           (unsigned char)*j->p >= 0x20)
+      j->p++;
+    if (buf && n + 1 < cap) {
+      size_t k = (size_t)(j->p - s);
+      if (k > cap - 1 - n)
+        k = cap - 1 - n;
+      memcpy(buf + n, s, k);
+      n += k;
+    }
+    if (j->p >= j->end || (unsigned char)*j->p < 0x20)
+      return -1;
+    if (*j->p == '"') {
+      j->p++;
+      if (buf)
+        buf[n] = '\0';
+      return 0;
+    }
+    /* An escape. */
+    if (j->end - j->p < 2)
+      return -1;
+    char c = j->p[1], out[4];
+    size_t on = 1;
+    j->p += 2;
+    switch (c) {
+    case '"':
+    case '\\':
+    case '/':
+      out[0] = c;
+      break;
+    case 'b':
+      out[0] = '\b';
+      break;
+    case 'f':
+      out[0] = '\f';
+      break;
+    case 'n':
+      out[0] = '\n';
+      break;
+    case 'r':
+      out[0] = '\r';
+      break;
+    case 't':
+      out[0] = '\t';
+      break;
+    case 'u': {
+      if (j->end - j->p < 4)
+        return -1;
+      unsigned cp = 0;
+      for (int i = 0; i < 4; i++) {
+        int h = hexval(j->p[i]);
+        if (h < 0)
+          return -1;
+        cp = cp * 16 + (unsigned)h;
+      }
+      j->p += 4;
+      if (cp < 0x80) {
+        out[0] = (char)cp;
+      } else if (cp < 0x800) {
+        out[0] = (char)(0xc0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        on = 2;
+      } else {
+        out[0] = (char)(0xe0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        on = 3;
+      }
+      break;
+    }
+    default:
+      return -1;
+    }
+    if (buf && n + on < cap) {
+      memcpy(buf + n, out, on);
+      n += on;
+    }
+  }
+}
+
+/* A number; its integer part into *v (may be NULL). */
+static int num(struct jr *j, int64_t *v)
+{
+  int neg = 0, digits = 0;
+  int64_t x = 0;
+  if (j->p < j->end && *j->p == '-') {
+    neg = 1;
+    j->p++;
+  }
+  while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+    if (x < INT64_MAX / 10)
+      x = x * 10 + (*j->p - '0');
+    j->p++;
+    digits++;
+  }
+  if (!digits)
+    return -1;
+  if (j->p < j->end && *j->p == '.') {
+    j->p++;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+      j->p++;
+  }
+  if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+    j->p++;
+    if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+      j->p++;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+      j->p++;
+  }
+  if (v)
+    *v = neg ? -x : x;
+  return 0;
+}
+
+static int word(struct jr *j, const char *w)
+{
+  size_t n = strlen(w);
+  if ((size_t)(j->end - j->p) < n || memcmp(j->p, w, n) != 0)
+    return -1;
+  j->p += n;
+  return 0;
+}
+
+static int skip(struct jr *j, int depth);
+
+/* An object or array, each value through skip. */
+static int skip_container(struct jr *j, int depth, int obj)
+{
+  char close = obj ? '}' : ']';
+  j->p++;
+  ws(j);
+  if (j->p < j->end && *j->p == close) {
+    j->p++;
+    return 0;
+  }
+  for (;;) {
+    ws(j);
+    if (obj) {
+      if (str(j, NULL, 0) < 0)
+        return -1;
+      ws(j);
+      if (j->p >= j->end || *j->p != ':')
+        return -1;
+      j->p++;
+      ws(j);
+    }
+    if (skip(j, depth + 1) < 0)
+      return -1;
+    ws(j);
+    if (j->p >= j->end)
+      return -1;
+    if (*j->p == ',') {
+      j->p++;
+      continue;
+    }
+    if (*j->p == close) {
+      j->p++;
+      return 0;
+    }
+    return -1;
+  }
+}
+
+static int skip(struct jr *j, int depth)
+{
+  if (depth > MAX_DEPTH || j->p >= j->end)
+    return -1;
+  switch (*j->p) {
+  case '"':
+    return str(j, NULL, 0);
+  case '{':
+    return skip_container(j, depth, 1);
+  case '[':
+    return skip_container(j, depth, 0);
+  case 't':
+    return word(j, "true");
+  case 'f':
+    return word(j, "false");
+  case 'n':
+    return word(j, "null");
+  default:
+    return num(j, NULL);
+  }
+}
+
+/* ---- one line ---- */
+
+struct line {
+  int64_t t_ms;
+  char monitor[65];
+  char status[8], error[40], phase[16], event[16], action[16];
+  int has_t, has_failed, failed;
+  int64_t total_us;
+  int64_t timings[MP_PHASE_COUNT];
+};
+
+/* The string value or null of a key: "" for null. */
+static int str_or_null(struct jr *j, char *buf, size_t cap)
+{
+  if (j->p < j->end && *j->p == 'n') {
+    buf[0] = '\0';
+    return word(j, "null");
+  }
+  return str(j, buf, cap);
+}
+
+static int timings(struct jr *j, struct line *l)
+{
+  char key[32];
+  if (j->p >= j->end || *j->p != '{')
+    return skip(j, 1);
+  j->p++;
+  ws(j);
+  if (j->p < j->end && *j->p == '}') {
+    j->p++;
+    return 0;
+  }
+  for (;;) {
+    ws(j);
+    if (str(j, key, sizeof(key)) < 0)
+      return -1;
+    ws(j);
+    if (j->p >= j->end || *j->p != ':')
+      return -1;
+    j->p++;
+    ws(j);
+    int64_t v;
+    if (num(j, &v) < 0)
+      return -1;
+    int ph = mp_phase_from_name(key);
+    if (ph >= 0 && v >= 0)
+      l->timings[ph] = v;
+    ws(j);
+    if (j->p >= j->end)
+      return -1;
+    if (*j->p == ',') {
+      j->p++;
+      continue;
+    }
+    if (*j->p == '}') {
+      j->p++;
+      return 0;
+    }
+    return -1;
+  }
+}
+
+static int parse(const char *s, size_t len, struct line *l)
+{
+  struct jr j = {s, s + len};
+  char key[32];
+
+  memset(l, 0, sizeof(*l));
+  l->total_us = -1;
+  for (int p = 0; p < MP_PHASE_COUNT; p++)
+    l->timings[p] = -1;
+  ws(&j);
+  if (j.p >= j.end || *j.p != '{')
+    return -1;
+  j.p++;
+  for (;;) {
+    ws(&j);
+    if (str(&j, key, sizeof(key)) < 0)
+      return -1;
+    ws(&j);
+    if (j.p >= j.end || *j.p != ':')
+      return -1;
+    j.p++;
+    ws(&j);
+    int rc;
+    if (strcmp(key, "t_ms") == 0) {
+      rc = num(&j, &l->t_ms);
+      l->has_t = 1;
+    } else if (strcmp(key, "monitor") == 0) {
+      rc = str(&j, l->monitor, sizeof(l->monitor));
+    } else if (strcmp(key, "status") == 0) {
+      rc = str(&j, l->status, sizeof(l->status));
+    } else if (strcmp(key, "error") == 0) {
+      rc = str_or_null(&j, l->error, sizeof(l->error));
+    } else if (strcmp(key, "phase") == 0) {
+      rc = str_or_null(&j, l->phase, sizeof(l->phase));
+    } else if (strcmp(key, "event") == 0) {
+      rc = str_or_null(&j, l->event, sizeof(l->event));
+    } else if (strcmp(key, "action") == 0) {
+      rc = str(&j, l->action, sizeof(l->action));
+    } else if (strcmp(key, "failed") == 0) {
+      l->has_failed = 1;
+      l->failed = j.p < j.end && *j.p == 't';
+      rc = skip(&j, 1);
+    } else if (strcmp(key, "total_us") == 0) {
+      rc = num(&j, &l->total_us);
+    } else if (strcmp(key, "timings_us") == 0) {
+      rc = timings(&j, l);
+    } else {
+      rc = skip(&j, 1);
+    }
+    if (rc < 0)
+      return -1;
+    ws(&j);
+    if (j.p >= j.end)
+      return -1;
+    if (*j.p == ',') {
+      j.p++;
+      continue;
+    }
+    if (*j.p != '}')
+      return -1;
+    j.p++;
+    ws(&j);
+    break;
+  }
+  if (j.p != j.end || !l->has_t || !l->monitor[0] || l->t_ms < 0)
+    return -1;
+  if (!l->action[0] && strcmp(l->status, "ok") != 0 &&
+      strcmp(l->status, "fail") != 0)
+    return -1;
+  return 0;
+}
+
+/* ---- the numbers ---- */
+
+static size_t bucket_of(uint64_t v)
+{
+  if (v < SUB)
+    return (size_t)v;
+  int e = 63 - __builtin_clzll(v); /* >= 7 */
+  size_t sub = (size_t)(v >> (e - 7)) - SUB;
+  return SUB + (size_t)(e - 7) * SUB + sub;
+}
+
+/* The middle of bucket b. */
+static uint64_t bucket_value(size_t b)
+{
+  if (b < SUB)
+    return b;
+  size_t e = (b - SUB) / SUB + 7, sub = (b - SUB) % SUB;
+  uint64_t lo = (uint64_t)(SUB + sub) << (e - 7);
+  return lo + ((1ull << (e - 7)) >> 1);
+}
+
+static struct mp_hs_monitor *find_monitor(struct mp_hs *hs, const char *name)
+{
+  /* From the last hit on: a history's lines come in rounds over the
+   * monitors, so the next line's monitor is most often the next one. */
+  size_t last = hs->last_hit;
+  for (size_t k = 0; k < hs->nmons; k++) {
+    size_t i = (last + k) % hs->nmons;
+    if (strcmp(hs->mons[i].name, name) == 0) {
+      hs->last_hit = i;
+      return &hs->mons[i];
+    }
+  }
+  if (hs->nmons == hs->cap_mons) {
+    size_t nc = hs->cap_mons ? hs->cap_mons * 2 : 8;
+    struct mp_hs_monitor *nm = realloc(hs->mons, nc * sizeof(*nm));
+    if (!nm)
+      return NULL;
+    hs->mons = nm;
+    hs->cap_mons = nc;
+  }
+  struct mp_hs_monitor *m = &hs->mons[hs->nmons++];
+  memset(m, 0, sizeof(*m));
+  snprintf(m->name, sizeof(m->name), "%s", name);
+  hs->last_hit = hs->nmons - 1;
+  return m;
+}
+
+static int add_latency(struct mp_hs_monitor *m, int s, int64_t us)
+{
+  if (us < 0)
+    return 0;
+  if (!m->hist[s] && !(m->hist[s] = calloc(NBUCKETS, sizeof(uint32_t))))
+    return -1;
+  m->hist[s][bucket_of((uint64_t)us)]++;
+  m->nlat[s]++;
+  return 0;
+}
+
+static struct mp_hs_day *day_of(struct mp_hs_monitor *m, int64_t day)
+{
+  for (size_t k = m->ndays; k-- > 0;)
+    if (m->days[k].day == day)
+      return &m->days[k];
+  if (m->ndays == m->cap_days) {
+    size_t nc = m->cap_days ? m->cap_days * 2 : 8;
+    struct mp_hs_day *nd = realloc(m->days, nc * sizeof(*nd));
+    if (!nd)
+      return NULL;
+    m->days = nd;
+    m->cap_days = nc;
+  }
+  /* Kept in order of days (a clock set back inserts in the middle). */
+  size_t at = m->ndays;
+  while (at > 0 && m->days[at - 1].day > day)
+    at--;
+  memmove(&m->days[at + 1], &m->days[at], (m->ndays - at) * sizeof(*m->days));
+  m->ndays++;
+  memset(&m->days[at], 0, sizeof(m->days[at]));
+  m->days[at].day = day;
+  return &m->days[at];
+}
+
+static struct mp_hs_outage *new_outage(struct mp_hs_monitor *m)
+{
+  if (m->noutages == m->cap_outages) {
+    size_t nc = m->cap_outages ? m->cap_outages * 2 : 8;
+    struct mp_hs_outage *no = realloc(m->outages, nc * sizeof(*no));
+    if (!no)
+      return NULL;
+    m->outages = no;
+    m->cap_outages = nc;
+  }
+  struct mp_hs_outage *o = &m->outages[m->noutages++];
+  memset(o, 0, sizeof(*o));
+  return o;
+}
+
+static size_t slot_of(const struct mp_hs *hs, uint64_t t)
+{
+  if (t <= hs->from_ms || hs->to_ms <= hs->from_ms)
+    return 0;
+  uint64_t span = hs->to_ms - hs->from_ms + 1;
+  uint64_t s = (t - hs->from_ms) * MP_HS_SLOTS / span;
+  return s >= MP_HS_SLOTS ? MP_HS_SLOTS - 1 : (size_t)s;
+}
+
+int mp_hs_line(struct mp_hs *hs, const struct mp_hs_opts *o, const char *s,
+               size_t len)
+{
+  struct line l;
+
+  hs->lines++;
+  if (parse(s, len, &l) < 0) {
+    hs->skipped++;
+    return -1;
+  }
+  if ((o->since_ms && (uint64_t)l.t_ms < o->since_ms) ||
+      (o->monitor && strcmp(o->monitor, l.monitor) != 0))
+    return 0;
+  struct mp_hs_monitor *m = find_monitor(hs, l.monitor);
+  if (!m)
+    return -2;
+  hs->used++;
+  uint64_t t = (uint64_t)l.t_ms;
+  if (!m->first_ms || t < m->first_ms)
+    m->first_ms = t;
+  if (t > m->last_ms)
+    m->last_ms = t;
+  if (l.action[0]) {
+    m->actions++;
+    if (l.has_failed && l.failed)
+      m->actions_failed++;
+    return 1;
+  }
+  int ok = strcmp(l.status, "ok") == 0;
+  struct mp_hs_day *d = day_of(m, l.t_ms / 86400000);
+  if (!d)
+    return -2;
+  m->tests++;
+  d->tests++;
+  struct mp_hs_slot *sl = &m->slots[slot_of(hs, t)];
+  sl->tests++;
+  if (ok) {
+    m->ok++;
+    d->ok++;
+    sl->ok++;
+    if (m->in_outage) {
+      m->outages[m->noutages - 1].end_ms = t;
+      m->in_outage = 0;
+    }
+  } else {
+    if (!m->in_outage) {
+      struct mp_hs_outage *out = new_outage(m);
+      if (!out)
+        return -2;
+      out->start_ms = t;
+      snprintf(out->cause, sizeof(out->cause), "%s in %s",
+               l.error[0] ? l.error : "failed", l.phase[0] ? l.phase : "?");
+      m->in_outage = 1;
+    }
+    m->outages[m->noutages - 1].tests++;
+  }
+  if (strcmp(l.event, "alert") == 0) {
+    m->alerts++;
+    if (m->in_outage)
+      m->outages[m->noutages - 1].alerted = 1;
+  } else if (strcmp(l.event, "recovery") == 0) {
+    m->recoveries++;
+  }
+  /* Latency counts for tests that passed: a failed test's time is the
+   * time to fail, not the server's speed. */
+  if (ok) {
+    for (int p = 0; p < MP_PHASE_COUNT; p++)
+      if (l.timings[p] >= 0) {
+        if (add_latency(m, p, l.timings[p]) < 0)
+          return -2;
+        sl->lat_sum_us[p] += (uint64_t)l.timings[p];
+        sl->lat_n[p]++;
+      }
+    if (l.total_us >= 0) {
+      if (add_latency(m, MP_HS_TOTAL, l.total_us) < 0)
+        return -2;
+      sl->lat_sum_us[MP_HS_TOTAL] += (uint64_t)l.total_us;
+      sl->lat_n[MP_HS_TOTAL]++;
+    }
+  }
+  return 1;
+}
+
+/* The time of the first and the last whole line, for the charts' period
+ * (the file is in time order, give or take a clock step). */
+static void period(FILE *f, struct mp_hs *hs)
+{
+  char buf[8192];
+  struct line l;
+  long end;
+
+  if (fseek(f, 0, SEEK_SET) != 0)
+    return;
+  while (fgets(buf, sizeof(buf), f)) {
+    size_t n = strcspn(buf, "\n");
+    if (parse(buf, n, &l) == 0) {
+      hs->from_ms = (uint64_t)l.t_ms;
+      break;
+    }
+  }
+  if (fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0)
+    return;
+  long start = end > 65536 ? end - 65536 : 0;
+  if (fseek(f, start, SEEK_SET) != 0)
+    return;
+  if (start > 0 && !fgets(buf, sizeof(buf), f)) /* a partial first line */
+    return;
+  while (fgets(buf, sizeof(buf), f)) {
+    size_t n = strcspn(buf, "\n");
+    if (parse(buf, n, &l) == 0 && (uint64_t)l.t_ms > hs->to_ms)
+      hs->to_ms = (uint64_t)l.t_ms;
+  }
+  fseek(f, 0, SEEK_SET);
+}
+
+int mp_hs_read(FILE *f, const struct mp_hs_opts *o, struct mp_hs *hs, char *err,
+               size_t len)
+{
+  memset(hs, 0, sizeof(*hs));
+  hs->from_ms = o->from_ms;
+  hs->to_ms = o->to_ms;
+  if (!o->from_ms && !o->to_ms)
+    period(f, hs);
+  if (o->since_ms > hs->from_ms)
+    hs->from_ms = o->since_ms;
+
+  char *buf = malloc(CHUNK + MAX_LINE);
+  size_t have = 0;
+  int rc = 0;
+  if (!buf) {
+    snprintf(err, len, "out of memory");
+    return -1;
+  }
+  for (;;) {
+    size_t got = fread(buf + have, 1, CHUNK, f);
+    have += got;
+    char *p = buf, *end = buf + have, *nl;
+    while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+      if (mp_hs_line(hs, o, p, (size_t)(nl - p)) == -2) {
+        snprintf(err, len, "out of memory");
+        rc = -1;
+        goto out;
+      }
+      p = nl + 1;
+    }
+    have = (size_t)(end - p);
+    if (got == 0) {
+      /* A last line without its newline was cut by a crash. */
+      if (have) {
+        hs->lines++;
+        hs->skipped++;
+      }
+      break;
+    }
+    if (have >= MAX_LINE) {
+      /* Longer than any line we write: skip up to the next newline. */
+      hs->lines++;
+      hs->skipped++;
+      int c;
+      while ((c = fgetc(f)) != EOF && c != '\n')
+        ;
+      have = 0;
+      continue;
+    }
+    memmove(buf, p, have);
+  }
+  if (ferror(f)) {
+    snprintf(err, len, "read error");
+    rc = -1;
+  }
+out:
+  free(buf);
+  return rc;
+}
+
+int64_t mp_hs_percentile(const struct mp_hs_monitor *m, int s, double p)
+{
+  if (s < 0 || s >= MP_HS_SERIES || !m->nlat[s])
+    return -1;
+  uint64_t rank = (uint64_t)(p / 100.0 * (double)m->nlat[s] + 0.999999);
+  if (rank < 1)
+    rank = 1;
+  uint64_t seen = 0;
+  for (size_t b = 0; b < NBUCKETS; b++) {
+    seen += m->hist[s][b];
+    if (seen >= rank)
+      return (int64_t)bucket_value(b);
+  }
+  return -1;
+}
+
+int64_t mp_hs_mttr_ms(const struct mp_hs_monitor *m)
+{
+  uint64_t sum = 0, n = 0;
+  for (size_t i = 0; i < m->noutages; i++)
+    if (m->outages[i].end_ms) {
+      sum += m->outages[i].end_ms - m->outages[i].start_ms;
+      n++;
+    }
+  return n ? (int64_t)(sum / n) : -1;
+}
+
+const char *mp_hs_series_name(int s)
+{
+  return s == MP_HS_TOTAL ? "total" : mp_phase_name((enum mp_phase)s);
+}
+
+void mp_hs_free(struct mp_hs *hs)
+{
+  for (size_t i = 0; i < hs->nmons; i++) {
+    struct mp_hs_monitor *m = &hs->mons[i];
+    free(m->outages);
+    free(m->days);
+    for (int s = 0; s < MP_HS_SERIES; s++)
+      free(m->hist[s]);
+  }
+  free(hs->mons);
+  memset(hs, 0, sizeof(*hs));
+}
