@@ -67,8 +67,10 @@ static int parse_required(struct ctx *x, const struct ynode *root,
 static int parse_root(struct ctx *x, const struct ynode *root,
                       struct mp_case *c)
 {
-  static const char *const keys[] = {"name",  "description", "tags", "servers",
-                                     "probe", "expect",      NULL};
+  static const char *const keys[] = {
+      "name",   "description", "tags",     "servers",
+      "probe",  "expect",      "monitor",  "monitors",
+      NULL};
   const struct ynode *v;
   int got;
 
@@ -94,6 +96,25 @@ static int parse_root(struct ctx *x, const struct ynode *root,
     return -1;
   if ((v = cy_get(root, "servers")) != NULL && cy_parse_servers(x, v, c) < 0)
     return -1;
+  const char *mon_key = cy_get(root, "monitor")    ? "monitor"
+                        : cy_get(root, "monitors") ? "monitors"
+                                                   : NULL;
+  if (mon_key) {
+    /* A monitor case: its monitors instead of probe:. */
+    if ((v = cy_get(root, "probe")) != NULL)
+      return cy_fail(x, v,
+                     "probe: and %s: do not go together (a monitor's "
+                     "check is its check:)",
+                     mon_key);
+    if (cy_get(root, "monitor") && cy_get(root, "monitors"))
+      return cy_fail(x, cy_get(root, "monitors"),
+                     "monitor: and monitors: do not go together");
+    if (parse_required(x, root, mon_key, cy_parse_monitors, c,
+                       "the monitors to run") < 0)
+      return -1;
+    return parse_required(x, root, "expect", cy_parse_monitor_expect, c,
+                          "what the monitors must do");
+  }
   if (parse_required(x, root, "probe", cy_parse_probe, c, "what to run") < 0)
     return -1;
   return parse_required(x, root, "expect", cy_parse_expect, c,
@@ -202,8 +223,7 @@ int mp_case_load(const char *path, struct mp_case **out, char *err,
   return rc;
 }
 
-/* What a probe description owns (not the struct itself). */
-static void free_probe(struct mp_case_probe *p)
+void cy_free_probe(struct mp_case_probe *p)
 {
   free(p->server);
   free(p->target);
@@ -220,8 +240,8 @@ static void free_probe(struct mp_case_probe *p)
   }
   free(p->hosts);
   if (p->rt != NULL) {
-    free_probe(&p->rt->send);
-    free_probe(&p->rt->fetch);
+    cy_free_probe(&p->rt->send);
+    cy_free_probe(&p->rt->fetch);
     free(p->rt->from);
     free(p->rt->to);
     free(p->rt->subject);
@@ -270,7 +290,8 @@ void mp_case_free(struct mp_case *c)
     free(c->mail[i].data);
   }
   free(c->mail);
-  free_probe(&c->probe);
+  cy_free_probe(&c->probe);
+  cy_free_monitors(c);
   free_expect(&c->expect);
   free(c);
 }

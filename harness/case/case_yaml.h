@@ -196,6 +196,21 @@ void cy_expect_init(struct mp_case_expect *e);
 int cy_parse_expect(struct ctx *x, const struct ynode *kn,
                     const struct ynode *n, struct mp_case *c);
 
+/* Frees what a probe description owns (not the struct itself). */
+void cy_free_probe(struct mp_case_probe *p);
+
+/* monitor: (kn names it) or monitors: into c->monitors
+ * (harness/case/case_monitor.c). */
+int cy_parse_monitors(struct ctx *x, const struct ynode *kn,
+                      const struct ynode *n, struct mp_case *c);
+
+/* expect: of a monitor case into c->expect_monitors. */
+int cy_parse_monitor_expect(struct ctx *x, const struct ynode *kn,
+                            const struct ynode *n, struct mp_case *c);
+
+/* Frees a case's monitors and their expectations. */
+void cy_free_monitors(struct mp_case *c);
+
 /* smtp, pop3, imap as enum mp_fake_proto. */
 extern const struct nv cy_proto_names[];
 

@@ -227,7 +227,8 @@ static void on_result(struct mp_result *r, void *data)
     m->recoveries = 0;
   mp_result_free(r);
 
-  if (e->stopping || (e->o.count && m->tests >= e->o.count)) {
+  unsigned count = m->def->count ? m->def->count : e->o.count;
+  if (e->stopping || (count && m->tests >= count)) {
     stop_mon(m);
   } else {
     m->due_us = mp_now_us() + mp_monitor_next_ms(&m->m) * 1000u;

@@ -45,6 +45,7 @@ struct mp_mon_def {
   char *const *argv[MP_ACT_KINDS]; /* NULL-terminated commands, or NULL */
   unsigned recovery_runs;          /* recovery commands per outage; 0: 1 */
   uint64_t action_timeout_ms;      /* 0: MP_ACTION_DEFAULT_TIMEOUT_MS */
+  unsigned count; /* tests, then this monitor stops; 0: the engine's */
 };
 
 /* One test as it ended. */

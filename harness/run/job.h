@@ -18,6 +18,7 @@ struct mp_ca;
 struct mp_fake_server;
 struct mp_mailstore;
 struct mp_result;
+struct mon_run;
 
 /* How often the grace polls whether the servers caught up with the probe. */
 #define GRACE_POLL_MS 5
@@ -71,6 +72,7 @@ struct job {
   char host2[256];
   unsigned runs_done;
   int kept_bad_run;
+  struct mon_run *mon; /* a monitor case's monitors (monitor_run.c) */
   int probe_pending;
   int abandoned;
   int finished;
@@ -117,6 +119,10 @@ void mp_job_check_servers(struct job *j);
 int mp_job_servers_caught_up(const struct job *j, struct mp_fake_server *s,
                              const char *last);
 void mp_job_check_mailboxes(struct job *j);
+
+/* monitor_run.c: runs a monitor case's monitors on the job's loop (the
+ * servers run already), compares what they did and stops the servers. */
+void mp_job_mon_start(struct job *j);
 
 /* roundtrip_run.c: fills a roundtrip case's options and starts its first
  * run (the servers run already). */

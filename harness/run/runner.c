@@ -453,6 +453,10 @@ static void job_start(struct job *j)
       }
     }
   }
+  if (c->nmonitors) {
+    mp_job_mon_start(j);
+    return;
+  }
   if (c->probe.type == MP_CASE_ROUNDTRIP) {
     if (!c->probe.rt) {
       mp_job_diff(j, "probe: a roundtrip without send and fetch");
