@@ -41,7 +41,7 @@ static int get_command(struct ctx *x, const char *key, const struct ynode *n,
       return -1;
     if (!s)
       return cy_fail(x, n, "%s: a map holds shell: \"command line\"", key);
-    char *line;
+    char *line = NULL;
     if (cy_get_str(x, "shell", s, 1, &line) < 0)
       return -1;
     if (cy_strv_push(x, &v, &nv, "/bin/sh", 7) < 0 ||
@@ -323,7 +323,7 @@ static int get_action(struct ctx *x, const struct ynode *n,
     if (cy_want_map(x, "env", v) < 0 || cy_check_keys(x, v, "env", NULL) < 0)
       return -1;
     for (size_t i = 0; i < v->nkids; i += 2) {
-      char *val, *pair;
+      char *val = NULL, *pair;
       if (cy_get_str(x, v->kids[i]->str, v->kids[i + 1], 0, &val) < 0)
         return -1;
       size_t kl = strlen(v->kids[i]->str), vl = strlen(val);
