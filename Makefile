@@ -3,7 +3,7 @@
 
 BUILD ?= build
 CC ?= cc
-PKGS := libuv openssl yaml-0.1 libcares libgsasl
+PKGS := libuv openssl yaml-0.1 libcares libgsasl libh2o libcrypt
 PREFIX ?= /usr/local
 DESTDIR ?=
 

@@ -5,6 +5,7 @@
  * and roundtrip share). URLs and
  * host:port are tested in check_target.c. */
 #include "harness/report/report.h"
+#include "harness/config/secret.h"
 
 #include <check.h>
 #include <stdint.h>

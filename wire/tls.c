@@ -306,6 +306,42 @@ fail:
   return NULL;
 }
 
+int mp_tls_ctx_server_tune(struct mp_tls_ctx *ctx,
+                           const struct mp_tls_server_opts *o, char *err,
+                           size_t errlen)
+{
+  SSL_CTX *sctx = ctx->ssl_ctx;
+  ERR_clear_error();
+  if (o->min_version != 0 &&
+      SSL_CTX_set_min_proto_version(sctx, o->min_version) != 1)
+    goto fail;
+  if (o->max_version != 0 &&
+      SSL_CTX_set_max_proto_version(sctx, o->max_version) != 1)
+    goto fail;
+  if (o->client_cert != 0) {
+    if (o->client_ca_pem == NULL) {
+      copy_str(err, errlen, "client certificates need a CA to verify them");
+      return -1;
+    }
+    if (load_ca_pem(sctx, o->client_ca_pem, err, errlen) < 0)
+      return -1;
+    SSL_CTX_set_verify(
+        sctx,
+        SSL_VERIFY_PEER |
+            (o->client_cert == 2 ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+        NULL);
+  }
+  return 0;
+fail:
+  take_errors(err, errlen, "cannot set the TLS versions");
+  return -1;
+}
+
+struct ssl_ctx_st *mp_tls_ctx_ssl(struct mp_tls_ctx *ctx)
+{
+  return ctx->ssl_ctx;
+}
+
 /* Takes a reference. */
 void mp_tls_ctx_ref(struct mp_tls_ctx *ctx)
 {

@@ -40,6 +40,27 @@ struct mp_tls_ctx *mp_tls_ctx_client(const struct mp_tls_client_opts *opts,
 struct mp_tls_ctx *mp_tls_ctx_server(const char *cert_pem, const char *key_pem,
                                      char *err, size_t errlen);
 
+/* What a server context asks of clients and allows, beyond its
+ * certificate (Prometheus' web config: client_auth_type, client_ca_file,
+ * min_version, max_version). */
+struct mp_tls_server_opts {
+  const char *client_ca_pem; /* trust for client certificates, or NULL */
+  int client_cert;           /* 0 none asked, 1 verified if given,
+                                2 required and verified */
+  int min_version;           /* 0x0303 TLS 1.2, 0x0304 TLS 1.3; 0: 1.2 */
+  int max_version;           /* 0: the newest */
+};
+
+/* Applies o to a server context. 0 or -1 with a reason in err. */
+int mp_tls_ctx_server_tune(struct mp_tls_ctx *ctx,
+                           const struct mp_tls_server_opts *o, char *err,
+                           size_t errlen);
+
+/* The OpenSSL SSL_CTX under a context, for a library that runs TLS on
+ * its own sockets with it (H2O, harness/http/); it lives as long as the
+ * context. */
+struct ssl_ctx_st *mp_tls_ctx_ssl(struct mp_tls_ctx *ctx);
+
 /* Contexts are reference counted; a session holds a reference. */
 void mp_tls_ctx_ref(struct mp_tls_ctx *ctx);
 void mp_tls_ctx_unref(struct mp_tls_ctx *ctx);

@@ -167,68 +167,30 @@ int mp_case_parse(const char *buf, size_t len, const char *name,
 int mp_case_load(const char *path, struct mp_case **out, char *err,
                  size_t errlen)
 {
-  struct stat st;
   char *buf;
-  size_t len = 0;
-  int fd, rc;
+  size_t len;
+  int rc;
 
   *out = NULL;
-  /* O_NONBLOCK: opening a FIFO with no writer would wait forever; it is
-   * refused below as not a regular file (reads of files do not block). */
-  fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0 || fstat(fd, &st) < 0) {
-    snprintf(err, errlen, "%s: cannot open the case file: %s", path,
-             strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    return MP_E_PROTOCOL_ERROR;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    snprintf(err, errlen, "%s: not a regular file", path);
-    close(fd);
-    return MP_E_PROTOCOL_ERROR;
-  }
-  if (st.st_size > MP_CASE_MAX_BYTES) {
-    snprintf(err, errlen,
-             "%s:1:1: the file is larger than 1 MiB (%lld bytes); a case "
-             "file is a few dozen lines",
-             path, (long long)st.st_size);
-    close(fd);
-    return MP_E_PROTOCOL_ERROR;
-  }
-  /* One byte more than the limit, to notice a file that grew. */
-  buf = malloc(MP_CASE_MAX_BYTES + 1);
-  if (buf == NULL) {
-    snprintf(err, errlen, "%s: out of memory", path);
-    close(fd);
-    return MP_E_NO_RESOURCES;
-  }
-  for (;;) {
-    ssize_t n = read(fd, buf + len, MP_CASE_MAX_BYTES + 1 - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      snprintf(err, errlen, "%s: cannot read the case file: %s", path,
-               strerror(errno));
-      free(buf);
-      close(fd);
-      return MP_E_PROTOCOL_ERROR;
-    }
-    if (n == 0 || (len += (size_t)n) > MP_CASE_MAX_BYTES)
-      break;
-  }
-  close(fd);
+  rc = cy_read_file(path, MP_CASE_MAX_BYTES, "case file", &buf, &len, err,
+                    errlen);
+  if (rc < 0)
+    return rc;
   rc = mp_case_parse(buf, len, path, out, err, errlen);
   free(buf);
   return rc;
 }
 
-void cy_free_probe(struct mp_case_probe *p)
+void mp_case_probe_free(struct mp_case_probe *p)
 {
   free(p->server);
   free(p->target);
   free(p->user);
+  if (p->password != NULL)
+    memset(p->password, 0, strlen(p->password));
   free(p->password);
+  free(p->password_file);
+  free(p->password_env);
   free(p->helo);
   free(p->servername);
   free(p->cafile);
@@ -240,8 +202,9 @@ void cy_free_probe(struct mp_case_probe *p)
   }
   free(p->hosts);
   if (p->rt != NULL) {
-    cy_free_probe(&p->rt->send);
-    cy_free_probe(&p->rt->fetch);
+    mp_case_probe_free(&p->rt->send);
+    mp_case_probe_free(&p->rt->fetch);
+    free(p->rt->state_file);
     free(p->rt->from);
     free(p->rt->to);
     free(p->rt->subject);
@@ -290,7 +253,7 @@ void mp_case_free(struct mp_case *c)
     free(c->mail[i].data);
   }
   free(c->mail);
-  cy_free_probe(&c->probe);
+  mp_case_probe_free(&c->probe);
   cy_free_monitors(c);
   free_expect(&c->expect);
   free(c);

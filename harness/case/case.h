@@ -110,6 +110,10 @@ struct mp_case_probe {
    * host, port, servername and ca_pem for a fake server. */
   struct mp_probe_opts opts;
   char *user, *password, *helo, *servername, *cafile; /* owned copies */
+  /* A config module (harness/config/module.h) names where the password
+   * is, never the password: a file (relative to the config file) or an
+   * environment variable; the loader reads it into password. */
+  char *password_file, *password_env;
   char *host;                /* target's host (opts.host points here) */
   char *dns_server;          /* opts.dns.server points here */
   struct mp_host_map *hosts; /* opts.dns.hosts points here; each ip and
@@ -136,6 +140,8 @@ struct mp_case_rt {
   int mode;                   /* enum mp_rt_mode */
   unsigned runs;              /* round trips in sequence, >= 1 */
   uint64_t interval_ms;       /* pause between two runs */
+  char *state_file;           /* config modules, mode previous: the file
+                                 that remembers a run happened */
 };
 
 /* A message put into a mailbox before the servers start (servers.NAME.
@@ -231,6 +237,9 @@ int mp_case_parse(const char *buf, size_t len, const char *name,
 
 /* Frees the case and everything it owns (NULL is fine). */
 void mp_case_free(struct mp_case *c);
+
+/* Frees what a probe description owns (not the struct itself). */
+void mp_case_probe_free(struct mp_case_probe *p);
 
 /* The index of the server named name in c->servers, or -1. */
 int mp_case_find_server(const struct mp_case *c, const char *name);

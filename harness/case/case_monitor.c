@@ -456,7 +456,7 @@ void cy_free_monitors(struct mp_case *c)
   for (size_t i = 0; i < c->nmonitors; i++) {
     struct mp_case_monitor *m = &c->monitors[i];
     free(m->name);
-    cy_free_probe(&m->check);
+    mp_case_probe_free(&m->check);
     for (int k = 0; k < 3; k++)
       free_argv(m->argv[k]);
   }

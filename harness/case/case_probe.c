@@ -17,6 +17,7 @@
 #include "wire/cert.h"
 #include "wire/errors.h"
 #include "wire/sasl.h"
+#include "probes/roundtrip.h"
 
 static const struct nv probe_type_names[] = {{"smtp", MP_CASE_SMTP},
                                              {"pop3", MP_CASE_POP3},
@@ -312,6 +313,77 @@ int cy_in_list(const char *s, const char *const *list)
   return 0;
 }
 
+/* Keys a config module adds to each map of the probe format. */
+static const char *const module_endpoint_keys[] = {"password_file",
+                                                   "password_env", NULL};
+static const char *const module_rt_keys[] = {"state_file", NULL};
+
+/* cy_check_keys over keys, plus extra when parsing a module. */
+static int check_keys(struct ctx *x, const struct ynode *n, const char *where,
+                      const char *const *keys, const char *const *extra)
+{
+  const char *all[48];
+  size_t k = 0;
+  for (; keys[k] != NULL && k < 40; k++)
+    all[k] = keys[k];
+  for (size_t i = 0; x->module && extra != NULL && extra[i] != NULL && k < 47;
+       i++)
+    all[k++] = extra[i];
+  all[k] = NULL;
+  return cy_check_keys(x, n, where, all);
+}
+
+/* In a module, keys that belong to cases only are refused with the
+ * reason: a module has no fake servers, no password and runs once per
+ * scrape or check. */
+static int refuse_case_keys(struct ctx *x, const struct ynode *n)
+{
+  const struct ynode *v;
+  if (!x->module)
+    return 0;
+  if ((v = cy_get(n, "server")) != NULL)
+    return cy_fail(x, v,
+                   "'server' names a fake server of a case; a module takes "
+                   "'target' (or none: the caller gives the target)");
+  if ((v = cy_get(n, "password")) != NULL)
+    return cy_fail(x, v,
+                   "a module never holds a password: use password_file or "
+                   "password_env");
+  for (size_t i = 0; i < n->nkids; i += 2) {
+    const struct ynode *k = n->kids[i];
+    if (k->kind == Y_SCALAR &&
+        (strcmp(k->str, "runs") == 0 || strcmp(k->str, "interval") == 0))
+      return cy_fail(x, k,
+                     "'%s' is for cases; a module's round trip runs once "
+                     "per check",
+                     k->str);
+  }
+  return 0;
+}
+
+/* A module's password_file or password_env (one of them, with user). */
+static int get_password_source(struct ctx *x, const struct ynode *n,
+                               struct mp_case_probe *p)
+{
+  const struct ynode *f = cy_get(n, "password_file");
+  const struct ynode *e = cy_get(n, "password_env");
+  if (f != NULL && e != NULL)
+    return cy_fail(x, e, "give 'password_file' or 'password_env', not both");
+  if ((f != NULL || e != NULL) && p->user == NULL)
+    return cy_fail(x, f ? f : e, "'%s' without 'user'",
+                   f ? "password_file" : "password_env");
+  if (f != NULL)
+    return get_path(x, "password_file", f, &p->password_file);
+  if (e != NULL)
+    return cy_get_str(x, "password_env", e, 0, &p->password_env);
+  if (p->user != NULL)
+    return cy_fail(x, cy_get(n, "user"),
+                   "user '%s' has no password: add 'password_file' or "
+                   "'password_env'",
+                   p->user);
+  return 0;
+}
+
 /* Which server and how: server or target, tls, port, user, password,
  * auth, servername, helo. where names the map in messages ("probe",
  * "probe.fetch"); kn is its key (for "missing" messages). p->type is
@@ -328,7 +400,7 @@ static int parse_endpoint(struct ctx *x, const struct ynode *kn,
   tgt = cy_get(n, "target");
   if (srv != NULL && tgt != NULL)
     return cy_fail(x, tgt, "%s: give 'server' or 'target', not both", where);
-  if (srv == NULL && tgt == NULL)
+  if (srv == NULL && tgt == NULL && !x->module)
     return cy_fail(x, kn,
                    "%s: missing required key 'server' (a name under "
                    "servers) or 'target' (host:port)",
@@ -337,7 +409,7 @@ static int parse_endpoint(struct ctx *x, const struct ynode *kn,
     if (cy_server_ref(x, c, srv, "server") < 0 ||
         cy_get_str(x, "server", srv, 0, &p->server) < 0)
       return -1;
-  } else if (get_target(x, tgt, p) < 0) {
+  } else if (tgt != NULL && get_target(x, tgt, p) < 0) {
     return -1;
   }
   p->opts.tls = MP_TLSMODE_AUTO;
@@ -363,7 +435,10 @@ static int parse_endpoint(struct ctx *x, const struct ynode *kn,
       return -1;
     p->opts.user = p->user;
   }
-  if ((v = cy_get(n, "password")) != NULL) {
+  if (x->module) {
+    if (get_password_source(x, n, p) < 0)
+      return -1;
+  } else if ((v = cy_get(n, "password")) != NULL) {
     if (p->user == NULL)
       return cy_fail(x, v, "'password' without 'user'");
     if (cy_get_str(x, "password", v, 0, &p->password) < 0)
@@ -473,14 +548,16 @@ static int parse_half(struct ctx *x, const struct ynode *kn,
       "insecure", "servername", "cafile", "dns",     NULL};
   struct mp_case_rt *rt = c->probe.rt;
   struct mp_case_probe *p = fetch ? &rt->fetch : &rt->send;
-  const char *where = fetch ? "probe.fetch" : "probe.send";
+  const char *where = x->module ? (fetch ? "fetch" : "send")
+                                : (fetch ? "probe.fetch" : "probe.send");
   const struct ynode *v, *srv;
   const struct mp_fake_config *s = NULL;
   int e;
 
   p->line = kn->line;
-  if (cy_want_map(x, kn->str, n) < 0 ||
-      cy_check_keys(x, n, where, fetch ? fetch_keys : send_keys) < 0)
+  if (cy_want_map(x, kn->str, n) < 0 || refuse_case_keys(x, n) < 0 ||
+      check_keys(x, n, where, fetch ? fetch_keys : send_keys,
+                 module_endpoint_keys) < 0)
     return -1;
   srv = cy_get(n, "server");
   if (srv != NULL && cy_server_ref(x, c, srv, "server") < 0)
@@ -505,9 +582,8 @@ static int parse_half(struct ctx *x, const struct ynode *kn,
                    "server (or say type: pop3 or imap)",
                    s->name);
   } else {
-    return cy_fail(x, kn,
-                   "probe.fetch: give 'type' (pop3 or imap) with a "
-                   "target");
+    return cy_fail(x, kn, "%s: give 'type' (pop3 or imap)%s", where,
+                   x->module ? "" : " with a target");
   }
   p->opts.proto = p->type == MP_CASE_SMTP   ? MP_PROTO_SMTP
                   : p->type == MP_CASE_POP3 ? MP_PROTO_POP3
@@ -516,8 +592,9 @@ static int parse_half(struct ctx *x, const struct ynode *kn,
     return -1;
   if (fetch && p->user == NULL)
     return cy_fail(x, kn,
-                   "probe.fetch: missing required key 'user' (the mailbox "
-                   "to log into)");
+                   "%s: missing required key 'user' (the mailbox to log "
+                   "into)",
+                   where);
   inherit(p, n, &c->probe);
   return 0;
 }
@@ -567,7 +644,9 @@ static int parse_roundtrip(struct ctx *x, const struct ynode *kn,
                      "'%s' goes under send: or fetch: in a roundtrip probe",
                      cy_shown(x, k));
   }
-  if (cy_check_keys(x, n, "probe", keys) < 0)
+  if (refuse_case_keys(x, n) < 0 ||
+      check_keys(x, n, x->module ? "module" : "probe", keys, module_rt_keys) <
+          0)
     return -1;
   rt = p->rt = calloc(1, sizeof *rt);
   if (rt == NULL)
@@ -609,6 +688,16 @@ static int parse_roundtrip(struct ctx *x, const struct ynode *kn,
   if (cy_opt_enum(x, n, "mode", rt_mode_names, (int)rt->mode, &e) < 0)
     return -1;
   rt->mode = e;
+  if ((v = cy_get(n, "state_file")) != NULL) {
+    if (rt->mode != MP_RT_PREVIOUS)
+      return cy_fail(x, v, "'state_file' goes with mode: previous");
+    if (get_path(x, "state_file", v, &rt->state_file) < 0)
+      return -1;
+  } else if (x->module && rt->mode == MP_RT_PREVIOUS) {
+    return cy_fail(x, cy_get(n, "mode"),
+                   "mode: previous needs 'state_file' (it remembers that a "
+                   "run happened)");
+  }
   if ((v = cy_get(n, "runs")) != NULL) {
     if (cy_get_int(x, "runs", v, 1, 1000, &runs) < 0)
       return -1;
@@ -642,8 +731,9 @@ int cy_parse_probe(struct ctx *x, const struct ynode *kn, const struct ynode *n,
     return -1;
   if ((v = cy_get(n, "type")) == NULL)
     return cy_fail(x, kn,
-                   "probe: missing required key 'type' (smtp, pop3, "
-                   "imap or roundtrip)");
+                   "%s: missing required key 'type' (smtp, pop3, "
+                   "imap or roundtrip)",
+                   x->module ? "module" : "probe");
   if (cy_get_enum(x, "type", v, probe_type_names, &e) < 0)
     return -1;
   p->type = (enum mp_case_probe_type)e;
@@ -655,7 +745,9 @@ int cy_parse_probe(struct ctx *x, const struct ynode *kn, const struct ynode *n,
       return cy_fail(x, k, "'%s' is for roundtrip probes (type: roundtrip)",
                      cy_shown(x, k));
   }
-  if (cy_check_keys(x, n, "probe", keys) < 0)
+  if (refuse_case_keys(x, n) < 0 ||
+      check_keys(x, n, x->module ? "module" : "probe", keys,
+                 module_endpoint_keys) < 0)
     return -1;
   p->opts.proto = p->type == MP_CASE_POP3   ? MP_PROTO_POP3
                   : p->type == MP_CASE_IMAP ? MP_PROTO_IMAP
@@ -664,4 +756,18 @@ int cy_parse_probe(struct ctx *x, const struct ynode *kn, const struct ynode *n,
       parse_settings(x, n, p) < 0)
     return -1;
   return 0;
+}
+
+int cy_parse_module_probe(struct ctx *x, const struct ynode *kn,
+                          const struct ynode *n, struct mp_case_probe *p)
+{
+  struct mp_case c;
+  int rc;
+
+  memset(&c, 0, sizeof c);
+  x->module = 1;
+  rc = cy_parse_probe(x, kn, n, &c);
+  x->module = 0;
+  *p = c.probe;
+  return rc;
 }

@@ -790,3 +790,66 @@ const struct nv cy_proto_names[] = {{"smtp", MP_FAKE_SMTP},
                                     {"pop3", MP_FAKE_POP3},
                                     {"imap", MP_FAKE_IMAP},
                                     {NULL, 0}};
+
+int cy_read_file(const char *path, size_t max, const char *what, char **out,
+                 size_t *outlen, char *err, size_t errlen)
+{
+  struct stat st;
+  char *buf;
+  size_t len = 0;
+  int fd;
+
+  *out = NULL;
+  *outlen = 0;
+  /* O_NONBLOCK: opening a FIFO with no writer would wait forever; it is
+   * refused below as not a regular file (reads of files do not block). */
+  fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0 || fstat(fd, &st) < 0) {
+    snprintf(err, errlen, "%s: cannot open the %s: %s", path, what,
+             strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return MP_E_PROTOCOL_ERROR;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    snprintf(err, errlen, "%s: not a regular file", path);
+    close(fd);
+    return MP_E_PROTOCOL_ERROR;
+  }
+  if ((uint64_t)st.st_size > max) {
+    int mib = max % (1024 * 1024) == 0;
+    snprintf(err, errlen,
+             "%s:1:1: the file is larger than %zu %s (%lld bytes); a %s "
+             "is a few dozen lines",
+             path, mib ? max / (1024 * 1024) : max / 1024, mib ? "MiB" : "KiB",
+             (long long)st.st_size, what);
+    close(fd);
+    return MP_E_PROTOCOL_ERROR;
+  }
+  /* One byte more than the limit, to notice a file that grew. */
+  buf = malloc(max + 2);
+  if (buf == NULL) {
+    snprintf(err, errlen, "%s: out of memory", path);
+    close(fd);
+    return MP_E_NO_RESOURCES;
+  }
+  for (;;) {
+    ssize_t n = read(fd, buf + len, max + 1 - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      snprintf(err, errlen, "%s: cannot read the %s: %s", path, what,
+               strerror(errno));
+      free(buf);
+      close(fd);
+      return MP_E_PROTOCOL_ERROR;
+    }
+    if (n == 0 || (len += (size_t)n) > max)
+      break;
+  }
+  close(fd);
+  buf[len] = '\0';
+  *out = buf;
+  *outlen = len;
+  return 0;
+}

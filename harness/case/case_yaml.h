@@ -37,6 +37,10 @@ struct ctx {
   size_t errlen;
   int failed;
   int oom;
+  /* Parsing a config module (harness/config/module.h), not a case: no
+   * fake servers, target optional, no password (password_file or
+   * password_env instead), no runs. */
+  int module;
   char show[4][SHOW_MAX * 4 + 8];
   unsigned nshow;
 };
@@ -189,15 +193,25 @@ int cy_in_list(const char *s, const char *const *list);
 int cy_parse_probe(struct ctx *x, const struct ynode *kn, const struct ynode *n,
                    struct mp_case *c);
 
+/* A config module's probe description into *p (zeroed first): the probe:
+ * format in module mode (struct ctx.module). On error *p may hold parts;
+ * free them with mp_case_probe_free. */
+int cy_parse_module_probe(struct ctx *x, const struct ynode *kn,
+                          const struct ynode *n, struct mp_case_probe *p);
+
+/* Reads a whole regular file of at most max bytes (what names it in
+ * messages: "case file") into *buf (malloc'd, NUL-terminated) and *len.
+ * 0, MP_E_PROTOCOL_ERROR or MP_E_NO_RESOURCES with "path: message" (or
+ * "path:1:1: ..." when too large) in err. */
+int cy_read_file(const char *path, size_t max, const char *what, char **buf,
+                 size_t *len, char *err, size_t errlen);
+
 /* An expectation with everything unset. */
 void cy_expect_init(struct mp_case_expect *e);
 
 /* expect: into c->expect (harness/case/case_expect.c). */
 int cy_parse_expect(struct ctx *x, const struct ynode *kn,
                     const struct ynode *n, struct mp_case *c);
-
-/* Frees what a probe description owns (not the struct itself). */
-void cy_free_probe(struct mp_case_probe *p);
 
 /* monitor: (kn names it) or monitors: into c->monitors
  * (harness/case/case_monitor.c). */

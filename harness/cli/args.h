@@ -1,8 +1,8 @@
 /* Command-line helpers for the subcommands: an option scanner that takes
  * "--name value", "--name=value" and short aliases, and the parsers for what
  * options carry: durations ("10" = seconds, "500ms"), login method lists,
- * host mappings and password files. URLs and host:port are the probe's
- * (probes/target.h). Pure: no event loop. */
+ * host mappings (password files: harness/config/secret.h). URLs and host:port
+ * are the probe's (probes/target.h). Pure: no event loop. */
 #ifndef MP_ARGS_H
 #define MP_ARGS_H
 
@@ -76,10 +76,6 @@ int mp_host_map_add(struct mp_host_maps *m, const char *spec, char *err,
 
 /* Frees what the mappings hold and empties m. */
 void mp_host_maps_free(struct mp_host_maps *m);
-
-/* Reads a secret from a file (at most 4 KiB), one trailing newline (LF or
- * CRLF) removed. *out is malloc'd. 0 or -1 with a message. */
-int mp_read_secret_file(const char *path, char **out, char *err, size_t errlen);
 
 /* A probe trace callback for --verbose: each transcript line to stderr as
  * "C: ...", "S: ..." or "*: ..." (already masked by the probe). */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "harness/cli/cli.h"
+#include "harness/config/secret.h"
 #include "probes/resolve.h"
 #include "probes/target.h"
 
@@ -59,21 +60,14 @@ void mp_cli_login_free(struct mp_cli_login *l)
 int mp_cli_login_password(struct mp_cli_login *l, const char *opt,
                           const char *val, int env, char *err, size_t errlen)
 {
-  const char *v;
-
   l->npw++;
   mp_cli_login_free(l);
   if (!env)
     return mp_read_secret_file(val, &l->password, err, errlen);
-  v = getenv(val);
-  if (!v) {
-    snprintf(err, errlen, "--%s: the environment variable %s is not set", opt,
-             val);
-    return -1;
-  }
-  l->password = strdup(v);
-  if (!l->password) {
-    snprintf(err, errlen, "out of memory");
+  if (mp_read_secret_env(val, &l->password, err, errlen) < 0) {
+    char why[160];
+    snprintf(why, sizeof why, "%s", err);
+    snprintf(err, errlen, "--%s: %s", opt, why);
     return -1;
   }
   return 0;

@@ -56,5 +56,11 @@ rule "fake_servers/ includes nothing from probes/ or harness/" \
   '^(probes|harness)/' fake_servers/*.c
 rule "harness/case/ includes no uv.h (directly or through a header)" \
   '(^|/)uv\.h$' harness/case/*.c
+rule "harness/config/ includes no uv.h (directly or through a header)" \
+  '(^|/)uv\.h$' harness/config/*.c
+rule "harness/config/ includes of the harness only harness/case/ and itself" \
+  '^harness/(cli|run|bench|report)/' harness/config/*.c
+rule "only harness/http/ includes H2O" '(^|/)h2o(\.h$|/)' \
+  $(ls wire/*.c probes/*.c fake_servers/*.c harness/*/*.c | grep -v '^harness/http/')
 
 finish
