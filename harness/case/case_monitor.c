@@ -7,24 +7,18 @@
  * may start. */
 #include "harness/case/case_yaml.h"
 
-#include <fnmatch.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_TESTS 1000
 #define MAX_ARGV 64
 
-static const char *const action_keys[] = {"on_alert", "on_recovery",
-                                          "recovery", NULL};
+static const char *const action_keys[] = {"on_alert", "on_recovery", "recovery",
+                                          NULL};
 
 static const struct nv action_kinds[] = {
     {"on_alert", 0}, {"on_recovery", 1}, {"recovery", 2}, {NULL, 0}};
-
-static const struct nv state_names[] = {{"up", MP_MON_UP},
-                                        {"warn", MP_MON_WARN},
-                                        {"down", MP_MON_DOWN},
-                                        {"lost", MP_MON_LOST},
-                                        {NULL, 0}};
 
 /* A command: a list of strings (argv, no shell), or {shell: "..."} for
  * /bin/sh -c. Stored NULL-terminated. */
@@ -37,21 +31,21 @@ static int get_command(struct ctx *x, const char *key, const struct ynode *n,
   if (n->kind == Y_MAP) {
     static const char *const keys[] = {"shell", NULL};
     const struct ynode *s = cy_get(n, "shell");
+    char *line = NULL;
     if (cy_check_keys(x, n, key, keys) < 0)
       return -1;
     if (!s)
       return cy_fail(x, n, "%s: a map holds shell: \"command line\"", key);
-    char *line = NULL;
     if (cy_get_str(x, "shell", s, 1, &line) < 0)
       return -1;
-    if (cy_strv_push(x, &v, &nv, "/bin/sh", 7) < 0 ||
-        cy_strv_push(x, &v, &nv, "-c", 2) < 0 ||
-        cy_strv_push(x, &v, &nv, line, strlen(line)) < 0) {
-      free(line);
+    int bad = cy_strv_push(x, &v, &nv, "/bin/sh", 7) < 0 ||
+              cy_strv_push(x, &v, &nv, "-c", 2) < 0 ||
+              cy_strv_push(x, &v, &nv, line, strlen(line)) < 0;
+    free(line);
+    if (bad) {
       cy_free_strv(v, nv);
       return -1;
     }
-    free(line);
   } else if (n->kind == Y_SEQ) {
     if (n->nkids == 0 || n->nkids > MAX_ARGV)
       return cy_fail(x, n, "%s: a command is 1 to %d strings", key, MAX_ARGV);
@@ -72,7 +66,7 @@ static int get_command(struct ctx *x, const char *key, const struct ynode *n,
   return 0;
 }
 
-static void free_argv(char **v)
+void cy_free_argv(char **v)
 {
   if (!v)
     return;
@@ -81,17 +75,63 @@ static void free_argv(char **v)
   free(v);
 }
 
-static int get_intervals(struct ctx *x, const struct ynode *n,
-                         struct mp_monitor_cfg *t)
+int cy_parse_mon_fields(struct ctx *x, const struct ynode *n,
+                        struct cy_mon_fields *f)
 {
-  static const char *const keys[] = {"up", "warn", "down", "lost", NULL};
-  if (cy_want_map(x, "intervals", n) < 0 ||
-      cy_check_keys(x, n, "intervals", keys) < 0)
-    return -1;
-  for (int s = 0; s < 4; s++) {
-    const struct ynode *v = cy_get(n, keys[s]);
-    if (v && cy_get_dur_ms(x, keys[s], v, 1, &t->interval_ms[s]) < 0)
+  static const char *const ikeys[] = {"up", "warn", "down", "lost", NULL};
+  static const struct {
+    const char *key;
+    size_t off;
+  } durs[] = {
+      {"max_test_duration", offsetof(struct cy_mon_fields, max_test_ms)},
+      {"warning", offsetof(struct cy_mon_fields, warning_ms)},
+      {"critical", offsetof(struct cy_mon_fields, critical_ms)},
+      {"action_timeout", offsetof(struct cy_mon_fields, action_timeout_ms)},
+  };
+  const struct ynode *v;
+  long long num;
+
+  if ((v = cy_get(n, "interval")) != NULL) {
+    uint64_t ms;
+    if (cy_get_dur_ms(x, "interval", v, 1, &ms) < 0)
       return -1;
+    for (int s = 0; s < 4; s++)
+      f->timing.interval_ms[s] = ms;
+  }
+  if ((v = cy_get(n, "intervals")) != NULL) {
+    if (cy_want_map(x, "intervals", v) < 0 ||
+        cy_check_keys(x, v, "intervals", ikeys) < 0)
+      return -1;
+    for (int s = 0; s < 4; s++) {
+      const struct ynode *iv = cy_get(v, ikeys[s]);
+      if (iv &&
+          cy_get_dur_ms(x, ikeys[s], iv, 1, &f->timing.interval_ms[s]) < 0)
+        return -1;
+    }
+  }
+  if ((v = cy_get(n, "failures_per_alert")) != NULL) {
+    if (cy_get_int(x, "failures_per_alert", v, 1, 1000, &num) < 0)
+      return -1;
+    f->timing.failures_per_alert = (unsigned)num;
+  }
+  if ((v = cy_get(n, "max_alerts")) != NULL) {
+    if (cy_get_int(x, "max_alerts", v, 0, 1000, &num) < 0)
+      return -1;
+    f->timing.max_alerts = (unsigned)num;
+  }
+  for (size_t i = 0; i < sizeof(durs) / sizeof(*durs); i++)
+    if ((v = cy_get(n, durs[i].key)) != NULL &&
+        cy_get_dur_ms(x, durs[i].key, v, 1,
+                      (uint64_t *)((char *)f + durs[i].off)) < 0)
+      return -1;
+  for (int k = 0; k < 3; k++)
+    if ((v = cy_get(n, action_keys[k])) != NULL &&
+        get_command(x, action_keys[k], v, &f->argv[k]) < 0)
+      return -1;
+  if ((v = cy_get(n, "recovery_runs")) != NULL) {
+    if (cy_get_int(x, "recovery_runs", v, 1, 1000, &num) < 0)
+      return -1;
+    f->recovery_runs = (unsigned)num;
   }
   return 0;
 }
@@ -100,17 +140,14 @@ static int parse_monitor(struct ctx *x, const struct ynode *kn,
                          const struct ynode *n, struct mp_case *c,
                          struct mp_case_monitor *m, int named)
 {
-  static const char *const keys[] = {
-      "name",        "check",          "tests",       "interval",
-      "intervals",   "failures_per_alert", "max_alerts", "max_test_duration",
-      "warning",     "critical",       "on_alert",    "on_recovery",
-      "recovery",    "recovery_runs",  "action_timeout", NULL};
+  static const char *const keys[] = {"name", "check", "tests",
+                                     CY_MON_FIELD_KEYS, NULL};
+  struct cy_mon_fields f;
   const struct ynode *v;
   long long num;
 
   m->line = n->line;
-  if (cy_want_map(x, kn->str, n) < 0 ||
-      cy_check_keys(x, n, kn->str, keys) < 0)
+  if (cy_want_map(x, kn->str, n) < 0 || cy_check_keys(x, n, kn->str, keys) < 0)
     return -1;
   if (cy_opt_str(x, n, "name", 0, named ? NULL : "monitor", &m->name) < 0)
     return -1;
@@ -147,54 +184,26 @@ static int parse_monitor(struct ctx *x, const struct ynode *kn,
   if (cy_get_int(x, "tests", v, 1, MAX_TESTS, &num) < 0)
     return -1;
   m->tests = (unsigned)num;
-  if ((v = cy_get(n, "interval")) != NULL) {
-    uint64_t ms;
-    if (cy_get_dur_ms(x, "interval", v, 1, &ms) < 0)
-      return -1;
-    for (int s = 0; s < 4; s++)
-      m->timing.interval_ms[s] = ms;
-  }
-  if ((v = cy_get(n, "intervals")) != NULL &&
-      get_intervals(x, v, &m->timing) < 0)
+  memset(&f, 0, sizeof(f));
+  rc = cy_parse_mon_fields(x, n, &f);
+  /* The commands are the monitor's even after an error, to be freed. */
+  for (int k = 0; k < 3; k++)
+    m->argv[k] = f.argv[k];
+  if (rc < 0)
     return -1;
+  m->timing = f.timing;
   for (int s = 0; s < 4; s++)
     if (!m->timing.interval_ms[s])
       return cy_fail(x, n,
                      "give interval: (every state) or intervals: with up, "
                      "warn, down and lost; a case does not wait ipMonitor's "
                      "minutes");
-  if ((v = cy_get(n, "failures_per_alert")) != NULL) {
-    if (cy_get_int(x, "failures_per_alert", v, 1, 1000, &num) < 0)
-      return -1;
-    m->timing.failures_per_alert = (unsigned)num;
-  }
-  if ((v = cy_get(n, "max_alerts")) != NULL) {
-    if (cy_get_int(x, "max_alerts", v, 0, 1000, &num) < 0)
-      return -1;
-    m->timing.max_alerts = (unsigned)num;
-  }
-  if ((v = cy_get(n, "max_test_duration")) != NULL &&
-      cy_get_dur_ms(x, "max_test_duration", v, 1,
-                    &m->check.opts.timeout_ms) < 0)
-    return -1;
-  if ((v = cy_get(n, "warning")) != NULL &&
-      cy_get_dur_ms(x, "warning", v, 1, &m->warning_ms) < 0)
-    return -1;
-  if ((v = cy_get(n, "critical")) != NULL &&
-      cy_get_dur_ms(x, "critical", v, 1, &m->critical_ms) < 0)
-    return -1;
-  for (int k = 0; k < 3; k++)
-    if ((v = cy_get(n, action_keys[k])) != NULL &&
-        get_command(x, action_keys[k], v, &m->argv[k]) < 0)
-      return -1;
-  if ((v = cy_get(n, "recovery_runs")) != NULL) {
-    if (cy_get_int(x, "recovery_runs", v, 1, 1000, &num) < 0)
-      return -1;
-    m->recovery_runs = (unsigned)num;
-  }
-  if ((v = cy_get(n, "action_timeout")) != NULL &&
-      cy_get_dur_ms(x, "action_timeout", v, 1, &m->action_timeout_ms) < 0)
-    return -1;
+  if (f.max_test_ms)
+    m->check.opts.timeout_ms = f.max_test_ms;
+  m->warning_ms = f.warning_ms;
+  m->critical_ms = f.critical_ms;
+  m->recovery_runs = f.recovery_runs;
+  m->action_timeout_ms = f.action_timeout_ms;
   return 0;
 }
 
@@ -263,7 +272,6 @@ static int get_states(struct ctx *x, const struct ynode *n,
     e->states[i] = st;
   }
   cy_free_strv(v, nv);
-  (void)state_names;
   return 0;
 }
 
@@ -304,8 +312,7 @@ static int get_action(struct ctx *x, const struct ynode *n,
   if (cy_get_int(x, "test", v, 1, MAX_TESTS, &num) < 0)
     return -1;
   a->test = (unsigned)num;
-  if (cy_get_enum(x, "action", cy_get(n, "action"), action_kinds, &a->kind) <
-      0)
+  if (cy_get_enum(x, "action", cy_get(n, "action"), action_kinds, &a->kind) < 0)
     return -1;
   if ((v = cy_get(n, "exit")) != NULL) {
     if (cy_get_int(x, "exit", v, 0, 255, &num) < 0)
@@ -385,8 +392,7 @@ static int parse_one_expect(struct ctx *x, const struct ynode *n,
     static const char *const lkeys[] = {"max", NULL};
     const struct ynode *mx;
     uint64_t us;
-    if (cy_want_map(x, "late", v) < 0 ||
-        cy_check_keys(x, v, "late", lkeys) < 0)
+    if (cy_want_map(x, "late", v) < 0 || cy_check_keys(x, v, "late", lkeys) < 0)
       return -1;
     if ((mx = cy_get(v, "max")) == NULL)
       return cy_fail(x, v, "late: give max:");
@@ -428,9 +434,8 @@ int cy_parse_monitor_expect(struct ctx *x, const struct ynode *kn,
   }
   static const char *const keys[] = {"monitors", NULL};
   if (cy_check_keys(x, n, "expect", keys) < 0 ||
-      !(c->expect_monitors =
-            cy_entries(x, "monitors", ms, "expect.monitors",
-                       sizeof(*c->expect_monitors))))
+      !(c->expect_monitors = cy_entries(x, "monitors", ms, "expect.monitors",
+                                        sizeof(*c->expect_monitors))))
     return -1;
   c->nexpect_monitors = ms->nkids / 2;
   for (size_t i = 0; i < ms->nkids; i += 2) {
@@ -458,7 +463,7 @@ void cy_free_monitors(struct mp_case *c)
     free(m->name);
     mp_case_probe_free(&m->check);
     for (int k = 0; k < 3; k++)
-      free_argv(m->argv[k]);
+      cy_free_argv(m->argv[k]);
   }
   free(c->monitors);
   for (size_t i = 0; i < c->nexpect_monitors; i++) {

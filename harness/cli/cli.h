@@ -28,6 +28,10 @@ int mp_cli_serve(int argc, char **argv);
  * expects, 1 otherwise, 3 on usage errors. */
 int mp_cli_bench(int argc, char **argv);
 
+/* `mailprobe monitor --config FILE`: runs until SIGINT or SIGTERM (or
+ * --count); 0 after a clean stop, 3 on a config error (nothing starts). */
+int mp_cli_monitor(int argc, char **argv);
+
 /* `mailprobe report HISTORY`: 0, or 3 when the history cannot be read. */
 int mp_cli_report(int argc, char **argv);
 

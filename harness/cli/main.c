@@ -27,6 +27,9 @@ static const char usage[] =
     "                      over POP3 or IMAP\n"
     "  bench [WORKLOAD]    probes/s, latency, timeout accuracy and memory\n"
     "                      against in-process fake servers\n"
+    "  monitor --config F  many named monitors on one loop: ipMonitor's\n"
+    "                      timing, alert and recovery actions, a history\n"
+    "                      file and a state file\n"
     "  report HISTORY      availability, outages, MTTR and latency from a\n"
     "                      monitor history (text, JSON or HTML)\n"
     "\n"
@@ -48,9 +51,10 @@ static const struct {
   const char *name;
   int (*fn)(int argc, char **argv);
 } commands[] = {
-    {"run", mp_cli_run},     {"check", mp_cli_check},
-    {"serve", mp_cli_serve}, {"roundtrip", mp_cli_roundtrip},
-    {"bench", mp_cli_bench}, {"report", mp_cli_report},
+    {"run", mp_cli_run},       {"check", mp_cli_check},
+    {"serve", mp_cli_serve},   {"roundtrip", mp_cli_roundtrip},
+    {"bench", mp_cli_bench},   {"monitor", mp_cli_monitor},
+    {"report", mp_cli_report},
 };
 
 int main(int argc, char **argv)

@@ -127,12 +127,11 @@ static const char *env_get(char **env, const char *pair)
   return NULL;
 }
 
-static const char *const kind_names[] = {"on_alert", "on_recovery",
-                                         "recovery"};
+static const char *const kind_names[] = {"on_alert", "on_recovery", "recovery"};
 
 static void tests_with(struct job *j, const char *who, const char *what,
-                       const struct mon_rec *r, int event,
-                       const unsigned *want, size_t nwant)
+                       const struct mon_rec *r, int event, const unsigned *want,
+                       size_t nwant)
 {
   char got[512], exp[512];
   size_t gl = 0, el = 0;
@@ -155,8 +154,7 @@ static void tests_with(struct job *j, const char *who, const char *what,
   for (size_t i = 0; i < nwant && el < sizeof(exp) - 16; i++)
     el += (size_t)snprintf(exp + el, sizeof(exp) - el, "%s%u", el ? ", " : "",
                            want[i]);
-  mp_job_diff(j, "%s%s: expected at tests [%s], got [%s]", who, what, exp,
-              got);
+  mp_job_diff(j, "%s%s: expected at tests [%s], got [%s]", who, what, exp, got);
 }
 
 static void compare_one(struct job *j, const struct mp_case *c,
@@ -171,8 +169,8 @@ static void compare_one(struct job *j, const struct mp_case *c,
 
   if (e->states) {
     if (r->ntests != e->nstates)
-      mp_job_diff(j, "%sstates: expected %zu tests, %zu ran", who,
-                  e->nstates, r->ntests);
+      mp_job_diff(j, "%sstates: expected %zu tests, %zu ran", who, e->nstates,
+                  r->ntests);
     for (size_t i = 0; i < e->nstates && i < r->ntests; i++)
       if (r->tests[i].state != e->states[i])
         mp_job_diff(j, "%stest %zu: expected state %s, got %s", who, i + 1,
@@ -210,19 +208,19 @@ static void compare_one(struct job *j, const struct mp_case *c,
     const struct rec_action *g = &r->acts[i];
     if (w->test != g->test || w->kind != g->kind) {
       mp_job_diff(j, "%saction %zu: expected %s at test %u, got %s at test %u",
-                  who, i + 1, kind_names[w->kind], w->test,
-                  kind_names[g->kind], g->test);
+                  who, i + 1, kind_names[w->kind], w->test, kind_names[g->kind],
+                  g->test);
       continue;
     }
-    if (w->has_exit && (g->spawn_error || g->term_signal || g->status != w->exit))
-      mp_job_diff(j,
-                  "%saction %zu (%s): expected exit %" PRId64
-                  ", got %s %" PRId64,
-                  who, i + 1, kind_names[w->kind], w->exit,
-                  g->spawn_error   ? "did not start"
-                  : g->term_signal ? "signal"
-                                   : "exit",
-                  g->term_signal ? (int64_t)g->term_signal : g->status);
+    if (w->has_exit &&
+        (g->spawn_error || g->term_signal || g->status != w->exit))
+      mp_job_diff(
+          j, "%saction %zu (%s): expected exit %" PRId64 ", got %s %" PRId64,
+          who, i + 1, kind_names[w->kind], w->exit,
+          g->spawn_error   ? "did not start"
+          : g->term_signal ? "signal"
+                           : "exit",
+          g->term_signal ? (int64_t)g->term_signal : g->status);
     if (w->started >= 0 && w->started != !g->spawn_error)
       mp_job_diff(j, "%saction %zu (%s): expected it %s, it %s", who, i + 1,
                   kind_names[w->kind], w->started ? "to start" : "not to start",
@@ -236,9 +234,9 @@ static void compare_one(struct job *j, const struct mp_case *c,
       const char *val = env_get(g->env, w->env[k]);
       if (!val || fnmatch(pat, val, 0) != 0)
         mp_job_diff(j, "%saction %zu (%s): env %.*s expected '%s', got %s%s%s",
-                    who, i + 1, kind_names[w->kind],
-                    (int)(pat - 1 - w->env[k]), w->env[k], pat,
-                    val ? "'" : "", val ? val : "nothing", val ? "'" : "");
+                    who, i + 1, kind_names[w->kind], (int)(pat - 1 - w->env[k]),
+                    w->env[k], pat, val ? "'" : "", val ? val : "nothing",
+                    val ? "'" : "");
     }
   }
 }
@@ -294,9 +292,8 @@ static void on_done(void *data)
 static void on_safety(uv_timer_t *t)
 {
   struct job *j = t->data;
-  mp_job_diff(j,
-              "the monitors did not finish within the harness's safety "
-              "deadline: stopped");
+  mp_job_diff(j, "the monitors did not finish within the harness's safety "
+                 "deadline: stopped");
   mp_mon_engine_stop(j->mon->e);
 }
 
