@@ -51,7 +51,7 @@ static const char monitor_usage[] =
     "\n"
     "examples:\n"
     "  mailprobe monitor --config /etc/mailprobe/monitors.yml\n"
-    "  mailprobe monitor --config monitors.yml --check\n";
+    "  mailprobe monitor --config docs/monitor-example.yaml --check\n";
 
 enum {
   OPT_CONFIG = 1,

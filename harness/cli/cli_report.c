@@ -34,7 +34,10 @@ static const char report_usage[] =
     "\n"
     "examples:\n"
     "  mailprobe report /var/lib/mailprobe/history.jsonl --since 30d\n"
-    "  mailprobe report history.jsonl --format html -o report.html\n";
+    "  mailprobe report docs/history-example.jsonl --format html -o "
+    "report.html\n"
+    "  mailprobe report docs/history-example.jsonl --monitor \"mx1 smtp\" "
+    "--format json\n";
 
 enum { OPT_SINCE = 1, OPT_MONITOR, OPT_FORMAT, OPT_OUTPUT, OPT_HELP };
 

@@ -115,7 +115,8 @@ static int parse_monitor(struct ctx *x, const struct ynode *n, struct reader *r,
     for (size_t i = 0; i < n->nkids; i += 2)
       if (strcmp(n->kids[i]->str, "check") == 0)
         kn = n->kids[i];
-    if (mp_module_parse(x, kn, v, it->name, &it->inline_mod) < 0)
+    /* An in-line module has no name of its own: the monitor names it. */
+    if (mp_module_parse(x, kn, v, "check", &it->inline_mod) < 0)
       return -1;
     it->has_inline = 1;
   }
