@@ -254,9 +254,58 @@ static int str_or_null(struct jr *j, char *buf, size_t cap)
   return str(j, buf, cap);
 }
 
+/* A key in place: *k and *n its bytes when it holds no escape (all of
+ * ours), else decoded into buf. */
+static int key(struct jr *j, char *buf, size_t cap, const char **k, size_t *n)
+{
+  const char *s = j->p + 1, *q = s;
+  if (j->p >= j->end || *j->p != '"')
+    return -1;
+  /* Keys are short: a plain loop beats two memchr calls. */
+  while (q < j->end && *q != '"' && *q != '\\')
+    q++;
+  if (q < j->end && *q == '"') {
+    *k = s;
+    *n = (size_t)(q - s);
+    j->p = q + 1;
+    return 0;
+  }
+  if (str(j, buf, cap) < 0)
+    return -1;
+  *k = buf;
+  *n = strlen(buf);
+  return 0;
+}
+
+/* The colon after a key, with blanks around it. */
+static int colon(struct jr *j)
+{
+  ws(j);
+  if (j->p >= j->end || *j->p != ':')
+    return -1;
+  j->p++;
+  ws(j);
+  return 0;
+}
+
+#define KEY_IS(k, n, lit) ((n) == sizeof(lit) - 1 && memcmp(k, lit, n) == 0)
+
+/* A phase name as a span, to its enum; -1 if none. */
+static int phase_of(const char *k, size_t n)
+{
+  char name[16];
+  if (n >= sizeof(name))
+    return -1;
+  memcpy(name, k, n);
+  name[n] = '\0';
+  return mp_phase_from_name(name);
+}
+
 static int timings(struct jr *j, struct line *l)
 {
-  char key[32];
+  char buf[32];
+  const char *k;
+  size_t n;
   if (j->p >= j->end || *j->p != '{')
     return skip(j, 1);
   j->p++;
@@ -267,17 +316,12 @@ static int timings(struct jr *j, struct line *l)
   }
   for (;;) {
     ws(j);
-    if (str(j, key, sizeof(key)) < 0)
+    if (key(j, buf, sizeof(buf), &k, &n) < 0 || colon(j) < 0)
       return -1;
-    ws(j);
-    if (j->p >= j->end || *j->p != ':')
-      return -1;
-    j->p++;
-    ws(j);
     int64_t v;
     if (num(j, &v) < 0)
       return -1;
-    int ph = mp_phase_from_name(key);
+    int ph = phase_of(k, n);
     if (ph >= 0 && v >= 0)
       l->timings[ph] = v;
     ws(j);
@@ -295,12 +339,61 @@ static int timings(struct jr *j, struct line *l)
   }
 }
 
+/* One value of the top level into l, by its key. */
+static int field(struct jr *j, const char *k, size_t n, struct line *l)
+{
+  switch (n) {
+  case 4:
+    if (KEY_IS(k, n, "t_ms")) {
+      l->has_t = 1;
+      return num(j, &l->t_ms);
+    }
+    break;
+  case 5:
+    if (KEY_IS(k, n, "error"))
+      return str_or_null(j, l->error, sizeof(l->error));
+    if (KEY_IS(k, n, "phase"))
+      return str_or_null(j, l->phase, sizeof(l->phase));
+    if (KEY_IS(k, n, "event"))
+      return str_or_null(j, l->event, sizeof(l->event));
+    break;
+  case 6:
+    if (KEY_IS(k, n, "status"))
+      return str(j, l->status, sizeof(l->status));
+    if (KEY_IS(k, n, "action"))
+      return str(j, l->action, sizeof(l->action));
+    if (KEY_IS(k, n, "failed")) {
+      l->has_failed = 1;
+      l->failed = j->p < j->end && *j->p == 't';
+    }
+    break;
+  case 7:
+    if (KEY_IS(k, n, "monitor"))
+      return str(j, l->monitor, sizeof(l->monitor));
+    break;
+  case 8:
+    if (KEY_IS(k, n, "total_us"))
+      return num(j, &l->total_us);
+    break;
+  case 10:
+    if (KEY_IS(k, n, "timings_us"))
+      return timings(j, l);
+    break;
+  }
+  return skip(j, 1);
+}
+
 static int parse(const char *s, size_t len, struct line *l)
 {
   struct jr j = {s, s + len};
-  char key[32];
+  char buf[32];
+  const char *k;
+  size_t n;
 
-  memset(l, 0, sizeof(*l));
+  l->t_ms = 0;
+  l->has_t = l->has_failed = l->failed = 0;
+  l->monitor[0] = l->status[0] = l->error[0] = l->phase[0] = '\0';
+  l->event[0] = l->action[0] = '\0';
   l->total_us = -1;
   for (int p = 0; p < MP_PHASE_COUNT; p++)
     l->timings[p] = -1;
@@ -310,41 +403,8 @@ static int parse(const char *s, size_t len, struct line *l)
   j.p++;
   for (;;) {
     ws(&j);
-    if (str(&j, key, sizeof(key)) < 0)
-      return -1;
-    ws(&j);
-    if (j.p >= j.end || *j.p != ':')
-      return -1;
-    j.p++;
-    ws(&j);
-    int rc;
-    if (strcmp(key, "t_ms") == 0) {
-      rc = num(&j, &l->t_ms);
-      l->has_t = 1;
-    } else if (strcmp(key, "monitor") == 0) {
-      rc = str(&j, l->monitor, sizeof(l->monitor));
-    } else if (strcmp(key, "status") == 0) {
-      rc = str(&j, l->status, sizeof(l->status));
-    } else if (strcmp(key, "error") == 0) {
-      rc = str_or_null(&j, l->error, sizeof(l->error));
-    } else if (strcmp(key, "phase") == 0) {
-      rc = str_or_null(&j, l->phase, sizeof(l->phase));
-    } else if (strcmp(key, "event") == 0) {
-      rc = str_or_null(&j, l->event, sizeof(l->event));
-    } else if (strcmp(key, "action") == 0) {
-      rc = str(&j, l->action, sizeof(l->action));
-    } else if (strcmp(key, "failed") == 0) {
-      l->has_failed = 1;
-      l->failed = j.p < j.end && *j.p == 't';
-      rc = skip(&j, 1);
-    } else if (strcmp(key, "total_us") == 0) {
-      rc = num(&j, &l->total_us);
-    } else if (strcmp(key, "timings_us") == 0) {
-      rc = timings(&j, l);
-    } else {
-      rc = skip(&j, 1);
-    }
-    if (rc < 0)
+    if (key(&j, buf, sizeof(buf), &k, &n) < 0 || colon(&j) < 0 ||
+        field(&j, k, n, l) < 0)
       return -1;
     ws(&j);
     if (j.p >= j.end)
@@ -394,8 +454,8 @@ static struct mp_hs_monitor *find_monitor(struct mp_hs *hs, const char *name)
    * monitors, so the next line's monitor is most often the next one. */
   size_t last = hs->last_hit;
   for (size_t k = 0; k < hs->nmons; k++) {
-    size_t i = (last + k) % hs->nmons;
-    if (strcmp(hs->mons[i].name, name) == 0) {
+    size_t i = last + k < hs->nmons ? last + k : last + k - hs->nmons;
+    if (hs->mons[i].name[0] == name[0] && strcmp(hs->mons[i].name, name) == 0) {
       hs->last_hit = i;
       return &hs->mons[i];
     }
@@ -502,7 +562,7 @@ int mp_hs_line(struct mp_hs *hs, const struct mp_hs_opts *o, const char *s,
       m->actions_failed++;
     return 1;
   }
-  int ok = strcmp(l.status, "ok") == 0;
+  int ok = l.status[0] == 'o'; /* parse() let only "ok" and "fail" by */
   struct mp_hs_day *d = day_of(m, l.t_ms / 86400000);
   if (!d)
     return -2;
@@ -530,11 +590,11 @@ int mp_hs_line(struct mp_hs *hs, const struct mp_hs_opts *o, const char *s,
     }
     m->outages[m->noutages - 1].tests++;
   }
-  if (strcmp(l.event, "alert") == 0) {
+  if (l.event[0] == 'a' && strcmp(l.event, "alert") == 0) {
     m->alerts++;
     if (m->in_outage)
       m->outages[m->noutages - 1].alerted = 1;
-  } else if (strcmp(l.event, "recovery") == 0) {
+  } else if (l.event[0] == 'r' && strcmp(l.event, "recovery") == 0) {
     m->recoveries++;
   }
   /* Latency counts for tests that passed: a failed test's time is the
