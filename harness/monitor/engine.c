@@ -211,6 +211,10 @@ static void on_result(struct mp_result *r, void *data)
      * outage is what people are told. */
     t.alert = 0;
   }
+  /* A passed test ends the outage and its count of recovery commands,
+   * before the hook sees (and may save) the monitor. */
+  if (t.ok)
+    m->recoveries = 0;
   if (e->o.on_test)
     e->o.on_test(e->o.data, &t);
   if (t.event == MP_MON_EV_ALERT) {
@@ -223,8 +227,6 @@ static void on_result(struct mp_result *r, void *data)
   } else if (t.event == MP_MON_EV_RECOVERY) {
     run_action(m, MP_ACT_ON_RECOVERY, &t);
   }
-  if (t.ok)
-    m->recoveries = 0;
   mp_result_free(r);
 
   unsigned count = m->def->count ? m->def->count : e->o.count;

@@ -268,8 +268,9 @@ static void on_finish(uv_timer_t *t)
   if (M->oom)
     mp_job_diff(j, "out of memory while recording the actions");
   for (size_t i = 0; i < M->n; i++)
-    qsort(M->recs[i].acts, M->recs[i].nacts, sizeof(*M->recs[i].acts),
-          by_test_kind);
+    if (M->recs[i].nacts)
+      qsort(M->recs[i].acts, M->recs[i].nacts, sizeof(*M->recs[i].acts),
+            by_test_kind);
   for (size_t k = 0; k < c->nexpect_monitors; k++)
     for (size_t i = 0; i < c->nmonitors; i++)
       if (strcmp(c->monitors[i].name, c->expect_monitors[k].name) == 0)
