@@ -249,6 +249,10 @@ START_TEST(test_report_known_answers)
         "\"test\":13,\"action\":\"on_alert\",\"failed\":true}\n",
         f);
   fputs("not json at all\n", f);
+  /* Escapes in a name, decoded: a third monitor of one passed test. */
+  fputs("{\"t_ms\":1767225600000,\"monitor\":\"caf\\u00e9 \\\"q\\\"\\t\","
+        "\"status\":\"ok\",\"timings_us\":{}}\n",
+        f);
   /* Monitor b on the second day: 4 tests, all fail, the outage open. */
   for (unsigned i = 0; i < 4; i++)
     put_test(f, "b", 86400 + i * 60, 0, i == 2 ? "alert" : NULL, 0);
@@ -261,11 +265,13 @@ START_TEST(test_report_known_answers)
   memset(&o, 0, sizeof(o));
   ck_assert_int_eq(mp_hs_read(f, &o, &hs, err, sizeof(err)), 0);
   fclose(f);
-  ck_assert_uint_eq(hs.lines, 107);
+  ck_assert_uint_eq(hs.lines, 108);
   ck_assert_uint_eq(hs.skipped, 2);
-  ck_assert_uint_eq(hs.used, 105);
-  ck_assert_uint_eq(hs.nmons, 2);
-  const struct mp_hs_monitor *a = &hs.mons[0], *b = &hs.mons[1];
+  ck_assert_uint_eq(hs.used, 106);
+  ck_assert_uint_eq(hs.nmons, 3);
+  ck_assert_str_eq(hs.mons[1].name, "caf\xc3\xa9 \"q\"\t");
+  ck_assert_uint_eq(hs.mons[1].ok, 1);
+  const struct mp_hs_monitor *a = &hs.mons[0], *b = &hs.mons[2];
   ck_assert_str_eq(a->name, "a");
   ck_assert_uint_eq(a->tests, 100);
   ck_assert_uint_eq(a->ok, 95);

@@ -125,7 +125,7 @@ static void latency_chart(FILE *out, const struct mp_hs_monitor *m)
 static void monitor_section(FILE *out, const struct mp_hs *hs,
                             const struct mp_hs_monitor *m)
 {
-  char a[32], b[32], len[48];
+  char a[48], b[48], len[48];
 
   fputs("<section class=\"monitor\" data-monitor=\"", out);
   esc(out, m->name);
@@ -157,14 +157,7 @@ static void monitor_section(FILE *out, const struct mp_hs *hs,
         out);
   for (size_t i = 0; i < m->noutages; i++) {
     const struct mp_hs_outage *o = &m->outages[i];
-    mp_hs_time(a, sizeof(a), o->start_ms);
-    if (o->end_ms) {
-      mp_hs_time(b, sizeof(b), o->end_ms);
-      mp_hs_length(len, sizeof(len), o->end_ms - o->start_ms);
-    } else {
-      snprintf(b, sizeof(b), "still down");
-      snprintf(len, sizeof(len), "-");
-    }
+    mp_hs_outage_text(o, a, b, len, sizeof(a));
     fprintf(out,
             "<tr class=\"outage\" data-length-ms=\"%" PRIu64
             "\"><td>%s</td><td>%s</td><td class=\"length\">%s</td>"

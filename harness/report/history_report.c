@@ -39,6 +39,19 @@ void mp_hs_length(char *buf, size_t len, uint64_t ms)
              s / 60 % 60, s % 60);
 }
 
+void mp_hs_outage_text(const struct mp_hs_outage *o, char *start, char *end,
+                       char *len, size_t cap)
+{
+  mp_hs_time(start, cap, o->start_ms);
+  if (o->end_ms) {
+    mp_hs_time(end, cap, o->end_ms);
+    mp_hs_length(len, cap, o->end_ms - o->start_ms);
+  } else {
+    snprintf(end, cap, "still down");
+    snprintf(len, cap, "-");
+  }
+}
+
 static double pct(uint64_t part, uint64_t whole)
 {
   return whole ? 100.0 * (double)part / (double)whole : 0.0;
@@ -46,7 +59,7 @@ static double pct(uint64_t part, uint64_t whole)
 
 static void text_monitor(FILE *out, const struct mp_hs_monitor *m)
 {
-  char a[32], b[32], len[48];
+  char a[48], b[48], len[48];
 
   fprintf(out,
           "\nmonitor %s: %" PRIu64 " tests, %" PRIu64
@@ -66,14 +79,7 @@ static void text_monitor(FILE *out, const struct mp_hs_monitor *m)
           mttr >= 0 ? len : "-");
   for (size_t i = 0; i < m->noutages; i++) {
     const struct mp_hs_outage *o = &m->outages[i];
-    mp_hs_time(a, sizeof(a), o->start_ms);
-    if (o->end_ms) {
-      mp_hs_time(b, sizeof(b), o->end_ms);
-      mp_hs_length(len, sizeof(len), o->end_ms - o->start_ms);
-    } else {
-      snprintf(b, sizeof(b), "(still down)");
-      snprintf(len, sizeof(len), "-");
-    }
+    mp_hs_outage_text(o, a, b, len, sizeof(a));
     fprintf(out, "    %s .. %s  %s  %s (%" PRIu64 " failed tests%s)\n", a, b,
             len, o->cause, o->tests, o->alerted ? ", alerted" : "");
   }

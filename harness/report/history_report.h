@@ -21,4 +21,10 @@ void mp_hs_time(char *buf, size_t len, uint64_t t_ms);
 /* "1h 2m 3s", "4.5s" for a length in ms. */
 void mp_hs_length(char *buf, size_t len, uint64_t ms);
 
+/* An outage's start, end and length for people, each into a buffer of
+ * cap bytes; an outage still going has end "still down" and length "-". */
+struct mp_hs_outage;
+void mp_hs_outage_text(const struct mp_hs_outage *o, char *start, char *end,
+                       char *len, size_t cap);
+
 #endif

@@ -69,31 +69,14 @@ static int str(struct jr *j, char *buf, size_t cap)
     /* An escape. */
     if (j->end - j->p < 2)
       return -1;
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
     char c = j->p[1], out[4];
+    const char *e = c ? strchr(from, c) : NULL;
     size_t on = 1;
     j->p += 2;
-    switch (c) {
-    case '"':
-    case '\\':
-    case '/':
-      out[0] = c;
-      break;
-    case 'b':
-      out[0] = '\b';
-      break;
-    case 'f':
-      out[0] = '\f';
-      break;
-    case 'n':
-      out[0] = '\n';
-      break;
-    case 'r':
-      out[0] = '\r';
-      break;
-    case 't':
-      out[0] = '\t';
-      break;
-    case 'u': {
+    if (e) {
+      out[0] = to[e - from];
+    } else if (c == 'u') {
       if (j->end - j->p < 4)
         return -1;
       unsigned cp = 0;
@@ -116,9 +99,7 @@ static int str(struct jr *j, char *buf, size_t cap)
         out[2] = (char)(0x80 | (cp & 0x3f));
         on = 3;
       }
-      break;
-    }
-    default:
+    } else {
       return -1;
     }
     if (buf && n + on < cap) {
@@ -172,11 +153,18 @@ static int word(struct jr *j, const char *w)
 }
 
 static int skip(struct jr *j, int depth);
+static int key(struct jr *j, char *buf, size_t cap, const char **k, size_t *n);
 
-/* An object or array, each value through skip. */
-static int skip_container(struct jr *j, int depth, int obj)
+/* Called per member of an object (k, n: its key) or item of an array (k
+ * NULL) with j at the value, which it reads whole. */
+typedef int (*each_fn)(struct jr *j, const char *k, size_t n, void *ctx);
+
+/* An object (obj) or array at j, each value through each. */
+static int items(struct jr *j, int obj, each_fn each, void *ctx)
 {
-  char close = obj ? '}' : ']';
+  char close = obj ? '}' : ']', buf[32];
+  const char *k = NULL;
+  size_t n = 0;
   j->p++;
   ws(j);
   if (j->p < j->end && *j->p == close) {
@@ -186,7 +174,7 @@ static int skip_container(struct jr *j, int depth, int obj)
   for (;;) {
     ws(j);
     if (obj) {
-      if (str(j, NULL, 0) < 0)
+      if (key(j, buf, sizeof(buf), &k, &n) < 0)
         return -1;
       ws(j);
       if (j->p >= j->end || *j->p != ':')
@@ -194,7 +182,7 @@ static int skip_container(struct jr *j, int depth, int obj)
       j->p++;
       ws(j);
     }
-    if (skip(j, depth + 1) < 0)
+    if (each(j, k, n, ctx) < 0)
       return -1;
     ws(j);
     if (j->p >= j->end)
@@ -209,6 +197,19 @@ static int skip_container(struct jr *j, int depth, int obj)
     }
     return -1;
   }
+}
+
+static int skip_each(struct jr *j, const char *k, size_t n, void *ctx)
+{
+  (void)k;
+  (void)n;
+  return skip(j, *(const int *)ctx + 1);
+}
+
+/* An object or array, each value through skip. */
+static int skip_container(struct jr *j, int depth, int obj)
+{
+  return items(j, obj, skip_each, &depth);
 }
 
 static int skip(struct jr *j, int depth)
@@ -277,17 +278,6 @@ static int key(struct jr *j, char *buf, size_t cap, const char **k, size_t *n)
   return 0;
 }
 
-/* The colon after a key, with blanks around it. */
-static int colon(struct jr *j)
-{
-  ws(j);
-  if (j->p >= j->end || *j->p != ':')
-    return -1;
-  j->p++;
-  ws(j);
-  return 0;
-}
-
 #define KEY_IS(k, n, lit) ((n) == sizeof(lit) - 1 && memcmp(k, lit, n) == 0)
 
 /* A phase name as a span, to its enum; -1 if none. */
@@ -301,47 +291,29 @@ static int phase_of(const char *k, size_t n)
   return mp_phase_from_name(name);
 }
 
+static int timing_each(struct jr *j, const char *k, size_t n, void *ctx)
+{
+  struct line *l = ctx;
+  int64_t v;
+  if (num(j, &v) < 0)
+    return -1;
+  int ph = phase_of(k, n);
+  if (ph >= 0 && v >= 0)
+    l->timings[ph] = v;
+  return 0;
+}
+
 static int timings(struct jr *j, struct line *l)
 {
-  char buf[32];
-  const char *k;
-  size_t n;
   if (j->p >= j->end || *j->p != '{')
     return skip(j, 1);
-  j->p++;
-  ws(j);
-  if (j->p < j->end && *j->p == '}') {
-    j->p++;
-    return 0;
-  }
-  for (;;) {
-    ws(j);
-    if (key(j, buf, sizeof(buf), &k, &n) < 0 || colon(j) < 0)
-      return -1;
-    int64_t v;
-    if (num(j, &v) < 0)
-      return -1;
-    int ph = phase_of(k, n);
-    if (ph >= 0 && v >= 0)
-      l->timings[ph] = v;
-    ws(j);
-    if (j->p >= j->end)
-      return -1;
-    if (*j->p == ',') {
-      j->p++;
-      continue;
-    }
-    if (*j->p == '}') {
-      j->p++;
-      return 0;
-    }
-    return -1;
-  }
+  return items(j, 1, timing_each, l);
 }
 
 /* One value of the top level into l, by its key. */
-static int field(struct jr *j, const char *k, size_t n, struct line *l)
+static int field(struct jr *j, const char *k, size_t n, void *ctx)
 {
+  struct line *l = ctx;
   switch (n) {
   case 4:
     if (KEY_IS(k, n, "t_ms")) {
@@ -386,9 +358,6 @@ static int field(struct jr *j, const char *k, size_t n, struct line *l)
 static int parse(const char *s, size_t len, struct line *l)
 {
   struct jr j = {s, s + len};
-  char buf[32];
-  const char *k;
-  size_t n;
 
   l->t_ms = 0;
   l->has_t = l->has_failed = l->failed = 0;
@@ -398,27 +367,9 @@ static int parse(const char *s, size_t len, struct line *l)
   for (int p = 0; p < MP_PHASE_COUNT; p++)
     l->timings[p] = -1;
   ws(&j);
-  if (j.p >= j.end || *j.p != '{')
+  if (j.p >= j.end || *j.p != '{' || items(&j, 1, field, l) < 0)
     return -1;
-  j.p++;
-  for (;;) {
-    ws(&j);
-    if (key(&j, buf, sizeof(buf), &k, &n) < 0 || colon(&j) < 0 ||
-        field(&j, k, n, l) < 0)
-      return -1;
-    ws(&j);
-    if (j.p >= j.end)
-      return -1;
-    if (*j.p == ',') {
-      j.p++;
-      continue;
-    }
-    if (*j.p != '}')
-      return -1;
-    j.p++;
-    ws(&j);
-    break;
-  }
+  ws(&j);
   if (j.p != j.end || !l->has_t || !l->monitor[0] || l->t_ms < 0)
     return -1;
   if (!l->action[0] && strcmp(l->status, "ok") != 0 &&
