@@ -70,12 +70,18 @@ static const struct mp_opt monitor_opts[] = {
     {"help", 'h', 0, OPT_HELP},
 };
 
+/* The state file is written at most this often: a thousand monitors
+ * failing at once make one write, not a thousand. */
+#define STATE_SAVE_MS 1000
+
 struct mon_cli {
   struct mp_monitor_file f;
   struct mp_mon_engine *e;
   struct mp_history *h;
   const char *state_path;
-  struct mp_mon_saved *saved; /* one per monitor, what the file holds */
+  struct mp_mon_saved *saved; /* one per monitor, what the file will hold */
+  uv_timer_t save_timer;      /* armed while the file is behind */
+  int dirty, timer_open;
   int quiet;
 };
 
@@ -90,10 +96,35 @@ static void stamp(char *buf, size_t len)
 static void save_states(struct mon_cli *m)
 {
   char msg[512];
-  if (!m->state_path)
+  if (!m->state_path || !m->dirty)
     return;
+  m->dirty = 0;
   if (mp_state_save(m->state_path, m->saved, m->f.n, msg, sizeof(msg)) < 0)
     fprintf(stderr, "mailprobe monitor: the state file: %s\n", msg);
+}
+
+static void on_save_timer(uv_timer_t *t)
+{
+  save_states(t->data);
+}
+
+/* The state changed: the file follows within STATE_SAVE_MS. */
+static void states_changed(struct mon_cli *m)
+{
+  m->dirty = 1;
+  if (m->timer_open && !uv_is_active((uv_handle_t *)&m->save_timer))
+    uv_timer_start(&m->save_timer, on_save_timer, STATE_SAVE_MS, 0);
+}
+
+static void on_engine_done(void *data)
+{
+  struct mon_cli *m = data;
+  /* The last changes are saved after the loop; the timer must not hold
+   * it. */
+  if (m->timer_open) {
+    m->timer_open = 0;
+    uv_close((uv_handle_t *)&m->save_timer, NULL);
+  }
 }
 
 static void on_test(void *data, const struct mp_mon_test *t)
@@ -133,7 +164,7 @@ static void on_test(void *data, const struct mp_mon_test *t)
     s->failures = t->failures;
     s->alerts = mp_mon_engine_machine(m->e, t->index)->alerts;
     s->recoveries = rec;
-    save_states(m);
+    states_changed(m);
   }
 }
 
@@ -321,16 +352,25 @@ int mp_cli_monitor(int argc, char **argv)
   o.on_test = on_test;
   o.on_action = on_action;
   o.on_hup = on_hup;
+  o.on_done = on_engine_done;
   o.data = &m;
   m.e = mp_mon_engine_new(&loop, m.f.defs, m.f.n, &o);
   if (!m.e || resume(&m) < 0) {
     uv_loop_close(&loop);
     goto out;
   }
+  uv_timer_init(&loop, &m.save_timer);
+  m.save_timer.data = &m;
+  m.timer_open = 1;
   if (mp_mon_engine_run(m.e) < 0)
     fprintf(stderr, "mailprobe monitor: the monitors did not start\n");
   else
     rc = 0;
+  if (m.timer_open) { /* the engine never started */
+    m.timer_open = 0;
+    uv_close((uv_handle_t *)&m.save_timer, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
   save_states(&m);
   if (uv_loop_close(&loop) != 0)
     fprintf(stderr, "mailprobe monitor: handles left open on the loop\n");

@@ -19,6 +19,9 @@
 #include "wire/deadline.h"
 #include "wire/errors.h"
 
+/* The longest the first tests are spread over. */
+#define SPREAD_MAX_MS 10000
+
 struct mon {
   struct mp_mon_engine *e;
   size_t i;
@@ -386,8 +389,14 @@ int mp_mon_engine_start(struct mp_mon_engine *e)
   for (size_t i = 0; i < e->n; i++) {
     struct mon *m = &e->mons[i];
     uint64_t off = 0;
-    if (e->o.spread && e->n > 1)
-      off = mp_monitor_next_ms(&m->m) * 1000u * i / e->n;
+    if (e->o.spread && e->n > 1) {
+      /* Over the first interval, but at most SPREAD_MAX_MS: a restart
+       * tests every monitor soon, not five minutes later. */
+      uint64_t span = mp_monitor_next_ms(&m->m);
+      if (span > SPREAD_MAX_MS)
+        span = SPREAD_MAX_MS;
+      off = span * 1000u * i / e->n;
+    }
     /* A due time that passed fires from the loop, never from here. */
     m->due_us = now + off;
     mp_deadline_set(&m->due, m->due_us);

@@ -77,8 +77,8 @@ struct mp_mon_engine_opts {
   unsigned max_in_flight; /* 0: MP_MON_DEFAULT_IN_FLIGHT */
   unsigned count;         /* tests per monitor, then it stops; 0: on */
   int spread;             /* 1: the first tests are spread over the first
-                             Up interval (many monitors do not all start
-                             at once); 0: all at once */
+                             interval, at most 10 s (many monitors do not
+                             all start at once); 0: all at once */
   int signals;       /* 1: SIGINT and SIGTERM stop the engine (tests under way
                         and actions end first), SIGHUP calls on_hup */
   uint64_t grace_ms; /* actions: TERM to KILL; 0: the default */

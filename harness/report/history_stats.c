@@ -283,12 +283,14 @@ static int key(struct jr *j, char *buf, size_t cap, const char **k, size_t *n)
 /* A phase name as a span, to its enum; -1 if none. */
 static int phase_of(const char *k, size_t n)
 {
-  char name[16];
-  if (n >= sizeof(name))
-    return -1;
-  memcpy(name, k, n);
-  name[n] = '\0';
-  return mp_phase_from_name(name);
+  /* The names as written (lower case), compared in place: five phases a
+   * line, ten million lines. */
+  for (int p = 0; p < MP_PHASE_COUNT; p++) {
+    const char *name = mp_phase_name((enum mp_phase)p);
+    if (name[0] == k[0] && strlen(name) == n && memcmp(name, k, n) == 0)
+      return p;
+  }
+  return -1;
 }
 
 static int timing_each(struct jr *j, const char *k, size_t n, void *ctx)
@@ -403,10 +405,13 @@ static struct mp_hs_monitor *find_monitor(struct mp_hs *hs, const char *name)
 {
   /* From the last hit on: a history's lines come in rounds over the
    * monitors, so the next line's monitor is most often the next one. */
-  size_t last = hs->last_hit;
+  size_t last = hs->last_hit, nl = strlen(name);
   for (size_t k = 0; k < hs->nmons; k++) {
     size_t i = last + k < hs->nmons ? last + k : last + k - hs->nmons;
-    if (hs->mons[i].name[0] == name[0] && strcmp(hs->mons[i].name, name) == 0) {
+    /* Names differ most at their end ("monitor-017", "monitor-018"). */
+    if (hs->mons[i].name_len == nl &&
+        hs->mons[i].name[nl - 1] == name[nl - 1] &&
+        memcmp(hs->mons[i].name, name, nl) == 0) {
       hs->last_hit = i;
       return &hs->mons[i];
     }
@@ -422,6 +427,7 @@ static struct mp_hs_monitor *find_monitor(struct mp_hs *hs, const char *name)
   struct mp_hs_monitor *m = &hs->mons[hs->nmons++];
   memset(m, 0, sizeof(*m));
   snprintf(m->name, sizeof(m->name), "%s", name);
+  m->name_len = strlen(m->name);
   hs->last_hit = hs->nmons - 1;
   return m;
 }

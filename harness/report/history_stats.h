@@ -41,6 +41,7 @@ struct mp_hs_slot {
 
 struct mp_hs_monitor {
   char name[65];
+  size_t name_len;
   uint64_t tests, ok;
   uint64_t first_ms, last_ms;
   uint64_t alerts, recoveries, actions, actions_failed;
