@@ -103,6 +103,38 @@ check "... kept beside" sh -c "ls '$TMP'/state.bad-* >/dev/null"
 check "... and the monitor starts Up (its first failure is alert 1)" \
   has "$TMP/out3" "dead ALERT 1:"
 
+# SIGHUP reopens the history (logrotate moved it): later lines go to a
+# new file of the same name.
+cat >"$TMP/hup.yml" <<YML
+$MOD
+monitors:
+  - { name: hup, check: plain, target: 127.0.0.1:1, interval: 100ms }
+YML
+"$BIN" monitor --config "$TMP/hup.yml" --history "$TMP/hup.jsonl" \
+  --count 40 -q >"$TMP/hup.out" 2>&1 &
+mon=$!
+i=0
+while [ "$(cat "$TMP/hup.jsonl" 2>/dev/null | wc -l)" -lt 2 ] && [ $i -lt 100 ]; do
+  i=$((i + 1))
+  sleep 0.05
+done
+mv "$TMP/hup.jsonl" "$TMP/hup.jsonl.1"
+kill -HUP $mon
+i=0
+while [ ! -s "$TMP/hup.jsonl" ] && [ $i -lt 100 ]; do
+  i=$((i + 1))
+  sleep 0.05
+done
+kill -TERM $mon
+wait $mon
+rc=$?
+check "SIGHUP: the moved history keeps its lines" \
+  [ "$(wc -l <"$TMP/hup.jsonl.1")" -ge 2 ]
+check "SIGHUP: later lines go to a new file" [ -s "$TMP/hup.jsonl" ]
+check "SIGTERM: a clean stop, exit 0" [ $rc -eq 0 ]
+check "no line is in both files" sh -c \
+  "cat '$TMP/hup.jsonl.1' '$TMP/hup.jsonl' | grep -o '\"test\":[0-9]*' | sort | uniq -d | grep -q . && exit 1 || exit 0"
+
 # The report of a history with known answers: 100 tests a minute apart,
 # 5 failed in two outages (3 min and 2 min: MTTR 2m 30s), then a line
 # cut by a crash.
