@@ -344,6 +344,85 @@ START_TEST(test_report_known_answers)
 }
 END_TEST
 
+/* The same numbers whatever the parts the file is read in: outages cut by
+ * a part's end are joined, counts and buckets add up. */
+START_TEST(test_report_parts_agree)
+{
+  char path[128], err[256];
+  snprintf(path, sizeof(path), "%s/h.jsonl", dir);
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  /* Three monitors in rounds, 300 tests each; outages of various lengths
+   * (so that some part ends fall inside one), a cut line at the end. */
+  for (unsigned i = 1; i <= 300; i++)
+    for (unsigned m = 0; m < 3; m++) {
+      char name[8];
+      snprintf(name, sizeof(name), "m%u", m);
+      int fail = (i + m * 7) % 37 < 5 || (m == 2 && i > 290);
+      put_test(f, name, i * 60 + m, !fail,
+               fail && (i + m * 7) % 37 == 3 ? "alert" : NULL, i % 50 + 1);
+    }
+  fputs("{\"t_ms\":1", f);
+  fclose(f);
+
+  struct mp_hs one;
+  struct mp_hs_opts o;
+  memset(&o, 0, sizeof(o));
+  o.parts = 1;
+  f = fopen(path, "r");
+  ck_assert_int_eq(mp_hs_read(f, &o, &one, err, sizeof(err)), 0);
+  ck_assert_uint_eq(one.nmons, 3);
+  ck_assert_uint_eq(one.skipped, 1);
+  for (unsigned parts = 2; parts <= 8; parts++) {
+    struct mp_hs many;
+    o.parts = parts;
+    rewind(f);
+    ck_assert_int_eq(mp_hs_read(f, &o, &many, err, sizeof(err)), 0);
+    ck_assert_uint_eq(many.lines, one.lines);
+    ck_assert_uint_eq(many.used, one.used);
+    ck_assert_uint_eq(many.skipped, one.skipped);
+    ck_assert_uint_eq(many.nmons, one.nmons);
+    for (size_t k = 0; k < one.nmons; k++) {
+      const struct mp_hs_monitor *a = &one.mons[k], *b = &many.mons[k];
+      ck_assert_str_eq(a->name, b->name);
+      ck_assert_uint_eq(a->tests, b->tests);
+      ck_assert_uint_eq(a->ok, b->ok);
+      ck_assert_uint_eq(a->alerts, b->alerts);
+      ck_assert_uint_eq(a->first_ms, b->first_ms);
+      ck_assert_uint_eq(a->last_ms, b->last_ms);
+      ck_assert_int_eq(a->in_outage, b->in_outage);
+      ck_assert_msg(a->noutages == b->noutages,
+                    "%u parts: %zu outages, not %zu", parts, b->noutages,
+                    a->noutages);
+      for (size_t u = 0; u < a->noutages; u++) {
+        ck_assert_uint_eq(a->outages[u].start_ms, b->outages[u].start_ms);
+        ck_assert_uint_eq(a->outages[u].end_ms, b->outages[u].end_ms);
+        ck_assert_uint_eq(a->outages[u].tests, b->outages[u].tests);
+        ck_assert_int_eq(a->outages[u].alerted, b->outages[u].alerted);
+        ck_assert_str_eq(a->outages[u].cause, b->outages[u].cause);
+      }
+      ck_assert_int_eq(mp_hs_mttr_ms(a), mp_hs_mttr_ms(b));
+      for (int s = 0; s < MP_HS_SERIES; s++) {
+        ck_assert_uint_eq(a->nlat[s], b->nlat[s]);
+        ck_assert_int_eq(mp_hs_percentile(a, s, 50),
+                         mp_hs_percentile(b, s, 50));
+        ck_assert_int_eq(mp_hs_percentile(a, s, 99),
+                         mp_hs_percentile(b, s, 99));
+      }
+      ck_assert_uint_eq(a->ndays, b->ndays);
+      for (size_t d = 0; d < a->ndays; d++) {
+        ck_assert_uint_eq(a->days[d].tests, b->days[d].tests);
+        ck_assert_uint_eq(a->days[d].ok, b->days[d].ok);
+      }
+      ck_assert_int_eq(memcmp(a->slots, b->slots, sizeof(a->slots)), 0);
+    }
+    mp_hs_free(&many);
+  }
+  fclose(f);
+  mp_hs_free(&one);
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("history");
@@ -357,6 +436,7 @@ int main(void)
   tcase_add_test(tc, test_state_other_version_set_aside);
   tcase_add_test(tc, test_state_missing_is_empty);
   tcase_add_test(tc, test_report_known_answers);
+  tcase_add_test(tc, test_report_parts_agree);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -4,11 +4,13 @@
  * skipped and counted. */
 #include "harness/report/history_stats.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SUB 128 /* buckets per octave */
-#define NBUCKETS (SUB + 57 * SUB)
+#define NBUCKETS MP_HS_BUCKETS
 #define CHUNK (1u << 20)
 #define MAX_LINE (1u << 20)
 #define MAX_DEPTH 16
@@ -401,7 +403,7 @@ static uint64_t bucket_value(size_t b)
   return lo + ((1ull << (e - 7)) >> 1);
 }
 
-static struct mp_hs_monitor *find_monitor(struct mp_hs *hs, const char *name)
+struct mp_hs_monitor *mp_hs_monitor_of(struct mp_hs *hs, const char *name)
 {
   /* From the last hit on: a history's lines come in rounds over the
    * monitors, so the next line's monitor is most often the next one. */
@@ -443,7 +445,7 @@ static int add_latency(struct mp_hs_monitor *m, int s, int64_t us)
   return 0;
 }
 
-static struct mp_hs_day *day_of(struct mp_hs_monitor *m, int64_t day)
+struct mp_hs_day *mp_hs_day_of(struct mp_hs_monitor *m, int64_t day)
 {
   for (size_t k = m->ndays; k-- > 0;)
     if (m->days[k].day == day)
@@ -504,7 +506,7 @@ int mp_hs_line(struct mp_hs *hs, const struct mp_hs_opts *o, const char *s,
   if ((o->since_ms && (uint64_t)l.t_ms < o->since_ms) ||
       (o->monitor && strcmp(o->monitor, l.monitor) != 0))
     return 0;
-  struct mp_hs_monitor *m = find_monitor(hs, l.monitor);
+  struct mp_hs_monitor *m = mp_hs_monitor_of(hs, l.monitor);
   if (!m)
     return -2;
   hs->used++;
@@ -520,9 +522,13 @@ int mp_hs_line(struct mp_hs *hs, const struct mp_hs_opts *o, const char *s,
     return 1;
   }
   int ok = l.status[0] == 'o'; /* parse() let only "ok" and "fail" by */
-  struct mp_hs_day *d = day_of(m, l.t_ms / 86400000);
+  struct mp_hs_day *d = mp_hs_day_of(m, l.t_ms / 86400000);
   if (!d)
     return -2;
+  if (!m->tests) {
+    m->first_ok = ok;
+    m->first_test_ms = t;
+  }
   m->tests++;
   d->tests++;
   struct mp_hs_slot *sl = &m->slots[slot_of(hs, t)];
@@ -582,7 +588,8 @@ static void period(FILE *f, struct mp_hs *hs)
   struct line l;
   long end;
 
-  if (fseek(f, 0, SEEK_SET) != 0)
+  /* A pipe is read once, by the reader: no peeking. */
+  if (fseek(f, 0, SEEK_END) != 0 || fseek(f, 0, SEEK_SET) != 0)
     return;
   while (fgets(buf, sizeof(buf), f)) {
     size_t n = strcspn(buf, "\n");
@@ -617,19 +624,45 @@ int mp_hs_read(FILE *f, const struct mp_hs_opts *o, struct mp_hs *hs, char *err,
   if (o->since_ms > hs->from_ms)
     hs->from_ms = o->since_ms;
 
+  return mp_hs_read_parts(f, o, hs, err, len);
+}
+
+int mp_hs_read_part(int fd, uint64_t from, uint64_t to, int seekable,
+                    const struct mp_hs_opts *o, struct mp_hs *hs, char *err,
+                    size_t len)
+{
   char *buf = malloc(CHUNK + MAX_LINE);
   size_t have = 0;
-  int rc = 0;
+  uint64_t pos = from;
+  int rc = 0, skipping = 0;
+
   if (!buf) {
     snprintf(err, len, "out of memory");
     return -1;
   }
   for (;;) {
-    size_t got = fread(buf + have, 1, CHUNK, f);
-    have += got;
+    size_t want = CHUNK;
+    if (seekable && to - pos < want)
+      want = (size_t)(to - pos);
+    ssize_t got = 0;
+    if (want) {
+      got = seekable ? pread(fd, buf + have, want, (off_t)pos)
+                     : read(fd, buf + have, want);
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got < 0) {
+        snprintf(err, len, "read error: %s", strerror(errno));
+        rc = -1;
+        break;
+      }
+    }
+    pos += (uint64_t)got;
+    have += (size_t)got;
     char *p = buf, *end = buf + have, *nl;
     while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
-      if (mp_hs_line(hs, o, p, (size_t)(nl - p)) == -2) {
+      if (skipping) {
+        skipping = 0; /* the end of an overlong line, counted already */
+      } else if (mp_hs_line(hs, o, p, (size_t)(nl - p)) == -2) {
         snprintf(err, len, "out of memory");
         rc = -1;
         goto out;
@@ -639,27 +672,23 @@ int mp_hs_read(FILE *f, const struct mp_hs_opts *o, struct mp_hs *hs, char *err,
     have = (size_t)(end - p);
     if (got == 0) {
       /* A last line without its newline was cut by a crash. */
-      if (have) {
+      if (have && !skipping) {
         hs->lines++;
         hs->skipped++;
       }
       break;
     }
     if (have >= MAX_LINE) {
-      /* Longer than any line we write: skip up to the next newline. */
-      hs->lines++;
-      hs->skipped++;
-      int c;
-      while ((c = fgetc(f)) != EOF && c != '\n')
-        ;
+      /* Longer than any line we write: skipped up to its newline. */
+      if (!skipping) {
+        hs->lines++;
+        hs->skipped++;
+      }
+      skipping = 1;
       have = 0;
       continue;
     }
     memmove(buf, p, have);
-  }
-  if (ferror(f)) {
-    snprintf(err, len, "read error");
-    rc = -1;
   }
 out:
   free(buf);

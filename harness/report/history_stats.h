@@ -20,6 +20,9 @@
 #define MP_HS_SLOTS 96             /* time slots of the charts */
 #define MP_HS_TOTAL MP_PHASE_COUNT /* the index of the whole test's time */
 #define MP_HS_SERIES (MP_PHASE_COUNT + 1)
+/* Latency buckets of a series: 1 us wide up to 128 us, then 128 an
+ * octave up to 2^64 us. */
+#define MP_HS_BUCKETS (128 + 57 * 128)
 
 struct mp_hs_outage {
   uint64_t start_ms, end_ms; /* end 0: still going at the end */
@@ -42,6 +45,8 @@ struct mp_hs_slot {
 struct mp_hs_monitor {
   char name[65];
   size_t name_len;
+  int first_ok;           /* the first test passed (when tests > 0) */
+  uint64_t first_test_ms; /* and when it ran */
   uint64_t tests, ok;
   uint64_t first_ms, last_ms;
   uint64_t alerts, recoveries, actions, actions_failed;
@@ -64,6 +69,9 @@ struct mp_hs {
 };
 
 struct mp_hs_opts {
+  unsigned parts; /* a regular file is read in this many parts, each by a
+                     thread of its own, then merged; 0: one per CPU (at
+                     most 8) from 64 MiB on, else one */
   uint64_t since_ms;       /* lines before it are left out; 0: none */
   const char *monitor;     /* only this monitor; NULL: all */
   uint64_t from_ms, to_ms; /* the charts' period; 0: the first and the
@@ -74,6 +82,33 @@ struct mp_hs_opts {
  * (err says which). */
 int mp_hs_read(FILE *f, const struct mp_hs_opts *o, struct mp_hs *out,
                char *err, size_t len);
+
+/* Reads bytes [from, to) of fd (pread; or read() until the end when not
+ * seekable) line by line into hs: what each thread of mp_hs_read does.
+ * from must start a line. 0 or -1 with err. */
+int mp_hs_read_part(int fd, uint64_t from, uint64_t to, int seekable,
+                    const struct mp_hs_opts *o, struct mp_hs *hs, char *err,
+                    size_t len);
+
+/* mp_hs_read's reading after the period is known: the file cut at line
+ * ends into parts read by threads, and their numbers merged in file order
+ * (harness/report/history_merge.c). */
+int mp_hs_read_parts(FILE *f, const struct mp_hs_opts *o, struct mp_hs *hs,
+                     char *err, size_t len);
+
+/* Adds what `from` counted (the part of the file after `into`'s) to
+ * `into`; from is emptied and freed. An outage still open at the end of
+ * into's part continues into from's first failed tests, or ends at its
+ * first passed test. 0, or -1 when out of memory. */
+int mp_hs_merge(struct mp_hs *into, struct mp_hs *from);
+
+/* The monitor called name in hs, added when new; NULL when out of
+ * memory. */
+struct mp_hs_monitor *mp_hs_monitor_of(struct mp_hs *hs, const char *name);
+
+/* A monitor's entry for a day (days since the epoch), added in order when
+ * new; NULL when out of memory. */
+struct mp_hs_day *mp_hs_day_of(struct mp_hs_monitor *m, int64_t day);
 
 /* Feeds one line (without its newline): 1 used, 0 left out by the
  * options, -1 did not parse (counted as skipped). For tests. */
