@@ -403,6 +403,20 @@ static uint64_t bucket_value(size_t b)
   return lo + ((1ull << (e - 7)) >> 1);
 }
 
+/* The array p of *cap items of size bytes, holding n, with room for one
+ * more: p itself, or p moved to twice the room (8 at first); NULL when out
+ * of memory (p and *cap unchanged). */
+static void *room(void *p, size_t *cap, size_t n, size_t size)
+{
+  if (n < *cap)
+    return p;
+  size_t nc = *cap ? *cap * 2 : 8;
+  void *q = realloc(p, nc * size);
+  if (q)
+    *cap = nc;
+  return q;
+}
+
 struct mp_hs_monitor *mp_hs_monitor_of(struct mp_hs *hs, const char *name)
 {
   /* From the last hit on: a history's lines come in rounds over the
@@ -418,14 +432,11 @@ struct mp_hs_monitor *mp_hs_monitor_of(struct mp_hs *hs, const char *name)
       return &hs->mons[i];
     }
   }
-  if (hs->nmons == hs->cap_mons) {
-    size_t nc = hs->cap_mons ? hs->cap_mons * 2 : 8;
-    struct mp_hs_monitor *nm = realloc(hs->mons, nc * sizeof(*nm));
-    if (!nm)
-      return NULL;
-    hs->mons = nm;
-    hs->cap_mons = nc;
-  }
+  struct mp_hs_monitor *mons =
+      room(hs->mons, &hs->cap_mons, hs->nmons, sizeof(*hs->mons));
+  if (!mons)
+    return NULL;
+  hs->mons = mons;
   struct mp_hs_monitor *m = &hs->mons[hs->nmons++];
   memset(m, 0, sizeof(*m));
   snprintf(m->name, sizeof(m->name), "%s", name);
@@ -450,14 +461,11 @@ struct mp_hs_day *mp_hs_day_of(struct mp_hs_monitor *m, int64_t day)
   for (size_t k = m->ndays; k-- > 0;)
     if (m->days[k].day == day)
       return &m->days[k];
-  if (m->ndays == m->cap_days) {
-    size_t nc = m->cap_days ? m->cap_days * 2 : 8;
-    struct mp_hs_day *nd = realloc(m->days, nc * sizeof(*nd));
-    if (!nd)
-      return NULL;
-    m->days = nd;
-    m->cap_days = nc;
-  }
+  struct mp_hs_day *days =
+      room(m->days, &m->cap_days, m->ndays, sizeof(*m->days));
+  if (!days)
+    return NULL;
+  m->days = days;
   /* Kept in order of days (a clock set back inserts in the middle). */
   size_t at = m->ndays;
   while (at > 0 && m->days[at - 1].day > day)
@@ -471,14 +479,11 @@ struct mp_hs_day *mp_hs_day_of(struct mp_hs_monitor *m, int64_t day)
 
 static struct mp_hs_outage *new_outage(struct mp_hs_monitor *m)
 {
-  if (m->noutages == m->cap_outages) {
-    size_t nc = m->cap_outages ? m->cap_outages * 2 : 8;
-    struct mp_hs_outage *no = realloc(m->outages, nc * sizeof(*no));
-    if (!no)
-      return NULL;
-    m->outages = no;
-    m->cap_outages = nc;
-  }
+  struct mp_hs_outage *v =
+      room(m->outages, &m->cap_outages, m->noutages, sizeof(*m->outages));
+  if (!v)
+    return NULL;
+  m->outages = v;
   struct mp_hs_outage *o = &m->outages[m->noutages++];
   memset(o, 0, sizeof(*o));
   return o;
