@@ -33,7 +33,7 @@ VALGRIND_JOBS ?= 16
 .SECONDARY:
 
 .PHONY: all deps run check suite unit cases limits asan valgrind interop clients \
-	bench fuzz clean install format
+	bench fuzz clean install uninstall format
 
 all: $(BIN)
 
@@ -118,9 +118,35 @@ fuzz:
 	@ci/install-deps --fuzz
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_TARGETS)
 
+# The stripped binary, its man pages, bash completion and the example cases
+# (share/mailprobe/cases); uninstall removes exactly these.
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/mailprobe
+COMPDIR ?= $(PREFIX)/share/bash-completion/completions
+STRIP ?= strip
+INSTALL_BIN ?= $(BIN)
+CASE_DIRS := $(sort $(dir $(wildcard cases/*/*.yaml)))
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/mailprobe
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(COMPDIR)
+	install -m 755 -s --strip-program=$(STRIP) $(INSTALL_BIN) \
+	  $(DESTDIR)$(PREFIX)/bin/mailprobe
+	install -m 644 dist/mailprobe.1 $(DESTDIR)$(MANDIR)/man1/mailprobe.1
+	install -m 644 dist/mailprobe-cases.5 \
+	  $(DESTDIR)$(MANDIR)/man5/mailprobe-cases.5
+	install -m 644 dist/mailprobe.bash $(DESTDIR)$(COMPDIR)/mailprobe
+	for d in $(CASE_DIRS); do \
+	  install -d $(DESTDIR)$(DATADIR)/$$d && \
+	  install -m 644 $$d*.yaml $(DESTDIR)$(DATADIR)/$$d || exit 1; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/mailprobe \
+	  $(DESTDIR)$(MANDIR)/man1/mailprobe.1 \
+	  $(DESTDIR)$(MANDIR)/man5/mailprobe-cases.5 \
+	  $(DESTDIR)$(COMPDIR)/mailprobe
+	rm -rf $(DESTDIR)$(DATADIR)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

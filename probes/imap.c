@@ -1,7 +1,8 @@
 /* The IMAP probe (RFC 9051 and RFC 3501; STARTTLS RFC 2595; SASL-IR
  * RFC 4959): greeting (OK, PREAUTH or BYE), CAPABILITY (or the greeting's
  * [CAPABILITY] code), STARTTLS and CAPABILITY again, AUTHENTICATE or LOGIN
- * (not when LOGINDISABLED), SELECT INBOX for the message count, LOGOUT.
+ * (not when LOGINDISABLED), EXAMINE INBOX for the message count (SELECT
+ * in a round trip, which deletes), LOGOUT.
  * Tagged and untagged responses, continuations and literals are read with
  * hard limits. */
 #include <stdio.h>
@@ -160,6 +161,17 @@ static void send_logout(struct mp_probe *p)
   send_cmd(p, IMAP_LOGOUT, "LOGOUT");
 }
 
+/* Opens INBOX for the message count. A check uses EXAMINE, read-only
+ * (RFC 9051 6.3.3): it must change nothing, not even \Recent (RFC 3501
+ * 6.3.2). A round trip deletes its message, and needs SELECT. */
+static void send_open(struct mp_probe *p)
+{
+  if (p->o.find_token)
+    send_cmd(p, IMAP_SELECT, "SELECT INBOX");
+  else
+    send_cmd(p, IMAP_SELECT, "EXAMINE INBOX");
+}
+
 /* RFC 9051 6.1.3, with a fresh tag. Not after BYE: the server is
  * closing (those paths fail without a goodbye). */
 static void imap_goodbye(struct mp_probe *p, char *line, size_t cap)
@@ -188,7 +200,7 @@ static void after_caps(struct mp_probe *p)
       (p->o.tls == MP_TLSMODE_STARTTLS || p->o.tls == MP_TLSMODE_AUTO)) {
     send_cmd(p, IMAP_STARTTLS, "STARTTLS");
   } else if (s->preauth) {
-    send_cmd(p, IMAP_SELECT, "SELECT INBOX");
+    send_open(p);
   } else if (p->o.user) {
     send_next_login(p);
   } else {
@@ -395,7 +407,7 @@ static void on_login(struct mp_probe *p)
   int st = p->r->reply_code;
   if (st == IMAP_OK) {
     if (mp_login_accepted(p) == 0)
-      send_cmd(p, IMAP_SELECT, "SELECT INBOX");
+      send_open(p);
     return;
   }
   if (mp_login_refused(p) < 0)
@@ -406,10 +418,19 @@ static void on_login(struct mp_probe *p)
                          "the server cannot log anyone in now [UNAVAILABLE]");
     return;
   }
-  if (code_is(p, "PRIVACYREQUIRED"))
+  if (code_is(p, "PRIVACYREQUIRED")) {
     p->login.tls_asked = 1;
-  else if (st == IMAP_NO)
+  } else if (st == IMAP_NO && !code_is(p, "CANNOT") &&
+             (code_is(p, "AUTHENTICATIONFAILED") ||
+              p->login.method == MP_LOGIN_CMD)) {
+    /* RFC 5530 3: [AUTHENTICATIONFAILED] refuses the credentials, as NO
+     * to LOGIN does (RFC 9051 6.2.3, RFC 3501 6.2.3); [CANNOT] or a bare
+     * NO to AUTHENTICATE may be the mechanism's, so the next is tried. */
+    mp_login_refused_for_good(p);
+    return;
+  } else if (st == IMAP_NO) {
     p->login.refused = 1;
+  }
   send_next_login(p);
 }
 
@@ -438,7 +459,7 @@ static const struct {
     [IMAP_AUTHENTICATE] = {on_login, 0, 0, NULL},
     [IMAP_LOGIN] = {on_login, 0, 0, NULL},
     [IMAP_SELECT] = {on_select, MP_E_MAILBOX_ERROR, 1,
-                     "SELECT INBOX was refused"},
+                     "opening INBOX was refused"},
     [IMAP_SEARCH] = {search_next, MP_E_MAILBOX_ERROR, 1,
                      "UID SEARCH was refused"},
     [IMAP_FETCH] = {search_next, MP_E_MAILBOX_ERROR, 1,

@@ -141,6 +141,15 @@ int mp_login_refused(struct mp_probe *p)
   return 0;
 }
 
+void mp_login_refused_for_good(struct mp_probe *p)
+{
+  p->login.refused = 1;
+  mp_session_fail_quit(p, MP_E_AUTH_FAILED,
+                       "the server refused the credentials (%s); no other "
+                       "method tried, so one check is one failed login",
+                       mp_login_name(p->login.method));
+}
+
 /* ---- the SASL exchange --------------------------------------------- */
 
 int mp_login_sasl_begin(struct mp_probe *p, const struct mp_sasl_frame *f,

@@ -97,6 +97,13 @@ int mp_login_accepted(struct mp_probe *p);
  * with mp_login_next. */
 int mp_login_refused(struct mp_probe *p);
 
+/* The server refused the credentials themselves (SMTP 535 5.7.8, POP3
+ * -ERR [AUTH], IMAP NO [AUTHENTICATIONFAILED] or NO to LOGIN): fails the
+ * probe with auth_failed after the goodbye, without trying another method.
+ * Every further method would be refused the same way and count as one
+ * more failed login against fail2ban or the server's auth penalty. */
+void mp_login_refused_for_good(struct mp_probe *p);
+
 /* What differs between the protocols' SASL commands (curl's per-protocol
  * numbers): the verb, and the longest initial response that may go on
  * the command line (0: never, as IMAP without SASL-IR). */

@@ -23,9 +23,12 @@ void mp_monitor_init(struct mp_monitor *m, const struct mp_monitor_cfg *cfg)
   memset(m, 0, sizeof(*m));
   if (cfg)
     m->cfg = *cfg;
+  /* The Up interval (--interval) is every state's unless that state has
+   * its own: asked for 1 s, a failing server is not tested every 60 s. */
+  uint64_t up = m->cfg.interval_ms[MP_MON_UP];
   for (int s = 0; s < 4; s++)
     if (!m->cfg.interval_ms[s])
-      m->cfg.interval_ms[s] = s == MP_MON_UP ? 300000 : 60000;
+      m->cfg.interval_ms[s] = up ? up : s == MP_MON_UP ? 300000 : 60000;
   if (!m->cfg.failures_per_alert)
     m->cfg.failures_per_alert = MP_MON_DEFAULT_FAILURES;
   m->state = MP_MON_UP;

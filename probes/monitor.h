@@ -26,7 +26,8 @@ enum mp_mon_event {
 #define MP_MON_DEFAULT_FAILURES 3
 
 struct mp_monitor_cfg {
-  uint64_t interval_ms[4];     /* per state, [MP_MON_UP] ...; 0: 300 s Up,
+  uint64_t interval_ms[4];     /* per state, [MP_MON_UP] ...; 0: the Up
+                                  interval when given, else 300 s Up and
                                   60 s in the others */
   unsigned failures_per_alert; /* failed tests per alert; 0: 3 */
   unsigned max_alerts;         /* alerts before Lost; 0: no limit */

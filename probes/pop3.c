@@ -419,9 +419,12 @@ static void login_refused(struct mp_probe *p)
       (strcasestr(p->r->reply_text, "tls") != NULL ||
        strcasestr(p->r->reply_text, "plaintext") != NULL))
     p->login.tls_asked = 1;
-  else if (resp_code_is(p, "AUTH"))
-    p->login.refused = 1;
-  else if (p->login.method != MP_LOGIN_USER || s->st == POP3_PASS)
+  else if (resp_code_is(p, "AUTH")) {
+    /* RFC 3206 4: [AUTH] says the credentials are wrong, not the method
+     * (RFC 5034 4 would try the next): one failed login is enough. */
+    mp_login_refused_for_good(p);
+    return;
+  } else if (p->login.method != MP_LOGIN_USER || s->st == POP3_PASS)
     p->login.refused = 1;
   send_login(p);
 }

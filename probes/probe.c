@@ -322,6 +322,15 @@ static void on_raw(struct mp_conn *c, const char *buf, size_t len, int last)
     p->proto->raw(p, buf, len, last);
 }
 
+/* The server sent us a line, or part of one, so far. */
+static int heard_anything(const struct mp_result *r)
+{
+  for (size_t i = 0; i < r->ntranscript; i++)
+    if (r->transcript[i].dir == 's')
+      return 1;
+  return r->reply_code != 0;
+}
+
 /* The connection failed with err: reported by it (on_error), or a write
  * it refused (unsent names what was not sent: a line, NULL, or the
  * sentence to give). */
@@ -344,6 +353,17 @@ static void conn_failed(struct mp_probe *p, int err, const char *unsent)
   }
   switch (err) {
   case MP_E_TIMEOUT:
+    /* A server silent from the start on a port we spoke plain text to may
+     * be waiting for our TLS ClientHello (RFC 8314 3): nothing on the wire
+     * can say more, so say what it may be. */
+    if (p->phase == MP_PHASE_BANNER && !p->in_tls &&
+        p->o.tls != MP_TLSMODE_IMPLICIT && !heard_anything(p->r)) {
+      mp_session_fail(p, err,
+                      "no greeting within the deadline (%.3fs); the port "
+                      "may expect implicit TLS (--tls implicit)",
+                      (double)p->o.timeout_ms / 1000.0);
+      break;
+    }
     mp_session_fail(p, err, "no answer within the deadline (%.3fs) in %s",
                     (double)p->o.timeout_ms / 1000.0, mp_phase_name(p->phase));
     break;

@@ -66,6 +66,15 @@ struct mp_result {
   unsigned polls;         /* round trip: mailbox checks made */
   uint64_t sent_at_us;    /* mp_now_us() when the server accepted the
                              message (SMTP DATA 250), 0 if none */
+
+  /* A round trip's two halves, each with its own server and certificate
+   * (tls above is the one that failed, or the sending half's). */
+  int roundtrip;
+  int send_tls_used;            /* the SMTP half spoke TLS */
+  struct mp_tls_info send_tls;  /* its facts (also after a failed check) */
+  int fetch_tls_used;           /* the POP3/IMAP half (its last poll) */
+  struct mp_tls_info fetch_tls; /* its facts */
+
   struct mp_transcript_line *transcript;
   size_t ntranscript;
 };

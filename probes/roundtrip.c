@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "wire/codec.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
+#include "wire/grow.h"
 #include "wire/timer.h"
 
 struct rt {
@@ -43,32 +45,104 @@ int mp_rt_token(const char *id, char *buf, size_t cap)
 char *mp_rt_message(const char *from, const char *to, const char *subject,
                     const char *token, size_t *len)
 {
+  return mp_rt_message_with(from, to, subject, token, NULL, 0, NULL, 0, len);
+}
+
+/* The header's name is name (case-insensitive, RFC 5322 1.2.2). */
+static int header_named(const char *line, const char *name)
+{
+  size_t n = strlen(name);
+  return strncasecmp(line, name, n) == 0 && line[n] == ':';
+}
+
+int mp_rt_header_ok(const char *line)
+{
+  static const char *const ours[] = {"From", "To",         "Subject",
+                                     "Date", "Message-ID", "X-Mailprobe-Token"};
+  const char *p = line;
+  while (*p > 32 && *p < 127 && *p != ':')
+    p++;
+  if (p == line || *p != ':' || strpbrk(line, "\r\n"))
+    return 0;
+  for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+    if (header_named(line, ours[i]))
+      return 0;
+  return 1;
+}
+
+/* Appends n bytes to the message being built; -1 when out of memory. */
+static int put(char **m, size_t *len, size_t *cap, const char *s, size_t n)
+{
+  if (*len + n + 1 > *cap && mp_grow(m, cap, *len + n + 1, 1024) < 0)
+    return -1;
+  memcpy(*m + *len, s, n);
+  *len += n;
+  (*m)[*len] = '\0';
+  return 0;
+}
+
+char *mp_rt_message_with(const char *from, const char *to, const char *subject,
+                         const char *token, const char *const *headers,
+                         size_t nheaders, const char *body, size_t body_len,
+                         size_t *len)
+{
   char date[64];
   time_t now = time(NULL);
   struct tm tm;
+  int own_type = 0;
   gmtime_r(&now, &tm);
   /* RFC 5322 3.3 date-time. */
   strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  const char *fmt = "From: <%s>\r\n"
-                    "To: <%s>\r\n"
-                    "Subject: %s %s\r\n"
-                    "Date: %s\r\n"
-                    "Message-ID: <%s@mailprobe.invalid>\r\n"
-                    "X-Mailprobe-Token: %s\r\n"
-                    "MIME-Version: 1.0\r\n"
-                    "Content-Type: text/plain; charset=us-ascii\r\n"
-                    "\r\n"
-                    "This message tests mail delivery; mailprobe deletes it "
-                    "when it arrives.\r\n";
+  for (size_t i = 0; i < nheaders; i++)
+    if (header_named(headers[i], "Content-Type"))
+      own_type = 1;
+  static const char fmt[] = "From: <%s>\r\n"
+                            "To: <%s>\r\n"
+                            "Subject: %s %s\r\n"
+                            "Date: %s\r\n"
+                            "Message-ID: <%s@mailprobe.invalid>\r\n"
+                            "X-Mailprobe-Token: %s\r\n"
+                            "MIME-Version: 1.0\r\n"
+                            "%s";
   const char *subj = subject ? subject : "mailprobe round trip";
-  int n = snprintf(NULL, 0, fmt, from, to, subj, token, date, token, token);
+  const char *type =
+      own_type ? "" : "Content-Type: text/plain; charset=us-ascii\r\n";
+  int n =
+      snprintf(NULL, 0, fmt, from, to, subj, token, date, token, token, type);
   if (n < 0)
     return NULL;
   char *m = malloc((size_t)n + 1);
+  size_t l = (size_t)n, cap = (size_t)n + 1;
   if (!m)
     return NULL;
-  snprintf(m, (size_t)n + 1, fmt, from, to, subj, token, date, token, token);
-  *len = (size_t)n;
+  snprintf(m, cap, fmt, from, to, subj, token, date, token, token, type);
+  int bad = 0;
+  for (size_t i = 0; i < nheaders && !bad; i++)
+    bad = put(&m, &l, &cap, headers[i], strlen(headers[i])) ||
+          put(&m, &l, &cap, "\r\n", 2);
+  if (!bad)
+    bad = put(&m, &l, &cap, "\r\n", 2);
+  if (!body) {
+    static const char ours[] = "This message tests mail delivery; mailprobe "
+                               "deletes it when it arrives.\r\n";
+    body = ours;
+    body_len = sizeof(ours) - 1;
+  }
+  /* RFC 5322 2.3: CRLF line ends, bare LF made CRLF; the SMTP half does
+   * the dot-stuffing (RFC 5321 4.5.2). */
+  for (size_t i = 0; i < body_len && !bad; i++) {
+    if (body[i] == '\n' && (i == 0 || body[i - 1] != '\r'))
+      bad = put(&m, &l, &cap, "\r\n", 2);
+    else
+      bad = put(&m, &l, &cap, body + i, 1);
+  }
+  if (!bad && (l < 2 || m[l - 2] != '\r' || m[l - 1] != '\n'))
+    bad = put(&m, &l, &cap, "\r\n", 2);
+  if (bad) {
+    free(m);
+    return NULL;
+  }
+  *len = l;
   return m;
 }
 
@@ -131,6 +205,8 @@ static void on_fetched(struct mp_result *r, void *data)
   struct mp_result *res = rt->res;
   uint64_t now = mp_now_us();
   res->polls++;
+  res->fetch_tls_used = r->tls_used;
+  res->fetch_tls = r->tls;
   /* This poll's phases replace the previous poll's. */
   res->timings_us[MP_PHASE_FETCH] = r->timings_us[MP_PHASE_FETCH];
   res->timings_us[MP_PHASE_DELETE] = r->timings_us[MP_PHASE_DELETE];
@@ -244,6 +320,8 @@ static void on_sent(struct mp_result *r, void *data)
     res->timings_us[i] = r->timings_us[i];
   res->tls_used = r->tls_used;
   res->tls = r->tls;
+  res->send_tls_used = r->tls_used;
+  res->send_tls = r->tls;
   res->auth = r->auth;
   res->insecure = r->insecure;
   memcpy(res->address, r->address, sizeof(res->address));
@@ -301,8 +379,10 @@ int mp_roundtrip_start(struct uv_loop_s *loop, const struct mp_rt_opts *opts,
     rt_free(rt);
     return MP_E_NO_RESOURCES;
   }
-  rt->msg = mp_rt_message(rt->o.from, rt->o.to, rt->o.subject, rt->token,
-                          &rt->msg_len);
+  rt->res->roundtrip = 1;
+  rt->msg = mp_rt_message_with(rt->o.from, rt->o.to, rt->o.subject, rt->token,
+                               rt->o.headers, rt->o.nheaders, rt->o.body,
+                               rt->o.body_len, &rt->msg_len);
   if (!rt->msg) {
     rt_free(rt);
     return MP_E_NO_RESOURCES;

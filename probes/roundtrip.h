@@ -36,6 +36,12 @@ struct mp_rt_opts {
    * other ids are never touched. NULL: "rt". */
   const char *id;
   int first_run; /* previous mode: nothing was sent before */
+  /* The user's "Name: value" header lines and body (any line ends; NULL:
+   * ours), read while mp_roundtrip_start runs. */
+  const char *const *headers;
+  size_t nheaders;
+  const char *body;
+  size_t body_len;
 };
 
 /* The result of a round trip: one mp_result (the failing half's error and
@@ -52,6 +58,20 @@ int mp_roundtrip_start(struct uv_loop_s *loop, const struct mp_rt_opts *opts,
  * body, CRLF line ends. malloc'd; *len set. */
 char *mp_rt_message(const char *from, const char *to, const char *subject,
                     const char *token, size_t *len);
+
+/* The same with the user's header lines (after ours; a Content-Type of
+ * theirs replaces ours) and body (line ends made CRLF, a last one added);
+ * NULL, 0 for none. */
+char *mp_rt_message_with(const char *from, const char *to, const char *subject,
+                         const char *token, const char *const *headers,
+                         size_t nheaders, const char *body, size_t body_len,
+                         size_t *len);
+
+/* 1 when line is a header the user may add: "Name: value", the name of
+ * printable ASCII without ':' (RFC 5322 2.2), no CR or LF, and not one of
+ * the fields the token lives in (From, To, Subject, Date, Message-ID,
+ * X-Mailprobe-Token). */
+int mp_rt_header_ok(const char *line);
 
 /* Makes a token "mailprobe.<id>.<16 hex>" into buf (MP_RT_TOKEN_MAX). */
 int mp_rt_token(const char *id, char *buf, size_t cap);

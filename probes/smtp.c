@@ -315,12 +315,16 @@ static void on_auth(struct mp_probe *p, int code)
         mp_tls_mode_name(p->o.tls));
     return;
   }
-  /* RFC 4954 6: 538 5.7.11 asks for encryption for this mechanism only;
-   * 535 refuses the credentials; 504, 534, 454 refuse this mechanism. */
+  /* RFC 4954 6: 535 5.7.8 refuses the credentials, and every other
+   * mechanism would be refused too; 538 5.7.11 asks for encryption for
+   * this mechanism only; 504, 534, 454 (and 5.5.4) refuse this mechanism,
+   * so the next one is tried. */
+  if (code == 535) {
+    mp_login_refused_for_good(p);
+    return;
+  }
   if (code == 538)
     p->login.tls_asked = 1;
-  else if (code == 535)
-    p->login.refused = 1;
   send_auth(p);
 }
 

@@ -58,6 +58,32 @@ START_TEST(test_defaults_and_intervals)
 }
 END_TEST
 
+/* --interval alone sets every state's interval: a failing server asked to
+ * be tested every second is not tested every minute. */
+START_TEST(test_interval_for_every_state)
+{
+  struct mp_monitor m;
+  struct mp_monitor_cfg cfg = {{1000, 0, 0, 0}, 2, 2};
+  mp_monitor_init(&m, &cfg);
+  ck_assert_uint_eq(mp_monitor_next_ms(&m), 1000);
+  mp_monitor_record(&m, 0);
+  ck_assert_int_eq(m.state, MP_MON_WARN);
+  ck_assert_uint_eq(mp_monitor_next_ms(&m), 1000);
+  mp_monitor_record(&m, 0);
+  ck_assert_int_eq(m.state, MP_MON_DOWN);
+  ck_assert_uint_eq(mp_monitor_next_ms(&m), 1000);
+  /* A state's own interval still wins. */
+  struct mp_monitor_cfg own = {{1000, 0, 500, 0}, 1, 0};
+  mp_monitor_init(&m, &own);
+  mp_monitor_record(&m, 0);
+  ck_assert_uint_eq(mp_monitor_next_ms(&m), 500);
+  /* Nothing given: 300 s Up, 60 s failing. */
+  mp_monitor_init(&m, NULL);
+  mp_monitor_record(&m, 0);
+  ck_assert_uint_eq(mp_monitor_next_ms(&m), 60000);
+}
+END_TEST
+
 START_TEST(test_names)
 {
   for (int s = 0; s < 4; s++)
@@ -73,6 +99,7 @@ int main(void)
   TCase *tc = tcase_create("core");
   tcase_add_loop_test(tc, test_runs, 0, sizeof(runs) / sizeof(runs[0]));
   tcase_add_test(tc, test_defaults_and_intervals);
+  tcase_add_test(tc, test_interval_for_every_state);
   tcase_add_test(tc, test_names);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

@@ -117,6 +117,36 @@ START_TEST(test_rt_message_headers)
 }
 END_TEST
 
+/* roundtrip --header and --body: the user's lines after ours, their
+ * Content-Type instead of ours, the body's line ends made CRLF. */
+START_TEST(test_rt_message_user_parts)
+{
+  static const char *const h[] = {"X-Probe-Site: lab 1",
+                                  "Content-Type: text/plain; charset=utf-8"};
+  static const char body[] = "first line\nsecond line\r\nno end";
+  size_t len = 0;
+  char *m = mp_rt_message_with("p@example.test", "i@example.test", NULL,
+                               "mailprobe.rt.0011223344556677", h, 2, body,
+                               sizeof(body) - 1, &len);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_ptr_nonnull(strstr(m, "\r\nX-Probe-Site: lab 1\r\n"));
+  ck_assert_ptr_nonnull(
+      strstr(m, "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"));
+  ck_assert_ptr_null(strstr(m, "us-ascii"));
+  ck_assert_ptr_nonnull(
+      strstr(m, "\r\n\r\nfirst line\r\nsecond line\r\nno end\r\n"));
+  ck_assert_int_eq(strcmp(m + len - 8, "no end\r\n"), 0);
+  free(m);
+  ck_assert(mp_rt_header_ok("X-A: b"));
+  ck_assert(mp_rt_header_ok("Reply-To: <a@b>"));
+  ck_assert(!mp_rt_header_ok("subject: x"));
+  ck_assert(!mp_rt_header_ok("X-Mailprobe-Token: x"));
+  ck_assert(!mp_rt_header_ok("no colon"));
+  ck_assert(!mp_rt_header_ok("X-A: b\r\nBcc: c"));
+  ck_assert(!mp_rt_header_ok(": b"));
+}
+END_TEST
+
 /* ---- the deadline ------------------------------------------------------ */
 
 /* A server that accepts and never says a word: the silent ones are kept
@@ -215,6 +245,7 @@ static Suite *probe_suite(void)
   tcase_add_test(tc, test_result_transcript_is_bounded_and_printable);
   tcase_add_test(tc, test_rt_token_format);
   tcase_add_test(tc, test_rt_message_headers);
+  tcase_add_test(tc, test_rt_message_user_parts);
   suite_add_tcase(s, tc);
   tc = tcase_create("deadline");
   tcase_add_test(tc, test_deadline_from_start);

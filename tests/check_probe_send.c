@@ -55,7 +55,7 @@ static const struct script imap_script = {
     "* OK ready",
     {{"A1 CAPABILITY", "* CAPABILITY IMAP4rev1\r\n%s OK done"},
      {"A2 LOGIN", "%s OK done"},
-     {"A3 SELECT", "* 0 EXISTS\r\n%s OK done"},
+     {"A3 EXAMINE", "* 0 EXISTS\r\n%s OK done"},
      {"A4 LOGOUT", "* BYE\r\n%s OK done"}}};
 
 #define MAX_CONNS 4
@@ -184,7 +184,7 @@ static const struct {
      MP_PHASE_EHLO},
     {MP_PROTO_IMAP, "A2 LOGIN", MP_E_CONNECTION_CLOSED, MP_E_CONNECTION_CLOSED,
      MP_PHASE_AUTH},
-    {MP_PROTO_IMAP, "A3 SELECT", MP_E_NO_RESOURCES, MP_E_NO_RESOURCES,
+    {MP_PROTO_IMAP, "A3 EXAMINE", MP_E_NO_RESOURCES, MP_E_NO_RESOURCES,
      MP_PHASE_FETCH},
     {MP_PROTO_IMAP, "A4 LOGOUT", MP_E_CONNECTION_CLOSED, 0, MP_PHASE_QUIT},
 };

@@ -18,6 +18,7 @@
 #include "harness/cli/probe_opts.h"
 #include "harness/case/case.h"
 #include "harness/report/json.h"
+#include "harness/report/range.h"
 #include "harness/report/result_json.h"
 #include "harness/run/runner.h"
 #include "probes/probe.h"
@@ -327,6 +328,7 @@ static struct mp_result *result_ok(void)
   snprintf(r->tls.subject, sizeof(r->tls.subject), "CN=mx.example.test");
   snprintf(r->tls.issuer, sizeof(r->tls.issuer), "CN=mailprobe test CA");
   r->tls.days_left = 80;
+  r->tls.not_after = 1900000000;
   r->tls.verified = 1;
   r->auth = "CRAM-MD5";
   snprintf(r->address, sizeof(r->address), "127.0.0.1:25");
@@ -381,6 +383,7 @@ static void fixture_init(struct fixture *f)
   f->o[2] = (struct mp_outcome){.file = "cases/bad.yaml",
                                 .name = NULL,
                                 .passed = 0,
+                                .error = 1,
                                 .seconds = 0.0,
                                 .diffs = diffs_parse,
                                 .ndiffs = 1,
@@ -535,8 +538,13 @@ START_TEST(test_tap)
   /* A YAML block per failure. */
   ck_assert_uint_eq(count_lines_starting(out, "  ---"), 2);
   ck_assert_uint_eq(count_lines_starting(out, "  ...\n"), 2);
+  /* TAP::Parser (prove) takes `- "phase: ..."` for a map: the ':' before
+   * the first space is \x3a, which YAML and TAP::Parser both read. */
   ck_assert_ptr_nonnull(strstr(
-      out, "    - \"phase: expected banner, got <connect> & \\\"x\\\"\"\n"));
+      out,
+      "    - \"phase\\x3a expected banner, got <connect> & \\\"x\\\"\"\n"));
+  ck_assert_ptr_nonnull(strstr(
+      out, "    - \"cases/bad.yaml\\x3a3\\x3a7\\x3a unknown key 'sever'\"\n"));
   ck_assert_ptr_nonnull(strstr(out, "  file: \"cases/smtp/drop.yaml\"\n"));
   free(out);
   fixture_free(&f);
@@ -553,7 +561,10 @@ START_TEST(test_junit)
   out = report(&f, MP_REPORT_JUNIT, 0, &failed);
   ck_assert_uint_eq(failed, 2);
   ck_assert_msg(xml_wellformed(out), "not well-formed:\n%s", out);
-  ck_assert_ptr_nonnull(strstr(out, "tests=\"3\" failures=\"2\""));
+  /* The case file that did not parse is an error, not a failure. */
+  ck_assert_ptr_nonnull(strstr(out, "tests=\"3\" failures=\"1\" errors=\"1\""));
+  ck_assert_ptr_nonnull(strstr(out, "<error message=\"cases/bad.yaml:3:7:"));
+  ck_assert_ptr_null(strstr(out, " file=\""));
   ck_assert_ptr_nonnull(strstr(out, "classname=\"cases.smtp\""));
   ck_assert_ptr_nonnull(strstr(out, "classname=\"cases\""));
   ck_assert_ptr_nonnull(strstr(
@@ -623,8 +634,8 @@ START_TEST(test_result_json)
 
   s = mp_result_to_json(r, 0);
   ck_assert_msg(json_valid(s), "invalid JSON: %s", s);
-  ck_assert_ptr_nonnull(strstr(s, "\"status\":\"ok\",\"error\":null,"
-                                  "\"phase\":\"quit\""));
+  ck_assert_ptr_nonnull(strstr(s, "\"status\":\"ok\",\"state\":\"OK\","
+                                  "\"error\":null,\"phase\":\"quit\""));
   ck_assert_ptr_nonnull(
       strstr(s, "\"reply\":{\"code\":221,\"text\":\"2.0.0 Bye\"}"));
   ck_assert_ptr_nonnull(
@@ -687,19 +698,18 @@ START_TEST(test_nagios)
          "cert_days_left=80;;;;");
   free(s);
 
-  f.warning_us = 10000;
-  f.critical_us = 20000;
+  mp_range_parse("10ms", &f.warning);
+  mp_range_parse("20ms", &f.critical);
   rc = mp_result_nagios(r, &f, &s);
   ck_assert_int_eq(rc, 1);
   ck_assert(strncmp(s,
                     "SMTP WARNING - 127.0.0.1:25 answered in 0.012s "
                     "(warning at 0.010s)",
                     60) == 0);
-  ck_assert_ptr_nonnull(
-      strstr(s, "| time=0.012000s;0.010000;0.020000;0;10.000000"));
+  ck_assert_ptr_nonnull(strstr(s, "| time=0.012000s;0.01;0.02;0;10.000000"));
   free(s);
 
-  f.critical_us = 11000;
+  mp_range_parse("11ms", &f.critical);
   ck_assert_int_eq(mp_result_nagios_state(r, &f), MP_NAGIOS_CRITICAL);
   /* The mailbox counts go into the perfdata (POP3 STAT, IMAP EXISTS). */
   r->messages = 3;
@@ -708,19 +718,35 @@ START_TEST(test_nagios)
   ck_assert_ptr_nonnull(strstr(s, " messages=3;;;0; size=1200B;;;0;"));
   ck_assert_ptr_nonnull(strstr(s, ", 3 messages"));
   free(s);
+  r->messages = 1;
+  mp_result_nagios(r, &f, &s);
+  ck_assert_ptr_nonnull(strstr(s, ", 1 message,") ? s
+                                                  : strstr(s, ", 1 message "));
+  ck_assert_ptr_null(strstr(s, "1 messages"));
+  free(s);
   r->messages = r->octets = -1;
 
   /* A round trip is judged by its delivery time, not its total. */
-  f.warning_us = 5000;
-  f.critical_us = 11000;
+  mp_range_parse("5ms", &f.warning);
+  mp_range_parse("11ms", &f.critical);
   r->delivery_us = 4000;
   ck_assert_int_eq(mp_result_nagios_state(r, &f), MP_NAGIOS_OK);
   r->delivery_us = 6000;
   ck_assert_int_eq(mp_result_nagios_state(r, &f), MP_NAGIOS_WARNING);
   r->delivery_us = 12000;
   ck_assert_int_eq(mp_result_nagios_state(r, &f), MP_NAGIOS_CRITICAL);
+  /* Its text and perfdata name delivery: the thresholds go on delivery=,
+   * not on time=. */
+  r->delivery_us = 6000;
+  rc = mp_result_nagios(r, &f, &s);
+  ck_assert_int_eq(rc, 1);
+  ck_assert_ptr_nonnull(strstr(s, "delivered in 0.006s (warning at 0.005s)"));
+  ck_assert_ptr_nonnull(strstr(s, "| time=0.012000s;;;0;"));
+  ck_assert_ptr_nonnull(strstr(s, " delivery=0.006000s;0.005;0.011;0;"));
+  free(s);
   r->delivery_us = -1;
-  f.warning_us = f.critical_us = 0;
+  memset(&f.warning, 0, sizeof(f.warning));
+  memset(&f.critical, 0, sizeof(f.critical));
   r->warn = 1;
   ck_assert_int_eq(mp_result_nagios_state(r, &f), MP_NAGIOS_WARNING);
 
@@ -748,6 +774,141 @@ START_TEST(test_nagios)
 }
 END_TEST
 
+/* One verdict everywhere: the exit code's state is in the JSON and the
+ * Prometheus text too, with the thresholds that made it. */
+START_TEST(test_one_verdict)
+{
+  struct mp_result *r = result_ok();
+  struct mp_result_fmt f = {.proto = "smtp"};
+  char *s, *line;
+
+  mp_range_parse("1ms", &f.warning);
+  ck_assert_int_eq(mp_result_nagios(r, &f, &line), 1);
+  free(line);
+  s = mp_result_to_json_fmt(r, &f, 0);
+  ck_assert_msg(json_valid(s), "invalid JSON: %s", s);
+  ck_assert_ptr_nonnull(strstr(s, "\"status\":\"ok\",\"state\":\"WARNING\""));
+  ck_assert_ptr_nonnull(
+      strstr(s, "\"thresholds\":{\"judged\":\"total\",\"warning\":\"0.001\","
+                "\"critical\":null,\"cert_warning_days\":null,"
+                "\"cert_critical_days\":null}"));
+  free(s);
+  s = mp_result_prometheus(r, &f);
+  ck_assert_ptr_nonnull(strstr(s, "mailprobe_up{protocol=\"smtp\",target=\""
+                                  "127.0.0.1:25\"} 1\n"));
+  ck_assert_ptr_nonnull(strstr(s, "mailprobe_state{protocol=\"smtp\",target="
+                                  "\"127.0.0.1:25\"} 1\n"));
+  free(s);
+  /* Without thresholds, the JSON of `run` still says the state. */
+  s = mp_result_to_json(r, 0);
+  ck_assert_ptr_nonnull(strstr(s, "\"state\":\"OK\""));
+  free(s);
+  mp_result_free(r);
+}
+END_TEST
+
+/* The Monitoring Plugins guidelines' ranges: 10, 10:, ~:10, 10:20,
+ * @10:20 (seconds here, as every duration). */
+START_TEST(test_ranges)
+{
+  struct mp_range g;
+
+  ck_assert_int_eq(mp_range_parse("10", &g), 0);
+  ck_assert(!mp_range_alerts(&g, 10000000));
+  ck_assert(mp_range_alerts(&g, 10000001));
+  ck_assert_str_eq(g.text, "10");
+  ck_assert(mp_range_is_upper(&g));
+  ck_assert_int_eq(mp_range_parse("10:", &g), 0);
+  ck_assert(mp_range_alerts(&g, 9999999));
+  ck_assert(!mp_range_alerts(&g, 10000000));
+  ck_assert(!mp_range_alerts(&g, 500000000));
+  ck_assert_str_eq(g.text, "10:");
+  ck_assert_int_eq(mp_range_parse("~:10", &g), 0);
+  ck_assert(!mp_range_alerts(&g, 0));
+  ck_assert(mp_range_alerts(&g, 10000001));
+  ck_assert_str_eq(g.text, "~:10");
+  ck_assert_int_eq(mp_range_parse("10:20", &g), 0);
+  ck_assert(mp_range_alerts(&g, 9000000));
+  ck_assert(!mp_range_alerts(&g, 10000000));
+  ck_assert(!mp_range_alerts(&g, 20000000));
+  ck_assert(mp_range_alerts(&g, 21000000));
+  ck_assert(!mp_range_is_upper(&g));
+  ck_assert_int_eq(mp_range_parse("@10:20", &g), 0);
+  ck_assert(!mp_range_alerts(&g, 9000000));
+  ck_assert(mp_range_alerts(&g, 10000000));
+  ck_assert(mp_range_alerts(&g, 20000000));
+  ck_assert(!mp_range_alerts(&g, 21000000));
+  ck_assert_str_eq(g.text, "@10:20");
+  /* Ends with units, printed in seconds for the perfdata. */
+  ck_assert_int_eq(mp_range_parse("500ms:1m", &g), 0);
+  ck_assert_str_eq(g.text, "0.5:60");
+  const char *bad[] = {"", "@", ":", "~:", "20:10", "x", "1:2:3", "-1", "~"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    ck_assert_msg(mp_range_parse(bad[i], &g) < 0, "%s", bad[i]);
+  ck_assert(!mp_range_alerts(&g, 1)); /* unset never alerts */
+}
+END_TEST
+
+/* check_smtp's -D 30,14: WARNING under 30 days, CRITICAL under 14; the
+ * perfdata carries them as "30:" and "14:". */
+START_TEST(test_cert_days)
+{
+  struct mp_result *r = result_ok();
+  struct mp_result_fmt f = {
+      .proto = "smtp", .cert_warning_days = 30, .cert_critical_days = 14};
+  char *s;
+
+  r->tls.days_left = 30;
+  ck_assert_int_eq(mp_result_nagios_state(r, &f), MP_NAGIOS_OK);
+  r->tls.days_left = 29;
+  ck_assert_int_eq(mp_result_nagios(r, &f, &s), MP_NAGIOS_WARNING);
+  ck_assert_ptr_nonnull(strstr(s, "(certificate 29 days left, warning under "
+                                  "30)"));
+  ck_assert_ptr_nonnull(strstr(s, " cert_days_left=29;30:;14:;;"));
+  free(s);
+  r->tls.days_left = 13;
+  ck_assert_int_eq(mp_result_nagios_state(r, &f), MP_NAGIOS_CRITICAL);
+  /* A certificate that failed verification keeps its facts. */
+  r->ok = 0;
+  r->err = MP_E_CERT_INVALID;
+  r->tls_used = 0;
+  r->tls.verified = 0;
+  snprintf(r->tls.verify_error, sizeof(r->tls.verify_error),
+           "certificate has expired");
+  s = mp_result_to_json_fmt(r, &f, 0);
+  ck_assert_ptr_nonnull(strstr(s, "\"tls\":{\"established\":false,"));
+  ck_assert_ptr_nonnull(strstr(s, "\"not_after\":1900000000"));
+  ck_assert_ptr_nonnull(strstr(s, "\"verify_error\":\"certificate has "
+                                  "expired\""));
+  free(s);
+  mp_result_free(r);
+}
+END_TEST
+
+/* The ehlo phase in perfdata is named after the protocol's own step. */
+START_TEST(test_perf_labels)
+{
+  struct mp_result *r = result_ok();
+  struct mp_result_fmt f = {.proto = "pop3"};
+  char *s;
+
+  mp_result_nagios(r, &f, &s);
+  ck_assert_ptr_nonnull(strstr(s, " capa=0.000500s;;;0;"));
+  ck_assert_ptr_null(strstr(s, " ehlo="));
+  free(s);
+  f.proto = "imap";
+  mp_result_nagios(r, &f, &s);
+  ck_assert_ptr_nonnull(strstr(s, " capability=0.000500s;;;0;"));
+  ck_assert_ptr_null(strstr(s, " ehlo="));
+  free(s);
+  f.proto = "smtp";
+  mp_result_nagios(r, &f, &s);
+  ck_assert_ptr_nonnull(strstr(s, " ehlo=0.000500s;;;0;"));
+  free(s);
+  mp_result_free(r);
+}
+END_TEST
+
 START_TEST(test_prometheus)
 {
   struct mp_result *r = result_ok(), *t = result_timeout();
@@ -762,8 +923,13 @@ START_TEST(test_prometheus)
       strstr(s, "mailprobe_duration_seconds{protocol=\"imap\",target=\"a\\\""
                 "b\\\\c:993\",phase=\"banner\"} 0.002000\n"));
   ck_assert_ptr_nonnull(strstr(s, "phase=\"total\"} 0.012000\n"));
-  ck_assert_ptr_nonnull(strstr(s, "mailprobe_tls_cert_days_left{"));
-  ck_assert_ptr_nonnull(strstr(s, "} 80\n"));
+  /* Expiry as a timestamp in seconds: promtool takes no "_days" unit. */
+  ck_assert_ptr_null(strstr(s, "_days"));
+  ck_assert_ptr_nonnull(
+      strstr(s, "mailprobe_tls_cert_expiry_timestamp_seconds{"));
+  ck_assert_ptr_nonnull(strstr(s, "} 1900000000\n"));
+  ck_assert_ptr_nonnull(strstr(s, "mailprobe_state{protocol=\"imap\","
+                                  "target=\"a\\\"b\\\\c:993\"} 0\n"));
   ck_assert_ptr_nonnull(strstr(s, "status=\"ok\",error=\"\",phase=\"quit\","
                                   "tls_version=\"TLSv1.3\",auth=\"CRAM-MD5\""
                                   "} 1\n"));
@@ -774,7 +940,9 @@ START_TEST(test_prometheus)
   ck_assert_ptr_nonnull(strstr(s, "mailprobe_up{"));
   ck_assert_ptr_nonnull(strstr(s, "} 0\n"));
   ck_assert_ptr_nonnull(strstr(s, "error=\"timeout\",phase=\"banner\""));
-  ck_assert_ptr_null(strstr(s, "mailprobe_tls_cert_days_left"));
+  ck_assert_ptr_null(strstr(s, "mailprobe_tls_cert_expiry"));
+  ck_assert_ptr_nonnull(strstr(s, "mailprobe_state{"));
+  ck_assert_ptr_nonnull(strstr(s, "\"} 2\n"));
   /* Every line is a comment or ends in a number. */
   {
     const char *p = s;
@@ -1045,7 +1213,8 @@ START_TEST(test_probe_cli)
   ck_assert_uint_eq(p.probe.timeout_ms, 1500);
   ck_assert_ptr_nonnull(p.probe.trace);
   ck_assert_int_eq(p.format, MP_OUT_JSON);
-  ck_assert_uint_eq(p.warning_us, 2000000);
+  ck_assert_uint_eq(p.warning.high_us, 2000000);
+  ck_assert(mp_range_is_upper(&p.warning));
   ck_assert_int_eq(mp_probe_cli_thresholds(&p, err, sizeof(err)), 0);
   ck_assert_int_eq(mp_probe_cli_dns(&p, err, sizeof(err)), 0);
   ck_assert_int_eq(p.probe.dns.mode, MP_DNS_SERVER);
@@ -1198,6 +1367,10 @@ static Suite *report_suite(void)
   tcase_add_test(tc, test_result_json);
   tcase_add_test(tc, test_nagios);
   tcase_add_test(tc, test_prometheus);
+  tcase_add_test(tc, test_one_verdict);
+  tcase_add_test(tc, test_ranges);
+  tcase_add_test(tc, test_cert_days);
+  tcase_add_test(tc, test_perf_labels);
   tcase_add_test(tc, test_compare);
   tcase_add_test(tc, test_auth_list);
   tcase_add_test(tc, test_host_map);

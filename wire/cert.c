@@ -37,6 +37,11 @@ static const char *const kind_names[] = {
 };
 #define NKINDS (sizeof kind_names / sizeof kind_names[0])
 
+const char *mp_cert_wrong_host(void)
+{
+  return WRONG_HOST;
+}
+
 /* "valid" -> MP_CERT_VALID, ...; -1 if unknown. */
 int mp_cert_kind_from_name(const char *name)
 {

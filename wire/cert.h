@@ -38,6 +38,9 @@ int mp_cert_issue_window(struct mp_ca *ca, const char *host,
                          enum mp_key_type key, long not_before, long not_after,
                          char **cert_pem, char **key_pem);
 
+/* The host name a MP_CERT_WRONG_HOST leaf carries ("wrong.invalid"). */
+const char *mp_cert_wrong_host(void);
+
 /* "valid" <-> MP_CERT_VALID, ...; -1 for an unknown name. */
 int mp_cert_kind_from_name(const char *name);
 const char *mp_cert_kind_name(enum mp_cert_kind kind);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -678,6 +679,16 @@ static int days_until(const ASN1_TIME *when)
   return (int)d;
 }
 
+/* A certificate time as seconds since 1970; 0 when unreadable. */
+static int64_t epoch_seconds(const ASN1_TIME *when)
+{
+  struct tm tm;
+
+  if (when == NULL || ASN1_TIME_to_tm(when, &tm) != 1)
+    return 0;
+  return (int64_t)timegm(&tm);
+}
+
 /* The peer's leaf certificate; after a failed verification the session
  * has none yet, but the chain as received is kept. */
 static X509 *peer_leaf(const struct mp_tls *t)
@@ -709,6 +720,7 @@ void mp_tls_get_info(const struct mp_tls *t, struct mp_tls_info *info)
                sizeof info->subject);
     print_name(X509_get_issuer_name(peer), info->issuer, sizeof info->issuer);
     info->days_left = days_until(X509_get0_notAfter(peer));
+    info->not_after = epoch_seconds(X509_get0_notAfter(peer));
   }
   if (t->is_server)
     return;

@@ -9,6 +9,7 @@
 #define MP_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct mp_tls_ctx;
 struct mp_tls;
@@ -27,6 +28,7 @@ struct mp_tls_info {
   char subject[256];      /* one line, "CN=mx.example.test" ("" if none) */
   char issuer[256];       /* one line */
   int days_left;          /* until notAfter, negative when expired */
+  int64_t not_after;      /* notAfter, seconds since 1970 (0: unknown) */
   int verified;           /* 1 if the chain and the host name verified */
   char verify_error[128]; /* why not, "" when verified */
 };

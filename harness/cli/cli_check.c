@@ -53,8 +53,14 @@ static const char check_usage[] =
     "                        verify (it is still reported)\n"
     "  --servername NAME     SNI and the name to verify (default: the host)\n"
     "  --helo NAME           EHLO argument (default mailprobe.invalid)\n"
-    "  --warning DUR         WARNING when the probe takes longer\n"
-    "  --critical DUR        CRITICAL when the probe takes longer\n"
+    "  --warning RANGE       WARNING when the probe's time is outside RANGE\n"
+    "  --critical RANGE      CRITICAL likewise; ranges as the Monitoring\n"
+    "                        Plugins guidelines: 10 (above 10 s), 10: (below\n"
+    "                        10 s), ~:10, 10:20 (outside), @10:20 (inside);\n"
+    "                        each end seconds or with a unit (500ms)\n"
+    "  -D, --cert-days W[,C] WARNING when the certificate expires in fewer\n"
+    "                        than W days, CRITICAL in fewer than C (as\n"
+    "                        check_smtp -D 30,14)\n"
     "  --format FMT          nagios (default), json or prometheus\n"
     "  --dns-mode MODE       system (default), no_cache, server, ipv4,\n"
     "                        ipv6, prefer_ipv4, prefer_ipv6\n"
@@ -68,22 +74,27 @@ static const char check_usage[] =
     "  --monitor             test again and again, never two at once; a\n"
     "                        line per test, ALERT and RECOVERY lines\n"
     "  --count N             stop after N tests (default: until Ctrl-C)\n"
-    "  --interval DUR        between tests while Up (default 300s)\n"
+    "  --interval DUR        between tests, in every state unless that\n"
+    "                        state's own option is given (default 300s Up,\n"
+    "                        60s failing)\n"
     "  --interval-warn DUR, --interval-down DUR, --interval-lost DUR\n"
-    "                        while failing (default 60s each)\n"
+    "                        between tests in that state\n"
     "  --failures N          failed tests per alert (default 3)\n"
     "  --max-alerts N        alerts before Lost, after which only the\n"
     "                        recovery is told (default: no limit)\n"
     "\n"
     "Exit status (Nagios plugin): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
-    "(usage errors, local failures). With --monitor: the last state, Up 0,\n"
-    "Warn 1, Down or Lost 2.\n"
+    "(usage errors, local problems such as an unreadable --cafile or an\n"
+    "empty password, found before connecting). The JSON \"state\" and\n"
+    "Prometheus' mailprobe_state say the same. With --monitor: the last\n"
+    "state, Up 0, Warn 1, Down or Lost 2, and each line's Nagios word is\n"
+    "that state's.\n"
     "\n"
     "examples:\n"
     "  mailprobe check smtp://mx.example.com\n"
     "  mailprobe check submission://mail.example.com --user probe \\\n"
     "      --password-env PROBE_PASSWORD --warning 2 --critical 5\n"
-    "  mailprobe check imaps://[::1]:993 --cafile ca.pem --format json\n"
+    "  mailprobe check imaps://[::1]:993 --format json --cert-days 30,14\n"
     "  mailprobe check pop3://mail.example.com --tls none --auth APOP \\\n"
     "      --user probe --password-file secret\n";
 
@@ -270,8 +281,7 @@ int mp_cli_check(int argc, char **argv)
   mp_hostport_format(target, sizeof(target), url.host, opts->port);
   rf.proto = mp_proto_name(opts->proto);
   rf.target = target;
-  rf.warning_us = pc.warning_us;
-  rf.critical_us = pc.critical_us;
+  mp_probe_cli_fmt(&pc, &rf);
   rf.timeout_us =
       (opts->timeout_ms ? opts->timeout_ms : MP_PROBE_DEFAULT_TIMEOUT_MS) *
       1000;

@@ -38,6 +38,11 @@ static const char rt_usage[] =
     "  --subject TEXT        subject before the token (default \"mailprobe "
     "round\n"
     "                        trip\")\n"
+    "  --body FILE           the message body, from FILE (default: a line\n"
+    "                        saying what the message is; at most 1 MiB)\n"
+    "  --header \"NAME: VALUE\" a header line of yours (repeatable; not\n"
+    "                        From, To, Subject, Date, Message-ID or\n"
+    "                        X-Mailprobe-Token, which carry the token)\n"
     "  --email-timeout DUR   how long the message may take (default 10m)\n"
     "  --poll DUR            between mailbox checks (default 5s)\n"
     "  --mode MODE           same (default): find this run's message;\n"
@@ -61,8 +66,9 @@ static const char rt_usage[] =
     "  --cafile FILE         trust these CAs (PEM), both sides\n"
     "  --insecure            do not fail on a bad certificate, both sides\n"
     "  --helo NAME           EHLO argument\n"
-    "  --warning DUR, --critical DUR   on the delivery time (accepted by\n"
-    "                        SMTP -> seen in the mailbox)\n"
+    "  --warning RANGE, --critical RANGE   on the delivery time (accepted\n"
+    "                        by SMTP -> seen in the mailbox), ranges as in\n"
+    "                        check; -D, --cert-days W[,C] as in check\n"
     "  --format FMT          nagios (default), json or prometheus\n"
     "  --dns-mode MODE, --dns-server IP[:PORT], --host-map \"IP NAME...\"\n"
     "                        as in check\n"
@@ -87,6 +93,8 @@ enum {
   OPT_TO,
   OPT_FROM,
   OPT_SUBJECT,
+  OPT_BODY,
+  OPT_HEADER,
   OPT_EMAIL_TIMEOUT,
   OPT_POLL,
   OPT_MODE,
@@ -114,6 +122,8 @@ static const struct mp_opt rt_opts[] = {
     {"to", 0, 1, OPT_TO},
     {"from", 0, 1, OPT_FROM},
     {"subject", 0, 1, OPT_SUBJECT},
+    {"body", 0, 1, OPT_BODY},
+    {"header", 0, 1, OPT_HEADER},
     {"email-timeout", 0, 1, OPT_EMAIL_TIMEOUT},
     {"poll", 0, 1, OPT_POLL},
     {"mode", 0, 1, OPT_MODE},
@@ -201,6 +211,41 @@ static int side_opts(const char *name, struct side *s,
   return 0;
 }
 
+/* --header lines at most. */
+#define MAX_HEADERS 32
+/* --body bytes at most. */
+#define MAX_BODY (1024 * 1024)
+
+/* Reads --body FILE whole (before the loop runs); 0, or -1 with a
+ * message. */
+static int read_body(const char *path, char **out, size_t *len, char *err,
+                     size_t errlen)
+{
+  FILE *f = fopen(path, "rb");
+  char *b;
+  size_t n;
+
+  if (!f) {
+    snprintf(err, errlen, "--body %s: %s", path, strerror(errno));
+    return -1;
+  }
+  b = malloc(MAX_BODY + 1);
+  n = b ? fread(b, 1, MAX_BODY + 1, f) : 0;
+  if (!b || ferror(f) || n > MAX_BODY) {
+    snprintf(err, errlen, "--body %s: %s", path,
+             !b          ? "out of memory"
+             : ferror(f) ? strerror(errno)
+                         : "longer than 1 MiB");
+    free(b);
+    fclose(f);
+    return -1;
+  }
+  fclose(f);
+  *out = b;
+  *len = n;
+  return 0;
+}
+
 static int write_state(const char *path, const char *token)
 {
   FILE *f = fopen(path, "w");
@@ -223,6 +268,9 @@ int mp_cli_roundtrip(int argc, char **argv)
   struct stat sb;
   uv_loop_t loop;
   const char *val, *state = NULL;
+  const char *headers[MAX_HEADERS];
+  size_t nheaders = 0;
+  char *body = NULL;
   char err[512], target[700], sendt[300], fetcht[300];
   int id, rc = MP_EXIT_USAGE;
   uint64_t us;
@@ -258,6 +306,26 @@ int mp_cli_roundtrip(int argc, char **argv)
       break;
     case OPT_SUBJECT:
       o.subject = val;
+      break;
+    case OPT_BODY:
+      free(body);
+      body = NULL;
+      bad = read_body(val, &body, &o.body_len, err, sizeof(err)) < 0;
+      o.body = body;
+      break;
+    case OPT_HEADER:
+      if (nheaders == MAX_HEADERS) {
+        snprintf(err, sizeof(err), "--header: at most %d", MAX_HEADERS);
+        bad = 1;
+      } else if (!mp_rt_header_ok(val)) {
+        snprintf(err, sizeof(err),
+                 "--header: \"%s\" is not \"NAME: VALUE\" on one line, or "
+                 "names a field the token lives in",
+                 val);
+        bad = 1;
+      } else {
+        headers[nheaders++] = val;
+      }
       break;
     case OPT_MODE:
       if (strcmp(val, "same") == 0)
@@ -350,6 +418,8 @@ int mp_cli_roundtrip(int argc, char **argv)
     rc = mp_probe_cli_usage(&pc, err);
     goto out;
   }
+  o.headers = headers;
+  o.nheaders = nheaders;
   o.send = pc.probe;
   o.fetch = pc.probe;
   if (side_opts("send", &send, &lsend, &pc.login, 1, &o.send, err,
@@ -374,8 +444,7 @@ int mp_cli_roundtrip(int argc, char **argv)
   snprintf(target, sizeof(target), "%s -> %s", sendt, fetcht);
   rf.proto = "roundtrip";
   rf.target = target;
-  rf.warning_us = pc.warning_us;
-  rf.critical_us = pc.critical_us;
+  mp_probe_cli_fmt(&pc, &rf);
   rf.timeout_us = ((o.email_timeout_ms ? o.email_timeout_ms
                                        : MP_RT_DEFAULT_EMAIL_TIMEOUT_MS) +
                    (pc.probe.timeout_ms ? pc.probe.timeout_ms
@@ -412,6 +481,7 @@ int mp_cli_roundtrip(int argc, char **argv)
   rc = mp_result_print(stdout, st.result, &rf, pc.format, "roundtrip");
 
 out:
+  free(body);
   mp_result_free(st.result);
   mp_cli_login_free(&lsend);
   mp_cli_login_free(&lfetch);

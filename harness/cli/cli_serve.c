@@ -28,13 +28,22 @@ static const char serve_usage[] =
     "prints one line per server, then where the CA certificate that signs\n"
     "their certificates was written (removed again at exit):\n"
     "\n"
-    "  NAME PROTOCOL 127.0.0.1:PORT\n"
+    "  NAME PROTOCOL 127.0.0.1:PORT tls=MODE host=CERTNAME cert=KIND "
+    "users=U:P,...\n"
     "  CA /tmp/mailprobe-ca-PID.pem\n"
+    "\n"
+    "tls= is none, starttls or implicit; host= the name on the server's\n"
+    "certificate (what a client must ask for: curl --resolve, swaks\n"
+    "--tls-verify-host); cert= valid, expired, not_yet_valid, self_signed or\n"
+    "wrong_host; users= the case's users and passwords (it is a fake), - if\n"
+    "none. The CA file is written once every server listens.\n"
     "\n"
     "options:\n"
     "  --port NAME=PORT  listen on PORT for server NAME (default or 0: any "
     "free\n"
     "                    port, printed; repeatable)\n"
+    "  --ca FILE         write the CA certificate to FILE (default\n"
+    "                    $TMPDIR/mailprobe-ca-PID.pem)\n"
     "  -h, --help        this help\n"
     "\n"
     "examples:\n"
@@ -43,10 +52,11 @@ static const char serve_usage[] =
     "  swaks --server 127.0.0.1:2525 --tls --tls-ca-path "
     "/tmp/mailprobe-ca-PID.pem\n";
 
-enum { OPT_PORT = 1, OPT_HELP };
+enum { OPT_PORT = 1, OPT_CA, OPT_HELP };
 
 static const struct mp_opt serve_opts[] = {
     {"port", 0, 1, OPT_PORT},
+    {"ca", 0, 1, OPT_CA},
     {"help", 'h', 0, OPT_HELP},
 };
 
@@ -66,6 +76,7 @@ struct serve {
 };
 
 static char ca_path[4096];
+static int ca_chosen; /* --ca FILE: the user's path, replaced if there */
 
 static void remove_ca(void)
 {
@@ -85,11 +96,13 @@ static int write_ca(const char *pem, char *err, size_t errlen)
 
   if (!dir || !dir[0])
     dir = "/tmp";
-  snprintf(ca_path, sizeof(ca_path), "%s/mailprobe-ca-%ld.pem", dir,
-           (long)getpid());
+  if (!ca_chosen)
+    snprintf(ca_path, sizeof(ca_path), "%s/mailprobe-ca-%ld.pem", dir,
+             (long)getpid());
   fd = open(ca_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0 && errno == EEXIST) {
-    /* A leftover of an earlier process with our pid. */
+    /* A leftover of an earlier process with our pid, or of an earlier
+     * serve with the same --ca. */
     unlink(ca_path);
     fd = open(ca_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   }
@@ -169,6 +182,27 @@ static const char *proto_name(enum mp_fake_proto p)
   }
 }
 
+/* One server for the person at the other end: where it is, how it
+ * speaks TLS, the name its certificate carries, who may log in. */
+static void print_server(const struct mp_fake_config *cfg, unsigned port)
+{
+  static const char *const tls[] = {"none", "starttls", "implicit"};
+  const char *host = cfg->hostname ? cfg->hostname : "mx.example.test";
+
+  if (cfg->cert == MP_CERT_WRONG_HOST)
+    host = mp_cert_wrong_host();
+  printf("%s %s 127.0.0.1:%u tls=%s host=%s cert=%s users=",
+         cfg->name ? cfg->name : "-", proto_name(cfg->proto), port,
+         (unsigned)cfg->tls < 3 ? tls[cfg->tls] : "?", host,
+         mp_cert_kind_name((enum mp_cert_kind)cfg->cert));
+  if (cfg->nusers == 0)
+    fputs("-", stdout);
+  for (size_t i = 0; i < cfg->nusers; i++)
+    printf("%s%s:%s", i ? "," : "", cfg->users[i].name,
+           cfg->users[i].password ? cfg->users[i].password : "");
+  fputc('\n', stdout);
+}
+
 int mp_cli_serve(int argc, char **argv)
 {
   struct serve sv;
@@ -226,6 +260,14 @@ int mp_cli_serve(int argc, char **argv)
       nports++;
       break;
     }
+    case OPT_CA:
+      if (strlen(val) >= sizeof(ca_path)) {
+        rc = usage_error("--ca: the path is too long");
+        goto out;
+      }
+      snprintf(ca_path, sizeof(ca_path), "%s", val);
+      ca_chosen = 1;
+      break;
     case OPT_HELP:
       fputs(serve_usage, stdout);
       rc = 0;
@@ -267,11 +309,6 @@ int mp_cli_serve(int argc, char **argv)
     fprintf(stderr, "mailprobe serve: could not make the CA or the store\n");
     goto out;
   }
-  if (write_ca(mp_ca_pem(ca), err, sizeof(err)) < 0) {
-    fprintf(stderr, "mailprobe serve: %s\n", err);
-    goto out;
-  }
-  atexit(remove_ca);
   if (uv_loop_init(&sv.loop) < 0) {
     fprintf(stderr, "mailprobe serve: could not start the event loop\n");
     goto out;
@@ -304,12 +341,19 @@ int mp_cli_serve(int argc, char **argv)
     uv_run(&sv.loop, UV_RUN_DEFAULT);
     goto out;
   }
+  /* The CA file appears once every server listens: a script may wait
+   * for it. */
+  if (write_ca(mp_ca_pem(ca), err, sizeof(err)) < 0) {
+    fprintf(stderr, "mailprobe serve: %s\n", err);
+    stop_all(&sv);
+    uv_run(&sv.loop, UV_RUN_DEFAULT);
+    goto out;
+  }
+  atexit(remove_ca);
   uv_signal_start(&sv.sigint, on_signal, SIGINT);
   uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
   for (i = 0; i < c->nservers; i++)
-    printf(
-        "%s %s 127.0.0.1:%u\n", c->servers[i].name ? c->servers[i].name : "-",
-        proto_name(c->servers[i].proto), (unsigned)mp_fake_port(sv.servers[i]));
+    print_server(&c->servers[i], mp_fake_port(sv.servers[i]));
   printf("CA %s\n", ca_path);
   fflush(stdout);
   fprintf(stderr, "mailprobe serve: %s: listening; Ctrl-C stops\n", file);

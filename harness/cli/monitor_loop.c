@@ -30,6 +30,24 @@ static void stamp(char *buf, size_t len)
   strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* The Nagios state of a monitor line: the monitor's verdict, the one the
+ * exit code gives: Up OK (or WARNING over a threshold), Warn WARNING, Down
+ * and Lost CRITICAL. */
+static enum mp_nagios_state line_state(const struct mon *s,
+                                       const struct mp_mon_test *t)
+{
+  switch (t->state) {
+  case MP_MON_UP:
+    return mp_result_nagios_state(t->r, s->rf) == MP_NAGIOS_WARNING
+               ? MP_NAGIOS_WARNING
+               : MP_NAGIOS_OK;
+  case MP_MON_WARN:
+    return MP_NAGIOS_WARNING;
+  default:
+    return MP_NAGIOS_CRITICAL;
+  }
+}
+
 static void on_test(void *data, const struct mp_mon_test *t)
 {
   struct mon *s = data;
@@ -40,7 +58,7 @@ static void on_test(void *data, const struct mp_mon_test *t)
   s->last = t->state;
   stamp(when, sizeof(when));
   if (s->json) {
-    char *obj = mp_result_to_json(t->r, 0);
+    char *obj = mp_result_to_json_fmt(t->r, s->rf, 0);
     printf("{\"time\": \"%s\", \"test\": %u, \"state\": \"%s\", \"event\": "
            "%s, \"alerts\": %u, \"failures\": %u, \"result\": %s}\n",
            when, t->test, state,
@@ -51,7 +69,7 @@ static void on_test(void *data, const struct mp_mon_test *t)
     free(obj);
   } else {
     char *line = NULL;
-    mp_result_nagios(t->r, s->rf, &line);
+    mp_result_nagios_as(t->r, s->rf, line_state(s, t), &line);
     printf("%s %-4s %s\n", when, state, line ? line : "(out of memory)");
     if (t->event == MP_MON_EV_ALERT)
       printf("%s ALERT %u: %u failed tests in a row%s\n", when, t->alert,

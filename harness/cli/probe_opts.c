@@ -1,9 +1,11 @@
 #include "harness/cli/probe_opts.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "harness/cli/cli.h"
 #include "harness/config/secret.h"
@@ -21,6 +23,7 @@ enum {
   OPT_HELO,
   OPT_WARNING,
   OPT_CRITICAL,
+  OPT_CERT_DAYS,
   OPT_FORMAT,
   OPT_DNS_MODE,
   OPT_DNS_SERVER,
@@ -39,6 +42,7 @@ static const struct mp_opt shared_opts[] = {
     {"helo", 0, 1, OPT_HELO},
     {"warning", 0, 1, OPT_WARNING},
     {"critical", 0, 1, OPT_CRITICAL},
+    {"cert-days", 'D', 1, OPT_CERT_DAYS},
     {"format", 0, 1, OPT_FORMAT},
     {"dns-mode", 0, 1, OPT_DNS_MODE},
     {"dns-server", 0, 1, OPT_DNS_SERVER},
@@ -47,6 +51,15 @@ static const struct mp_opt shared_opts[] = {
 };
 
 #define NSHARED (sizeof(shared_opts) / sizeof(shared_opts[0]))
+
+/* Puts "--opt: " before a message that does not name the option yet. */
+static void prefix_opt(const char *opt, char *err, size_t errlen)
+{
+  char tmp[512];
+
+  snprintf(tmp, sizeof(tmp), "--%s: %s", opt, err);
+  snprintf(err, errlen, "%s", tmp);
+}
 
 void mp_cli_login_free(struct mp_cli_login *l)
 {
@@ -62,12 +75,34 @@ int mp_cli_login_password(struct mp_cli_login *l, const char *opt,
 {
   l->npw++;
   mp_cli_login_free(l);
-  if (!env)
-    return mp_read_secret_file(val, &l->password, err, errlen);
+  if (!env) {
+    struct stat st;
+
+    if (mp_read_secret_file(val, &l->password, err, errlen) < 0) {
+      prefix_opt(opt, err, errlen);
+      return -1;
+    }
+    if (!l->password[0]) {
+      snprintf(err, errlen, "--%s: %s is empty", opt, val);
+      mp_cli_login_free(l);
+      return -1;
+    }
+    /* Read it anyway, but say so: anyone on the machine can. */
+    if (stat(val, &st) == 0 && (st.st_mode & S_IROTH))
+      fprintf(stderr,
+              "mailprobe: warning: --%s %s is readable by every user "
+              "(chmod 600 it)\n",
+              opt, val);
+    return 0;
+  }
   if (mp_read_secret_env(val, &l->password, err, errlen) < 0) {
-    char why[160];
-    snprintf(why, sizeof why, "%s", err);
-    snprintf(err, errlen, "--%s: %s", opt, why);
+    prefix_opt(opt, err, errlen);
+    return -1;
+  }
+  if (!l->password[0]) {
+    snprintf(err, errlen, "--%s: the environment variable %s is empty", opt,
+             val);
+    mp_cli_login_free(l);
     return -1;
   }
   return 0;
@@ -105,6 +140,49 @@ static int valid_dns_server(const char *s, char *err, size_t errlen)
   return 0;
 }
 
+/* A --warning or --critical range (the Monitoring Plugins guidelines:
+ * 10, 10:, ~:10, 10:20, @10:20; each end a duration). */
+static int take_range(const char *opt, const char *val, struct mp_range *r,
+                      char *err, size_t errlen)
+{
+  if (mp_range_parse(val, r) == 0)
+    return 0;
+  snprintf(err, errlen,
+           "--%s: bad range \"%s\" (N, N:, ~:N, N:M or @N:M; each a "
+           "duration: 2, 500ms, 1m)",
+           opt, val);
+  return -1;
+}
+
+/* --cert-days W[,C], as check_smtp's -D: WARNING when the certificate
+ * expires in fewer than W days, CRITICAL in fewer than C. */
+static int take_cert_days(struct mp_probe_cli *p, const char *val, char *err,
+                          size_t errlen)
+{
+  unsigned long w = 0, c = 0;
+  char *end;
+
+  if (val[0] >= '0' && val[0] <= '9') {
+    w = strtoul(val, &end, 10);
+    if (*end == ',' && end[1] >= '0' && end[1] <= '9')
+      c = strtoul(end + 1, &end, 10);
+    else if (*end == ',')
+      end = (char *)"x";
+  } else {
+    end = (char *)"x";
+  }
+  if (*end || w < 1 || w > 100000 || c > 100000) {
+    snprintf(err, errlen,
+             "--cert-days: \"%s\" is not DAYS or WARN_DAYS,CRIT_DAYS "
+             "(such as 30,14)",
+             val);
+    return -1;
+  }
+  p->cert_warning_days = (int)w;
+  p->cert_critical_days = (int)c;
+  return 0;
+}
+
 /* Takes one shared option into p. 0 or -1 with a message. */
 static int take(struct mp_probe_cli *p, int id, const char *val, char *err,
                 size_t errlen)
@@ -123,29 +201,37 @@ static int take(struct mp_probe_cli *p, int id, const char *val, char *err,
     return mp_cli_login_password(&p->login, "password-env", val, 1, err,
                                  errlen);
   case OPT_TIMEOUT:
-  case OPT_CONNECT_TIMEOUT:
-  case OPT_WARNING:
-  case OPT_CRITICAL: {
-    const char *name = id == OPT_TIMEOUT           ? "timeout"
-                       : id == OPT_CONNECT_TIMEOUT ? "connect-timeout"
-                       : id == OPT_WARNING         ? "warning"
-                                                   : "critical";
+  case OPT_CONNECT_TIMEOUT: {
+    const char *name = id == OPT_TIMEOUT ? "timeout" : "connect-timeout";
 
     if (mp_args_duration_positive(name, val, &us, err, errlen) < 0)
       return -1;
     if (id == OPT_TIMEOUT)
       p->probe.timeout_ms = (us + 999) / 1000;
-    else if (id == OPT_CONNECT_TIMEOUT)
-      p->probe.connect_timeout_ms = (us + 999) / 1000;
-    else if (id == OPT_WARNING)
-      p->warning_us = us;
     else
-      p->critical_us = us;
+      p->probe.connect_timeout_ms = (us + 999) / 1000;
     return 0;
   }
-  case OPT_CAFILE:
+  case OPT_WARNING:
+  case OPT_CRITICAL:
+    return take_range(id == OPT_WARNING ? "warning" : "critical", val,
+                      id == OPT_WARNING ? &p->warning : &p->critical, err,
+                      errlen);
+  case OPT_CERT_DAYS:
+    return take_cert_days(p, val, err, errlen);
+  case OPT_CAFILE: {
+    /* A local problem is UNKNOWN and found before connecting, not a
+     * tls_failed against a server that did nothing wrong. */
+    FILE *ca = fopen(val, "r");
+
+    if (!ca) {
+      snprintf(err, errlen, "--cafile %s: %s", val, strerror(errno));
+      return -1;
+    }
+    fclose(ca);
     p->probe.cafile = val;
     return 0;
+  }
   case OPT_INSECURE:
     p->probe.insecure = 1;
     return 0;
@@ -214,11 +300,27 @@ int mp_probe_cli_dns(struct mp_probe_cli *p, char *err, size_t errlen)
 int mp_probe_cli_thresholds(const struct mp_probe_cli *p, char *err,
                             size_t errlen)
 {
-  if (p->warning_us && p->critical_us && p->warning_us > p->critical_us) {
+  if (mp_range_is_upper(&p->warning) && mp_range_is_upper(&p->critical) &&
+      p->warning.high_us > p->critical.high_us) {
     snprintf(err, errlen, "--warning is above --critical");
     return -1;
   }
+  if (p->cert_critical_days > p->cert_warning_days) {
+    snprintf(err, errlen,
+             "--cert-days: the critical days (%d) are more than the "
+             "warning days (%d)",
+             p->cert_critical_days, p->cert_warning_days);
+    return -1;
+  }
   return 0;
+}
+
+void mp_probe_cli_fmt(const struct mp_probe_cli *p, struct mp_result_fmt *f)
+{
+  f->warning = p->warning;
+  f->critical = p->critical;
+  f->cert_warning_days = p->cert_warning_days;
+  f->cert_critical_days = p->cert_critical_days;
 }
 
 int mp_probe_cli_tls(const char *opt, const char *val, char *err, size_t errlen)

@@ -2,9 +2,9 @@
  * one place so both take them the same way and say the same on a bad
  * value: --user, --password-file, --password-env, --timeout,
  * --connect-timeout, --cafile, --insecure, --helo, --warning, --critical,
- * --format, --dns-mode, --dns-server, --host-map and -v/--verbose. A
- * command adds its own options in its own table; mp_probe_cli_next scans
- * both and hands back only the command's own. Pure: no event loop. */
+ * --cert-days, --format, --dns-mode, --dns-server, --host-map and -v/--verbose.
+ * A command adds its own options in its own table; mp_probe_cli_next scans both
+ * and hands back only the command's own. Pure: no event loop. */
 #ifndef MP_PROBE_OPTS_H
 #define MP_PROBE_OPTS_H
 
@@ -50,8 +50,10 @@ struct mp_probe_cli {
   struct mp_cli_login login;  /* --user, --password-file/-env */
   struct mp_host_maps maps;   /* --host-map */
   int dns_mode;               /* --dns-mode, -1: not given */
-  uint64_t warning_us;        /* --warning, 0: not given */
-  uint64_t critical_us;       /* --critical, 0: not given */
+  struct mp_range warning;    /* --warning (unset: not given) */
+  struct mp_range critical;   /* --critical */
+  int cert_warning_days;      /* --cert-days W[,C], 0: not given */
+  int cert_critical_days;
   struct mp_opt opts[MP_PROBE_CLI_MAX_OPTS]; /* own ones, then shared */
   size_t nopts;
 };
@@ -73,9 +75,13 @@ int mp_probe_cli_next(struct mp_probe_cli *p, struct mp_args *a,
  * 0 or -1 with a message. */
 int mp_probe_cli_dns(struct mp_probe_cli *p, char *err, size_t errlen);
 
-/* --warning above --critical is a usage error. 0 or -1 with a message. */
+/* --warning above --critical (both plain upper bounds), or certificate
+ * days the other way round, is a usage error. 0 or -1 with a message. */
 int mp_probe_cli_thresholds(const struct mp_probe_cli *p, char *err,
                             size_t errlen);
+
+/* The thresholds of p into the formatter's f. */
+void mp_probe_cli_fmt(const struct mp_probe_cli *p, struct mp_result_fmt *f);
 
 /* A --tls value (opt names the option: "tls", "send-tls"). The mode, or
  * -1 with a message. */

@@ -6,7 +6,9 @@
  * tells the hooks, starts the actions and sets the next deadline. */
 #include "harness/monitor/engine.h"
 
+#include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include <uv.h>
 
 #include "harness/monitor/action.h"
+#include "harness/report/range.h"
 #include "probes/result.h"
 #include "wire/conn.h"
 #include "wire/deadline.h"
@@ -61,6 +64,20 @@ struct act_ctx {
 
 static const char *const action_names[] = {"on_alert", "on_recovery",
                                            "recovery"};
+
+void mp_mon_thresholds(struct mp_result_fmt *rf, uint64_t warning_ms,
+                       uint64_t critical_ms)
+{
+  char text[32];
+  if (warning_ms) {
+    snprintf(text, sizeof(text), "%" PRIu64 "ms", warning_ms);
+    mp_range_parse(text, &rf->warning);
+  }
+  if (critical_ms) {
+    snprintf(text, sizeof(text), "%" PRIu64 "ms", critical_ms);
+    mp_range_parse(text, &rf->critical);
+  }
+}
 
 const char *mp_mon_action_name(enum mp_mon_action_kind k)
 {

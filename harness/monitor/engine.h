@@ -130,6 +130,12 @@ void mp_mon_engine_stats(const struct mp_mon_engine *e,
  * returned (never inside it). */
 void mp_mon_engine_free(struct mp_mon_engine *e);
 
+/* Sets rf's thresholds to plain upper bounds: a test slower than
+ * warning_ms is WARNING (still a pass), slower than critical_ms CRITICAL (a
+ * failed test); 0 leaves that one unset. */
+void mp_mon_thresholds(struct mp_result_fmt *rf, uint64_t warning_ms,
+                       uint64_t critical_ms);
+
 /* "on_alert", "on_recovery", "recovery". */
 const char *mp_mon_action_name(enum mp_mon_action_kind k);
 

@@ -136,8 +136,7 @@ static int parse_monitor(struct ctx *x, const struct ynode *n, struct reader *r,
   d->timing = f.timing;
   it->max_test_ms = f.max_test_ms;
   it->has_max_test = f.max_test_ms != 0;
-  d->rf.warning_us = f.warning_ms * 1000u;
-  d->rf.critical_us = f.critical_ms * 1000u;
+  mp_mon_thresholds(&d->rf, f.warning_ms, f.critical_ms);
   d->recovery_runs = f.recovery_runs;
   d->action_timeout_ms = f.action_timeout_ms;
   return 0;

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness/report/json.h"
 #include "harness/report/result_json.h"
@@ -23,6 +24,8 @@ struct mp_reporter {
   size_t nseen;
   size_t cap;
   size_t failed;
+  size_t errors;      /* of the failed, cases that could not run */
+  struct timespec t0; /* when the run started: the suite's wall time */
 };
 
 int mp_report_format_from_name(const char *name)
@@ -105,22 +108,56 @@ struct mp_reporter *mp_reporter_new(FILE *out, size_t ncases,
   if (!rep->opts.tail)
     rep->opts.tail = 12;
   rep->ncases = ncases;
+  clock_gettime(CLOCK_MONOTONIC, &rep->t0);
   if (opts->format == MP_REPORT_TAP)
     fprintf(out, "TAP version 13\n1..%zu\n", ncases);
   return rep;
 }
 
-/* A YAML double-quoted scalar: JSON escapes are valid there (YAML 1.2
- * 5.7), and JSON strings are valid YAML flow scalars. */
-static void put_quoted(FILE *out, const char *s)
+/* A double-quoted scalar of the YAML block under a TAP line, written so
+ * that both YAML 1.2 and the YAMLish TAP::Parser reads (what `prove`
+ * runs) read it alike: escapes only \\ \" \t \n \r and \xNN, which both
+ * know (TAP::Parser knows no \u); invalid UTF-8 as U+FFFD. A ':' before
+ * the first space is \x3a, as TAP::Parser takes `- "a: b"` for a map. The
+ * prefix (a transcript line's "S: ") goes inside the quotes. */
+static void tap_quoted(FILE *out, const char *prefix, const char *s)
 {
-  struct mp_json j;
+  const unsigned char *p;
+  int spaced = 0;
+  size_t len, i, n;
+  uint32_t cp;
 
-  mp_json_init(&j);
-  mp_json_str(&j, s ? s : "");
-  if (j.buf)
-    fputs(j.buf, out);
-  mp_json_free(&j);
+  fputc('"', out);
+  for (int part = 0; part < 2; part++) {
+    p = (const unsigned char *)(part == 0 ? (prefix ? prefix : "")
+                                          : (s ? s : ""));
+    len = strlen((const char *)p);
+    for (i = 0; i < len; i++) {
+      unsigned char ch = p[i];
+
+      if (ch == ' ')
+        spaced = 1;
+      if (ch == '"' || ch == '\\')
+        fprintf(out, "\\%c", ch);
+      else if (ch == '\t')
+        fputs("\\t", out);
+      else if (ch == '\n')
+        fputs("\\n", out);
+      else if (ch == '\r')
+        fputs("\\r", out);
+      else if (ch < 0x20 || ch == 0x7f || (ch == ':' && !spaced))
+        fprintf(out, "\\x%02x", ch);
+      else if (ch < 0x80)
+        fputc(ch, out);
+      else if ((n = mp_utf8_decode(p + i, len - i, &cp)) == 0) {
+        fputs("\xef\xbf\xbd", out);
+      } else {
+        fwrite(p + i, 1, n, out);
+        i += n - 1;
+      }
+    }
+  }
+  fputc('"', out);
 }
 
 static void tap_case(struct mp_reporter *rep, const struct mp_outcome *o)
@@ -143,13 +180,13 @@ static void tap_case(struct mp_reporter *rep, const struct mp_outcome *o)
   if (o->passed)
     return;
   fprintf(out, "  ---\n  file: ");
-  put_quoted(out, o->file);
+  tap_quoted(out, NULL, o->file);
   fprintf(out, "\n  seconds: %.3f\n", o->seconds);
   if (o->ndiffs) {
     fprintf(out, "  diffs:\n");
     for (i = 0; i < o->ndiffs; i++) {
       fprintf(out, "    - ");
-      put_quoted(out, o->diffs[i]);
+      tap_quoted(out, NULL, o->diffs[i]);
       fputc('\n', out);
     }
   }
@@ -167,19 +204,7 @@ static void tap_case(struct mp_reporter *rep, const struct mp_outcome *o)
                : r->transcript[i].dir == 's' ? 'S'
                                              : '*');
       fprintf(out, "    - ");
-      {
-        struct mp_json j;
-
-        mp_json_init(&j);
-        mp_json_raw(&j, "\"", 1);
-        mp_json_escape(&j, buf, strlen(buf));
-        mp_json_escape(&j, r->transcript[i].line,
-                       strlen(r->transcript[i].line));
-        mp_json_raw(&j, "\"", 1);
-        if (j.buf)
-          fputs(j.buf, out);
-        mp_json_free(&j);
-      }
+      tap_quoted(out, buf, r->transcript[i].line);
       fputc('\n', out);
     }
   }
@@ -219,6 +244,8 @@ void mp_reporter_case(struct mp_reporter *rep, const struct mp_outcome *o)
   rep->seen[rep->nseen++] = o;
   if (!o->passed)
     rep->failed++;
+  if (!o->passed && o->error)
+    rep->errors++;
   switch (rep->opts.format) {
   case MP_REPORT_HUMAN:
     human_case(rep, o);
@@ -373,43 +400,57 @@ static void xml_put(FILE *out, const char *s, int attr)
   }
 }
 
+/* Seconds since the reporter started. */
+static double wall_seconds(const struct mp_reporter *rep)
+{
+  struct timespec now;
+
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - rep->t0.tv_sec) +
+         (double)(now.tv_nsec - rep->t0.tv_nsec) / 1e9;
+}
+
+/* The common JUnit format (tests/data/junit.xsd, what Surefire writes and
+ * Jenkins reads): a case file that does not parse is an <error>, a case
+ * whose expectations failed a <failure>; the suite's time is the run's
+ * wall time (the cases run at once, so their sum says nothing). */
 static void junit_end(struct mp_reporter *rep)
 {
   FILE *out = rep->out;
-  double total = 0;
+  double wall = wall_seconds(rep);
+  size_t failures = rep->failed - rep->errors;
   char cls[512];
   size_t i, k;
 
-  for (i = 0; i < rep->nseen; i++)
-    total += rep->seen[i]->seconds;
   fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
   fprintf(out,
           "<testsuites name=\"mailprobe\" tests=\"%zu\" failures=\"%zu\" "
-          "errors=\"0\" time=\"%.3f\">\n",
-          rep->nseen, rep->failed, total);
+          "errors=\"%zu\" time=\"%.3f\">\n",
+          rep->nseen, failures, rep->errors, wall);
   fprintf(out,
           "  <testsuite name=\"mailprobe\" tests=\"%zu\" failures=\"%zu\" "
-          "errors=\"0\" skipped=\"0\" time=\"%.3f\">\n",
-          rep->nseen, rep->failed, total);
+          "errors=\"%zu\" skipped=\"0\" time=\"%.3f\">\n",
+          rep->nseen, failures, rep->errors, wall);
   for (i = 0; i < rep->nseen; i++) {
     const struct mp_outcome *o = rep->seen[i];
     const struct mp_result *r = o->result;
+    const char *tag = o->error ? "error" : "failure";
 
     mp_report_classname(o->file, cls, sizeof(cls));
     fprintf(out, "    <testcase classname=\"");
     xml_put(out, cls, 1);
     fprintf(out, "\" name=\"");
     xml_put(out, case_title(o), 1);
-    fprintf(out, "\" file=\"");
-    xml_put(out, o->file, 1);
     fprintf(out, "\" time=\"%.3f\"", o->seconds);
     if (o->passed) {
       fprintf(out, "/>\n");
       continue;
     }
-    fprintf(out, ">\n      <failure message=\"");
+    fprintf(out, ">\n      <%s message=\"", tag);
     xml_put(out, o->ndiffs ? o->diffs[0] : "failed", 1);
-    fprintf(out, "\" type=\"mismatch\">");
+    fprintf(out, "\" type=\"%s\">file: ", o->error ? "case_file" : "mismatch");
+    xml_put(out, o->file, 0);
+    fputc('\n', out);
     for (k = 0; k < o->ndiffs; k++) {
       xml_put(out, o->diffs[k], 0);
       fputc('\n', out);
@@ -427,7 +468,7 @@ static void junit_end(struct mp_reporter *rep)
         fputc('\n', out);
       }
     }
-    fprintf(out, "</failure>\n    </testcase>\n");
+    fprintf(out, "</%s>\n    </testcase>\n", tag);
   }
   fprintf(out, "  </testsuite>\n</testsuites>\n");
 }

@@ -16,6 +16,8 @@ struct mp_outcome {
   const char *file; /* the path */
   const char *name; /* the case's name, or NULL */
   int passed;
+  int error;      /* the case could not run at all (its file does not
+                     parse): JUnit's <error>, not a <failure> */
   double seconds; /* wall time of the case */
   char **diffs;   /* "error: expected timeout, got ..." */
   size_t ndiffs;

@@ -336,8 +336,7 @@ void mp_job_mon_start(struct job *j)
     }
     d->target = d->opts.host;
     d->rf.proto = mp_proto_name(d->opts.proto);
-    d->rf.warning_us = m->warning_ms * 1000u;
-    d->rf.critical_us = m->critical_ms * 1000u;
+    mp_mon_thresholds(&d->rf, m->warning_ms, m->critical_ms);
     d->timing = m->timing;
     for (int k = 0; k < 3; k++)
       d->argv[k] = m->argv[k];

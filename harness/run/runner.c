@@ -410,6 +410,7 @@ static void job_start(struct job *j)
   int rc;
 
   if (!c) {
+    j->rc->out.error = 1;
     mp_job_diff(j, "%s",
                 j->rc->parse_error ? j->rc->parse_error
                                    : "the case file did not parse");

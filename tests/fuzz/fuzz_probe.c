@@ -241,10 +241,13 @@ static void on_probe(struct mp_result *res, void *data)
 {
   struct run *r = data;
   struct mp_result_fmt f = {.proto = mp_proto_name(FUZZ_PROTO),
-                            .warning_us = 100000,
-                            .critical_us = 150000,
+                            .cert_warning_days = 30,
+                            .cert_critical_days = 14,
                             .timeout_us = PROBE_TIMEOUT_MS * 1000};
   char *s;
+
+  mp_range_parse("100ms", &f.warning);
+  mp_range_parse("@150ms:", &f.critical);
 
   if (r->probe_done)
     abort(); /* the callback runs once */
@@ -255,7 +258,7 @@ static void on_probe(struct mp_result *res, void *data)
     free(s);
   }
   check_result(res);
-  s = mp_result_to_json(res, (int)(r->feed.size & 1));
+  s = mp_result_to_json_fmt(res, &f, (int)(r->feed.size & 1));
   free(s);
   s = NULL;
   if (mp_result_nagios(res, &f, &s) >= 0)

@@ -116,8 +116,10 @@ run_example() {
     ;;
   serve)
     # Any free port instead of a fixed one; not in the background.
+    # A --ca file goes into $TMP, where parallel runs cannot meet.
     rest=$(printf '%s\n' "$rest" |
-      sed -E 's/(--port[ =][^ =]+=)[0-9]+/\10/g; s/ ?&$//')
+      sed -E 's/(--port[ =][^ =]+=)[0-9]+/\10/g; s/ ?&$//' |
+      sed -E "s#--ca[ =][^ ]+#--ca $TMP/ca.pem#")
     # The files go first: the shell opens them in the child, after `&`
     # returns, so a poll could otherwise read the last example's CA line.
     rm -f "$TMP/serve.out" "$TMP/serve.err"

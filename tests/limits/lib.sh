@@ -58,6 +58,14 @@ serve() {
 }
 addr() { awk -v n="$1" '$1 == n { print $3 }' "$TMP/serve.out"; }
 
+# in_repo: BIN made absolute, ROOT the repo, and the shell in it (for the
+# scripts that run repo files: README.md, tests/data, make).
+in_repo() {
+  ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+  case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+  cd "$ROOT" || exit 2
+}
+
 # The closing line every limits script prints; exits non-zero on failure.
 finish() {
   echo "$(basename "$0" .sh): $PASSED passed, $FAILED failed"
