@@ -33,7 +33,7 @@ VALGRIND_JOBS ?= 16
 .SECONDARY:
 
 .PHONY: all deps run check suite unit cases limits asan valgrind interop clients \
-	bench fuzz clean install uninstall format
+	bench fuzz matrix clean install uninstall format
 
 all: $(BIN)
 
@@ -110,6 +110,13 @@ bench: all
 	-@ci/install-deps --bench
 	MAILPROBE=$(BIN) ci/bench
 
+# The catalogue against mailprobe and the third-party probes of
+# cases/subjects/ (ci/matrix); writes docs/compliance.md and
+# build/compliance.html and opens the report in headless Chromium.
+matrix: all
+	@ci/install-deps --subjects
+	MAILPROBE=$(BIN) ci/matrix
+
 # libFuzzer targets (clang): FUZZ_SECONDS per target, 0 only replays the
 # seeds and saved reproducers; FUZZ_TARGETS picks some (default: all).
 FUZZ_SECONDS ?= 30
@@ -125,7 +132,9 @@ DATADIR ?= $(PREFIX)/share/mailprobe
 COMPDIR ?= $(PREFIX)/share/bash-completion/completions
 STRIP ?= strip
 INSTALL_BIN ?= $(BIN)
-CASE_DIRS := $(sort $(dir $(wildcard cases/*/*.yaml)))
+# The cases and the subject profiles (cases/subjects/, with the example
+# probe's script beside its profile in cases/subjects/examples/).
+CASE_DIRS := $(sort $(dir $(wildcard cases/*/*.yaml cases/*/*/*.yaml)))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 \
@@ -139,6 +148,8 @@ install: all
 	for d in $(CASE_DIRS); do \
 	  install -d $(DESTDIR)$(DATADIR)/$$d && \
 	  install -m 644 $$d*.yaml $(DESTDIR)$(DATADIR)/$$d || exit 1; \
+	  for py in $$d*.py; do [ -e "$$py" ] || continue; \
+	    install -m 755 "$$py" $(DESTDIR)$(DATADIR)/$$d || exit 1; done; \
 	done
 
 uninstall:

@@ -73,7 +73,7 @@ _mailprobe()
   run)
     if [[ $cur == -* ]]; then
       COMPREPLY=($(compgen -W "--format --jobs --filter --verbose --no-fork
-        --help" -- "$cur"))
+        --subject --baseline --shard --report --help" -- "$cur"))
     else
       COMPREPLY=($(compgen -f -X '!*.yaml' -- "$cur") $(compgen -d -- "$cur"))
     fi

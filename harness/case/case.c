@@ -31,20 +31,6 @@ static void case_init(struct mp_case *c)
   cy_expect_init(&c->expect);
 }
 
-/* The file name without folder and extension. */
-static char *default_name(const char *file)
-{
-  const char *base = strrchr(file, '/');
-  size_t len;
-  base = base ? base + 1 : file;
-  len = strlen(base);
-  if (len > 5 && strcmp(base + len - 5, ".yaml") == 0)
-    len -= 5;
-  else if (len > 4 && strcmp(base + len - 4, ".yml") == 0)
-    len -= 4;
-  return strndup(base, len);
-}
-
 /* A required top-level section: every "key:" of root goes to parse (which
  * sees the key's node too, to refuse a repeat), and none at all is an
  * error that says what the section is for. */
@@ -87,7 +73,7 @@ static int parse_root(struct ctx *x, const struct ynode *root,
     return -1;
   if ((got = cy_opt_str(x, root, "name", 0, NULL, &c->name)) < 0)
     return -1;
-  if (!got && (c->name = default_name(x->file)) == NULL)
+  if (!got && (c->name = cy_file_stem(x->file)) == NULL)
     return cy_oom(x);
   if (cy_opt_str(x, root, "description", 1, NULL, &c->description) < 0)
     return -1;

@@ -853,3 +853,43 @@ int cy_read_file(const char *path, size_t max, const char *what, char **out,
   *outlen = len;
   return 0;
 }
+
+char *cy_file_stem(const char *file)
+{
+  const char *base = strrchr(file, '/');
+  size_t len;
+
+  base = base ? base + 1 : file;
+  len = strlen(base);
+  if (len > 5 && strcmp(base + len - 5, ".yaml") == 0)
+    len -= 5;
+  else if (len > 4 && strcmp(base + len - 4, ".yml") == 0)
+    len -= 4;
+  return strndup(base, len);
+}
+
+int cy_parse_doc(const char *buf, size_t len, const char *name,
+                 int (*parse)(struct ctx *x, const struct ynode *root,
+                              void *arg),
+                 void *arg, char *err, size_t errlen)
+{
+  struct ctx x;
+  struct ynode *root = NULL;
+  int rc;
+
+  memset(&x, 0, sizeof(x));
+  x.file = name;
+  x.buf = (const unsigned char *)buf;
+  x.len = len;
+  x.err = err;
+  x.errlen = errlen;
+  if (err != NULL && errlen > 0)
+    err[0] = '\0';
+  rc = cy_load_tree(&x, &root);
+  if (rc == 0)
+    rc = parse(&x, root, arg);
+  cy_ynode_free(root);
+  if (rc < 0)
+    return x.oom ? MP_E_NO_RESOURCES : MP_E_PROTOCOL_ERROR;
+  return 0;
+}

@@ -206,6 +206,20 @@ int cy_parse_module_probe(struct ctx *x, const struct ynode *kn,
 int cy_read_file(const char *path, size_t max, const char *what, char **buf,
                  size_t *len, char *err, size_t errlen);
 
+/* The one YAML document of buf (name in messages) handed to parse as its
+ * root (NULL when the file holds no document), with a fresh error
+ * context writing into err. 0, or MP_E_NO_RESOURCES / MP_E_PROTOCOL_ERROR
+ * when parse (or the YAML) failed, the first error in err. For formats
+ * beside the case file (subject profiles, baselines). */
+int cy_parse_doc(const char *buf, size_t len, const char *name,
+                 int (*parse)(struct ctx *x, const struct ynode *root,
+                              void *arg),
+                 void *arg, char *err, size_t errlen);
+
+/* A file's name without its folder and its .yaml or .yml: the default
+ * name of a case or a profile (malloc'd; NULL when out of memory). */
+char *cy_file_stem(const char *file);
+
 /* An expectation with everything unset. */
 void cy_expect_init(struct mp_case_expect *e);
 

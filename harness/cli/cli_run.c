@@ -10,11 +10,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "harness/cli/args.h"
+#include "harness/cli/run_matrix.h"
 #include "harness/case/case.h"
+#include "harness/report/matrix.h"
 #include "harness/report/report.h"
 #include "harness/run/runner.h"
+#include "harness/subject/shard.h"
 
 static const char run_usage[] =
     "usage: mailprobe run [PATH...] [OPTIONS]\n"
@@ -26,7 +30,21 @@ static const char run_usage[] =
     "\n"
     "options:\n"
     "  --format FMT     human (default), tap (TAP version 13), junit (JUnit\n"
-    "                   XML) or json (an array, one object per case)\n"
+    "                   XML) or json (an array, one object per case); with\n"
+    "                   --subject: human, json, markdown or html (one\n"
+    "                   self-contained page)\n"
+    "  --subject NAME   run the cases against this probe instead: mailprobe\n"
+    "                   (its own engine), NAME (cases/subjects/NAME.yaml) or\n"
+    "                   a profile's path; repeat it for a compliance matrix\n"
+    "                   (docs/subjects.md). Each case is then PASS,\n"
+    "                   NON-STRICT, FAIL, UNSUPPORTED or ERROR\n"
+    "  --baseline FILE  a JSON report of an earlier run (--subject ...\n"
+    "                   --format json): fail on any change from it, a\n"
+    "                   regression or a fix\n"
+    "  --report FMT=FILE  with --subject: also write the same run as FMT\n"
+    "                   (human, json, markdown, html) into FILE; repeatable\n"
+    "  --shard I/N      only the I-th of N parts of the cases (a stable\n"
+    "                   split by path: each case is in exactly one part)\n"
     "  -j, --jobs N     cases at once (default 32); a case with expect.memory\n"
     "                   runs in a child process of its own, counted here\n"
     "  --filter GLOB    only cases whose name or file matches (case-\n"
@@ -39,12 +57,18 @@ static const char run_usage[] =
     "  -h, --help       this help\n"
     "\n"
     "Exit status: 0 if every case passed, 1 if any failed, 3 on usage\n"
-    "errors (or when no case file was found).\n"
+    "errors (or when no case file was found). With --subject: 0 when no\n"
+    "case is FAIL or ERROR, or with --baseline when nothing changed.\n"
     "\n"
     "examples:\n"
     "  mailprobe run\n"
     "  mailprobe run cases/smtp --jobs 32 --format junit > report.xml\n"
-    "  mailprobe run --filter '*banner*' --verbose\n";
+    "  mailprobe run --filter '*banner*' --verbose\n"
+    "  mailprobe run cases/classes --subject mailprobe \\\n"
+    "      --subject cases/subjects/examples/python_smtp.yaml\n"
+    "  mailprobe run cases/classes --format html \\\n"
+    "      --subject cases/subjects/examples/python_smtp.yaml > classes.html\n"
+    "  mailprobe run cases/smtp --shard 2/4 --format json\n";
 
 enum {
   OPT_FORMAT = 1,
@@ -52,13 +76,19 @@ enum {
   OPT_FILTER,
   OPT_VERBOSE,
   OPT_NO_FORK,
+  OPT_SUBJECT,
+  OPT_BASELINE,
+  OPT_SHARD,
+  OPT_REPORT,
   OPT_HELP
 };
 
 static const struct mp_opt run_opts[] = {
-    {"format", 0, 1, OPT_FORMAT},   {"jobs", 'j', 1, OPT_JOBS},
-    {"filter", 0, 1, OPT_FILTER},   {"verbose", 'v', 0, OPT_VERBOSE},
-    {"no-fork", 0, 0, OPT_NO_FORK}, {"help", 'h', 0, OPT_HELP},
+    {"format", 0, 1, OPT_FORMAT},     {"jobs", 'j', 1, OPT_JOBS},
+    {"filter", 0, 1, OPT_FILTER},     {"verbose", 'v', 0, OPT_VERBOSE},
+    {"no-fork", 0, 0, OPT_NO_FORK},   {"subject", 0, 1, OPT_SUBJECT},
+    {"baseline", 0, 1, OPT_BASELINE}, {"shard", 0, 1, OPT_SHARD},
+    {"report", 0, 1, OPT_REPORT},     {"help", 'h', 0, OPT_HELP},
 };
 
 struct files {
@@ -153,6 +183,9 @@ static int walk(struct files *f, const char *dir, int depth)
     if (stat(path, &st) < 0)
       continue;
     if (S_ISDIR(st.st_mode)) {
+      /* Subject profiles (cases/subjects/) are not cases. */
+      if (strcmp(de->d_name, "subjects") == 0)
+        continue;
       if (walk(f, path, depth + 1) < 0)
         rc = -1;
     } else if (S_ISREG(st.st_mode) && is_case_name(de->d_name)) {
@@ -193,6 +226,9 @@ struct order {
   size_t n;
   size_t next; /* the next case to hand to the reporter */
   struct mp_reporter *rep;
+  int progress; /* a progress line on stderr */
+  size_t done, failing;
+  uint64_t start_ns;
 };
 
 /* Reports finished cases in file order: a case is printed once every case
@@ -201,7 +237,12 @@ static void on_done(struct mp_run_case *rc, void *data)
 {
   struct order *o = data;
 
-  (void)rc;
+  o->done++;
+  if (!rc->out.passed)
+    o->failing++;
+  if (o->progress)
+    mp_run_progress(o->done, o->n, o->failing,
+                    (double)(uv_hrtime() - o->start_ns) / 1e9);
   while (o->next < o->n && o->cases[o->next].done) {
     mp_reporter_case(o->rep, &o->cases[o->next].out);
     o->next++;
@@ -229,7 +270,13 @@ int mp_cli_run(int argc, char **argv)
   struct mp_run_case *cases = NULL;
   struct files files = {0};
   struct order order = {0};
-  const char *filter = NULL, *val;
+  const char *filter = NULL, *val, *baseline = NULL;
+  const char **subjects = NULL;
+  size_t nsubjects = 0;
+  unsigned shard_i = 1, shard_n = 1;
+  struct mp_matrix_report *reports = NULL;
+  size_t nreports = 0;
+  int mfmt = -1, matrix = 0;
   struct mp_args a;
   char err[512];
   unsigned long jobs = MP_RUN_DEFAULT_JOBS;
@@ -252,13 +299,71 @@ int mp_cli_run(int argc, char **argv)
       break;
     case OPT_FORMAT:
       fmt = mp_report_format_from_name(val);
-      if (fmt < 0) {
+      mfmt = mp_matrix_format_from_name(val);
+      if (fmt < 0 && mfmt < 0) {
         snprintf(err, sizeof(err),
-                 "--format: \"%s\" is not one of human, tap, junit, json", val);
+                 "--format: \"%s\" is not one of human, tap, junit, json, "
+                 "markdown, html",
+                 val);
         rc = usage_error(err);
         goto out;
       }
-      ropts.format = (enum mp_report_format)fmt;
+      if (fmt < 0)
+        matrix = 1; /* markdown and html are matrix formats */
+      else
+        ropts.format = (enum mp_report_format)fmt;
+      break;
+    case OPT_SUBJECT: {
+      const char **v = realloc(subjects, (nsubjects + 1) * sizeof(*v));
+      if (!v) {
+        rc = usage_error("out of memory");
+        goto out;
+      }
+      subjects = v;
+      subjects[nsubjects++] = val;
+      matrix = 1;
+      break;
+    }
+    case OPT_BASELINE:
+      baseline = val;
+      matrix = 1;
+      break;
+    case OPT_REPORT: {
+      const char *eq = strchr(val, '=');
+      char name[16];
+      struct mp_matrix_report *v;
+      int f = -1;
+
+      if (eq && (size_t)(eq - val) < sizeof(name)) {
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - val), val);
+        f = mp_matrix_format_from_name(name);
+      }
+      if (f < 0 || !eq[1]) {
+        snprintf(err, sizeof(err),
+                 "--report: \"%s\" is not FORMAT=FILE (human, json, "
+                 "markdown, html)",
+                 val);
+        rc = usage_error(err);
+        goto out;
+      }
+      v = realloc(reports, (nreports + 1) * sizeof(*v));
+      if (!v) {
+        rc = usage_error("out of memory");
+        goto out;
+      }
+      reports = v;
+      reports[nreports].format = f;
+      reports[nreports++].file = eq + 1;
+      matrix = 1;
+      break;
+    }
+    case OPT_SHARD:
+      if (mp_shard_parse(val, &shard_i, &shard_n) < 0) {
+        snprintf(err, sizeof(err),
+                 "--shard: \"%s\" is not I/N with 1 <= I <= N", val);
+        rc = usage_error(err);
+        goto out;
+      }
       break;
     case OPT_JOBS:
       if (mp_args_uint("jobs", val, 1, 10000, &jobs, err, sizeof(err)) < 0) {
@@ -299,7 +404,8 @@ int mp_cli_run(int argc, char **argv)
       rc_->c = NULL;
       rc_->parse_error = strdup(err[0] ? err : "could not parse");
     }
-    if (!matches(filter, rc_->file, rc_->c ? rc_->c->name : NULL)) {
+    if (!matches(filter, rc_->file, rc_->c ? rc_->c->name : NULL) ||
+        mp_shard_of(rc_->file, shard_n) != shard_i) {
       if (rc_->c)
         mp_case_free(rc_->c);
       free(rc_->parse_error);
@@ -315,6 +421,29 @@ int mp_cli_run(int argc, char **argv)
     goto out;
   }
 
+  if (matrix) {
+    static const char *const builtin[] = {"mailprobe"};
+    struct mp_matrix_opts mo = {0};
+
+    if (mfmt < 0 && ropts.format != MP_REPORT_HUMAN &&
+        ropts.format != MP_REPORT_JSON) {
+      rc = usage_error("with --subject, --format is human, json, markdown "
+                       "or html");
+      goto out;
+    }
+    mo.subjects = nsubjects ? subjects : builtin;
+    mo.nsubjects = nsubjects ? nsubjects : 1;
+    mo.baseline = baseline;
+    mo.format = mfmt >= 0 ? mfmt : MP_MATRIX_HUMAN;
+    mo.verbose = ropts.verbose;
+    mo.jobs = (unsigned)jobs;
+    mo.no_fork = opts.no_fork;
+    mo.progress = isatty(STDERR_FILENO);
+    mo.reports = reports;
+    mo.nreports = nreports;
+    rc = mp_run_matrix(cases, n, &mo);
+    goto out;
+  }
   ropts.color = ropts.format == MP_REPORT_HUMAN && isatty(STDOUT_FILENO) &&
                 !getenv("NO_COLOR");
   order.cases = cases;
@@ -324,6 +453,10 @@ int mp_cli_run(int argc, char **argv)
     rc = usage_error("out of memory");
     goto out;
   }
+  /* A progress line only on a terminal, and not under human lines. */
+  order.progress = isatty(STDERR_FILENO) &&
+                   !(ropts.format == MP_REPORT_HUMAN && isatty(STDOUT_FILENO));
+  order.start_ns = uv_hrtime();
   opts.jobs = (unsigned)jobs;
   opts.on_done = on_done;
   opts.data = &order;
@@ -348,5 +481,7 @@ out:
     free(files.v[i]);
   free(files.v);
   free(files.dirs);
+  free(subjects);
+  free(reports);
   return rc;
 }

@@ -18,6 +18,12 @@ struct mp_ca;
 struct mp_fake_server;
 struct mp_mailstore;
 struct mp_result;
+struct mp_spawn;
+struct mp_subject_job;
+struct mp_subject_target;
+
+/* A subject's service through a run (service.c). */
+enum { SVC_NONE = 0, SVC_STARTING, SVC_UP, SVC_FAILED, SVC_DOWN };
 struct mon_run;
 
 /* How often the grace polls whether the servers caught up with the probe. */
@@ -45,6 +51,22 @@ struct run {
   uv_check_t mem_check;
   struct job *mem_job; /* the case measured, or NULL */
   size_t mem_base, mem_peak;
+  /* A third-party subject's run: a folder of its own for the CA file and
+   * the password files (subject_run.c). */
+  char *subject_dir;
+  char subject_profile_dir[512];
+  /* Its service, when the profile has one (service.c): cases wait while
+   * it starts. */
+  struct mp_spawn *service;
+  int svc_state;
+  uv_timer_t svc_timer;
+  uv_tcp_t svc_probe;
+  uv_connect_t svc_req;
+  int svc_probing, svc_connected;
+  unsigned svc_port;
+  uint64_t svc_deadline_ms;
+  char svc_url[64];
+  char svc_error[512];
 };
 
 struct job {
@@ -73,6 +95,7 @@ struct job {
   unsigned runs_done;
   int kept_bad_run;
   struct mon_run *mon; /* a monitor case's monitors (monitor_run.c) */
+  struct mp_subject_job *subj; /* a third-party subject's run, or NULL */
   int probe_pending;
   int abandoned;
   int finished;
@@ -123,6 +146,29 @@ void mp_job_check_mailboxes(struct job *j);
 /* monitor_run.c: runs a monitor case's monitors on the job's loop (the
  * servers run already), compares what they did and stops the servers. */
 void mp_job_mon_start(struct job *j);
+/* subject_run.c: a third-party subject instead of the probe. The run's
+ * folder (CA file, password files) is made before the loop runs and
+ * removed after it (0 or -1); a job starts the subject (the servers run
+ * already), and after the grace its servers are checked and the run
+ * classed into rc->cell. */
+int mp_run_subject_prepare(struct run *R);
+void mp_run_subject_cleanup(struct run *R);
+void mp_job_subject_start(struct job *j);
+void mp_job_subject_finish(struct job *j);
+void mp_job_subject_free(struct job *j);
+
+/* Writes tmpl with its placeholders filled in from t to path (0600); 0
+ * or -1. Before the loop runs only. */
+int mp_run_write_expanded(struct run *R, const char *path, const char *tmpl,
+                          const struct mp_subject_target *t);
+
+/* service.c: starts the subject's service, then pumps the cases once it
+ * listens (or failed); stops it when every case is done. */
+int mp_run_service_start(struct run *R);
+void mp_run_service_stop(struct run *R);
+
+/* runner.c: starts cases while there is room. */
+void mp_run_pump(struct run *R);
 
 /* roundtrip_run.c: fills a roundtrip case's options and starts its first
  * run (the servers run already). */

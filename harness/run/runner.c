@@ -10,11 +10,13 @@
 #include "fake_servers/fake.h"
 #include "fake_servers/mailstore.h"
 #include "harness/case/case.h"
+#include "harness/report/matrix.h"
 #include "harness/run/compare.h"
 #include "harness/run/heap.h"
 #include "harness/run/isolate.h"
 #include "harness/run/job.h"
 #include "harness/run/outcome_pack.h"
+#include "harness/subject/profile.h"
 #include "probes/probe.h"
 #include "probes/result.h"
 #include "probes/roundtrip.h"
@@ -30,6 +32,7 @@
 #define ISOLATED_SLACK_MS 10000
 
 static void pump(struct run *R);
+static int measures_heap(const struct run *R, const struct mp_run_case *rc);
 
 void mp_run_case_clear(struct mp_run_case *rc)
 {
@@ -40,6 +43,11 @@ void mp_run_case_clear(struct mp_run_case *rc)
   free(rc->out.diffs);
   mp_result_free(rc->result);
   rc->result = NULL;
+  if (rc->cell) {
+    mp_cell_clear(rc->cell);
+    free(rc->cell);
+    rc->cell = NULL;
+  }
   memset(&rc->out, 0, sizeof(rc->out));
   rc->done = 0;
 }
@@ -66,6 +74,7 @@ static void on_job_timer_closed(uv_handle_t *h)
     R->jobs = j->next;
   if (j->next)
     j->next->prev = j->prev;
+  mp_job_subject_free(j);
   free(j->servers);
   free(j);
 }
@@ -90,6 +99,8 @@ static void on_reaper(uv_timer_t *t)
 
 static void check_all_done(struct run *R)
 {
+  if (R->finished == R->n && R->svc_state == SVC_UP)
+    mp_run_service_stop(R);
   if (R->finished < R->n || R->abandoned == 0 || R->reaper_on)
     return;
   R->reaper_on = 1;
@@ -222,6 +233,11 @@ void mp_job_on_grace(uv_timer_t *t)
       uv_hrtime() / 1000 - j->grace_start_us < R->opts.grace_ms * 1000)
     return; /* the repeating timer calls again */
   uv_timer_stop(&j->timer);
+  if (j->subj) {
+    mp_job_subject_finish(j);
+    mp_job_stop_servers(j);
+    return;
+  }
   /* Round trips were compared run by run. */
   if (j->rc->c->probe.type != MP_CASE_ROUNDTRIP)
     mp_run_compare(j->rc->c, j->rc->result, &j->diffs, &j->ndiffs);
@@ -454,6 +470,10 @@ static void job_start(struct job *j)
       }
     }
   }
+  if (R->opts.subject && !R->opts.subject->builtin) {
+    mp_job_subject_start(j);
+    return;
+  }
   if (c->nmonitors) {
     mp_job_mon_start(j);
     return;
@@ -515,14 +535,17 @@ static void start_case(struct run *R, struct mp_run_case *rc)
   j->gap.data = j;
   j->handles = 2;
   j->grace_srv = -1;
-  if (rc->c && rc->c->expect.has_memory)
+  if (measures_heap(R, rc))
     mem_start(R, j);
   job_start(j);
 }
 
 /* 1 for a case whose expect.memory bound is the process's heap. */
-static int measures_heap(const struct mp_run_case *rc)
+static int measures_heap(const struct run *R, const struct mp_run_case *rc)
 {
+  /* A third-party subject's heap is not ours to measure. */
+  if (R->opts.subject && !R->opts.subject->builtin)
+    return 0;
   return rc->c && rc->c->expect.has_memory;
 }
 
@@ -635,19 +658,27 @@ static int start_isolated(struct run *R, struct mp_run_case *rc)
   return 0;
 }
 
+void mp_run_pump(struct run *R)
+{
+  pump(R);
+}
+
 static void pump(struct run *R)
 {
+  if (R->svc_state == SVC_STARTING)
+    return; /* the cases wait for the subject's service */
   R->pumping = 1;
   while (R->running < R->opts.jobs && R->next < R->n && !R->mem_job) {
     struct mp_run_case *rc = &R->cases[R->next];
 
-    if (measures_heap(rc) && !R->opts.no_fork && start_isolated(R, rc) == 0) {
+    if (measures_heap(R, rc) && !R->opts.no_fork &&
+        start_isolated(R, rc) == 0) {
       R->next++;
       continue;
     }
     /* Here, a case with expect.memory waits for the others to finish and
      * runs alone (cases after it wait for it). */
-    if (measures_heap(rc) && R->running > 0)
+    if (measures_heap(R, rc) && R->running > 0)
       break;
     start_case(R, &R->cases[R->next++]);
   }
@@ -692,9 +723,19 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
     free(R);
     return MP_E_NO_RESOURCES;
   }
+  if (R->opts.subject && !R->opts.subject->builtin &&
+      mp_run_subject_prepare(R) < 0) {
+    uv_loop_close(&R->loop);
+    mp_ca_free(R->ca);
+    free(R);
+    return MP_E_NO_RESOURCES;
+  }
   uv_check_init(&R->loop, &R->mem_check);
   R->mem_check.data = R;
-  pump(R);
+  if (R->opts.subject && R->opts.subject->service)
+    mp_run_service_start(R);
+  else
+    pump(R);
   uv_run(&R->loop, UV_RUN_DEFAULT);
   uv_close((uv_handle_t *)&R->mem_check, NULL);
   if (R->reaper_on) {
@@ -714,11 +755,13 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
     struct job *j = R->jobs;
 
     R->jobs = j->next;
+    mp_job_subject_free(j);
     free(j->servers);
     free(j);
   }
   if (uv_loop_close(&R->loop) != 0)
     fprintf(stderr, "mailprobe: the event loop still had open handles\n");
+  mp_run_subject_cleanup(R);
   mp_ca_free(R->ca);
   free(R);
   return 0;

@@ -30,8 +30,10 @@
 #include "harness/report/report.h"
 
 struct mp_case;
+struct mp_cell;
 struct mp_mailstore;
 struct mp_result;
+struct mp_subject;
 
 /* One entry of a run. The caller sets file and either c (a parsed case) or
  * parse_error; the runner fills out and result. */
@@ -41,6 +43,8 @@ struct mp_run_case {
   char *parse_error;        /* "file:line:col: message" when c is NULL */
   struct mp_outcome out;    /* filled when the case is done */
   struct mp_result *result; /* the probe's result (owned), or NULL */
+  struct mp_cell *cell;     /* with a third-party subject: its class,
+                               output and what the servers saw (owned) */
   int done;
 };
 
@@ -62,6 +66,11 @@ struct mp_run_opts {
    * cases; 1: each runs alone in this process, the others waiting (also
    * the fallback when a child cannot be made). */
   int no_fork;
+  /* A third-party probe to run instead of mailprobe's own engine
+   * (harness/subject/profile.h; NULL or the built-in: the engine). Each
+   * case's outcome is then classed into rc->cell
+   * (harness/run/subject_run.c); expect.memory is not measured. */
+  const struct mp_subject *subject;
   /* Called once per case as it finishes (in finishing order). */
   void (*on_done)(struct mp_run_case *rc, void *data);
   void *data;
@@ -72,8 +81,8 @@ struct mp_run_opts {
  * no case ran). */
 int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts);
 
-/* Frees what the runner put into rc (diffs, result); leaves file, c and
- * parse_error to the caller. */
+/* Frees what the runner put into rc (diffs, result, cell); leaves file, c
+ * and parse_error to the caller. */
 void mp_run_case_clear(struct mp_run_case *rc);
 
 /* Compares a result with the case's expectations, appending one line per

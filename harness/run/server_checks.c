@@ -17,8 +17,7 @@
 #include "probes/result.h"
 #include "wire/conn.h"
 
-    int
-    mp_job_server_index(const struct mp_case *c, const char *name)
+int mp_job_server_index(const struct mp_case *c, const char *name)
 {
   size_t i;
 
