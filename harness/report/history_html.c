@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "harness/report/history_stats.h"
+#include "harness/report/html_esc.h"
 
 #define STRIP_W 8
 #define CHART_W (MP_HS_SLOTS * STRIP_W)
@@ -18,28 +19,6 @@
 static const char *const colors[] = {
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
     "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#000000"};
-
-static void esc(FILE *out, const char *s)
-{
-  for (; *s; s++) {
-    switch (*s) {
-    case '<':
-      fputs("&lt;", out);
-      break;
-    case '>':
-      fputs("&gt;", out);
-      break;
-    case '&':
-      fputs("&amp;", out);
-      break;
-    case '"':
-      fputs("&quot;", out);
-      break;
-    default:
-      fputc(*s, out);
-    }
-  }
-}
 
 static double pct(uint64_t part, uint64_t whole)
 {
@@ -128,9 +107,9 @@ static void monitor_section(FILE *out, const struct mp_hs *hs,
   char a[48], b[48], len[48];
 
   fputs("<section class=\"monitor\" data-monitor=\"", out);
-  esc(out, m->name);
+  mp_html_esc(out, m->name);
   fputs("\">\n<h2>", out);
-  esc(out, m->name);
+  mp_html_esc(out, m->name);
   fputs("</h2>\n<h3>Availability</h3>\n", out);
   strip(out, hs, m);
   fputs("<h3>Latency of passed tests over time (mean per slot)</h3>\n", out);
@@ -163,7 +142,7 @@ static void monitor_section(FILE *out, const struct mp_hs *hs,
             "\"><td>%s</td><td>%s</td><td class=\"length\">%s</td>"
             "<td class=\"cause\">",
             o->end_ms ? o->end_ms - o->start_ms : 0, a, b, len);
-    esc(out, o->cause);
+    mp_html_esc(out, o->cause);
     fprintf(out, "</td><td>%" PRIu64 "</td><td>%s</td></tr>\n", o->tests,
             o->alerted ? "yes" : "no");
   }
@@ -217,9 +196,9 @@ void mp_hs_write_html(FILE *out, const struct mp_hs *hs)
     if (mttr >= 0)
       mp_hs_length(len, sizeof(len), (uint64_t)mttr);
     fputs("<tr class=\"monitor\" data-monitor=\"", out);
-    esc(out, m->name);
+    mp_html_esc(out, m->name);
     fputs("\"><td class=\"name\">", out);
-    esc(out, m->name);
+    mp_html_esc(out, m->name);
     fprintf(out,
             "</td><td class=\"tests\">%" PRIu64
             "</td><td class=\"passed\">%" PRIu64
