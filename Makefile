@@ -3,7 +3,8 @@
 
 BUILD ?= build
 CC ?= cc
-PKGS := libuv openssl yaml-0.1 libcares libgsasl libh2o libcrypt
+PKGS := libuv openssl yaml-0.1 libcares libgsasl libh2o libcrypt jansson \
+	libcurl
 PREFIX ?= /usr/local
 DESTDIR ?=
 

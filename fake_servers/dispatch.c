@@ -195,6 +195,9 @@ static void sasl_result(struct mp_fake_session *s, int rc, char *out,
     mp_fake_set_state(s, f->idle_state);
   if (rc == MP_SASL_DONE)
     f->logged_in(s, mp_sasl_server_user(s->sasl), a);
+  else if (rc == MP_E_AUTH_FAILED && s->sasl_bearer &&
+           mp_fake_oauth_failed(s, a))
+    ; /* Gmail's or Exchange Online's own words */
   else if (rc == MP_E_AUTH_FAILED)
     sasl_reply(s, a, f->failed, f->failed_counts);
   else if (rc == MP_E_PROTOCOL_ERROR)
@@ -233,8 +236,17 @@ int mp_fake_sasl_start(struct mp_fake_session *s, const char *mech,
     mp_fake_reply(s, a, f->temporary);
     return MP_E_NO_RESOURCES;
   }
+  s->sasl_bearer = mp_sasl_is_bearer(id);
+  if (s->sasl_bearer)
+    mp_sasl_server_set_bearer(s->sasl, mp_fake_oauth_check, s);
   char *out = NULL;
-  int rc = mp_sasl_server_start(s->sasl, initial, &out);
+  int rc;
+  /* A server that needs the initial response (SASL-IR, RFC 4959) refuses
+   * an exchange without one as it refuses a bad token. */
+  if (s->sasl_bearer && !initial && s->srv->cfg->oauth.require_ir)
+    rc = MP_E_AUTH_FAILED;
+  else
+    rc = mp_sasl_server_start(s->sasl, initial, &out);
   sasl_result(s, rc, out, a);
   return 0;
 }

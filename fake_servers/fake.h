@@ -13,6 +13,7 @@ struct uv_loop_s;
 struct mp_ca;
 struct mp_mailstore;
 struct mp_fake_server;
+struct mp_cert_facts;
 
 enum mp_fake_proto { MP_FAKE_SMTP = 0, MP_FAKE_POP3, MP_FAKE_IMAP };
 enum mp_fake_tls {
@@ -119,6 +120,36 @@ struct mp_fake_user {
   char *password;
 };
 
+/* An OAuth 2.0 access token the server accepts for XOAUTH2 and
+ * OAUTHBEARER (fake_servers/oauth.c). */
+struct mp_fake_token {
+  char *token;
+  char *user;          /* whose it is */
+  char *scope;         /* space-separated scopes it grants, or NULL: none */
+  uint64_t expires_ms; /* it expires this long after the server started;
+                          0: never */
+  int expired;         /* already expired when the server starts */
+};
+
+/* How the server refuses a token: the error challenge and the final
+ * reply of each protocol as a service sends them. */
+enum mp_fake_oauth_style {
+  MP_OAUTH_RFC7628 = 0, /* {"status":"invalid_token",...}, then the
+                           protocol's own failure (RFC 7628 3.2.2) */
+  MP_OAUTH_GOOGLE,      /* {"status":"401","schemes":"bearer mac",...},
+                           then Gmail's replies */
+  MP_OAUTH_MICROSOFT,   /* no challenge: Exchange Online's failure at once */
+  MP_OAUTH_NOT_JSON     /* a challenge that is no JSON (an HTML page) */
+};
+
+/* The server's OAuth rules (`oauth:` in a case). */
+struct mp_fake_oauth {
+  char *scope;                    /* a token must grant it; NULL: any */
+  enum mp_fake_oauth_style style; /* how a refusal looks */
+  int require_ir;                 /* refuse an exchange without an
+                                     initial response (SASL-IR) */
+};
+
 /* A mailbox seeded at start (POP3/IMAP): count messages of size bytes. */
 struct mp_fake_mailbox {
   char *user;
@@ -139,12 +170,20 @@ struct mp_fake_config {
   char *name; /* "mx" */
   enum mp_fake_proto proto;
   enum mp_fake_tls tls;
-  int cert;       /* enum mp_cert_kind */
-  int rsa;        /* 1: RSA 2048 key, else ECDSA P-256 */
-  char *hostname; /* greeting and certificate name;
-                     default "mx.example.test" */
+  int cert;                        /* enum mp_cert_kind */
+  int rsa;                         /* 1: RSA 2048 key, else ECDSA P-256 */
+  struct mp_cert_facts *cert_like; /* or a certificate like a recorded
+                                      one (wire/cert_like.h; owned), in
+                                      place of cert and rsa; NULL: none */
+  char *tls_version; /* offer only this version ("TLSv1.2"); NULL: any */
+  char *cipher;      /* offer only this cipher (OpenSSL name); NULL: any */
+  char *hostname;    /* greeting and certificate name;
+                        default "mx.example.test" */
   struct mp_fake_user *users;
   size_t nusers;
+  struct mp_fake_token *tokens; /* OAuth access tokens it accepts */
+  size_t ntokens;
+  struct mp_fake_oauth oauth;
   char **auth; /* SASL mechanisms advertised, in order */
   size_t nauth;
   int auth_set;          /* 1: auth was given (even empty) */
@@ -227,5 +266,9 @@ const char *mp_fake_verb(enum mp_fake_proto proto, size_t i);
 
 /* Frees what a config owns (for configs built by a parser). */
 void mp_fake_config_free(struct mp_fake_config *cfg);
+
+/* Frees n tokens and the array (the token endpoint's config has them
+ * too). */
+void mp_fake_tokens_free(struct mp_fake_token *tokens, size_t n);
 
 #endif

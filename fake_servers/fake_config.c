@@ -15,17 +15,32 @@ static void free_strv(char **v, size_t n)
   free(v);
 }
 
+void mp_fake_tokens_free(struct mp_fake_token *tokens, size_t n)
+{
+  for (size_t i = 0; tokens && i < n; i++) {
+    free(tokens[i].token);
+    free(tokens[i].user);
+    free(tokens[i].scope);
+  }
+  free(tokens);
+}
+
 void mp_fake_config_free(struct mp_fake_config *cfg)
 {
   if (!cfg)
     return;
   free(cfg->name);
   free(cfg->hostname);
+  free(cfg->cert_like);
+  free(cfg->tls_version);
+  free(cfg->cipher);
   for (size_t i = 0; cfg->users && i < cfg->nusers; i++) {
     free(cfg->users[i].name);
     free(cfg->users[i].password);
   }
   free(cfg->users);
+  mp_fake_tokens_free(cfg->tokens, cfg->ntokens);
+  free(cfg->oauth.scope);
   free_strv(cfg->auth, cfg->nauth);
   free_strv(cfg->advertise, cfg->nadvertise);
   free_strv(cfg->withhold, cfg->nwithhold);

@@ -9,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <uv.h>
 
 #include "fake_servers/mailstore.h"
 #include "fake_servers/session.h"
 #include "wire/cert.h"
+#include "wire/cert_like.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
 #include "wire/listener.h"
@@ -82,17 +84,42 @@ static int config_copy(struct mp_fake_config *dst,
   *dst = *src;
   dst->name = dst->hostname = NULL;
   dst->users = NULL;
+  dst->tokens = NULL;
+  dst->oauth.scope = NULL;
   dst->auth = dst->advertise = dst->withhold = NULL;
   dst->mailboxes = NULL;
   dst->delivery.redirect = dst->delivery.subject = NULL;
   dst->rules = NULL;
+  dst->cert_like = NULL;
+  dst->tls_version = dst->cipher = NULL;
   int bad = dup_str(&dst->name, src->name) < 0 ||
+            dup_str(&dst->tls_version, src->tls_version) < 0 ||
+            dup_str(&dst->cipher, src->cipher) < 0 ||
             dup_str(&dst->hostname, src->hostname) < 0 ||
             dup_strv(&dst->auth, src->auth, src->nauth) < 0 ||
             dup_strv(&dst->advertise, src->advertise, src->nadvertise) < 0 ||
             dup_strv(&dst->withhold, src->withhold, src->nwithhold) < 0 ||
             dup_str(&dst->delivery.redirect, src->delivery.redirect) < 0 ||
-            dup_str(&dst->delivery.subject, src->delivery.subject) < 0;
+            dup_str(&dst->delivery.subject, src->delivery.subject) < 0 ||
+            dup_str(&dst->oauth.scope, src->oauth.scope) < 0;
+  if (!bad && src->tokens && src->ntokens) {
+    dst->tokens = calloc(src->ntokens, sizeof(*dst->tokens));
+    bad = !dst->tokens;
+    for (size_t i = 0; !bad && i < src->ntokens; i++) {
+      dst->tokens[i] = src->tokens[i];
+      dst->tokens[i].token = dst->tokens[i].user = NULL;
+      dst->tokens[i].scope = NULL;
+      bad = dup_str(&dst->tokens[i].token, src->tokens[i].token) < 0 ||
+            dup_str(&dst->tokens[i].user, src->tokens[i].user) < 0 ||
+            dup_str(&dst->tokens[i].scope, src->tokens[i].scope) < 0;
+    }
+  }
+  if (!bad && src->cert_like) {
+    dst->cert_like = malloc(sizeof(*dst->cert_like));
+    bad = !dst->cert_like;
+    if (!bad)
+      *dst->cert_like = *src->cert_like;
+  }
   if (!bad && src->users && src->nusers) {
     dst->users = calloc(src->nusers, sizeof(*dst->users));
     bad = !dst->users;
@@ -151,18 +178,27 @@ int mp_fake_in_list(char *const *list, size_t n, const char *name)
   return 0;
 }
 
-/* What a server with users offers when the case names no mechanisms. */
-static const char *const default_auth[] = {"CRAM-MD5", "LOGIN", "PLAIN"};
+/* What a server offers when the case names no mechanisms: the bearer
+ * ones when it has tokens, the password ones when it has users. */
+static const char *const default_auth[] = {"OAUTHBEARER", "XOAUTH2", "CRAM-MD5",
+                                           "LOGIN", "PLAIN"};
+
+/* The default list for cfg: a slice of default_auth, *n long. */
+static char *const *default_list(const struct mp_fake_config *cfg, size_t *n)
+{
+  size_t from = cfg->ntokens > 0 ? 0 : 2;
+  size_t to = cfg->nusers > 0 ? 5 : 2;
+  *n = to > from ? to - from : 0;
+  return (char *const *)default_auth + from;
+}
 
 void mp_fake_auth_list(const struct mp_fake_config *cfg, char *buf, size_t cap)
 {
   char *const *list = cfg->auth;
   size_t n = cfg->nauth, at = 0;
   buf[0] = '\0';
-  if (!cfg->auth_set) {
-    list = (char *const *)default_auth;
-    n = cfg->nusers > 0 ? 3 : 0;
-  }
+  if (!cfg->auth_set)
+    list = default_list(cfg, &n);
   for (size_t i = 0; i < n && at < cap; i++) {
     int k = snprintf(buf + at, cap - at, "%s%s", at ? " " : "", list[i]);
     if (k < 0)
@@ -175,8 +211,9 @@ int mp_fake_auth_offered(const struct mp_fake_config *cfg, const char *name)
 {
   if (cfg->auth_set)
     return mp_fake_in_list(cfg->auth, cfg->nauth, name);
-  return cfg->nusers > 0 &&
-         mp_fake_in_list((char *const *)default_auth, 3, name);
+  size_t n;
+  char *const *list = default_list(cfg, &n);
+  return mp_fake_in_list(list, n, name);
 }
 
 int mp_fake_keyword_in(char *const *list, size_t n, const char *cap,
@@ -562,16 +599,32 @@ static int make_tls(struct mp_fake_server *srv)
   struct mp_ca *ca = srv->env.ca;
   char *cert = NULL, *key = NULL;
   char err[256];
-  if (!ca && srv->cfg->cert != MP_CERT_SELF_SIGNED)
-    return MP_E_TLS_FAILED;
-  int rc = mp_cert_issue(
-      ca, (enum mp_cert_kind)srv->cfg->cert, mp_fake_hostname(srv),
-      srv->cfg->rsa ? MP_KEY_RSA_2048 : MP_KEY_EC_P256, &cert, &key);
+  const struct mp_fake_config *cfg = srv->cfg;
+  int rc;
+  if (cfg->cert_like) {
+    rc = mp_cert_issue_like(ca, cfg->cert_like, &cert, &key);
+  } else {
+    if (!ca && cfg->cert != MP_CERT_SELF_SIGNED)
+      return MP_E_TLS_FAILED;
+    rc =
+        mp_cert_issue(ca, (enum mp_cert_kind)cfg->cert, mp_fake_hostname(srv),
+                      cfg->rsa ? MP_KEY_RSA_2048 : MP_KEY_EC_P256, &cert, &key);
+  }
   if (rc < 0)
     return rc;
   srv->tls_ctx = mp_tls_ctx_server(cert, key, err, sizeof(err));
   free(cert);
   free(key);
+  /* A recorded version or cipher this OpenSSL will not offer: said, and
+   * the version alone, else the defaults, rather than no TLS at all. */
+  if (srv->tls_ctx && (cfg->tls_version || cfg->cipher) &&
+      mp_tls_ctx_pin(srv->tls_ctx, cfg->tls_version, cfg->cipher, err,
+                     sizeof(err)) < 0) {
+    fprintf(stderr, "mailprobe: server %s: %s: offering %s\n",
+            cfg->name ? cfg->name : "-", err,
+            cfg->tls_version ? cfg->tls_version : "the defaults");
+    mp_tls_ctx_pin(srv->tls_ctx, cfg->tls_version, NULL, err, sizeof(err));
+  }
   return srv->tls_ctx ? 0 : MP_E_TLS_FAILED;
 }
 
@@ -585,6 +638,11 @@ static int fill_store(struct mp_fake_server *srv)
   uint64_t now = mp_now_us();
   for (size_t i = 0; i < cfg->nusers; i++)
     if (cfg->users[i].name && mp_mailstore_add_user(st, cfg->users[i].name) < 0)
+      return MP_E_NO_RESOURCES;
+  /* A token's user has a mailbox as a password's user has. */
+  for (size_t i = 0; i < cfg->ntokens; i++)
+    if (cfg->tokens[i].user &&
+        mp_mailstore_add_user(st, cfg->tokens[i].user) < 0)
       return MP_E_NO_RESOURCES;
   if (cfg->delivery.redirect &&
       mp_mailstore_add_user(st, cfg->delivery.redirect) < 0)
@@ -618,6 +676,7 @@ int mp_fake_start(struct uv_loop_s *loop, const struct mp_fake_config *cfg,
     return MP_E_NO_RESOURCES;
   }
   srv->loop = loop;
+  srv->started_ms = uv_now(loop);
   if (env)
     srv->env = *env;
   srv->proto = mp_fake_protocol_of((int)cfg->proto);

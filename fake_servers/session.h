@@ -157,7 +157,8 @@ struct mp_fake_server {
   struct mp_listener *listener;
   struct mp_tls_ctx *tls_ctx; /* NULL when the server has no TLS */
   uint16_t port;
-  int trace; /* MP_FAKE_TRACE was set at start: trace state changes */
+  int trace;           /* MP_FAKE_TRACE was set at start: trace state changes */
+  uint64_t started_ms; /* uv_now at start: tokens expire from here */
   /* Bit (1 << enum mp_rule_on) set when some rule of the script can match
    * that event (a line rule sets MP_ON_COMMAND's bit too): an event
    * without one skips the rule engine, which would find nothing. */
@@ -210,6 +211,7 @@ struct mp_fake_session {
   int state;                   /* the protocol's state (mp_fake_set_state) */
   unsigned errors;             /* client errors so far (mp_fake_client_error) */
   struct mp_sasl_server *sasl; /* the SASL exchange under way, or NULL */
+  int sasl_bearer;             /* ... and it is XOAUTH2 or OAUTHBEARER */
   void *proto;                 /* the protocol's own session data */
 };
 
@@ -368,6 +370,19 @@ void mp_fake_session_touch(struct mp_fake_session *s, uint64_t extra_ms);
 /* The configured user's password, or NULL (names compare
  * case-insensitively). A mp_sasl_lookup_cb with the session as data. */
 const char *mp_fake_password(void *session, const char *user);
+
+/* The bearer-token check of XOAUTH2 and OAUTHBEARER (oauth.c), a
+ * mp_sasl_bearer_cb with the session as data: the token must be one of
+ * the server's, not expired, of user (or user "": then *who is the
+ * token's user), with the scope the server wants; a refusal carries the error
+ * challenge of the server's style (NULL for Microsoft's, which has none). */
+int mp_fake_oauth_check(void *session, const char *user, const char *token,
+                        char **who, char **error);
+
+/* Answers a refused bearer login as the server's style says (Gmail's or
+ * Exchange Online's replies): 1, or 0 when the protocol's own failure
+ * reply is the one (RFC 7628). */
+int mp_fake_oauth_failed(struct mp_fake_session *s, struct mp_fake_answer *a);
 
 /* The name in greetings and certificates. */
 const char *mp_fake_hostname(const struct mp_fake_server *srv);

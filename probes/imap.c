@@ -251,9 +251,10 @@ static void send_authenticate(struct mp_probe *p, int mech)
 {
   struct imap *s = p->state;
   /* RFC 4959 3: the initial response on the command line only with
-   * SASL-IR; RFC 9051 allows long lines, but keep ours modest. */
-  const struct mp_sasl_frame frame = {"AUTHENTICATE", s->sasl_ir ? 1000 : 0};
-  char cmd[1100];
+   * SASL-IR; RFC 9051 allows long lines, but keep ours modest: room for
+   * an XOAUTH2 message with a Microsoft token (about 2-3 KB of base64). */
+  const struct mp_sasl_frame frame = {"AUTHENTICATE", s->sasl_ir ? 6000 : 0};
+  char cmd[6100];
   if (mp_login_sasl_begin(p, &frame, mech, cmd, sizeof(cmd)) < 0)
     return;
   send_cmd(p, IMAP_AUTHENTICATE, cmd);

@@ -22,9 +22,22 @@ const struct mp_login_rules mp_login_method_rules = {
     .none = "no login method in common with the server",
 };
 
+/* What the credentials at hand can do: a bearer mechanism needs a token
+ * and is never chosen without one; with a token and no password only the
+ * bearer mechanisms are left. */
+static unsigned with_credentials(const struct mp_probe *p, unsigned allowed)
+{
+  if (!p->o.token)
+    allowed &= ~MP_SASL_BEARER;
+  else if (!p->o.password)
+    allowed &= MP_SASL_BEARER;
+  return allowed;
+}
+
 unsigned mp_login_allowed(const struct mp_probe *p)
 {
-  unsigned allowed = p->o.auth ? p->o.auth : (MP_SASL_ALL | MP_AUTH_SIMPLE);
+  unsigned allowed = with_credentials(
+      p, p->o.auth ? p->o.auth : (MP_SASL_ALL | MP_AUTH_SIMPLE));
   if (!p->in_tls && p->o.tls != MP_TLSMODE_NONE) {
     for (int m = 0; m < MP_SASL_COUNT; m++)
       if (mp_sasl_is_cleartext(m))
@@ -37,8 +50,11 @@ unsigned mp_login_allowed(const struct mp_probe *p)
 
 int mp_login_choose(unsigned offered, unsigned allowed, unsigned tried)
 {
-  /* Strongest first; the cleartext SASL mechanisms after APOP. */
-  static const int order[] = {MP_SASL_SCRAM_SHA_256, MP_SASL_SCRAM_SHA_1,
+  /* Strongest first; the cleartext SASL mechanisms after APOP. The bearer
+   * mechanisms lead: they are allowed only with a token, and a token is
+   * what an OAuth-only service (Exchange Online, Gmail) takes. */
+  static const int order[] = {MP_SASL_OAUTHBEARER,   MP_SASL_XOAUTH2,
+                              MP_SASL_SCRAM_SHA_256, MP_SASL_SCRAM_SHA_1,
                               MP_SASL_CRAM_MD5,      MP_LOGIN_APOP,
                               MP_SASL_LOGIN,         MP_SASL_PLAIN,
                               MP_LOGIN_USER,         MP_LOGIN_CMD};
@@ -72,6 +88,24 @@ int mp_login_verdict(const struct mp_login *l, const struct mp_login_rules *r,
   return MP_E_AUTH_UNSUPPORTED;
 }
 
+/* A bearer token was refused with an error challenge: fails the probe
+ * with what the challenge said (RFC 7628 3.2.2) and returns 1; else 0. */
+static int oauth_refused(struct mp_probe *p)
+{
+  if (p->r->oauth_status)
+    mp_session_fail_quit(
+        p, MP_E_AUTH_FAILED, "the server refused the token: %s%s%s",
+        p->r->oauth_status, p->r->oauth_scope ? ", scope " : "",
+        p->r->oauth_scope ? p->r->oauth_scope : "");
+  else if (p->login.oauth_not_json)
+    mp_session_fail_quit(p, MP_E_AUTH_FAILED,
+                         "the server refused the token with an error that "
+                         "is not JSON");
+  else
+    return 0;
+  return 1;
+}
+
 int mp_login_next(struct mp_probe *p, const struct mp_login_rules *r)
 {
   struct mp_login *l = &p->login;
@@ -85,9 +119,12 @@ int mp_login_next(struct mp_probe *p, const struct mp_login_rules *r)
     return m;
   }
   /* Nothing (left) to try is a login outcome, even before the first. */
-  unsigned user_all = p->o.auth ? p->o.auth : (MP_SASL_ALL | MP_AUTH_SIMPLE);
+  unsigned user_all = with_credentials(
+      p, p->o.auth ? p->o.auth : (MP_SASL_ALL | MP_AUTH_SIMPLE));
   const char *why;
   int err = mp_login_verdict(l, r, allowed, user_all, p->in_tls, &why);
+  if (err == MP_E_AUTH_FAILED && oauth_refused(p))
+    return -1;
   if (why)
     mp_session_fail_quit(p, err, "%s", why);
   else
@@ -129,9 +166,28 @@ int mp_login_accepted(struct mp_probe *p)
   return 0;
 }
 
+/* A bearer mechanism was refused after the server's error challenge
+ * (RFC 7628 3.2.2): its status and scope go into the result. */
+static void note_oauth_error(struct mp_probe *p)
+{
+  struct mp_login *l = &p->login;
+  const struct mp_sasl_oauth_error *e = mp_sasl_client_oauth_error(l->sasl);
+  if (!mp_sasl_is_bearer(l->method) || !e)
+    return;
+  l->oauth_not_json = e->not_json;
+  /* The server said why it refused the token: the other bearer mechanism
+   * would carry the same token to the same refusal. */
+  l->tried |= MP_SASL_BEARER;
+  free(p->r->oauth_status);
+  free(p->r->oauth_scope);
+  p->r->oauth_status = e->status ? strdup(e->status) : NULL;
+  p->r->oauth_scope = e->scope ? strdup(e->scope) : NULL;
+}
+
 int mp_login_refused(struct mp_probe *p)
 {
   struct mp_login *l = &p->login;
+  note_oauth_error(p);
   if (is_sasl(l->method) && l->sasl_cancelled) {
     mp_session_fail_quit(p, MP_E_PROTOCOL_ERROR,
                          "the server sent a SASL challenge we could not "
@@ -144,6 +200,8 @@ int mp_login_refused(struct mp_probe *p)
 void mp_login_refused_for_good(struct mp_probe *p)
 {
   p->login.refused = 1;
+  if (oauth_refused(p))
+    return;
   mp_session_fail_quit(p, MP_E_AUTH_FAILED,
                        "the server refused the credentials (%s); no other "
                        "method tried, so one check is one failed login",
@@ -152,12 +210,26 @@ void mp_login_refused_for_good(struct mp_probe *p)
 
 /* ---- the SASL exchange --------------------------------------------- */
 
+/* A SASL client with the credentials the mechanism takes: the token for
+ * the bearer ones, with OAUTHBEARER's host and port (RFC 7628 3.1). */
+static struct mp_sasl_client *new_client(struct mp_probe *p, int mech)
+{
+  if (!mp_sasl_is_bearer(mech))
+    return mp_sasl_client_new(mech, p->o.user, p->o.password);
+  struct mp_sasl_client *c =
+      mp_sasl_client_new(mech, p->o.user, p->o.token ? p->o.token : "");
+  if (c && mech == MP_SASL_OAUTHBEARER)
+    mp_sasl_client_set_target(c, p->o.servername ? p->o.servername : p->o.host,
+                              p->o.port);
+  return c;
+}
+
 int mp_login_sasl_begin(struct mp_probe *p, const struct mp_sasl_frame *f,
                         int mech, char *cmd, size_t cap)
 {
   struct mp_login *l = &p->login;
   mp_sasl_client_free(l->sasl);
-  l->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
+  l->sasl = new_client(p, mech);
   l->sasl_began = 0;
   l->sasl_cancelled = 0;
   l->sasl_sent = 0;
@@ -177,7 +249,7 @@ int mp_login_sasl_begin(struct mp_probe *p, const struct mp_sasl_frame *f,
     snprintf(cmd, cap, "%s %s", f->verb, name);
     if (ir) { /* made again at the first, empty challenge */
       mp_sasl_client_free(l->sasl);
-      l->sasl = mp_sasl_client_new(mech, p->o.user, p->o.password);
+      l->sasl = new_client(p, mech);
     }
   }
   free(ir);
@@ -225,6 +297,9 @@ int mp_login_sasl_complete(const struct mp_login *l)
     return l->sasl_done || l->sasl_sent >= 1;
   case MP_SASL_LOGIN: /* the user name, then the password */
     return l->sasl_done || l->sasl_sent >= 2;
+  case MP_SASL_OAUTHBEARER: /* one message, and no error challenge */
+  case MP_SASL_XOAUTH2:
+    return l->sasl_sent == 1 && !mp_sasl_client_oauth_error(l->sasl);
   default: /* SCRAM: done only once the server signature matched */
     return l->sasl_done;
   }

@@ -41,6 +41,8 @@ struct mp_login {
   int sasl_cancelled; /* we answered "*" */
   int sasl_sent;      /* messages of ours sent (the initial one too) */
   int sasl_done;      /* the mechanism said it needs nothing more */
+  int oauth_not_json; /* a bearer token was refused with an error
+                         challenge that is no JSON object */
 };
 
 /* What differs between the protocols when no method is left: the

@@ -93,6 +93,16 @@ void mp_session_phase(struct mp_probe *p, enum mp_phase phase)
     p->r->timings_us[phase] = 0;
 }
 
+/* Tells the tap, if any, about an event. */
+static void tap(struct mp_probe *p, struct mp_probe_event ev)
+{
+  if (!p->o.tap)
+    return;
+  ev.t_us = mp_session_elapsed(p);
+  ev.phase = (int)p->phase;
+  p->o.tap(p->o.tap_data, &ev);
+}
+
 static void log_line(struct mp_probe *p, char dir, const char *line, size_t len)
 {
   mp_result_add_line(p->r, dir, mp_session_elapsed(p), line, len);
@@ -169,6 +179,9 @@ static int send_line(struct mp_probe *p, const char *line, int response)
   }
   size_t n = mp_mask_line(line, response, shown, len + 8);
   log_line(p, 'c', shown, n);
+  tap(p,
+      (struct mp_probe_event){
+          .kind = MP_PEV_SENT, .data = shown, .len = n, .response = response});
   if (shown != small)
     free(shown);
   memcpy(buf, line, len);
@@ -230,6 +243,13 @@ static void probe_finish(struct mp_probe *p)
     r->tls_used = 1;
     mp_tls_get_info(mp_conn_tls(p->conn), &r->tls);
   }
+  if (p->conn && mp_conn_buffered(p->conn) > 0)
+    tap(p, (struct mp_probe_event){.kind = MP_PEV_UNREAD,
+                                   .data = mp_conn_peek(p->conn),
+                                   .len = mp_conn_buffered(p->conn)});
+  tap(p, (struct mp_probe_event){.kind = MP_PEV_END,
+                                 .result = r,
+                                 .rtt_us = mp_conn_rtt_us(p->conn)});
   p->r = NULL;
   p->cb(r, p->cb_data);
   if (p->conn)
@@ -279,6 +299,8 @@ void mp_session_fail_quit(struct mp_probe *p, int err, const char *fmt, ...)
   if (line[0]) {
     /* Its write may fail: the failure being reported is the news. */
     log_line(p, 'c', line, strlen(line));
+    tap(p, (struct mp_probe_event){
+               .kind = MP_PEV_SENT, .data = line, .len = strlen(line)});
     memcpy(line + strlen(line), "\r\n", 3);
     mp_session_writer(p->conn, line, strlen(line));
   }
@@ -302,6 +324,8 @@ static void on_line(struct mp_conn *c, char *line, size_t len)
   struct mp_probe *p = mp_conn_data(c);
   if (p->finished)
     return;
+  tap(p,
+      (struct mp_probe_event){.kind = MP_PEV_LINE, .data = line, .len = len});
   log_line(p, 's', line, len);
   /* A NUL is text in no reply grammar (RFC 5321 4.2 textstring, RFC 9051
    * 9 TEXT-CHAR, RFC 1939 3 printable text), and string handling would
@@ -318,6 +342,9 @@ static void on_line(struct mp_conn *c, char *line, size_t len)
 static void on_raw(struct mp_conn *c, const char *buf, size_t len, int last)
 {
   struct mp_probe *p = mp_conn_data(c);
+  if (!p->finished)
+    tap(p,
+        (struct mp_probe_event){.kind = MP_PEV_RAW, .data = buf, .len = len});
   if (!p->finished && p->proto->raw)
     p->proto->raw(p, buf, len, last);
 }
@@ -465,6 +492,8 @@ static void on_tls(struct mp_conn *c, int status)
   struct mp_probe *p = mp_conn_data(c);
   if (p->finished)
     return;
+  tap(p, (struct mp_probe_event){
+             .kind = MP_PEV_TLS_DONE, .status = status, .tls = mp_conn_tls(c)});
   if (status < 0) {
     struct mp_tls *t = mp_conn_tls(c);
     struct mp_tls_info info;
@@ -506,6 +535,7 @@ void mp_session_starttls(struct mp_probe *p)
     return;
   }
   mp_session_phase(p, MP_PHASE_TLS);
+  tap(p, (struct mp_probe_event){.kind = MP_PEV_TLS_START});
   const char *name = p->o.servername ? p->o.servername : p->o.host;
   int rc = mp_conn_start_tls(p->conn, p->ctx, 0, name, on_tls);
   if (rc < 0) {
@@ -545,6 +575,8 @@ static void on_connect(struct mp_conn *c, int status)
                     mp_err_message(status));
     return;
   }
+  tap(p, (struct mp_probe_event){.kind = MP_PEV_CONNECTED,
+                                 .rtt_us = mp_conn_rtt_us(c)});
   if (p->o.tls == MP_TLSMODE_IMPLICIT) {
     mp_session_starttls(p); /* phase tls, then the banner */
     return;
@@ -645,7 +677,7 @@ int mp_probe_start(struct uv_loop_s *loop, const struct mp_probe_opts *opts,
   /* Copies: the caller's strings need not outlive this call. */
   const char **strs[] = {&p->o.host,   &p->o.user,   &p->o.password,
                          &p->o.cafile, &p->o.ca_pem, &p->o.servername,
-                         &p->o.helo};
+                         &p->o.helo,   &p->o.token};
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
     if (*strs[i])
       *strs[i] = p->owned[i] = strdup(*strs[i]);

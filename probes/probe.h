@@ -11,6 +11,7 @@
 
 struct uv_loop_s;
 struct mp_probe;
+struct mp_tls;
 
 enum mp_proto { MP_PROTO_SMTP = 0, MP_PROTO_POP3, MP_PROTO_IMAP };
 
@@ -29,6 +30,36 @@ enum mp_tls_mode {
 
 #define MP_PROBE_DEFAULT_TIMEOUT_MS 120000u
 
+/* What a probe tells a tap (mp_probe_opts.tap) as it happens: enough to
+ * write the session down and play it back (harness/record/). A command
+ * comes masked, as the transcript shows it (probes/mask.h): no secret
+ * leaves the probe this way. */
+enum mp_probe_event_kind {
+  MP_PEV_CONNECTED, /* the TCP connection is up */
+  MP_PEV_SENT,      /* a line went out (data: masked, no CRLF) */
+  MP_PEV_LINE,      /* a line came in (data: its raw bytes, no CRLF) */
+  MP_PEV_RAW,       /* literal bytes came in (IMAP) */
+  MP_PEV_TLS_START, /* a handshake starts */
+  MP_PEV_TLS_DONE,  /* it ended (status, tls) */
+  MP_PEV_UNREAD,    /* bytes the server sent that were never read as
+                       lines (the probe ended first), at the end */
+  MP_PEV_END        /* the result is ready (result), before the callback */
+};
+
+struct mp_probe_event {
+  enum mp_probe_event_kind kind;
+  uint64_t t_us;    /* since the probe started */
+  int phase;        /* enum mp_phase the probe is in */
+  const char *data; /* SENT, LINE, RAW */
+  size_t len;
+  int response;                   /* SENT: the answer to a SASL challenge */
+  int status;                     /* TLS_DONE: 0 or the error */
+  const struct mp_tls *tls;       /* TLS_DONE: the session (may be NULL) */
+  const struct mp_result *result; /* END */
+  uint64_t rtt_us; /* CONNECTED, END: the kernel's round-trip time of the
+                      connection, 0 if not known */
+};
+
 struct mp_probe_opts {
   enum mp_proto proto;
   enum mp_tls_mode tls;
@@ -36,6 +67,9 @@ struct mp_probe_opts {
   uint16_t port;    /* 0: the default of proto and tls */
   const char *user; /* NULL: connect and QUIT without logging in */
   const char *password;
+  /* An OAuth 2.0 access token for XOAUTH2 and OAUTHBEARER (never chosen
+   * without one; with a token and no password, only they are). */
+  const char *token;
   unsigned auth;       /* allowed methods (SASL bits | MP_AUTH_*); 0: all */
   uint64_t timeout_ms; /* the whole probe; 0: 120 s */
   uint64_t connect_timeout_ms; /* 0: the probe's timeout */
@@ -62,6 +96,10 @@ struct mp_probe_opts {
    * trace_data. */
   void (*trace)(void *trace_data, char dir, const char *line);
   void *trace_data;
+  /* Called for every event a recorder needs (may be NULL), with
+   * tap_data: struct mp_probe_event below. */
+  void (*tap)(void *tap_data, const struct mp_probe_event *ev);
+  void *tap_data;
 };
 
 /* Called once with the result, which the callee owns (mp_result_free). */

@@ -52,6 +52,8 @@ void mp_result_free(struct mp_result *r)
   free(r->detail);
   free(r->reply_text);
   free(r->resp_code);
+  free(r->oauth_status);
+  free(r->oauth_scope);
   free(r);
 }
 

@@ -21,7 +21,8 @@
   XX(SEND, "send")                                                             \
   XX(FETCH, "fetch")                                                           \
   XX(DELETE, "delete")                                                         \
-  XX(QUIT, "quit")
+  XX(QUIT, "quit")                                                             \
+  XX(TOKEN, "token")
 
 enum mp_phase {
 #define MP_PHASE_ENUM(code, name) MP_PHASE_##code,
@@ -56,6 +57,10 @@ struct mp_result {
   int tls_used;
   struct mp_tls_info tls; /* valid when tls_used */
   const char *auth;       /* "CRAM-MD5", "USER", ... or NULL (static) */
+  char *oauth_status;     /* a refused bearer token: the status of the
+                             server's JSON error ("invalid_token", "401"),
+                             or NULL */
+  char *oauth_scope;      /* ... and the scope it asked for, or NULL */
   char address[72];       /* the address connected to, "127.0.0.1:25" */
   int64_t messages;       /* mailbox count (POP3 STAT, IMAP EXISTS), -1 */
   int64_t octets;         /* mailbox size (POP3 STAT), -1 */

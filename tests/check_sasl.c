@@ -56,12 +56,29 @@ static const char *lookup(void *data, const char *user)
   return NULL;
 }
 
+/* The bearer check of the tests: a user's token is their password here,
+ * so one vector checks every mechanism; a refusal carries RFC 7628's
+ * error. */
+static int bearer(void *data, const char *user, const char *token, char **who,
+                  char **error)
+{
+  const char *want = lookup(data, user);
+
+  *error = NULL;
+  (void)who;
+  if (want != NULL && strcmp(want, token) == 0)
+    return 0;
+  *error = strdup("{\"status\":\"invalid_token\"}");
+  return MP_E_AUTH_FAILED;
+}
+
 static struct mp_sasl_server *server(int mech)
 {
   struct mp_sasl_server *s =
       mp_sasl_server_new(mech, "mx.example.test", lookup, (void *)users);
 
   ck_assert_ptr_nonnull(s);
+  mp_sasl_server_set_bearer(s, bearer, (void *)users);
   return s;
 }
 
@@ -852,6 +869,167 @@ START_TEST(test_login_server)
 }
 END_TEST
 
+/* --- XOAUTH2 and OAUTHBEARER. --- */
+
+/* Google's XOAUTH2 page and RFC 7628 4.1 give the client's message. */
+START_TEST(test_oauth_client_messages)
+{
+  struct mp_sasl_client *c =
+      mp_sasl_client_new(MP_SASL_XOAUTH2, "someuser@example.com",
+                         "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg");
+  char *out;
+
+  ck_assert_int_eq(mp_sasl_client_initial(c, &out), 0);
+  ASSERT_B64_STR(out, "user=someuser@example.com\001auth=Bearer "
+                      "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\001\001");
+  free(out);
+  mp_sasl_client_free(c);
+
+  c = mp_sasl_client_new(MP_SASL_OAUTHBEARER, "user@example.com",
+                         "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==");
+  mp_sasl_client_set_target(c, "server.example.com", 143);
+  ck_assert_int_eq(mp_sasl_client_initial(c, &out), 0);
+  ASSERT_B64_STR(out, "n,a=user@example.com,\001host=server.example.com\001"
+                      "port=143\001auth=Bearer "
+                      "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\001\001");
+  free(out);
+  mp_sasl_client_free(c);
+
+  /* A "," or "=" in the user is escaped in the gs2-header (RFC 5801 4). */
+  c = mp_sasl_client_new(MP_SASL_OAUTHBEARER, "a,b=c", "t");
+  ck_assert_int_eq(mp_sasl_client_initial(c, &out), 0);
+  ASSERT_B64_STR(out, "n,a=a=2Cb=3Dc,\001auth=Bearer t\001\001");
+  free(out);
+  mp_sasl_client_free(c);
+}
+END_TEST
+
+/* RFC 7628 3.2.2: the error challenge is decoded, and the answer is
+ * %x01 (OAUTHBEARER) or empty (XOAUTH2). */
+START_TEST(test_oauth_client_error)
+{
+  int mech = _i ? MP_SASL_XOAUTH2 : MP_SASL_OAUTHBEARER;
+  struct mp_sasl_client *c = mp_sasl_client_new(mech, "u", "tok");
+  char *out, *ch;
+  const struct mp_sasl_oauth_error *e;
+
+  ck_assert_int_eq(mp_sasl_client_initial(c, &out), 0);
+  free(out);
+  ck_assert_ptr_null(mp_sasl_client_oauth_error(c));
+  ch = b64s("{\"status\":\"401\",\"schemes\":\"bearer mac\","
+            "\"scope\":\"https://mail.google.com/\"}\n");
+  ck_assert_int_eq(mp_sasl_client_step(c, ch, &out), MP_SASL_CONTINUE);
+  free(ch);
+  ck_assert_str_eq(out, _i ? "" : "AQ==");
+  free(out);
+  e = mp_sasl_client_oauth_error(c);
+  ck_assert_ptr_nonnull(e);
+  ck_assert_str_eq(e->status, "401");
+  ck_assert_str_eq(e->scope, "https://mail.google.com/");
+  ck_assert_str_eq(e->schemes, "bearer mac");
+  ck_assert_int_eq(e->not_json, 0);
+  /* Nothing may follow. */
+  ck_assert_int_lt(mp_sasl_client_step(c, "", &out), 0);
+  mp_sasl_client_free(c);
+
+  /* An error that is no JSON is answered all the same, and said so. */
+  c = mp_sasl_client_new(mech, "u", "tok");
+  ck_assert_int_eq(mp_sasl_client_initial(c, &out), 0);
+  free(out);
+  ch = b64s("<html>401</html>");
+  ck_assert_int_eq(mp_sasl_client_step(c, ch, &out), MP_SASL_CONTINUE);
+  free(ch);
+  free(out);
+  e = mp_sasl_client_oauth_error(c);
+  ck_assert_int_eq(e->not_json, 1);
+  ck_assert_ptr_null(e->status);
+  mp_sasl_client_free(c);
+}
+END_TEST
+
+static const struct {
+  const char *json;
+  int rc;
+  const char *status, *scope;
+} oauth_errors[] = {
+    {"{\"status\":\"invalid_token\",\"scope\":\"a b\"}", 0, "invalid_token",
+     "a b"},
+    {"{\"status\":400}", 0, "400", NULL},
+    {"{}", 0, NULL, NULL},
+    {"{\"status\":[1]}", 0, NULL, NULL},
+    {"[\"status\"]", MP_E_PROTOCOL_ERROR, NULL, NULL},
+    {"{\"status\":\"a\",\"status\":\"b\"}", MP_E_PROTOCOL_ERROR, NULL, NULL},
+    {"{\"status\":\"a\"", MP_E_PROTOCOL_ERROR, NULL, NULL},
+    {"", MP_E_PROTOCOL_ERROR, NULL, NULL},
+};
+
+START_TEST(test_oauth_error_parse)
+{
+  struct mp_sasl_oauth_error e;
+  const char *j = oauth_errors[_i].json;
+
+  ck_assert_int_eq(mp_sasl_oauth_error_parse(j, strlen(j), &e),
+                   oauth_errors[_i].rc);
+  if (oauth_errors[_i].status)
+    ck_assert_str_eq(e.status, oauth_errors[_i].status);
+  else
+    ck_assert_ptr_null(e.status);
+  if (oauth_errors[_i].scope)
+    ck_assert_str_eq(e.scope, oauth_errors[_i].scope);
+  else
+    ck_assert_ptr_null(e.scope);
+  ck_assert_int_eq(e.not_json, oauth_errors[_i].rc != 0);
+  mp_sasl_oauth_error_clear(&e);
+}
+END_TEST
+
+/* The server: an answer other than the mechanism's after the error is
+ * out of step; malformed messages are protocol errors. */
+START_TEST(test_oauth_server)
+{
+  static const char *const bad[] = {
+      "user=tim\001auth=Bearer x\001",                /* one kvsep at the end */
+      "user=tim\001auth=Basic eA==\001\001",          /* not Bearer */
+      "auth=Bearer x\001\001",                        /* XOAUTH2 without user */
+      "p=tls-unique,a=tim,\001auth=Bearer x\001\001", /* channel binding */
+      "n,a=tim\001auth=Bearer x\001\001",    /* gs2-header unfinished */
+      "n,a=t=4im,\001auth=Bearer x\001\001", /* a bad saslname escape */
+  };
+  int mech = _i ? MP_SASL_XOAUTH2 : MP_SASL_OAUTHBEARER;
+  struct mp_sasl_server *s = server(mech);
+  char *out, *in;
+
+  in = b64s(_i ? "user=tim\001auth=Bearer wrong\001\001"
+               : "n,a=tim,\001auth=Bearer wrong\001\001");
+  ck_assert_int_eq(mp_sasl_server_start(s, in, &out), MP_SASL_CONTINUE);
+  ASSERT_B64_STR(out, "{\"status\":\"invalid_token\"}");
+  free(out);
+  free(in);
+  /* The other mechanism's answer. */
+  ck_assert_int_eq(mp_sasl_server_step(s, _i ? "AQ==" : "", &out),
+                   MP_E_PROTOCOL_ERROR);
+  ck_assert_ptr_null(mp_sasl_server_user(s));
+  mp_sasl_server_free(s);
+
+  /* OAUTHBEARER without an authzid: the token says who. */
+  if (!_i) {
+    s = server(mech);
+    in = b64s("n,,\001auth=Bearer x\001\001");
+    ck_assert_int_eq(mp_sasl_server_start(s, in, &out), MP_SASL_CONTINUE);
+    free(out);
+    free(in);
+    mp_sasl_server_free(s);
+  }
+  for (size_t k = 0; k < N(bad); k++) {
+    s = server(mech);
+    in = b64s(bad[k]);
+    ck_assert_int_eq(mp_sasl_server_start(s, in, &out), MP_E_PROTOCOL_ERROR);
+    free(in);
+    mp_sasl_server_free(s);
+  }
+}
+END_TEST
+
 /* --- Every pair back to back. --- */
 
 /* Drives a client against a server: 0 when the server accepts, else the
@@ -921,9 +1099,10 @@ START_TEST(test_pairs)
   int want = pair_cases[c].want;
   int rc;
 
-  /* PLAIN's grammar has no empty password: our server calls it
-   * malformed. */
-  if (mech == MP_SASL_PLAIN && pair_cases[c].password[0] == '\0')
+  /* PLAIN's grammar has no empty password, nor "auth=Bearer" an empty
+   * token: our server calls them malformed. */
+  if ((mech == MP_SASL_PLAIN || mp_sasl_is_bearer(mech)) &&
+      pair_cases[c].password[0] == '\0')
     want = MP_E_PROTOCOL_ERROR;
   lookups = 0;
   rc = exchange(mech, pair_cases[c].user, pair_cases[c].password, use_ir, &who);
@@ -1005,8 +1184,9 @@ END_TEST
 
 START_TEST(test_names)
 {
-  static const char *const names[] = {"SCRAM-SHA-256", "SCRAM-SHA-1",
-                                      "CRAM-MD5", "LOGIN", "PLAIN"};
+  static const char *const names[] = {
+      "SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "LOGIN",
+      "PLAIN",         "OAUTHBEARER", "XOAUTH2"};
   int m;
 
   ck_assert_int_eq(N(names), MP_SASL_COUNT);
@@ -1043,12 +1223,15 @@ static const struct {
     {"  ,, LOGIN ,\tcram-md5,,", B(LOGIN) | B(CRAM_MD5)},
     {"SCRAM-SHA-256 SCRAM-SHA-256-PLUS SCRAM-SHA-1 GSSAPI",
      B(SCRAM_SHA_256) | B(SCRAM_SHA_1)},
-    {"DIGEST-MD5 NTLM XOAUTH2", 0},
+    {"DIGEST-MD5 NTLM XOAUTH", 0},
+    {"XOAUTH2 oauthbearer", B(XOAUTH2) | B(OAUTHBEARER)},
     {"", 0},
     {" , ", 0},
     {"PLAINX LOGI CRAM-MD", 0},
     {"A-VERY-LONG-MECHANISM-NAME-THAT-IS-NOT-OURS-AT-ALL PLAIN", B(PLAIN)},
-    {"scram-sha-256,scram-sha-1,cram-md5,login,plain", MP_SASL_ALL},
+    {"scram-sha-256,scram-sha-1,cram-md5,login,plain", MP_SASL_PASSWORD},
+    {"scram-sha-256,scram-sha-1,cram-md5,login,plain,oauthbearer,xoauth2",
+     MP_SASL_ALL},
 };
 
 START_TEST(test_mask_from_list)
@@ -1062,7 +1245,10 @@ static const struct {
   unsigned advertised, allowed, tried;
   int want;
 } choose_cases[] = {
-    {MP_SASL_ALL, MP_SASL_ALL, 0, MP_SASL_SCRAM_SHA_256},
+    {MP_SASL_ALL, MP_SASL_ALL, 0, MP_SASL_OAUTHBEARER},
+    {MP_SASL_ALL, MP_SASL_ALL, B(OAUTHBEARER), MP_SASL_XOAUTH2},
+    {MP_SASL_ALL, MP_SASL_PASSWORD, 0, MP_SASL_SCRAM_SHA_256},
+    {B(XOAUTH2) | B(PLAIN), MP_SASL_BEARER, 0, MP_SASL_XOAUTH2},
     {MP_SASL_ALL, MP_SASL_DEFAULT, 0, MP_SASL_CRAM_MD5},
     {MP_SASL_ALL, MP_SASL_DEFAULT, B(CRAM_MD5), MP_SASL_LOGIN},
     {MP_SASL_ALL, MP_SASL_DEFAULT, B(CRAM_MD5) | B(LOGIN), MP_SASL_PLAIN},
@@ -1106,6 +1292,10 @@ static Suite *sasl_suite(void)
   tcase_add_loop_test(tc, test_plain_server, 0, 2 * N(plain_cases));
   tcase_add_test(tc, test_login_client);
   tcase_add_test(tc, test_login_server);
+  tcase_add_test(tc, test_oauth_client_messages);
+  tcase_add_loop_test(tc, test_oauth_client_error, 0, 2);
+  tcase_add_loop_test(tc, test_oauth_error_parse, 0, N(oauth_errors));
+  tcase_add_loop_test(tc, test_oauth_server, 0, 2);
   tcase_add_loop_test(tc, test_server_bad_base64, 0, N(bad_b64));
   tcase_add_test(tc, test_server_cancel);
   tcase_add_test(tc, test_server_misuse);

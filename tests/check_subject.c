@@ -299,6 +299,15 @@ START_TEST(test_supports)
   ck_assert_int_eq(mp_subject_supports(s, c, why, sizeof(why)), -1);
   ck_assert_str_eq(why, "protocol pop3 is not one it probes");
   mp_case_free(c);
+  /* A case about OAuth: a fake server that knows tokens. */
+  c = parse_case("servers: { mx: { protocol: smtp, tokens: { t0k: { user: "
+                 "u@example.test } } } }\n"
+                 "probe: { type: smtp, server: mx, tls: none }\n"
+                 "expect: { status: ok }\n");
+  ck_assert_int_eq(mp_subject_supports(s, c, why, sizeof(why)), -1);
+  ck_assert_str_eq(why,
+                   "the case logs in with OAuth, which a profile cannot spell");
+  mp_case_free(c);
   /* {timeout_s} in the command: the timeout given is whole seconds. */
   ck_assert_uint_eq(mp_subject_given_timeout_ms(s, 1500), 2000);
   ck_assert_uint_eq(mp_subject_given_timeout_ms(s, 0),

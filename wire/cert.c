@@ -17,16 +17,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "wire/cert_internal.h"
 #include "wire/errors.h"
 
 #define DAY (24L * 3600)
 #define WRONG_HOST "wrong.invalid"
-
-struct mp_ca {
-  EVP_PKEY *key;
-  X509 *cert;
-  char *pem;
-};
 
 static const char *const kind_names[] = {
     [MP_CERT_VALID] = "valid",
@@ -57,15 +52,14 @@ const char *mp_cert_kind_name(enum mp_cert_kind kind)
   return (unsigned)kind < NKINDS ? kind_names[kind] : NULL;
 }
 
-static EVP_PKEY *make_key(enum mp_key_type type)
+EVP_PKEY *mp_cert__key(enum mp_key_type type)
 {
   if (type == MP_KEY_RSA_2048)
     return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
   return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 }
 
-/* The PEM text of a certificate or a private key (PKCS#8), malloc'd. */
-static char *to_pem(X509 *cert, EVP_PKEY *key)
+char *mp_cert__pem(X509 *cert, EVP_PKEY *key)
 {
   BIO *b = BIO_new(BIO_s_mem());
   char *data = NULL, *out = NULL;
@@ -84,8 +78,7 @@ static char *to_pem(X509 *cert, EVP_PKEY *key)
   return out;
 }
 
-/* Adds one v3 extension in openssl.cnf syntax ("critical,CA:TRUE"). */
-static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+int mp_cert__ext(X509 *cert, X509 *issuer, int nid, const char *value)
 {
   X509V3_CTX v3;
   X509_EXTENSION *ext;
@@ -136,18 +129,19 @@ struct mp_ca *mp_ca_new(const char *cn, enum mp_key_type key)
     return NULL;
   if (cn == NULL || cn[0] == '\0')
     cn = "mailprobe test CA";
-  ca->key = make_key(key);
+  ca->key = mp_cert__key(key);
   if (ca->key == NULL)
     goto fail;
   ca->cert = make_cert(ca->key, cn, -3600, 3650 * DAY);
   if (ca->cert == NULL ||
       !X509_set_issuer_name(ca->cert, X509_get_subject_name(ca->cert)) ||
-      !add_ext(ca->cert, ca->cert, NID_basic_constraints, "critical,CA:TRUE") ||
-      !add_ext(ca->cert, ca->cert, NID_key_usage,
-               "critical,keyCertSign,cRLSign,digitalSignature") ||
-      !add_ext(ca->cert, ca->cert, NID_subject_key_identifier, "hash") ||
+      !mp_cert__ext(ca->cert, ca->cert, NID_basic_constraints,
+                    "critical,CA:TRUE") ||
+      !mp_cert__ext(ca->cert, ca->cert, NID_key_usage,
+                    "critical,keyCertSign,cRLSign,digitalSignature") ||
+      !mp_cert__ext(ca->cert, ca->cert, NID_subject_key_identifier, "hash") ||
       X509_sign(ca->cert, ca->key, EVP_sha256()) <= 0 ||
-      (ca->pem = to_pem(ca->cert, NULL)) == NULL)
+      (ca->pem = mp_cert__pem(ca->cert, NULL)) == NULL)
     goto fail;
   return ca;
 fail:
@@ -193,25 +187,25 @@ static int issue(struct mp_ca *ca, int self_signed, const char *host,
   else
     snprintf(san, sizeof san, "DNS:%s", host);
 
-  k = make_key(key);
+  k = mp_cert__key(key);
   if (k == NULL || (x = make_cert(k, host, from, until)) == NULL)
     goto out;
   issuer = self_signed ? x : ca->cert;
   signer = self_signed ? k : ca->key;
   if (!X509_set_issuer_name(x, X509_get_subject_name(issuer)) ||
-      !add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
-      !add_ext(x, issuer, NID_key_usage,
-               key == MP_KEY_RSA_2048 ? "critical,digitalSignature,"
-                                        "keyEncipherment"
-                                      : "critical,digitalSignature") ||
-      !add_ext(x, issuer, NID_ext_key_usage, "serverAuth") ||
-      !add_ext(x, issuer, NID_subject_alt_name, san) ||
-      !add_ext(x, issuer, NID_subject_key_identifier, "hash") ||
-      !add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") ||
+      !mp_cert__ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
+      !mp_cert__ext(x, issuer, NID_key_usage,
+                    key == MP_KEY_RSA_2048 ? "critical,digitalSignature,"
+                                             "keyEncipherment"
+                                           : "critical,digitalSignature") ||
+      !mp_cert__ext(x, issuer, NID_ext_key_usage, "serverAuth") ||
+      !mp_cert__ext(x, issuer, NID_subject_alt_name, san) ||
+      !mp_cert__ext(x, issuer, NID_subject_key_identifier, "hash") ||
+      !mp_cert__ext(x, issuer, NID_authority_key_identifier, "keyid:always") ||
       X509_sign(x, signer, EVP_sha256()) <= 0)
     goto out;
-  *cert_pem = to_pem(x, NULL);
-  *key_pem = to_pem(NULL, k);
+  *cert_pem = mp_cert__pem(x, NULL);
+  *key_pem = mp_cert__pem(NULL, k);
   if (*cert_pem == NULL || *key_pem == NULL) {
     free(*cert_pem);
     free(*key_pem);

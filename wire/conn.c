@@ -11,6 +11,8 @@
  * time; a callback may pause, start TLS or close between any two lines. */
 #include "wire/conn.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -586,6 +588,22 @@ struct mp_tls *mp_conn_tls(const struct mp_conn *c)
 size_t mp_conn_buffered(const struct mp_conn *c)
 {
   return c->in.buf.len - c->in.buf.off;
+}
+
+const char *mp_conn_peek(const struct mp_conn *c)
+{
+  return c->in.buf.p ? c->in.buf.p + c->in.buf.off : "";
+}
+
+uint64_t mp_conn_rtt_us(const struct mp_conn *c)
+{
+  uv_os_fd_t fd;
+  struct tcp_info ti;
+  socklen_t len = sizeof(ti);
+  if (!c || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0 ||
+      getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+    return 0;
+  return ti.tcpi_rtt;
 }
 
 void mp_conn_discard_input(struct mp_conn *c)

@@ -108,6 +108,15 @@ struct mp_tls *mp_conn_tls(const struct mp_conn *c);
 
 /* Plaintext bytes received but not yet delivered as lines. */
 size_t mp_conn_buffered(const struct mp_conn *c);
+
+/* Those bytes themselves (mp_conn_buffered of them), valid until the
+ * connection reads again. */
+const char *mp_conn_peek(const struct mp_conn *c);
+
+/* The kernel's smoothed round-trip time of the TCP connection
+ * (TCP_INFO), in microseconds; 0 when it is not known. Unlike a timed
+ * connect it holds no time this process waited to be scheduled. */
+uint64_t mp_conn_rtt_us(const struct mp_conn *c);
 void mp_conn_discard_input(struct mp_conn *c);
 
 /* The next n bytes go to on_raw instead of on_line (IMAP literals). */

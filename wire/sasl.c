@@ -284,6 +284,11 @@ static const struct mech {
     [MP_SASL_CRAM_MD5] = {"CRAM-MD5", 0, cram_client, cram_server},
     [MP_SASL_LOGIN] = {"LOGIN", 1, login_client, login_server},
     [MP_SASL_PLAIN] = {"PLAIN", 1, plain_client, plain_server},
+    /* A bearer token is as good as a password to whoever reads it. */
+    [MP_SASL_OAUTHBEARER] = {"OAUTHBEARER", 1, mp_sasl__oauth_client,
+                             mp_sasl__oauth_server},
+    [MP_SASL_XOAUTH2] = {"XOAUTH2", 1, mp_sasl__oauth_client,
+                         mp_sasl__oauth_server},
 };
 
 const char *mp_sasl_name(int mech)
@@ -308,6 +313,12 @@ int mp_sasl_from_name(const char *name)
 int mp_sasl_is_cleartext(int mech)
 {
   return mech >= 0 && mech < MP_SASL_COUNT && mechs[mech].cleartext;
+}
+
+int mp_sasl_is_bearer(int mech)
+{
+  return mech >= 0 && mech < MP_SASL_COUNT &&
+         (MP_SASL_BIT(mech) & MP_SASL_BEARER);
 }
 
 unsigned mp_sasl_mask_from_list(const char *list)
@@ -339,6 +350,10 @@ int mp_sasl_choose(unsigned advertised, unsigned allowed, unsigned tried)
   unsigned ok = advertised & allowed & ~tried;
   int m;
 
+  if (ok & MP_SASL_BIT(MP_SASL_OAUTHBEARER))
+    return MP_SASL_OAUTHBEARER;
+  if (ok & MP_SASL_BIT(MP_SASL_XOAUTH2))
+    return MP_SASL_XOAUTH2;
   for (m = 0; m < MP_SASL_COUNT; m++)
     if (ok & MP_SASL_BIT(m))
       return m;
@@ -387,6 +402,8 @@ void mp_sasl_client_free(struct mp_sasl_client *c)
   free(c->user);
   free_secret(c->password);
   free(c->nonce);
+  free(c->host);
+  mp_sasl_oauth_error_clear(&c->oauth);
   free(c);
 }
 
@@ -436,6 +453,20 @@ int mp_sasl_client_step(struct mp_sasl_client *c, const char *challenge,
   }
   err = raw_to_b64(&msg, 0, out);
   return err < 0 ? err : rc;
+}
+
+void mp_sasl_client_set_target(struct mp_sasl_client *c, const char *host,
+                               unsigned port)
+{
+  free(c->host);
+  c->host = host != NULL ? strdup(host) : NULL;
+  c->port = port;
+}
+
+const struct mp_sasl_oauth_error *
+mp_sasl_client_oauth_error(const struct mp_sasl_client *c)
+{
+  return c != NULL && c->got_error ? &c->oauth : NULL;
 }
 
 void mp_sasl_client_set_nonce(struct mp_sasl_client *c, const char *nonce)
@@ -548,6 +579,13 @@ int mp_sasl_server_step(struct mp_sasl_server *s, const char *response,
 const char *mp_sasl_server_user(const struct mp_sasl_server *s)
 {
   return s->state == SERVER_DONE ? s->user : NULL;
+}
+
+void mp_sasl_server_set_bearer(struct mp_sasl_server *s, mp_sasl_bearer_cb cb,
+                               void *data)
+{
+  s->bearer = cb;
+  s->bearer_data = data;
 }
 
 void mp_sasl_server_set_challenge(struct mp_sasl_server *s, const char *ch)

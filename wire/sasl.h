@@ -15,18 +15,27 @@
 
 #include <stddef.h>
 
-/* Strongest first: mp_sasl_choose() walks this order. */
+/* The password mechanisms strongest first, then the bearer-token ones
+ * (wire/sasl_oauth.c), which take an OAuth 2.0 access token where the
+ * others take a password. mp_sasl_choose() tries the bearer ones first:
+ * a caller without a token leaves them out of allowed. */
 enum mp_sasl_mech {
   MP_SASL_SCRAM_SHA_256 = 0,
   MP_SASL_SCRAM_SHA_1,
   MP_SASL_CRAM_MD5,
   MP_SASL_LOGIN,
   MP_SASL_PLAIN,
+  MP_SASL_OAUTHBEARER, /* RFC 7628 */
+  MP_SASL_XOAUTH2,     /* Google's and Microsoft's, before RFC 7628 */
   MP_SASL_COUNT
 };
 
 #define MP_SASL_BIT(m) (1u << (m))
 #define MP_SASL_ALL ((1u << MP_SASL_COUNT) - 1u)
+/* The mechanisms that send a bearer token, not a password. */
+#define MP_SASL_BEARER                                                         \
+  (MP_SASL_BIT(MP_SASL_OAUTHBEARER) | MP_SASL_BIT(MP_SASL_XOAUTH2))
+#define MP_SASL_PASSWORD (MP_SASL_ALL & ~MP_SASL_BEARER)
 /* What a probe tries when the user names nothing: the seeds' three. */
 #define MP_SASL_DEFAULT                                                        \
   (MP_SASL_BIT(MP_SASL_CRAM_MD5) | MP_SASL_BIT(MP_SASL_LOGIN) |                \
@@ -42,11 +51,16 @@ int mp_sasl_from_name(const char *name);
  * read back (PLAIN, LOGIN). */
 int mp_sasl_is_cleartext(int mech);
 
+/* 1 for OAUTHBEARER and XOAUTH2, whose "password" is a bearer token. */
+int mp_sasl_is_bearer(int mech);
+
 /* Parses a space- or comma-separated list of names ("CRAM-MD5 PLAIN
  * X-UNKNOWN") into a bit mask of the ones we know. */
 unsigned mp_sasl_mask_from_list(const char *list);
 
-/* The strongest mechanism in advertised & allowed & ~tried, or -1. */
+/* The strongest mechanism in advertised & allowed & ~tried, or -1: the
+ * bearer mechanisms (OAUTHBEARER, then XOAUTH2) before the password ones,
+ * which go strongest first. */
 int mp_sasl_choose(unsigned advertised, unsigned allowed, unsigned tried);
 
 /* Results of a step. */
@@ -57,7 +71,8 @@ int mp_sasl_choose(unsigned advertised, unsigned allowed, unsigned tried);
 
 struct mp_sasl_client;
 
-/* A client for mech with user and password (copied). NULL on failure. */
+/* A client for mech with user and password (copied); for the bearer
+ * mechanisms the password is the access token. NULL on failure. */
 struct mp_sasl_client *mp_sasl_client_new(int mech, const char *user,
                                           const char *password);
 void mp_sasl_client_free(struct mp_sasl_client *c);
@@ -79,6 +94,35 @@ int mp_sasl_client_initial(struct mp_sasl_client *c, char **out);
 int mp_sasl_client_step(struct mp_sasl_client *c, const char *challenge,
                         char **out);
 
+/* OAUTHBEARER's host and port keys (RFC 7628 3.1), which the server may
+ * check against where the client connected; copied. Unset: left out. */
+void mp_sasl_client_set_target(struct mp_sasl_client *c, const char *host,
+                               unsigned port);
+
+/* What a bearer mechanism's server said when it refused the token: the
+ * JSON object of its error challenge (RFC 7628 3.2.2; Google's and
+ * Microsoft's XOAUTH2 send the same shape). Each field is NULL when
+ * absent; not_json is 1 when the challenge was no JSON object at all. */
+struct mp_sasl_oauth_error {
+  char *status;  /* "invalid_token", "insufficient_scope", "401", "400" */
+  char *scope;   /* the scope the server wants */
+  char *schemes; /* "Bearer" */
+  int not_json;
+};
+
+/* The error challenge the client was answered with, or NULL when there
+ * was none (yet). Owned by the client. */
+const struct mp_sasl_oauth_error *
+mp_sasl_client_oauth_error(const struct mp_sasl_client *c);
+
+/* Parses an error challenge (the bytes after base64) into e, which the
+ * caller frees with mp_sasl_oauth_error_clear. 0; MP_E_PROTOCOL_ERROR
+ * with e->not_json set when it is no JSON object; MP_E_NO_RESOURCES.
+ * Pure, for the fuzzer too. */
+int mp_sasl_oauth_error_parse(const void *buf, size_t len,
+                              struct mp_sasl_oauth_error *e);
+void mp_sasl_oauth_error_clear(struct mp_sasl_oauth_error *e);
+
 /* Looks up a user's password for the server half; NULL if no such user. */
 typedef const char *(*mp_sasl_lookup_cb)(void *data, const char *user);
 
@@ -88,6 +132,20 @@ struct mp_sasl_server;
 struct mp_sasl_server *mp_sasl_server_new(int mech, const char *hostname,
                                           mp_sasl_lookup_cb lookup, void *data);
 void mp_sasl_server_free(struct mp_sasl_server *s);
+
+/* Checks a bearer token for the server half of OAUTHBEARER and XOAUTH2:
+ * user is the one the client named (may be "": OAUTHBEARER without an
+ * authzid leaves it to the token), token the token. 0 accepts and
+ * *who, when the check sets it (malloc'd), is who logs in (else user);
+ * MP_E_AUTH_FAILED refuses, with *error the bytes of the error challenge
+ * to send (malloc'd, usually a JSON object; RFC 7628 3.2.2), or NULL to
+ * refuse at once without one (Microsoft). */
+typedef int (*mp_sasl_bearer_cb)(void *data, const char *user,
+                                 const char *token, char **who, char **error);
+
+/* Sets the bearer check; without one, every token is refused. */
+void mp_sasl_server_set_bearer(struct mp_sasl_server *s, mp_sasl_bearer_cb cb,
+                               void *data);
 
 /* Starts with the client's initial response (base64, NULL when the client
  * sent none, "=" for empty): MP_SASL_CONTINUE with the first challenge in

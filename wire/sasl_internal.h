@@ -32,8 +32,12 @@ struct mp_sasl_client {
   int phase;  /* the mechanism's own progress */
   char *user; /* copies */
   char *password;
-  char *nonce;              /* test-only fixed SCRAM nonce, base64 */
-  struct Gsasl_session *gs; /* SCRAM: the GNU SASL session */
+  char *nonce;                      /* test-only fixed SCRAM nonce, base64 */
+  struct Gsasl_session *gs;         /* SCRAM: the GNU SASL session */
+  char *host;                       /* OAUTHBEARER host key, or NULL */
+  unsigned port;                    /* OAUTHBEARER port key, 0: none */
+  int got_error;                    /* bearer: the server sent its error */
+  struct mp_sasl_oauth_error oauth; /* ... and this is it */
 };
 
 enum server_state { SERVER_NEW, SERVER_RUNNING, SERVER_DONE, SERVER_FAILED };
@@ -49,6 +53,8 @@ struct mp_sasl_server {
   char *challenge;          /* CRAM-MD5: the challenge sent */
   char *user;               /* LOGIN: the name given; all: the user once DONE */
   struct Gsasl_session *gs; /* SCRAM: the GNU SASL session */
+  mp_sasl_bearer_cb bearer; /* OAUTHBEARER, XOAUTH2: the token check */
+  void *bearer_data;
 };
 
 /* Copies len bytes into a fresh message (NUL-terminated past len): 0 or
@@ -60,6 +66,12 @@ int mp_sasl__raw_set(struct raw *out, const void *buf, size_t len);
 int mp_sasl__scram_client(struct mp_sasl_client *c, const unsigned char *in,
                           size_t len, int have_in, struct raw *out);
 int mp_sasl__scram_server(struct mp_sasl_server *s, const unsigned char *in,
+                          size_t len, int have_in, struct raw *out);
+
+/* OAUTHBEARER and XOAUTH2 (wire/sasl_oauth.c), both halves. */
+int mp_sasl__oauth_client(struct mp_sasl_client *c, const unsigned char *in,
+                          size_t len, int have_in, struct raw *out);
+int mp_sasl__oauth_server(struct mp_sasl_server *s, const unsigned char *in,
                           size_t len, int have_in, struct raw *out);
 
 /* Ends a GNU SASL session; NULL is a no-op. */

@@ -689,6 +689,20 @@ static int64_t epoch_seconds(const ASN1_TIME *when)
   return (int64_t)timegm(&tm);
 }
 
+/* The earliest notAfter of the chain the peer sent (the leaf included),
+ * as blackbox_exporter's probe_ssl_earliest_cert_expiry reports it. */
+static int64_t earliest_expiry(const struct mp_tls *t, X509 *leaf)
+{
+  STACK_OF(X509) *chain = SSL_get_peer_cert_chain(t->ssl);
+  int64_t min = epoch_seconds(X509_get0_notAfter(leaf));
+  for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
+    int64_t e = epoch_seconds(X509_get0_notAfter(sk_X509_value(chain, i)));
+    if (e != 0 && (min == 0 || e < min))
+      min = e;
+  }
+  return min;
+}
+
 /* The peer's leaf certificate; after a failed verification the session
  * has none yet, but the chain as received is kept. */
 static X509 *peer_leaf(const struct mp_tls *t)
@@ -721,6 +735,7 @@ void mp_tls_get_info(const struct mp_tls *t, struct mp_tls_info *info)
     print_name(X509_get_issuer_name(peer), info->issuer, sizeof info->issuer);
     info->days_left = days_until(X509_get0_notAfter(peer));
     info->not_after = epoch_seconds(X509_get0_notAfter(peer));
+    info->earliest_expiry = earliest_expiry(t, peer);
   }
   if (t->is_server)
     return;
@@ -733,6 +748,67 @@ void mp_tls_get_info(const struct mp_tls *t, struct mp_tls_info *info)
              X509_verify_cert_error_string(v));
   else if (t->done)
     info->verified = 1;
+}
+
+char *mp_tls_peer_pem(const struct mp_tls *t, unsigned *n)
+{
+  X509 *x = t ? peer_leaf(t) : NULL;
+  STACK_OF(X509) *chain = t ? SSL_get_peer_cert_chain(t->ssl) : NULL;
+  BIO *b = x ? BIO_new(BIO_s_mem()) : NULL;
+  char *data = NULL, *out = NULL;
+  long len;
+
+  *n = chain ? (unsigned)sk_X509_num(chain) : x ? 1 : 0;
+  if (b && PEM_write_bio_X509(b, x) == 1 &&
+      (len = BIO_get_mem_data(b, &data)) > 0 &&
+      (out = malloc((size_t)len + 1)) != NULL) {
+    memcpy(out, data, (size_t)len);
+    out[len] = '\0';
+  }
+  BIO_free(b);
+  return out;
+}
+
+int mp_tls_ctx_pin(struct mp_tls_ctx *ctx, const char *version,
+                   const char *cipher, char *err, size_t errlen)
+{
+  static const struct {
+    const char *name;
+    int v;
+  } versions[] = {{"TLSv1", TLS1_VERSION},
+                  {"TLSv1.1", TLS1_1_VERSION},
+                  {"TLSv1.2", TLS1_2_VERSION},
+                  {"TLSv1.3", TLS1_3_VERSION}};
+  SSL_CTX *sctx = ctx->ssl_ctx;
+  int v = 0;
+
+  for (size_t i = 0; version && i < sizeof(versions) / sizeof(*versions); i++)
+    if (strcmp(version, versions[i].name) == 0)
+      v = versions[i].v;
+  if (version && (!v || !SSL_CTX_set_min_proto_version(sctx, v) ||
+                  !SSL_CTX_set_max_proto_version(sctx, v))) {
+    snprintf(err, errlen, "cannot offer %s", version);
+    ERR_clear_error();
+    return -1;
+  }
+  /* A TLS 1.3 suite (its IANA name, "TLS_...") goes to the suites, any
+   * other name to the TLS 1.2 list; tried on a scratch context first, as a
+   * refused list can leave the context's list empty. */
+  int tls13 = cipher && strncmp(cipher, "TLS_", 4) == 0;
+  SSL_CTX *scratch = cipher ? SSL_CTX_new(TLS_server_method()) : NULL;
+  int usable =
+      scratch && (tls13 ? SSL_CTX_set_ciphersuites(scratch, cipher)
+                        : SSL_CTX_set_cipher_list(scratch, cipher)) == 1;
+  SSL_CTX_free(scratch);
+  if (cipher &&
+      (!usable || (tls13 ? SSL_CTX_set_ciphersuites(sctx, cipher)
+                         : SSL_CTX_set_cipher_list(sctx, cipher)) != 1)) {
+    snprintf(err, errlen, "cannot offer the cipher %s", cipher);
+    ERR_clear_error();
+    return -1;
+  }
+  ERR_clear_error();
+  return 0;
 }
 
 /* The reason for the last failure, "" if there was none. */

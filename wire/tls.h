@@ -23,14 +23,16 @@ struct mp_tls_client_opts {
 
 /* What a finished handshake tells about the session and the peer. */
 struct mp_tls_info {
-  char version[16];       /* "TLSv1.3" */
-  char cipher[64];        /* "TLS_AES_256_GCM_SHA384" */
-  char subject[256];      /* one line, "CN=mx.example.test" ("" if none) */
-  char issuer[256];       /* one line */
-  int days_left;          /* until notAfter, negative when expired */
-  int64_t not_after;      /* notAfter, seconds since 1970 (0: unknown) */
-  int verified;           /* 1 if the chain and the host name verified */
-  char verify_error[128]; /* why not, "" when verified */
+  char version[16];        /* "TLSv1.3" */
+  char cipher[64];         /* "TLS_AES_256_GCM_SHA384" */
+  char subject[256];       /* one line, "CN=mx.example.test" ("" if none) */
+  char issuer[256];        /* one line */
+  int days_left;           /* until notAfter, negative when expired */
+  int64_t not_after;       /* notAfter, seconds since 1970 (0: unknown) */
+  int64_t earliest_expiry; /* the earliest notAfter in the chain the peer
+                              sent, seconds since 1970 (0: unknown) */
+  int verified;            /* 1 if the chain and the host name verified */
+  char verify_error[128];  /* why not, "" when verified */
 };
 
 /* A client context. Without cafile and ca_pem, the system's trust store.
@@ -41,6 +43,13 @@ struct mp_tls_ctx *mp_tls_ctx_client(const struct mp_tls_client_opts *opts,
 /* A server context from a PEM certificate (chain) and a PEM private key. */
 struct mp_tls_ctx *mp_tls_ctx_server(const char *cert_pem, const char *key_pem,
                                      char *err, size_t errlen);
+
+/* Pins a server context to one protocol version ("TLSv1.2"; NULL: any)
+ * and cipher (an OpenSSL name: a TLS 1.3 suite or a TLS 1.2 cipher; NULL:
+ * the default list), as a recorded server offered them. 0, or -1 with a
+ * reason in err. */
+int mp_tls_ctx_pin(struct mp_tls_ctx *ctx, const char *version,
+                   const char *cipher, char *err, size_t errlen);
 
 /* What a server context asks of clients and allows, beyond its
  * certificate (Prometheus' web config: client_auth_type, client_ca_file,
@@ -117,6 +126,11 @@ int mp_tls_done(const struct mp_tls *t);
  * or for NULL). After a handshake that failed on the certificate it still
  * tells the certificate's subject, issuer, days_left and verify_error. */
 void mp_tls_get_info(const struct mp_tls *t, struct mp_tls_info *info);
+
+/* The peer's certificate as PEM text (malloc'd), and in *n how many
+ * certificates it sent; NULL when it sent none. Also after a handshake
+ * that failed on the certificate. */
+char *mp_tls_peer_pem(const struct mp_tls *t, unsigned *n);
 
 /* The reason for the last failure, for people ("certificate has expired",
  * "the server answered in plain text: \"220 mx ESMTP\""); "" if none. */

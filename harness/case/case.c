@@ -175,6 +175,18 @@ void mp_case_probe_free(struct mp_case_probe *p)
   if (p->password != NULL)
     memset(p->password, 0, strlen(p->password));
   free(p->password);
+  if (p->token != NULL)
+    memset(p->token, 0, strlen(p->token));
+  free(p->token);
+  if (p->client_secret != NULL)
+    memset(p->client_secret, 0, strlen(p->client_secret));
+  if (p->refresh_token != NULL)
+    memset(p->refresh_token, 0, strlen(p->refresh_token));
+  free(p->idp);
+  free(p->client_id);
+  free(p->client_secret);
+  free(p->refresh_token);
+  free(p->oauth_scope);
   free(p->password_file);
   free(p->password_env);
   free(p->helo);
@@ -233,6 +245,9 @@ void mp_case_free(struct mp_case *c)
   cy_free_strv(c->tags, c->ntags);
   for (size_t i = 0; i < c->nservers; i++)
     mp_fake_config_free(&c->servers[i]);
+  for (size_t i = 0; c->idps && i < c->nidps; i++)
+    mp_idp_config_free(&c->idps[i]);
+  free(c->idps);
   free(c->servers);
   for (size_t i = 0; i < c->nmail; i++) {
     free(c->mail[i].user);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "fake_servers/fake.h"
+#include "harness/idp/idp.h"
 #include "probes/monitor.h"
 #include "probes/probe.h"
 
@@ -110,6 +111,11 @@ struct mp_case_probe {
    * host, port, servername and ca_pem for a fake server. */
   struct mp_probe_opts opts;
   char *user, *password, *helo, *servername, *cafile; /* owned copies */
+  char *token; /* an OAuth access token (opts.token points here) */
+  /* Or the token from a fake token endpoint of the case (a name under
+   * servers:, protocol oauth): the client-credentials grant with client_id
+   * and client_secret, or the refresh-token grant with refresh_token. */
+  char *idp, *client_id, *client_secret, *refresh_token, *oauth_scope;
   /* A config module (harness/config/module.h) names where the password
    * is, never the password: a file (relative to the config file) or an
    * environment variable; the loader reads it into password. */
@@ -158,14 +164,14 @@ struct mp_case_mail {
 struct mp_case_monitor {
   char *name;
   struct mp_case_probe check;
-  unsigned tests;              /* tests to run, then it stops */
+  unsigned tests; /* tests to run, then it stops */
   struct mp_monitor_cfg timing;
-  uint64_t warning_ms;         /* a test slower than this: WARNING (0: none) */
-  uint64_t critical_ms;        /* ... CRITICAL, a failed test (0: none) */
-  char **argv[3];              /* on_alert, on_recovery, recovery:
-                                  NULL-terminated, or NULL */
-  unsigned recovery_runs;      /* 0: 1 */
-  uint64_t action_timeout_ms;  /* 0: the default */
+  uint64_t warning_ms;        /* a test slower than this: WARNING (0: none) */
+  uint64_t critical_ms;       /* ... CRITICAL, a failed test (0: none) */
+  char **argv[3];             /* on_alert, on_recovery, recovery:
+                                 NULL-terminated, or NULL */
+  unsigned recovery_runs;     /* 0: 1 */
+  uint64_t action_timeout_ms; /* 0: the default */
   int line;
 };
 
@@ -174,29 +180,29 @@ struct mp_expect_action {
   unsigned test; /* the test that caused it */
   int kind;      /* 0 on_alert, 1 on_recovery, 2 recovery */
   int has_exit;
-  int64_t exit;   /* its exit status */
-  int timed_out;  /* -1 unset */
-  int started;    /* -1 unset; 0: the command could not be started */
-  char **env;     /* "NAME=glob": each must match its environment */
+  int64_t exit;  /* its exit status */
+  int timed_out; /* -1 unset */
+  int started;   /* -1 unset; 0: the command could not be started */
+  char **env;    /* "NAME=glob": each must match its environment */
   size_t nenv;
   int line;
 };
 
 /* What a monitor of a monitor case must do. */
 struct mp_expect_monitor {
-  char *name;             /* the monitor it is about */
-  int *states;            /* per test, enum mp_mon_state; NULL unset */
+  char *name;  /* the monitor it is about */
+  int *states; /* per test, enum mp_mon_state; NULL unset */
   size_t nstates;
   int has_alerts;
-  unsigned *alerts;       /* the tests that alerted */
+  unsigned *alerts; /* the tests that alerted */
   size_t nalerts;
   int has_recoveries;
-  unsigned *recoveries;   /* the tests that told a recovery */
+  unsigned *recoveries; /* the tests that told a recovery */
   size_t nrecoveries;
-  int has_actions;        /* the actions run, all of them, in order */
+  int has_actions; /* the actions run, all of them, in order */
   struct mp_expect_action *actions;
   size_t nactions;
-  int64_t late_max_us;    /* no test started later than this; -1 unset */
+  int64_t late_max_us; /* no test started later than this; -1 unset */
   int line;
 };
 
@@ -208,6 +214,8 @@ struct mp_case {
   size_t ntags;
   struct mp_fake_config *servers;
   size_t nservers;
+  struct mp_idp_config *idps; /* fake token endpoints (protocol oauth) */
+  size_t nidps;
   struct mp_case_probe probe;
   struct mp_case_expect expect;
   struct mp_case_mail *mail; /* seeded messages with given text */
@@ -237,6 +245,13 @@ int mp_case_parse(const char *buf, size_t len, const char *name,
 
 /* Frees the case and everything it owns (NULL is fine). */
 void mp_case_free(struct mp_case *c);
+
+struct mp_rt_opts;
+
+/* Copies a round trip's own settings (from, to, subject, id, email
+ * timeout, poll, mode) into o; the halves and first_run are the
+ * caller's. */
+void mp_case_rt_opts(const struct mp_case_rt *rt, struct mp_rt_opts *o);
 
 /* Frees what a probe description owns (not the struct itself). */
 void mp_case_probe_free(struct mp_case_probe *p);

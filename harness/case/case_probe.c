@@ -317,18 +317,28 @@ int cy_in_list(const char *s, const char *const *list)
 static const char *const module_endpoint_keys[] = {"password_file",
                                                    "password_env", NULL};
 static const char *const module_rt_keys[] = {"state_file", NULL};
+/* Keys a case adds to each map that names one server: a token, or where
+ * to get one (harness/case/case_idp.c). */
+static const char *const oauth_keys[] = {
+    "token",         "token_endpoint", "client_id", "client_secret",
+    "refresh_token", "scope",          NULL};
 
-/* cy_check_keys over keys, plus extra when parsing a module. */
+/* cy_check_keys over keys, plus extra when parsing a module, plus the
+ * OAuth keys where keys name one server (a module refuses them itself,
+ * with the reason). */
 static int check_keys(struct ctx *x, const struct ynode *n, const char *where,
                       const char *const *keys, const char *const *extra)
 {
-  const char *all[48];
+  const char *all[56];
   size_t k = 0;
   for (; keys[k] != NULL && k < 40; k++)
     all[k] = keys[k];
   for (size_t i = 0; x->module && extra != NULL && extra[i] != NULL && k < 47;
        i++)
     all[k++] = extra[i];
+  for (size_t i = 0; extra == module_endpoint_keys && oauth_keys[i] && k < 55;
+       i++)
+    all[k++] = oauth_keys[i];
   all[k] = NULL;
   return cy_check_keys(x, n, where, all);
 }
@@ -435,6 +445,18 @@ static int parse_endpoint(struct ctx *x, const struct ynode *kn,
       return -1;
     p->opts.user = p->user;
   }
+  if ((v = cy_get(n, "token")) != NULL) {
+    /* A module (a config file) names no secret; a case may hold one. */
+    if (x->module)
+      return cy_fail(x, v,
+                     "'token' is a secret: a module names none (give the "
+                     "exporter a token source)");
+    if (p->user == NULL)
+      return cy_fail(x, v, "'token' without 'user'");
+    if (cy_get_str(x, "token", v, 0, &p->token) < 0)
+      return -1;
+    p->opts.token = p->token;
+  }
   if (x->module) {
     if (get_password_source(x, n, p) < 0)
       return -1;
@@ -454,13 +476,17 @@ static int parse_endpoint(struct ctx *x, const struct ynode *kn,
         break;
       }
     }
-    if (p->password == NULL)
+    /* A token alone logs in with XOAUTH2 or OAUTHBEARER. */
+    if (p->password == NULL && p->token == NULL &&
+        cy_get(n, "token_endpoint") == NULL)
       return cy_fail(x, cy_get(n, "user"),
                      "user '%s' has no password: add 'password' or list the "
                      "user under the server's users",
                      p->user);
   }
   p->opts.password = p->password;
+  if (cy_parse_probe_idp(x, n, c, p) < 0)
+    return -1;
   if ((v = cy_get(n, "auth")) != NULL) {
     char **names = NULL;
     size_t nnames = 0;
@@ -639,7 +665,8 @@ static int parse_roundtrip(struct ctx *x, const struct ynode *kn,
 
   for (size_t i = 0; i < n->nkids; i += 2) {
     const struct ynode *k = n->kids[i];
-    if (k->kind == Y_SCALAR && cy_in_list(k->str, endpoint_only_keys))
+    if (k->kind == Y_SCALAR && (cy_in_list(k->str, endpoint_only_keys) ||
+                                cy_in_list(k->str, oauth_keys)))
       return cy_fail(x, k,
                      "'%s' goes under send: or fetch: in a roundtrip probe",
                      cy_shown(x, k));
@@ -770,4 +797,15 @@ int cy_parse_module_probe(struct ctx *x, const struct ynode *kn,
   x->module = 0;
   *p = c.probe;
   return rc;
+}
+
+void mp_case_rt_opts(const struct mp_case_rt *rt, struct mp_rt_opts *o)
+{
+  o->from = rt->from;
+  o->to = rt->to;
+  o->subject = rt->subject;
+  o->id = rt->id;
+  o->email_timeout_ms = rt->email_timeout_ms;
+  o->poll_ms = rt->poll_ms;
+  o->mode = rt->mode == 1 ? MP_RT_PREVIOUS : MP_RT_SAME;
 }

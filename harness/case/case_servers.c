@@ -532,12 +532,17 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
                         const struct ynode *n, struct mp_fake_config *s,
                         struct mp_case *c)
 {
+  /* clang-format off */
   static const char *const keys[] = {
-      "protocol",  "tls",      "cert",         "key",
-      "hostname",  "users",    "auth",         "auth_requires_tls",
-      "advertise", "withhold", "apop",         "tls_fault",
-      "mailboxes", "delivery", "idle_timeout", "script",
+      "protocol",    "tls",      "cert",         "key",
+      "hostname",    "users",    "auth",         "auth_requires_tls",
+      "advertise",   "withhold", "apop",         "tls_fault",
+      "mailboxes",   "delivery", "idle_timeout", "script",
+      "tls_version", "cipher",   "tokens",       "oauth",
       NULL};
+  /* clang-format on */
+  static const struct nv version_names[] = {
+      {"TLSv1", 0}, {"TLSv1.1", 1}, {"TLSv1.2", 2}, {"TLSv1.3", 3}, {NULL, 0}};
   const struct ynode *v;
   char where[96];
   int e;
@@ -558,8 +563,8 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
     return -1;
   if ((v = cy_get(n, "protocol")) == NULL)
     return cy_fail(x, kn,
-                   "%s: missing required key 'protocol' (smtp, pop3 or "
-                   "imap)",
+                   "%s: missing required key 'protocol' (smtp, pop3, imap "
+                   "or oauth)",
                    where);
   if (cy_get_enum(x, "protocol", v, cy_proto_names, &e) < 0)
     return -1;
@@ -567,13 +572,31 @@ static int parse_server(struct ctx *x, const struct ynode *kn,
   if (cy_opt_enum(x, n, "tls", server_tls_names, (int)s->tls, &e) < 0)
     return -1;
   s->tls = (enum mp_fake_tls)e;
-  if (cy_opt_enum(x, n, "cert", cert_names, s->cert, &s->cert) < 0)
+  if ((v = cy_get(n, "cert")) != NULL && v->kind == Y_MAP) {
+    if (cy_parse_cert_like(x, v, s) < 0)
+      return -1;
+  } else if (cy_opt_enum(x, n, "cert", cert_names, s->cert, &s->cert) < 0) {
+    return -1;
+  }
+  if ((v = cy_get(n, "tls_version")) != NULL) {
+    if (cy_get_enum(x, "tls_version", v, version_names, &e) < 0)
+      return -1;
+    s->tls_version = strdup(version_names[e].name);
+    if (s->tls_version == NULL)
+      return cy_oom(x);
+  }
+  if (cy_opt_str(x, n, "cipher", 0, NULL, &s->cipher) < 0)
     return -1;
   if (cy_opt_enum(x, n, "key", key_names, s->rsa, &s->rsa) < 0)
     return -1;
   if (cy_opt_str(x, n, "hostname", 0, NULL, &s->hostname) < 0)
     return -1;
   if ((v = cy_get(n, "users")) != NULL && get_users(x, v, s) < 0)
+    return -1;
+  if ((v = cy_get(n, "tokens")) != NULL &&
+      cy_parse_tokens(x, v, &s->tokens, &s->ntokens) < 0)
+    return -1;
+  if ((v = cy_get(n, "oauth")) != NULL && cy_parse_oauth(x, v, s) < 0)
     return -1;
   if ((v = cy_get(n, "auth")) != NULL) {
     if (cy_get_names(x, "auth", v, &s->auth, &s->nauth) < 0)
@@ -630,7 +653,20 @@ int cy_parse_servers(struct ctx *x, const struct ynode *n, struct mp_case *c)
   if ((c->servers =
            cy_entries(x, "servers", n, "servers", sizeof *c->servers)) == NULL)
     return -1;
+  /* Token endpoints (protocol oauth) go apart: room for all of them. */
+  if ((c->idps = calloc(n->nkids / 2 + 1, sizeof *c->idps)) == NULL)
+    return cy_oom(x);
   for (size_t i = 0; i < n->nkids; i += 2) {
+    const struct ynode *pv = n->kids[i + 1]->kind == Y_MAP
+                                 ? cy_get(n->kids[i + 1], "protocol")
+                                 : NULL;
+    if (pv && pv->kind == Y_SCALAR && pv->str &&
+        strcasecmp(pv->str, "oauth") == 0) {
+      /* The fake token endpoint: not a mail server. */
+      if (cy_parse_idp(x, n->kids[i], n->kids[i + 1], c) < 0)
+        return -1;
+      continue;
+    }
     struct mp_fake_config *s = &c->servers[c->nservers++];
     if (parse_server(x, n->kids[i], n->kids[i + 1], s, c) < 0)
       return -1;

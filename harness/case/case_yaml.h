@@ -179,8 +179,29 @@ int cy_get_names(struct ctx *x, const char *key, const struct ynode *n,
 /* Frees a string vector and its strings. */
 void cy_free_strv(char **v, size_t n);
 
+/* A server's cert: given as a map, into s->cert_like
+ * (harness/case/case_cert.c). */
+int cy_parse_cert_like(struct ctx *x, const struct ynode *n,
+                       struct mp_fake_config *s);
+
 /* servers: into c->servers (harness/case/case_servers.c). */
 int cy_parse_servers(struct ctx *x, const struct ynode *n, struct mp_case *c);
+
+/* A server of protocol oauth, the fake token endpoint, into c->idps
+ * (harness/case/case_idp.c). */
+int cy_parse_idp(struct ctx *x, const struct ynode *kn, const struct ynode *n,
+                 struct mp_case *c);
+
+/* A probe's token from a fake token endpoint: token_endpoint, client_id,
+ * client_secret, refresh_token, scope (harness/case/case_idp.c). */
+int cy_parse_probe_idp(struct ctx *x, const struct ynode *n,
+                       const struct mp_case *c, struct mp_case_probe *p);
+
+/* A server's `tokens:` and `oauth:` (harness/case/case_oauth.c). */
+int cy_parse_tokens(struct ctx *x, const struct ynode *n,
+                    struct mp_fake_token **tokens, size_t *ntokens);
+int cy_parse_oauth(struct ctx *x, const struct ynode *n,
+                   struct mp_fake_config *s);
 
 /* The name of a defined server; suggests a close one. */
 int cy_server_ref(struct ctx *x, const struct mp_case *c, const struct ynode *n,

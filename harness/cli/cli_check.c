@@ -3,10 +3,12 @@
 #include "harness/cli/cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
 #include "harness/cli/args.h"
+#include "harness/cli/cli_token.h"
 #include "harness/cli/probe_opts.h"
 #include "harness/cli/monitor_loop.h"
 #include "harness/report/result_json.h"
@@ -40,6 +42,7 @@ static const char check_usage[] =
     "                        (never on the command line: --password is\n"
     "                        refused)\n"
     "  --auth LIST           login methods allowed, strongest tried first:\n"
+    "                        OAUTHBEARER, XOAUTH2 (with a token only),\n"
     "                        SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, LOGIN,\n"
     "                        PLAIN; POP3 also USER, APOP; IMAP: LOGIN is\n"
     "                        the LOGIN command, AUTH=LOGIN the mechanism\n"
@@ -70,6 +73,22 @@ static const char check_usage[] =
     "  -v, --verbose         print the transcript on stderr as it happens\n"
     "  -h, --help            this help\n"
     "\n"
+    "OAuth 2.0 (XOAUTH2, OAUTHBEARER; docs/oauth.md), with --user; the\n"
+    "token is fetched before connecting (phase token), never from argv:\n"
+    "  --oauth-token-file FILE     the access token, read from FILE\n"
+    "  --oauth-token-command CMD   run CMD (split on blanks, no shell); its\n"
+    "                              stdout is the token\n"
+    "  --oauth-token-url URL       ask this token endpoint (OAuth 2.0):\n"
+    "  --oauth-client-id ID        the application's id\n"
+    "  --oauth-client-secret-file FILE, --oauth-client-secret-env VAR\n"
+    "                              client credentials grant (Microsoft 365)\n"
+    "  --oauth-refresh-token-file FILE  refresh token grant (Gmail); a\n"
+    "                              rotated refresh token is written back\n"
+    "  --oauth-scope SCOPE         the scope asked for\n"
+    "  --oauth-token-timeout DUR   the command or request (default 10s, 30s)\n"
+    "A token from a command or an endpoint is reused by --monitor until a\n"
+    "minute before it expires.\n"
+    "\n"
     "monitor mode (ipMonitor's timing: Up, Warn, Down, Lost):\n"
     "  --monitor             test again and again, never two at once; a\n"
     "                        line per test, ALERT and RECOVERY lines\n"
@@ -96,7 +115,13 @@ static const char check_usage[] =
     "      --password-env PROBE_PASSWORD --warning 2 --critical 5\n"
     "  mailprobe check imaps://[::1]:993 --format json --cert-days 30,14\n"
     "  mailprobe check pop3://mail.example.com --tls none --auth APOP \\\n"
-    "      --user probe --password-file secret\n";
+    "      --user probe --password-file secret\n"
+    "  mailprobe check imaps://outlook.office365.com --user probe@contoso.com "
+    "\\\n"
+    "      --oauth-token-url "
+    "https://login.microsoftonline.com/TENANT/oauth2/v2.0/token \\\n"
+    "      --oauth-client-id APP_ID --oauth-client-secret-env APP_SECRET \\\n"
+    "      --oauth-scope https://outlook.office365.com/.default\n";
 
 /* Its own options; the ones it shares with roundtrip are in probe_opts.c. */
 enum {
@@ -135,6 +160,8 @@ struct check {
   struct mp_result *result;
 };
 
+const struct mp_cli_watch *mp_cli_watch;
+
 static void on_result(struct mp_result *r, void *data)
 {
   struct check *c = data;
@@ -148,6 +175,7 @@ int mp_cli_check(int argc, char **argv)
   struct mp_probe_opts *opts = &pc.probe;
   struct mp_result_fmt rf = {0};
   struct check st = {0};
+  struct mp_cli_token tok = {0};
   struct mp_url url;
   struct mp_args a;
   uv_loop_t loop;
@@ -252,7 +280,17 @@ int mp_cli_check(int argc, char **argv)
                             "give one of --password-file and --password-env");
     goto out;
   }
-  if (pc.login.user && !pc.login.password) {
+  int oauth = 0;
+  if (mp_probe_cli_oauth(&pc, &oauth, err, sizeof(err)) < 0) {
+    rc = mp_probe_cli_usage(&pc, err);
+    goto out;
+  }
+  if (oauth && !pc.login.user) {
+    rc =
+        mp_probe_cli_usage(&pc, "a token needs --user (the mailbox it is for)");
+    goto out;
+  }
+  if (pc.login.user && !pc.login.password && !oauth) {
     rc = mp_probe_cli_usage(&pc,
                             "--user needs --password-file or --password-env");
     goto out;
@@ -296,8 +334,12 @@ int mp_cli_check(int argc, char **argv)
       rc = mp_probe_cli_usage(&pc, "--monitor prints nagios or json lines");
       goto out;
     }
+    struct mp_token_source *src =
+        oauth ? mp_token_source_new(&loop, &pc.oauth) : NULL;
     rc = mp_monitor_loop(&loop, opts, &rf, &mon, (unsigned)count,
-                         pc.format == MP_OUT_JSON);
+                         pc.format == MP_OUT_JSON, src);
+    mp_token_source_free(src);
+    uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)
       fprintf(stderr, "mailprobe check: handles left open on the loop\n");
     goto out;
@@ -308,6 +350,17 @@ int mp_cli_check(int argc, char **argv)
     rc = mp_probe_cli_usage(&pc, "--count, --interval*, --failures and "
                                  "--max-alerts go with --monitor");
     goto out;
+  }
+  if (oauth && mp_cli_token_fetch(&loop, &pc.oauth, &tok) != 0) {
+    uv_loop_close(&loop);
+    rc = mp_cli_token_report(&tok, &pc, &rf, "check");
+    goto out;
+  }
+  opts->token = tok.token;
+  if (mp_cli_watch) {
+    mp_cli_watch->started(mp_cli_watch->data, opts);
+    opts->tap = mp_cli_watch->tap;
+    opts->tap_data = mp_cli_watch->data;
   }
   id = mp_probe_start(&loop, opts, on_result, &st);
   if (id < 0) {
@@ -326,9 +379,12 @@ int mp_cli_check(int argc, char **argv)
     goto out;
   }
 
+  if (tok.token)
+    st.result->timings_us[MP_PHASE_TOKEN] = (int64_t)tok.took_us;
   rc = mp_result_print(stdout, st.result, &rf, pc.format, "check");
 
 out:
+  mp_cli_token_free(&tok);
   mp_result_free(st.result);
   mp_probe_cli_free(&pc);
   return rc;

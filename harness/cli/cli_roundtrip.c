@@ -11,7 +11,9 @@
 #include <uv.h>
 
 #include "harness/cli/args.h"
+#include "harness/cli/cli_token.h"
 #include "harness/cli/probe_opts.h"
+#include "harness/record/record_rt.h"
 #include "harness/report/result_json.h"
 #include "probes/probe.h"
 #include "probes/result.h"
@@ -53,11 +55,16 @@ static const char rt_usage[] =
     "                        (missing file: this is the first run)\n"
     "  --id NAME             names this monitor in tokens (letters, digits,\n"
     "                        - and _; default rt)\n"
+    "  --record FILE         also write the round trip as a case whose fake\n"
+    "                        servers replay both sessions and the delivery\n"
+    "                        delay (docs/recording.md)\n"
     "  --user NAME, --password-file FILE, --password-env VAR\n"
     "                        login for both sides (never --password)\n"
     "  --send-user, --send-password-file, --send-password-env,\n"
     "  --fetch-user, --fetch-password-file, --fetch-password-env\n"
     "                        login for one side only\n"
+    "  --oauth-token-file, --oauth-token-command, --oauth-token-url, ...\n"
+    "                        an OAuth token for both sides, as in check\n"
     "  --send-tls MODE, --fetch-tls MODE   none, starttls, implicit, auto\n"
     "                        (default: the URL's)\n"
     "  --send-auth LIST, --fetch-auth LIST login methods, as in check\n"
@@ -113,6 +120,7 @@ enum {
   OPT_FETCH_TLS,
   OPT_SEND_AUTH,
   OPT_FETCH_AUTH,
+  OPT_RECORD,
   OPT_HELP
 };
 
@@ -142,6 +150,7 @@ static const struct mp_opt rt_opts[] = {
     {"fetch-tls", 0, 1, OPT_FETCH_TLS},
     {"send-auth", 0, 1, OPT_SEND_AUTH},
     {"fetch-auth", 0, 1, OPT_FETCH_AUTH},
+    {"record", 0, 1, OPT_RECORD},
     {"help", 'h', 0, OPT_HELP},
 };
 
@@ -168,7 +177,7 @@ static void on_done(struct mp_result *r, const char *token, void *data)
 /* Fills one side's probe options. 0 or -1 with a message. */
 static int side_opts(const char *name, struct side *s,
                      const struct mp_cli_login *own,
-                     const struct mp_cli_login *both, int want_smtp,
+                     const struct mp_cli_login *both, int want_smtp, int oauth,
                      struct mp_probe_opts *o, char *err, size_t errlen)
 {
   if (!s->url) {
@@ -194,18 +203,18 @@ static int side_opts(const char *name, struct side *s,
   /* A side's own option wins over the one for both sides. */
   o->user = own->user ? own->user : both->user;
   o->password = own->password ? own->password : both->password;
-  if (o->user && !o->password) {
+  if (o->user && !o->password && !oauth) {
     snprintf(err, errlen, "%s login: --user needs a password option", name);
     return -1;
   }
-  if (o->password && !o->user) {
+  if ((o->password || oauth) && !o->user) {
     snprintf(err, errlen, "%s login: a password without a user", name);
     return -1;
   }
   if (!want_smtp && !o->user) {
     snprintf(err, errlen,
              "--fetch needs a login: --user or --fetch-user, and a password "
-             "option");
+             "or --oauth-* option");
     return -1;
   }
   return 0;
@@ -264,10 +273,13 @@ int mp_cli_roundtrip(int argc, char **argv)
   struct mp_cli_login lsend = {0}, lfetch = {0};
   struct mp_result_fmt rf = {0};
   struct rt_state st = {0};
+  struct mp_cli_token tok = {0};
+  int oauth = 0;
   struct mp_args a;
   struct stat sb;
   uv_loop_t loop;
-  const char *val, *state = NULL;
+  const char *val, *state = NULL, *record = NULL;
+  struct mp_rec_rt *rec = NULL;
   const char *headers[MAX_HEADERS];
   size_t nheaders = 0;
   char *body = NULL;
@@ -397,6 +409,9 @@ int mp_cli_roundtrip(int argc, char **argv)
       else
         o.poll_ms = (us + 999) / 1000;
       break;
+    case OPT_RECORD:
+      record = val;
+      break;
     case OPT_HELP:
       fputs(rt_usage, stdout);
       rc = 0;
@@ -422,9 +437,14 @@ int mp_cli_roundtrip(int argc, char **argv)
   o.nheaders = nheaders;
   o.send = pc.probe;
   o.fetch = pc.probe;
-  if (side_opts("send", &send, &lsend, &pc.login, 1, &o.send, err,
+  /* The token logs in on both sides (--user, or each side's own). */
+  if (mp_probe_cli_oauth(&pc, &oauth, err, sizeof(err)) < 0) {
+    rc = mp_probe_cli_usage(&pc, err);
+    goto out;
+  }
+  if (side_opts("send", &send, &lsend, &pc.login, 1, oauth, &o.send, err,
                 sizeof(err)) < 0 ||
-      side_opts("fetch", &fetch, &lfetch, &pc.login, 0, &o.fetch, err,
+      side_opts("fetch", &fetch, &lfetch, &pc.login, 0, oauth, &o.fetch, err,
                 sizeof(err)) < 0 ||
       mp_probe_cli_thresholds(&pc, err, sizeof(err)) < 0) {
     rc = mp_probe_cli_usage(&pc, err);
@@ -451,10 +471,25 @@ int mp_cli_roundtrip(int argc, char **argv)
                                         : MP_PROBE_DEFAULT_TIMEOUT_MS)) *
                   1000;
 
+  if (record) {
+    /* opened now: an unwritable path fails before connecting */
+    rec = mp_rec_rt_open(record, err, sizeof(err));
+    if (!rec) {
+      rc = mp_probe_cli_usage(&pc, err);
+      goto out;
+    }
+    mp_rec_rt_attach(rec, &o);
+  }
   if (uv_loop_init(&loop) < 0) {
     rc = mp_probe_cli_usage(&pc, "could not start the event loop");
     goto out;
   }
+  if (oauth && mp_cli_token_fetch(&loop, &pc.oauth, &tok) != 0) {
+    uv_loop_close(&loop);
+    rc = mp_cli_token_report(&tok, &pc, &rf, "roundtrip");
+    goto out;
+  }
+  o.send.token = o.fetch.token = tok.token;
   id = mp_roundtrip_start(&loop, &o, on_done, &st);
   if (id < 0) {
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -478,9 +513,15 @@ int mp_cli_roundtrip(int argc, char **argv)
       write_state(state, st.token) < 0)
     fprintf(stderr, "mailprobe roundtrip: %s: %s\n", state, strerror(errno));
 
+  if (tok.token)
+    st.result->timings_us[MP_PHASE_TOKEN] = (int64_t)tok.took_us;
+  if (rec && mp_rec_rt_write(rec, st.result, err, sizeof(err)) < 0)
+    fprintf(stderr, "mailprobe roundtrip: --record: %s\n", err);
   rc = mp_result_print(stdout, st.result, &rf, pc.format, "roundtrip");
 
 out:
+  mp_cli_token_free(&tok);
+  mp_rec_rt_free(rec);
   free(body);
   mp_result_free(st.result);
   mp_cli_login_free(&lsend);

@@ -16,8 +16,10 @@
 #include "fake_servers/mailstore.h"
 #include "harness/cli/args.h"
 #include "harness/case/case.h"
+#include "harness/idp/idp.h"
 #include "harness/run/runner.h"
 #include "wire/cert.h"
+#include "wire/cert_like.h"
 #include "wire/errors.h"
 
 static const char serve_usage[] =
@@ -35,8 +37,10 @@ static const char serve_usage[] =
     "tls= is none, starttls or implicit; host= the name on the server's\n"
     "certificate (what a client must ask for: curl --resolve, swaks\n"
     "--tls-verify-host); cert= valid, expired, not_yet_valid, self_signed or\n"
-    "wrong_host; users= the case's users and passwords (it is a fake), - if\n"
-    "none. The CA file is written once every server listens.\n"
+    "wrong_host, or recorded (like a recorded server's: docs/recording.md);\n"
+    "users= the case's users and passwords (it is a fake; a recorded case's\n"
+    "placeholder), - if none. The CA file is written once every server\n"
+    "listens.\n"
     "\n"
     "options:\n"
     "  --port NAME=PORT  listen on PORT for server NAME (default or 0: any "
@@ -71,6 +75,8 @@ struct serve {
   uv_signal_t sigint, sigterm;
   struct mp_fake_server **servers;
   size_t nservers;
+  struct mp_idp **idps; /* fake token endpoints (protocol oauth) */
+  size_t nidps;
   size_t stopping;
   int stopped;
 };
@@ -152,6 +158,13 @@ static void stop_all(struct serve *sv)
     mp_fake_stop(sv->servers[i], on_stopped, sv);
     sv->servers[i] = NULL;
   }
+  for (i = 0; i < sv->nidps; i++) {
+    if (!sv->idps[i])
+      continue;
+    sv->stopping++;
+    mp_idp_stop(sv->idps[i], on_stopped, sv);
+    sv->idps[i] = NULL;
+  }
   on_stopped(sv);
 }
 
@@ -189,12 +202,20 @@ static void print_server(const struct mp_fake_config *cfg, unsigned port)
   static const char *const tls[] = {"none", "starttls", "implicit"};
   const char *host = cfg->hostname ? cfg->hostname : "mx.example.test";
 
+  const char *kind = mp_cert_kind_name((enum mp_cert_kind)cfg->cert);
+
   if (cfg->cert == MP_CERT_WRONG_HOST)
     host = mp_cert_wrong_host();
+  if (cfg->cert_like) {
+    /* like a recorded one (wire/cert_like.h): its first DNS name */
+    kind = "recorded";
+    for (size_t i = cfg->cert_like->nsans; i > 0; i--)
+      if (strncmp(cfg->cert_like->sans[i - 1], "DNS:", 4) == 0)
+        host = cfg->cert_like->sans[i - 1] + 4;
+  }
   printf("%s %s 127.0.0.1:%u tls=%s host=%s cert=%s users=",
          cfg->name ? cfg->name : "-", proto_name(cfg->proto), port,
-         (unsigned)cfg->tls < 3 ? tls[cfg->tls] : "?", host,
-         mp_cert_kind_name((enum mp_cert_kind)cfg->cert));
+         (unsigned)cfg->tls < 3 ? tls[cfg->tls] : "?", host, kind);
   if (cfg->nusers == 0)
     fputs("-", stdout);
   for (size_t i = 0; i < cfg->nusers; i++)
@@ -284,7 +305,7 @@ int mp_cli_serve(int argc, char **argv)
     fprintf(stderr, "mailprobe serve: %s\n", err[0] ? err : file);
     goto out;
   }
-  if (c->nservers == 0) {
+  if (c->nservers == 0 && c->nidps == 0) {
     fprintf(stderr, "mailprobe serve: %s: the case has no servers\n", file);
     goto out;
   }
@@ -304,7 +325,7 @@ int mp_cli_serve(int argc, char **argv)
 
   ca = mp_ca_new("mailprobe serve CA", MP_KEY_EC_P256);
   store = mp_mailstore_new();
-  sv.servers = calloc(c->nservers, sizeof(*sv.servers));
+  sv.servers = calloc(c->nservers + 1, sizeof(*sv.servers));
   if (!ca || !store || !sv.servers || mp_run_seed_mail(c, store) < 0) {
     fprintf(stderr, "mailprobe serve: could not make the CA or the store\n");
     goto out;
@@ -333,10 +354,23 @@ int mp_cli_serve(int argc, char **argv)
       break;
     }
   }
+  int idp_failed = 0;
+  sv.idps = c->nidps ? calloc(c->nidps, sizeof(*sv.idps)) : NULL;
+  sv.nidps = sv.idps ? c->nidps : 0;
+  for (k = 0; i == c->nservers && k < sv.nidps; k++) {
+    if (mp_idp_start(&sv.loop, &c->idps[k], &sv.idps[k], err, sizeof(err)) <
+        0) {
+      sv.idps[k] = NULL;
+      fprintf(stderr, "mailprobe serve: token endpoint %s: %s\n",
+              c->idps[k].name, err);
+      idp_failed = 1;
+      break;
+    }
+  }
   uv_signal_init(&sv.loop, &sv.sigint);
   uv_signal_init(&sv.loop, &sv.sigterm);
   sv.sigint.data = sv.sigterm.data = &sv;
-  if (i < c->nservers) {
+  if (i < c->nservers || idp_failed) {
     stop_all(&sv);
     uv_run(&sv.loop, UV_RUN_DEFAULT);
     goto out;
@@ -354,6 +388,9 @@ int mp_cli_serve(int argc, char **argv)
   uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
   for (i = 0; i < c->nservers; i++)
     print_server(&c->servers[i], mp_fake_port(sv.servers[i]));
+  for (k = 0; k < sv.nidps; k++)
+    printf("%s oauth 127.0.0.1:%u\n", c->idps[k].name,
+           (unsigned)mp_idp_port(sv.idps[k]));
   printf("CA %s\n", ca_path);
   fflush(stdout);
   fprintf(stderr, "mailprobe serve: %s: listening; Ctrl-C stops\n", file);
@@ -365,6 +402,7 @@ out:
     fprintf(stderr, "mailprobe serve: handles left open on the loop\n");
   remove_ca();
   free(sv.servers);
+  free(sv.idps);
   mp_mailstore_free(store);
   mp_ca_free(ca);
   if (c)

@@ -25,8 +25,15 @@ static const char usage[] =
     "  roundtrip           send a test message over SMTP, find and delete "
     "it\n"
     "                      over POP3 or IMAP\n"
+    "  record URL -o F     check URL and write the session as a case whose "
+    "fake\n"
+    "                      server replays it (--from FILE: from a "
+    "transcript)\n"
     "  bench [WORKLOAD]    probes/s, latency, timeout accuracy and memory\n"
     "                      against in-process fake servers\n"
+    "  exporter            a Prometheus multi-target exporter: /probe runs "
+    "a\n"
+    "                      module of --config against ?target=\n"
     "  monitor --config F  many named monitors on one loop: ipMonitor's\n"
     "                      timing, alert and recovery actions, a history\n"
     "                      file and a state file\n"
@@ -53,7 +60,8 @@ static const struct {
 } commands[] = {
     {"run", mp_cli_run},       {"check", mp_cli_check},
     {"serve", mp_cli_serve},   {"roundtrip", mp_cli_roundtrip},
-    {"bench", mp_cli_bench},   {"monitor", mp_cli_monitor},
+    {"bench", mp_cli_bench},   {"exporter", mp_cli_exporter},
+    {"record", mp_cli_record}, {"monitor", mp_cli_monitor},
     {"report", mp_cli_report},
 };
 

@@ -1,7 +1,10 @@
 /* The --monitor loop (harness/cli/monitor_loop.h): the monitor engine
  * (harness/monitor/engine.h) with one monitor, printing a line per test and
  * ALERT and RECOVERY lines. The engine starts the next test only after the
- * last one ended, so a slow server cannot pile up runs. */
+ * last one ended, so a slow server cannot pile up runs. With a token
+ * source, each test asks it for the token first (the engine's before_test
+ * step): the source's cache answers until shortly before the token
+ * expires, and a refusal is that test's result, in phase token. */
 #include "harness/cli/monitor_loop.h"
 
 #include <stdio.h>
@@ -11,15 +14,20 @@
 #include <uv.h>
 
 #include "harness/monitor/engine.h"
+#include "harness/oauth/token.h"
 #include "harness/report/result_json.h"
 #include "probes/monitor.h"
 #include "probes/probe.h"
 #include "probes/result.h"
+#include "wire/errors.h"
 
 struct mon {
   const struct mp_result_fmt *rf;
+  const struct mp_probe_opts *opts;
   int json, ran;
   enum mp_mon_state last;
+  struct mp_token_source *tokens; /* NULL: no token */
+  struct mp_mon_prep *prep;       /* the test waiting for its token */
 };
 
 static void stamp(char *buf, size_t len)
@@ -82,9 +90,52 @@ static void on_test(void *data, const struct mp_mon_test *t)
   fflush(stdout);
 }
 
+/* The token for this test: the probe starts with it, or the test fails
+ * in phase token (UNKNOWN before connecting, as a single check). */
+static void on_token(void *data, const struct mp_token_answer *a)
+{
+  struct mon *s = data;
+  struct mp_mon_prep *p = s->prep;
+
+  s->prep = NULL;
+  if (!a->token) {
+    struct mp_result *r = mp_result_new();
+    if (r) {
+      r->err = a->err;
+      r->phase = MP_PHASE_TOKEN;
+      r->timings_us[MP_PHASE_TOKEN] = (int64_t)a->took_us;
+      r->total_us = a->took_us;
+      mp_result_set_detail(r, "%s", a->why ? a->why : "no token");
+    }
+    mp_mon_prep_fail(p, r);
+    return;
+  }
+  struct mp_probe_opts o = *s->opts;
+  o.token = a->token; /* the engine and the probe copy it */
+  mp_mon_prep_probe(p, &o);
+}
+
+static void before_test(void *data, struct mp_mon_prep *p)
+{
+  struct mon *s = data;
+
+  s->prep = p;
+  if (mp_token_get(s->tokens, on_token, s) < 0) {
+    struct mp_result *r = mp_result_new();
+    s->prep = NULL;
+    if (r) {
+      r->err = MP_E_NO_RESOURCES;
+      r->phase = MP_PHASE_TOKEN;
+      mp_result_set_detail(r, "no token source");
+    }
+    mp_mon_prep_fail(p, r);
+  }
+}
+
 int mp_monitor_loop(uv_loop_t *loop, const struct mp_probe_opts *opts,
                     const struct mp_result_fmt *rf,
-                    const struct mp_monitor_cfg *cfg, unsigned count, int json)
+                    const struct mp_monitor_cfg *cfg, unsigned count, int json,
+                    struct mp_token_source *tokens)
 {
   struct mon s;
   struct mp_mon_def def;
@@ -92,7 +143,9 @@ int mp_monitor_loop(uv_loop_t *loop, const struct mp_probe_opts *opts,
 
   memset(&s, 0, sizeof(s));
   s.rf = rf;
+  s.opts = opts;
   s.json = json;
+  s.tokens = tokens;
   memset(&def, 0, sizeof(def));
   def.name = rf->target ? rf->target : "check";
   def.target = rf->target;
@@ -100,6 +153,10 @@ int mp_monitor_loop(uv_loop_t *loop, const struct mp_probe_opts *opts,
   def.rf = *rf;
   if (cfg)
     def.timing = *cfg;
+  if (tokens) {
+    def.before_test = before_test;
+    def.before_data = &s;
+  }
   memset(&eo, 0, sizeof(eo));
   eo.count = count;
   eo.signals = 1;

@@ -28,7 +28,17 @@ enum {
   OPT_DNS_MODE,
   OPT_DNS_SERVER,
   OPT_HOST_MAP,
-  OPT_VERBOSE
+  OPT_VERBOSE,
+  OPT_OAUTH_TOKEN,
+  OPT_OAUTH_TOKEN_FILE,
+  OPT_OAUTH_TOKEN_COMMAND,
+  OPT_OAUTH_TOKEN_TIMEOUT,
+  OPT_OAUTH_TOKEN_URL,
+  OPT_OAUTH_CLIENT_ID,
+  OPT_OAUTH_CLIENT_SECRET_FILE,
+  OPT_OAUTH_CLIENT_SECRET_ENV,
+  OPT_OAUTH_SCOPE,
+  OPT_OAUTH_REFRESH_TOKEN_FILE
 };
 
 static const struct mp_opt shared_opts[] = {
@@ -48,6 +58,16 @@ static const struct mp_opt shared_opts[] = {
     {"dns-server", 0, 1, OPT_DNS_SERVER},
     {"host-map", 0, 1, OPT_HOST_MAP},
     {"verbose", 'v', 0, OPT_VERBOSE},
+    {"oauth-token", 0, 1, OPT_OAUTH_TOKEN},
+    {"oauth-token-file", 0, 1, OPT_OAUTH_TOKEN_FILE},
+    {"oauth-token-command", 0, 1, OPT_OAUTH_TOKEN_COMMAND},
+    {"oauth-token-timeout", 0, 1, OPT_OAUTH_TOKEN_TIMEOUT},
+    {"oauth-token-url", 0, 1, OPT_OAUTH_TOKEN_URL},
+    {"oauth-client-id", 0, 1, OPT_OAUTH_CLIENT_ID},
+    {"oauth-client-secret-file", 0, 1, OPT_OAUTH_CLIENT_SECRET_FILE},
+    {"oauth-client-secret-env", 0, 1, OPT_OAUTH_CLIENT_SECRET_ENV},
+    {"oauth-scope", 0, 1, OPT_OAUTH_SCOPE},
+    {"oauth-refresh-token-file", 0, 1, OPT_OAUTH_REFRESH_TOKEN_FILE},
 };
 
 #define NSHARED (sizeof(shared_opts) / sizeof(shared_opts[0]))
@@ -135,6 +155,82 @@ static int valid_dns_server(const char *s, char *err, size_t errlen)
   if (inet_pton(AF_INET, host, &a4) != 1 &&
       inet_pton(AF_INET6, host, &a6) != 1) {
     snprintf(err, errlen, "--dns-server: \"%s\" is not an IP address", host);
+    return -1;
+  }
+  return 0;
+}
+
+/* Takes one --oauth-* option into p. 0 or -1 with a message. */
+static int take_oauth(struct mp_probe_cli *p, int id, const char *val,
+                      char *err, size_t errlen)
+{
+  struct mp_token_opts *o = &p->oauth;
+  uint64_t us;
+  p->oauth_given = 1;
+  switch (id) {
+  case OPT_OAUTH_TOKEN:
+    snprintf(err, errlen,
+             "--oauth-token would show the token to every user of this "
+             "machine (ps, /proc, shell history): use --oauth-token-file, "
+             "--oauth-token-command or --oauth-token-url");
+    return -1;
+  case OPT_OAUTH_TOKEN_FILE:
+    o->file = val;
+    return 0;
+  case OPT_OAUTH_TOKEN_COMMAND:
+    o->command = val;
+    return 0;
+  case OPT_OAUTH_TOKEN_TIMEOUT:
+    if (mp_args_duration_positive("oauth-token-timeout", val, &us, err,
+                                  errlen) < 0)
+      return -1;
+    o->command_timeout_ms = o->http_timeout_ms = (us + 999) / 1000;
+    return 0;
+  case OPT_OAUTH_TOKEN_URL:
+    o->url = val;
+    return 0;
+  case OPT_OAUTH_CLIENT_ID:
+    o->client_id = val;
+    return 0;
+  case OPT_OAUTH_CLIENT_SECRET_FILE:
+  case OPT_OAUTH_CLIENT_SECRET_ENV: {
+    /* Read as a password is: from a file or the environment only. */
+    struct mp_cli_login l = {0};
+    int env = id == OPT_OAUTH_CLIENT_SECRET_ENV;
+    if (mp_cli_login_password(
+            &l, env ? "oauth-client-secret-env" : "oauth-client-secret-file",
+            val, env, err, errlen) < 0)
+      return -1;
+    if (p->oauth_secret) {
+      memset(p->oauth_secret, 0, strlen(p->oauth_secret));
+      free(p->oauth_secret);
+    }
+    p->oauth_secret = l.password;
+    o->client_secret = l.password;
+    return 0;
+  }
+  case OPT_OAUTH_SCOPE:
+    o->scope = val;
+    return 0;
+  case OPT_OAUTH_REFRESH_TOKEN_FILE:
+    o->refresh_file = val;
+    return 0;
+  }
+  p->oauth_given = 0;
+  return 0;
+}
+
+int mp_probe_cli_oauth(const struct mp_probe_cli *p, int *any, char *err,
+                       size_t errlen)
+{
+  const struct mp_token_opts *o = &p->oauth;
+  const char *why = mp_token_opts_check(o);
+  *any = o->file || o->command || o->url;
+  if (!why && p->oauth_given && !*any)
+    why = "the --oauth-* options need --oauth-token-file, "
+          "--oauth-token-command or --oauth-token-url";
+  if (why) {
+    snprintf(err, errlen, "%s", why);
     return -1;
   }
   return 0;
@@ -265,7 +361,7 @@ static int take(struct mp_probe_cli *p, int id, const char *val, char *err,
     p->probe.trace = mp_cli_trace;
     return 0;
   }
-  return 0;
+  return take_oauth(p, id, val, err, errlen);
 }
 
 int mp_probe_cli_next(struct mp_probe_cli *p, struct mp_args *a,
@@ -358,4 +454,9 @@ void mp_probe_cli_free(struct mp_probe_cli *p)
 {
   mp_cli_login_free(&p->login);
   mp_host_maps_free(&p->maps);
+  if (p->oauth_secret) {
+    memset(p->oauth_secret, 0, strlen(p->oauth_secret));
+    free(p->oauth_secret);
+    p->oauth_secret = NULL;
+  }
 }

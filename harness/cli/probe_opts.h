@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "harness/cli/args.h"
+#include "harness/oauth/token.h"
 #include "harness/report/result_json.h"
 #include "probes/probe.h"
 
@@ -48,6 +49,10 @@ struct mp_probe_cli {
   struct mp_probe_opts probe; /* timeouts, cafile, insecure, helo, dns
                                  server and hosts, trace */
   struct mp_cli_login login;  /* --user, --password-file/-env */
+  struct mp_token_opts oauth; /* --oauth-*: where a token comes from */
+  char *oauth_secret;         /* the client secret (wiped), oauth points
+                                 here */
+  int oauth_given;            /* some --oauth-* option was given */
   struct mp_host_maps maps;   /* --host-map */
   int dns_mode;               /* --dns-mode, -1: not given */
   struct mp_range warning;    /* --warning (unset: not given) */
@@ -98,6 +103,11 @@ void mp_probe_cli_target(struct mp_probe_opts *o, const struct mp_url *url,
  * line on stdout when the format is nagios (what the operator sees).
  * Returns MP_EXIT_USAGE. */
 int mp_probe_cli_usage(const struct mp_probe_cli *p, const char *msg);
+
+/* The --oauth-* options once all are read: a usage error, or 0 (and 1
+ * in *any when a token source was given). */
+int mp_probe_cli_oauth(const struct mp_probe_cli *p, int *any, char *err,
+                       size_t errlen);
 
 /* Frees what p holds (the password wiped, the host maps). */
 void mp_probe_cli_free(struct mp_probe_cli *p);

@@ -136,11 +136,18 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
   }
   if (req->input.query_at != SIZE_MAX) {
     size_t qlen = req->input.path.len - plen - 1;
-    r->query_buf = malloc(qlen + 1);
-    if (r->query_buf != NULL)
-      r->nquery = mp_http_query_decode(req->input.path.base + plen + 1, qlen,
-                                       r->query_buf, qlen + 1, r->qnames,
-                                       r->qvalues, MP_HTTP_MAX_QUERY);
+    const char *q = req->input.path.base + plen + 1;
+    size_t at = (qlen + 1 + 7) & ~(size_t)7; /* the pointers, aligned */
+    int max = 1;
+    for (size_t i = 0; i < qlen && max < MP_HTTP_MAX_QUERY; i++)
+      max += q[i] == '&';
+    r->query_buf = malloc(at + 2 * (size_t)max * sizeof(char *));
+    if (r->query_buf != NULL) {
+      r->qnames = (const char **)(void *)(r->query_buf + at);
+      r->qvalues = r->qnames + max;
+      r->nquery = mp_http_query_decode(q, qlen, r->query_buf, qlen + 1,
+                                       r->qnames, r->qvalues, max);
+    }
   }
   *r->link = r;
   h->npending++;
@@ -345,6 +352,12 @@ int mp_http_start(uv_loop_t *loop, const struct mp_http_opts *o,
     free_server(h);
     return rc;
   }
+  /* H2O starts each connection's input buffer at twice the 4 KiB it reads
+   * at a time; our requests are a line and a few headers, and thousands
+   * of scrapes wait at once, so 4 KiB (it grows when a request needs it).
+   * The prototype is per thread: every server of this thread shares it. */
+  h2o_socket_buffer_prototype._initial_buf.capacity =
+      H2O_SOCKET_INITIAL_INPUT_BUFFER_SIZE;
   h2o_config_init(&h->config);
   h->config.server_name = h2o_iovec_init(H2O_STRLIT("mailprobe"));
   h->config.max_request_entity_size = o->max_body ? o->max_body : 65536;

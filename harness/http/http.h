@@ -19,8 +19,7 @@
  *   - async handlers: a handler that does not reply before it returns
  *     replies later with mp_http_reply (after a probe ended, say). If
  *     the client went away meanwhile the reply is dropped; the handler
- *     must still reply (or call mp_http_reply with status 0) exactly
- *     once, which frees the request.
+ *     must still reply exactly once, which frees the request.
  *
  * A handler's request and everything read from it live until its reply.
  * One server per call of mp_http_start; several may share a loop. */
@@ -103,8 +102,8 @@ void mp_http_add_header(struct mp_http_req *r, const char *name,
                         const char *value);
 
 /* Replies with status, a Content-Type (NULL: none) and body (copied);
- * frees the request. Status 0 drops it without a reply (the connection
- * is closed). Exactly once per request. */
+ * frees the request. Status 0 gives up on it: a 503 and the connection
+ * closed after it. Exactly once per request. */
 void mp_http_reply(struct mp_http_req *r, int status, const char *type,
                    const char *body, size_t len);
 

@@ -57,8 +57,8 @@ struct mp_http_req {
   char *method, *path, *body;
   size_t body_len;
   char peer[64];
-  char *query_buf;
-  const char *qnames[MP_HTTP_MAX_QUERY], *qvalues[MP_HTTP_MAX_QUERY];
+  char *query_buf; /* the decoded pairs, then qnames and qvalues */
+  const char **qnames, **qvalues;
   int nquery;
   char **headers; /* name, value, name, value... for the reply */
   size_t nheaders;

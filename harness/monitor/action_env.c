@@ -2,7 +2,8 @@
  * built from nothing but a few harmless variables of ours and the facts of
  * the test, and the JSON on its stdin. A monitor's own environment may
  * hold the check's password (--password-env), so it is never passed on,
- * and a value that holds the password is masked all the same. */
+ * and a value that holds the password (or the OAuth token the test used)
+ * is masked all the same. */
 #include "harness/monitor/engine.h"
 
 #include <stdio.h>
@@ -29,11 +30,14 @@ static const char *reply_code(const struct mp_result *r, char *buf, size_t len)
   return buf;
 }
 
-/* "NAME=value" with every copy of the password replaced by "****". */
-static char *pair(const char *name, const char *value, const char *secret)
+/* "NAME=value" with every copy of a secret (the password, the test's
+ * token; NULL where none) replaced by "****". */
+static char *pair(const char *name, const char *value,
+                  const char *const secret[2])
 {
-  size_t nl = strlen(name), vl = strlen(value),
-         sl = secret ? strlen(secret) : 0;
+  size_t nl = strlen(name), vl = strlen(value), sl[2];
+  for (int k = 0; k < 2; k++)
+    sl[k] = secret[k] ? strlen(secret[k]) : 0;
   char *s = malloc(nl + 1 + vl * 4 + 1); /* "****" per byte at the worst */
   if (!s)
     return NULL;
@@ -41,10 +45,14 @@ static char *pair(const char *name, const char *value, const char *secret)
   s[nl] = '=';
   char *w = s + nl + 1;
   for (size_t i = 0; i < vl;) {
-    if (sl && vl - i >= sl && memcmp(value + i, secret, sl) == 0) {
+    size_t hit = 0;
+    for (int k = 0; k < 2 && !hit; k++)
+      if (sl[k] && vl - i >= sl[k] && memcmp(value + i, secret[k], sl[k]) == 0)
+        hit = sl[k];
+    if (hit) {
       memcpy(w, "****", 4);
       w += 4;
-      i += sl;
+      i += hit;
     } else {
       *w++ = value[i++];
     }
@@ -66,7 +74,7 @@ char **mp_mon_env_build(const struct mp_mon_test *t,
                         enum mp_mon_action_kind kind)
 {
   char **env = calloc(ENV_MAX + 1, sizeof(*env));
-  const char *secret = t->def->opts.password;
+  const char *secret[2] = {t->def->opts.password, t->token};
   const struct mp_result *r = t->r;
   char num[4][32];
   size_t n = 0;
@@ -74,8 +82,9 @@ char **mp_mon_env_build(const struct mp_mon_test *t,
 
   if (!env)
     return NULL;
-  if (secret && !*secret)
-    secret = NULL;
+  for (int k = 0; k < 2; k++)
+    if (secret[k] && !*secret[k])
+      secret[k] = NULL;
 #define PUT(name, value)                                                       \
   do {                                                                         \
     if (n < ENV_MAX && !oom) {                                                 \

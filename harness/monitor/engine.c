@@ -25,6 +25,11 @@
 /* The longest the first tests are spread over. */
 #define SPREAD_MAX_MS 10000
 
+/* A before_test step under way: its monitor. */
+struct mp_mon_prep {
+  struct mon *m;
+};
+
 struct mon {
   struct mp_mon_engine *e;
   size_t i;
@@ -36,6 +41,8 @@ struct mon {
   unsigned tests;
   int joined, running, waiting, stopped;
   struct mon *next_wait;
+  struct mp_mon_prep prep;
+  char *token; /* the running test's token (before_test), wiped after */
 };
 
 struct mp_mon_engine {
@@ -85,6 +92,8 @@ const char *mp_mon_action_name(enum mp_mon_action_kind k)
 }
 
 static void start_test(struct mon *m);
+static void probe(struct mon *m, const struct mp_probe_opts *opts);
+static void lost(struct mon *m);
 
 static void check_done(struct mp_mon_engine *e)
 {
@@ -196,6 +205,18 @@ static uint64_t wall_now_us(void)
   return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
 }
 
+/* The running test's token, wiped and freed. */
+static void drop_token(struct mon *m)
+{
+  if (!m->token)
+    return;
+  volatile char *p = m->token;
+  while (*p)
+    *p++ = '\0';
+  free(m->token);
+  m->token = NULL;
+}
+
 static void on_result(struct mp_result *r, void *data)
 {
   struct mon *m = data;
@@ -220,6 +241,7 @@ static void on_result(struct mp_result *r, void *data)
   t.failures = m->m.failures;
   t.late_us = (int64_t)(m->start_us - m->due_us);
   t.wall_us = m->wall_us;
+  t.token = m->token;
   if (t.late_us > e->st.late_max_us)
     e->st.late_max_us = t.late_us;
   if (t.event == MP_MON_EV_ALERT) {
@@ -248,6 +270,7 @@ static void on_result(struct mp_result *r, void *data)
     run_action(m, MP_ACT_ON_RECOVERY, &t);
   }
   mp_result_free(r);
+  drop_token(m);
 
   unsigned count = m->def->count ? m->def->count : e->o.count;
   if (e->stopping || (count && m->tests >= count)) {
@@ -270,15 +293,59 @@ static void start_test(struct mon *m)
   e->in_flight++;
   m->start_us = mp_now_us();
   m->wall_us = wall_now_us();
-  int rc = mp_probe_start(e->loop, &m->def->opts, on_result, m);
+  if (m->def->before_test) {
+    m->prep.m = m;
+    m->def->before_test(m->def->before_data, &m->prep);
+    return;
+  }
+  probe(m, &m->def->opts);
+}
+
+void mp_mon_prep_probe(struct mp_mon_prep *p, const struct mp_probe_opts *opts)
+{
+  struct mon *m = p->m;
+  if (opts->token && opts->token != m->def->opts.token) {
+    m->token = strdup(opts->token);
+    if (!m->token) {
+      struct mp_result *r = mp_result_new();
+      if (r)
+        r->err = MP_E_NO_RESOURCES;
+      mp_mon_prep_fail(p, r);
+      return;
+    }
+  }
+  probe(m, opts);
+}
+
+void mp_mon_prep_fail(struct mp_mon_prep *p, struct mp_result *r)
+{
+  struct mon *m = p->m;
+  if (!r) {
+    lost(m);
+    return;
+  }
+  on_result(r, m);
+}
+
+/* A test that cannot even have a result: the monitor stops. */
+static void lost(struct mon *m)
+{
+  struct mp_mon_engine *e = m->e;
+  drop_token(m);
+  m->running = 0;
+  e->in_flight--;
+  stop_mon(m);
+  check_done(e);
+}
+
+static void probe(struct mon *m, const struct mp_probe_opts *opts)
+{
+  int rc = mp_probe_start(m->e->loop, opts, on_result, m);
   if (rc < 0) {
     /* A probe that cannot start is a failed test, not a stopped one. */
     struct mp_result *r = mp_result_new();
     if (!r) {
-      m->running = 0;
-      e->in_flight--;
-      stop_mon(m);
-      check_done(e);
+      lost(m);
       return;
     }
     r->err = rc;

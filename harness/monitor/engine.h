@@ -21,6 +21,7 @@
 struct uv_loop_s;
 struct mp_action_end;
 struct mp_result;
+struct mp_mon_prep;
 
 #define MP_MON_NAME_MAX 64           /* characters of a name, as ipMonitor */
 #define MP_MON_DEFAULT_IN_FLIGHT 256 /* tests at once unless told */
@@ -46,7 +47,24 @@ struct mp_mon_def {
   unsigned recovery_runs;          /* recovery commands per outage; 0: 1 */
   uint64_t action_timeout_ms;      /* 0: MP_ACTION_DEFAULT_TIMEOUT_MS */
   unsigned count; /* tests, then this monitor stops; 0: the engine's */
+  /* Before each test (may be NULL): called when the test is due and has
+   * its place among the tests in flight, with before_data. It finishes
+   * later on the loop or at once, exactly once: mp_mon_prep_probe starts
+   * the probe with options of its own (an OAuth token fetched for this
+   * test), mp_mon_prep_fail makes a result the test's (a token that could
+   * not be had). The test's time and lateness count from the call. */
+  void (*before_test)(void *before_data, struct mp_mon_prep *p);
+  void *before_data;
 };
+
+/* Ends a before_test step: the probe starts with opts (copied, with the
+ * strings they point to, for as long as the probe needs them; opts->token
+ * is masked like the password in what actions are given). */
+void mp_mon_prep_probe(struct mp_mon_prep *p, const struct mp_probe_opts *opts);
+
+/* Ends a before_test step with r as the test's result (the engine frees
+ * it): the probe does not run. */
+void mp_mon_prep_fail(struct mp_mon_prep *p, struct mp_result *r);
 
 /* One test as it ended. */
 struct mp_mon_test {
@@ -61,6 +79,8 @@ struct mp_mon_test {
   unsigned failures; /* failed tests in a row */
   int64_t late_us;   /* started this long after it was due */
   uint64_t wall_us;  /* when it started, microseconds since the epoch */
+  const char *token; /* the token this test's probe used (before_test),
+                        or NULL: never passed on to an action */
 };
 
 /* One action as it ended. */

@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,4 +332,35 @@ void mp_json_kv_bool(struct mp_json *j, const char *key, int v)
 {
   mp_json_key(j, key);
   mp_json_bool(j, v);
+}
+
+void mp_json_vprintf(struct mp_json *j, const char *fmt, va_list ap)
+{
+  char small[512];
+  va_list again;
+  int n;
+
+  va_copy(again, ap);
+  n = vsnprintf(small, sizeof(small), fmt, ap);
+  if (n >= 0 && (size_t)n < sizeof(small)) {
+    mp_json_raw(j, small, (size_t)n);
+  } else if (n >= 0) {
+    char *big = malloc((size_t)n + 1);
+    if (big == NULL) {
+      j->oom = 1;
+    } else {
+      vsnprintf(big, (size_t)n + 1, fmt, again);
+      mp_json_raw(j, big, (size_t)n);
+      free(big);
+    }
+  }
+  va_end(again);
+}
+
+void mp_json_printf(struct mp_json *j, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  mp_json_vprintf(j, fmt, ap);
+  va_end(ap);
 }

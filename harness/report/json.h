@@ -5,6 +5,7 @@
 #ifndef MP_JSON_H
 #define MP_JSON_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +62,12 @@ void mp_json_kv_bool(struct mp_json *j, const char *key, int v);
  * outside of the value bookkeeping (for YAML double-quoted scalars, which
  * accept JSON escapes). */
 void mp_json_escape(struct mp_json *j, const char *s, size_t len);
+
+/* printf onto the buffer, outside of the JSON bookkeeping (for the text
+ * forms that share the writer's growing buffer). */
+__attribute__((format(printf, 2, 3))) void mp_json_printf(struct mp_json *j,
+                                                          const char *fmt, ...);
+void mp_json_vprintf(struct mp_json *j, const char *fmt, va_list ap);
 
 /* Appends raw bytes (no bookkeeping, no escaping). */
 void mp_json_raw(struct mp_json *j, const char *s, size_t len);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "harness/report/json.h"
+#include "harness/report/prom_text.h"
 #include "probes/result.h"
 #include "wire/errors.h"
 
@@ -15,32 +16,10 @@
 __attribute__((format(printf, 2, 3))) static void bprintf(struct mp_json *b,
                                                           const char *fmt, ...)
 {
-  char small[512];
   va_list ap;
-  int n;
-
   va_start(ap, fmt);
-  n = vsnprintf(small, sizeof(small), fmt, ap);
+  mp_json_vprintf(b, fmt, ap);
   va_end(ap);
-  if (n < 0)
-    return;
-  if ((size_t)n < sizeof(small)) {
-    mp_json_raw(b, small, (size_t)n);
-    return;
-  }
-  {
-    char *big = malloc((size_t)n + 1);
-
-    if (!big) {
-      b->oom = 1;
-      return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    mp_json_raw(b, big, (size_t)n);
-    free(big);
-  }
 }
 
 static const char *phase_name(int p)
@@ -173,6 +152,15 @@ void mp_result_write_json_fmt(struct mp_json *j, const struct mp_result *r,
   }
 
   mp_json_kv_str(j, "auth", r->auth);
+  if (r->oauth_status || r->oauth_scope) {
+    /* A refused bearer token: what the server's error challenge said
+     * (RFC 7628 3.2.2). */
+    mp_json_key(j, "oauth_error");
+    mp_json_obj_begin(j);
+    mp_json_kv_str(j, "status", r->oauth_status);
+    mp_json_kv_str(j, "scope", r->oauth_scope);
+    mp_json_obj_end(j);
+  }
   mp_json_kv_str(j, "address", r->address[0] ? r->address : NULL);
   if (r->messages >= 0) {
     mp_json_kv_int(j, "messages", r->messages);
@@ -491,24 +479,9 @@ int mp_result_nagios_as(const struct mp_result *r,
   return (int)st;
 }
 
-/* A label value: backslash, double quote and newline escaped (Prometheus
- * text format 0.0.4). */
 static void prom_label(struct mp_json *b, const char *name, const char *v)
 {
-  const char *p;
-
-  bprintf(b, "%s=\"", name);
-  for (p = v ? v : ""; *p; p++) {
-    if (*p == '\\')
-      mp_json_raw(b, "\\\\", 2);
-    else if (*p == '"')
-      mp_json_raw(b, "\\\"", 2);
-    else if (*p == '\n')
-      mp_json_raw(b, "\\n", 2);
-    else
-      mp_json_raw(b, p, 1);
-  }
-  mp_json_raw(b, "\"", 1);
+  mp_prom_label(b, name, v);
 }
 
 static void prom_sample_start(struct mp_json *b, const char *metric,

@@ -25,6 +25,8 @@ struct mp_subject_target;
 /* A subject's service through a run (service.c). */
 enum { SVC_NONE = 0, SVC_STARTING, SVC_UP, SVC_FAILED, SVC_DOWN };
 struct mon_run;
+struct mp_idp;
+struct mp_token_source;
 
 /* How often the grace polls whether the servers caught up with the probe. */
 #define GRACE_POLL_MS 5
@@ -77,6 +79,19 @@ struct job {
   struct mp_mailstore *store;
   struct mp_fake_server **servers; /* one per config, NULL once stopped */
   size_t nservers;
+  struct mp_idp **idps; /* the fake token endpoints, NULL once stopped */
+  size_t nidps;
+  /* Tokens from a fake token endpoint, fetched before the probe starts
+   * (token_run.c): the descriptions that ask, their options, where the
+   * fetch stands, the tokens (owned, wiped) and the time it took. */
+  const struct mp_case_probe *tok_p[2];
+  struct mp_probe_opts *tok_o[2];
+  size_t tok_i, tok_n;
+  char *tok_val[2];
+  uint64_t token_us;
+  struct mp_token_source *tok_src;
+  void (*tok_next)(struct job *j);
+  void (*tok_fail)(struct mp_result *r, void *data);
   size_t stopping; /* stops not yet done (plus one while issuing them) */
   struct mp_probe_opts opts;
   char host[256];
@@ -94,7 +109,7 @@ struct job {
   char host2[256];
   unsigned runs_done;
   int kept_bad_run;
-  struct mon_run *mon; /* a monitor case's monitors (monitor_run.c) */
+  struct mon_run *mon;         /* a monitor case's monitors (monitor_run.c) */
   struct mp_subject_job *subj; /* a third-party subject's run, or NULL */
   int probe_pending;
   int abandoned;
@@ -126,6 +141,18 @@ int mp_job_server_index(const struct mp_case *c, const char *name);
 int mp_job_point(struct job *j, const struct mp_case_probe *p,
                  struct mp_probe_opts *o, char *host, size_t hostlen,
                  const char *where);
+
+/* token_run.c: fetches the tokens of the n (at most 2) probe
+ * descriptions that name a token endpoint into their options, one after
+ * the other, then calls next(j); when a fetch fails, fail(r, j) gets a
+ * result in phase token instead and no probe starts. */
+void mp_job_tokens(struct job *j, const struct mp_case_probe *const *ps,
+                   struct mp_probe_opts *const *os, size_t n,
+                   void (*next)(struct job *j),
+                   void (*fail)(struct mp_result *r, void *data));
+
+/* Wipes and frees the tokens (job end). */
+void mp_job_tokens_free(struct job *j);
 
 /* The job's safety deadline in ms, and its timer callback. */
 uint64_t mp_job_safety_ms(const struct run *R, const struct job *j);

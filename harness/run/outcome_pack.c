@@ -138,6 +138,8 @@ static void pack_result(struct wbuf *w, const struct mp_result *r)
   put_i64(w, r->tls_used);
   put(w, &r->tls, sizeof(r->tls));
   put_str(w, r->auth);
+  put_str(w, r->oauth_status);
+  put_str(w, r->oauth_scope);
   put(w, r->address, sizeof(r->address));
   put_i64(w, r->messages);
   put_i64(w, r->octets);
@@ -200,6 +202,8 @@ static void unpack_result(struct rbuf *rb, struct mp_result *r)
   auth = get_str(rb);
   r->auth = auth ? auth_name(auth) : NULL;
   free(auth);
+  r->oauth_status = get_str(rb);
+  r->oauth_scope = get_str(rb);
   get(rb, r->address, sizeof(r->address));
   r->address[sizeof(r->address) - 1] = '\0';
   r->tls.version[sizeof(r->tls.version) - 1] = '\0';

@@ -63,6 +63,8 @@ static void on_rt(struct mp_result *r, const char *token, void *data)
   j->probe_pending = 0;
   if (mp_job_late(j, r))
     return;
+  if (j->token_us && r->timings_us[MP_PHASE_TOKEN] < 0)
+    r->timings_us[MP_PHASE_TOKEN] = (int64_t)j->token_us;
   mp_run_compare_run(j->rc->c, j->runs_done, r, &j->diffs, &j->ndiffs);
   j->runs_done++;
   /* Previous mode: once a message went out, no later run is the first. */
@@ -88,6 +90,16 @@ static void on_rt(struct mp_result *r, const char *token, void *data)
   uv_timer_stop(&j->timer);
   j->grace_start_us = uv_hrtime() / 1000;
   uv_timer_start(&j->timer, mp_job_on_grace, GRACE_POLL_MS, GRACE_POLL_MS);
+}
+
+/* A token fetch failed: that is the (only) run's result. */
+static void rt_token_failed(struct mp_result *r, void *data)
+{
+  struct job *j = data;
+
+  j->rto.first_run = 1;
+  j->runs_done = j->rc->c->probe.rt->runs - 1; /* no run follows */
+  on_rt(r, NULL, data);
 }
 
 static void rt_next(struct job *j)
@@ -123,14 +135,18 @@ void mp_job_rt_start(struct job *j)
     mp_job_stop_servers(j);
     return;
   }
-  o->from = rt->from;
-  o->to = rt->to;
-  o->subject = rt->subject;
-  o->id = rt->id;
-  o->email_timeout_ms = rt->email_timeout_ms;
-  o->poll_ms = rt->poll_ms;
-  o->mode = rt->mode == 1 ? MP_RT_PREVIOUS : MP_RT_SAME;
+  mp_case_rt_opts(rt, o);
   o->first_run = 1;
   uv_timer_start(&j->timer, mp_job_on_safety, mp_job_safety_ms(j->run, j), 0);
+  if (rt->send.idp || rt->fetch.idp) {
+    /* The tokens first (phase token), the fetch counting as a run in
+     * flight for the safety deadline. */
+    const struct mp_case_probe *ps[2] = {&rt->send, &rt->fetch};
+    struct mp_probe_opts *os[2] = {&o->send, &o->fetch};
+
+    j->probe_pending = 1;
+    mp_job_tokens(j, ps, os, 2, rt_next, rt_token_failed);
+    return;
+  }
   rt_next(j);
 }

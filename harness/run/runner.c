@@ -10,6 +10,7 @@
 #include "fake_servers/fake.h"
 #include "fake_servers/mailstore.h"
 #include "harness/case/case.h"
+#include "harness/idp/idp.h"
 #include "harness/report/matrix.h"
 #include "harness/run/compare.h"
 #include "harness/run/heap.h"
@@ -75,7 +76,9 @@ static void on_job_timer_closed(uv_handle_t *h)
   if (j->next)
     j->next->prev = j->prev;
   mp_job_subject_free(j);
+  mp_job_tokens_free(j);
   free(j->servers);
+  free(j->idps);
   free(j);
 }
 
@@ -215,6 +218,15 @@ void mp_job_stop_servers(struct job *j)
     j->stopping++;
     mp_fake_stop(s, on_server_stopped, j);
   }
+  for (i = 0; i < j->nidps; i++) {
+    struct mp_idp *d = j->idps[i];
+
+    if (!d)
+      continue;
+    j->idps[i] = NULL;
+    j->stopping++;
+    mp_idp_stop(d, on_server_stopped, j);
+  }
   on_server_stopped(j);
 }
 
@@ -263,6 +275,8 @@ int mp_job_late(struct job *j, struct mp_result *r)
   return 1;
 }
 
+static void probe_go(struct job *j);
+
 static void on_probe(struct mp_result *r, void *data)
 {
   struct job *j = data;
@@ -271,6 +285,8 @@ static void on_probe(struct mp_result *r, void *data)
   j->probe_pending = 0;
   if (mp_job_late(j, r))
     return;
+  if (j->token_us && r->timings_us[MP_PHASE_TOKEN] < 0)
+    r->timings_us[MP_PHASE_TOKEN] = (int64_t)j->token_us;
   j->rc->result = r;
   uv_timer_stop(&j->timer);
   j->want_last[0] = '\0';
@@ -470,6 +486,27 @@ static void job_start(struct job *j)
       }
     }
   }
+  if (c->nidps) {
+    char err[256];
+
+    j->idps = calloc(c->nidps, sizeof(*j->idps));
+    if (!j->idps) {
+      mp_job_diff(j, "out of memory");
+      mp_job_stop_servers(j);
+      return;
+    }
+    j->nidps = c->nidps;
+    for (i = 0; i < c->nidps; i++) {
+      rc = mp_idp_start(&R->loop, &c->idps[i], &j->idps[i], err, sizeof(err));
+      if (rc < 0) {
+        j->idps[i] = NULL;
+        mp_job_diff(j, "token endpoint %s: could not start: %s",
+                    c->idps[i].name, err);
+        mp_job_stop_servers(j);
+        return;
+      }
+    }
+  }
   if (R->opts.subject && !R->opts.subject->builtin) {
     mp_job_subject_start(j);
     return;
@@ -492,6 +529,26 @@ static void job_start(struct job *j)
     mp_job_stop_servers(j);
     return;
   }
+  if (c->probe.idp) {
+    /* The token first (phase token), then the probe; the fetch counts as
+     * the probe in flight for the safety deadline. */
+    const struct mp_case_probe *ps[1] = {&c->probe};
+    struct mp_probe_opts *os[1] = {&j->opts};
+
+    j->probe_pending = 1;
+    uv_timer_start(&j->timer, mp_job_on_safety, mp_job_safety_ms(R, j), 0);
+    mp_job_tokens(j, ps, os, 1, probe_go, on_probe);
+    return;
+  }
+  probe_go(j);
+}
+
+/* Starts the case's probe (the servers and any token are ready). */
+static void probe_go(struct job *j)
+{
+  struct run *R = j->run;
+  int rc;
+
   j->probe_pending = 1;
   rc = mp_probe_start(&R->loop, &j->opts, on_probe, j);
   if (rc < 0) {
@@ -500,7 +557,7 @@ static void job_start(struct job *j)
     mp_job_stop_servers(j);
     return;
   }
-  if (j->probe_pending)
+  if (j->probe_pending && !uv_is_active((uv_handle_t *)&j->timer))
     uv_timer_start(&j->timer, mp_job_on_safety, mp_job_safety_ms(R, j), 0);
 }
 
@@ -756,7 +813,9 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
 
     R->jobs = j->next;
     mp_job_subject_free(j);
+    mp_job_tokens_free(j);
     free(j->servers);
+    free(j->idps);
     free(j);
   }
   if (uv_loop_close(&R->loop) != 0)

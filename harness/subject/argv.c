@@ -128,6 +128,19 @@ static int has(const struct mp_subject *s, const char *feature)
   return 0;
 }
 
+/* Whether the case is about OAuth: the probe has a token or a token
+ * endpoint, or a fake server knows tokens, or the case runs a fake token
+ * endpoint. */
+static int uses_oauth(const struct mp_case *c)
+{
+  if (c->probe.token || c->probe.idp || c->nidps)
+    return 1;
+  for (size_t i = 0; i < c->nservers; i++)
+    if (c->servers[i].ntokens)
+      return 1;
+  return 0;
+}
+
 int mp_subject_supports(const struct mp_subject *s, const struct mp_case *c,
                         char *why, size_t whylen)
 {
@@ -163,6 +176,13 @@ int mp_subject_supports(const struct mp_subject *s, const struct mp_case *c,
   if (tls->unsupported || (!tls->set && p->opts.tls != MP_TLSMODE_NONE)) {
     snprintf(why, whylen, "tls: %s is %s", mp_tls_mode_name(p->opts.tls),
              tls->unsupported ? "unsupported" : "not spelled in its profile");
+    return -1;
+  }
+  /* OAuth (XOAUTH2, OAUTHBEARER): a profile has no way yet to hand a
+   * subject a token, so such a case is one it cannot run. */
+  if (uses_oauth(c)) {
+    snprintf(why, whylen,
+             "the case logs in with OAuth, which a profile cannot spell");
     return -1;
   }
   if (p->user && (s->login.unsupported || !s->login.set || has(s, "login")))

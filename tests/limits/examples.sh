@@ -4,7 +4,8 @@
 # --help. Every path an example names (cases/..., docs/..., *.yaml, *.md)
 # must exist, and the examples that are safe offline run: `run` on a part
 # of the suite, `serve` until its servers listen (a fixed --port becomes
-# 0, any free port), `check` and `roundtrip` only when every host is
+# 0, any free port), `exporter` until it listens (on any free port) or
+# with --config.check, `check` and `roundtrip` only when every host is
 # 127.0.0.1 or ::1. Skipped, with the reason: anything that would reach
 # another host, `make`, the whole suite (make check runs it already),
 # `bench` (a load test), and other programs (curl, swaks).
@@ -50,7 +51,14 @@ help_examples() {
 paths_exist() {
   missing=
   named=0
+  skip_next=0
   for w in $(printf '%s\n' "$2" | tr -d "\"'" | tr ' =' '\n\n'); do
+    # what -o/--output names is written, not read: it need not exist
+    if [ $skip_next -eq 1 ]; then
+      skip_next=0
+      continue
+    fi
+    case $w in -o | --output) skip_next=1 ;; esac
     case $w in
     *'*'* | *'?'* | *'$'*) continue ;;
     cases/* | docs/* | ./cases/* | ./docs/* | *.yaml | *.md)
@@ -89,6 +97,46 @@ try() {
   fi
 }
 
+# hold_up WHERE CMD ARGS STREAM PATTERN WHAT: $BIN ARGS in the background
+# until PATTERN shows in its STREAM (out or err; up to 30 s: a sanitizer
+# build on a loaded machine starts slowly), then SIGTERM must end it with
+# status 0. WHAT names what comes up, in messages. The files are emptied
+# first, here: the shell opens them in the child after `&` returns, so a
+# poll could otherwise read the last example's line.
+hold_up() {
+  rm -f "$TMP/up.out" "$TMP/up.err"
+  : >"$TMP/up.out"
+  : >"$TMP/up.err"
+  sh -c "exec \"\$0\" $3" "$BIN" >"$TMP/up.out" 2>"$TMP/up.err" &
+  pid=$!
+  i=0
+  while ! grep -q "$5" "$TMP/up.$4" 2>/dev/null; do
+    i=$((i + 1))
+    if [ $i -gt 300 ] || ! kill -0 "$pid" 2>/dev/null; then
+      break
+    fi
+    sleep 0.1
+  done
+  if grep -q "$5" "$TMP/up.$4"; then
+    kill -TERM "$pid"
+    wait "$pid"
+    rc=$?
+    if [ $rc -eq 0 ]; then ok "$1: runs: $2"; else
+      bad "$1: $2" "exit status $rc after SIGTERM"
+    fi
+  else
+    if kill -0 "$pid" 2>/dev/null; then
+      state="still starting after $((i / 10)) s"
+      kill -TERM "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+    else
+      wait "$pid" 2>/dev/null
+      state="it ended with status $? after $((i / 10)) s"
+    fi
+    bad "$1: $2" "$6 did not come up ($state): $(head -n 2 "$TMP/up.err")"
+  fi
+}
+
 # run_example WHERE CMD: CMD with its mailprobe replaced by $BIN, run in
 # the repo (a redirection goes into $TMP), when it is safe offline.
 run_example() {
@@ -120,38 +168,22 @@ run_example() {
     rest=$(printf '%s\n' "$rest" |
       sed -E 's/(--port[ =][^ =]+=)[0-9]+/\10/g; s/ ?&$//' |
       sed -E "s#--ca[ =][^ ]+#--ca $TMP/ca.pem#")
-    # The files go first: the shell opens them in the child, after `&`
-    # returns, so a poll could otherwise read the last example's CA line.
-    rm -f "$TMP/serve.out" "$TMP/serve.err"
-    sh -c "exec \"\$0\" $rest" "$BIN" >"$TMP/serve.out" 2>"$TMP/serve.err" &
-    pid=$!
-    # Up to 30 s: a sanitizer build on a loaded machine starts slowly.
-    i=0
-    while ! grep -q '^CA ' "$TMP/serve.out" 2>/dev/null; do
-      i=$((i + 1))
-      if [ $i -gt 300 ] || ! kill -0 "$pid" 2>/dev/null; then
-        break
-      fi
-      sleep 0.1
-    done
-    if grep -q '^CA ' "$TMP/serve.out"; then
-      kill -TERM "$pid"
-      wait "$pid"
-      rc=$?
-      if [ $rc -eq 0 ]; then ok "$where: runs: $cmd"; else
-        bad "$where: $cmd" "exit status $rc after SIGTERM"
-      fi
-    else
-      if kill -0 "$pid" 2>/dev/null; then
-        state="still starting after $((i / 10)) s"
-        kill -TERM "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
+    hold_up "$where" "$cmd" "$rest" out '^CA ' "its servers"
+    ;;
+  record)
+    # A transcript is read, a local server recorded; the case goes to $TMP.
+    rest=$(printf '%s\n' "$rest" |
+      sed -E 's#(-o|--output)[ =][^ ]+#\1 "$TMP/record.out"#')
+    case " $rest " in
+    *" --from "*) try "$where" "$cmd" 0 60 "$rest" ;;
+    *)
+      if hosts_local "$rest"; then
+        try "$where" "$cmd" 0 60 "$rest"
       else
-        wait "$pid" 2>/dev/null
-        state="it ended with status $? after $((i / 10)) s"
+        skip "$where: $cmd" "it would reach a host other than 127.0.0.1/::1"
       fi
-      bad "$where: $cmd" "its servers did not come up ($state): $(head -n 2 "$TMP/serve.err")"
-    fi
+      ;;
+    esac
     ;;
   check | roundtrip)
     if ! hosts_local "$rest"; then
@@ -163,6 +195,18 @@ run_example() {
     ;;
   bench)
     skip "$where: $cmd" "a load test"
+    ;;
+  exporter)
+    case " $rest " in
+    *" --config.check "*)
+      try "$where" "$cmd" 0 60 "$rest"
+      return
+      ;;
+    esac
+    # Any free port; up until it listens, then SIGTERM must end it with 0.
+    rest=$(printf '%s\n' "$rest" |
+      sed -E 's/(--listen[ =])([^ ]*):[0-9]+/\1127.0.0.1:0/; s/ ?&$//')
+    hold_up "$where" "$cmd" "$rest" err 'listening on' "the exporter"
     ;;
   monitor)
     # It runs until stopped; --check only reads the config.
@@ -206,7 +250,7 @@ check_examples() {
 readme_examples >"$TMP/readme.ex"
 check_examples README.md <"$TMP/readme.ex"
 
-for c in "" run check roundtrip serve bench monitor report; do
+for c in "" run check roundtrip serve record bench exporter monitor report; do
   where="mailprobe${c:+ $c} --help"
   if "$BIN" $c --help >"$TMP/help" 2>&1; then
     ok "$where exits 0"

@@ -66,6 +66,37 @@ in_repo() {
   cd "$ROOT" || exit 2
 }
 
+# start_exporter ARGS...: `mailprobe exporter ARGS` on 127.0.0.1, any free
+# port, until it listens; then $EXP is its 127.0.0.1:PORT and $EXP_PID its
+# pid (stderr in $TMP/exporter.err). stop_exporter: SIGTERM, and a check
+# that it ends with status 0.
+start_exporter() {
+  : >"$TMP/exporter.err"
+  "$BIN" exporter "$@" --listen 127.0.0.1:0 2>"$TMP/exporter.err" &
+  EXP_PID=$!
+  i=0
+  until grep -q 'listening on' "$TMP/exporter.err"; do
+    i=$((i + 1))
+    if [ $i -gt 300 ] || ! kill -0 "$EXP_PID" 2>/dev/null; then
+      echo "mailprobe exporter did not start:" >&2
+      cat "$TMP/exporter.err" >&2
+      kill -TERM "$EXP_PID" 2>/dev/null
+      exit 2
+    fi
+    sleep 0.1
+  done
+  EXP=127.0.0.1:$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' \
+    "$TMP/exporter.err")
+}
+stop_exporter() {
+  kill -TERM "$EXP_PID"
+  wait "$EXP_PID"
+  rc=$?
+  if [ $rc -eq 0 ]; then ok "exporter stops on SIGTERM with status 0"; else
+    bad "exporter stop" "status $rc: $(tail -n 3 "$TMP/exporter.err")"
+  fi
+}
+
 # The closing line every limits script prints; exits non-zero on failure.
 finish() {
   echo "$(basename "$0" .sh): $PASSED passed, $FAILED failed"

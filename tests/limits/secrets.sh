@@ -17,6 +17,11 @@ USER_=probe@example.test
 B64_PLAIN=$(printf '\000%s\000%s' "$USER_" "$PW" | base64)
 B64_PW=$(printf '%s' "$PW" | base64)
 export PW
+# An OAuth access token and what XOAUTH2 and OAUTHBEARER would show of it.
+TOKEN='ya29.S3cretT0ken-xyz'
+B64_XOAUTH2=$(printf 'user=%s\001auth=Bearer %s\001\001' "$USER_" "$TOKEN" |
+  base64 -w0)
+B64_TOKEN=$(printf '%s' "$TOKEN" | base64 -w0)
 
 cat >"$TMP/servers.yaml" <<YAML
 name: servers for the secrets test
@@ -34,6 +39,11 @@ servers:
     tls: implicit
     users: { $USER_: "$PW" }
     auth: []
+  tok:
+    protocol: imap
+    auth: [XOAUTH2, OAUTHBEARER]
+    tokens:
+      "$TOKEN": { user: $USER_ }
 probe:
   type: smtp
   server: mx
@@ -44,11 +54,13 @@ serve "$TMP/servers.yaml"
 MX=$(addr mx)
 POP=$(addr pop)
 IMP=$(addr imp)
+TOK=$(addr tok)
 
-# no_secret FILE WHAT: the file shows no form of the password.
+# no_secret FILE WHAT: the file shows no form of the password or token.
 no_secret() {
-  if grep -qF -e "$PW" -e "$B64_PLAIN" -e "$B64_PW" "$1"; then
-    bad "$2" "the password (or its base64) is in the output"
+  if grep -qF -e "$PW" -e "$B64_PLAIN" -e "$B64_PW" -e "$TOKEN" \
+    -e "$B64_XOAUTH2" -e "$B64_TOKEN" "$1"; then
+    bad "$2" "the password or token (or its base64) is in the output"
   else
     ok "$2"
   fi
@@ -93,6 +105,52 @@ check "check (IMAP LOGIN) passes" [ $? -eq 0 ]
 check "JSON transcript shows LOGIN with the password masked" \
   has "$TMP/imap.json" "LOGIN \\\"$USER_\\\" ****"
 no_secret "$TMP/imap.json" "JSON (IMAP LOGIN) holds no password"
+
+# --- OAuth tokens: never in argv, output or the token command's argv -----
+"$BIN" check "imap://$TOK" --user "$USER_" --oauth-token "$TOKEN" \
+  >/dev/null 2>"$TMP/tokargv.err"
+check "check --oauth-token is refused (exit 3)" [ $? -eq 3 ]
+printf '%s\n' "$TOKEN" >"$TMP/tokfile"
+for mech in XOAUTH2 OAUTHBEARER; do
+  MAILPROBE_DEBUG=1 "$BIN" check "imap://$TOK" --tls none --auth "$mech" \
+    --user "$USER_" --oauth-token-file "$TMP/tokfile" --format json \
+    >"$TMP/tok.$mech.json" 2>"$TMP/tok.$mech.err"
+  check "check ($mech, token file) passes" [ $? -eq 0 ]
+  check "the transcript masks the whole $mech message" \
+    has "$TMP/tok.$mech.json" "AUTHENTICATE $mech ****\""
+  no_secret "$TMP/tok.$mech.json" "JSON ($mech) holds no token"
+  no_secret "$TMP/tok.$mech.err" "debug trace ($mech) holds no token"
+done
+# The token command sees no secret in its argv or environment: it writes
+# them to files this test then searches.
+cat >"$TMP/tokcmd" <<SH
+#!/bin/sh
+printf '%s\\n' "\$*" >"$TMP/tokcmd.argv"
+env >"$TMP/tokcmd.env"
+cat "$TMP/tokfile"
+SH
+chmod +x "$TMP/tokcmd"
+"$BIN" check "imap://$TOK" --tls none --user "$USER_" \
+  --oauth-token-command "$TMP/tokcmd a b" >"$TMP/tokcmd.out" 2>&1
+check "check --oauth-token-command passes" [ $? -eq 0 ]
+no_secret "$TMP/tokcmd.out" "the Nagios line holds no token"
+check "the token command got its own argv" has "$TMP/tokcmd.argv" "a b"
+# (Its environment is ours, which holds the test's own PW: look for the
+# token alone.)
+if grep -qF -e "$TOKEN" -e "$B64_TOKEN" -e "$B64_XOAUTH2" "$TMP/tokcmd.env"; then
+  bad "the token command's environment holds no token" "found"
+else
+  ok "the token command's environment holds no token"
+fi
+printf 'ya29.Wr0ngT0ken\n' >"$TMP/wrongtok"
+"$BIN" check "imap://$TOK" --tls none --user "$USER_" \
+  --oauth-token-file "$TMP/wrongtok" --format json >"$TMP/wrongtok.json" 2>&1
+check "a refused token is CRITICAL (exit 2)" [ $? -eq 2 ]
+if grep -qF -e "ya29.Wr0ngT0ken" "$TMP/wrongtok.json"; then
+  bad "the refusal holds no token" "found"
+else
+  ok "the refusal holds no token"
+fi
 
 # --- error messages, Nagios, debug trace --------------------------------
 WRONG='Wr0ng-P4ss'
@@ -176,11 +234,11 @@ check "a verified Nagios line does not say --insecure" \
 
 # --- serve binds 127.0.0.1 --------------------------------------------------
 check "serve prints 127.0.0.1 addresses" [ "$(grep -c ' 127\.0\.0\.1:' \
-  "$TMP/serve.out")" -eq 3 ]
+  "$TMP/serve.out")" -eq 4 ]
 # /proc/net/tcp: local address as hex IP:port; 0100007F is 127.0.0.1,
 # 00000000 any address. State 0A is LISTEN.
 if [ -r /proc/net/tcp ]; then
-  for a in "$MX" "$POP" "$IMP"; do
+  for a in "$MX" "$POP" "$IMP" "$TOK"; do
     port=$(printf '%04X' "${a##*:}")
     if awk -v p=":$port" '$4 == "0A" && substr($2, 9) == p { print $2 }' \
       /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -qv '^0100007F:'; then
