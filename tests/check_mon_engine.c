@@ -2,8 +2,9 @@
  * overlap their own tests nor wait on each other, the cap on tests in
  * flight holds, alerts run on_alert and recovery, and actions get a time
  * limit that kills their whole process group, the result on stdin and an
- * environment without secrets. No timing is asserted: order and counts
- * only. */
+ * environment without secrets; a before_test step (the token fetch of
+ * `check --monitor`) ends later with a probe or a result of its own. No timing
+ * is asserted: order and counts only. */
 #include "harness/monitor/engine.h"
 
 #include <check.h>
@@ -19,6 +20,7 @@
 #include "fake_servers/mailstore.h"
 #include "harness/monitor/action.h"
 #include "probes/result.h"
+#include "wire/errors.h"
 
 /* ---- actions on their own ---- */
 
@@ -152,6 +154,8 @@ struct world {
   int overlap; /* a test ended with more sessions than tests so far */
   int actions[MP_ACT_KINDS];
   char action_out[MP_ACTION_OUTPUT_CAP + 1];
+  char tokens[16]; /* per test: 't' the step's token, '-' none */
+  char phases[16]; /* per test: 'k' a result in phase token, '.' other */
   int done;
 };
 
@@ -177,6 +181,11 @@ static void w_test(void *data, const struct mp_mon_test *t)
   w->tests[i]++;
   w->states[i][t->test - 1] = "uwdl"[t->state];
   w->events[i][t->test - 1] = ".ar"[t->event];
+  if (i == 0 && t->test <= sizeof(w->tokens) - 1) {
+    w->tokens[t->test - 1] =
+        t->token && strcmp(t->token, "tok-abc-123") == 0 ? 't' : '-';
+    w->phases[t->test - 1] = t->r->phase == MP_PHASE_TOKEN ? 'k' : '.';
+  }
   /* Each test is one session: more sessions than tests means overlap. */
   if (i < w->nsrv && mp_fake_sessions(w->srv[i]) != t->test)
     w->overlap = 1;
@@ -343,7 +352,78 @@ START_TEST(test_alerts_run_actions)
 }
 END_TEST
 
-/* The environment builder masks the password wherever it shows up. */
+/* A before_test step that ends later on the loop: the first three fail
+ * with a result of their own (no session: the probe never ran) and alert;
+ * the next start the probe with the step's options and recover. */
+struct prep_ctx {
+  uv_timer_t timer;
+  struct mp_mon_prep *p;
+  unsigned calls;
+  const struct mp_probe_opts *opts_base;
+};
+
+static void prep_later(uv_timer_t *h)
+{
+  struct prep_ctx *c = h->data;
+  struct mp_mon_prep *p = c->p;
+  c->p = NULL;
+  if (c->calls <= 3) {
+    struct mp_result *r = mp_result_new();
+    ck_assert_ptr_nonnull(r);
+    r->err = MP_E_AUTH_FAILED;
+    r->phase = MP_PHASE_TOKEN;
+    mp_mon_prep_fail(p, r);
+  } else {
+    struct mp_probe_opts o;
+    o = *c->opts_base;
+    char token[] = "tok-abc-123"; /* gone after the call: copied */
+    o.token = token;
+    mp_mon_prep_probe(p, &o);
+    memset(token, 'x', sizeof(token) - 1);
+  }
+  if (c->calls == 5)
+    uv_close((uv_handle_t *)h, NULL);
+}
+
+static void before(void *data, struct mp_mon_prep *p)
+{
+  struct prep_ctx *c = data;
+  ck_assert_ptr_null(c->p); /* one step at a time: no overlap */
+  c->p = p;
+  c->calls++;
+  uv_timer_start(&c->timer, prep_later, 5, 0);
+}
+
+START_TEST(test_before_test_step)
+{
+  struct world w;
+  struct mp_mon_def d;
+  struct prep_ctx c;
+  world_init(&w);
+  start_server(&w, 0, 0);
+  def_for(&d, &w, 0, "oauth", 5, 5000);
+  memset(&c, 0, sizeof(c));
+  c.opts_base = &d.opts;
+  ck_assert_int_eq(uv_timer_init(&w.loop, &c.timer), 0);
+  c.timer.data = &c;
+  d.before_test = before;
+  d.before_data = &c;
+  char *alert[] = {"sh", "-c", "cat >/dev/null; env", NULL};
+  d.argv[MP_ACT_ON_RECOVERY] = alert;
+  world_run(&w, &d, 1, 5, 0);
+  ck_assert_uint_eq(c.calls, 5);
+  ck_assert_str_eq(w.states[0], "wwduu");
+  ck_assert_str_eq(w.events[0], "..ar.");
+  ck_assert_str_eq(w.phases, "kkk..");
+  ck_assert_str_eq(w.tokens, "---tt");
+  ck_assert_int_eq(w.actions[MP_ACT_ON_RECOVERY], 1);
+  ck_assert_ptr_nonnull(strstr(w.action_out, "MAILPROBE_STATE=up\n"));
+  ck_assert_ptr_null(strstr(w.action_out, "tok-abc"));
+}
+END_TEST
+
+/* The environment builder masks the password and the test's token
+ * wherever they show up. */
 START_TEST(test_env_masks_secret)
 {
   struct mp_mon_def d;
@@ -354,15 +434,17 @@ START_TEST(test_env_masks_secret)
   d.name = "m";
   d.target = "smtp://probe:hunter2@mx";
   d.opts.password = "hunter2";
-  mp_result_set_reply(r, 535, "bad password hunter2");
+  mp_result_set_reply(r, 535, "bad password hunter2 token ya29.tok");
   t.def = &d;
   t.r = r;
+  t.token = "ya29.tok";
   char **env = mp_mon_env_build(&t, MP_ACT_ON_ALERT);
   ck_assert_ptr_nonnull(env);
   int seen_reply = 0;
   for (size_t i = 0; env[i]; i++) {
     ck_assert_ptr_null(strstr(env[i], "hunter2"));
-    if (strcmp(env[i], "MAILPROBE_REPLY=bad password ****") == 0)
+    ck_assert_ptr_null(strstr(env[i], "ya29"));
+    if (strcmp(env[i], "MAILPROBE_REPLY=bad password **** token ****") == 0)
       seen_reply = 1;
   }
   ck_assert(seen_reply);
@@ -384,6 +466,7 @@ int main(void)
   tcase_add_test(tc, test_hanging_monitor_does_not_hold_others);
   tcase_add_test(tc, test_cap_on_tests_in_flight);
   tcase_add_test(tc, test_alerts_run_actions);
+  tcase_add_test(tc, test_before_test_step);
   tcase_add_test(tc, test_env_masks_secret);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
