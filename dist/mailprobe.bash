@@ -13,7 +13,8 @@ _mailprobe()
     --cert-days --format --dns-mode --dns-server --host-map --verbose --help"
 
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "run check roundtrip serve bench --help" -- "$cur"))
+    COMPREPLY=($(compgen -W "run check roundtrip serve bench monitor report
+      --help" -- "$cur"))
     return
   fi
   case $prev in
@@ -24,6 +25,8 @@ _mailprobe()
   --format)
     if [ "$cmd" = run ]; then
       COMPREPLY=($(compgen -W "human tap junit json" -- "$cur"))
+    elif [ "$cmd" = report ]; then
+      COMPREPLY=($(compgen -W "text json html" -- "$cur"))
     else
       COMPREPLY=($(compgen -W "nagios json prometheus" -- "$cur"))
     fi
@@ -80,6 +83,22 @@ _mailprobe()
       COMPREPLY=($(compgen -W "--port --ca --help" -- "$cur"))
     else
       COMPREPLY=($(compgen -f -X '!*.yaml' -- "$cur") $(compgen -d -- "$cur"))
+    fi
+    ;;
+  monitor)
+    if [ "$prev" = --config ]; then
+      COMPREPLY=($(compgen -f -- "$cur"))
+    else
+      COMPREPLY=($(compgen -W "--config --check --history --state-file
+        --count --quiet --help" -- "$cur"))
+    fi
+    ;;
+  report)
+    if [[ $cur == -* ]]; then
+      COMPREPLY=($(compgen -W "--since --monitor --format --output
+        --help" -- "$cur"))
+    else
+      COMPREPLY=($(compgen -f -- "$cur"))
     fi
     ;;
   bench)

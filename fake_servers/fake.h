@@ -66,11 +66,14 @@ enum mp_tls_fault {
 
 struct mp_fake_rule {
   enum mp_rule_on on;
-  char *match;       /* verb (case-insensitive) or glob; NULL for
-                        connect/tls/message */
-  unsigned nth;      /* 0: every match; n: only the n-th match in the
-                        session (every rule counts every event it
-                        matches, whether an earlier rule fired or not) */
+  char *match;  /* verb (case-insensitive) or glob; NULL for
+                   connect/tls/message */
+  unsigned nth; /* 0: every match; n: only the n-th match in the
+                   session (every rule counts every event it
+                   matches, whether an earlier rule fired or not) */
+  unsigned sessions_from, sessions_to; /* 0, 0: in every session; else
+                        only in the server's sessions numbered from..to
+                        (1-based; a monitor's test n is session n) */
   int when_tls;      /* -1 any, 0 only before TLS, 1 only after TLS
                         (0 is not "any": code-built rules set -1) */
   uint64_t delay_ms; /* wait before acting (the session reads nothing

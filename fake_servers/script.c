@@ -187,6 +187,9 @@ mp_fake_script_match(struct mp_fake_session *s, enum mp_rule_on on,
     const struct mp_fake_rule *r = &cfg->rules[i];
     if (r->when_tls >= 0 && (r->when_tls != 0) != (s->in_tls != 0))
       continue;
+    if (r->sessions_from &&
+        (s->id < r->sessions_from || s->id > r->sessions_to))
+      continue;
     if (!rule_applies(r, on, v, line ? line : ""))
       continue;
     /* Every rule counts every event it matches, fired or not, so "nth: 2"

@@ -53,8 +53,10 @@ static int parse_required(struct ctx *x, const struct ynode *root,
 static int parse_root(struct ctx *x, const struct ynode *root,
                       struct mp_case *c)
 {
-  static const char *const keys[] = {"name",  "description", "tags", "servers",
-                                     "probe", "expect",      NULL};
+  static const char *const keys[] = {
+      "name",   "description", "tags",     "servers",
+      "probe",  "expect",      "monitor",  "monitors",
+      NULL};
   const struct ynode *v;
   int got;
 
@@ -80,6 +82,25 @@ static int parse_root(struct ctx *x, const struct ynode *root,
     return -1;
   if ((v = cy_get(root, "servers")) != NULL && cy_parse_servers(x, v, c) < 0)
     return -1;
+  const char *mon_key = cy_get(root, "monitor")    ? "monitor"
+                        : cy_get(root, "monitors") ? "monitors"
+                                                   : NULL;
+  if (mon_key) {
+    /* A monitor case: its monitors instead of probe:. */
+    if ((v = cy_get(root, "probe")) != NULL)
+      return cy_fail(x, v,
+                     "probe: and %s: do not go together (a monitor's "
+                     "check is its check:)",
+                     mon_key);
+    if (cy_get(root, "monitor") && cy_get(root, "monitors"))
+      return cy_fail(x, cy_get(root, "monitors"),
+                     "monitor: and monitors: do not go together");
+    if (parse_required(x, root, mon_key, cy_parse_monitors, c,
+                       "the monitors to run") < 0)
+      return -1;
+    return parse_required(x, root, "expect", cy_parse_monitor_expect, c,
+                          "what the monitors must do");
+  }
   if (parse_required(x, root, "probe", cy_parse_probe, c, "what to run") < 0)
     return -1;
   return parse_required(x, root, "expect", cy_parse_expect, c,
@@ -234,6 +255,7 @@ void mp_case_free(struct mp_case *c)
   }
   free(c->mail);
   mp_case_probe_free(&c->probe);
+  cy_free_monitors(c);
   free_expect(&c->expect);
   free(c);
 }

@@ -9,6 +9,7 @@
 
 #include "fake_servers/fake.h"
 #include "harness/idp/idp.h"
+#include "probes/monitor.h"
 #include "probes/probe.h"
 
 /* A bound on a duration in microseconds; -1 where unset. */
@@ -157,6 +158,54 @@ struct mp_case_mail {
   size_t len;
 };
 
+/* A monitor case's monitor (monitor: or an item of monitors:): a check in
+ * the probe: language, how many tests it runs, ipMonitor's timing and its
+ * actions (docs/case-format.md, "Monitor cases"). */
+struct mp_case_monitor {
+  char *name;
+  struct mp_case_probe check;
+  unsigned tests; /* tests to run, then it stops */
+  struct mp_monitor_cfg timing;
+  uint64_t warning_ms;        /* a test slower than this: WARNING (0: none) */
+  uint64_t critical_ms;       /* ... CRITICAL, a failed test (0: none) */
+  char **argv[3];             /* on_alert, on_recovery, recovery:
+                                 NULL-terminated, or NULL */
+  unsigned recovery_runs;     /* 0: 1 */
+  uint64_t action_timeout_ms; /* 0: the default */
+  int line;
+};
+
+/* An action a monitor must have run. */
+struct mp_expect_action {
+  unsigned test; /* the test that caused it */
+  int kind;      /* 0 on_alert, 1 on_recovery, 2 recovery */
+  int has_exit;
+  int64_t exit;  /* its exit status */
+  int timed_out; /* -1 unset */
+  int started;   /* -1 unset; 0: the command could not be started */
+  char **env;    /* "NAME=glob": each must match its environment */
+  size_t nenv;
+  int line;
+};
+
+/* What a monitor of a monitor case must do. */
+struct mp_expect_monitor {
+  char *name;  /* the monitor it is about */
+  int *states; /* per test, enum mp_mon_state; NULL unset */
+  size_t nstates;
+  int has_alerts;
+  unsigned *alerts; /* the tests that alerted */
+  size_t nalerts;
+  int has_recoveries;
+  unsigned *recoveries; /* the tests that told a recovery */
+  size_t nrecoveries;
+  int has_actions; /* the actions run, all of them, in order */
+  struct mp_expect_action *actions;
+  size_t nactions;
+  int64_t late_max_us; /* no test started later than this; -1 unset */
+  int line;
+};
+
 struct mp_case {
   char *file;        /* the path it was read from */
   char *name;        /* name:, or the file name without folder and .yaml */
@@ -171,6 +220,13 @@ struct mp_case {
   struct mp_case_expect expect;
   struct mp_case_mail *mail; /* seeded messages with given text */
   size_t nmail;
+  /* A monitor case (monitor: or monitors: instead of probe:): its
+   * monitors, run on one loop, and what each must do; probe and expect
+   * are then unused. */
+  struct mp_case_monitor *monitors;
+  size_t nmonitors;
+  struct mp_expect_monitor *expect_monitors;
+  size_t nexpect_monitors;
 };
 
 /* Reads and parses a case file (at most MP_CASE_MAX_BYTES). On error

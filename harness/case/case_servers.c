@@ -276,7 +276,7 @@ static int parse_rule(struct ctx *x, const struct ynode *n,
   static const char *const keys[] = {
       "on",       "nth",      "when",        "delay",     "reply",
       "send",     "drip",     "then",        "tls_fault", "repeat",
-      "tls_drip", "send_hex", "take_effect", NULL};
+      "tls_drip", "send_hex", "take_effect", "sessions",  NULL};
   const struct ynode *v;
   long long nth;
   int e;
@@ -299,6 +299,9 @@ static int parse_rule(struct ctx *x, const struct ynode *n,
       return -1;
     r->nth = (unsigned)nth;
   }
+  if ((v = cy_get(n, "sessions")) != NULL &&
+      cy_get_range(x, "sessions", v, &r->sessions_from, &r->sessions_to) < 0)
+    return -1;
   if ((v = cy_get(n, "when")) != NULL) {
     if (cy_get_enum(x, "when", v, when_names, &r->when_tls) < 0)
       return -1;

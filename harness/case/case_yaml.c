@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -574,6 +575,41 @@ int cy_get_int(struct ctx *x, const char *key, const struct ynode *n,
                    max, cy_shown(x, n));
   *out = v;
   return 0;
+}
+
+int cy_get_range(struct ctx *x, const char *key, const struct ynode *n,
+                 unsigned *from, unsigned *to)
+{
+  unsigned long a, b;
+  char *end;
+
+  if (n->kind != Y_SCALAR)
+    return cy_wrong_type(x, key, n, "a number or a range like 3-8");
+  const char *s = n->str;
+  if (*s < '1' || *s > '9')
+    goto bad;
+  a = strtoul(s, &end, 10);
+  if (a > 1000000)
+    goto bad;
+  if (*end == '\0') {
+    b = a;
+  } else if (*end == '-' && end[1] == '\0') {
+    b = UINT_MAX;
+  } else if (*end == '-' && end[1] >= '1' && end[1] <= '9') {
+    b = strtoul(end + 1, &end, 10);
+    if (*end != '\0' || b < a || b > 1000000)
+      goto bad;
+  } else {
+    goto bad;
+  }
+  *from = (unsigned)a;
+  *to = (unsigned)b;
+  return 0;
+bad:
+  return cy_fail(x, n,
+                 "%s: expected a number from 1 or a range like 3-8 or 9-, "
+                 "got '%s'",
+                 key, cy_shown(x, n));
 }
 
 int cy_get_bool(struct ctx *x, const char *key, const struct ynode *n, int *out)

@@ -137,6 +137,11 @@ int cy_get_str_valid(struct ctx *x, const char *key, const struct ynode *n,
 int cy_get_int(struct ctx *x, const char *key, const struct ynode *n,
                long long min, long long max, long long *out);
 
+/* A range of numbers from 1 up: "3", "3-8", or "9-" (to the end: *to
+ * becomes UINT_MAX); a plain integer is a range of one. */
+int cy_get_range(struct ctx *x, const char *key, const struct ynode *n,
+                 unsigned *from, unsigned *to);
+
 /* Reads true or false (nothing else). */
 int cy_get_bool(struct ctx *x, const char *key, const struct ynode *n,
                 int *out);
@@ -242,6 +247,43 @@ void cy_expect_init(struct mp_case_expect *e);
 /* expect: into c->expect (harness/case/case_expect.c). */
 int cy_parse_expect(struct ctx *x, const struct ynode *kn,
                     const struct ynode *n, struct mp_case *c);
+
+/* What a monitor says besides its name and check, read alike in a
+ * monitor case and in `mailprobe monitor`'s config file: ipMonitor's
+ * timing (an interval left 0 where none was given), the thresholds and
+ * the actions (commands NULL-terminated, or NULL). */
+struct cy_mon_fields {
+  struct mp_monitor_cfg timing;
+  uint64_t max_test_ms; /* 0: not given */
+  uint64_t warning_ms, critical_ms, action_timeout_ms;
+  char **argv[3]; /* on_alert, on_recovery, recovery */
+  unsigned recovery_runs;
+};
+
+/* The keys cy_parse_mon_fields reads, for a caller's list of known keys. */
+#define CY_MON_FIELD_KEYS                                                      \
+  "interval", "intervals", "failures_per_alert", "max_alerts",                 \
+      "max_test_duration", "warning", "critical", "on_alert", "on_recovery",   \
+      "recovery", "recovery_runs", "action_timeout"
+
+/* Reads those keys of map n into f (zeroed by the caller); 0 or -1. */
+int cy_parse_mon_fields(struct ctx *x, const struct ynode *n,
+                        struct cy_mon_fields *f);
+
+/* Frees a NULL-terminated command (NULL is fine). */
+void cy_free_argv(char **v);
+
+/* monitor: (kn names it) or monitors: into c->monitors
+ * (harness/case/case_monitor.c). */
+int cy_parse_monitors(struct ctx *x, const struct ynode *kn,
+                      const struct ynode *n, struct mp_case *c);
+
+/* expect: of a monitor case into c->expect_monitors. */
+int cy_parse_monitor_expect(struct ctx *x, const struct ynode *kn,
+                            const struct ynode *n, struct mp_case *c);
+
+/* Frees a case's monitors and their expectations. */
+void cy_free_monitors(struct mp_case *c);
 
 /* smtp, pop3, imap as enum mp_fake_proto. */
 extern const struct nv cy_proto_names[];

@@ -50,4 +50,11 @@ int mp_cli_bench(int argc, char **argv);
  * config errors. */
 int mp_cli_exporter(int argc, char **argv);
 
+/* `mailprobe monitor --config FILE`: runs until SIGINT or SIGTERM (or
+ * --count); 0 after a clean stop, 3 on a config error (nothing starts). */
+int mp_cli_monitor(int argc, char **argv);
+
+/* `mailprobe report HISTORY`: 0, or 3 when the history cannot be read. */
+int mp_cli_report(int argc, char **argv);
+
 #endif

@@ -34,6 +34,11 @@ static const char usage[] =
     "  exporter            a Prometheus multi-target exporter: /probe runs "
     "a\n"
     "                      module of --config against ?target=\n"
+    "  monitor --config F  many named monitors on one loop: ipMonitor's\n"
+    "                      timing, alert and recovery actions, a history\n"
+    "                      file and a state file\n"
+    "  report HISTORY      availability, outages, MTTR and latency from a\n"
+    "                      monitor history (text, JSON or HTML)\n"
     "\n"
     "options:\n"
     "  -h, --help          this help; `mailprobe COMMAND --help` for a "
@@ -56,7 +61,8 @@ static const struct {
     {"run", mp_cli_run},       {"check", mp_cli_check},
     {"serve", mp_cli_serve},   {"roundtrip", mp_cli_roundtrip},
     {"bench", mp_cli_bench},   {"exporter", mp_cli_exporter},
-    {"record", mp_cli_record},
+    {"record", mp_cli_record}, {"monitor", mp_cli_monitor},
+    {"report", mp_cli_report},
 };
 
 int main(int argc, char **argv)

@@ -1,34 +1,34 @@
-/* The --monitor loop (harness/cli/monitor_loop.h): probe, record, print, wait
- * the state's interval, again. The next probe starts only after the last
- * one ended, so a slow server cannot pile up runs. */
+/* The --monitor loop (harness/cli/monitor_loop.h): the monitor engine
+ * (harness/monitor/engine.h) with one monitor, printing a line per test and
+ * ALERT and RECOVERY lines. The engine starts the next test only after the
+ * last one ended, so a slow server cannot pile up runs. With a token
+ * source, each test asks it for the token first (the engine's before_test
+ * step): the source's cache answers until shortly before the token
+ * expires, and a refusal is that test's result, in phase token. */
 #include "harness/cli/monitor_loop.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <uv.h>
 
+#include "harness/monitor/engine.h"
 #include "harness/oauth/token.h"
 #include "harness/report/result_json.h"
 #include "probes/monitor.h"
 #include "probes/probe.h"
 #include "probes/result.h"
+#include "wire/errors.h"
 
 struct mon {
-  uv_loop_t *loop;
-  const struct mp_probe_opts *opts;
   const struct mp_result_fmt *rf;
-  struct mp_monitor m;
-  unsigned count, done;
-  int json, stopping, ran;
-  uv_timer_t timer;
-  uv_signal_t sigint, sigterm;
+  const struct mp_probe_opts *opts;
+  int json, ran;
+  enum mp_mon_state last;
   struct mp_token_source *tokens; /* NULL: no token */
+  struct mp_mon_prep *prep;       /* the test waiting for its token */
 };
-
-static void start_probe(struct mon *s);
 
 static void stamp(char *buf, size_t len)
 {
@@ -38,24 +38,15 @@ static void stamp(char *buf, size_t len)
   strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void close_all(struct mon *s)
-{
-  s->stopping = 1;
-  uv_timer_stop(&s->timer);
-  if (!uv_is_closing((uv_handle_t *)&s->timer)) {
-    uv_close((uv_handle_t *)&s->timer, NULL);
-    uv_close((uv_handle_t *)&s->sigint, NULL);
-    uv_close((uv_handle_t *)&s->sigterm, NULL);
-  }
-}
-
-/* The Nagios state of a monitor line. */
+/* The Nagios state of a monitor line: the monitor's verdict, the one the
+ * exit code gives: Up OK (or WARNING over a threshold), Warn WARNING, Down
+ * and Lost CRITICAL. */
 static enum mp_nagios_state line_state(const struct mon *s,
-                                       const struct mp_result *r)
+                                       const struct mp_mon_test *t)
 {
-  switch (s->m.state) {
+  switch (t->state) {
   case MP_MON_UP:
-    return mp_result_nagios_state(r, s->rf) == MP_NAGIOS_WARNING
+    return mp_result_nagios_state(t->r, s->rf) == MP_NAGIOS_WARNING
                ? MP_NAGIOS_WARNING
                : MP_NAGIOS_OK;
   case MP_MON_WARN:
@@ -65,115 +56,80 @@ static enum mp_nagios_state line_state(const struct mon *s,
   }
 }
 
-static void report(struct mon *s, const struct mp_result *r,
-                   enum mp_mon_event ev)
+static void on_test(void *data, const struct mp_mon_test *t)
 {
+  struct mon *s = data;
   char when[32];
-  const char *state = mp_mon_state_name(s->m.state);
+  const char *state = mp_mon_state_name(t->state);
+
+  s->ran = 1;
+  s->last = t->state;
   stamp(when, sizeof(when));
   if (s->json) {
-    char *obj = mp_result_to_json_fmt(r, s->rf, 0);
+    char *obj = mp_result_to_json_fmt(t->r, s->rf, 0);
     printf("{\"time\": \"%s\", \"test\": %u, \"state\": \"%s\", \"event\": "
            "%s, \"alerts\": %u, \"failures\": %u, \"result\": %s}\n",
-           when, s->done, state,
-           ev == MP_MON_EV_ALERT      ? "\"alert\""
-           : ev == MP_MON_EV_RECOVERY ? "\"recovery\""
-                                      : "null",
-           s->m.alerts, s->m.failures, obj ? obj : "null");
+           when, t->test, state,
+           t->event == MP_MON_EV_ALERT      ? "\"alert\""
+           : t->event == MP_MON_EV_RECOVERY ? "\"recovery\""
+                                            : "null",
+           t->alert, t->failures, obj ? obj : "null");
     free(obj);
   } else {
     char *line = NULL;
-    /* The line's Nagios word is the monitor's verdict, the one the exit
-     * code gives: Up OK (or WARNING over a threshold), Warn WARNING, Down
-     * and Lost CRITICAL. */
-    mp_result_nagios_as(r, s->rf, line_state(s, r), &line);
+    mp_result_nagios_as(t->r, s->rf, line_state(s, t), &line);
     printf("%s %-4s %s\n", when, state, line ? line : "(out of memory)");
-    if (ev == MP_MON_EV_ALERT)
-      printf("%s ALERT %u: %u failed tests in a row%s\n", when, s->m.alerts,
-             s->m.failures,
-             s->m.state == MP_MON_LOST ? "; no more alerts (lost)" : "");
-    else if (ev == MP_MON_EV_RECOVERY)
+    if (t->event == MP_MON_EV_ALERT)
+      printf("%s ALERT %u: %u failed tests in a row%s\n", when, t->alert,
+             t->failures,
+             t->state == MP_MON_LOST ? "; no more alerts (lost)" : "");
+    else if (t->event == MP_MON_EV_RECOVERY)
       printf("%s RECOVERY: the server answers again\n", when);
     free(line);
   }
   fflush(stdout);
 }
 
-static void on_timer(uv_timer_t *t)
-{
-  start_probe(t->data);
-}
-
-static void on_result(struct mp_result *r, void *data)
-{
-  struct mon *s = data;
-  s->done++;
-  s->ran = 1;
-  /* A WARNING under --warning/--critical counts as a failed test only
-   * when it is CRITICAL; the state machine knows pass and fail. */
-  int ok = mp_result_nagios_state(r, s->rf) <= 1;
-  enum mp_mon_event ev = mp_monitor_record(&s->m, ok);
-  report(s, r, ev);
-  mp_result_free(r);
-  if (s->stopping || (s->count && s->done >= s->count)) {
-    close_all(s);
-    return;
-  }
-  uv_timer_start(&s->timer, on_timer, mp_monitor_next_ms(&s->m), 0);
-}
-
-/* The token for this test (from the source's cache while it lasts): the
- * probe starts with it, or the test fails in phase token. */
+/* The token for this test: the probe starts with it, or the test fails
+ * in phase token (UNKNOWN before connecting, as a single check). */
 static void on_token(void *data, const struct mp_token_answer *a)
 {
   struct mon *s = data;
+  struct mp_mon_prep *p = s->prep;
+
+  s->prep = NULL;
   if (!a->token) {
     struct mp_result *r = mp_result_new();
-    if (!r) {
-      close_all(s);
-      return;
+    if (r) {
+      r->err = a->err;
+      r->phase = MP_PHASE_TOKEN;
+      r->timings_us[MP_PHASE_TOKEN] = (int64_t)a->took_us;
+      r->total_us = a->took_us;
+      mp_result_set_detail(r, "%s", a->why ? a->why : "no token");
     }
-    r->err = a->err;
-    r->phase = MP_PHASE_TOKEN;
-    r->timings_us[MP_PHASE_TOKEN] = (int64_t)a->took_us;
-    r->total_us = a->took_us;
-    mp_result_set_detail(r, "%s", a->why ? a->why : "no token");
-    on_result(r, s);
+    mp_mon_prep_fail(p, r);
     return;
   }
   struct mp_probe_opts o = *s->opts;
-  o.token = a->token; /* the probe copies it */
-  if (mp_probe_start(s->loop, &o, on_result, s) < 0) {
-    fprintf(stderr, "mailprobe check: the probe did not start\n");
-    close_all(s);
-  }
+  o.token = a->token; /* the engine and the probe copy it */
+  mp_mon_prep_probe(p, &o);
 }
 
-static void start_probe(struct mon *s)
+static void before_test(void *data, struct mp_mon_prep *p)
 {
-  if (s->stopping)
-    return;
-  if (s->tokens) {
-    if (mp_token_get(s->tokens, on_token, s) < 0) {
-      fprintf(stderr, "mailprobe check: no token source\n");
-      close_all(s);
+  struct mon *s = data;
+
+  s->prep = p;
+  if (mp_token_get(s->tokens, on_token, s) < 0) {
+    struct mp_result *r = mp_result_new();
+    s->prep = NULL;
+    if (r) {
+      r->err = MP_E_NO_RESOURCES;
+      r->phase = MP_PHASE_TOKEN;
+      mp_result_set_detail(r, "no token source");
     }
-    return;
+    mp_mon_prep_fail(p, r);
   }
-  if (mp_probe_start(s->loop, s->opts, on_result, s) < 0) {
-    fprintf(stderr, "mailprobe check: the probe did not start\n");
-    close_all(s);
-  }
-}
-
-static void on_signal(uv_signal_t *h, int signum)
-{
-  struct mon *s = h->data;
-  (void)signum;
-  /* The probe under way finishes (its deadline bounds it); no new one. */
-  s->stopping = 1;
-  uv_timer_stop(&s->timer);
-  close_all(s);
 }
 
 int mp_monitor_loop(uv_loop_t *loop, const struct mp_probe_opts *opts,
@@ -182,27 +138,40 @@ int mp_monitor_loop(uv_loop_t *loop, const struct mp_probe_opts *opts,
                     struct mp_token_source *tokens)
 {
   struct mon s;
+  struct mp_mon_def def;
+  struct mp_mon_engine_opts eo;
+
   memset(&s, 0, sizeof(s));
-  s.tokens = tokens;
-  s.loop = loop;
-  s.opts = opts;
   s.rf = rf;
-  s.count = count;
+  s.opts = opts;
   s.json = json;
-  mp_monitor_init(&s.m, cfg);
-  uv_timer_init(loop, &s.timer);
-  uv_signal_init(loop, &s.sigint);
-  uv_signal_init(loop, &s.sigterm);
-  s.timer.data = s.sigint.data = s.sigterm.data = &s;
-  uv_signal_start(&s.sigint, on_signal, SIGINT);
-  uv_signal_start(&s.sigterm, on_signal, SIGTERM);
-  uv_unref((uv_handle_t *)&s.sigint);
-  uv_unref((uv_handle_t *)&s.sigterm);
-  start_probe(&s);
-  uv_run(loop, UV_RUN_DEFAULT);
+  s.tokens = tokens;
+  memset(&def, 0, sizeof(def));
+  def.name = rf->target ? rf->target : "check";
+  def.target = rf->target;
+  def.opts = *opts;
+  def.rf = *rf;
+  if (cfg)
+    def.timing = *cfg;
+  if (tokens) {
+    def.before_test = before_test;
+    def.before_data = &s;
+  }
+  memset(&eo, 0, sizeof(eo));
+  eo.count = count;
+  eo.signals = 1;
+  eo.on_test = on_test;
+  eo.data = &s;
+  struct mp_mon_engine *e = mp_mon_engine_new(loop, &def, 1, &eo);
+  if (!e || mp_mon_engine_run(e) < 0) {
+    fprintf(stderr, "mailprobe check: the monitor did not start\n");
+    mp_mon_engine_free(e);
+    return 3;
+  }
+  mp_mon_engine_free(e);
   if (!s.ran)
     return 3;
-  switch (s.m.state) {
+  switch (s.last) {
   case MP_MON_UP:
     return 0;
   case MP_MON_WARN:

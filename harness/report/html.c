@@ -8,36 +8,10 @@
  * axis. */
 #include "harness/report/matrix.h"
 
+#include "harness/report/html_esc.h"
+
 #include <stdlib.h>
 #include <string.h>
-
-static void esc(FILE *out, const char *s)
-{
-  for (; s && *s; s++) {
-    switch (*s) {
-    case '&':
-      fputs("&amp;", out);
-      break;
-    case '<':
-      fputs("&lt;", out);
-      break;
-    case '>':
-      fputs("&gt;", out);
-      break;
-    case '"':
-      fputs("&quot;", out);
-      break;
-    case '\'':
-      fputs("&#39;", out);
-      break;
-    default:
-      if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t')
-        fprintf(out, "\\x%02x", (unsigned char)*s);
-      else
-        fputc(*s, out);
-    }
-  }
-}
 
 static const char css[] =
     "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}"
@@ -122,9 +96,9 @@ static void svg_timeline(FILE *out, const struct mp_cell *c)
             "<text x=\"%.1f\" y=\"%zu\">%.1f ",
             x, i * 14 + 8, c->lines[i].tls ? "#2a8" : "#d62", 370.0,
             i * 14 + 12, c->lines[i].t_ms);
-    esc(out, c->lines[i].who);
+    mp_html_esc(out, c->lines[i].who);
     fputs(": ", out);
-    esc(out, c->lines[i].line);
+    mp_html_esc(out, c->lines[i].line);
     fputs("</text>", out);
   }
   fputs("</svg>", out);
@@ -136,29 +110,29 @@ static void details(FILE *out, const struct mp_matrix *m, size_t r)
   size_t s, i;
 
   fprintf(out, "<details id=\"d-%zu\"><summary>", r);
-  esc(out, row->file);
+  mp_html_esc(out, row->file);
   fputs("</summary>", out);
   for (s = 0; s < m->nsubjects; s++) {
     const struct mp_cell *c = &row->cells[s];
     fprintf(out, "<div data-subject=\"");
-    esc(out, m->subjects[s]);
+    mp_html_esc(out, m->subjects[s]);
     fprintf(out, "\"><h3><span class=\"c-%s\">%s</span> ",
             mp_class_name(c->cls), mp_class_name(c->cls));
-    esc(out, m->subjects[s]);
+    mp_html_esc(out, m->subjects[s]);
     fprintf(out, " %.3f s</h3>", c->seconds);
     if (c->baseline) {
       fputs("<p class=\"base\">baseline: ", out);
-      esc(out, c->baseline);
+      mp_html_esc(out, c->baseline);
       fputs("</p>", out);
     }
     if (c->reason) {
       fputs("<p>", out);
-      esc(out, c->reason);
+      mp_html_esc(out, c->reason);
       fputs("</p>", out);
     }
     if (c->detail) {
       fputs("<p>", out);
-      esc(out, c->detail);
+      mp_html_esc(out, c->detail);
       fputs("</p>", out);
     }
     if (c->ndiffs >
@@ -168,22 +142,22 @@ static void details(FILE *out, const struct mp_matrix *m, size_t r)
         if (c->reason && strcmp(c->diffs[i], c->reason) == 0)
           continue; /* said just above */
         fputs("<li>", out);
-        esc(out, c->diffs[i]);
+        mp_html_esc(out, c->diffs[i]);
         fputs("</li>", out);
       }
       fputs("</ul>", out);
     }
     if (c->argv) {
       fputs("<p>command: <code>", out);
-      esc(out, c->argv);
+      mp_html_esc(out, c->argv);
       fprintf(out, "</code> (exit %d", c->exit_status);
       if (c->verdict) {
         fputs(", said ", out);
-        esc(out, c->verdict);
+        mp_html_esc(out, c->verdict);
       }
       if (c->named) {
         fputs(", named ", out);
-        esc(out, c->named);
+        mp_html_esc(out, c->named);
       }
       fputs(")</p>", out);
     }
@@ -196,9 +170,9 @@ static void details(FILE *out, const struct mp_matrix *m, size_t r)
       for (i = 0; i < c->nlines; i++) {
         if (c->lines[i].t_ms >= 0)
           fprintf(out, "%8.1f ms ", c->lines[i].t_ms);
-        esc(out, c->lines[i].who);
+        mp_html_esc(out, c->lines[i].who);
         fputs(c->lines[i].tls ? " [tls] " : " ", out);
-        esc(out, c->lines[i].line);
+        mp_html_esc(out, c->lines[i].line);
         fputc('\n', out);
       }
       fputs("</pre>", out);
@@ -206,13 +180,13 @@ static void details(FILE *out, const struct mp_matrix *m, size_t r)
     if (c->out && c->out[0]) {
       fprintf(out, "<p>stdout (%llu bytes)</p><pre>",
               (unsigned long long)c->out_total);
-      esc(out, c->out);
+      mp_html_esc(out, c->out);
       fputs("</pre>", out);
     }
     if (c->err && c->err[0]) {
       fprintf(out, "<p>stderr (%llu bytes)</p><pre>",
               (unsigned long long)c->err_total);
-      esc(out, c->err);
+      mp_html_esc(out, c->err);
       fputs("</pre>", out);
     }
     fputs("</div>", out);
@@ -223,9 +197,9 @@ static void details(FILE *out, const struct mp_matrix *m, size_t r)
 static void option(FILE *out, const char *v)
 {
   fputs("<option value=\"", out);
-  esc(out, v);
+  mp_html_esc(out, v);
   fputs("\">", out);
-  esc(out, v);
+  mp_html_esc(out, v);
   fputs("</option>", out);
 }
 
@@ -245,9 +219,9 @@ void mp_matrix_html(FILE *out, const struct mp_matrix *m)
   fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<title>",
         out);
-  esc(out, title);
+  mp_html_esc(out, title);
   fprintf(out, "</title><style>%s</style></head><body><h1>", css);
-  esc(out, title);
+  mp_html_esc(out, title);
   fprintf(out, "</h1>\n<p class=\"counts\" id=\"counts\">");
   for (k = 0; k < MP_CLASS_COUNT; k++)
     fprintf(out, "<span class=\"c-%s\">%s <b id=\"count-%s\">%zu</b></span>",
@@ -264,11 +238,11 @@ void mp_matrix_html(FILE *out, const struct mp_matrix *m)
   fputs("</tr>", out);
   for (s = 0; counts && s < m->nsubjects; s++) {
     fputs("<tr><td>", out);
-    esc(out, m->subjects[s]);
+    mp_html_esc(out, m->subjects[s]);
     fputs("</td>", out);
     for (k = 0; k < MP_CLASS_COUNT; k++) {
       fprintf(out, "<td class=\"count\" data-subject=\"");
-      esc(out, m->subjects[s]);
+      mp_html_esc(out, m->subjects[s]);
       fprintf(out, "\" data-class=\"%s\">%zu</td>",
               mp_class_name((enum mp_class)k), counts[s * MP_CLASS_COUNT + k]);
     }
@@ -294,20 +268,20 @@ void mp_matrix_html(FILE *out, const struct mp_matrix *m)
         out);
   for (s = 0; s < m->nsubjects; s++) {
     fputs("<th data-subject=\"", out);
-    esc(out, m->subjects[s]);
+    mp_html_esc(out, m->subjects[s]);
     fputs("\">", out);
-    esc(out, m->subjects[s]);
+    mp_html_esc(out, m->subjects[s]);
     fputs("</th>", out);
   }
   fputs("</tr>\n", out);
   for (r = 0; r < m->nrows; r++) {
     const struct mp_matrix_row *row = &m->rows[r];
     fprintf(out, "<tr class=\"row\" data-i=\"%zu\" data-protocol=\"", r);
-    esc(out, row->protocol);
+    mp_html_esc(out, row->protocol);
     fputs("\"><td>", out);
-    esc(out, row->file);
+    mp_html_esc(out, row->file);
     fputs("</td><td>", out);
-    esc(out, row->protocol);
+    mp_html_esc(out, row->protocol);
     fputs("</td>", out);
     for (s = 0; s < m->nsubjects; s++) {
       const struct mp_cell *c = &row->cells[s];
@@ -315,9 +289,9 @@ void mp_matrix_html(FILE *out, const struct mp_matrix *m)
               "<td class=\"cell c-%s\" data-class=\"%s\" "
               "data-subject=\"",
               mp_class_name(c->cls), mp_class_name(c->cls));
-      esc(out, m->subjects[s]);
+      mp_html_esc(out, m->subjects[s]);
       fputs("\" title=\"", out);
-      esc(out, c->reason ? c->reason : "");
+      mp_html_esc(out, c->reason ? c->reason : "");
       fprintf(out, "\">%s %.2fs%s</td>", mp_class_name(c->cls), c->seconds,
               c->baseline ? " &#9888;" : "");
     }

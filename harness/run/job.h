@@ -24,6 +24,7 @@ struct mp_subject_target;
 
 /* A subject's service through a run (service.c). */
 enum { SVC_NONE = 0, SVC_STARTING, SVC_UP, SVC_FAILED, SVC_DOWN };
+struct mon_run;
 struct mp_idp;
 struct mp_token_source;
 
@@ -108,6 +109,7 @@ struct job {
   char host2[256];
   unsigned runs_done;
   int kept_bad_run;
+  struct mon_run *mon;         /* a monitor case's monitors (monitor_run.c) */
   struct mp_subject_job *subj; /* a third-party subject's run, or NULL */
   int probe_pending;
   int abandoned;
@@ -168,6 +170,9 @@ int mp_job_servers_caught_up(const struct job *j, struct mp_fake_server *s,
                              const char *last);
 void mp_job_check_mailboxes(struct job *j);
 
+/* monitor_run.c: runs a monitor case's monitors on the job's loop (the
+ * servers run already), compares what they did and stops the servers. */
+void mp_job_mon_start(struct job *j);
 /* subject_run.c: a third-party subject instead of the probe. The run's
  * folder (CA file, password files) is made before the loop runs and
  * removed after it (0 or -1); a job starts the subject (the servers run

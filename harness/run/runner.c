@@ -511,6 +511,10 @@ static void job_start(struct job *j)
     mp_job_subject_start(j);
     return;
   }
+  if (c->nmonitors) {
+    mp_job_mon_start(j);
+    return;
+  }
   if (c->probe.type == MP_CASE_ROUNDTRIP) {
     if (!c->probe.rt) {
       mp_job_diff(j, "probe: a roundtrip without send and fetch");

@@ -151,6 +151,10 @@ int mp_subject_supports(const struct mp_subject *s, const struct mp_case *c,
 
   if (s->builtin)
     return 0;
+  if (c->nmonitors) {
+    snprintf(why, whylen, "monitor cases run only under mailprobe");
+    return -1;
+  }
   /* The cases its profile lists as known not to run, with the reason. */
   for (size_t i = 0; i < s->nskip; i++)
     if ((c->file && (fnmatch(s->skip[i].glob, c->file, 0) == 0 ||

@@ -208,6 +208,22 @@ run_example() {
       sed -E 's/(--listen[ =])([^ ]*):[0-9]+/\1127.0.0.1:0/; s/ ?&$//')
     hold_up "$where" "$cmd" "$rest" err 'listening on' "the exporter"
     ;;
+  monitor)
+    # It runs until stopped; --check only reads the config.
+    case " $rest " in
+    *" --check "*) try "$where" "$cmd" 0 60 "$rest" ;;
+    *) skip "$where: $cmd" "it runs until stopped" ;;
+    esac
+    ;;
+  report)
+    # Any -o FILE goes into $TMP.
+    rest=$(printf '%s\n' "$rest" | sed -E 's#(-o|--output) [^ ]+#\1 "$TMP/report.out"#')
+    if [ -e "${3:-}" ]; then
+      try "$where" "$cmd" 0 60 "$rest"
+    else
+      skip "$where: $cmd" "no such history here"
+    fi
+    ;;
   *)
     skip "$where: $cmd" "not a mailprobe subcommand"
     ;;
@@ -234,7 +250,7 @@ check_examples() {
 readme_examples >"$TMP/readme.ex"
 check_examples README.md <"$TMP/readme.ex"
 
-for c in "" run check roundtrip serve record bench exporter; do
+for c in "" run check roundtrip serve record bench exporter monitor report; do
   where="mailprobe${c:+ $c} --help"
   if "$BIN" $c --help >"$TMP/help" 2>&1; then
     ok "$where exits 0"
