@@ -53,10 +53,9 @@ static int parse_required(struct ctx *x, const struct ynode *root,
 static int parse_root(struct ctx *x, const struct ynode *root,
                       struct mp_case *c)
 {
-  static const char *const keys[] = {
-      "name",   "description", "tags",     "servers",
-      "probe",  "expect",      "monitor",  "monitors",
-      NULL};
+  static const char *const keys[] = {"name",    "description", "tags",
+                                     "servers", "probe",       "expect",
+                                     "monitor", "monitors",    NULL};
   const struct ynode *v;
   int got;
 
@@ -107,44 +106,33 @@ static int parse_root(struct ctx *x, const struct ynode *root,
                         "what must come out");
 }
 
+static int parse_root_doc(struct ctx *x, const struct ynode *root, void *c)
+{
+  return parse_root(x, root, c);
+}
+
 int mp_case_parse(const char *buf, size_t len, const char *name,
                   struct mp_case **out, char *err, size_t errlen)
 {
-  struct ctx x;
-  struct ynode *root = NULL;
   struct mp_case *c;
   int rc;
 
-  memset(&x, 0, sizeof x);
-  x.file = name ? name : "<case>";
-  x.buf = (const unsigned char *)buf;
-  x.len = len;
-  x.err = err;
-  x.errlen = errlen;
-  if (err != NULL && errlen > 0)
-    err[0] = '\0';
+  name = name ? name : "<case>";
   *out = NULL;
-  if (len > MP_CASE_MAX_BYTES) {
-    cy_fail_at(&x, 1, 1,
-               "the file is larger than 1 MiB (%zu bytes); a case "
-               "file is a few dozen lines",
-               len);
-    return MP_E_PROTOCOL_ERROR;
-  }
+  if (len > MP_CASE_MAX_BYTES)
+    return cy_doc_too_big(name, len, MP_CASE_MAX_BYTES,
+                          "; a case file is a few dozen lines", err, errlen);
   c = calloc(1, sizeof *c);
-  if (c == NULL || (c->file = strdup(x.file)) == NULL) {
+  if (c == NULL || (c->file = strdup(name)) == NULL) {
     free(c);
-    cy_oom(&x);
+    snprintf(err, errlen, "%s: out of memory", name);
     return MP_E_NO_RESOURCES;
   }
   case_init(c);
-  rc = cy_load_tree(&x, &root);
-  if (rc == 0)
-    rc = parse_root(&x, root, c);
-  cy_ynode_free(root);
+  rc = cy_parse_doc(buf, len, c->file, parse_root_doc, c, err, errlen);
   if (rc < 0) {
     mp_case_free(c);
-    return x.oom ? MP_E_NO_RESOURCES : MP_E_PROTOCOL_ERROR;
+    return rc;
   }
   *out = c;
   return 0;

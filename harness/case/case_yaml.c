@@ -868,6 +868,16 @@ char *cy_file_stem(const char *file)
   return strndup(base, len);
 }
 
+int cy_doc_too_big(const char *name, size_t len, size_t max, const char *hint,
+                   char *err, size_t errlen)
+{
+  if (err != NULL && errlen > 0)
+    snprintf(err, errlen,
+             "%s:1:1: the file is larger than %zu MiB (%zu bytes)%s", name,
+             max / (1024 * 1024), len, hint);
+  return MP_E_PROTOCOL_ERROR;
+}
+
 int cy_parse_doc(const char *buf, size_t len, const char *name,
                  int (*parse)(struct ctx *x, const struct ynode *root,
                               void *arg),

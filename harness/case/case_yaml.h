@@ -237,6 +237,12 @@ int cy_parse_doc(const char *buf, size_t len, const char *name,
                               void *arg),
                  void *arg, char *err, size_t errlen);
 
+/* The error for a document over max bytes, before any parsing:
+ * "name:1:1: the file is larger than N MiB (len bytes)" and hint, into
+ * err. Returns MP_E_PROTOCOL_ERROR. */
+int cy_doc_too_big(const char *name, size_t len, size_t max, const char *hint,
+                   char *err, size_t errlen);
+
 /* A file's name without its folder and its .yaml or .yml: the default
  * name of a case or a profile (malloc'd; NULL when out of memory). */
 char *cy_file_stem(const char *file);

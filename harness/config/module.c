@@ -4,6 +4,7 @@
 #include "harness/config/module.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,43 +138,42 @@ static int parse_root(struct ctx *x, const struct ynode *root,
   return 0;
 }
 
+/* What parse_root needs, through cy_parse_doc's one argument. */
+struct root_arg {
+  const struct mp_config_section *sections;
+  size_t nsections;
+  struct mp_config *c;
+};
+
+static int parse_root_doc(struct ctx *x, const struct ynode *root, void *arg)
+{
+  struct root_arg *a = arg;
+  return parse_root(x, root, a->sections, a->nsections, a->c);
+}
+
 int mp_config_parse(const char *buf, size_t len, const char *name,
                     const struct mp_config_section *sections, size_t nsections,
                     struct mp_config **out, char *err, size_t errlen)
 {
-  struct ctx x;
-  struct ynode *root = NULL;
-  struct mp_config *c;
+  struct root_arg a = {sections, nsections, NULL};
   int rc;
 
-  memset(&x, 0, sizeof x);
-  x.file = name ? name : "<config>";
-  x.buf = (const unsigned char *)buf;
-  x.len = len;
-  x.err = err;
-  x.errlen = errlen;
-  if (err != NULL && errlen > 0)
-    err[0] = '\0';
+  name = name ? name : "<config>";
   *out = NULL;
-  if (len > MP_CONFIG_MAX_BYTES) {
-    cy_fail_at(&x, 1, 1, "the file is larger than 4 MiB (%zu bytes)", len);
-    return MP_E_PROTOCOL_ERROR;
-  }
-  c = calloc(1, sizeof *c);
-  if (c == NULL || (c->file = strdup(x.file)) == NULL) {
-    free(c);
-    cy_oom(&x);
+  if (len > MP_CONFIG_MAX_BYTES)
+    return cy_doc_too_big(name, len, MP_CONFIG_MAX_BYTES, "", err, errlen);
+  a.c = calloc(1, sizeof *a.c);
+  if (a.c == NULL || (a.c->file = strdup(name)) == NULL) {
+    free(a.c);
+    snprintf(err, errlen, "%s: out of memory", name);
     return MP_E_NO_RESOURCES;
   }
-  rc = cy_load_tree(&x, &root);
-  if (rc == 0)
-    rc = parse_root(&x, root, sections, nsections, c);
-  cy_ynode_free(root);
+  rc = cy_parse_doc(buf, len, a.c->file, parse_root_doc, &a, err, errlen);
   if (rc < 0) {
-    mp_config_free(c);
-    return x.oom ? MP_E_NO_RESOURCES : MP_E_PROTOCOL_ERROR;
+    mp_config_free(a.c);
+    return rc;
   }
-  *out = c;
+  *out = a.c;
   return 0;
 }
 

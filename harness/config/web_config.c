@@ -159,34 +159,29 @@ static int parse_root(struct ctx *x, const struct ynode *root,
   return 0;
 }
 
+static int parse_root_doc(struct ctx *x, const struct ynode *root, void *w)
+{
+  return parse_root(x, root, w);
+}
+
 int mp_web_config_parse(const char *buf, size_t len, const char *name,
                         struct mp_web_config **out, char *err, size_t errlen)
 {
-  struct ctx x;
-  struct ynode *root = NULL;
   struct mp_web_config *w;
   int rc;
 
-  memset(&x, 0, sizeof x);
-  x.file = name ? name : "<web config>";
-  x.buf = (const unsigned char *)buf;
-  x.len = len;
-  x.err = err;
-  x.errlen = errlen;
+  name = name ? name : "<web config>";
   *out = NULL;
   w = calloc(1, sizeof *w);
-  if (w == NULL || (w->file = strdup(x.file)) == NULL) {
+  if (w == NULL || (w->file = strdup(name)) == NULL) {
     free(w);
-    cy_oom(&x);
+    snprintf(err, errlen, "%s: out of memory", name);
     return MP_E_NO_RESOURCES;
   }
-  rc = cy_load_tree(&x, &root);
-  if (rc == 0)
-    rc = parse_root(&x, root, w);
-  cy_ynode_free(root);
+  rc = cy_parse_doc(buf, len, w->file, parse_root_doc, w, err, errlen);
   if (rc < 0) {
     mp_web_config_free(w);
-    return x.oom ? MP_E_NO_RESOURCES : MP_E_PROTOCOL_ERROR;
+    return rc;
   }
   *out = w;
   return 0;
