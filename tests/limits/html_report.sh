@@ -13,7 +13,7 @@ CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 
 if [ ! -x "$CHROMIUM" ]; then
   if [ "${REQUIRE_CHROMIUM:-0}" = 1 ]; then
-    bad "chromium" "$CHROMIUM is not installed (ci/install-deps --subjects)"
+    bad "chromium" "$CHROMIUM is not installed (ci/install-deps installs it)"
   else
     echo "SKIP  the HTML report in Chromium: $CHROMIUM is not installed"
   fi
