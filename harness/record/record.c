@@ -146,8 +146,12 @@ void mp_rec_tap(void *data, const struct mp_probe_event *ev)
 {
   struct mp_rec *r = data;
   struct mp_rec_session *cur = mp_rec_current(r);
-  if (cur && ev->rtt_us)
-    cur->rtt_us = ev->rtt_us; /* the last is the best smoothed */
+  /* The smallest of the kernel's estimates: a server slow to answer
+   * delays the acknowledgements of the commands it got (delayed ACK), so
+   * later estimates grow by part of the server's own delay, which would
+   * then be taken out of the recorded delays twice over. */
+  if (cur && ev->rtt_us && (!cur->rtt_us || ev->rtt_us < cur->rtt_us))
+    cur->rtt_us = ev->rtt_us;
   if (ev->kind == MP_PEV_END) {
     mp_rec_end(r, ev->result);
     return;

@@ -476,6 +476,11 @@ int mp_rec__writer_init(struct mp_rec_writer *w, const struct mp_rec *r,
               : s->timings_us[MP_PHASE_CONNECT] > 0
                   ? (uint64_t)s->timings_us[MP_PHASE_CONNECT]
                   : 0;
+  /* The connect took one round trip: a kernel estimate above it is no
+   * round trip of this path. */
+  if (s->timings_us[MP_PHASE_CONNECT] > 0 &&
+      w->rtt_us > (uint64_t)s->timings_us[MP_PHASE_CONNECT])
+    w->rtt_us = (uint64_t)s->timings_us[MP_PHASE_CONNECT];
   return 0;
 oom:
   snprintf(err, errlen, "out of memory");
