@@ -6,6 +6,7 @@
 #include "wire/cert.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -52,11 +53,32 @@ const char *mp_cert_kind_name(enum mp_cert_kind kind)
   return (unsigned)kind < NKINDS ? kind_names[kind] : NULL;
 }
 
+/* One RSA key for the process: making a 2048-bit key takes 100 to 400
+ * ms, time a fake server's loop would stand still for every other case
+ * of a run. The certificates differ; sharing the test key between them
+ * changes nothing a probe checks. */
+static pthread_mutex_t rsa_lock = PTHREAD_MUTEX_INITIALIZER;
+static EVP_PKEY *rsa_key;
+
 EVP_PKEY *mp_cert__key(enum mp_key_type type)
 {
-  if (type == MP_KEY_RSA_2048)
-    return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-  return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  EVP_PKEY *k;
+
+  if (type != MP_KEY_RSA_2048)
+    return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  pthread_mutex_lock(&rsa_lock);
+  if (rsa_key == NULL)
+    rsa_key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+  k = rsa_key;
+  if (k != NULL && EVP_PKEY_up_ref(k) != 1)
+    k = NULL;
+  pthread_mutex_unlock(&rsa_lock);
+  return k;
+}
+
+void mp_cert_key_warm(enum mp_key_type type)
+{
+  EVP_PKEY_free(mp_cert__key(type));
 }
 
 char *mp_cert__pem(X509 *cert, EVP_PKEY *key)

@@ -24,6 +24,11 @@ void mp_ca_free(struct mp_ca *ca);
 /* The CA certificate as PEM (owned by the CA, valid until mp_ca_free). */
 const char *mp_ca_pem(const struct mp_ca *ca);
 
+/* Makes the key of that type that certificates share (RSA 2048 is made
+ * once per process and takes 100 to 400 ms), so that a caller can pay
+ * for it before its event loop runs rather than in the middle of it. */
+void mp_cert_key_warm(enum mp_key_type type);
+
 /* Issues a leaf for host (a DNS name or an IP literal, put in
  * subjectAltName) of the given kind. MP_CERT_WRONG_HOST names
  * "wrong.invalid" instead; MP_CERT_SELF_SIGNED is not signed by the CA.

@@ -23,6 +23,7 @@
 #include "probes/roundtrip.h"
 #include "probes/target.h"
 #include "wire/cert.h"
+#include "wire/cert_like.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
 
@@ -771,6 +772,17 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
   for (i = 0; i < n; i++)
     if (cases[i].c && cases[i].c->nservers && !cases[i].c->probe.target)
       need_ca = 1;
+  /* An RSA key is made once, here, not by a server starting on the loop
+   * while other cases' servers wait behind it. */
+  for (i = 0; i < n; i++)
+    for (size_t s = 0; cases[i].c && s < cases[i].c->nservers; s++) {
+      const struct mp_fake_config *f = &cases[i].c->servers[s];
+      if (f->rsa || (f->cert_like && f->cert_like->rsa)) {
+        mp_cert_key_warm(MP_KEY_RSA_2048);
+        i = n - 1;
+        break;
+      }
+    }
   /* One CA for the whole run; the fake servers issue leaves from it. */
   if (need_ca)
     R->ca = mp_ca_new("mailprobe test CA", MP_KEY_EC_P256);
