@@ -251,6 +251,8 @@ START_TEST(rsa_keys)
   ck_assert_int_eq(EVP_PKEY_get_base_id(k), EVP_PKEY_RSA);
   ck_assert_int_eq(EVP_PKEY_get_bits(k), 2048);
   ck_assert_int_eq(X509_check_private_key(x, k), 1);
+  /* Leaves share one RSA key; the CA has a key of its own. */
+  ck_assert_int_ne(EVP_PKEY_eq(k, X509_get0_pubkey(root)), 1);
   ck_assert_int_eq(verify_for(x, root, HOST), X509_V_OK);
   X509_free(x);
   X509_free(root);

@@ -151,7 +151,11 @@ struct mp_ca *mp_ca_new(const char *cn, enum mp_key_type key)
     return NULL;
   if (cn == NULL || cn[0] == '\0')
     cn = "mailprobe test CA";
-  ca->key = mp_cert__key(key);
+  /* A key of its own, never the shared leaf key: a CA and its leaves
+   * with one key would make a leaf's key able to sign as the CA. */
+  ca->key = key == MP_KEY_RSA_2048
+                ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
+                : mp_cert__key(key);
   if (ca->key == NULL)
     goto fail;
   ca->cert = make_cert(ca->key, cn, -3600, 3650 * DAY);

@@ -14,7 +14,8 @@ struct mp_ca {
   char *pem;
 };
 
-/* A new key of the type: ECDSA P-256 or RSA 2048. NULL on failure. */
+/* A key of the type for a leaf: a new ECDSA P-256 one, or the process's
+ * one RSA 2048 key (made once; a reference). NULL on failure. */
 EVP_PKEY *mp_cert__key(enum mp_key_type type);
 
 /* The PEM text of a certificate, or (cert NULL) of a private key
