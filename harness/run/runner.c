@@ -755,7 +755,7 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
 {
   struct run *R;
   size_t i;
-  int need_ca = 0, rc;
+  int need_ca = 0, need_rsa = 0, rc;
 
   R = calloc(1, sizeof(*R));
   if (!R)
@@ -774,15 +774,14 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
       need_ca = 1;
   /* An RSA key is made once, here, not by a server starting on the loop
    * while other cases' servers wait behind it. */
-  for (i = 0; i < n; i++)
+  for (i = 0; i < n && !need_rsa; i++)
     for (size_t s = 0; cases[i].c && s < cases[i].c->nservers; s++) {
       const struct mp_fake_config *f = &cases[i].c->servers[s];
-      if (f->rsa || (f->cert_like && f->cert_like->rsa)) {
-        mp_cert_key_warm(MP_KEY_RSA_2048);
-        i = n - 1;
-        break;
-      }
+      if (f->rsa || (f->cert_like && f->cert_like->rsa))
+        need_rsa = 1;
     }
+  if (need_rsa)
+    mp_cert_key_warm(MP_KEY_RSA_2048);
   /* One CA for the whole run; the fake servers issue leaves from it. */
   if (need_ca)
     R->ca = mp_ca_new("mailprobe test CA", MP_KEY_EC_P256);
