@@ -26,7 +26,9 @@ struct mp_subject_target;
 enum { SVC_NONE = 0, SVC_STARTING, SVC_UP, SVC_FAILED, SVC_DOWN };
 struct mon_run;
 struct mp_idp;
+struct mp_isolator;
 struct mp_token_source;
+struct isolated;
 
 /* How often the grace polls whether the servers caught up with the probe. */
 #define GRACE_POLL_MS 5
@@ -53,6 +55,11 @@ struct run {
   uv_check_t mem_check;
   struct job *mem_job; /* the case measured, or NULL */
   size_t mem_base, mem_peak;
+  /* Those cases in processes of their own: the forker, made before the
+   * loop runs, and per case what a child reads (in the forker's copy of
+   * this memory). NULL when none is needed or none could be made. */
+  struct mp_isolator *isolator;
+  struct isolated *iso_args;
   /* A third-party subject's run: a folder of its own for the CA file and
    * the password files (subject_run.c). */
   char *subject_dir;

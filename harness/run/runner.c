@@ -647,7 +647,6 @@ static void on_isolated(const struct mp_isolate_end *end, void *data)
   struct mp_result *result = NULL;
   const char *why = NULL;
 
-  free(iso);
   memset(&rc->out, 0, sizeof(rc->out));
   if (end->timed_out)
     why = "did not finish in time and was killed";
@@ -698,22 +697,43 @@ static void on_isolated(const struct mp_isolate_end *end, void *data)
  * caller then runs it here). */
 static int start_isolated(struct run *R, struct mp_run_case *rc)
 {
-  struct isolated *iso = calloc(1, sizeof(*iso));
+  struct isolated *iso;
   uint64_t deadline = case_safety_ms(R, rc->c) + R->opts.grace_ms + REAPER_MS +
                       ISOLATED_SLACK_MS;
 
-  if (!iso)
+  if (!R->isolator)
     return -1;
-  iso->R = R;
-  iso->rc = rc;
+  iso = &R->iso_args[rc - R->cases];
   R->running++;
-  if (mp_isolate_start(&R->loop, isolated_run, iso, deadline, on_isolated,
+  if (mp_isolate_start(R->isolator, isolated_run, iso, deadline, on_isolated,
                        iso) < 0) {
     R->running--;
-    free(iso);
     return -1;
   }
   return 0;
+}
+
+/* With cases in processes of their own, the forker and what each child
+ * reads, before the loop runs: a fork of this process on the loop stalls
+ * every case running beside it (harness/run/isolate.h). */
+static void isolator_prepare(struct run *R)
+{
+  size_t i;
+  int any = 0;
+
+  for (i = 0; i < R->n && !any; i++)
+    any = measures_heap(R, &R->cases[i]);
+  if (!any || R->opts.no_fork)
+    return;
+  R->iso_args = calloc(R->n, sizeof(*R->iso_args));
+  if (!R->iso_args)
+    return;
+  for (i = 0; i < R->n; i++) {
+    R->iso_args[i].R = R;
+    R->iso_args[i].rc = &R->cases[i];
+  }
+  if (mp_isolator_new(&R->loop, &R->isolator) < 0)
+    R->isolator = NULL; /* they run here, one after another */
 }
 
 void mp_run_pump(struct run *R)
@@ -798,6 +818,7 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
     free(R);
     return MP_E_NO_RESOURCES;
   }
+  isolator_prepare(R);
   uv_check_init(&R->loop, &R->mem_check);
   R->mem_check.data = R;
   if (R->opts.subject && R->opts.subject->service)
@@ -810,6 +831,9 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
     uv_close((uv_handle_t *)&R->reaper, NULL);
     R->reaper_on = 0;
   }
+  /* Every child ended: the forker goes too. */
+  mp_isolator_free(R->isolator);
+  R->isolator = NULL;
   if (R->abandoned) {
     fprintf(stderr,
             "mailprobe: %zu probe(s) never called back after the safety "
@@ -833,6 +857,7 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
     fprintf(stderr, "mailprobe: the event loop still had open handles\n");
   mp_run_subject_cleanup(R);
   mp_ca_free(R->ca);
+  free(R->iso_args);
   free(R);
   return 0;
 }

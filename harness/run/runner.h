@@ -6,7 +6,9 @@
  * talks to a real server and starts none. A safety deadline (the probe's
  * timeout + 10 s) keeps a broken case from hanging the run. A case with
  * expect.memory runs in a child process of its own (harness/run/isolate.h)
- * that hands its outcome back, so its heap is its own.
+ * that hands its outcome back, so its heap is its own; the children come
+ * from a forker made before the loop starts, never from a fork of the
+ * loop's process.
  *
  * A roundtrip case starts all its servers on the one mail store (the fake
  * SMTP server delivers into the mailbox the fake POP3/IMAP server reads),
