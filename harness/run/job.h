@@ -47,6 +47,7 @@ struct run {
   size_t finished;
   size_t abandoned; /* probes past the safety deadline, still out */
   int pumping;
+  uv_idle_t starter; /* active while a case could start: one a turn */
   uv_timer_t reaper;
   int reaper_on;
   struct job *jobs; /* every job not yet freed */
@@ -60,6 +61,7 @@ struct run {
    * this memory). NULL when none is needed or none could be made. */
   struct mp_isolator *isolator;
   struct isolated *iso_args;
+  int iso_broken; /* a child could not be asked for: the rest run here */
   /* A third-party subject's run: a folder of its own for the CA file and
    * the password files (subject_run.c). */
   char *subject_dir;
