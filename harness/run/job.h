@@ -62,6 +62,9 @@ struct run {
   struct mp_isolator *isolator;
   struct isolated *iso_args;
   int iso_broken; /* a child could not be asked for: the rest run here */
+  size_t children, max_children; /* running in children; at most */
+  struct mp_run_case **waiting;  /* in line for a child (n places) */
+  size_t whead, wtail;
   /* A third-party subject's run: a folder of its own for the CA file and
    * the password files (subject_run.c). */
   char *subject_dir;

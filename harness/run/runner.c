@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "fake_servers/fake.h"
@@ -32,6 +33,8 @@
 /* A case in a process of its own is killed this long after its own safety
  * deadline, grace and reaper would have ended it. */
 #define ISOLATED_SLACK_MS 10000
+/* Children at once: one a CPU, at least this many. */
+#define MIN_CHILDREN 2
 
 static void pump(struct run *R);
 static int measures_heap(const struct run *R, const struct mp_run_case *rc);
@@ -685,6 +688,7 @@ static void on_isolated(const struct mp_isolate_end *end, void *data)
   rc->out.result = rc->result;
   rc->done = 1;
   R->running--;
+  R->children--;
   R->finished++;
   if (R->opts.on_done)
     R->opts.on_done(rc, R->opts.data);
@@ -710,6 +714,7 @@ static int start_isolated(struct run *R, struct mp_run_case *rc)
     R->running--;
     return -1;
   }
+  R->children++;
   return 0;
 }
 
@@ -719,6 +724,7 @@ static int start_isolated(struct run *R, struct mp_run_case *rc)
 static void isolator_prepare(struct run *R)
 {
   size_t i;
+  long cpus;
   int any = 0;
 
   for (i = 0; i < R->n && !any; i++)
@@ -726,8 +732,11 @@ static void isolator_prepare(struct run *R)
   if (!any || R->opts.no_fork)
     return;
   R->iso_args = calloc(R->n, sizeof(*R->iso_args));
-  if (!R->iso_args)
+  R->waiting = calloc(R->n, sizeof(*R->waiting));
+  if (!R->iso_args || !R->waiting)
     return;
+  cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  R->max_children = cpus > MIN_CHILDREN ? (size_t)cpus : MIN_CHILDREN;
   for (i = 0; i < R->n; i++) {
     R->iso_args[i].R = R;
     R->iso_args[i].rc = &R->cases[i];
@@ -741,41 +750,73 @@ void mp_run_pump(struct run *R)
   pump(R);
 }
 
+/* 1 when rc runs in a child the forker makes. */
+static int isolates(const struct run *R, const struct mp_run_case *rc)
+{
+  return measures_heap(R, rc) && !R->opts.no_fork && R->isolator &&
+         !R->iso_broken;
+}
+
 /* 1 while a case could start now. */
 static int can_start(const struct run *R)
 {
+  const struct mp_run_case *rc;
+
   if (R->svc_state == SVC_STARTING)
     return 0; /* the cases wait for the subject's service */
-  if (R->running >= R->opts.jobs || R->next >= R->n || R->mem_job)
+  if (R->running >= R->opts.jobs || R->mem_job)
     return 0;
+  if (R->whead < R->wtail &&
+      (R->iso_broken ? R->running == 0 : R->children < R->max_children))
+    return 1;
+  if (R->next >= R->n)
+    return 0;
+  rc = &R->cases[R->next];
+  if (isolates(R, rc))
+    return 1; /* a child, or the line for one */
   /* Here, a case with expect.memory waits for the others to finish and
    * runs alone (cases after it wait for it). */
-  return !(measures_heap(R, &R->cases[R->next]) &&
-           (R->opts.no_fork || !R->isolator || R->iso_broken) &&
-           R->running > 0);
+  return !(measures_heap(R, rc) && R->running > 0);
 }
 
 /* Starts the next case, one a turn of the loop: a case's start issues
  * certificates and builds TLS contexts (tens of milliseconds under ASan),
  * and thirty of them in one turn held the loop two seconds while the
- * cases already running waited for their replies and timers. */
+ * cases already running waited for their replies and timers. A case for
+ * a child waits in line while max_children run: thirty children at once
+ * (ASan builds, each a CPU hog for its moment) on two cores left this
+ * loop a thirtieth of the CPU; the cases behind it start meanwhile. */
 static void on_starter(uv_idle_t *h)
 {
   struct run *R = h->data;
+  struct mp_run_case *rc;
 
   R->pumping = 1;
   while (can_start(R)) {
-    struct mp_run_case *rc = &R->cases[R->next];
-
-    if (measures_heap(R, rc) && !R->opts.no_fork && !R->iso_broken) {
-      if (start_isolated(R, rc) == 0) {
-        R->next++;
+    if (R->whead < R->wtail &&
+        (R->iso_broken ? R->running == 0 : R->children < R->max_children)) {
+      rc = R->waiting[R->whead];
+      if (!R->iso_broken && start_isolated(R, rc) == 0) {
+        R->whead++;
         continue; /* a request to the forker: cheap */
       }
       /* No child: it runs here, alone, once the others are done. */
       R->iso_broken = 1;
       if (R->running > 0)
         break;
+      R->whead++;
+      start_case(R, rc);
+      break;
+    }
+    rc = &R->cases[R->next];
+    if (isolates(R, rc)) {
+      R->next++;
+      if (R->children >= R->max_children || start_isolated(R, rc) < 0) {
+        if (R->children < R->max_children)
+          R->iso_broken = 1; /* no child: in line to run here */
+        R->waiting[R->wtail++] = rc;
+      }
+      continue;
     }
     R->next++;
     start_case(R, rc);
@@ -891,6 +932,7 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
   mp_run_subject_cleanup(R);
   mp_ca_free(R->ca);
   free(R->iso_args);
+  free(R->waiting);
   free(R);
   return 0;
 }
