@@ -33,6 +33,8 @@
 /* A case in a process of its own is killed this long after its own safety
  * deadline, grace and reaper would have ended it. */
 #define ISOLATED_SLACK_MS 10000
+/* How long one turn of the loop may spend starting cases. */
+#define START_BUDGET_MS 10
 /* Children at once: one a CPU, at least this many. */
 #define MIN_CHILDREN 2
 
@@ -779,10 +781,11 @@ static int can_start(const struct run *R)
   return !(measures_heap(R, rc) && R->running > 0);
 }
 
-/* Starts the next case, one a turn of the loop: a case's start issues
- * certificates and builds TLS contexts (tens of milliseconds under ASan),
- * and thirty of them in one turn held the loop two seconds while the
- * cases already running waited for their replies and timers. A case for
+/* Starts the next cases, for at most START_BUDGET_MS a turn of the loop
+ * (at least one): a case's start issues certificates and builds TLS
+ * contexts (tens of milliseconds under ASan), and thirty of them in one
+ * turn held the loop two seconds while the cases already running waited
+ * for their replies and timers; cheap starts still go many a turn. A case for
  * a child waits in line while max_children run: thirty children at once
  * (ASan builds, each a CPU hog for its moment) on two cores left this
  * loop a thirtieth of the CPU; the cases behind it start meanwhile. */
@@ -790,9 +793,10 @@ static void on_starter(uv_idle_t *h)
 {
   struct run *R = h->data;
   struct mp_run_case *rc;
+  uint64_t until = uv_hrtime() + START_BUDGET_MS * 1000000ull;
 
   R->pumping = 1;
-  while (can_start(R)) {
+  while (can_start(R) && uv_hrtime() < until) {
     if (R->whead < R->wtail &&
         (R->iso_broken ? R->running == 0 : R->children < R->max_children)) {
       rc = R->waiting[R->whead];
@@ -806,7 +810,7 @@ static void on_starter(uv_idle_t *h)
         break;
       R->whead++;
       start_case(R, rc);
-      break;
+      continue;
     }
     rc = &R->cases[R->next];
     if (isolates(R, rc)) {
@@ -820,7 +824,6 @@ static void on_starter(uv_idle_t *h)
     }
     R->next++;
     start_case(R, rc);
-    break;
   }
   R->pumping = 0;
   if (!can_start(R))
