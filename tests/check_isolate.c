@@ -76,22 +76,39 @@ static char *write_nothing(void *arg, size_t *len)
   return NULL;
 }
 
-/* Runs fn in a child on a fresh loop; the callback's record. */
-static struct got run_child(mp_isolate_fn fn, void *arg, uint64_t deadline)
+/* Runs fn(args[i]) in n children of one forker on a fresh loop, each end
+ * into g[i]; between the forker's making and the starts, meanwhile() (if
+ * any) runs in the caller. */
+static void run_children(mp_isolate_fn fn, void *const *args, int n,
+                         uint64_t deadline, struct got *g,
+                         void (*meanwhile)(void))
 {
   uv_loop_t loop;
   struct mp_isolator *z = NULL;
-  struct got g;
+  int i;
 
-  memset(&g, 0, sizeof(g));
+  memset(g, 0, sizeof(*g) * (size_t)n);
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   ck_assert_int_eq(mp_isolator_new(&loop, &z), 0);
-  ck_assert_int_eq(mp_isolate_start(z, fn, arg, deadline, on_end, &g), 0);
+  if (meanwhile)
+    meanwhile();
+  for (i = 0; i < n; i++)
+    ck_assert_int_eq(mp_isolate_start(z, fn, args[i], deadline, on_end, &g[i]),
+                     0);
   uv_run(&loop, UV_RUN_DEFAULT);
   mp_isolator_free(z);
   uv_run(&loop, UV_RUN_DEFAULT);
   ck_assert_int_eq(uv_loop_close(&loop), 0);
-  ck_assert_int_eq(g.calls, 1);
+  for (i = 0; i < n; i++)
+    ck_assert_int_eq(g[i].calls, 1);
+}
+
+/* Runs fn in a child on a fresh loop; the callback's record. */
+static struct got run_child(mp_isolate_fn fn, void *arg, uint64_t deadline)
+{
+  struct got g;
+
+  run_children(fn, &arg, 1, deadline, &g, NULL);
   return g;
 }
 
@@ -214,23 +231,17 @@ static char *say_word(void *arg, size_t *len)
   return strdup(arg);
 }
 
+static void change_the_word(void)
+{
+  strcpy(snapshot_word, "after");
+}
+
 START_TEST(test_memory_as_at_the_forker)
 {
-  uv_loop_t loop;
-  struct mp_isolator *z = NULL;
+  void *arg = snapshot_word;
   struct got g;
 
-  memset(&g, 0, sizeof(g));
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  ck_assert_int_eq(mp_isolator_new(&loop, &z), 0);
-  strcpy(snapshot_word, "after");
-  ck_assert_int_eq(
-      mp_isolate_start(z, say_word, snapshot_word, 10000, on_end, &g), 0);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  mp_isolator_free(z);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  ck_assert_int_eq(uv_loop_close(&loop), 0);
-  ck_assert_int_eq(g.calls, 1);
+  run_children(say_word, &arg, 1, 10000, &g, change_the_word);
   ck_assert_uint_eq(g.len, strlen("before"));
   ck_assert(memcmp(g.bytes, "before", g.len) == 0);
 }
@@ -244,24 +255,14 @@ static const char *const many_words[] = {"zero", "one",  "two", "three",
 START_TEST(test_many_children_at_once)
 {
   enum { N = 8 };
-  uv_loop_t loop;
-  struct mp_isolator *z = NULL;
+  void *args[N];
   struct got g[N];
   int i;
 
-  memset(g, 0, sizeof(g));
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  ck_assert_int_eq(mp_isolator_new(&loop, &z), 0);
   for (i = 0; i < N; i++)
-    ck_assert_int_eq(mp_isolate_start(z, say_word, (void *)many_words[i], 10000,
-                                      on_end, &g[i]),
-                     0);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  mp_isolator_free(z);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  ck_assert_int_eq(uv_loop_close(&loop), 0);
+    args[i] = (void *)many_words[i];
+  run_children(say_word, args, N, 10000, g, NULL);
   for (i = 0; i < N; i++) {
-    ck_assert_int_eq(g[i].calls, 1);
     ck_assert_int_eq(g[i].end.exit_code, 0);
     ck_assert_uint_eq(g[i].len, strlen(many_words[i]));
     ck_assert(memcmp(g[i].bytes, many_words[i], g[i].len) == 0);
