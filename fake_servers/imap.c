@@ -336,7 +336,9 @@ static int split_tag(const char *text, size_t len, size_t *tag_len,
                      const char **verb, size_t *verb_len)
 {
   size_t t = 0;
-  while (t < len && fi_atom_char((unsigned char)text[t], 1) && text[t] != '+')
+  /* A tag past IMAP_MAX_TAG is refused: no need to read all of it. */
+  while (t < len && t <= IMAP_MAX_TAG &&
+         fi_atom_char((unsigned char)text[t], 1) && text[t] != '+')
     t++;
   if (t == 0 || t > IMAP_MAX_TAG || (t < len && text[t] != ' '))
     return -1;

@@ -22,11 +22,8 @@ size_t fi_header_len(const struct mp_mail *mail)
   size_t n = mail->size;
   if (n >= 2 && d[0] == '\r' && d[1] == '\n')
     return 2;
-  for (size_t i = 0; i + 3 < n; i++)
-    if (d[i] == '\r' && d[i + 1] == '\n' && d[i + 2] == '\r' &&
-        d[i + 3] == '\n')
-      return i + 4;
-  return n;
+  const char *blank = memmem(d, n, "\r\n\r\n", 4);
+  return blank ? (size_t)(blank - d) + 4 : n;
 }
 
 /* One header field: its name and its whole text, folding lines included

@@ -188,6 +188,12 @@ static char *make_message(const char *user, unsigned n, size_t size,
   if (!buf)
     return NULL;
   memcpy(buf, head, (size_t)h);
+  /* The letter at offset at is 'a' + (at + n) % 26: a line's letters are
+   * one copy out of the alphabet written out past a line's length. */
+  static const char abc[] = "abcdefghijklmnopqrstuvwxyz"
+                            "abcdefghijklmnopqrstuvwxyz"
+                            "abcdefghijklmnopqrstuvwxyz"
+                            "abcdefghijklmnopqrstuvwxyz";
   size_t at = (size_t)h;
   size_t col = 0;
   while (at < total) {
@@ -199,9 +205,11 @@ static char *make_message(const char *user, unsigned n, size_t size,
       col = 0;
       continue;
     }
-    buf[at] = (char)('a' + (at + n) % 26);
-    at++;
-    col++;
+    /* Letters up to the line's end; a last odd byte has no CRLF room. */
+    size_t k = left < 2 ? left : left - 2 < 76 - col ? left - 2 : 76 - col;
+    memcpy(buf + at, abc + (at + n) % 26, k);
+    at += k;
+    col += k;
   }
   buf[total] = '\0';
   *len = total;

@@ -3,20 +3,23 @@
 
 #include "harness/report/json.h"
 
+#include <string.h>
+
 void mp_prom_label(struct mp_json *b, const char *name, const char *v)
 {
-  const char *p;
+  const char *p = v ? v : "";
+  size_t run;
 
   mp_json_printf(b, "%s=\"", name);
-  for (p = v ? v : ""; *p; p++) {
-    if (*p == '\\')
-      mp_json_raw(b, "\\\\", 2);
-    else if (*p == '"')
-      mp_json_raw(b, "\\\"", 2);
-    else if (*p == '\n')
-      mp_json_raw(b, "\\n", 2);
-    else
-      mp_json_raw(b, p, 1);
+  while (*p) {
+    /* The plain run in one copy, then the one byte escaped. */
+    run = strcspn(p, "\\\"\n");
+    mp_json_raw(b, p, run);
+    p += run;
+    if (*p == '\0')
+      break;
+    mp_json_raw(b, *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : "\\n", 2);
+    p++;
   }
   mp_json_raw(b, "\"", 1);
 }

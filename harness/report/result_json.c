@@ -302,15 +302,18 @@ static void nagios_why_time(struct mp_json *b, const struct mp_result_fmt *f,
 static void nagios_text(struct mp_json *b, const char *s)
 {
   const unsigned char *p = (const unsigned char *)s;
-  char c;
+  size_t run;
 
-  for (; *p; p++) {
-    c = (char)*p;
-    if (*p < 0x20 || *p == 0x7f)
-      c = ' ';
-    else if (c == '|')
-      c = '/';
-    mp_json_raw(b, &c, 1);
+  while (*p) {
+    /* The plain run in one copy, then the one byte replaced. */
+    for (run = 0; p[run] >= 0x20 && p[run] != 0x7f && p[run] != '|'; run++)
+      ;
+    mp_json_raw(b, (const char *)p, run);
+    p += run;
+    if (*p == '\0')
+      break;
+    mp_json_raw(b, *p == '|' ? "/" : " ", 1);
+    p++;
   }
 }
 

@@ -54,7 +54,7 @@ struct fz_feeder {
   void *data_ptr;                    /* for the target */
 };
 
-static inline void fz_feeder_finish(struct fz_feeder *f)
+static inline FZ_NOCOV void fz_feeder_finish(struct fz_feeder *f)
 {
 
   if (f->finished)
@@ -65,14 +65,14 @@ static inline void fz_feeder_finish(struct fz_feeder *f)
 }
 
 /* Waits for the peer's answer (or its silence: fz_feeder_quiet). */
-static inline void fz_feeder_wait(struct fz_feeder *f)
+static inline FZ_NOCOV void fz_feeder_wait(struct fz_feeder *f)
 {
   f->waiting = 1;
 }
 
 /* Sends turns while answers are in hand, then waits; after the last one,
  * the FIN. */
-static inline void fz_feeder_send(struct fz_feeder *f)
+static inline FZ_NOCOV void fz_feeder_send(struct fz_feeder *f)
 {
   while (!f->finished && !f->shut) {
     const uint8_t *sep = memchr(f->data + f->off, FZ_TURN, f->size - f->off);
@@ -110,7 +110,7 @@ static inline void fz_feeder_send(struct fz_feeder *f)
 
 /* The memnet ran quiet: the peer waits for us, or after our FIN it
  * neither closes nor speaks. */
-static inline void fz_feeder_quiet(void *data)
+static inline FZ_NOCOV void fz_feeder_quiet(void *data)
 {
   struct fz_feeder *f = data;
 
@@ -121,25 +121,30 @@ static inline void fz_feeder_quiet(void *data)
 }
 
 /* The peer's bytes: counted into answers, then dropped. */
-static inline void fz_feeder_data(struct mp_mem_end *e, const char *buf,
-                                  size_t n)
+static inline FZ_NOCOV void fz_feeder_data(struct mp_mem_end *e,
+                                           const char *buf, size_t n)
 {
   struct fz_feeder *f = mp_mem_end_data(e);
+  const char *p = buf, *end = buf + n, *nl;
 
-  for (size_t i = 0; i < n; i++) {
-    char ch = buf[i];
-    if (ch != '\n') {
-      if (f->head_len < sizeof f->head)
-        f->head[f->head_len] = ch;
-      f->head_len++;
-      continue;
+  while (p < end) {
+    /* The line's first bytes are kept; the rest only counted. */
+    nl = memchr(p, '\n', (size_t)(end - p));
+    size_t part = (size_t)((nl ? nl : end) - p);
+    if (f->head_len < sizeof f->head) {
+      size_t keep = sizeof f->head - f->head_len;
+      memcpy(f->head + f->head_len, p, part < keep ? part : keep);
     }
+    f->head_len += part;
+    if (nl == NULL)
+      break;
     size_t len = f->head_len < sizeof f->head ? f->head_len : sizeof f->head;
     if (len > 0 && f->head_len <= sizeof f->head && f->head[len - 1] == '\r')
       len--;
     if (f->reply_end == NULL || f->reply_end(f->head, len))
       f->credits++;
     f->head_len = 0;
+    p = nl + 1;
   }
   if (f->credits > 0 && f->waiting && !f->finished) {
     f->credits--;
@@ -147,16 +152,16 @@ static inline void fz_feeder_data(struct mp_mem_end *e, const char *buf,
   }
 }
 
-static inline void fz_feeder_end(struct mp_mem_end *e, int reset)
+static inline FZ_NOCOV void fz_feeder_end(struct mp_mem_end *e, int reset)
 {
   (void)reset;
   fz_feeder_finish(mp_mem_end_data(e));
 }
 
 /* Sets the feeder up on a loop with a memnet (fz_feeder_close undoes). */
-static inline void fz_feeder_init(struct fz_feeder *f, uv_loop_t *loop,
-                                  struct mp_memnet *net, const uint8_t *data,
-                                  size_t size)
+static inline FZ_NOCOV void fz_feeder_init(struct fz_feeder *f, uv_loop_t *loop,
+                                           struct mp_memnet *net,
+                                           const uint8_t *data, size_t size)
 {
   memset(f, 0, sizeof *f);
   f->loop = loop;
@@ -168,8 +173,8 @@ static inline void fz_feeder_init(struct fz_feeder *f, uv_loop_t *loop,
 
 /* Starts on a connected end: reads, and sends the first turn now or after
  * the peer's first answer (or its silence). */
-static inline void fz_feeder_start(struct fz_feeder *f, struct mp_mem_end *end,
-                                   int wait_first)
+static inline FZ_NOCOV void
+fz_feeder_start(struct fz_feeder *f, struct mp_mem_end *end, int wait_first)
 {
   static const struct mp_mem_end_cbs cbs = {
       .on_data = fz_feeder_data,
@@ -188,19 +193,19 @@ static inline void fz_feeder_start(struct fz_feeder *f, struct mp_mem_end *end,
  * after each input the loop must hold exactly these again. */
 static size_t fz_loop_handles;
 
-static inline void fz_loop_count(uv_handle_t *h, void *arg)
+static inline FZ_NOCOV void fz_loop_count(uv_handle_t *h, void *arg)
 {
   (void)h;
   (*(size_t *)arg)++;
 }
 
-static inline void fz_loop_baseline(uv_loop_t *loop)
+static inline FZ_NOCOV void fz_loop_baseline(uv_loop_t *loop)
 {
   fz_loop_handles = 0;
   uv_walk(loop, fz_loop_count, &fz_loop_handles);
 }
 
-static inline void fz_loop_print(uv_handle_t *h, void *arg)
+static inline FZ_NOCOV void fz_loop_print(uv_handle_t *h, void *arg)
 {
   fprintf(stderr, "%s: handle: %s%s%s\n", (const char *)arg,
           uv_handle_type_name(uv_handle_get_type(h)),
@@ -209,7 +214,7 @@ static inline void fz_loop_print(uv_handle_t *h, void *arg)
 }
 
 /* Aborts if an input left a handle behind (or closed one of the run's). */
-static inline void fz_loop_check(uv_loop_t *loop, const char *who)
+static inline FZ_NOCOV void fz_loop_check(uv_loop_t *loop, const char *who)
 {
   size_t n = 0;
   uv_walk(loop, fz_loop_count, &n);
@@ -222,7 +227,7 @@ static inline void fz_loop_check(uv_loop_t *loop, const char *who)
 }
 
 /* Unhooks the feeder from the memnet (the end is the target's). */
-static inline void fz_feeder_close(struct fz_feeder *f)
+static inline FZ_NOCOV void fz_feeder_close(struct fz_feeder *f)
 {
   if (f->net)
     mp_memnet_on_quiet(f->net, NULL, NULL);

@@ -102,7 +102,7 @@ static void on_fed(struct fz_feeder *f)
  * challenge) counts, a multi-line body after it does not (the next turn
  * may then overtake the body: pipelining, which RFC 2449 allows). IMAP:
  * a tagged line or a "+" continuation, not untagged data. */
-static int reply_end(const char *line, size_t len)
+static FZ_NOCOV int reply_end(const char *line, size_t len)
 {
   switch (FUZZ_FAKE_PROTO) {
   case MP_FAKE_SMTP:
