@@ -1,8 +1,9 @@
 /* A function in a process of its own (harness/run/isolate.c) and the outcome
  * bytes it hands back (harness/run/outcome_pack.c): bytes arrive whole, a
  * child killed by a signal or past its deadline is told apart from one
- * that ended, and packed outcomes read back field for field while every
- * cut-short or damaged copy is refused without a crash. */
+ * that ended, the children come from the forker (never a fork of the
+ * loop's process) with its memory, and packed outcomes read back field for
+ * field while every cut-short or damaged copy is refused without a crash. */
 #include <check.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -75,18 +76,39 @@ static char *write_nothing(void *arg, size_t *len)
   return NULL;
 }
 
+/* Runs fn(args[i]) in n children of one forker on a fresh loop, each end
+ * into g[i]; between the forker's making and the starts, meanwhile() (if
+ * any) runs in the caller. */
+static void run_children(mp_isolate_fn fn, void *const *args, int n,
+                         uint64_t deadline, struct got *g,
+                         void (*meanwhile)(void))
+{
+  uv_loop_t loop;
+  struct mp_isolator *z = NULL;
+  int i;
+
+  memset(g, 0, sizeof(*g) * (size_t)n);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(mp_isolator_new(&loop, &z), 0);
+  if (meanwhile)
+    meanwhile();
+  for (i = 0; i < n; i++)
+    ck_assert_int_eq(mp_isolate_start(z, fn, args[i], deadline, on_end, &g[i]),
+                     0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  mp_isolator_free(z);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  for (i = 0; i < n; i++)
+    ck_assert_int_eq(g[i].calls, 1);
+}
+
 /* Runs fn in a child on a fresh loop; the callback's record. */
 static struct got run_child(mp_isolate_fn fn, void *arg, uint64_t deadline)
 {
-  uv_loop_t loop;
   struct got g;
 
-  memset(&g, 0, sizeof(g));
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  ck_assert_int_eq(mp_isolate_start(&loop, fn, arg, deadline, on_end, &g), 0);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  ck_assert_int_eq(uv_loop_close(&loop), 0);
-  ck_assert_int_eq(g.calls, 1);
+  run_children(fn, &arg, 1, deadline, &g, NULL);
   return g;
 }
 
@@ -170,6 +192,81 @@ START_TEST(test_descriptors_closed)
   /* stdin, stdout, stderr (those open in the test) and the pipe. */
   ck_assert_int_le(atoi(g.bytes), 4);
   ck_assert_int_ge(atoi(g.bytes), 1);
+}
+END_TEST
+
+/* The child's parent, as the child sees it. */
+static char *say_ppid(void *arg, size_t *len)
+{
+  char *out = malloc(32);
+
+  (void)arg;
+  *len = (size_t)snprintf(out, 32, "%ld", (long)getppid());
+  return out;
+}
+
+/* The loop's process never forks a child itself: the forker, made before
+ * the loop ran, does. A fork of a big process (an ASan build's, with its
+ * shadow memory) takes up to hundreds of milliseconds and leaves every
+ * page copy-on-write, so forking on the loop stalled the cases running
+ * beside an isolated one. */
+START_TEST(test_child_not_forked_by_the_loop)
+{
+  struct got g = run_child(say_ppid, NULL, 10000);
+
+  ck_assert_int_eq(g.end.exit_code, 0);
+  g.bytes[g.len < sizeof(g.bytes) ? g.len : sizeof(g.bytes) - 1] = '\0';
+  ck_assert_int_gt(atol(g.bytes), 1);
+  ck_assert_int_ne(atol(g.bytes), (long)getpid());
+}
+END_TEST
+
+/* A child reads the caller's memory as it was when the forker was made:
+ * what changed since is not seen. */
+static char snapshot_word[16] = "before";
+
+static char *say_word(void *arg, size_t *len)
+{
+  *len = strlen(arg);
+  return strdup(arg);
+}
+
+static void change_the_word(void)
+{
+  strcpy(snapshot_word, "after");
+}
+
+START_TEST(test_memory_as_at_the_forker)
+{
+  void *arg = snapshot_word;
+  struct got g;
+
+  run_children(say_word, &arg, 1, 10000, &g, change_the_word);
+  ck_assert_uint_eq(g.len, strlen("before"));
+  ck_assert(memcmp(g.bytes, "before", g.len) == 0);
+}
+END_TEST
+
+/* Many children of one forker at once: each end reaches its own callback
+ * with its own bytes, whatever order they finish in. */
+static const char *const many_words[] = {"zero", "one",  "two", "three",
+                                         "four", "five", "six", "seven"};
+
+START_TEST(test_many_children_at_once)
+{
+  enum { N = 8 };
+  void *args[N];
+  struct got g[N];
+  int i;
+
+  for (i = 0; i < N; i++)
+    args[i] = (void *)many_words[i];
+  run_children(say_word, args, N, 10000, g, NULL);
+  for (i = 0; i < N; i++) {
+    ck_assert_int_eq(g[i].end.exit_code, 0);
+    ck_assert_uint_eq(g[i].len, strlen(many_words[i]));
+    ck_assert(memcmp(g[i].bytes, many_words[i], g[i].len) == 0);
+  }
 }
 END_TEST
 
@@ -370,6 +467,9 @@ static Suite *isolate_suite(void)
   tcase_add_test(tc, test_exit_status);
   tcase_add_test(tc, test_deadline_kills);
   tcase_add_test(tc, test_descriptors_closed);
+  tcase_add_test(tc, test_child_not_forked_by_the_loop);
+  tcase_add_test(tc, test_memory_as_at_the_forker);
+  tcase_add_test(tc, test_many_children_at_once);
   /* Only where LeakSanitizer is linked in (make asan); elsewhere it
    * could not fail. */
   if (__lsan_do_leak_check)

@@ -1,32 +1,34 @@
-/* A function in a child process of its own (harness/run/isolate.h). */
+/* A function in a child process of its own (harness/run/isolate.h): the
+ * loop's half, which asks the forker (isolate_forker.c) for children and
+ * hears how they end. */
 #include "harness/run/isolate.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* After the pipe's end, how long to wait for the child to exit before
- * killing it, polled every REAP_POLL_MS (waitpid would block the loop). */
-#define REAP_POLL_MS 1
+#include "harness/run/isolate_internal.h"
+
+/* After the pipe's end, how long to wait for the child's exit before
+ * killing it. */
 #define REAP_WAIT_MS 10000
 
 struct iso {
-  struct iso *next, *prev; /* every child not yet ended (live) */
-  uv_loop_t *loop;
-  pid_t pid;
+  struct iso *next, *prev; /* the isolator's children not yet freed */
+  struct mp_isolator *z;
+  uint64_t id;
+  pid_t pid; /* 0 until the forker made it */
   uv_pipe_t pipe;
-  uv_timer_t timer; /* the deadline, then the reaping poll */
+  uv_timer_t timer; /* the deadline, then the wait for its exit */
   int handles;      /* open handles, to free after the last close */
-  int eof;
-  int reaped;
-  uint64_t reap_until;
+  int eof;          /* the pipe ended (or never opened) */
+  int exited;       /* its end is known (or will never be) */
+  int finished;     /* cb ran */
   char *buf;
   size_t len, cap;
   struct mp_isolate_end end;
@@ -34,168 +36,104 @@ struct iso {
   void *data;
 };
 
-/* LeakSanitizer's check, when it is linked in (ASan builds). A child
- * leaves through _exit, which skips the check LSan makes at exit; the
- * cases that run here are the hostile ones, the likeliest to leak. With
- * leaks it ends the child with LSan's exit status (23), which the caller
- * sees after the bytes. */
-extern void __lsan_do_leak_check(void) __attribute__((weak));
+struct mp_isolator {
+  uv_loop_t *loop;
+  int sock;  /* ours of the pair, closed after the poll handle */
+  int gone;  /* the forker ended (or was told to) */
+  pid_t pid; /* the forker */
+  uv_poll_t poll;
+  int polling;
+  size_t waiting; /* children whose exit is still to come */
+  uint64_t next_id;
+  struct iso *live;
+};
 
-/* The children not yet ended. Besides bookkeeping, this keeps every record
- * reachable from a global in a child forked later, which inherits them:
- * its leak check (valgrind's, at _exit) then sees no memory lost. */
-static struct iso *live;
-
-static void live_add(struct iso *s)
+int mp_isolator_new(uv_loop_t *loop, struct mp_isolator **out)
 {
-  s->next = live;
-  s->prev = NULL;
-  if (live)
-    live->prev = s;
-  live = s;
-}
+  struct mp_isolator *z = calloc(1, sizeof(*z));
+  int sv[2], rc;
 
-static void live_remove(struct iso *s)
-{
-  if (s->prev)
-    s->prev->next = s->next;
-  else if (live == s)
-    live = s->next;
-  if (s->next)
-    s->next->prev = s->prev;
-  s->next = s->prev = NULL;
-}
-
-/* The child's descriptor for the pipe: the lowest after stdio. */
-#define CHILD_FD 3
-
-static void close_from(int lowest)
-{
-#ifdef SYS_close_range
-  if (syscall(SYS_close_range, (unsigned)lowest, ~0u, 0u) == 0)
-    return;
-#endif
-  struct rlimit rl;
-  int max = 65536;
-
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-      rl.rlim_cur < (rlim_t)max)
-    max = (int)rl.rlim_cur;
-  for (int fd = lowest; fd < max; fd++)
-    close(fd);
-}
-
-static void write_all(int fd, const char *p, size_t len)
-{
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      _exit(2);
-    p += n;
-    len -= (size_t)n;
+  if (!z)
+    return -ENOMEM;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    rc = -errno;
+    free(z);
+    return rc;
   }
-}
-
-static __attribute__((noreturn)) void child_main(int wfd, mp_isolate_fn fn,
-                                                 void *arg)
-{
-  char *out;
-  size_t len = 0;
-
-  signal(SIGINT, SIG_DFL);
-  signal(SIGTERM, SIG_DFL);
-  signal(SIGHUP, SIG_DFL);
-  /* Nothing of the parent's stays open here: a socket of another case
-   * held by the child would keep its connection up after the parent
-   * closed it. */
-  if (wfd != CHILD_FD) {
-    if (dup2(wfd, CHILD_FD) < 0)
-      _exit(2);
-  } else {
-    fcntl(CHILD_FD, F_SETFD, 0);
+  fflush(NULL);
+  z->pid = fork();
+  if (z->pid < 0) {
+    rc = -errno;
+    close(sv[0]);
+    close(sv[1]);
+    free(z);
+    return rc;
   }
-  close_from(CHILD_FD + 1);
-  out = fn(arg, &len);
-  if (out)
-    write_all(CHILD_FD, out, len);
-  free(out);
-  close(CHILD_FD);
-  if (__lsan_do_leak_check)
-    __lsan_do_leak_check();
-  _exit(0);
+  if (z->pid == 0) {
+    close(sv[0]);
+    mp_iso_forker_main(sv[1]);
+  }
+  close(sv[1]);
+  z->loop = loop;
+  z->sock = sv[0];
+  rc = uv_poll_init(loop, &z->poll, z->sock);
+  if (rc < 0) {
+    close(z->sock);
+    while (waitpid(z->pid, NULL, 0) < 0 && errno == EINTR)
+      ;
+    free(z);
+    return rc;
+  }
+  z->poll.data = z;
+  *out = z;
+  return 0;
 }
 
 static void on_closed(uv_handle_t *h)
 {
   struct iso *s = h->data;
+  struct mp_isolator *z = s->z;
 
-  if (--s->handles == 0) {
-    live_remove(s);
-    free(s->buf);
-    free(s);
-  }
-}
-
-static void finish(struct iso *s)
-{
-  s->end.bytes = s->buf;
-  s->end.len = s->len;
-  s->cb(&s->end, s->data);
-  uv_close((uv_handle_t *)&s->timer, on_closed);
-  if (!uv_is_closing((uv_handle_t *)&s->pipe))
-    uv_close((uv_handle_t *)&s->pipe, on_closed);
-}
-
-/* 1 once the child is reaped (its end recorded). */
-static int reap(struct iso *s)
-{
-  int status;
-  pid_t r;
-
-  do
-    r = waitpid(s->pid, &status, WNOHANG);
-  while (r < 0 && errno == EINTR);
-  if (r == 0)
-    return 0;
-  s->reaped = 1;
-  if (r < 0) {
-    s->end.exit_code = -1; /* reaped elsewhere: its end is unknown */
-  } else if (WIFSIGNALED(status)) {
-    s->end.exit_code = -1;
-    s->end.signal = WTERMSIG(status);
-  } else {
-    s->end.exit_code = WEXITSTATUS(status);
-  }
-  return 1;
+  if (--s->handles > 0)
+    return;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    z->live = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
+  free(s->buf);
+  free(s);
 }
 
 static void kill_child(struct iso *s)
 {
-  if (!s->reaped)
+  if (s->pid > 0 && !s->exited)
     kill(s->pid, SIGKILL);
+}
+
+/* Calls back once both the pipe's end and the child's are in. */
+static void maybe_finish(struct iso *s)
+{
+  if (s->finished || !s->eof || !s->exited)
+    return;
+  s->finished = 1;
+  uv_timer_stop(&s->timer);
+  s->end.bytes = s->buf;
+  s->end.len = s->len;
+  s->cb(&s->end, s->data);
+  uv_close((uv_handle_t *)&s->timer, on_closed);
 }
 
 static void on_timer(uv_timer_t *t)
 {
   struct iso *s = t->data;
 
-  if (!s->eof) {
-    /* The deadline: kill it; the pipe's end follows. */
-    s->end.timed_out = 1;
-    kill_child(s);
-    return;
-  }
-  if (reap(s)) {
-    uv_timer_stop(&s->timer);
-    finish(s);
-    return;
-  }
-  if (uv_now(s->loop) >= s->reap_until) {
-    s->end.timed_out = 1;
-    kill_child(s);
-  }
+  /* Its deadline, or its exit too long after its pipe's end: kill it
+   * (the forker tells the end); one not started yet is killed when it
+   * is. */
+  s->end.timed_out = 1;
+  kill_child(s);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -232,67 +170,243 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
   if (n == 0)
     return;
   /* The end of the pipe (or an error, or no memory): the child is done
-   * writing; reap it. */
+   * writing. */
   s->eof = 1;
   uv_close((uv_handle_t *)&s->pipe, on_closed);
-  uv_timer_stop(&s->timer);
-  if (reap(s)) {
-    finish(s);
-    return;
-  }
-  s->reap_until = uv_now(s->loop) + REAP_WAIT_MS;
-  uv_timer_start(&s->timer, on_timer, REAP_POLL_MS, REAP_POLL_MS);
+  if (!s->exited && !s->end.timed_out)
+    uv_timer_start(&s->timer, on_timer, REAP_WAIT_MS, 0);
+  maybe_finish(s);
 }
 
-int mp_isolate_start(uv_loop_t *loop, mp_isolate_fn fn, void *arg,
-                     uint64_t deadline_ms, mp_isolate_cb cb, void *data)
+static struct iso *find_id(struct mp_isolator *z, uint64_t id)
 {
-  struct iso *s = calloc(1, sizeof(*s));
-  int fds[2], rc;
+  for (struct iso *s = z->live; s; s = s->next)
+    if (s->id == id && !s->finished)
+      return s;
+  return NULL;
+}
 
-  if (!s)
-    return UV_ENOMEM;
-  if (pipe2(fds, O_CLOEXEC) < 0) {
-    rc = -errno;
-    free(s);
-    return rc;
+static struct iso *find_pid(struct mp_isolator *z, pid_t pid)
+{
+  for (struct iso *s = z->live; s; s = s->next)
+    if (s->pid == pid && !s->finished)
+      return s;
+  return NULL;
+}
+
+static void exited(struct iso *s)
+{
+  struct mp_isolator *z = s->z;
+
+  s->exited = 1;
+  if (--z->waiting == 0 && z->polling) {
+    uv_poll_stop(&z->poll);
+    z->polling = 0;
   }
-  fflush(NULL);
-  live_add(s);
-  s->pid = fork();
-  if (s->pid < 0) {
-    rc = -errno;
-    live_remove(s);
-    close(fds[0]);
-    close(fds[1]);
-    free(s);
-    return rc;
+  maybe_finish(s);
+}
+
+static void on_started(struct mp_isolator *z, const struct mp_iso_rep *rep,
+                       int fd)
+{
+  struct iso *s = find_id(z, rep->id);
+  int rc;
+
+  if (!s || fd < 0) {
+    /* Not ours to hear (or its pipe was lost): stop it. */
+    if (fd >= 0)
+      close(fd);
+    kill((pid_t)rep->pid, SIGKILL);
+    if (s) {
+      s->pid = (pid_t)rep->pid;
+      s->eof = 1;
+    }
+    return;
   }
-  if (s->pid == 0)
-    child_main(fds[1], fn, arg);
-  close(fds[1]);
-  s->loop = loop;
-  s->cb = cb;
-  s->data = data;
-  uv_pipe_init(loop, &s->pipe, 0);
-  uv_timer_init(loop, &s->timer);
-  s->pipe.data = s->timer.data = s;
-  s->handles = 2;
-  rc = uv_pipe_open(&s->pipe, fds[0]);
+  s->pid = (pid_t)rep->pid;
+  uv_pipe_init(z->loop, &s->pipe, 0);
+  s->pipe.data = s;
+  s->handles++;
+  rc = uv_pipe_open(&s->pipe, fd);
   if (rc < 0)
-    close(fds[0]); /* not the handle's */
+    close(fd); /* not the handle's */
   if (rc == 0)
     rc = uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
   if (rc < 0) {
-    /* The child runs, but we cannot hear it: stop it and say so. */
+    /* The child runs, but we cannot hear it: stop it. */
     kill(s->pid, SIGKILL);
-    if (!uv_is_closing((uv_handle_t *)&s->pipe))
-      uv_close((uv_handle_t *)&s->pipe, on_closed);
+    uv_close((uv_handle_t *)&s->pipe, on_closed);
     s->eof = 1;
-    s->reap_until = uv_now(loop) + REAP_WAIT_MS;
-    uv_timer_start(&s->timer, on_timer, REAP_POLL_MS, REAP_POLL_MS);
-    return 0;
+    return;
   }
+  if (s->end.timed_out)
+    kill_child(s); /* its deadline came first */
+}
+
+static void on_rep(struct mp_isolator *z, const struct mp_iso_rep *rep, int fd)
+{
+  struct iso *s;
+
+  switch (rep->kind) {
+  case MP_ISO_STARTED:
+    on_started(z, rep, fd);
+    return;
+  case MP_ISO_FAILED:
+    s = find_id(z, rep->id);
+    if (!s)
+      return;
+    s->eof = 1;
+    s->end.exit_code = -1;
+    exited(s);
+    return;
+  case MP_ISO_EXITED:
+    s = find_pid(z, (pid_t)rep->pid);
+    if (!s)
+      return;
+    if (WIFSIGNALED(rep->status)) {
+      s->end.exit_code = -1;
+      s->end.signal = WTERMSIG(rep->status);
+    } else {
+      s->end.exit_code = WEXITSTATUS(rep->status);
+    }
+    exited(s);
+    return;
+  }
+}
+
+/* The forker is gone: what it did not tell will never be told. */
+static void forker_gone(struct mp_isolator *z)
+{
+  struct iso *s, *next;
+
+  if (z->polling)
+    uv_poll_stop(&z->poll);
+  z->polling = 0;
+  z->gone = 1;
+  for (s = z->live; s; s = next) {
+    next = s->next;
+    if (s->finished || s->exited)
+      continue;
+    kill_child(s);
+    if (!s->pid)
+      s->eof = 1;
+    s->end.exit_code = -1; /* reaped elsewhere: its end is unknown */
+    exited(s);
+  }
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+  struct mp_isolator *z = p->data;
+
+  (void)events;
+  for (;;) {
+    struct mp_iso_rep rep;
+    struct iovec iov = {&rep, sizeof(rep)};
+    union {
+      struct cmsghdr h;
+      char buf[CMSG_SPACE(sizeof(int))];
+    } c;
+    struct msghdr m;
+    struct cmsghdr *h;
+    int fd = -1;
+    ssize_t n;
+
+    if (status < 0) {
+      forker_gone(z);
+      return;
+    }
+    memset(&m, 0, sizeof(m));
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = c.buf;
+    m.msg_controllen = sizeof(c.buf);
+    n = recvmsg(z->sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return;
+    if (n <= 0) {
+      forker_gone(z);
+      return;
+    }
+    for (h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+      if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+          h->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(&fd, CMSG_DATA(h), sizeof(int));
+    if (n == (ssize_t)sizeof(rep))
+      on_rep(z, &rep, fd);
+    else if (fd >= 0)
+      close(fd);
+    if (z->gone)
+      return;
+  }
+}
+
+int mp_isolate_start(struct mp_isolator *z, mp_isolate_fn fn, void *arg,
+                     uint64_t deadline_ms, mp_isolate_cb cb, void *data)
+{
+  struct mp_iso_req req;
+  struct iso *s;
+  ssize_t n;
+  int rc;
+
+  if (z->gone)
+    return -EPIPE;
+  s = calloc(1, sizeof(*s));
+  if (!s)
+    return -ENOMEM;
+  memset(&req, 0, sizeof(req));
+  req.id = s->id = ++z->next_id;
+  req.fn = fn;
+  req.arg = arg;
+  do
+    n = send(z->sock, &req, sizeof(req), MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n != (ssize_t)sizeof(req)) {
+    rc = n < 0 ? -errno : -EIO;
+    free(s);
+    return rc;
+  }
+  if (!z->polling) {
+    uv_poll_start(&z->poll, UV_READABLE | UV_DISCONNECT, on_poll);
+    z->polling = 1;
+  }
+  z->waiting++;
+  s->z = z;
+  s->cb = cb;
+  s->data = data;
+  s->next = z->live;
+  if (z->live)
+    z->live->prev = s;
+  z->live = s;
+  uv_timer_init(z->loop, &s->timer);
+  s->timer.data = s;
+  s->handles = 1;
   uv_timer_start(&s->timer, on_timer, deadline_ms, 0);
   return 0;
+}
+
+/* The descriptor goes only after its poll handle (libuv's rule). */
+static void on_poll_closed(uv_handle_t *h)
+{
+  struct mp_isolator *z = h->data;
+
+  close(z->sock);
+  free(z);
+}
+
+void mp_isolator_free(struct mp_isolator *z)
+{
+  if (!z)
+    return;
+  if (z->polling)
+    uv_poll_stop(&z->poll);
+  z->polling = 0;
+  z->gone = 1;
+  /* The end of the socket ends the forker. */
+  shutdown(z->sock, SHUT_RDWR);
+  while (waitpid(z->pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  uv_close((uv_handle_t *)&z->poll, on_poll_closed);
 }

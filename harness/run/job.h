@@ -26,7 +26,9 @@ struct mp_subject_target;
 enum { SVC_NONE = 0, SVC_STARTING, SVC_UP, SVC_FAILED, SVC_DOWN };
 struct mon_run;
 struct mp_idp;
+struct mp_isolator;
 struct mp_token_source;
+struct isolated;
 
 /* How often the grace polls whether the servers caught up with the probe. */
 #define GRACE_POLL_MS 5
@@ -45,6 +47,7 @@ struct run {
   size_t finished;
   size_t abandoned; /* probes past the safety deadline, still out */
   int pumping;
+  uv_idle_t starter; /* active while a case could start: one a turn */
   uv_timer_t reaper;
   int reaper_on;
   struct job *jobs; /* every job not yet freed */
@@ -53,6 +56,15 @@ struct run {
   uv_check_t mem_check;
   struct job *mem_job; /* the case measured, or NULL */
   size_t mem_base, mem_peak;
+  /* Those cases in processes of their own: the forker, made before the
+   * loop runs, and per case what a child reads (in the forker's copy of
+   * this memory). NULL when none is needed or none could be made. */
+  struct mp_isolator *isolator;
+  struct isolated *iso_args;
+  int iso_broken; /* a child could not be asked for: the rest run here */
+  size_t children, max_children; /* running in children; at most */
+  struct mp_run_case **waiting;  /* in line for a child (n places) */
+  size_t whead, wtail;
   /* A third-party subject's run: a folder of its own for the CA file and
    * the password files (subject_run.c). */
   char *subject_dir;

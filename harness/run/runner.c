@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "fake_servers/fake.h"
@@ -32,6 +33,10 @@
 /* A case in a process of its own is killed this long after its own safety
  * deadline, grace and reaper would have ended it. */
 #define ISOLATED_SLACK_MS 10000
+/* How long one turn of the loop may spend starting cases. */
+#define START_BUDGET_MS 10
+/* Children at once: one a CPU, at least this many. */
+#define MIN_CHILDREN 2
 
 static void pump(struct run *R);
 static int measures_heap(const struct run *R, const struct mp_run_case *rc);
@@ -647,7 +652,6 @@ static void on_isolated(const struct mp_isolate_end *end, void *data)
   struct mp_result *result = NULL;
   const char *why = NULL;
 
-  free(iso);
   memset(&rc->out, 0, sizeof(rc->out));
   if (end->timed_out)
     why = "did not finish in time and was killed";
@@ -686,6 +690,7 @@ static void on_isolated(const struct mp_isolate_end *end, void *data)
   rc->out.result = rc->result;
   rc->done = 1;
   R->running--;
+  R->children--;
   R->finished++;
   if (R->opts.on_done)
     R->opts.on_done(rc, R->opts.data);
@@ -698,22 +703,48 @@ static void on_isolated(const struct mp_isolate_end *end, void *data)
  * caller then runs it here). */
 static int start_isolated(struct run *R, struct mp_run_case *rc)
 {
-  struct isolated *iso = calloc(1, sizeof(*iso));
+  struct isolated *iso;
   uint64_t deadline = case_safety_ms(R, rc->c) + R->opts.grace_ms + REAPER_MS +
                       ISOLATED_SLACK_MS;
 
-  if (!iso)
+  if (!R->isolator)
     return -1;
-  iso->R = R;
-  iso->rc = rc;
+  iso = &R->iso_args[rc - R->cases];
   R->running++;
-  if (mp_isolate_start(&R->loop, isolated_run, iso, deadline, on_isolated,
+  if (mp_isolate_start(R->isolator, isolated_run, iso, deadline, on_isolated,
                        iso) < 0) {
     R->running--;
-    free(iso);
     return -1;
   }
+  R->children++;
   return 0;
+}
+
+/* With cases in processes of their own, the forker and what each child
+ * reads, before the loop runs: a fork of this process on the loop stalls
+ * every case running beside it (harness/run/isolate.h). */
+static void isolator_prepare(struct run *R)
+{
+  size_t i;
+  long cpus;
+  int any = 0;
+
+  for (i = 0; i < R->n && !any; i++)
+    any = measures_heap(R, &R->cases[i]);
+  if (!any || R->opts.no_fork)
+    return;
+  R->iso_args = calloc(R->n, sizeof(*R->iso_args));
+  R->waiting = calloc(R->n, sizeof(*R->waiting));
+  if (!R->iso_args || !R->waiting)
+    return;
+  cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  R->max_children = cpus > MIN_CHILDREN ? (size_t)cpus : MIN_CHILDREN;
+  for (i = 0; i < R->n; i++) {
+    R->iso_args[i].R = R;
+    R->iso_args[i].rc = &R->cases[i];
+  }
+  if (mp_isolator_new(&R->loop, &R->isolator) < 0)
+    R->isolator = NULL; /* they run here, one after another */
 }
 
 void mp_run_pump(struct run *R)
@@ -721,26 +752,89 @@ void mp_run_pump(struct run *R)
   pump(R);
 }
 
-static void pump(struct run *R)
+/* 1 when rc runs in a child the forker makes. */
+static int isolates(const struct run *R, const struct mp_run_case *rc)
 {
-  if (R->svc_state == SVC_STARTING)
-    return; /* the cases wait for the subject's service */
-  R->pumping = 1;
-  while (R->running < R->opts.jobs && R->next < R->n && !R->mem_job) {
-    struct mp_run_case *rc = &R->cases[R->next];
+  return measures_heap(R, rc) && !R->opts.no_fork && R->isolator &&
+         !R->iso_broken;
+}
 
-    if (measures_heap(R, rc) && !R->opts.no_fork &&
-        start_isolated(R, rc) == 0) {
-      R->next++;
+/* 1 while a case could start now. */
+static int can_start(const struct run *R)
+{
+  const struct mp_run_case *rc;
+
+  if (R->svc_state == SVC_STARTING)
+    return 0; /* the cases wait for the subject's service */
+  if (R->running >= R->opts.jobs || R->mem_job)
+    return 0;
+  if (R->whead < R->wtail &&
+      (R->iso_broken ? R->running == 0 : R->children < R->max_children))
+    return 1;
+  if (R->next >= R->n)
+    return 0;
+  rc = &R->cases[R->next];
+  if (isolates(R, rc))
+    return 1; /* a child, or the line for one */
+  /* Here, a case with expect.memory waits for the others to finish and
+   * runs alone (cases after it wait for it). */
+  return !(measures_heap(R, rc) && R->running > 0);
+}
+
+/* Starts the next cases, for at most START_BUDGET_MS a turn of the loop
+ * (at least one): a case's start issues certificates and builds TLS
+ * contexts (tens of milliseconds under ASan), and thirty of them in one
+ * turn held the loop two seconds while the cases already running waited
+ * for their replies and timers; cheap starts still go many a turn. A case for
+ * a child waits in line while max_children run: thirty children at once
+ * (ASan builds, each a CPU hog for its moment) on two cores left this
+ * loop a thirtieth of the CPU; the cases behind it start meanwhile. */
+static void on_starter(uv_idle_t *h)
+{
+  struct run *R = h->data;
+  struct mp_run_case *rc;
+  uint64_t until = uv_hrtime() + START_BUDGET_MS * 1000000ull;
+
+  R->pumping = 1;
+  while (can_start(R) && uv_hrtime() < until) {
+    if (R->whead < R->wtail &&
+        (R->iso_broken ? R->running == 0 : R->children < R->max_children)) {
+      rc = R->waiting[R->whead];
+      if (!R->iso_broken && start_isolated(R, rc) == 0) {
+        R->whead++;
+        continue; /* a request to the forker: cheap */
+      }
+      /* No child: it runs here, alone, once the others are done. */
+      R->iso_broken = 1;
+      if (R->running > 0)
+        break;
+      R->whead++;
+      start_case(R, rc);
       continue;
     }
-    /* Here, a case with expect.memory waits for the others to finish and
-     * runs alone (cases after it wait for it). */
-    if (measures_heap(R, rc) && R->running > 0)
-      break;
-    start_case(R, &R->cases[R->next++]);
+    rc = &R->cases[R->next];
+    if (isolates(R, rc)) {
+      R->next++;
+      if (R->children >= R->max_children || start_isolated(R, rc) < 0) {
+        if (R->children < R->max_children)
+          R->iso_broken = 1; /* no child: in line to run here */
+        R->waiting[R->wtail++] = rc;
+      }
+      continue;
+    }
+    R->next++;
+    start_case(R, rc);
   }
   R->pumping = 0;
+  if (!can_start(R))
+    uv_idle_stop(h);
+  check_all_done(R);
+}
+
+static void pump(struct run *R)
+{
+  if (can_start(R))
+    uv_idle_start(&R->starter, on_starter);
   check_all_done(R);
 }
 
@@ -798,18 +892,25 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
     free(R);
     return MP_E_NO_RESOURCES;
   }
+  isolator_prepare(R);
   uv_check_init(&R->loop, &R->mem_check);
   R->mem_check.data = R;
+  uv_idle_init(&R->loop, &R->starter);
+  R->starter.data = R;
   if (R->opts.subject && R->opts.subject->service)
     mp_run_service_start(R);
   else
     pump(R);
   uv_run(&R->loop, UV_RUN_DEFAULT);
   uv_close((uv_handle_t *)&R->mem_check, NULL);
+  uv_close((uv_handle_t *)&R->starter, NULL);
   if (R->reaper_on) {
     uv_close((uv_handle_t *)&R->reaper, NULL);
     R->reaper_on = 0;
   }
+  /* Every child ended: the forker goes too. */
+  mp_isolator_free(R->isolator);
+  R->isolator = NULL;
   if (R->abandoned) {
     fprintf(stderr,
             "mailprobe: %zu probe(s) never called back after the safety "
@@ -833,6 +934,8 @@ int mp_run(struct mp_run_case *cases, size_t n, const struct mp_run_opts *opts)
     fprintf(stderr, "mailprobe: the event loop still had open handles\n");
   mp_run_subject_cleanup(R);
   mp_ca_free(R->ca);
+  free(R->iso_args);
+  free(R->waiting);
   free(R);
   return 0;
 }

@@ -1,12 +1,16 @@
 /* The runner behind `mailprobe run`: every case on one event loop, at most
- * `jobs` at once. Per case it starts the case's fake servers (one CA for
- * the whole run signs their certificates; one mail store per case), points
- * the probe at them, compares the result with the case's expectations and
- * what the servers saw, and stops the servers. A case with probe.target
- * talks to a real server and starts none. A safety deadline (the probe's
- * timeout + 10 s) keeps a broken case from hanging the run. A case with
- * expect.memory runs in a child process of its own (harness/run/isolate.h)
- * that hands its outcome back, so its heap is its own.
+ * `jobs` at once, started one a turn of the loop (a start issues
+ * certificates and builds TLS contexts; many in one turn kept the cases
+ * already running from their replies and timers). Per case it starts the case's
+ * fake servers (one CA for the whole run signs their certificates; one mail
+ * store per case), points the probe at them, compares the result with the
+ * case's expectations and what the servers saw, and stops the servers. A case
+ * with probe.target talks to a real server and starts none. A safety deadline
+ * (the probe's timeout + 10 s) keeps a broken case from hanging the run. A case
+ * with expect.memory runs in a child process of its own (harness/run/isolate.h)
+ * that hands its outcome back, so its heap is its own; the children come
+ * from a forker made before the loop starts, never from a fork of the
+ * loop's process.
  *
  * A roundtrip case starts all its servers on the one mail store (the fake
  * SMTP server delivers into the mailbox the fake POP3/IMAP server reads),
