@@ -337,27 +337,44 @@ void fi_cmd_select(struct mp_fake_session *s, struct mp_fake_args *g,
 }
 
 /* RFC 9051 6.3.9 list wildcards: "*" matches anything, "%" anything
- * but the hierarchy delimiter (there is none below INBOX). */
+ * but the hierarchy delimiter (there is none below INBOX). One pass over
+ * the pattern, keeping which prefixes of the name it can have matched so
+ * far: time in pattern length times name length, whatever the wildcards
+ * (a backtracking matcher takes exponential time on "*a*a*a...b", which
+ * a client may send: found by the fake_imap fuzz target). */
 static int list_match(const char *pat, const char *name)
 {
-  if (!*pat)
-    return !*name;
-  if (*pat == '*' || *pat == '%') {
-    for (const char *n = name;; n++) {
-      if (list_match(pat + 1, n))
-        return 1;
-      if (!*n || (*pat == '%' && *n == '/'))
-        return 0;
+  size_t n = strlen(name), i, j;
+  unsigned char *at = calloc(n + 1, 1); /* at[j]: name[0..j) matched */
+  int hit;
+
+  if (!at)
+    return 0;
+  at[0] = 1;
+  for (; *pat; pat++) {
+    if (*pat == '*') {
+      for (j = 1; j <= n; j++)
+        at[j] |= at[j - 1];
+    } else if (*pat == '%') {
+      for (j = 1; j <= n; j++)
+        at[j] |= at[j - 1] && name[j - 1] != '/';
+    } else {
+      char a = *pat;
+      if (a >= 'a' && a <= 'z')
+        a = (char)(a - 32);
+      /* Backwards: each at[j] reads the at[j - 1] of the last step. */
+      for (i = n; i > 0; i--) {
+        char b = name[i - 1];
+        if (b >= 'a' && b <= 'z')
+          b = (char)(b - 32);
+        at[i] = at[i - 1] && a == b;
+      }
+      at[0] = 0;
     }
   }
-  if (!*name)
-    return 0;
-  char a = *pat, b = *name;
-  if (a >= 'a' && a <= 'z')
-    a = (char)(a - 32);
-  if (b >= 'a' && b <= 'z')
-    b = (char)(b - 32);
-  return a == b && list_match(pat + 1, name + 1);
+  hit = at[n];
+  free(at);
+  return hit;
 }
 
 void fi_cmd_list(struct mp_fake_session *s, struct mp_fake_args *g,

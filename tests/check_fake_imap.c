@@ -467,6 +467,50 @@ START_TEST(select_counts)
 }
 END_TEST
 
+/* LIST's wildcards (RFC 9051 6.3.9): "*" and "%" match any run, "%" none
+ * across the delimiter, letters of INBOX in any case. The last pattern,
+ * 600 wildcards before a letter INBOX does not have, took a backtracking
+ * matcher some 10^11 steps, one for every share of INBOX's five letters
+ * among the wildcards (the fake_imap fuzz target found it: the server
+ * never answered); it must be refused at once like any other. */
+START_TEST(list_wildcards)
+{
+  struct fc *t = fc_new(&imap_client);
+  struct mp_fake_config cfg = imap_cfg();
+  static char slow[700];
+  const char *head = "a9 LIST \"\" \"";
+  size_t k = strlen(head);
+  memcpy(slow, head, k);
+  for (int i = 0; i < 600; i++)
+    slow[k++] = (i % 3) ? '*' : '%';
+  memcpy(slow + k, "Q\"", 3);
+  static struct fc_step steps[] = {
+      {"a1 LOGIN " USER " " PASS}, {"a2 LIST \"\" \"i%x\""},
+      {"a3 LIST \"\" \"*B*\""},    {"a4 LIST \"\" \"%/*\""},
+      {"a5 LIST \"in\" \"box\""},  {"a6 LIST \"\" \"INBO\""},
+      {"a7 LSUB \"\" \"**%*\""},   {NULL},
+      {"a10 LOGOUT", FC_NONE},     {NULL}};
+  steps[7].send = slow;
+  fc_run(t, &cfg, steps);
+  const char *lines[] = {"a2", "a3", "a4", "a5", "a6", "a7", "a9"};
+  const int listed[] = {1, 1, 0, 1, 0, 1, 0};
+  for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+    char ok[64];
+    snprintf(ok, sizeof ok, "%s OK %s completed", lines[i],
+             i == 5 ? "LSUB" : "LIST");
+    long done = fc_line_index(t->cl, ok);
+    ck_assert_msg(done >= 0, "%s did not complete", lines[i]);
+    /* The untagged answer, if any, comes just before the tagged one. */
+    const char *want = i == 5 ? "* LSUB (\\HasNoChildren) \"/\" INBOX"
+                              : "* LIST (\\HasNoChildren) \"/\" INBOX";
+    int got = done > 0 && strcmp(t->cl->lines[done - 1], want) == 0;
+    ck_assert_msg(got == listed[i], "%s: listed %d, expected %d", lines[i], got,
+                  listed[i]);
+  }
+  fc_free(t);
+}
+END_TEST
+
 START_TEST(delayed_message_is_hidden)
 {
   struct fc *t = fc_new(&imap_client);
@@ -1011,6 +1055,7 @@ static Suite *fake_imap_suite(void)
   tcase_add_loop_test(tc, authenticate_table, 0,
                       (int)(sizeof(auth_cases) / sizeof(auth_cases[0])));
   tcase_add_test(tc, select_counts);
+  tcase_add_test(tc, list_wildcards);
   tcase_add_test(tc, delayed_message_is_hidden);
   tcase_add_test(tc, search_fetch_store_expunge);
   tcase_add_test(tc, fetch_body_sets_seen);
