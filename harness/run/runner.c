@@ -759,6 +759,14 @@ static int isolates(const struct run *R, const struct mp_run_case *rc)
          !R->iso_broken;
 }
 
+/* 1 when the head of the line for a child can go: a child slot is free
+ * (or, without a forker, nothing else runs beside it). */
+static int line_ready(const struct run *R)
+{
+  return R->whead < R->wtail &&
+         (R->iso_broken ? R->running == 0 : R->children < R->max_children);
+}
+
 /* 1 while a case could start now. */
 static int can_start(const struct run *R)
 {
@@ -768,8 +776,7 @@ static int can_start(const struct run *R)
     return 0; /* the cases wait for the subject's service */
   if (R->running >= R->opts.jobs || R->mem_job)
     return 0;
-  if (R->whead < R->wtail &&
-      (R->iso_broken ? R->running == 0 : R->children < R->max_children))
+  if (line_ready(R))
     return 1;
   if (R->next >= R->n)
     return 0;
@@ -797,8 +804,7 @@ static void on_starter(uv_idle_t *h)
 
   R->pumping = 1;
   while (can_start(R) && uv_hrtime() < until) {
-    if (R->whead < R->wtail &&
-        (R->iso_broken ? R->running == 0 : R->children < R->max_children)) {
+    if (line_ready(R)) {
       rc = R->waiting[R->whead];
       if (!R->iso_broken && start_isolated(R, rc) == 0) {
         R->whead++;
