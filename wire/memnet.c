@@ -17,10 +17,38 @@
 #define FIRST_PORT 1024
 #define FIRST_CLIENT_PORT 32768
 
+/* Writes of up to SEG_SMALL bytes go in segments of that room, which the
+ * net keeps (at most POOL_MAX of them) for the next write instead of
+ * freeing: a fuzz run makes dozens of writes an input, and under ASan
+ * each malloc/free pair is a large part of the run. A kept segment is
+ * poisoned for ASan as a freed block is (and the room past a write's
+ * bytes too), so a read after the delivery, or past the bytes, is still
+ * reported. */
+#define SEG_SMALL 512
+#define POOL_MAX 64
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MEMNET_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define MEMNET_ASAN 1
+#endif
+#ifdef MEMNET_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 /* One write, as the peer will read it. */
 struct seg {
   struct seg *next;
   size_t len;
+  size_t room; /* data's size: SEG_SMALL, or len for a larger write */
   char data[];
 };
 
@@ -64,6 +92,8 @@ struct mp_memnet {
   struct mp_mem_end *run_head, *run_tail; /* ends with a delivery due */
   size_t queued;
   uint16_t next_port, next_client_port;
+  struct seg *pool; /* kept SEG_SMALL segments, poisoned */
+  unsigned npool;
   void (*on_quiet)(void *data);
   void *quiet_data;
 };
@@ -99,12 +129,48 @@ struct mp_memnet *mp_memnet_new(uv_loop_t *loop)
   return n;
 }
 
+/* A segment for a write of len bytes: a kept one when it fits. */
+static struct seg *seg_new(struct mp_memnet *n, size_t len)
+{
+  struct seg *s;
+  if (len <= SEG_SMALL && n->pool) {
+    s = n->pool;
+    UNPOISON(s, sizeof(*s) + SEG_SMALL);
+    n->pool = s->next;
+    n->npool--;
+  } else {
+    size_t room = len <= SEG_SMALL ? SEG_SMALL : len;
+    s = malloc(sizeof(*s) + room);
+    if (!s)
+      return NULL;
+    s->room = room;
+  }
+  s->next = NULL;
+  s->len = len;
+  /* The room past the bytes is not the reader's. */
+  POISON(s->data + len, s->room - len);
+  return s;
+}
+
+static void seg_free(struct mp_memnet *n, struct seg *s)
+{
+  if (s->room != SEG_SMALL || n->npool >= POOL_MAX) {
+    UNPOISON(s, sizeof(*s) + s->room); /* free() wants it whole */
+    free(s);
+    return;
+  }
+  s->next = n->pool;
+  n->pool = s;
+  n->npool++;
+  POISON(s, sizeof(*s) + SEG_SMALL);
+}
+
 static void seg_free_all(struct mp_mem_end *e)
 {
   struct seg *s = e->head;
   while (s) {
     struct seg *next = s->next;
-    free(s);
+    seg_free(e->net, s);
     s = next;
   }
   e->head = e->tail = NULL;
@@ -137,6 +203,12 @@ void mp_memnet_free(struct mp_memnet *n)
     struct listen *l = n->listeners;
     n->listeners = l->next;
     free(l);
+  }
+  while (n->pool) {
+    struct seg *s = n->pool;
+    UNPOISON(s, sizeof(*s) + SEG_SMALL);
+    n->pool = s->next;
+    free(s);
   }
   uv_close((uv_handle_t *)n->idle, on_idle_closed);
   free(n);
@@ -308,7 +380,7 @@ static void deliver_one(struct mp_mem_end *e)
     e->inbox -= s->len;
     if (e->cbs.on_data)
       e->cbs.on_data(e, s->data, s->len);
-    free(s);
+    seg_free(e->net, s);
     return;
   }
   e->eof_told = 1;
@@ -467,11 +539,9 @@ int mp_mem_end_write(struct mp_mem_end *e, const void *buf, size_t len)
     return 0;
   if (p->inbox + len > MP_MEMNET_MAX_INBOX)
     return MP_E_NO_RESOURCES;
-  struct seg *s = malloc(sizeof(*s) + len);
+  struct seg *s = seg_new(e->net, len);
   if (!s)
     return MP_E_NO_RESOURCES;
-  s->next = NULL;
-  s->len = len;
   memcpy(s->data, buf, len);
   if (p->tail)
     p->tail->next = s;
