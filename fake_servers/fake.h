@@ -264,6 +264,20 @@ unsigned mp_fake_live_sessions(const struct mp_fake_server *s);
 void mp_fake_stop(struct mp_fake_server *s, void (*done)(void *data),
                   void *data);
 
+/* Closes every session (as mp_fake_stop does) but goes on listening, and
+ * once the last one closed makes the server as mp_fake_start left it:
+ * sessions numbered from 1 again, an empty record (mp_fake_seen), tokens
+ * aging from now, and the config's users and seeded mailboxes put back
+ * into its store, which it empties first (mp_mailstore_clear): only for a
+ * server with a store of its own. Then done(data, 0), or an MP_E_* when
+ * the store could not be refilled; done runs before mp_fake_reset returns
+ * when no session was open. A connection that comes meanwhile is
+ * refused; mp_fake_stop meanwhile cancels the reset (done never runs).
+ * For runs of many short conversations with one server, each as if the
+ * first (the fuzz targets). */
+void mp_fake_reset(struct mp_fake_server *s, void (*done)(void *data, int rc),
+                   void *data);
+
 /* 1 if the proto server dispatches the command verb name (compared
  * case-insensitively, whole): the verbs a script's `on:` can name. The
  * servers' own command tables answer (fake_servers/dispatch.c). */

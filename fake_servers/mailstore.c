@@ -49,10 +49,20 @@ void mp_mailstore_free(struct mp_mailstore *s)
 {
   if (!s)
     return;
-  for (size_t i = 0; i < s->n; i++)
-    box_free(&s->boxes[i]);
+  mp_mailstore_clear(s);
   free(s->boxes);
   free(s);
+}
+
+void mp_mailstore_clear(struct mp_mailstore *s)
+{
+  for (size_t i = 0; i < s->n; i++)
+    box_free(&s->boxes[i]);
+  s->n = 0;
+  s->next_id = 1;
+  /* RFC 9051 2.3.1.1: ids repeat from here, so a new UIDVALIDITY. */
+  if (++s->validity == 0)
+    s->validity = 1;
 }
 
 /* An array of n elements of size elem, with room for *cap, made room for

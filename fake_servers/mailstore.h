@@ -43,6 +43,11 @@ struct mp_mailstore *mp_mailstore_new(void);
 /* Frees the store and every message (NULL is fine). */
 void mp_mailstore_free(struct mp_mailstore *s);
 
+/* Empties the store as mp_mailstore_new made it: no user, no message, ids
+ * from 1 again, under a new UIDVALIDITY (RFC 9051 2.3.1.1: ids that
+ * repeat need one). */
+void mp_mailstore_clear(struct mp_mailstore *s);
+
 /* Adds a user with an empty INBOX; adding one that exists is a no-op.
  * Names compare case-insensitively. 0 or MP_E_NO_RESOURCES. */
 int mp_mailstore_add_user(struct mp_mailstore *s, const char *user);

@@ -518,7 +518,9 @@ static void on_accept(struct mp_listener *l, struct mp_conn *c)
   /* The session and its rule counters in one allocation. */
   size_t nrules = srv->cfg->nrules;
   struct mp_fake_session *s =
-      srv->stopping ? NULL : calloc(1, sizeof(*s) + nrules * sizeof(*s->count));
+      srv->stopping || srv->resetting
+          ? NULL
+          : calloc(1, sizeof(*s) + nrules * sizeof(*s->count));
   if (!s) {
     mp_conn_abort(c);
     return;
@@ -563,8 +565,37 @@ static void server_free(struct mp_fake_server *srv)
   free(srv);
 }
 
+static int fill_store(struct mp_fake_server *srv);
+
+/* The end of mp_fake_reset, once no session is left. */
+static void reset_finish(struct mp_fake_server *srv)
+{
+  srv->resetting = 0;
+  srv->nsessions = 0;
+  while (srv->texts) {
+    struct mp_fake_text *t = srv->texts;
+    srv->texts = t->next;
+    free(t);
+  }
+  srv->nseen = 0;
+  srv->seen_bytes = 0;
+  srv->started_ms = uv_now(srv->loop);
+  srv->date_sec = 0;
+  int rc = 0;
+  if (srv->env.store) {
+    mp_mailstore_clear(srv->env.store);
+    rc = fill_store(srv);
+  }
+  void (*done)(void *, int) = srv->reset_done;
+  srv->reset_done = NULL;
+  if (done)
+    done(srv->reset_data, rc);
+}
+
 static void server_maybe_done(struct mp_fake_server *srv)
 {
+  if (srv->resetting && !srv->sessions && !srv->stopping)
+    reset_finish(srv);
   if (!srv->stopping || srv->listener_open || srv->sessions)
     return;
   void (*done)(void *) = srv->done;
@@ -732,6 +763,22 @@ unsigned mp_fake_live_sessions(const struct mp_fake_server *s)
   for (const struct mp_fake_session *x = s->sessions; x; x = x->next)
     n += !x->hung;
   return n;
+}
+
+void mp_fake_reset(struct mp_fake_server *s, void (*done)(void *data, int rc),
+                   void *data)
+{
+  if (s->stopping || s->resetting)
+    return;
+  s->resetting = 1;
+  s->reset_done = done;
+  s->reset_data = data;
+  if (!s->sessions) {
+    reset_finish(s);
+    return;
+  }
+  for (struct mp_fake_session *x = s->sessions; x; x = x->next)
+    mp_conn_abort(x->conn);
 }
 
 void mp_fake_stop(struct mp_fake_server *s, void (*done)(void *data),

@@ -175,6 +175,10 @@ struct mp_fake_server {
   int stopping, listener_open;
   void (*done)(void *data);
   void *done_data;
+  /* mp_fake_reset: waiting for the last session to close. */
+  int resetting;
+  void (*reset_done)(void *data, int rc);
+  void *reset_data;
 };
 
 /* Where a session's job (the answer being sent) stands. */

@@ -71,6 +71,30 @@ START_TEST(deliver_and_get)
 }
 END_TEST
 
+/* A cleared store is as new: no user, ids from 1, and a new UIDVALIDITY
+ * (RFC 9051 2.3.1.1: the ids repeat). */
+START_TEST(clear_is_as_new)
+{
+  struct mp_mailstore *s = mp_mailstore_new();
+  uint64_t id = 0;
+  mp_mailstore_add_user(s, "u");
+  ck_assert_int_eq(mp_mailstore_seed(s, "u", 3, 300, 10), 0);
+  ck_assert_int_eq(mp_mailstore_deliver(s, "u", "a\r\n", 3, 10, 10, &id), 0);
+  uint32_t v = mp_mailstore_validity(s);
+  mp_mailstore_clear(s);
+  ck_assert_uint_eq(mp_mailstore_users(s), 0);
+  ck_assert_int_eq(mp_mailstore_has_user(s, "u"), 0);
+  ck_assert_uint_eq(mp_mailstore_next_id(s), 1);
+  ck_assert_uint_ne(mp_mailstore_validity(s), v);
+  ck_assert_uint_ne(mp_mailstore_validity(s), 0);
+  mp_mailstore_add_user(s, "u");
+  ck_assert_int_eq(mp_mailstore_deliver(s, "u", "b\r\n", 3, 10, 10, &id), 0);
+  ck_assert_uint_eq(id, 1);
+  ck_assert_uint_eq(mp_mailstore_count(s, "u", 10), 1);
+  mp_mailstore_free(s);
+}
+END_TEST
+
 START_TEST(deliver_take_keeps_the_buffer)
 {
   struct mp_mailstore *s = mp_mailstore_new();
@@ -205,6 +229,7 @@ static Suite *mailstore_suite(void)
   tcase_add_test(tc, deliver_take_keeps_the_buffer);
   tcase_add_test(tc, delayed_messages_are_hidden_until_visible);
   tcase_add_test(tc, delete_flag_then_expunge);
+  tcase_add_test(tc, clear_is_as_new);
   tcase_add_loop_test(tc, seed_sizes_table, 0,
                       (int)(sizeof(seed_sizes) / sizeof(seed_sizes[0])));
   suite_add_tcase(s, tc);

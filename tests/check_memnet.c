@@ -544,6 +544,111 @@ START_TEST(test_probe_and_fake_server)
 }
 END_TEST
 
+/* mp_fake_reset: a session open meanwhile is closed, then the server is
+ * as new (sessions from 1, an empty record, the store emptied and seeded
+ * again: a delivered message is gone, the seeded ones are back); a server
+ * with no session resets at once. */
+static int R_done, R_rc;
+
+static void r_done(void *data, int rc)
+{
+  (void)data;
+  R_done++;
+  R_rc = rc;
+}
+
+static struct mp_result *probe_smtp_send(uint16_t port)
+{
+  static const char msg[] = "Subject: x\r\n\r\nbody\r\n";
+  struct mp_probe_opts o = {
+      .proto = MP_PROTO_SMTP,
+      .tls = MP_TLSMODE_NONE,
+      .host = "127.0.0.1",
+      .port = port,
+      .timeout_ms = 10000,
+      .mail_from = "a@example.test",
+      .rcpt_to = "u@example.test",
+      .message = msg,
+      .message_len = sizeof(msg) - 1,
+  };
+  P_res = NULL;
+  ck_assert_int_eq(mp_probe_start(&T.loop, &o, p_done, NULL), 0);
+  while (!P_res && uv_run(&T.loop, UV_RUN_ONCE))
+    ;
+  ck_assert_ptr_nonnull(P_res);
+  return P_res;
+}
+
+START_TEST(test_fake_reset)
+{
+  t_start();
+  struct mp_mailstore *store = mp_mailstore_new();
+  struct mp_fake_user users[] = {{.name = "u@example.test", .password = "pw"}};
+  struct mp_fake_mailbox boxes[] = {
+      {.user = "u@example.test", .messages = 2, .size = 200}};
+  struct mp_fake_config cfg = {
+      .name = "mx",
+      .proto = MP_FAKE_SMTP,
+      .hostname = "mx.example.test",
+      .users = users,
+      .nusers = 1,
+      .mailboxes = boxes,
+      .nmailboxes = 1,
+  };
+  struct mp_fake_env env = {.store = store};
+  struct mp_fake_server *srv;
+  ck_assert_int_eq(mp_fake_start(&T.loop, &cfg, &env, "127.0.0.1", 0, &srv), 0);
+  uint16_t port = mp_fake_port(srv);
+  for (int round = 0; round < 2; round++) {
+    struct mp_result *r = probe_smtp_send(port);
+    ck_assert_msg(r->ok, "error %s", mp_err_name(r->err));
+    mp_result_free(r);
+    size_t n;
+    const struct mp_fake_seen *seen = mp_fake_seen(srv, &n);
+    ck_assert_uint_gt(n, 0);
+    ck_assert_uint_eq(seen[0].session, 1); /* the round's only session */
+    ck_assert_uint_eq(mp_fake_sessions(srv), 1);
+    ck_assert_uint_eq(mp_mailstore_count(store, "u@example.test", mp_now_us()),
+                      3);
+    /* A client left connected: the reset waits for its session. */
+    struct sockaddr_in a = addr4(port);
+    memset(&T.cli, 0, sizeof(T.cli));
+    T.cli.connect = 1;
+    ck_assert_int_eq(
+        mp_memnet_dial(T.net, (struct sockaddr *)&a, &h_cbs, &T.cli, &T.cli.e),
+        0);
+    while (!strstr(T.cli.data, "220") && uv_run(&T.loop, UV_RUN_ONCE))
+      ;
+    ck_assert_uint_eq(mp_fake_live_sessions(srv), 1);
+    R_done = 0;
+    R_rc = -1;
+    mp_fake_reset(srv, r_done, NULL);
+    ck_assert_int_eq(R_done, 0);
+    while (!R_done && uv_run(&T.loop, UV_RUN_ONCE))
+      ;
+    ck_assert_int_eq(R_done, 1);
+    ck_assert_int_eq(R_rc, 0);
+    uv_run(&T.loop, UV_RUN_NOWAIT);
+    ck_assert_int_ne(T.cli.end, 0); /* its session was closed */
+    mp_mem_end_close(T.cli.e, 0);
+    ck_assert_uint_eq(mp_fake_sessions(srv), 0);
+    mp_fake_seen(srv, &n);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(mp_mailstore_count(store, "u@example.test", mp_now_us()),
+                      2);
+    ck_assert_uint_eq(mp_mailstore_next_id(store), 3);
+  }
+  /* No session: at once. */
+  R_done = 0;
+  mp_fake_reset(srv, r_done, NULL);
+  ck_assert_int_eq(R_done, 1);
+  mp_fake_stop(srv, p_stopped, NULL);
+  t_end();
+  mp_mailstore_free(store);
+  mp_probe_cleanup();
+}
+END_TEST
+
 static Suite *memnet_suite(void)
 {
   Suite *s = suite_create("memnet");
@@ -562,6 +667,7 @@ static Suite *memnet_suite(void)
 #endif
   tcase_add_test(tc, test_conn_over_memnet);
   tcase_add_test(tc, test_probe_and_fake_server);
+  tcase_add_test(tc, test_fake_reset);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -3,9 +3,13 @@
  * protocol chosen at build time (FUZZ_FAKE_PROTO), listening in the
  * in-memory network (wire/memnet.h), then a raw end dialled to it plays
  * the input, half-closes, and reads until the server closes (or goes
- * quiet, tests/fuzz/feeder.h); then the server is stopped. One loop
- * serves the whole run, each input has its own server and mail store;
- * after each input the loop must hold no handle but the run's own.
+ * quiet, tests/fuzz/feeder.h); then the server is reset. One loop
+ * serves the whole run, and one server with its own mail store serves
+ * every input of one configuration (the low six bits of the control
+ * byte): made at its first input, then mp_fake_reset after each input, so
+ * every input meets it as new (sessions numbered from 1, the store
+ * emptied and seeded again) without the cost of a start and a stop.
+ * After each input the loop must hold no handle but the run's own.
  *
  * Input: one control byte, then the bytes the client sends.
  *   bit 0  tls: starttls (the certificate and the server's TLS context are
@@ -65,13 +69,17 @@ struct run {
   int early; /* send before the greeting */
 };
 
-static void on_stopped(void *data)
+static void on_reset(void *data, int rc)
 {
   struct run *r = data;
+  if (rc != 0) {
+    fprintf(stderr, "fuzz_fake: reset: %d\n", rc);
+    abort();
+  }
   r->stopped = 1;
 }
 
-/* Closes the client and what drives it, then stops the server. */
+/* Closes the client and what drives it, then resets the server. */
 static void finish(struct run *r)
 {
   if (r->client_closing)
@@ -88,7 +96,7 @@ static void finish(struct run *r)
   mp_mem_end_close(r->client, 0);
   r->client = NULL;
   fz_feeder_close(&r->feed);
-  mp_fake_stop(r->srv, on_stopped, r);
+  mp_fake_reset(r->srv, on_reset, r);
 }
 
 /* The server closed, or went quiet after our FIN. */
@@ -211,18 +219,17 @@ static struct mp_fake_mailbox mailboxes[] = {
     {.user = "probe@example.test", .messages = 3, .size = 300},
 };
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* The server of each configuration (control bits 0-5) and its store. */
+#define NCONF 64
+static struct mp_fake_server *servers[NCONF];
+static struct mp_mailstore *stores[NCONF];
+
+/* The server for the control byte: the one kept, else a new one. */
+static struct mp_fake_server *server_for(uint8_t ctl)
 {
-  struct run r;
-  struct sockaddr_in addr;
-  uint8_t ctl;
-
-  if (size < 1)
-    return 0;
-  ctl = data[0];
-  memset(&r, 0, sizeof r);
-  r.early = (ctl & 64) != 0;
-
+  unsigned k = ctl & (NCONF - 1);
+  if (servers[k] != NULL)
+    return servers[k];
   struct mp_fake_config cfg = {
       .name = "fz",
       .proto = FUZZ_FAKE_PROTO,
@@ -252,15 +259,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.advertise = advertise;
     cfg.nadvertise = 1;
   }
+  stores[k] = mp_mailstore_new();
+  struct mp_fake_env env = {.ca = ca, .store = stores[k], .tls_ctx = tls_ctx};
+  if (stores[k] == NULL ||
+      mp_fake_start(&loop, &cfg, &env, "127.0.0.1", 0, &servers[k]) != 0)
+    abort();
+  /* Its listener is a handle of the run's from now on. */
+  fz_loop_baseline(&loop);
+  return servers[k];
+}
 
-  struct mp_mailstore *store = mp_mailstore_new();
-  struct mp_fake_env env = {.ca = ca, .store = store, .tls_ctx = tls_ctx};
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  struct run r;
+  struct sockaddr_in addr;
+  uint8_t ctl;
+
+  if (size < 1)
+    return 0;
+  ctl = data[0];
+  memset(&r, 0, sizeof r);
+  r.early = (ctl & 64) != 0;
+  r.srv = server_for(ctl);
+
   static const struct mp_mem_end_cbs client_cbs = {.on_connect = on_connect};
-  if (store == NULL)
-    abort();
-  if (mp_fake_start(&loop, &cfg, &env, "127.0.0.1", 0, &r.srv) != 0)
-    abort();
-
   fz_feeder_init(&r.feed, &loop, net, data + 1, size - 1);
   r.feed.data_ptr = &r;
   r.feed.done = on_fed;
@@ -273,12 +295,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     abort();
   uv_run(&loop, UV_RUN_DEFAULT);
   if (!r.stopped) {
-    fprintf(stderr, "fuzz_fake: the loop ended before the server stopped\n");
+    fprintf(stderr, "fuzz_fake: the loop ended before the server reset\n");
     abort();
   }
   uv_timer_stop(&watchdog);
   uv_run(&loop, UV_RUN_DEFAULT);
   fz_loop_check(&loop, "fuzz_fake");
-  mp_mailstore_free(store);
   return 0;
 }
