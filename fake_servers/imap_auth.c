@@ -5,7 +5,6 @@
  * 4959) over the shared SASL exchange. The server is fake_servers/imap.c. */
 #include "fake_servers/imap_internal.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -39,9 +38,13 @@ static void cap_add(char *buf, size_t cap, size_t *at,
 {
   if (cap_listed(cfg->withhold, cfg->nwithhold, name))
     return;
-  int n = snprintf(buf + *at, cap - *at, "%s%s", *at ? " " : "", name);
-  if (n > 0 && (size_t)n < cap - *at)
-    *at += (size_t)n;
+  /* " name" (no space first), whole or not at all. */
+  size_t sp = *at ? 1 : 0, n = strlen(name);
+  if (sp + n >= cap - *at)
+    return;
+  buf[*at] = ' ';
+  memcpy(buf + *at + sp, name, n + 1);
+  *at += sp + n;
 }
 
 /* The capability list for the session's state (RFC 9051 7.2.2), built-in
@@ -62,7 +65,9 @@ void fi_capabilities(const struct mp_fake_session *s, char *buf, size_t cap)
     for (const char *p = list; *p;) {
       size_t n = strcspn(p, " ");
       if (n > 0 && n < 64) {
-        snprintf(one, sizeof(one), "AUTH=%.*s", (int)n, p);
+        memcpy(one, "AUTH=", 5);
+        memcpy(one + 5, p, n);
+        one[5 + n] = '\0';
         cap_add(buf, cap, &at, cfg, one);
       }
       p += n;

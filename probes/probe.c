@@ -168,12 +168,14 @@ static int send_line(struct mp_probe *p, const char *line, int response)
   size_t len = strlen(line);
   /* The masked line is at most 5 bytes longer ("PASS " -> "PASS ****");
    * commands fit the stack, a long SASL response takes the heap. */
-  char small[512], *shown = small;
-  char *buf = malloc(len + 2);
+  char small[512], *shown = small, wire[512], *buf = wire;
+  if (len + 2 > sizeof(wire))
+    buf = malloc(len + 2);
   if (buf && len + 8 > sizeof(small))
     shown = malloc(len + 8);
   if (!buf || !shown) {
-    free(buf);
+    if (buf != wire)
+      free(buf);
     conn_failed(p, MP_E_NO_RESOURCES, "out of memory");
     return MP_E_NO_RESOURCES;
   }
@@ -187,7 +189,8 @@ static int send_line(struct mp_probe *p, const char *line, int response)
   memcpy(buf, line, len);
   memcpy(buf + len, "\r\n", 2);
   int rc = mp_session_write(p, buf, len + 2, NULL);
-  free(buf);
+  if (buf != wire)
+    free(buf);
   return rc;
 }
 

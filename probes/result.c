@@ -42,12 +42,25 @@ struct mp_result *mp_result_new(void)
   return r;
 }
 
+/* The transcript's text: lines are carved from chunks of TEXT_CHUNK bytes
+ * (a longer line gets one of its own), freed with the result. */
+#define TEXT_CHUNK 4096
+
+struct mp_text_chunk {
+  struct mp_text_chunk *next;
+  size_t used, cap;
+  char text[];
+};
+
 void mp_result_free(struct mp_result *r)
 {
   if (!r)
     return;
-  for (size_t i = 0; i < r->ntranscript; i++)
-    free(r->transcript[i].line);
+  while (r->text_chunks) {
+    struct mp_text_chunk *c = r->text_chunks;
+    r->text_chunks = c->next;
+    free(c);
+  }
   free(r->transcript);
   free(r->detail);
   free(r->reply_text);
@@ -57,14 +70,32 @@ void mp_result_free(struct mp_result *r)
   free(r);
 }
 
-/* Copies a line for people: control bytes and NULs become '?', long lines
- * are cut with "..."; keep_nl keeps the newlines of multi-line replies. */
-static char *printable(const char *line, size_t len, int keep_nl)
+/* Room for len bytes of transcript text, or NULL. */
+static char *text_room(struct mp_result *r, size_t len)
+{
+  struct mp_text_chunk *c = r->text_chunks;
+  if (!c || c->cap - c->used < len) {
+    size_t cap = len > TEXT_CHUNK ? len : TEXT_CHUNK;
+    c = malloc(sizeof(*c) + cap);
+    if (!c)
+      return NULL;
+    c->used = 0;
+    c->cap = cap;
+    c->next = r->text_chunks;
+    r->text_chunks = c;
+  }
+  char *p = c->text + c->used;
+  c->used += len;
+  return p;
+}
+
+/* Copies a line for people into s (room for the line's first
+ * MAX_TRANSCRIPT_LINE bytes and 4 more): control bytes and NULs become
+ * '?', long lines are cut with "..."; keep_nl keeps the newlines of
+ * multi-line replies. */
+static void printable_into(char *s, const char *line, size_t len, int keep_nl)
 {
   size_t n = len > MAX_TRANSCRIPT_LINE ? MAX_TRANSCRIPT_LINE : len;
-  char *s = malloc(n + 4);
-  if (!s)
-    return NULL;
   for (size_t i = 0; i < n; i++) {
     unsigned char ch = (unsigned char)line[i];
     int ok = ch >= 0x20 || ch == '\t' || (keep_nl && ch == '\n');
@@ -75,7 +106,34 @@ static char *printable(const char *line, size_t len, int keep_nl)
   } else {
     s[n] = '\0';
   }
+}
+
+/* The room printable_into needs for a line of len bytes. */
+static size_t printable_room(size_t len)
+{
+  return (len > MAX_TRANSCRIPT_LINE ? MAX_TRANSCRIPT_LINE : len) + 4;
+}
+
+/* printable_into a string of its own. */
+static char *printable(const char *line, size_t len, int keep_nl)
+{
+  char *s = malloc(printable_room(len));
+  if (s)
+    printable_into(s, line, len, keep_nl);
   return s;
+}
+
+/* Makes room for one more transcript line: 0, or -1. */
+static int transcript_grow(struct mp_result *r)
+{
+  if ((r->ntranscript & (r->ntranscript - 1)) == 0) {
+    size_t cap = r->ntranscript ? r->ntranscript * 2 : 16;
+    void *p = realloc(r->transcript, cap * sizeof(*r->transcript));
+    if (!p)
+      return -1;
+    r->transcript = p;
+  }
+  return 0;
 }
 
 void mp_result_add_line(struct mp_result *r, char dir, uint64_t t_us,
@@ -88,20 +146,29 @@ void mp_result_add_line(struct mp_result *r, char dir, uint64_t t_us,
     len = strlen(line);
     dir = '*';
   }
-  if ((r->ntranscript & (r->ntranscript - 1)) == 0) {
-    size_t cap = r->ntranscript ? r->ntranscript * 2 : 16;
-    void *p = realloc(r->transcript, cap * sizeof(*r->transcript));
-    if (!p)
-      return;
-    r->transcript = p;
-  }
-  char *copy = printable(line, len, 0);
-  if (!copy)
+  char *copy;
+  if (transcript_grow(r) < 0 || !(copy = text_room(r, printable_room(len))))
     return;
+  printable_into(copy, line, len, 0);
   r->transcript[r->ntranscript].dir = dir;
   r->transcript[r->ntranscript].t_us = t_us;
   r->transcript[r->ntranscript].line = copy;
   r->ntranscript++;
+}
+
+int mp_result_keep_line(struct mp_result *r, char dir, uint64_t t_us,
+                        const char *line, size_t len)
+{
+  char *copy;
+  if (transcript_grow(r) < 0 || !(copy = text_room(r, len + 1)))
+    return -1;
+  memcpy(copy, line, len);
+  copy[len] = '\0';
+  r->transcript[r->ntranscript].dir = dir;
+  r->transcript[r->ntranscript].t_us = t_us;
+  r->transcript[r->ntranscript].line = copy;
+  r->ntranscript++;
+  return 0;
 }
 
 void mp_result_set_reply(struct mp_result *r, int code, const char *text)

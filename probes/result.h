@@ -82,6 +82,9 @@ struct mp_result {
 
   struct mp_transcript_line *transcript;
   size_t ntranscript;
+  /* The transcript lines' text, in chunks that go with the result (a few
+   * allocations a probe instead of one a line). result.c's own. */
+  struct mp_text_chunk *text_chunks;
 };
 
 /* A result with every timing -1 and no error; free with mp_result_free. */
@@ -90,6 +93,12 @@ void mp_result_free(struct mp_result *r);
 
 /* Appends a transcript line (copied; the caller masked it). */
 void mp_result_add_line(struct mp_result *r, char dir, uint64_t t_us,
+                        const char *line, size_t len);
+
+/* Appends a line that is a transcript line already (made printable and
+ * cut by mp_result_add_line, as harness/run/outcome_pack.c carries them
+ * between processes): copied as it is. 0, or -1 when out of memory. */
+int mp_result_keep_line(struct mp_result *r, char dir, uint64_t t_us,
                         const char *line, size_t len);
 
 /* Sets the last reply (copied). */

@@ -20,10 +20,11 @@
 /* Writes of up to SEG_SMALL bytes go in segments of that room, which the
  * net keeps (at most POOL_MAX of them) for the next write instead of
  * freeing: a fuzz run makes dozens of writes an input, and under ASan
- * each malloc/free pair is a large part of the run. A kept segment is
- * poisoned for ASan as a freed block is (and the room past a write's
- * bytes too), so a read after the delivery, or past the bytes, is still
- * reported. */
+ * each malloc/free pair is a large part of the run. A kept segment's
+ * bytes are poisoned for ASan as a freed block is (and the room past a
+ * write's bytes too), so a read after the delivery, or past the bytes, is
+ * still reported. Its header is not: LeakSanitizer follows the kept list
+ * through it (pointers in poisoned memory do not count). */
 #define SEG_SMALL 512
 #define POOL_MAX 64
 
@@ -135,7 +136,7 @@ static struct seg *seg_new(struct mp_memnet *n, size_t len)
   struct seg *s;
   if (len <= SEG_SMALL && n->pool) {
     s = n->pool;
-    UNPOISON(s, sizeof(*s) + SEG_SMALL);
+    UNPOISON(s->data, SEG_SMALL);
     n->pool = s->next;
     n->npool--;
   } else {
@@ -155,14 +156,14 @@ static struct seg *seg_new(struct mp_memnet *n, size_t len)
 static void seg_free(struct mp_memnet *n, struct seg *s)
 {
   if (s->room != SEG_SMALL || n->npool >= POOL_MAX) {
-    UNPOISON(s, sizeof(*s) + s->room); /* free() wants it whole */
+    UNPOISON(s->data, s->room); /* free() wants it whole */
     free(s);
     return;
   }
   s->next = n->pool;
   n->pool = s;
   n->npool++;
-  POISON(s, sizeof(*s) + SEG_SMALL);
+  POISON(s->data, SEG_SMALL);
 }
 
 static void seg_free_all(struct mp_mem_end *e)
@@ -206,7 +207,7 @@ void mp_memnet_free(struct mp_memnet *n)
   }
   while (n->pool) {
     struct seg *s = n->pool;
-    UNPOISON(s, sizeof(*s) + SEG_SMALL);
+    UNPOISON(s->data, SEG_SMALL);
     n->pool = s->next;
     free(s);
   }

@@ -225,23 +225,15 @@ static void unpack_result(struct rbuf *rb, struct mp_result *r)
     rb->bad = 1;
     return;
   }
-  r->transcript = calloc(n ? n : 1, sizeof(*r->transcript));
-  if (!r->transcript) {
-    rb->bad = 1;
-    return;
-  }
   for (uint32_t i = 0; i < n && !rb->bad; i++) {
-    struct mp_transcript_line *l = &r->transcript[i];
-
-    get(rb, &l->dir, 1);
-    l->t_us = (uint64_t)get_i64(rb);
-    l->line = get_str(rb);
-    if (!rb->bad && !l->line)
-      l->line = strdup("");
-    if (!l->line)
+    char dir = 0;
+    get(rb, &dir, 1);
+    uint64_t t_us = (uint64_t)get_i64(rb);
+    char *line = get_str(rb);
+    if (!rb->bad && mp_result_keep_line(r, dir, t_us, line ? line : "",
+                                        line ? strlen(line) : 0) < 0)
       rb->bad = 1;
-    else
-      r->ntranscript = i + 1;
+    free(line);
   }
 }
 
