@@ -330,6 +330,8 @@ static void cmd_uid(struct mp_fake_session *s, struct mp_fake_args *g,
 
 /* ---- commands ------------------------------------------------------- */
 
+#define IMAP_MAX_VERB 64
+
 /* The tag (RFC 9051 9: tag = 1*<any ASTRING-CHAR except "+">) and the
  * verb's extent; -1 when there is no valid tag. */
 static int split_tag(const char *text, size_t len, size_t *tag_len,
@@ -344,8 +346,12 @@ static int split_tag(const char *text, size_t len, size_t *tag_len,
     return -1;
   *tag_len = t;
   *verb = text + (t < len ? t + 1 : t);
-  size_t v = 0;
-  while (*verb + v < text + len && fi_atom_char((unsigned char)(*verb)[v], 0))
+  /* A verb is read to one byte past IMAP_MAX_VERB: no command is that
+   * long, the error quotes 64 bytes of it and a script matches 63. */
+  size_t v = 0, vmax = (size_t)(text + len - *verb);
+  if (vmax > IMAP_MAX_VERB + 1)
+    vmax = IMAP_MAX_VERB + 1;
+  while (v < vmax && fi_atom_char((unsigned char)(*verb)[v], 0))
     v++;
   *verb_len = v;
   return 0;

@@ -572,11 +572,14 @@ static void reset_finish(struct mp_fake_server *srv)
 {
   srv->resetting = 0;
   srv->nsessions = 0;
-  while (srv->texts) {
-    struct mp_fake_text *t = srv->texts;
-    srv->texts = t->next;
+  /* The record starts over in its newest chunk. */
+  while (srv->texts && srv->texts->next) {
+    struct mp_fake_text *t = srv->texts->next;
+    srv->texts->next = t->next;
     free(t);
   }
+  if (srv->texts)
+    srv->texts->used = 0;
   srv->nseen = 0;
   srv->seen_bytes = 0;
   srv->started_ms = uv_now(srv->loop);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fake_servers/imap_internal.h"
 #include "fake_servers/mailstore.h"
 #include "tests/fake_client.h"
 #include "wire/conn.h"
@@ -473,6 +474,19 @@ END_TEST
  * matcher some 10^11 steps, one for every share of INBOX's five letters
  * among the wildcards (the fake_imap fuzz target found it: the server
  * never answered); it must be refused at once like any other. */
+/* ATOM-CHAR (RFC 9051 9): any CHAR but atom-specials, i.e. not a CTL, SP,
+ * DEL, "(", ")", "{", "%", "*", '"', "\\" or "]" (which an ASTRING-CHAR
+ * may be), for every byte. */
+START_TEST(atom_chars)
+{
+  for (int c = 0; c < 256; c++) {
+    int ok = c > 0x20 && c < 0x7f && !strchr("(){%*\"\\]", c);
+    ck_assert_int_eq(fi_atom_char((unsigned char)c, 0), ok);
+    ck_assert_int_eq(fi_atom_char((unsigned char)c, 1), ok || c == ']');
+  }
+}
+END_TEST
+
 START_TEST(list_wildcards)
 {
   struct fc *t = fc_new(&imap_client);
@@ -1056,6 +1070,7 @@ static Suite *fake_imap_suite(void)
                       (int)(sizeof(auth_cases) / sizeof(auth_cases[0])));
   tcase_add_test(tc, select_counts);
   tcase_add_test(tc, list_wildcards);
+  tcase_add_test(tc, atom_chars);
   tcase_add_test(tc, delayed_message_is_hidden);
   tcase_add_test(tc, search_fetch_store_expunge);
   tcase_add_test(tc, fetch_body_sets_seen);

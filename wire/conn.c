@@ -5,9 +5,10 @@
  * the struct they share is in wire/conn_internal.h.
  *
  * Input: every read lands in one buffer per thread; ciphertext goes through
- * the TLS layer; plaintext is appended to the connection's own buffer, which
- * exists only while it holds undelivered bytes, so an idle connection costs
- * no buffer at all. Lines are sliced in place (nginx) and delivered one at a
+ * the TLS layer; plaintext is appended to the connection's own buffer. Once
+ * everything in it was delivered a buffer of its first size (256 bytes) is
+ * kept for the next read, a larger one freed, so an idle connection costs
+ * 256 bytes at most and a busy one no malloc a read. Lines are sliced in place (nginx) and delivered one at a
  * time; a callback may pause, start TLS or close between any two lines.
  *
  * The transport is TCP through libuv, or memory when a memnet is installed
@@ -398,20 +399,28 @@ int mp_conn_printf(struct mp_conn *c, const char *fmt, ...)
 
 /* ---- input ----------------------------------------------------------- */
 
+/* The input buffer's first size, and the most an idle connection keeps. */
+#define INPUT_FIRST 256
+
 /* Appends plaintext to the connection's buffer (growing keeps a byte
  * spare past the bytes, as it always did). */
 static int buffer_input(struct mp_conn *c, const char *buf, size_t n)
 {
-  if (conn_buf_append(&c->in.buf, buf, n, 256, 1) < 0)
+  if (conn_buf_append(&c->in.buf, buf, n, INPUT_FIRST, 1) < 0)
     return MP_E_NO_RESOURCES;
   return 0;
 }
 
-/* Frees the buffer once everything in it was delivered. */
+/* Once everything in the buffer was delivered: empties it, and frees it
+ * when it grew past its first size. */
 static void release_input(struct mp_conn *c)
 {
   if (c->in.buf.off < c->in.buf.len)
     return;
+  if (c->in.buf.cap <= INPUT_FIRST) {
+    c->in.buf.off = c->in.buf.len = 0;
+    return;
+  }
   free(c->in.buf.p);
   c->in.buf.p = NULL;
   c->in.buf.off = c->in.buf.len = c->in.buf.cap = 0;

@@ -68,8 +68,8 @@ static inline int conn_buf_append(struct conn_buf *b, const char *src, size_t n,
   return 0;
 }
 
-/* Input: plaintext received and not yet delivered. The buffer exists only
- * while it holds undelivered bytes, so an idle connection costs none. */
+/* Input: plaintext received and not yet delivered. Once all is delivered
+ * the buffer is kept if small (256 bytes, wire/conn.c), else freed. */
 struct conn_input {
   struct conn_buf buf; /* undelivered plaintext */
   size_t max_line;
