@@ -8,8 +8,9 @@
  * the TLS layer; plaintext is appended to the connection's own buffer. Once
  * everything in it was delivered a buffer of its first size (256 bytes) is
  * kept for the next read, a larger one freed, so an idle connection costs
- * 256 bytes at most and a busy one no malloc a read. Lines are sliced in place (nginx) and delivered one at a
- * time; a callback may pause, start TLS or close between any two lines.
+ * 256 bytes at most and a busy one no malloc a read. Lines are sliced in
+ * place (nginx) and delivered one at a time; a callback may pause, start
+ * TLS or close between any two lines.
  *
  * The transport is TCP through libuv, or memory when a memnet is installed
  * on the loop (wire/memnet.h, wire/conn_mem.c): the seam is the few places
