@@ -15,6 +15,7 @@
 #include "fake_servers/session.h"
 #include "wire/cert.h"
 #include "wire/cert_like.h"
+#include "wire/chunks.h"
 #include "wire/conn.h"
 #include "wire/errors.h"
 #include "wire/listener.h"
@@ -292,25 +293,6 @@ void mp_fake_session_touch(struct mp_fake_session *s, uint64_t extra_ms)
   touch_at(s, mp_now_us(), extra_ms);
 }
 
-/* Room for len bytes of line text in the record's chunks, or NULL. */
-static char *text_alloc(struct mp_fake_server *srv, size_t len)
-{
-  struct mp_fake_text *t = srv->texts;
-  if (!t || t->cap - t->used < len) {
-    size_t cap = len > TEXT_CHUNK ? len : TEXT_CHUNK;
-    t = malloc(sizeof(*t) + cap);
-    if (!t)
-      return NULL;
-    t->used = 0;
-    t->cap = cap;
-    t->next = srv->texts;
-    srv->texts = t;
-  }
-  char *p = t->text + t->used;
-  t->used += len;
-  return p;
-}
-
 /* Appends a line, received at now_us, to the server's record. */
 static void record(struct mp_fake_session *s, const char *line, size_t len,
                    int input, uint64_t now_us)
@@ -326,7 +308,7 @@ static void record(struct mp_fake_session *s, const char *line, size_t len,
     srv->seen = p;
     srv->seen_cap = cap;
   }
-  char *copy = text_alloc(srv, len + 1);
+  char *copy = mp_chunk_room(&srv->texts, len + 1, TEXT_CHUNK);
   if (!copy)
     return;
   memcpy(copy, line, len);
@@ -552,11 +534,7 @@ static void on_accept(struct mp_listener *l, struct mp_conn *c)
 
 static void server_free(struct mp_fake_server *srv)
 {
-  while (srv->texts) {
-    struct mp_fake_text *t = srv->texts;
-    srv->texts = t->next;
-    free(t);
-  }
+  mp_chunk_free(&srv->texts);
   free(srv->seen);
   if (srv->tls_ctx)
     mp_tls_ctx_unref(srv->tls_ctx);
@@ -572,14 +550,7 @@ static void reset_finish(struct mp_fake_server *srv)
 {
   srv->resetting = 0;
   srv->nsessions = 0;
-  /* The record starts over in its newest chunk. */
-  while (srv->texts && srv->texts->next) {
-    struct mp_fake_text *t = srv->texts->next;
-    srv->texts->next = t->next;
-    free(t);
-  }
-  if (srv->texts)
-    srv->texts->used = 0;
+  mp_chunk_reset(&srv->texts); /* the record starts over */
   srv->nseen = 0;
   srv->seen_bytes = 0;
   srv->started_ms = uv_now(srv->loop);

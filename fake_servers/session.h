@@ -19,6 +19,8 @@
 
 #include "fake_servers/fake.h"
 
+struct mp_chunk; /* wire/chunks.h */
+
 struct mp_conn;
 struct mp_listener;
 struct mp_sasl_server;
@@ -141,14 +143,6 @@ extern const struct mp_fake_protocol mp_fake_smtp_proto;
 extern const struct mp_fake_protocol mp_fake_imap_proto;
 extern const struct mp_fake_protocol mp_fake_pop3_proto;
 
-/* Line text of the seen record lives in chunks like this one, a few
- * lines each, freed with the server. */
-struct mp_fake_text {
-  struct mp_fake_text *next;
-  size_t used, cap;
-  char text[];
-};
-
 struct mp_fake_server {
   struct uv_loop_s *loop;
   struct mp_fake_config *cfg; /* a deep copy */
@@ -165,8 +159,8 @@ struct mp_fake_server {
   unsigned rule_events;
   struct mp_fake_seen *seen;
   size_t nseen, seen_cap;
-  size_t seen_bytes;          /* line text kept in seen */
-  struct mp_fake_text *texts; /* the newest first */
+  size_t seen_bytes;      /* line text kept in seen */
+  struct mp_chunk *texts; /* the seen lines' text (wire/chunks.h) */
   /* The Date of the trace fields (smtp.c), made once per second. */
   int64_t date_sec;
   char date[40];

@@ -2,6 +2,7 @@
 #include "probes/result.h"
 
 #include "probes/names.h"
+#include "wire/chunks.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,21 +47,11 @@ struct mp_result *mp_result_new(void)
  * (a longer line gets one of its own), freed with the result. */
 #define TEXT_CHUNK 4096
 
-struct mp_text_chunk {
-  struct mp_text_chunk *next;
-  size_t used, cap;
-  char text[];
-};
-
 void mp_result_free(struct mp_result *r)
 {
   if (!r)
     return;
-  while (r->text_chunks) {
-    struct mp_text_chunk *c = r->text_chunks;
-    r->text_chunks = c->next;
-    free(c);
-  }
+  mp_chunk_free(&r->text_chunks);
   free(r->transcript);
   free(r->detail);
   free(r->reply_text);
@@ -68,25 +59,6 @@ void mp_result_free(struct mp_result *r)
   free(r->oauth_status);
   free(r->oauth_scope);
   free(r);
-}
-
-/* Room for len bytes of transcript text, or NULL. */
-static char *text_room(struct mp_result *r, size_t len)
-{
-  struct mp_text_chunk *c = r->text_chunks;
-  if (!c || c->cap - c->used < len) {
-    size_t cap = len > TEXT_CHUNK ? len : TEXT_CHUNK;
-    c = malloc(sizeof(*c) + cap);
-    if (!c)
-      return NULL;
-    c->used = 0;
-    c->cap = cap;
-    c->next = r->text_chunks;
-    r->text_chunks = c;
-  }
-  char *p = c->text + c->used;
-  c->used += len;
-  return p;
 }
 
 /* Copies a line for people into s (room for the line's first
@@ -147,7 +119,8 @@ void mp_result_add_line(struct mp_result *r, char dir, uint64_t t_us,
     dir = '*';
   }
   char *copy;
-  if (transcript_grow(r) < 0 || !(copy = text_room(r, printable_room(len))))
+  if (transcript_grow(r) < 0 ||
+      !(copy = mp_chunk_room(&r->text_chunks, printable_room(len), TEXT_CHUNK)))
     return;
   printable_into(copy, line, len, 0);
   r->transcript[r->ntranscript].dir = dir;
@@ -160,7 +133,8 @@ int mp_result_keep_line(struct mp_result *r, char dir, uint64_t t_us,
                         const char *line, size_t len)
 {
   char *copy;
-  if (transcript_grow(r) < 0 || !(copy = text_room(r, len + 1)))
+  if (transcript_grow(r) < 0 ||
+      !(copy = mp_chunk_room(&r->text_chunks, len + 1, TEXT_CHUNK)))
     return -1;
   memcpy(copy, line, len);
   copy[len] = '\0';

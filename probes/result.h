@@ -84,7 +84,7 @@ struct mp_result {
   size_t ntranscript;
   /* The transcript lines' text, in chunks that go with the result (a few
    * allocations a probe instead of one a line). result.c's own. */
-  struct mp_text_chunk *text_chunks;
+  struct mp_chunk *text_chunks; /* wire/chunks.h */
 };
 
 /* A result with every timing -1 and no error; free with mp_result_free. */

@@ -80,6 +80,40 @@ START_TEST(test_result_transcript_is_bounded_and_printable)
 }
 END_TEST
 
+/* Lines carved from the result's chunks stay whole and apart: 300 lines
+ * of 0 to 700 bytes (over 4 KB each few, the longest cut at 512), each
+ * read back after all were added; kept lines are copied as they are. */
+START_TEST(test_result_transcript_lines_apart)
+{
+  struct mp_result *r = mp_result_new();
+  char line[700], want[700];
+  for (unsigned i = 0; i < 300; i++) {
+    size_t n = (i * 97) % 700;
+    for (size_t k = 0; k < n; k++)
+      line[k] = (char)('a' + (i + k) % 26);
+    if (i % 2)
+      mp_result_add_line(r, 's', i, line, n);
+    else
+      ck_assert_int_eq(mp_result_keep_line(r, 'c', i, line, n), 0);
+  }
+  ck_assert_uint_eq(r->ntranscript, 300);
+  for (unsigned i = 0; i < 300; i++) {
+    size_t n = (i * 97) % 700, m = n;
+    for (size_t k = 0; k < n; k++)
+      want[k] = (char)('a' + (i + k) % 26);
+    if (i % 2 && n > 512) { /* mp_result_add_line cuts */
+      memcpy(want + 512, "...", 3);
+      m = 515;
+    }
+    ck_assert_uint_eq(strlen(r->transcript[i].line), m);
+    ck_assert(memcmp(r->transcript[i].line, want, m) == 0);
+    ck_assert_int_eq(r->transcript[i].dir, i % 2 ? 's' : 'c');
+    ck_assert(r->transcript[i].t_us == i);
+  }
+  mp_result_free(r);
+}
+END_TEST
+
 START_TEST(test_rt_token_format)
 {
   char a[MP_RT_TOKEN_MAX], b[MP_RT_TOKEN_MAX];
@@ -243,6 +277,7 @@ static Suite *probe_suite(void)
                       sizeof(port_table) / sizeof(port_table[0]));
   tcase_add_test(tc, test_names_round_trip);
   tcase_add_test(tc, test_result_transcript_is_bounded_and_printable);
+  tcase_add_test(tc, test_result_transcript_lines_apart);
   tcase_add_test(tc, test_rt_token_format);
   tcase_add_test(tc, test_rt_message_headers);
   tcase_add_test(tc, test_rt_message_user_parts);
