@@ -272,7 +272,8 @@ void mp_fake_stop(struct mp_fake_server *s, void (*done)(void *data),
  * server with a store of its own. Then done(data, 0), or an MP_E_* when
  * the store could not be refilled; done runs before mp_fake_reset returns
  * when no session was open. A connection that comes meanwhile is
- * refused; mp_fake_stop meanwhile cancels the reset (done never runs).
+ * refused. A stopped or stopping server is not reset, and a second call
+ * while one is pending is ignored: their done never runs.
  * For runs of many short conversations with one server, each as if the
  * first (the fuzz targets). */
 void mp_fake_reset(struct mp_fake_server *s, void (*done)(void *data, int rc),
