@@ -43,8 +43,9 @@ int fi_arg_char(struct mp_fake_args *g, char c)
  * ASTRING-CHAR. */
 int fi_atom_char(unsigned char c, int astring)
 {
-  /* One bit a byte: 0x21-0x7e but ( ) { % * " \\ ] (SP, CTLs and DEL are
-   * out too). A table, as every byte of every command comes here. */
+  /* One bit a byte: 0x21-0x7e but ( ) { % * " \ and ] (SP, CTLs and
+   * DEL are out too). A table, as every byte of every command comes
+   * here. */
   static const uint32_t atom[8] = {0x00000000u, 0xfffff8dau, 0xcfffffffu,
                                    0x77ffffffu};
   return ((atom[c >> 5] >> (c & 31)) & 1u) || (astring && c == ']');

@@ -65,7 +65,7 @@ struct run {
   struct fz_feeder feed;
   struct mp_fake_server *srv;
   int client_closing;
-  int stopped;
+  int reset; /* the server is as new again */
   int early; /* send before the greeting */
 };
 
@@ -76,7 +76,7 @@ static void on_reset(void *data, int rc)
     fprintf(stderr, "fuzz_fake: reset: %d\n", rc);
     abort();
   }
-  r->stopped = 1;
+  r->reset = 1;
 }
 
 /* Closes the client and what drives it, then resets the server. */
@@ -294,7 +294,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      &r.client) != 0)
     abort();
   uv_run(&loop, UV_RUN_DEFAULT);
-  if (!r.stopped) {
+  if (!r.reset) {
     fprintf(stderr, "fuzz_fake: the loop ended before the server reset\n");
     abort();
   }
